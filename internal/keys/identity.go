@@ -1,0 +1,155 @@
+// Package keys owns every key Grapevine derives: the user's identity
+// (Ed25519 for signing, X25519 for key agreement), its fingerprint and the
+// safety number two people compare, invites with their one-time prekeys, the
+// first-contact key agreement, and the pairwise chains whose keys rotate each
+// period and yield the tags, message keys and receipt secrets of envelopes.
+//
+// Every construction here is written down in SPEC.md ("Keys") with test
+// vectors in testdata/vectors/keys.json.
+package keys
+
+import (
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Public is the public half of an identity: what contacts know of each other.
+type Public struct {
+	Sign ed25519.PublicKey // 32 bytes
+	DH   [32]byte          // X25519
+}
+
+// Identity is a user's long-term key pair and chosen display name.
+type Identity struct {
+	Name string
+	Sign ed25519.PrivateKey
+	DH   *ecdh.PrivateKey
+}
+
+// MaxNameLen bounds display names, in bytes of UTF-8.
+const MaxNameLen = 64
+
+// NewIdentity generates a fresh identity from rand.
+func NewIdentity(name string, rand io.Reader) (*Identity, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	_, sign, err := ed25519.GenerateKey(rand)
+	if err != nil {
+		return nil, fmt.Errorf("failed to generate signing key: %w", err)
+	}
+	dh, err := ecdh.X25519().GenerateKey(rand)
+	if err != nil {
+		return nil, fmt.Errorf("failed to generate key agreement key: %w", err)
+	}
+	return &Identity{Name: name, Sign: sign, DH: dh}, nil
+}
+
+// IdentityFromSeeds rebuilds an identity from its stored secrets.
+func IdentityFromSeeds(name string, signSeed, dhPriv []byte) (*Identity, error) {
+	if len(signSeed) != ed25519.SeedSize {
+		return nil, errors.New("invalid signing seed length")
+	}
+	dh, err := ecdh.X25519().NewPrivateKey(dhPriv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid key agreement key: %w", err)
+	}
+	return &Identity{Name: name, Sign: ed25519.NewKeyFromSeed(signSeed), DH: dh}, nil
+}
+
+// Public returns the identity's public keys.
+func (id *Identity) Public() Public {
+	var p Public
+	p.Sign = id.Sign.Public().(ed25519.PublicKey)
+	copy(p.DH[:], id.DH.PublicKey().Bytes())
+	return p
+}
+
+// CheckName reports whether name is acceptable as a display name: 1 to 64
+// bytes of UTF-8 without control characters.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name must not be empty")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name is %d bytes, limit %d", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return errors.New("name is not valid UTF-8")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errors.New("name contains control characters")
+	}
+	return nil
+}
+
+// Bytes is the 64-byte canonical encoding: Ed25519 key || X25519 key.
+func (p Public) Bytes() []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, p.Sign...)
+	return append(b, p.DH[:]...)
+}
+
+// Equal reports whether two public identities are the same.
+func (p Public) Equal(q Public) bool { return hmac.Equal(p.Bytes(), q.Bytes()) }
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Fingerprint is the human-checkable name of a public identity: the first
+// 20 bytes of SHA-256("grapevine fingerprint v1" || Ed25519 || X25519) in
+// lower-case base32 (32 characters).
+func (p Public) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte("grapevine fingerprint v1"))
+	h.Write(p.Bytes())
+	return strings.ToLower(b32.EncodeToString(h.Sum(nil)[:20]))
+}
+
+// SafetyNumber is what two people read to each other to check that each has
+// the other's real keys: 30 digits in six groups, the same on both sides.
+func SafetyNumber(a, b Public) string {
+	x, y := a.Bytes(), b.Bytes()
+	if string(x) > string(y) {
+		x, y = y, x
+	}
+	h := sha256.New()
+	h.Write([]byte("grapevine safety number v1"))
+	h.Write(x)
+	h.Write(y)
+	sum := h.Sum(nil)
+	groups := make([]string, 6)
+	for i := range groups {
+		var v [8]byte
+		copy(v[3:], sum[5*i:5*i+5])
+		groups[i] = fmt.Sprintf("%05d", binary.BigEndian.Uint64(v[:])%100000)
+	}
+	return strings.Join(groups, " ")
+}
+
+// kdf is HKDF-SHA256 with no salt: every input it is given is already a
+// uniformly random key or a concatenation of Diffie-Hellman outputs.
+func kdf(secret []byte, info string, n int) []byte {
+	out, err := hkdf.Key(sha256.New, secret, nil, info, n)
+	if err != nil {
+		panic(err) // only for n > 255*32, which no caller asks for
+	}
+	return out
+}
+
+// prf is HMAC-SHA256.
+func prf(key []byte, msg ...[]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, b := range msg {
+		m.Write(b)
+	}
+	return m.Sum(nil)
+}

@@ -1,0 +1,129 @@
+package node
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// index maps every tag this node currently expects to where it belongs, so
+// recognising one's own mail is one map lookup however many contacts there
+// are. It holds, per receive chain, keys.Window tags for each period in the
+// retention window, and keys.IntroSlots tags per unexpired invite.
+type index struct {
+	slots map[[16]byte]slotRef
+	owned map[string][][16]byte
+}
+
+type slotRef struct {
+	owner   string // ownerContact(fp) or ownerPrekey(pub)
+	chain   int
+	period  uint32
+	counter uint32
+	prekey  [32]byte
+	secret  [16]byte
+}
+
+func (r slotRef) intro() bool { return r.owner[0] == 'p' }
+
+func ownerContact(fp string) string   { return "c" + fp }
+func ownerPrekey(pub [32]byte) string { return "p" + hex.EncodeToString(pub[:]) }
+
+func newIndex() *index {
+	return &index{slots: map[[16]byte]slotRef{}, owned: map[string][][16]byte{}}
+}
+
+func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
+	r, ok := ix.slots[tag]
+	return r, ok
+}
+
+func (ix *index) removeOwner(owner string) {
+	for _, t := range ix.owned[owner] {
+		if ix.slots[t].owner == owner {
+			delete(ix.slots, t)
+		}
+	}
+	delete(ix.owned, owner)
+}
+
+func (ix *index) addPrekey(pub [32]byte, secret [16]byte) {
+	owner := ownerPrekey(pub)
+	if _, ok := ix.owned[owner]; ok {
+		return
+	}
+	tags := make([][16]byte, 0, keys.IntroSlots)
+	for s := range uint16(keys.IntroSlots) {
+		t := keys.IntroTag(secret, s)
+		ix.slots[t] = slotRef{owner: owner, prekey: pub, secret: secret}
+		tags = append(tags, t)
+	}
+	ix.owned[owner] = tags
+}
+
+// setContact replaces a contact's expected tags for periods [from, to].
+func (ix *index) setContact(c *contactRecord, from, to uint32) {
+	owner := ownerContact(c.Fingerprint)
+	ix.removeOwner(owner)
+	var tags [][16]byte
+	for i := range c.Recv {
+		for _, s := range c.Recv[i].Expected(from, to) {
+			ix.slots[s.Tag] = slotRef{owner: owner, chain: i, period: s.Period, counter: s.Counter}
+			tags = append(tags, s.Tag)
+		}
+	}
+	ix.owned[owner] = tags
+}
+
+// window is the range of periods whose tags are expected now: the retention
+// window, plus the next period for senders whose clocks run ahead.
+func (n *Node) window() (from, to uint32) {
+	return n.oldestPeriod(), keys.PeriodOf(n.now()) + 1
+}
+
+func (n *Node) rebuildIndex() error {
+	ix := newIndex()
+	from, to := n.window()
+	err := n.st.View(func(tx *store.Tx) error {
+		cs, err := allContacts(tx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			ix.setContact(c, from, to)
+		}
+		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {
+			var r prekeyRecord
+			if err := jsonUnmarshal(v, &r); err != nil {
+				return err
+			}
+			pk, err := r.prekey()
+			if err != nil {
+				return err
+			}
+			ix.addPrekey(pk.Pub(), r.Secret)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	n.idx = ix
+	return nil
+}
+
+// rebuildIndexQuietly restores the index after a failed transaction that may
+// have changed it; a failure here only logs, the next Open rebuilds anyway.
+func (n *Node) rebuildIndexQuietly() {
+	if err := n.rebuildIndex(); err != nil {
+		n.log.Warn("failed to rebuild tag index", "err", err)
+	}
+}
+
+// reindex refreshes one contact's expected tags after its chains changed.
+func (n *Node) reindex(c *contactRecord) {
+	from, to := n.window()
+	n.idx.setContact(c, from, to)
+}

@@ -1,0 +1,414 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// IngestReport says what became of a batch of arriving envelopes.
+type IngestReport struct {
+	Received         int `json:"received"`          // envelopes offered
+	New              int `json:"new"`               // now carried for others (envelopes and receipts)
+	Duplicate        int `json:"duplicate"`         // already held
+	AlreadyDelivered int `json:"already_delivered"` // a receipt here proves delivery: dropped
+	Expired          int `json:"expired"`
+	Invalid          int `json:"invalid"`   // malformed, or bore my tag but did not authenticate
+	Messages         int `json:"messages"`  // messages for me, opened
+	Requests         int `json:"requests"`  // new contact requests
+	Receipts         int `json:"receipts"`  // genuine or unverifiable receipts kept to carry on
+	Purged           int `json:"purged"`    // envelopes dropped because their receipt arrived
+	Delivered        int `json:"delivered"` // my messages now known delivered
+	Forged           int `json:"forged"`    // receipts that proved nothing: dropped
+	Ignored          int `json:"ignored"`   // from identities whose requests I rejected
+}
+
+// maxReceiptSecrets bounds how many candidate secrets are remembered per
+// target, so unverifiable (possibly forged) receipts cannot grow a record.
+const maxReceiptSecrets = 4
+
+// Ingest takes envelopes that arrived from anywhere, durably, in one
+// transaction: envelopes for me become messages and emit receipts, receipts
+// purge what they prove delivered, and the rest is kept to carry on. Ingest
+// copies what it keeps; raws may be reused by the caller afterwards.
+func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
+	var rep IngestReport
+	err := n.st.Update(func(tx *store.Tx) error {
+		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}}
+		for _, raw := range raws {
+			if err := in.one(raw); err != nil {
+				return err
+			}
+		}
+		for in.changed { // new keys may open envelopes already carried here
+			in.changed = false
+			if err := in.rescan(); err != nil {
+				return err
+			}
+		}
+		return in.flush()
+	})
+	if err != nil {
+		n.rebuildIndexQuietly()
+		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
+	}
+	return rep, nil
+}
+
+type ingest struct {
+	n        *Node
+	tx       *store.Tx
+	rep      *IngestReport
+	now      time.Time
+	contacts map[string]*contactRecord // loaded in this transaction; saved by flush
+	changed  bool                      // the tag index changed: rescan
+}
+
+func (in *ingest) one(raw []byte) error {
+	in.rep.Received++
+	e, err := envelope.Parse(raw)
+	if err != nil {
+		in.rep.Invalid++
+		return nil
+	}
+	if e.Expired(in.now) {
+		in.rep.Expired++
+		return nil
+	}
+	id := envelope.ComputeID(raw)
+	if e.Kind == envelope.KindReceipt {
+		return in.receipt(id, e, raw)
+	}
+	return in.sealed(id, e, raw)
+}
+
+func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error {
+	if held, err := in.keepMoreHops(id, e); held || err != nil {
+		return err
+	}
+	delivered, err := in.provenDelivered(id, e)
+	if err != nil || delivered {
+		in.rep.AlreadyDelivered += b2i(delivered)
+		return err
+	}
+	if ref, ok := in.n.idx.lookup(e.Tag); ok {
+		handled, err := in.open(id, e, ref)
+		if handled || err != nil {
+			return err
+		}
+	}
+	in.rep.New++
+	return putEnvelope(in.tx, raw, 0)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keepMoreHops reports whether the envelope is already held; if the new copy
+// has a larger hop budget, the stored one takes it.
+func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, error) {
+	v, _, ok, err := in.tx.Get(colEnvelopes, id[:])
+	if err != nil || !ok {
+		return false, err
+	}
+	in.rep.Duplicate++
+	if len(v) > 1 && e.Hops > v[2] {
+		envelope.SetHops(v[1:], e.Hops)
+		return true, putEnvelope(in.tx, v[1:], v[0])
+	}
+	return true, nil
+}
+
+// provenDelivered reports whether a receipt held here reveals the secret
+// behind the envelope's commitment.
+func (in *ingest) provenDelivered(id envelope.ID, e *envelope.Envelope) (bool, error) {
+	v, _, ok, err := in.tx.Get(colReceipts, id[:])
+	if err != nil || !ok {
+		return false, err
+	}
+	for i := 0; i+envelope.SecretSize <= len(v); i += envelope.SecretSize {
+		var s [envelope.SecretSize]byte
+		copy(s[:], v[i:])
+		if envelope.Commitment(s) == e.Commit {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (in *ingest) rememberSecret(target envelope.ID, secret [envelope.SecretSize]byte, expires time.Time) error {
+	v, _, _, err := in.tx.Get(colReceipts, target[:])
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(v, secret[:]) || len(v) >= maxReceiptSecrets*envelope.SecretSize {
+		return nil
+	}
+	return in.tx.Put(colReceipts, target[:], append(v, secret[:]...), expires)
+}
+
+func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) error {
+	if held, err := in.keepMoreHops(id, r); held || err != nil {
+		return err
+	}
+	// A receipt for an envelope held here must prove itself, or it is dropped.
+	if v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:]); err != nil {
+		return err
+	} else if ok {
+		target, err := envelope.Parse(v[1:])
+		if err != nil {
+			return fmt.Errorf("corrupt stored envelope: %w", err)
+		}
+		if !r.Confirms(r.Target, target) {
+			in.rep.Forged++
+			return nil
+		}
+		if err := in.tx.Delete(colEnvelopes, r.Target[:]); err != nil {
+			return err
+		}
+		in.rep.Purged++
+	}
+	// The receipt of a message I sent marks it delivered.
+	var m messageRecord
+	key := []byte(r.Target.String())
+	if ok, err := getJSON(in.tx, colMessages, key, &m); err != nil {
+		return err
+	} else if ok && m.Direction == "out" {
+		var commit [envelope.CommitSize]byte
+		copy(commit[:], m.Commit)
+		if !r.ConfirmsCommit(r.Target, commit) {
+			in.rep.Forged++
+			return nil
+		}
+		if m.Status != StatusDelivered {
+			m.Status = StatusDelivered
+			_, exp, _, _ := in.tx.Get(colMessages, key)
+			if err := putJSON(in.tx, colMessages, key, m, exp); err != nil {
+				return err
+			}
+			in.rep.Delivered++
+		}
+	}
+	// Otherwise it cannot be checked here: keep it, so the target is dropped
+	// if it arrives later (after checking), and carry it on.
+	if err := in.rememberSecret(r.Target, r.Secret, r.ExpiresAt()); err != nil {
+		return err
+	}
+	in.rep.Receipts++
+	return putEnvelope(in.tx, raw, 0)
+}
+
+// open tries an envelope whose tag is in the index. It reports whether the
+// envelope was dealt with (opened, or bore my tag but failed to authenticate).
+func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool, error) {
+	if ref.intro() {
+		return in.openRequest(id, e, ref)
+	}
+	c, err := in.contact(ref.owner[1:])
+	if err != nil || c == nil || ref.chain >= len(c.Recv) {
+		return false, err
+	}
+	rc := c.Recv[ref.chain]
+	pk := rc.At(ref.period)
+	plain, err := envelope.Open(pk.SealKey(ref.counter), e, 0)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	content, err := ParseContent(plain)
+	if err != nil || content.Type == TypeRequest {
+		in.rep.Invalid++
+		return true, nil
+	}
+	rc.MarkSeen(ref.period, ref.counter)
+	c.Recv = []keys.RecvChain{rc} // they send on this chain: the others are never used
+	if c.State == StatePending {
+		c.State = StateActive // they answered
+	}
+	if content.Type == TypeText {
+		if err := in.storeIncoming(id, c, content); err != nil {
+			return true, err
+		}
+	}
+	return true, in.opened(id, e, c, pk.ReceiptSecret(ref.counter))
+}
+
+// openRequest opens a first-contact envelope sent to one of my invites.
+func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool, error) {
+	var pr prekeyRecord
+	ok, err := getJSON(in.tx, colPrekeys, ref.prekey[:], &pr)
+	if err != nil || !ok {
+		return false, err
+	}
+	pk, err := pr.prekey()
+	if err != nil {
+		return false, err
+	}
+	masked, err := envelope.IntroMaskedKey(e)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	ek := keys.MaskEK(masked, ref.secret, e.Tag) // the mask is its own inverse
+	idk, err := keys.RespondIdentityKey(in.n.id, pk.Priv, ek)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	sender, err := envelope.OpenIntroSender(idk, e)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	initiator := keys.Public{Sign: sender[:32]}
+	copy(initiator.DH[:], sender[32:])
+	sk, err := keys.Respond(in.n.id, pk.Priv, initiator, ek)
+	if err != nil || initiator.Equal(in.n.id.Public()) {
+		in.rep.Invalid++
+		return true, nil
+	}
+	plain, err := envelope.Open(keys.IntroSealKey(sk), e, envelope.IntroPrefixSize)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	content, err := ParseContent(plain)
+	if err != nil || content.Type != TypeRequest {
+		in.rep.Invalid++
+		return true, nil
+	}
+	fp := initiator.Fingerprint()
+	if blocked, err := in.tx.Has(colBlocked, []byte(fp)); err != nil || blocked {
+		in.rep.Ignored += b2i(blocked)
+		return true, err
+	}
+	c, err := in.contact(fp)
+	if err != nil {
+		return true, err
+	}
+	recv := keys.RecvChain{Chain: keys.NewChain(sk, keys.FromInitiator, content.Period)}
+	recv.Forget(in.n.oldestPeriod())
+	if c == nil {
+		name, err := uniqueName(in.tx, content.Name, fp)
+		if err != nil {
+			return true, err
+		}
+		c = &contactRecord{Fingerprint: fp, Name: name, Sign: initiator.Sign, DH: initiator.DH[:],
+			State: StateRequest, Added: in.now.UTC(),
+			Send: keys.SendChain{Chain: keys.NewChain(sk, keys.FromResponder, content.Period)},
+			Recv: []keys.RecvChain{recv}}
+		in.contacts[fp] = c
+		in.rep.Requests++
+	} else {
+		if !hasChain(c, recv.Chain) {
+			c.Recv = append(c.Recv, recv)
+		}
+		if c.State == StatePending {
+			c.State = StateActive // we added each other
+		}
+	}
+	if content.Text != "" {
+		if err := in.storeIncoming(id, c, content); err != nil {
+			return true, err
+		}
+	}
+	pr.Used = true
+	if err := putJSON(in.tx, colPrekeys, ref.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
+		return true, err
+	}
+	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk))
+}
+
+func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content) error {
+	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
+		Time: content.When(), Status: StatusReceived}
+	in.rep.Messages++
+	return putJSON(in.tx, colMessages, []byte(rec.ID), rec, in.now.Add(in.n.cfg.History))
+}
+
+// opened finishes an envelope addressed to me: the receipt that proves
+// delivery is stored to travel back (and to drop further copies here), and the
+// contact's expected tags move on.
+func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord, secret [envelope.SecretSize]byte) error {
+	r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
+	if err := putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
+		return err
+	}
+	if err := in.rememberSecret(id, secret, e.ExpiresAt()); err != nil {
+		return err
+	}
+	in.contacts[c.Fingerprint] = c
+	in.n.reindex(c)
+	in.changed = true
+	return nil
+}
+
+func (in *ingest) contact(fp string) (*contactRecord, error) {
+	if c, ok := in.contacts[fp]; ok {
+		return c, nil
+	}
+	c, err := loadContact(in.tx, fp)
+	if c != nil {
+		in.contacts[fp] = c
+	}
+	return c, err
+}
+
+// rescan looks again at carried envelopes whose tags became expected.
+func (in *ingest) rescan() error {
+	type cand struct {
+		id envelope.ID
+		e  *envelope.Envelope
+	}
+	var cands []cand
+	err := in.tx.ForEach(colEnvelopes, func(v []byte, _ time.Time) error {
+		if len(v) < 2 || v[0]&flagOwn != 0 {
+			return nil
+		}
+		e, err := envelope.Parse(v[1:])
+		if err != nil || e.Kind != envelope.KindSealed {
+			return nil
+		}
+		if _, ok := in.n.idx.lookup(e.Tag); ok {
+			cands = append(cands, cand{envelope.ComputeID(v[1:]), e})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cands {
+		ref, ok := in.n.idx.lookup(c.e.Tag)
+		if !ok {
+			continue
+		}
+		handled, err := in.open(c.id, c.e, ref)
+		if err != nil {
+			return err
+		}
+		if handled {
+			in.rep.New--
+			if err := in.tx.Delete(colEnvelopes, c.id[:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (in *ingest) flush() error {
+	for _, c := range in.contacts {
+		if err := saveContact(in.tx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// Message statuses: what is known, no more.
+const (
+	StatusQueued    = "queued"    // written here; no receipt yet
+	StatusDelivered = "delivered" // the recipient's receipt came back
+	StatusReceived  = "received"  // incoming
+)
+
+type messageRecord struct {
+	ID        string    `json:"id"`
+	Contact   string    `json:"contact"` // fingerprint
+	Direction string    `json:"direction"`
+	Text      string    `json:"text"`
+	Time      time.Time `json:"time"`
+	Status    string    `json:"status"`
+	Commit    []byte    `json:"commit,omitempty"` // outgoing: to check the receipt
+}
+
+// Message is what callers see of a message.
+type Message struct {
+	ID        string    `json:"id"`
+	Contact   string    `json:"contact"`
+	Direction string    `json:"direction"`
+	Text      string    `json:"text"`
+	Time      time.Time `json:"time"`
+	Status    string    `json:"status"`
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+const flagOwn = 1 // an envelope this node wrote (its outbox, or its receipts)
+
+// putEnvelope stores an encoded envelope under its ID until it expires.
+func putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
+	e, err := envelope.Parse(raw)
+	if err != nil {
+		return err
+	}
+	id := envelope.ComputeID(raw)
+	v := make([]byte, 0, 1+len(raw))
+	v = append(append(v, flags), raw...)
+	return tx.Put(colEnvelopes, id[:], v, e.ExpiresAt())
+}
+
+func (n *Node) envelopeExpiry() uint32 { return expiryFor(n.now().Add(n.cfg.Retention)) }
+
+// sendContent seals content on the contact's send chain, stores the envelope
+// in the outbox and the advanced chain, in the caller's transaction.
+func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content) (*envelope.Envelope, error) {
+	pk, counter := c.Send.Take(n.now())
+	e, err := envelope.Seal(envelope.Sealing{
+		Key:    pk.SealKey(counter),
+		Tag:    pk.Tag(counter),
+		Commit: envelope.Commitment(pk.ReceiptSecret(counter)),
+		Expiry: n.envelopeExpiry(),
+		Hops:   n.cfg.Hops,
+	}, content.Marshal())
+	if err != nil {
+		return nil, fmt.Errorf("failed to seal: %w", err)
+	}
+	if err := saveContact(tx, c); err != nil {
+		return nil, err
+	}
+	return e, putEnvelope(tx, e.Marshal(), flagOwn)
+}
+
+// Send writes text to a contact: it is sealed and queued at once, and leaves
+// with the next bundle or neighbour.
+func (n *Node) Send(ref, text string) (Message, error) {
+	switch {
+	case text == "":
+		return Message{}, errors.New("the message is empty")
+	case len(text) > MaxText:
+		return Message{}, fmt.Errorf("the message is %d bytes, limit %d", len(text), MaxText)
+	case !utf8.ValidString(text):
+		return Message{}, errors.New("the message is not valid UTF-8")
+	}
+	now := n.now().UTC().Truncate(time.Second)
+	var msg Message
+	err := n.st.Update(func(tx *store.Tx) error {
+		c, err := resolve(tx, ref)
+		if err != nil {
+			return err
+		}
+		if c.State == StateRequest {
+			return fmt.Errorf("%s asked to be your contact: accept first (grapevine contacts accept %q)", c.Name, c.Name)
+		}
+		e, err := n.sendContent(tx, c, &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text})
+		if err != nil {
+			return err
+		}
+		rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Text: text,
+			Time: now, Status: StatusQueued, Commit: e.Commit[:]}
+		msg = rec.view(c.Name)
+		return putJSON(tx, colMessages, []byte(rec.ID), rec, now.Add(n.cfg.History))
+	})
+	return msg, err
+}
+
+func (r *messageRecord) view(name string) Message {
+	return Message{ID: r.ID, Contact: name, Direction: r.Direction, Text: r.Text, Time: r.Time, Status: r.Status}
+}
+
+// Messages lists messages, oldest first, with one contact or all. Messages
+// that came with a contact request stay out until the request is accepted.
+func (n *Node) Messages(ref string) ([]Message, error) {
+	var out []Message
+	err := n.st.View(func(tx *store.Tx) error {
+		var only *contactRecord
+		if ref != "" {
+			var err error
+			if only, err = resolve(tx, ref); err != nil {
+				return err
+			}
+		}
+		cs, err := allContacts(tx)
+		if err != nil {
+			return err
+		}
+		byFP := map[string]*contactRecord{}
+		for _, c := range cs {
+			byFP[c.Fingerprint] = c
+		}
+		return tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+			var r messageRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("failed to decode message: %w", err)
+			}
+			c := byFP[r.Contact]
+			if c == nil || c.State == StateRequest || (only != nil && only.Fingerprint != r.Contact) {
+				return nil
+			}
+			out = append(out, r.view(c.Name))
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, err
+}
+
+func deleteMessagesOf(tx *store.Tx, fp string) error {
+	var ids []string
+	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+		var r messageRecord
+		if err := json.Unmarshal(v, &r); err == nil && r.Contact == fp {
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	for _, id := range ids {
+		if err := tx.Delete(colMessages, []byte(id)); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// EnvelopeInfo describes one envelope this node holds.
+type EnvelopeInfo struct {
+	ID      string    `json:"id"`
+	Size    int       `json:"size"`
+	Expires time.Time `json:"expires"`
+	Hops    uint8     `json:"hops"`
+	Kind    string    `json:"kind"`
+	Own     bool      `json:"own"`
+}
+
+// Envelopes lists every unexpired envelope held: outbox, receipts and what
+// is carried for others.
+func (n *Node) Envelopes() ([]EnvelopeInfo, error) {
+	var out []EnvelopeInfo
+	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
+		out = append(out, EnvelopeInfo{ID: envelope.ComputeID(raw).String(), Size: len(raw), Expires: e.ExpiresAt(),
+			Hops: e.Hops, Kind: e.Kind.String(), Own: flags&flagOwn != 0})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Expires.Equal(out[j].Expires) {
+			return out[i].Expires.Before(out[j].Expires)
+		}
+		return strings.Compare(out[i].ID, out[j].ID) < 0
+	})
+	return out, err
+}
+
+func (n *Node) eachEnvelope(fn func(flags byte, raw []byte, e *envelope.Envelope) error) error {
+	return n.st.View(func(tx *store.Tx) error {
+		return tx.ForEach(colEnvelopes, func(v []byte, _ time.Time) error {
+			if len(v) < 2 {
+				return errors.New("corrupt stored envelope")
+			}
+			e, err := envelope.Parse(v[1:])
+			if err != nil {
+				return fmt.Errorf("corrupt stored envelope: %w", err)
+			}
+			return fn(v[0], v[1:], e)
+		})
+	})
+}
+
+var _ = keys.PeriodOf

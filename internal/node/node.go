@@ -1,0 +1,254 @@
+// Package node is a Grapevine node without its network: it owns the user's
+// identity, contacts, messages and the envelopes it holds, sealed in the
+// store, and implements what happens when envelopes arrive (from a bundle
+// today, from neighbours later): recognising one's own mail by its tag,
+// opening first contacts, emitting and checking receipts, carrying the rest.
+//
+// The clock and the randomness are injected (Options), so the same code runs
+// in tests, in the simulator and for real.
+package node
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// Config is the node's policy, chosen at init and kept in the store.
+type Config struct {
+	// Retention is how long pairwise period keys are kept for slow carriers,
+	// and the lifetime of the envelopes this node writes. After it, a stolen
+	// device cannot open an envelope sealed before it.
+	Retention time.Duration `json:"retention"`
+	// Hops is the hop budget of new envelopes.
+	Hops uint8 `json:"hops"`
+	// History is how long message text is kept.
+	History time.Duration `json:"history"`
+	// InviteLifetime is how long a one-time prekey stays valid.
+	InviteLifetime time.Duration `json:"invite_lifetime"`
+}
+
+// DefaultConfig is what `grapevine init` uses.
+var DefaultConfig = Config{
+	Retention:      7 * 24 * time.Hour,
+	Hops:           12,
+	History:        365 * 24 * time.Hour,
+	InviteLifetime: 30 * 24 * time.Hour,
+}
+
+// Options are injected dependencies. Zero values mean the real thing.
+type Options struct {
+	Now  func() time.Time
+	Rand io.Reader
+	Log  *slog.Logger
+	KDF  store.KDFParams // for Init only
+	// LockTimeout is how long to wait for another process holding the home.
+	LockTimeout time.Duration
+}
+
+func (o *Options) fill() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Node is an unlocked home.
+type Node struct {
+	st   *store.Store
+	id   *keys.Identity
+	cfg  Config
+	now  func() time.Time
+	rand io.Reader
+	log  *slog.Logger
+	idx  *index
+}
+
+// Collections in the store.
+const (
+	colSelf      = "self"
+	colPrekeys   = "prekeys"
+	colContacts  = "contacts"
+	colMessages  = "messages"
+	colEnvelopes = "envelopes"
+	colReceipts  = "receipts"
+	colBlocked   = "blocked"
+)
+
+type identityRecord struct {
+	Name     string    `json:"name"`
+	SignSeed []byte    `json:"sign_seed"`
+	DH       []byte    `json:"dh"`
+	Created  time.Time `json:"created"`
+}
+
+// ErrNoIdentity means the home has no identity yet.
+var ErrNoIdentity = errors.New("no identity in this home: run `grapevine init --name NAME` first")
+
+// Init creates a home with a fresh identity.
+func Init(home string, passphrase []byte, name string, cfg Config, opts Options) (*Node, error) {
+	opts.fill()
+	if err := keys.CheckName(name); err != nil {
+		return nil, fmt.Errorf("invalid name: %w", err)
+	}
+	if len(passphrase) == 0 {
+		return nil, errors.New("the passphrase must not be empty")
+	}
+	id, err := keys.NewIdentity(name, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: opts.Now, LockTimeout: opts.LockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	rec := identityRecord{Name: name, SignSeed: id.Sign.Seed(), DH: id.DH.Bytes(), Created: opts.Now().UTC()}
+	err = st.Update(func(tx *store.Tx) error {
+		if err := putJSON(tx, colSelf, []byte("identity"), rec, store.Forever); err != nil {
+			return err
+		}
+		return putJSON(tx, colSelf, []byte("config"), cfg, store.Forever)
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("failed to save identity: %w", err)
+	}
+	n := &Node{st: st, id: id, cfg: cfg, now: opts.Now, rand: opts.Rand, log: opts.Log}
+	n.idx = newIndex()
+	return n, nil
+}
+
+// Open unlocks an existing home, removes what expired, forgets keys older
+// than the retention window, and builds the tag index.
+func Open(home string, passphrase []byte, opts Options) (*Node, error) {
+	opts.fill()
+	st, err := store.Open(home, passphrase, store.Options{Now: opts.Now, LockTimeout: opts.LockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{st: st, now: opts.Now, rand: opts.Rand, log: opts.Log}
+	if err := n.load(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.Maintain(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) load() error {
+	return n.st.View(func(tx *store.Tx) error {
+		var rec identityRecord
+		ok, err := getJSON(tx, colSelf, []byte("identity"), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNoIdentity
+		}
+		if n.id, err = keys.IdentityFromSeeds(rec.Name, rec.SignSeed, rec.DH); err != nil {
+			return fmt.Errorf("failed to load identity: %w", err)
+		}
+		n.cfg = DefaultConfig
+		_, err = getJSON(tx, colSelf, []byte("config"), &n.cfg)
+		return err
+	})
+}
+
+// Maintain deletes expired items, forgets period keys that left the
+// retention window and rebuilds the tag index. Open calls it; a long-running
+// node calls it periodically.
+func (n *Node) Maintain() error {
+	if _, err := n.st.Sweep(); err != nil {
+		return fmt.Errorf("failed to remove expired items: %w", err)
+	}
+	oldest := n.oldestPeriod()
+	err := n.st.Update(func(tx *store.Tx) error {
+		cs, err := allContacts(tx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			changed := false
+			for i := range c.Recv {
+				if c.Recv[i].Period < oldest {
+					c.Recv[i].Forget(oldest)
+					changed = true
+				}
+			}
+			if changed {
+				if err := saveContact(tx, c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to forget old keys: %w", err)
+	}
+	return n.rebuildIndex()
+}
+
+// oldestPeriod is the first period whose keys are still kept: one period of
+// slack below the retention window absorbs clock skew and period rounding.
+func (n *Node) oldestPeriod() uint32 {
+	p := keys.PeriodOf(n.now().Add(-n.cfg.Retention))
+	if p > 0 {
+		p--
+	}
+	return p
+}
+
+// Close locks the home again.
+func (n *Node) Close() error { return n.st.Close() }
+
+// Config returns the node's policy.
+func (n *Node) Config() Config { return n.cfg }
+
+// Self describes the local identity.
+type Self struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	Link        string `json:"link"`
+}
+
+func putJSON(tx *store.Tx, col string, key []byte, v any, expires time.Time) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(col, key, b, expires)
+}
+
+func getJSON(tx *store.Tx, col string, key []byte, v any) (bool, error) {
+	b, _, ok, err := tx.Get(col, key)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("failed to decode %s record: %w", col, err)
+	}
+	return true, nil
+}
+
+// expiryFor rounds an envelope expiry up to the minute, so expiries say less
+// about when exactly an envelope was written.
+func expiryFor(t time.Time) uint32 {
+	s := t.Unix()
+	return uint32((s + 59) / 60 * 60)
+}
