@@ -1,0 +1,362 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+func (c *cli) initCmd() *cobra.Command {
+	var name string
+	cfg := node.DefaultConfig
+	cmd := &cobra.Command{
+		Use:   "init --name NAME",
+		Short: "Create your identity and encrypted home",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return errors.New("--name is required: the name your contacts see first")
+			}
+			if cfg.Retention < 24*time.Hour {
+				return errors.New("--retention must be at least 24h (one key period)")
+			}
+			home, err := c.homeDir()
+			if err != nil {
+				return err
+			}
+			if store.Exists(home) {
+				return fmt.Errorf("%s already holds a grapevine identity", home)
+			}
+			pass, err := c.passphrase(true)
+			if err != nil {
+				return err
+			}
+			n, err := node.Init(home, pass, name, cfg, node.Options{})
+			if err != nil {
+				return fmt.Errorf("failed to create identity: %w", err)
+			}
+			defer n.Close()
+			fmt.Fprintf(c.stdout, "Created identity %q in %s\nFingerprint: %s\n", name, home, groupFP(n.Identity().Fingerprint()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "your display name (what contacts see when you add them)")
+	cmd.Flags().DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long keys and envelopes are kept for slow carriers")
+	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop budget of the envelopes you write")
+	return cmd
+}
+
+// groupFP spaces a fingerprint in groups of four for reading aloud.
+func groupFP(fp string) string {
+	var parts []string
+	for len(fp) > 4 {
+		parts, fp = append(parts, fp[:4]), fp[4:]
+	}
+	return strings.Join(append(parts, fp), " ")
+}
+
+func (c *cli) idCmd() *cobra.Command {
+	var asJSON bool
+	var png string
+	cmd := &cobra.Command{
+		Use:   "id [--json] [--png FILE]",
+		Short: "Show your invite as a link and a QR code",
+		Long: `Show your name, fingerprint and invite. Whoever adds your invite (scanning the
+QR code or pasting the link) can write to you at once; you see them as a contact
+request. The invite holds a one-time prekey; a fresh one is shown once it was used.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(func(n *node.Node) error {
+				self, err := n.Self()
+				if err != nil {
+					return err
+				}
+				if png != "" {
+					if err := writeQRPNG(png, self.Link); err != nil {
+						return err
+					}
+				}
+				if asJSON {
+					return c.printJSON(self)
+				}
+				fmt.Fprintf(c.stdout, "Name:        %s\nFingerprint: %s\n\n", self.Name, groupFP(self.Fingerprint))
+				if err := writeQRText(c.stdout, self.Link); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "\n%s\n", self.Link)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {name, fingerprint, link} as JSON")
+	cmd.Flags().StringVar(&png, "png", "", "also write the QR code to this PNG file")
+	return cmd
+}
+
+func (c *cli) contactsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "contacts [--json]",
+		Short: "List contacts, add them, answer requests",
+		Long: `List contacts. States: request (they added you; accept or reject), pending
+(you added them; no answer yet), active.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(func(n *node.Node) error {
+				cs, err := n.Contacts()
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if cs == nil {
+						cs = []node.Contact{}
+					}
+					return c.printJSON(cs)
+				}
+				rows := [][]string{{"NAME", "STATE", "FINGERPRINT"}}
+				for _, ct := range cs {
+					rows = append(rows, []string{ct.Name, ct.State, ct.Fingerprint})
+				}
+				c.table(rows)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {name, fingerprint, state}")
+
+	var name string
+	add := &cobra.Command{
+		Use:   "add LINK [--name NAME]",
+		Short: "Add a contact from their grapevine: invite link",
+		Long: `Add a contact from their invite. If they already added you, this accepts them.
+Otherwise a contact request is queued for them, and you can write at once.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				ct, err := n.AddContact(args[0], name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "Added %s (%s), fingerprint %s\n", ct.Name, ct.State, groupFP(ct.Fingerprint))
+				return nil
+			})
+		},
+	}
+	add.Flags().StringVar(&name, "name", "", "the name to know them by (default: the name in their invite)")
+
+	accept := &cobra.Command{
+		Use:   "accept CONTACT",
+		Short: "Accept a contact request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				ct, err := n.Accept(args[0])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Accepted %s\n", ct.Name)
+				}
+				return err
+			})
+		},
+	}
+	reject := &cobra.Command{
+		Use:   "reject CONTACT",
+		Short: "Reject a contact request and ignore that identity",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				err := n.Reject(args[0])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Rejected %s\n", args[0])
+				}
+				return err
+			})
+		},
+	}
+	safety := &cobra.Command{
+		Use:   "verify CONTACT",
+		Short: "Show the safety number to compare with a contact in person",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				ct, num, err := n.SafetyNumber(args[0])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Safety number with %s:\n\n    %s\n\nIt must read the same on %s's device.\n", ct.Name, num, ct.Name)
+				}
+				return err
+			})
+		},
+	}
+	cmd.AddCommand(add, accept, reject, safety)
+	return cmd
+}
+
+func (c *cli) sendCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send CONTACT TEXT",
+		Short: "Write to a contact (name or fingerprint prefix)",
+		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
+export (and, later, with the next neighbour you meet). TEXT may be several words.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				m, err := n.Send(args[0], strings.Join(args[1:], " "))
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Queued %s to %s\n", m.ID[:16], m.Contact)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func (c *cli) messagesCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "messages [CONTACT] [--json]",
+		Short: "Show messages, with one contact or all",
+		Long: `Show messages, oldest first. Status of what you wrote: queued (sealed here, no
+receipt yet) or delivered (their device's receipt came back). What you received: received.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := ""
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			return c.withNode(func(n *node.Node) error {
+				ms, err := n.Messages(ref)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if ms == nil {
+						ms = []node.Message{}
+					}
+					return c.printJSON(ms)
+				}
+				for _, m := range ms {
+					arrow := "from"
+					if m.Direction == "out" {
+						arrow = "to"
+					}
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, m.Contact, m.Status, m.Text)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}")
+	return cmd
+}
+
+func (c *cli) envelopesCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "envelopes [--json]",
+		Short: "List the sealed envelopes this node holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(func(n *node.Node) error {
+				es, err := n.Envelopes()
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if es == nil {
+						es = []node.EnvelopeInfo{}
+					}
+					return c.printJSON(es)
+				}
+				rows := [][]string{{"ID", "KIND", "SIZE", "HOPS", "EXPIRES"}}
+				for _, e := range es {
+					kind := e.Kind
+					if e.Own {
+						kind += " (own)"
+					}
+					rows = append(rows, []string{e.ID[:16], kind, fmt.Sprint(e.Size), fmt.Sprint(e.Hops), e.Expires.Local().Format("2006-01-02 15:04")})
+				}
+				c.table(rows)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, size, expires, hops}")
+	return cmd
+}
+
+func (c *cli) exportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "export FILE",
+		Short: "Write every envelope this node holds to a bundle file (atomically)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n *node.Node) error {
+				count, err := n.Export(args[0])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Exported %d envelopes to %s\n", count, args[0])
+				}
+				return err
+			})
+		},
+	}
+}
+
+func (c *cli) importCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Take in a bundle file: read what is for you, carry the rest",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := os.Stat(args[0]); err != nil {
+				return fmt.Errorf("failed to import: %w", err)
+			}
+			return c.withNode(func(n *node.Node) error {
+				rep, err := n.Import(args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return c.printJSON(rep)
+				}
+				c.printImport(args[0], rep)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON")
+	return cmd
+}
+
+func (c *cli) printImport(path string, r node.ImportReport) {
+	fmt.Fprintf(c.stdout, "Imported %s: %d envelopes read\n", path, r.Received)
+	line := func(n int, what string) {
+		if n > 0 {
+			fmt.Fprintf(c.stdout, "  %d %s\n", n, what)
+		}
+	}
+	line(r.Messages, "new messages for you")
+	line(r.Requests, "new contact requests (see `grapevine contacts`)")
+	line(r.Delivered, "of your messages now delivered")
+	line(r.New, "new envelopes to carry for others")
+	line(r.Receipts, "receipts to carry")
+	line(r.Purged, "delivered envelopes dropped")
+	line(r.Duplicate, "already held")
+	line(r.AlreadyDelivered, "already delivered")
+	line(r.Expired, "expired, skipped")
+	line(r.Invalid, "invalid, skipped")
+	line(r.Forged, "forged receipts, dropped")
+	line(r.Ignored, "from identities you rejected, ignored")
+	if r.Damaged > 0 {
+		fmt.Fprintf(c.stdout, "  %d damaged regions skipped (%d bytes)\n", r.Damaged, r.SkippedBytes)
+	}
+	if !r.Complete {
+		fmt.Fprintln(c.stdout, "  warning: the bundle is incomplete (truncated or damaged); every intact envelope was taken")
+	}
+}
