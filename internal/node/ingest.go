@@ -331,7 +331,7 @@ func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Conte
 	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
 		Time: content.When(), Status: StatusReceived}
 	in.rep.Messages++
-	return putJSON(in.tx, colMessages, []byte(rec.ID), rec, in.now.Add(in.n.cfg.History))
+	return putMessage(in.tx, &rec, in.now.Add(in.n.cfg.History))
 }
 
 // opened finishes an envelope addressed to me: the receipt that proves

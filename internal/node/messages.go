@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
-	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -29,6 +29,26 @@ type messageRecord struct {
 	Time      time.Time `json:"time"`
 	Status    string    `json:"status"`
 	Commit    []byte    `json:"commit,omitempty"` // outgoing: to check the receipt
+	Seq       uint64    `json:"seq"`              // local order of arrival, to break ties
+}
+
+// nextSeq returns the next local sequence number.
+func nextSeq(tx *store.Tx) (uint64, error) {
+	var seq uint64
+	if _, err := getJSON(tx, colSelf, []byte("seq"), &seq); err != nil {
+		return 0, err
+	}
+	seq++
+	return seq, putJSON(tx, colSelf, []byte("seq"), seq, store.Forever)
+}
+
+// putMessage stores a message record with the next sequence number.
+func putMessage(tx *store.Tx, r *messageRecord, expires time.Time) error {
+	var err error
+	if r.Seq, err = nextSeq(tx); err != nil {
+		return err
+	}
+	return putJSON(tx, colMessages, []byte(r.ID), r, expires)
 }
 
 // Message is what callers see of a message.
@@ -107,7 +127,7 @@ func (n *Node) Send(ref, text string) (Message, error) {
 		rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Text: text,
 			Time: now, Status: StatusQueued, Commit: e.Commit[:]}
 		msg = rec.view(c.Name)
-		return putJSON(tx, colMessages, []byte(rec.ID), rec, now.Add(n.cfg.History))
+		return putMessage(tx, &rec, now.Add(n.cfg.History))
 	})
 	return msg, err
 }
@@ -119,7 +139,11 @@ func (r *messageRecord) view(name string) Message {
 // Messages lists messages, oldest first, with one contact or all. Messages
 // that came with a contact request stay out until the request is accepted.
 func (n *Node) Messages(ref string) ([]Message, error) {
-	var out []Message
+	type seqMsg struct {
+		Message
+		seq uint64
+	}
+	var all []seqMsg
 	err := n.st.View(func(tx *store.Tx) error {
 		var only *contactRecord
 		if ref != "" {
@@ -145,16 +169,20 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 			if c == nil || c.State == StateRequest || (only != nil && only.Fingerprint != r.Contact) {
 				return nil
 			}
-			out = append(out, r.view(c.Name))
+			all = append(all, seqMsg{r.view(c.Name), r.Seq})
 			return nil
 		})
 	})
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].Time.Equal(all[j].Time) {
+			return all[i].Time.Before(all[j].Time)
 		}
-		return out[i].ID < out[j].ID
+		return all[i].seq < all[j].seq
 	})
+	out := make([]Message, len(all))
+	for i := range all {
+		out[i] = all[i].Message
+	}
 	return out, err
 }
 
@@ -218,4 +246,4 @@ func (n *Node) eachEnvelope(fn func(flags byte, raw []byte, e *envelope.Envelope
 	})
 }
 
-var _ = keys.PeriodOf
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
