@@ -63,21 +63,21 @@ type PeriodKeys struct {
 func be32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 
 // Tag is the tag of the n-th envelope of the period.
-func (k *PeriodKeys) Tag(n uint32) [16]byte {
+func (k PeriodKeys) Tag(n uint32) [16]byte {
 	var t [16]byte
 	copy(t[:], prf(k.tag[:], be32(n)))
 	return t
 }
 
 // SealKey is the AEAD key of the n-th envelope of the period.
-func (k *PeriodKeys) SealKey(n uint32) [32]byte {
+func (k PeriodKeys) SealKey(n uint32) [32]byte {
 	var s [32]byte
 	copy(s[:], prf(k.msg[:], be32(n)))
 	return s
 }
 
 // ReceiptSecret is the secret the n-th envelope's receipt reveals.
-func (k *PeriodKeys) ReceiptSecret(n uint32) [16]byte {
+func (k PeriodKeys) ReceiptSecret(n uint32) [16]byte {
 	var s [16]byte
 	copy(s[:], prf(k.receipt[:], be32(n)))
 	return s

@@ -29,12 +29,17 @@ type FirstContact struct {
 	EK          [32]byte // the ephemeral public key; its private key is already gone
 }
 
-// Initiate runs the initiator's side.
+// Initiate runs the initiator's side with a fresh ephemeral key.
 func Initiate(self *Identity, inv *Invite, rand io.Reader) (*FirstContact, error) {
 	eph, err := ecdh.X25519().GenerateKey(rand)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate ephemeral key: %w", err)
 	}
+	return InitiateWith(self, inv, eph)
+}
+
+// InitiateWith is Initiate with a given ephemeral key (test vectors).
+func InitiateWith(self *Identity, inv *Invite, eph *ecdh.PrivateKey) (*FirstContact, error) {
 	fc := &FirstContact{}
 	copy(fc.EK[:], eph.PublicKey().Bytes())
 	ikB, err1 := ecdh.X25519().NewPublicKey(inv.Identity.DH[:])

@@ -1,0 +1,21 @@
+package node
+
+import (
+	"bytes"
+	"testing"
+)
+
+func FuzzParseContent(f *testing.F) {
+	f.Add((&Content{Type: TypeText, Time: 1, Text: "hi"}).Marshal())
+	f.Add((&Content{Type: TypeRequest, Time: 1, Period: 2, Name: "Alice", Text: "x"}).Marshal())
+	f.Add((&Content{Type: TypeAccept, Time: 1}).Marshal())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseContent(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(c.Marshal(), b) {
+			t.Fatalf("content does not round-trip: %x", b)
+		}
+	})
+}
