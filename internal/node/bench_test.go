@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -29,9 +30,11 @@ func BenchmarkRecognise(b *testing.B) {
 					probe = c.Recv[0].At(now).Tag(3)
 				}
 			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
 			var miss [16]byte
 			rand.Read(miss[:])
-			b.ReportMetric(float64(len(ix.slots)), "tags")
 			for b.Loop() {
 				if _, ok := ix.lookup(probe); !ok {
 					b.Fatal("own envelope not recognised")
@@ -40,6 +43,8 @@ func BenchmarkRecognise(b *testing.B) {
 					b.Fatal("random tag recognised")
 				}
 			}
+			b.ReportMetric(float64(len(ix.slots)), "tags")
+			b.ReportMetric(float64(ms.HeapAlloc)/float64(contacts), "heap-bytes/contact")
 		})
 	}
 }

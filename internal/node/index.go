@@ -13,17 +13,21 @@ import (
 // are. It holds, per receive chain, keys.Window tags for each period in the
 // retention window, and keys.IntroSlots tags per unexpired invite.
 type index struct {
-	slots map[[16]byte]slotRef
-	owned map[string][][16]byte
+	slots   map[[16]byte]slotRef
+	owned   map[string][][16]byte
+	prekeys map[string]introKeys // by owner
 }
 
 type slotRef struct {
 	owner   string // ownerContact(fp) or ownerPrekey(pub)
-	chain   int
+	chain   uint32
 	period  uint32
 	counter uint32
-	prekey  [32]byte
-	secret  [16]byte
+}
+
+type introKeys struct {
+	prekey [32]byte
+	secret [16]byte
 }
 
 func (r slotRef) intro() bool { return r.owner[0] == 'p' }
@@ -32,7 +36,7 @@ func ownerContact(fp string) string   { return "c" + fp }
 func ownerPrekey(pub [32]byte) string { return "p" + hex.EncodeToString(pub[:]) }
 
 func newIndex() *index {
-	return &index{slots: map[[16]byte]slotRef{}, owned: map[string][][16]byte{}}
+	return &index{slots: map[[16]byte]slotRef{}, owned: map[string][][16]byte{}, prekeys: map[string]introKeys{}}
 }
 
 func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
@@ -47,6 +51,7 @@ func (ix *index) removeOwner(owner string) {
 		}
 	}
 	delete(ix.owned, owner)
+	delete(ix.prekeys, owner)
 }
 
 func (ix *index) addPrekey(pub [32]byte, secret [16]byte) {
@@ -57,10 +62,11 @@ func (ix *index) addPrekey(pub [32]byte, secret [16]byte) {
 	tags := make([][16]byte, 0, keys.IntroSlots)
 	for s := range uint16(keys.IntroSlots) {
 		t := keys.IntroTag(secret, s)
-		ix.slots[t] = slotRef{owner: owner, prekey: pub, secret: secret}
+		ix.slots[t] = slotRef{owner: owner}
 		tags = append(tags, t)
 	}
 	ix.owned[owner] = tags
+	ix.prekeys[owner] = introKeys{prekey: pub, secret: secret}
 }
 
 // setContact replaces a contact's expected tags for periods [from, to].
@@ -70,7 +76,7 @@ func (ix *index) setContact(c *contactRecord, from, to uint32) {
 	var tags [][16]byte
 	for i := range c.Recv {
 		for _, s := range c.Recv[i].Expected(from, to) {
-			ix.slots[s.Tag] = slotRef{owner: owner, chain: i, period: s.Period, counter: s.Counter}
+			ix.slots[s.Tag] = slotRef{owner: owner, chain: uint32(i), period: s.Period, counter: s.Counter}
 			tags = append(tags, s.Tag)
 		}
 	}

@@ -213,7 +213,7 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 		return in.openRequest(id, e, ref)
 	}
 	c, err := in.contact(ref.owner[1:])
-	if err != nil || c == nil || ref.chain >= len(c.Recv) {
+	if err != nil || c == nil || int(ref.chain) >= len(c.Recv) {
 		return false, err
 	}
 	rc := c.Recv[ref.chain]
@@ -243,8 +243,12 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 
 // openRequest opens a first-contact envelope sent to one of my invites.
 func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool, error) {
+	ik, ok := in.n.idx.prekeys[ref.owner]
+	if !ok {
+		return false, nil
+	}
 	var pr prekeyRecord
-	ok, err := getJSON(in.tx, colPrekeys, ref.prekey[:], &pr)
+	ok, err := getJSON(in.tx, colPrekeys, ik.prekey[:], &pr)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -257,7 +261,7 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		in.rep.Invalid++
 		return true, nil
 	}
-	ek := keys.MaskEK(masked, ref.secret, e.Tag) // the mask is its own inverse
+	ek := keys.MaskEK(masked, ik.secret, e.Tag) // the mask is its own inverse
 	idk, err := keys.RespondIdentityKey(in.n.id, pk.Priv, ek)
 	if err != nil {
 		in.rep.Invalid++
@@ -321,7 +325,7 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		}
 	}
 	pr.Used = true
-	if err := putJSON(in.tx, colPrekeys, ref.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
+	if err := putJSON(in.tx, colPrekeys, ik.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
 		return true, err
 	}
 	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk))
