@@ -38,7 +38,7 @@ const maxReceiptSecrets = 4
 func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
 	var rep IngestReport
 	err := n.st.Update(func(tx *store.Tx) error {
-		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}}
+		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID]bool{}}
 		for _, raw := range raws {
 			if err := in.one(raw); err != nil {
 				return err
@@ -66,6 +66,7 @@ type ingest struct {
 	now      time.Time
 	contacts map[string]*contactRecord // loaded in this transaction; saved by flush
 	changed  bool                      // the tag index changed: rescan
+	carried  map[envelope.ID]bool      // stored to carry in this batch
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -102,6 +103,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 		}
 	}
 	in.rep.New++
+	in.carried[id] = true
 	return putEnvelope(in.tx, raw, 0)
 }
 
@@ -399,7 +401,9 @@ func (in *ingest) rescan() error {
 			return err
 		}
 		if handled {
-			in.rep.New--
+			if in.carried[c.id] { // it arrived in this batch: it is not carried after all
+				in.rep.New--
+			}
 			if err := in.tx.Delete(colEnvelopes, c.id[:]); err != nil {
 				return err
 			}

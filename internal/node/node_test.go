@@ -443,11 +443,31 @@ func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
 		t.Fatalf("messages before their request: %+v", rep)
 	}
 	rep, _ = bob.Ingest(request)
-	if rep.Requests != 1 || rep.Messages != 2 {
+	if rep.Requests != 1 || rep.Messages != 2 || rep.New != 0 {
 		t.Fatalf("the request should open the messages already held: %+v", rep)
 	}
 	if es := mustEnvelopes(t, bob); len(es) != 3 { // three receipts, nothing carried
 		t.Fatalf("Bob holds %+v", es)
+	}
+	// All in one batch, request last: opened by the rescan, nothing counted as carried.
+	carol := newTestNode(t, "Carol", clk)
+	mustAdd(t, alice, carol.link())
+	var batch [][]byte
+	alice.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
+		if ref, ok := carol.idx.lookup(e.Tag); !ok || !ref.intro() {
+			batch = append(batch, append([]byte(nil), raw...))
+		}
+		return nil
+	})
+	alice.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
+		if ref, ok := carol.idx.lookup(e.Tag); ok && ref.intro() {
+			batch = append(batch, append([]byte(nil), raw...))
+		}
+		return nil
+	})
+	rep, _ = carol.Ingest(batch)
+	if rep.Requests != 1 || rep.New != len(batch)-1 || rep.Messages != 0 {
+		t.Fatalf("one batch with the request last: %+v", rep)
 	}
 }
 
