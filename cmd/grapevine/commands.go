@@ -343,6 +343,7 @@ func (c *cli) printImport(path string, r node.ImportReport) {
 	}
 	line(r.Messages, "new messages for you")
 	line(r.Requests, "new contact requests (see `grapevine contacts`)")
+	line(r.RequestMessages, "messages waiting in contact requests (accept to read them)")
 	line(r.Delivered, "of your messages now delivered")
 	line(r.New, "new envelopes to carry for others")
 	line(r.Receipts, "receipts to carry")

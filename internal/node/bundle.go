@@ -72,6 +72,7 @@ func (r *IngestReport) add(o IngestReport) {
 	r.Expired += o.Expired
 	r.Invalid += o.Invalid
 	r.Messages += o.Messages
+	r.RequestMessages += o.RequestMessages
 	r.Requests += o.Requests
 	r.Receipts += o.Receipts
 	r.Purged += o.Purged

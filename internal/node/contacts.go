@@ -32,6 +32,16 @@ type contactRecord struct {
 	Added       time.Time        `json:"added"`
 	Send        keys.SendChain   `json:"send"`
 	Recv        []keys.RecvChain `json:"recv"`
+	// Pending holds the receipts of what arrived while this contact was a
+	// request: sent on accept, discarded on reject, so a stranger learns
+	// nothing from being ignored.
+	Pending []pendingReceipt `json:"pending,omitempty"`
+}
+
+type pendingReceipt struct {
+	Target envelope.ID `json:"target"`
+	Expiry uint32      `json:"expiry"`
+	Secret [16]byte    `json:"secret"`
 }
 
 func (c *contactRecord) public() keys.Public {
@@ -348,6 +358,16 @@ func (n *Node) Accept(ref string) (Contact, error) {
 
 func (n *Node) accept(tx *store.Tx, c *contactRecord) error {
 	c.State = StateActive
+	for _, p := range c.Pending {
+		if p.Expiry <= uint32(n.now().Unix()) {
+			continue
+		}
+		r := envelope.NewReceipt(p.Target, p.Expiry, p.Secret, n.cfg.Hops)
+		if err := putEnvelope(tx, r.Marshal(), flagOwn); err != nil {
+			return err
+		}
+	}
+	c.Pending = nil
 	_, err := n.sendContent(tx, c, &Content{Type: TypeAccept, Time: uint32(n.now().Unix())})
 	return err
 }

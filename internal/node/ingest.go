@@ -17,14 +17,15 @@ type IngestReport struct {
 	Duplicate        int `json:"duplicate"`         // already held
 	AlreadyDelivered int `json:"already_delivered"` // a receipt here proves delivery: dropped
 	Expired          int `json:"expired"`
-	Invalid          int `json:"invalid"`   // malformed, or bore my tag but did not authenticate
-	Messages         int `json:"messages"`  // messages for me, opened
-	Requests         int `json:"requests"`  // new contact requests
-	Receipts         int `json:"receipts"`  // genuine or unverifiable receipts kept to carry on
-	Purged           int `json:"purged"`    // envelopes dropped because their receipt arrived
-	Delivered        int `json:"delivered"` // my messages now known delivered
-	Forged           int `json:"forged"`    // receipts that proved nothing: dropped
-	Ignored          int `json:"ignored"`   // from identities whose requests I rejected
+	Invalid          int `json:"invalid"`          // malformed, or bore my tag but did not authenticate
+	Messages         int `json:"messages"`         // messages for me, opened
+	RequestMessages  int `json:"request_messages"` // opened, but waiting in a contact request
+	Requests         int `json:"requests"`         // new contact requests
+	Receipts         int `json:"receipts"`         // genuine or unverifiable receipts kept to carry on
+	Purged           int `json:"purged"`           // envelopes dropped because their receipt arrived
+	Delivered        int `json:"delivered"`        // my messages now known delivered
+	Forged           int `json:"forged"`           // receipts that proved nothing: dropped
+	Ignored          int `json:"ignored"`          // from identities whose requests I rejected
 }
 
 // maxReceiptSecrets bounds how many candidate secrets are remembered per
@@ -336,18 +337,28 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content) error {
 	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
 		Time: content.When(), Status: StatusReceived}
-	in.rep.Messages++
+	if c.State == StateRequest {
+		in.rep.RequestMessages++
+	} else {
+		in.rep.Messages++
+	}
 	return putMessage(in.tx, &rec, in.now.Add(in.n.cfg.History))
 }
 
 // opened finishes an envelope addressed to me: the receipt that proves
-// delivery is stored to travel back (and to drop further copies here), and the
-// contact's expected tags move on.
+// delivery is stored to travel back (held back while the sender is only a
+// request), further copies are dropped here, and the contact's expected tags
+// move on.
 func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord, secret [envelope.SecretSize]byte) error {
-	r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
-	if err := putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
-		return err
+	if c.State == StateRequest { // no receipt to a stranger before accepting
+		c.Pending = append(c.Pending, pendingReceipt{Target: id, Expiry: e.Expiry, Secret: secret})
+	} else {
+		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
+		if err := putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
+			return err
+		}
 	}
+	// The secret alone is a local tombstone: further copies are dropped here.
 	if err := in.rememberSecret(id, secret, e.ExpiresAt()); err != nil {
 		return err
 	}

@@ -177,27 +177,32 @@ func (n *Node) Maintain() error {
 		return fmt.Errorf("failed to remove expired items: %w", err)
 	}
 	oldest := n.oldestPeriod()
-	err := n.st.Update(func(tx *store.Tx) error {
+	var stale []*contactRecord
+	err := n.st.View(func(tx *store.Tx) error {
 		cs, err := allContacts(tx)
-		if err != nil {
-			return err
-		}
 		for _, c := range cs {
-			changed := false
-			for i := range c.Recv {
-				if c.Recv[i].Period < oldest {
-					c.Recv[i].Forget(oldest)
-					changed = true
+			for _, r := range c.Recv {
+				if r.Period < oldest {
+					stale = append(stale, c)
+					break
 				}
 			}
-			if changed {
+		}
+		return err
+	})
+	if err == nil && len(stale) > 0 { // write only when a key must go
+		err = n.st.Update(func(tx *store.Tx) error {
+			for _, c := range stale {
+				for i := range c.Recv {
+					c.Recv[i].Forget(oldest)
+				}
 				if err := saveContact(tx, c); err != nil {
 					return err
 				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("failed to forget old keys: %w", err)
 	}

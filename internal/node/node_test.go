@@ -173,7 +173,7 @@ func TestOneSidedRequestThenAccept(t *testing.T) {
 	mustAdd(t, bob, alice.link())
 	mustSend(t, bob, "Alice", "hi, it's Bob") // before Alice answers
 	rep := carry(t, bob, alice)
-	if rep.Requests != 1 {
+	if rep.Requests != 1 || rep.Messages != 0 || rep.RequestMessages != 1 {
 		t.Fatalf("want 1 request, got %+v", rep)
 	}
 	if s := contactState(t, alice, "Bob"); s != StateRequest {
@@ -184,6 +184,12 @@ func TestOneSidedRequestThenAccept(t *testing.T) {
 	}
 	if _, err := alice.Send("Bob", "x"); err == nil {
 		t.Fatal("could write to a request before accepting it")
+	}
+	if rep := carry(t, alice, bob); rep.Delivered != 0 {
+		t.Fatalf("Bob learnt of delivery before Alice accepted: %+v", rep)
+	}
+	if rep := carry(t, bob, alice); rep.Messages+rep.RequestMessages+rep.Requests != 0 {
+		t.Fatalf("a request re-imported was opened again: %+v", rep)
 	}
 	if _, err := alice.Accept("Bob"); err != nil {
 		t.Fatal(err)
@@ -443,11 +449,17 @@ func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
 		t.Fatalf("messages before their request: %+v", rep)
 	}
 	rep, _ = bob.Ingest(request)
-	if rep.Requests != 1 || rep.Messages != 2 || rep.New != 0 {
+	if rep.Requests != 1 || rep.RequestMessages != 2 || rep.New != 0 {
 		t.Fatalf("the request should open the messages already held: %+v", rep)
 	}
-	if es := mustEnvelopes(t, bob); len(es) != 3 { // three receipts, nothing carried
+	if es := mustEnvelopes(t, bob); len(es) != 0 { // nothing carried, no receipt before accepting
 		t.Fatalf("Bob holds %+v", es)
+	}
+	if _, err := bob.Accept("Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if es := mustEnvelopes(t, bob); len(es) != 4 { // three receipts and the accept
+		t.Fatalf("after accepting, Bob holds %+v", es)
 	}
 	// All in one batch, request last: opened by the rescan, nothing counted as carried.
 	carol := newTestNode(t, "Carol", clk)
@@ -521,6 +533,13 @@ func TestRejectIgnoresThatIdentity(t *testing.T) {
 	carry(t, mallory, alice)
 	if s := contactState(t, alice, "Mallory"); s != "absent" {
 		t.Fatalf("Mallory is %s after reject", s)
+	}
+	// Nothing tells Mallory her messages reached Alice's device.
+	carry(t, alice, mallory)
+	for _, m := range messages(t, mallory) {
+		if m.Status != StatusQueued {
+			t.Fatalf("a rejected sender sees %q for %q", m.Status, m.Text)
+		}
 	}
 	if ms := messages(t, alice); len(ms) != 0 {
 		t.Fatalf("Alice has %+v", ms)

@@ -319,6 +319,11 @@ func (s *Store) FileSize() (int64, error) {
 // Sweep deletes every item whose expiry is <= Now(), in one durable
 // transaction, and returns how many items it removed.
 func (s *Store) Sweep() (removed int, err error) {
+	// Look first, so that a store with nothing expired is not written to.
+	var due bool
+	if err := s.View(func(tx *Tx) error { due = tx.anyDue(); return nil }); err != nil || !due {
+		return 0, err
+	}
 	err = s.Update(func(tx *Tx) error {
 		n, err := tx.sweep()
 		removed = n

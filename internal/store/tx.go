@@ -235,6 +235,17 @@ func (tx *Tx) Count(collection string) (int, error) {
 }
 
 // sweep deletes every item whose expiry is <= tx.now using the expiry index.
+// anyDue reports whether the expiry index holds an entry due now (or a
+// malformed one, which sweep drops).
+func (tx *Tx) anyDue() bool {
+	ib := tx.tx.Bucket([]byte(bucketExpiry))
+	if ib == nil {
+		return false
+	}
+	k, _ := ib.Cursor().First()
+	return k != nil && (len(k) < 8+hkeySize || binary.BigEndian.Uint64(k) <= tx.now)
+}
+
 func (tx *Tx) sweep() (int, error) {
 	ib := tx.tx.Bucket([]byte(bucketExpiry))
 	if ib == nil {
