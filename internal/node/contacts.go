@@ -120,10 +120,10 @@ func (n *Node) Identity() keys.Public { return n.id.Public() }
 // keep working until they expire, then their private keys are deleted.
 func (n *Node) Invite() (*keys.Invite, error) {
 	now := n.now()
+	minExpiry := uint32(now.Add(n.cfg.InviteLifetime / 2).Unix())
 	var inv *keys.Invite
-	err := n.st.Update(func(tx *store.Tx) error {
-		minExpiry := uint32(now.Add(n.cfg.InviteLifetime / 2).Unix())
-		err := tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {
+	err := n.st.View(func(tx *store.Tx) error { // look first: showing an invite writes nothing
+		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {
 			var r prekeyRecord
 			if err := jsonUnmarshal(v, &r); err != nil {
 				return err
@@ -132,27 +132,27 @@ func (n *Node) Invite() (*keys.Invite, error) {
 				return nil
 			}
 			pk, err := r.prekey()
+			if err == nil {
+				inv = keys.NewInvite(n.id, pk)
+			}
+			return err
+		})
+	})
+	if err == nil && inv == nil {
+		err = n.st.Update(func(tx *store.Tx) error {
+			priv, err := ecdh.X25519().GenerateKey(n.rand)
 			if err != nil {
 				return err
 			}
+			r := prekeyRecord{Priv: priv.Bytes(), Expiry: uint32(now.Add(n.cfg.InviteLifetime).Unix())}
+			if _, err := n.rand.Read(r.Secret[:]); err != nil {
+				return err
+			}
+			pk, _ := r.prekey()
 			inv = keys.NewInvite(n.id, pk)
-			return nil
+			return putJSON(tx, colPrekeys, inv.Prekey[:], r, inv.ExpiresAt())
 		})
-		if err != nil || inv != nil {
-			return err
-		}
-		priv, err := ecdh.X25519().GenerateKey(n.rand)
-		if err != nil {
-			return err
-		}
-		r := prekeyRecord{Priv: priv.Bytes(), Expiry: uint32(now.Add(n.cfg.InviteLifetime).Unix())}
-		if _, err := n.rand.Read(r.Secret[:]); err != nil {
-			return err
-		}
-		pk, _ := r.prekey()
-		inv = keys.NewInvite(n.id, pk)
-		return putJSON(tx, colPrekeys, inv.Prekey[:], r, inv.ExpiresAt())
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to prepare invite: %w", err)
 	}
