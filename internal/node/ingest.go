@@ -182,7 +182,7 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 	// The receipt of a message I sent marks it delivered.
 	var m messageRecord
 	key := []byte(r.Target.String())
-	if ok, err := getJSON(in.tx, colMessages, key, &m); err != nil {
+	if exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m); err != nil {
 		return err
 	} else if ok && m.Direction == "out" {
 		var commit [envelope.CommitSize]byte
@@ -193,7 +193,6 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		}
 		if m.Status != StatusDelivered {
 			m.Status = StatusDelivered
-			_, exp, _, _ := in.tx.Get(colMessages, key)
 			if err := putJSON(in.tx, colMessages, key, m, exp); err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -245,5 +244,3 @@ func (n *Node) eachEnvelope(fn func(flags byte, raw []byte, e *envelope.Envelope
 		})
 	})
 }
-
-func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

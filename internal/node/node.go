@@ -241,14 +241,21 @@ func putJSON(tx *store.Tx, col string, key []byte, v any, expires time.Time) err
 }
 
 func getJSON(tx *store.Tx, col string, key []byte, v any) (bool, error) {
-	b, _, ok, err := tx.Get(col, key)
+	_, ok, err := getJSONExpiry(tx, col, key, v)
+	return ok, err
+}
+
+// getJSONExpiry is getJSON that also returns the item's expiry, for callers
+// that rewrite the item and must keep it.
+func getJSONExpiry(tx *store.Tx, col string, key []byte, v any) (time.Time, bool, error) {
+	b, exp, ok, err := tx.Get(col, key)
 	if err != nil || !ok {
-		return ok, err
+		return exp, ok, err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("failed to decode %s record: %w", col, err)
+		return exp, false, fmt.Errorf("failed to decode %s record: %w", col, err)
 	}
-	return true, nil
+	return exp, true, nil
 }
 
 // expiryFor rounds an envelope expiry up to the minute, so expiries say less

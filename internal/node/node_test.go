@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -135,6 +136,16 @@ func befriend(t *testing.T, a, b *testNode) {
 	}
 }
 
+// friendsAndCarrier gives Alice and Bob, active contacts, and Carol, a
+// stranger who carries their mail.
+func friendsAndCarrier(t *testing.T) (*clock, *testNode, *testNode, *testNode) {
+	t.Helper()
+	clk := newClock()
+	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
+	befriend(t, alice, bob)
+	return clk, alice, bob, carol
+}
+
 func envelopeOf(t *testing.T, n *testNode, id string) []byte {
 	t.Helper()
 	var out []byte
@@ -260,9 +271,7 @@ func TestSimultaneousAdd(t *testing.T) {
 }
 
 func TestCarrierRelaysAndReceiptPurges(t *testing.T) {
-	clk := newClock()
-	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
-	befriend(t, alice, bob)
+	_, alice, bob, carol := friendsAndCarrier(t)
 	m := mustSend(t, alice, "Bob", "through Carol")
 	carry(t, alice, carol)
 	envelopeOf(t, carol, m.ID) // Carol carries it
@@ -302,9 +311,7 @@ func mustEnvelopes(t *testing.T, n *testNode) []EnvelopeInfo {
 }
 
 func TestForgedReceiptPurgesNothing(t *testing.T) {
-	clk := newClock()
-	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
-	befriend(t, alice, bob)
+	clk, alice, _, carol := friendsAndCarrier(t)
 	m := mustSend(t, alice, "Bob", "do not drop me")
 	carry(t, alice, carol)
 	raw := envelopeOf(t, carol, m.ID)
@@ -390,9 +397,7 @@ func canOpenWithStoredKeys(t *testing.T, n *testNode, raw []byte) bool {
 }
 
 func TestDuplicateIngestChangesNothing(t *testing.T) {
-	clk := newClock()
-	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
-	befriend(t, alice, bob)
+	_, alice, bob, carol := friendsAndCarrier(t)
 	mustSend(t, alice, "Bob", "once")
 	path := filepath.Join(t.TempDir(), "a.gvb")
 	if _, err := alice.Export(path); err != nil {
@@ -421,7 +426,7 @@ func TestDuplicateIngestChangesNothing(t *testing.T) {
 
 func equalJSON(a, b any) bool {
 	var x, y bytes.Buffer
-	return jsonEncode(&x, a) == nil && jsonEncode(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
+	return json.NewEncoder(&x).Encode(a) == nil && json.NewEncoder(&y).Encode(b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
@@ -563,9 +568,7 @@ func TestWrongPassphraseChangesNothing(t *testing.T) {
 }
 
 func TestCorruptBundleKeepsWhatWasStored(t *testing.T) {
-	clk := newClock()
-	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
-	befriend(t, alice, bob)
+	_, alice, bob, carol := friendsAndCarrier(t)
 	for i := range 5 {
 		mustSend(t, alice, "Bob", strings.Repeat("m", i+1))
 	}
@@ -599,9 +602,7 @@ func TestCorruptBundleKeepsWhatWasStored(t *testing.T) {
 }
 
 func TestExpiredItemsGoAway(t *testing.T) {
-	clk := newClock()
-	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
-	befriend(t, alice, bob)
+	clk, alice, _, carol := friendsAndCarrier(t)
 	mustSend(t, alice, "Bob", "soon gone")
 	carry(t, alice, carol)
 	if len(mustEnvelopes(t, carol)) == 0 {
