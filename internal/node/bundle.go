@@ -12,6 +12,8 @@ import (
 // Each copy leaves with its hop budget decremented; envelopes with no hops
 // left stay here.
 func (n *Node) Export(path string) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	return bundle.WriteFile(path, func(put func([]byte) error) error {
 		return n.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
 			if e.Hops == 0 || e.Expired(n.now()) {
@@ -39,10 +41,15 @@ const importBatch = 10000
 // intact envelope; a file that is not a bundle is refused; nothing already
 // stored is harmed either way.
 func (n *Node) Import(path string) (ImportReport, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var rep ImportReport
 	var batch [][]byte
 	flush := func() error {
-		r, err := n.Ingest(batch)
+		r, err := n.ingest(batch)
+		if err == nil {
+			err = n.enforceQuota(&r)
+		}
 		rep.add(r)
 		batch = batch[:0]
 		return err
@@ -79,4 +86,6 @@ func (r *IngestReport) add(o IngestReport) {
 	r.Delivered += o.Delivered
 	r.Forged += o.Forged
 	r.Ignored += o.Ignored
+	r.Refused += o.Refused
+	r.Evicted += o.Evicted
 }

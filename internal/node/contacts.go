@@ -105,7 +105,9 @@ func allContacts(tx *store.Tx) ([]*contactRecord, error) {
 
 // Self returns the name, fingerprint and current invite link.
 func (n *Node) Self() (Self, error) {
-	inv, err := n.Invite()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	inv, err := n.invite()
 	if err != nil {
 		return Self{}, err
 	}
@@ -119,6 +121,12 @@ func (n *Node) Identity() keys.Public { return n.id.Public() }
 // least half its lifetime left; otherwise a new one is made. Earlier prekeys
 // keep working until they expire, then their private keys are deleted.
 func (n *Node) Invite() (*keys.Invite, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.invite()
+}
+
+func (n *Node) invite() (*keys.Invite, error) {
 	now := n.now()
 	minExpiry := uint32(now.Add(n.cfg.InviteLifetime / 2).Unix())
 	var inv *keys.Invite
@@ -139,7 +147,7 @@ func (n *Node) Invite() (*keys.Invite, error) {
 		})
 	})
 	if err == nil && inv == nil {
-		err = n.st.Update(func(tx *store.Tx) error {
+		err = n.update(func(tx *store.Tx) error {
 			priv, err := ecdh.X25519().GenerateKey(n.rand)
 			if err != nil {
 				return err
@@ -162,6 +170,8 @@ func (n *Node) Invite() (*keys.Invite, error) {
 
 // Contacts lists contacts sorted by name.
 func (n *Node) Contacts() ([]Contact, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out []Contact
 	err := n.st.View(func(tx *store.Tx) error {
 		cs, err := allContacts(tx)
@@ -243,6 +253,8 @@ func truncate(s string, n int) string {
 // and a contact request (a first-contact envelope) is queued at once, so I
 // can write to them before they answer.
 func (n *Node) AddContact(link, name string) (Contact, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	inv, err := keys.ParseLink(link)
 	if err != nil {
 		return Contact{}, err
@@ -261,7 +273,7 @@ func (n *Node) AddContact(link, name string) (Contact, error) {
 	}
 	fp := inv.Identity.Fingerprint()
 	var out *contactRecord
-	err = n.st.Update(func(tx *store.Tx) error {
+	err = n.update(func(tx *store.Tx) error {
 		c, err := loadContact(tx, fp)
 		if err != nil {
 			return err
@@ -327,7 +339,7 @@ func (n *Node) initiate(tx *store.Tx, inv *keys.Invite, name string) (*contactRe
 	if err := saveContact(tx, c); err != nil {
 		return nil, err
 	}
-	if err := putEnvelope(tx, e.Marshal(), flagOwn); err != nil {
+	if err := n.putEnvelope(tx, e.Marshal(), flagOwn); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -336,8 +348,10 @@ func (n *Node) initiate(tx *store.Tx, inv *keys.Invite, name string) (*contactRe
 // Accept answers a contact request: the contact becomes active and learns
 // so from an accept envelope.
 func (n *Node) Accept(ref string) (Contact, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out *contactRecord
-	err := n.st.Update(func(tx *store.Tx) error {
+	err := n.update(func(tx *store.Tx) error {
 		c, err := resolve(tx, ref)
 		if err != nil {
 			return err
@@ -363,7 +377,7 @@ func (n *Node) accept(tx *store.Tx, c *contactRecord) error {
 			continue
 		}
 		r := envelope.NewReceipt(p.Target, p.Expiry, p.Secret, n.cfg.Hops)
-		if err := putEnvelope(tx, r.Marshal(), flagOwn); err != nil {
+		if err := n.putEnvelope(tx, r.Marshal(), flagOwn); err != nil {
 			return err
 		}
 	}
@@ -375,8 +389,10 @@ func (n *Node) accept(tx *store.Tx, c *contactRecord) error {
 // Reject refuses a contact request: the request and anything that came with
 // it are deleted, and further envelopes from that identity are ignored.
 func (n *Node) Reject(ref string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var fp string
-	err := n.st.Update(func(tx *store.Tx) error {
+	err := n.update(func(tx *store.Tx) error {
 		c, err := resolve(tx, ref)
 		if err != nil {
 			return err
@@ -402,6 +418,8 @@ func (n *Node) Reject(ref string) error {
 
 // SafetyNumber returns the safety number shared with a contact.
 func (n *Node) SafetyNumber(ref string) (Contact, string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var c *contactRecord
 	err := n.st.View(func(tx *store.Tx) error {
 		var err error

@@ -26,6 +26,8 @@ type IngestReport struct {
 	Delivered        int `json:"delivered"`        // my messages now known delivered
 	Forged           int `json:"forged"`           // receipts that proved nothing: dropped
 	Ignored          int `json:"ignored"`          // from identities whose requests I rejected
+	Refused          int `json:"refused"`          // for others, but this node does not relay
+	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
 }
 
 // maxReceiptSecrets bounds how many candidate secrets are remembered per
@@ -37,8 +39,18 @@ const maxReceiptSecrets = 4
 // purge what they prove delivered, and the rest is kept to carry on. Ingest
 // copies what it keeps; raws may be reused by the caller afterwards.
 func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rep, err := n.ingest(raws)
+	if err != nil {
+		return rep, err
+	}
+	return rep, n.enforceQuota(&rep)
+}
+
+func (n *Node) ingest(raws [][]byte) (IngestReport, error) {
 	var rep IngestReport
-	err := n.st.Update(func(tx *store.Tx) error {
+	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID]bool{}}
 		for _, raw := range raws {
 			if err := in.one(raw); err != nil {
@@ -103,9 +115,13 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 			return err
 		}
 	}
+	if in.n.quota <= 0 { // not relaying: only my own mail is kept
+		in.rep.Refused++
+		return nil
+	}
 	in.rep.New++
 	in.carried[id] = true
-	return putEnvelope(in.tx, raw, 0)
+	return in.n.putEnvelope(in.tx, raw, 0)
 }
 
 func b2i(b bool) int {
@@ -125,7 +141,7 @@ func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, erro
 	in.rep.Duplicate++
 	if len(v) > 1 && e.Hops > v[2] {
 		envelope.SetHops(v[1:], e.Hops)
-		return true, putEnvelope(in.tx, v[1:], v[0])
+		return true, in.n.putEnvelope(in.tx, v[1:], v[0])
 	}
 	return true, nil
 }
@@ -174,7 +190,7 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 			in.rep.Forged++
 			return nil
 		}
-		if err := in.tx.Delete(colEnvelopes, r.Target[:]); err != nil {
+		if err := in.n.deleteEnvelope(in.tx, r.Target); err != nil {
 			return err
 		}
 		in.rep.Purged++
@@ -204,8 +220,12 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 	if err := in.rememberSecret(r.Target, r.Secret, r.ExpiresAt()); err != nil {
 		return err
 	}
+	if in.n.quota <= 0 {
+		in.rep.Refused++
+		return nil
+	}
 	in.rep.Receipts++
-	return putEnvelope(in.tx, raw, 0)
+	return in.n.putEnvelope(in.tx, raw, 0)
 }
 
 // open tries an envelope whose tag is in the index. It reports whether the
@@ -353,7 +373,7 @@ func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord,
 		c.Pending = append(c.Pending, pendingReceipt{Target: id, Expiry: e.Expiry, Secret: secret})
 	} else {
 		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
-		if err := putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
+		if err := in.n.putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
 			return err
 		}
 	}
@@ -414,7 +434,7 @@ func (in *ingest) rescan() error {
 			if in.carried[c.id] { // it arrived in this batch: it is not carried after all
 				in.rep.New--
 			}
-			if err := in.tx.Delete(colEnvelopes, c.id[:]); err != nil {
+			if err := in.n.deleteEnvelope(in.tx, c.id); err != nil {
 				return err
 			}
 		}

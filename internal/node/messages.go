@@ -95,12 +95,14 @@ func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content) (*e
 	if err := saveContact(tx, c); err != nil {
 		return nil, err
 	}
-	return e, putEnvelope(tx, e.Marshal(), flagOwn)
+	return e, n.putEnvelope(tx, e.Marshal(), flagOwn)
 }
 
 // Send writes text to a contact: it is sealed and queued at once, and leaves
 // with the next bundle or neighbour.
 func (n *Node) Send(ref, text string) (Message, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	switch {
 	case text == "":
 		return Message{}, errors.New("the message is empty")
@@ -111,7 +113,7 @@ func (n *Node) Send(ref, text string) (Message, error) {
 	}
 	now := n.now().UTC().Truncate(time.Second)
 	var msg Message
-	err := n.st.Update(func(tx *store.Tx) error {
+	err := n.update(func(tx *store.Tx) error {
 		c, err := resolve(tx, ref)
 		if err != nil {
 			return err
@@ -138,6 +140,8 @@ func (r *messageRecord) view(name string) Message {
 // Messages lists messages, oldest first, with one contact or all. Messages
 // that came with a contact request stay out until the request is accepted.
 func (n *Node) Messages(ref string) ([]Message, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	type seqMsg struct {
 		Message
 		seq uint64
@@ -215,6 +219,8 @@ type EnvelopeInfo struct {
 // Envelopes lists every unexpired envelope held: outbox, receipts and what
 // is carried for others.
 func (n *Node) Envelopes() ([]EnvelopeInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out []EnvelopeInfo
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
 		out = append(out, EnvelopeInfo{ID: envelope.ComputeID(raw).String(), Size: len(raw), Expires: e.ExpiresAt(),

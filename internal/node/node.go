@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -65,8 +67,10 @@ func (o *Options) fill() {
 	}
 }
 
-// Node is an unlocked home.
+// Node is an unlocked home. It is safe for concurrent use: one mutex
+// serialises its methods (the store allows one writer anyway).
 type Node struct {
+	mu   sync.Mutex
 	st   *store.Store
 	id   *keys.Identity
 	cfg  Config
@@ -74,6 +78,12 @@ type Node struct {
 	rand io.Reader
 	log  *slog.Logger
 	idx  *index
+
+	inv     *inventory
+	journal []change           // envelope writes of the transaction in progress
+	watch   func([]envelope.ID) // told of newly held envelopes
+	source  string              // who handed over the envelopes being ingested
+	quota   int64               // bytes carried for others at most
 }
 
 // Collections in the store.
@@ -125,8 +135,8 @@ func Init(home string, passphrase []byte, name string, cfg Config, opts Options)
 		st.Close()
 		return nil, fmt.Errorf("failed to save identity: %w", err)
 	}
-	n := &Node{st: st, id: id, cfg: cfg, now: opts.Now, rand: opts.Rand, log: opts.Log}
-	n.idx = newIndex()
+	n := &Node{st: st, id: id, cfg: cfg, now: opts.Now, rand: opts.Rand, log: opts.Log,
+		idx: newIndex(), inv: newInventory(), quota: DefaultRelayQuota}
 	return n, nil
 }
 
@@ -138,12 +148,16 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{st: st, now: opts.Now, rand: opts.Rand, log: opts.Log}
+	n := &Node{st: st, now: opts.Now, rand: opts.Rand, log: opts.Log, inv: newInventory(), quota: DefaultRelayQuota}
 	if err := n.load(); err != nil {
 		st.Close()
 		return nil, err
 	}
-	if err := n.Maintain(); err != nil {
+	if err := n.loadInventory(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.maintain(); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -173,9 +187,16 @@ func (n *Node) load() error {
 // retention window and rebuilds the tag index. Open calls it; a long-running
 // node calls it periodically.
 func (n *Node) Maintain() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.maintain()
+}
+
+func (n *Node) maintain() error {
 	if _, err := n.st.Sweep(); err != nil {
 		return fmt.Errorf("failed to remove expired items: %w", err)
 	}
+	n.pruneInventory()
 	oldest := n.oldestPeriod()
 	var stale []*contactRecord
 	err := n.st.View(func(tx *store.Tx) error {
@@ -191,7 +212,7 @@ func (n *Node) Maintain() error {
 		return err
 	})
 	if err == nil && len(stale) > 0 { // write only when a key must go
-		err = n.st.Update(func(tx *store.Tx) error {
+		err = n.update(func(tx *store.Tx) error {
 			for _, c := range stale {
 				for i := range c.Recv {
 					c.Recv[i].Forget(oldest)
@@ -220,7 +241,11 @@ func (n *Node) oldestPeriod() uint32 {
 }
 
 // Close locks the home again.
-func (n *Node) Close() error { return n.st.Close() }
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.Close()
+}
 
 // Config returns the node's policy.
 func (n *Node) Config() Config { return n.cfg }

@@ -1,0 +1,378 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// The inventory is a small in-memory record of every envelope held, so that
+// reconciliation with neighbours, the relay quota and status never scan the
+// store. Every envelope write goes through putEnvelope/deleteEnvelope, which
+// journal the change; update applies the journal once the transaction has
+// committed, so the inventory never shows what a failed transaction wrote.
+//
+// Who handed us an envelope (its source, for fair eviction) lives only here,
+// in memory: a seized device must not tell whom its owner met.
+
+// Held describes one envelope the node holds.
+type Held struct {
+	ID      envelope.ID
+	Expiry  uint32 // Unix seconds
+	Size    int
+	Hops    uint8
+	Own     bool // written by this node: its outbox and its receipts
+	Receipt bool
+}
+
+// DefaultRelayQuota bounds what a node carries for others, in bytes.
+const DefaultRelayQuota = 256 << 20
+
+type heldMeta struct {
+	expiry  uint32
+	size    int32
+	hops    uint8
+	own     bool
+	receipt bool
+	source  string // who handed it over; "" for unknown (held before a restart)
+}
+
+type change struct {
+	id   envelope.ID
+	meta *heldMeta // nil: deleted
+}
+
+type inventory struct {
+	m        map[envelope.ID]*heldMeta
+	sorted   []Held // cache of m in reconciliation order; nil when stale
+	carried  int64  // bytes held for others
+	bySource map[string]int64
+}
+
+func newInventory() *inventory {
+	return &inventory{m: map[envelope.ID]*heldMeta{}, bySource: map[string]int64{}}
+}
+
+func (iv *inventory) add(id envelope.ID, hm *heldMeta) (isNew bool) {
+	old, ok := iv.m[id]
+	if ok {
+		iv.remove(id)
+		hm.source = old.source // a better copy keeps its origin
+	}
+	iv.m[id] = hm
+	if !hm.own {
+		iv.carried += int64(hm.size)
+		iv.bySource[hm.source] += int64(hm.size)
+	}
+	iv.sorted = nil
+	return !ok
+}
+
+func (iv *inventory) remove(id envelope.ID) {
+	hm, ok := iv.m[id]
+	if !ok {
+		return
+	}
+	delete(iv.m, id)
+	if !hm.own {
+		iv.carried -= int64(hm.size)
+		if iv.bySource[hm.source] -= int64(hm.size); iv.bySource[hm.source] <= 0 {
+			delete(iv.bySource, hm.source)
+		}
+	}
+	iv.sorted = nil
+}
+
+// list returns every envelope held, sorted by expiry then ID: the order of
+// Negentropy items (timestamp = expiry). The slice is shared: do not modify.
+func (iv *inventory) list() []Held {
+	if iv.sorted != nil {
+		return iv.sorted
+	}
+	out := make([]Held, 0, len(iv.m))
+	for id, hm := range iv.m {
+		out = append(out, Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt})
+	}
+	slices.SortFunc(out, func(a, b Held) int {
+		if a.Expiry != b.Expiry {
+			return int(int64(a.Expiry) - int64(b.Expiry))
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
+	iv.sorted = out
+	return out
+}
+
+// victims chooses what to evict so that carried bytes fall to target: always
+// from the source holding the most, soonest-expiring first, so one neighbour
+// flooding junk pushes out its own junk and nobody else's mail.
+func (iv *inventory) victims(target int64) []envelope.ID {
+	if iv.carried <= target {
+		return nil
+	}
+	type item struct {
+		id     envelope.ID
+		expiry uint32
+		size   int64
+	}
+	bySrc := map[string][]item{}
+	for id, hm := range iv.m {
+		if !hm.own {
+			bySrc[hm.source] = append(bySrc[hm.source], item{id, hm.expiry, int64(hm.size)})
+		}
+	}
+	for _, items := range bySrc {
+		slices.SortFunc(items, func(a, b item) int { return int(int64(b.expiry) - int64(a.expiry)) }) // pop from the end
+	}
+	use := make(map[string]int64, len(iv.bySource))
+	for s, b := range iv.bySource {
+		use[s] = b
+	}
+	var out []envelope.ID
+	for total := iv.carried; total > target; {
+		var worst string
+		for s, b := range use {
+			if b > use[worst] || (b == use[worst] && s < worst) {
+				worst = s
+			}
+		}
+		items := bySrc[worst]
+		if len(items) == 0 {
+			break
+		}
+		it := items[len(items)-1]
+		bySrc[worst] = items[:len(items)-1]
+		use[worst] -= it.size
+		total -= it.size
+		out = append(out, it.id)
+	}
+	return out
+}
+
+// update runs fn in a write transaction and, once it has committed, brings
+// the inventory up to date and tells the watcher what is new.
+func (n *Node) update(fn func(tx *store.Tx) error) error {
+	n.journal = n.journal[:0]
+	if err := n.st.Update(fn); err != nil {
+		n.journal = n.journal[:0]
+		return err
+	}
+	var added []envelope.ID
+	for _, c := range n.journal {
+		if c.meta == nil {
+			n.inv.remove(c.id)
+		} else if n.inv.add(c.id, c.meta) {
+			added = append(added, c.id)
+		}
+	}
+	n.journal = n.journal[:0]
+	if len(added) > 0 && n.watch != nil {
+		n.watch(added)
+	}
+	return nil
+}
+
+// putEnvelope stores an encoded envelope under its ID until it expires.
+func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
+	e, err := envelope.Parse(raw)
+	if err != nil {
+		return err
+	}
+	id := envelope.ComputeID(raw)
+	v := make([]byte, 0, 1+len(raw))
+	v = append(append(v, flags), raw...)
+	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
+		return err
+	}
+	n.journal = append(n.journal, change{id, metaOf(e, len(raw), flags, n.source)})
+	return nil
+}
+
+func metaOf(e *envelope.Envelope, size int, flags byte, source string) *heldMeta {
+	return &heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
+		receipt: e.Kind == envelope.KindReceipt, source: source}
+}
+
+func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
+	if err := tx.Delete(colEnvelopes, id[:]); err != nil {
+		return err
+	}
+	n.journal = append(n.journal, change{id: id})
+	return nil
+}
+
+// loadInventory reads what the store holds, at open.
+func (n *Node) loadInventory() error {
+	iv := newInventory()
+	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
+		iv.add(envelope.ComputeID(raw), metaOf(e, len(raw), flags, ""))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to read envelopes: %w", err)
+	}
+	n.inv = iv
+	return nil
+}
+
+// pruneInventory forgets expired envelopes (the store sweeps them itself).
+func (n *Node) pruneInventory() {
+	now := n.now()
+	for id, hm := range n.inv.m {
+		if !time.Unix(int64(hm.expiry), 0).After(now) {
+			n.inv.remove(id)
+		}
+	}
+}
+
+// Watch registers fn to learn the IDs of envelopes newly held, right after
+// they are stored (sent here, or arrived from anywhere). fn runs with the node
+// locked: it must not block or call back into the node.
+func (n *Node) Watch(fn func(ids []envelope.ID)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.watch = fn
+}
+
+// Inventory lists every envelope held, sorted by expiry then ID. The slice is
+// shared and must not be modified; it stays valid after later changes.
+func (n *Node) Inventory() []Held {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inv.list()
+}
+
+// Holds reports whether the envelope is held here.
+func (n *Node) Holds(id envelope.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.inv.m[id]
+	return ok
+}
+
+// Forward returns copies of the envelopes with these IDs as they leave for a
+// neighbour: hop budget decremented. Envelopes no longer held, expired, or
+// with no hops left are skipped.
+func (n *Node) Forward(ids []envelope.ID) ([][]byte, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	out := make([][]byte, 0, len(ids))
+	err := n.st.View(func(tx *store.Tx) error {
+		for _, id := range ids {
+			v, _, ok, err := tx.Get(colEnvelopes, id[:])
+			if err != nil {
+				return err
+			}
+			if !ok || len(v) < 2 {
+				continue
+			}
+			e, err := envelope.Parse(v[1:])
+			if err != nil {
+				return fmt.Errorf("corrupt stored envelope: %w", err)
+			}
+			if e.Hops == 0 || e.Expired(now) {
+				continue
+			}
+			cp := v[1:] // a fresh copy: store values are decrypted into new buffers
+			envelope.SetHops(cp, e.Hops-1)
+			out = append(out, cp)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read envelopes to forward: %w", err)
+	}
+	return out, nil
+}
+
+// SetRelayQuota sets how many bytes the node carries for others; 0 turns
+// relaying off (only its own mail and receipts for it are kept).
+func (n *Node) SetRelayQuota(q int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.quota = q
+}
+
+// IngestFrom is Ingest for envelopes handed over by a neighbour; source names
+// it (an address) for fair eviction and is kept in memory only. When what is
+// carried for others exceeds the quota, envelopes are evicted, always from
+// the source holding the most.
+func (n *Node) IngestFrom(source string, raws [][]byte) (IngestReport, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.source = source
+	rep, err := n.ingest(raws)
+	n.source = ""
+	if err != nil {
+		return rep, err
+	}
+	if err := n.enforceQuota(&rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// enforceQuota evicts down to 95% of the quota, so eviction runs in batches
+// rather than on every arrival.
+func (n *Node) enforceQuota(rep *IngestReport) error {
+	if n.inv.carried <= n.quota {
+		return nil
+	}
+	victims := n.inv.victims(n.quota - n.quota/20)
+	err := n.update(func(tx *store.Tx) error {
+		for _, id := range victims {
+			if err := n.deleteEnvelope(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to evict envelopes over the relay quota: %w", err)
+	}
+	rep.Evicted += len(victims)
+	return nil
+}
+
+// Stats is what the node holds, for status displays.
+type Stats struct {
+	Queued        int   `json:"queued"`         // own envelopes (messages, requests, accepts) not yet known delivered
+	QueuedBytes   int64 `json:"queued_bytes"`   //
+	Receipts      int   `json:"receipts"`       // own receipts travelling back
+	Carried       int   `json:"carried"`        // envelopes and receipts held for others
+	CarriedBytes  int64 `json:"carried_bytes"`  //
+	RelayQuota    int64 `json:"relay_quota"`    // bytes
+	StoreBytes    int64 `json:"store_bytes"`    // size of the store file
+	CarriedFrom   int   `json:"carried_from"`   // distinct sources of carried envelopes since start
+	EnvelopesHeld int   `json:"envelopes_held"` // all of the above
+}
+
+// Stats counts what the node holds.
+func (n *Node) Stats() (Stats, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Stats{RelayQuota: n.quota, CarriedBytes: n.inv.carried, CarriedFrom: len(n.inv.bySource), EnvelopesHeld: len(n.inv.m)}
+	for _, hm := range n.inv.m {
+		switch {
+		case !hm.own:
+			s.Carried++
+		case hm.receipt:
+			s.Receipts++
+		default:
+			s.Queued++
+			s.QueuedBytes += int64(hm.size)
+		}
+	}
+	size, err := n.st.FileSize()
+	if err != nil && !errors.Is(err, store.ErrNotInitialized) {
+		return s, err
+	}
+	s.StoreBytes = size
+	return s, nil
+}

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+)
+
+// strangerEnvelopes makes n envelopes for nobody here, as a relay sees them.
+func strangerEnvelopes(t *testing.T, clk *clock, n int, ttl time.Duration) [][]byte {
+	t.Helper()
+	out := make([][]byte, n)
+	for i := range out {
+		s := envelope.Sealing{Expiry: expiryFor(clk.Now().Add(ttl)), Hops: 5}
+		rand.Read(s.Key[:])
+		rand.Read(s.Tag[:])
+		e, err := envelope.Seal(s, []byte("mail for someone else"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e.Marshal()
+	}
+	return out
+}
+
+func TestInventoryFollowsTheStore(t *testing.T) {
+	clk, alice, bob, carol := friendsAndCarrier(t)
+	var watched []envelope.ID
+	carol.Watch(func(ids []envelope.ID) { watched = append(watched, ids...) })
+	mustSend(t, alice, "Bob", "hello")
+	rep := carry(t, alice, carol)
+	if rep.New == 0 || len(watched) != rep.New+rep.Receipts {
+		t.Fatalf("watcher saw %d envelopes, ingest stored %d", len(watched), rep.New+rep.Receipts)
+	}
+	inv := carol.Inventory()
+	if len(inv) != len(mustEnvelopes(t, carol)) {
+		t.Fatalf("inventory has %d envelopes, store has %d", len(inv), len(mustEnvelopes(t, carol)))
+	}
+	for i := 1; i < len(inv); i++ {
+		if inv[i-1].Expiry > inv[i].Expiry {
+			t.Fatal("inventory not sorted by expiry")
+		}
+	}
+	fw, err := carol.Forward([]envelope.ID{inv[0].ID})
+	if err != nil || len(fw) != 1 {
+		t.Fatalf("Forward: %d envelopes, %v", len(fw), err)
+	}
+	if e, _ := envelope.Parse(fw[0]); e.Hops != inv[0].Hops-1 {
+		t.Fatalf("forwarded copy has %d hops, want %d", e.Hops, inv[0].Hops-1)
+	}
+	// Bob receives; his receipt reaches Carol and purges her copy, in memory too.
+	carry(t, carol, bob)
+	carry(t, bob, carol)
+	for _, h := range carol.Inventory() {
+		if !h.Receipt {
+			t.Fatalf("carol still lists a delivered envelope %s", h.ID)
+		}
+	}
+	// What Open rebuilds equals what was kept up to date.
+	before := len(carol.Inventory())
+	carol.reopen()
+	if after := len(carol.Inventory()); after != before {
+		t.Fatalf("inventory after reopen: %d, before: %d", after, before)
+	}
+	clk.Advance(8 * 24 * time.Hour)
+	if err := carol.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(carol.Inventory()); n != 0 {
+		t.Fatalf("%d expired envelopes still listed", n)
+	}
+}
+
+func TestFairEvictionKeepsOthersMail(t *testing.T) {
+	clk := newClock()
+	relay := newTestNode(t, "Relay", clk)
+	relay.SetRelayQuota(40 << 10)
+	friend := strangerEnvelopes(t, clk, 40, time.Hour) // ~7 KB
+	if _, err := relay.IngestFrom("friend", friend); err != nil {
+		t.Fatal(err)
+	}
+	evicted := 0
+	for range 10 { // a flood of 1,000 envelopes, 25 times the quota's share
+		rep, err := relay.IngestFrom("flooder", strangerEnvelopes(t, clk, 100, 2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evicted += rep.Evicted
+	}
+	st, err := relay.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CarriedBytes > 40<<10 || evicted == 0 {
+		t.Fatalf("carried %d bytes over a %d quota, evicted %d", st.CarriedBytes, 40<<10, evicted)
+	}
+	for _, raw := range friend {
+		if !relay.Holds(envelope.ComputeID(raw)) {
+			t.Fatal("the flood evicted a friend's envelope")
+		}
+	}
+}
+
+func TestNoRelayKeepsOnlyOwnMail(t *testing.T) {
+	_, alice, _, carol := friendsAndCarrier(t)
+	carol.SetRelayQuota(0)
+	mustSend(t, alice, "Bob", "hello")
+	rep := carry(t, alice, carol)
+	if rep.New != 0 || rep.Refused == 0 {
+		t.Fatalf("a non-relaying node stored %d envelopes for others (refused %d)", rep.New, rep.Refused)
+	}
+}
