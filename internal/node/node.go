@@ -80,7 +80,7 @@ type Node struct {
 	idx  *index
 
 	inv     *inventory
-	journal []change           // envelope writes of the transaction in progress
+	journal []change            // envelope writes of the transaction in progress
 	watch   func([]envelope.ID) // told of newly held envelopes
 	source  string              // who handed over the envelopes being ingested
 	quota   int64               // bytes carried for others at most
