@@ -1,0 +1,533 @@
+package discovery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Fixed ports and groups. See SPEC.md, "LAN discovery".
+const (
+	// TCPPort is a node's default port for links, the one its beacons advertise.
+	TCPPort = 7342
+	// BeaconPort is the UDP port beacons are sent to and received on.
+	BeaconPort = 7343
+
+	// DefaultInterval is the mean time between two beacons on one interface.
+	DefaultInterval = 5 * time.Second
+	// DefaultRescanInterval is how often the interface list is read again.
+	DefaultRescanInterval = 3 * time.Second
+	// SoonJitter bounds the delay of the first beacon after Serve starts and
+	// after an interface appears: uniform in [0, SoonJitter).
+	SoonJitter = time.Second
+)
+
+var (
+	// Group4 is the IPv4 beacon group, in the administratively scoped
+	// 239.255.0.0/16 (RFC 2365); sent with TTL 1.
+	Group4 = netip.MustParseAddr("239.255.73.42")
+	// Group6 is the IPv6 beacon group, link-local scope (ff02::/16); sent
+	// with hop limit 1.
+	Group6 = netip.MustParseAddr("ff02::7342")
+)
+
+// Sighting is one beacon heard from another node.
+type Sighting struct {
+	// Addr is where to dial: the beacon's source address (an IPv6
+	// link-local one carries the zone of the interface it arrived on, as in
+	// fe80::1%eth0) with the TCP port the beacon advertises.
+	Addr netip.AddrPort
+	// Value is the sender's current rotating value (see Dials).
+	Value [ValueSize]byte
+	// Interface is the name of the interface the beacon arrived on.
+	Interface string
+}
+
+// Clock is the time source of the beacon schedule.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Config says what a Discoverer advertises and where. Only Value is
+// required (and not even that in Stealth mode); zero fields take defaults.
+type Config struct {
+	// Port is the TCP port to advertise; default TCPPort.
+	Port uint16
+	// Value returns the current rotating value. It is called once per
+	// beacon sent, from Serve's goroutine. The caller draws a fresh random
+	// value whenever it rotates its link key (e.g. hourly) and never derives
+	// it from anything stable.
+	Value func() [ValueSize]byte
+	// Interval is the mean time between beacons on an interface; each gap
+	// is uniform in [Interval/2, 3*Interval/2). Default DefaultInterval.
+	Interval time.Duration
+	// RescanInterval is how often interfaces are listed again to join new
+	// ones and forget vanished ones. Default DefaultRescanInterval.
+	RescanInterval time.Duration
+	// Stealth sends no beacon at all; the Discoverer still listens and
+	// reports what it hears. A stealth node is found by nobody: it must
+	// dial the others itself.
+	Stealth bool
+
+	// BeaconPort, Group4 and Group6 override the constants (tests).
+	BeaconPort     uint16
+	Group4, Group6 netip.Addr
+	// Interfaces lists candidate interfaces; default net.Interfaces.
+	// Only those that are up and multicast-capable are used.
+	Interfaces func() ([]net.Interface, error)
+	// IncludeLoopback also uses loopback interfaces (tests). They are
+	// skipped otherwise.
+	IncludeLoopback bool
+
+	// Rand draws the jitter; default crypto/rand.Reader.
+	Rand io.Reader
+	// Clock times the beacons; default the system clock.
+	Clock Clock
+	// Log receives diagnostics; default: discarded.
+	Log *slog.Logger
+}
+
+// Discoverer sends and receives beacons. Create it with New and run it
+// with Serve.
+type Discoverer struct {
+	cfg Config
+
+	// Set by tests: called after each beacon sent, from Serve's goroutine.
+	onSend func(now time.Time, iface string, b Beacon)
+
+	// links maps interface index to the interfaces joined; Serve's loop
+	// writes it, the readers read it.
+	links atomic.Pointer[map[int]linkInfo]
+
+	ownMu sync.Mutex
+	own   [2][ValueSize]byte // the last two distinct values sent
+	nOwn  int
+
+	foundMu sync.Mutex
+}
+
+// linkInfo is what the readers need to know about a joined interface.
+type linkInfo struct {
+	name   string
+	v4, v6 bool
+}
+
+// New returns a Discoverer for cfg, with defaults filled in.
+func New(cfg Config) *Discoverer {
+	if cfg.Port == 0 {
+		cfg.Port = TCPPort
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.RescanInterval <= 0 {
+		cfg.RescanInterval = DefaultRescanInterval
+	}
+	if cfg.BeaconPort == 0 {
+		cfg.BeaconPort = BeaconPort
+	}
+	if !cfg.Group4.IsValid() {
+		cfg.Group4 = Group4
+	}
+	if !cfg.Group6.IsValid() {
+		cfg.Group6 = Group6
+	}
+	if cfg.Interfaces == nil {
+		cfg.Interfaces = net.Interfaces
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	d := &Discoverer{cfg: cfg}
+	d.links.Store(&map[int]linkInfo{})
+	return d
+}
+
+// Serve sends beacons (unless Stealth) and calls found for every beacon
+// heard from another node, until ctx is done; then it closes its sockets and
+// returns nil. It returns an error only if the configuration is invalid or
+// neither an IPv4 nor an IPv6 socket could be opened; trouble with one
+// interface or one datagram is logged and skipped.
+//
+// found is called from Serve's goroutines, one call at a time, for every
+// beacon (a neighbour beacons every few seconds on every shared interface and
+// family): callers de-duplicate by Value. It should return quickly.
+// Serve must not be called again before it returns.
+func (d *Discoverer) Serve(ctx context.Context, found func(Sighting)) error {
+	cfg := &d.cfg
+	if cfg.Value == nil && !cfg.Stealth {
+		return errors.New("discovery: Config.Value is required unless Stealth")
+	}
+	if !cfg.Group4.Is4() || !cfg.Group4.IsMulticast() {
+		return fmt.Errorf("discovery: %v is not an IPv4 multicast group", cfg.Group4)
+	}
+	if !cfg.Group6.Is6() || cfg.Group6.Is4In6() || !cfg.Group6.IsMulticast() {
+		return fmt.Errorf("discovery: %v is not an IPv6 multicast group", cfg.Group6)
+	}
+
+	s := &session{d: d, ctx: ctx, links: map[int]*link{}}
+	var err4, err6 error
+	s.p4, err4 = listen4(ctx, cfg.BeaconPort)
+	if err4 != nil {
+		cfg.Log.Warn("discovery: no IPv4 beacons", "err", err4)
+	}
+	s.p6, err6 = listen6(ctx, cfg.BeaconPort)
+	if err6 != nil {
+		cfg.Log.Warn("discovery: no IPv6 beacons", "err", err6)
+	}
+	if s.p4 == nil && s.p6 == nil {
+		return fmt.Errorf("discovery: %w", errors.Join(err4, err6))
+	}
+
+	var wg sync.WaitGroup
+	if s.p4 != nil {
+		wg.Go(func() { s.read4(found) })
+	}
+	if s.p6 != nil {
+		wg.Go(func() { s.read6(found) })
+	}
+	s.loop()
+	if s.p4 != nil {
+		s.p4.Close()
+	}
+	if s.p6 != nil {
+		s.p6.Close()
+	}
+	wg.Wait()
+	d.links.Store(&map[int]linkInfo{})
+	return nil
+}
+
+// session is the state of one Serve call.
+type session struct {
+	d     *Discoverer
+	ctx   context.Context
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
+	links  map[int]*link // by interface index; owned by loop
+}
+
+// link is an interface the session uses.
+type link struct {
+	ifi          net.Interface
+	v4, v6       bool      // joined the group of this family
+	warned4      bool      // a failed join was logged at Warn already
+	warned6      bool      //
+	due          time.Time // next beacon; zero if none is planned
+	fails        int       // consecutive failed sends
+	pendingSoon  bool      // a family was just joined: beacon soon
+	lastAddrsErr string
+}
+
+// maxSoonRetries is how many failed sends in a row are retried soon (a new
+// IPv6 address is unusable for a second or so while DAD runs) before
+// falling back to the normal interval.
+const maxSoonRetries = 3
+
+func (s *session) loop() {
+	cfg := &s.d.cfg
+	now := cfg.Clock.Now()
+	s.rescan(now)
+	nextScan := now.Add(cfg.RescanInterval)
+	for {
+		now = cfg.Clock.Now()
+		if !now.Before(nextScan) {
+			s.rescan(now)
+			nextScan = now.Add(cfg.RescanInterval)
+		}
+		s.sendDue(now)
+
+		wake := nextScan
+		for _, l := range s.links {
+			if !l.due.IsZero() && l.due.Before(wake) {
+				wake = l.due
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-cfg.Clock.After(wake.Sub(now)):
+		}
+	}
+}
+
+// usable reports whether Serve should beacon on ifi at all.
+func (s *session) usable(ifi *net.Interface) bool {
+	if ifi.Flags&net.FlagUp == 0 {
+		return false
+	}
+	if ifi.Flags&net.FlagLoopback != 0 {
+		return s.d.cfg.IncludeLoopback
+	}
+	return ifi.Flags&net.FlagMulticast != 0
+}
+
+// families reports which families ifi can beacon on: IPv4 if it has an IPv4
+// address, IPv6 if it has a link-local IPv6 address. (Without one, Linux
+// would send from an address of another interface, or not at all; so a
+// loopback interface, which has no fe80:: address, beacons over IPv4 only.)
+func families(ifi *net.Interface) (v4, v6 bool, err error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false, false, err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		switch {
+		case ip.Is4():
+			v4 = true
+		case ip.IsLinkLocalUnicast():
+			v6 = true
+		}
+	}
+	return v4, v6, nil
+}
+
+// rescan lists the interfaces, joins the groups on new ones and leaves them
+// on vanished ones. Errors are logged; whatever worked stays.
+func (s *session) rescan(now time.Time) {
+	cfg := &s.d.cfg
+	ifs, err := cfg.Interfaces()
+	if err != nil {
+		cfg.Log.Warn("discovery: listing interfaces", "err", err)
+		return
+	}
+	seen := map[int]bool{}
+	for i := range ifs {
+		ifi := ifs[i]
+		if !s.usable(&ifi) {
+			continue
+		}
+		l := s.links[ifi.Index]
+		if l != nil && l.ifi.Name != ifi.Name {
+			s.forget(l) // index reused by another interface
+			l = nil
+		}
+		want4, want6, err := families(&ifi)
+		if err != nil {
+			if l != nil {
+				seen[ifi.Index] = true // keep what we have
+				if msg := err.Error(); msg != l.lastAddrsErr {
+					l.lastAddrsErr = msg
+					cfg.Log.Warn("discovery: interface addresses", "iface", ifi.Name, "err", err)
+				}
+			}
+			continue
+		}
+		if l == nil {
+			l = &link{ifi: ifi}
+			s.links[ifi.Index] = l
+			cfg.Log.Debug("discovery: interface up", "iface", ifi.Name, "index", ifi.Index)
+		}
+		l.ifi = ifi
+		l.lastAddrsErr = ""
+		seen[ifi.Index] = true
+		s.join4(l, want4)
+		s.join6(l, want6)
+		if l.pendingSoon {
+			l.pendingSoon = false
+			if !cfg.Stealth {
+				l.due = now.Add(s.uniform(SoonJitter))
+				l.fails = 0
+			}
+		}
+	}
+	for idx, l := range s.links {
+		if !seen[idx] {
+			s.forget(l)
+		}
+	}
+	s.publish()
+}
+
+func (s *session) join4(l *link, want bool) {
+	if s.p4 == nil || want == l.v4 {
+		return
+	}
+	g := &net.UDPAddr{IP: s.d.cfg.Group4.AsSlice()}
+	if !want {
+		_ = s.p4.LeaveGroup(&l.ifi, g)
+		l.v4 = false
+		return
+	}
+	if err := s.p4.JoinGroup(&l.ifi, g); err != nil {
+		s.joinFailed(l, &l.warned4, "IPv4", err)
+		return
+	}
+	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "group", s.d.cfg.Group4)
+	l.v4, l.warned4, l.pendingSoon = true, false, true
+}
+
+func (s *session) join6(l *link, want bool) {
+	if s.p6 == nil || want == l.v6 {
+		return
+	}
+	g := &net.UDPAddr{IP: s.d.cfg.Group6.AsSlice()}
+	if !want {
+		_ = s.p6.LeaveGroup(&l.ifi, g)
+		l.v6 = false
+		return
+	}
+	if err := s.p6.JoinGroup(&l.ifi, g); err != nil {
+		s.joinFailed(l, &l.warned6, "IPv6", err)
+		return
+	}
+	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "group", s.d.cfg.Group6)
+	l.v6, l.warned6, l.pendingSoon = true, false, true
+}
+
+// joinFailed logs a failed join at Warn once, then at Debug on every retry.
+func (s *session) joinFailed(l *link, warned *bool, family string, err error) {
+	level := slog.LevelWarn
+	if *warned {
+		level = slog.LevelDebug
+	}
+	*warned = true
+	s.d.cfg.Log.Log(s.ctx, level, "discovery: join failed", "iface", l.ifi.Name, "family", family, "err", err)
+}
+
+// forget leaves the groups on a vanished interface (errors are expected:
+// the kernel drops the memberships of a deleted interface itself).
+func (s *session) forget(l *link) {
+	s.join4(l, false)
+	s.join6(l, false)
+	delete(s.links, l.ifi.Index)
+	s.d.cfg.Log.Debug("discovery: interface gone", "iface", l.ifi.Name, "index", l.ifi.Index)
+}
+
+// publish hands the readers a fresh snapshot of the joined interfaces.
+func (s *session) publish() {
+	m := make(map[int]linkInfo, len(s.links))
+	for idx, l := range s.links {
+		m[idx] = linkInfo{name: l.ifi.Name, v4: l.v4, v6: l.v6}
+	}
+	s.d.links.Store(&m)
+}
+
+// sendDue sends a beacon on every interface whose time has come.
+func (s *session) sendDue(now time.Time) {
+	cfg := &s.d.cfg
+	if cfg.Stealth {
+		return
+	}
+	idxs := make([]int, 0, len(s.links))
+	for idx, l := range s.links {
+		if !l.due.IsZero() && !now.Before(l.due) {
+			idxs = append(idxs, idx)
+		}
+	}
+	slices.Sort(idxs)
+	for _, idx := range idxs {
+		l := s.links[idx]
+		if !l.v4 && !l.v6 {
+			l.due = time.Time{} // planned again when a family is joined
+			continue
+		}
+		b := Beacon{Port: cfg.Port, Value: cfg.Value()}
+		s.d.remember(b.Value)
+		p := b.Marshal()
+		var errs []error
+		if l.v4 {
+			if err := s.p4.SetMulticastInterface(&l.ifi); err != nil {
+				errs = append(errs, err)
+			} else if _, err := s.p4.WriteTo(p, nil, &net.UDPAddr{IP: cfg.Group4.AsSlice(), Port: int(cfg.BeaconPort)}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if l.v6 {
+			if err := s.p6.SetMulticastInterface(&l.ifi); err != nil {
+				errs = append(errs, err)
+			} else if _, err := s.p6.WriteTo(p, nil, &net.UDPAddr{IP: cfg.Group6.AsSlice(), Port: int(cfg.BeaconPort)}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			l.fails++
+			cfg.Log.Debug("discovery: send failed", "iface", l.ifi.Name, "err", errors.Join(errs...), "fails", l.fails)
+		} else {
+			l.fails = 0
+		}
+		if l.fails > 0 && l.fails <= maxSoonRetries {
+			l.due = now.Add(s.uniform(SoonJitter))
+		} else {
+			l.due = now.Add(cfg.Interval/2 + s.uniform(cfg.Interval))
+		}
+		if s.d.onSend != nil && len(errs) == 0 {
+			s.d.onSend(now, l.ifi.Name, b)
+		}
+	}
+}
+
+// uniform returns a duration uniform in [0, span) drawn from cfg.Rand, or
+// span/2 if Rand fails.
+func (s *session) uniform(span time.Duration) time.Duration {
+	if span <= 0 {
+		return 0
+	}
+	var buf [8]byte
+	if _, err := io.ReadFull(s.d.cfg.Rand, buf[:]); err != nil {
+		s.d.cfg.Log.Warn("discovery: no randomness for jitter", "err", err)
+		return span / 2
+	}
+	// The modulo bias is below 2^-30 for any span under 2^34 ns (17 s) and
+	// irrelevant for a send schedule.
+	return time.Duration(binary.BigEndian.Uint64(buf[:]) % uint64(span))
+}
+
+// remember records v as one of our own values.
+func (d *Discoverer) remember(v [ValueSize]byte) {
+	d.ownMu.Lock()
+	defer d.ownMu.Unlock()
+	if d.nOwn > 0 && d.own[0] == v {
+		return
+	}
+	d.own[1] = d.own[0]
+	d.own[0] = v
+	d.nOwn = min(d.nOwn+1, 2)
+}
+
+// isOwn reports whether v is one of the last two values this Discoverer sent
+// (the previous one covers beacons still in flight across a rotation).
+func (d *Discoverer) isOwn(v [ValueSize]byte) bool {
+	d.ownMu.Lock()
+	defer d.ownMu.Unlock()
+	for i := range d.nOwn {
+		if d.own[i] == v {
+			return true
+		}
+	}
+	return false
+}
