@@ -1,0 +1,227 @@
+package link
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/flynn/noise"
+)
+
+// Noise_XX_25519_ChaChaPoly_BLAKE2s, prologue "grapevine link v1":
+//
+//	-> e
+//	<- e, ee, s, es   payload: hello
+//	-> s, se          payload: hello
+//
+// Every handshake message is preceded by its length, 2 bytes big-endian. The
+// sizes are fixed, so anything else is refused before its body is read:
+//
+//	message 1  [0:32]  e                                   32 bytes
+//	message 2  [0:32]  e
+//	           [32:80] ENC(s)   = 32 + tag
+//	           [80:98] ENC(hello) = 2 + tag                98 bytes
+//	message 3  [0:48]  ENC(s)
+//	           [48:66] ENC(hello)                          66 bytes
+//
+// hello:
+//
+//	[0] version = 1
+//	[1] flags, reserved: sent as 0, ignored on receipt
+const (
+	msg1Size = keySize
+	msg2Size = keySize + keySize + tagSize + helloSize + tagSize
+	msg3Size = keySize + tagSize + helloSize + tagSize
+)
+
+// hello is what this implementation sends in messages 2 and 3.
+var hello = [helloSize]byte{Version, 0}
+
+// aLongTimeAgo is a deadline in the past, set to abort blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Client performs the handshake as the initiator over c and returns the
+// established link. The handshake ends when it completes, when ctx is done, or
+// after cfg.HandshakeTimeout, whichever comes first. On error c is closed.
+func Client(ctx context.Context, c net.Conn, cfg Config) (*Conn, error) {
+	return handshake(ctx, c, cfg, true)
+}
+
+// Server performs the handshake as the responder over c; otherwise as Client.
+func Server(ctx context.Context, c net.Conn, cfg Config) (*Conn, error) {
+	return handshake(ctx, c, cfg, false)
+}
+
+func handshake(ctx context.Context, nc net.Conn, cfg Config, initiator bool) (_ *Conn, err error) {
+	defer func() {
+		if err != nil {
+			nc.Close()
+		}
+	}()
+	if err := checkStatic(cfg.Static); err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("link: handshake aborted: %w", context.Cause(ctx))
+	}
+
+	// One deadline for the whole handshake, so a peer that never speaks, or
+	// speaks too slowly, is dropped. Cancelling ctx moves it to the past.
+	timeout := cfg.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	deadline, byCtx := time.Now().Add(timeout), false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, byCtx = d, true
+	}
+	if err := nc.SetDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("link: failed to set handshake deadline: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+
+	c, err := runHandshake(nc, cfg, initiator)
+	if !stop() {
+		// ctx is done and the deadline is being moved to the past, perhaps
+		// right now; whatever the handshake did, the link is not usable.
+		return nil, fmt.Errorf("link: handshake aborted: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if byCtx {
+				return nil, fmt.Errorf("link: handshake aborted: %w: %w", context.DeadlineExceeded, err)
+			}
+			return nil, fmt.Errorf("link: handshake timed out after %v: %w", timeout, err)
+		}
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("link: failed to clear handshake deadline: %w", err)
+	}
+	return c, nil
+}
+
+// runHandshake is the protocol, straight through. Errors are not prefixed.
+func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
+	hs, err := noise.NewHandshakeState(noise.Config{
+		CipherSuite:   cipherSuite,
+		Random:        cfg.Rand,
+		Pattern:       noise.HandshakeXX,
+		Initiator:     initiator,
+		Prologue:      []byte(Prologue),
+		StaticKeypair: cfg.Static,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to start handshake: %w", err)
+	}
+	c := &Conn{
+		conn:       nc,
+		br:         bufio.NewReaderSize(nc, readBuf),
+		maxPayload: cfg.MaxPayload,
+	}
+
+	// Split yields cs1 for initiator → responder and cs2 for the way back.
+	var cs1, cs2 *noise.CipherState
+	if initiator {
+		// -> e
+		if _, _, err := c.writeHandshake(hs, 1, nil); err != nil {
+			return nil, err
+		}
+		// <- e, ee, s, es, hello
+		peerHello, _, _, err := c.readHandshake(hs, 2, msg2Size)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkHello(2, peerHello); err != nil {
+			return nil, err
+		}
+		// -> s, se, hello
+		if cs1, cs2, err = c.writeHandshake(hs, 3, hello[:]); err != nil {
+			return nil, err
+		}
+		c.send, c.recv = cs1, cs2
+	} else {
+		// -> e
+		if _, _, _, err := c.readHandshake(hs, 1, msg1Size); err != nil {
+			return nil, err
+		}
+		// <- e, ee, s, es, hello
+		if _, _, err := c.writeHandshake(hs, 2, hello[:]); err != nil {
+			return nil, err
+		}
+		// -> s, se, hello
+		peerHello, cs1, cs2, err := c.readHandshake(hs, 3, msg3Size)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkHello(3, peerHello); err != nil {
+			return nil, err
+		}
+		c.send, c.recv = cs2, cs1
+	}
+	if c.send == nil || c.recv == nil {
+		return nil, errors.New("handshake did not complete") // unreachable with XX
+	}
+
+	c.local = cfg.Static.Public
+	c.remote = hs.PeerStatic()
+	c.binding = hs.ChannelBinding()
+	c.established()
+	return c, nil
+}
+
+// writeHandshake sends handshake message num: length (2, big-endian) || message.
+func (c *Conn) writeHandshake(hs *noise.HandshakeState, num int, payload []byte) (cs1, cs2 *noise.CipherState, err error) {
+	msg, cs1, cs2, err := hs.WriteMessage(make([]byte, lenSize, lenSize+msg2Size), payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to make handshake message %d: %w", num, err)
+	}
+	binary.BigEndian.PutUint16(msg, uint16(len(msg)-lenSize))
+	n, err := c.conn.Write(msg)
+	c.sent.Add(uint64(n))
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to write handshake message %d: %w", num, err)
+	}
+	return cs1, cs2, nil
+}
+
+// readHandshake reads handshake message num, which must be exactly size bytes,
+// and returns its payload.
+func (c *Conn) readHandshake(hs *noise.HandshakeState, num, size int) (payload []byte, cs1, cs2 *noise.CipherState, err error) {
+	var hdr [lenSize]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		return nil, nil, nil, fmt.Errorf("failed to read handshake message %d: %w", num, err)
+	}
+	c.received.Add(lenSize)
+	if n := int(binary.BigEndian.Uint16(hdr[:])); n != size {
+		return nil, nil, nil, fmt.Errorf("handshake message %d is %d bytes, want %d (not a grapevine link?)", num, n, size)
+	}
+	msg := make([]byte, size)
+	n, err := io.ReadFull(c.br, msg)
+	c.received.Add(uint64(n))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("failed to read handshake message %d: %w", num, unexpectedEOF(err))
+	}
+	payload, cs1, cs2, err = hs.ReadMessage(nil, msg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("handshake message %d rejected: %w", num, err)
+	}
+	return payload, cs1, cs2, nil
+}
+
+// checkHello checks the peer's hello from handshake message num.
+func checkHello(num int, h []byte) error {
+	if len(h) != helloSize {
+		return fmt.Errorf("hello in handshake message %d is %d bytes, want %d", num, len(h), helloSize)
+	}
+	if h[0] != Version {
+		return fmt.Errorf("peer speaks link protocol version %d, want %d", h[0], Version)
+	}
+	return nil // h[1], flags: reserved, ignored
+}
