@@ -229,7 +229,7 @@ type session struct {
 	ctx   context.Context
 	p4    *ipv4.PacketConn
 	p6    *ipv6.PacketConn
-	links  map[int]*link // by interface index; owned by loop
+	links map[int]*link // by interface index; owned by loop
 }
 
 // link is an interface the session uses.
