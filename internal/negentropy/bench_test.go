@@ -1,0 +1,72 @@
+package negentropy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// fixture returns two storages of about n items each, as Grapevine nodes
+// would hold them (timestamps are expiries spread over a 7-day retention
+// window, so many are equal), differing in d items: d/2 only in the
+// initiator's, d-d/2 only in the responder's.
+func fixture(tb testing.TB, seed uint64, n, d int) (a, b *Storage) {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(seed, uint64(n)<<20|uint64(d)))
+	items := gen(r, n+d-d/2, func(int) uint64 { return 1_800_000_000 + r.Uint64N(7*86400) })
+	onlyA := items[:d/2]
+	onlyB := items[d/2 : d]
+	common := items[d:]
+	var err error
+	if a, err = NewStorage(append(append([]Item(nil), common...), onlyA...)); err != nil {
+		tb.Fatal(err)
+	}
+	if b, err = NewStorage(append(append([]Item(nil), common...), onlyB...)); err != nil {
+		tb.Fatal(err)
+	}
+	return a, b
+}
+
+// BenchmarkReconcile reconciles 100,000 items against 100,000 items with d
+// differences, reporting the total bytes on the wire in both directions,
+// the round trips and the bytes per difference.
+func BenchmarkReconcile(b *testing.B) {
+	for _, d := range []int{0, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("n=100000/d=%d", d), func(b *testing.B) {
+			sa, sb := fixture(b, 1, 100_000, d)
+			var res result
+			b.ResetTimer()
+			for range b.N {
+				res = reconcileStorage(b, sa, sb, 0, 0, nil, nil)
+			}
+			b.StopTimer()
+			if len(res.have) != d/2 || len(res.need) != d-d/2 {
+				b.Fatalf("have %d, need %d; want %d, %d", len(res.have), len(res.need), d/2, d-d/2)
+			}
+			b.ReportMetric(float64(res.wire), "wire-bytes")
+			b.ReportMetric(float64(res.roundTrips), "round-trips")
+			if d > 0 {
+				b.ReportMetric(float64(res.wire)/float64(d), "bytes/diff")
+			}
+		})
+	}
+}
+
+// TestBandwidth holds the package to its budget: 100 differences among
+// 100,000 items cost at most 64 KB in at most 4 round trips.
+func TestBandwidth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 100,000-item sets")
+	}
+	for seed := range uint64(3) {
+		sa, sb := fixture(t, seed, 100_000, 100)
+		res := reconcileStorage(t, sa, sb, 0, 0, nil, nil)
+		if len(res.have) != 50 || len(res.need) != 50 {
+			t.Fatalf("have %d, need %d; want 50, 50", len(res.have), len(res.need))
+		}
+		t.Logf("seed %d: %d bytes, %d round trips", seed, res.wire, res.roundTrips)
+		if res.wire > 64<<10 || res.roundTrips > 4 {
+			t.Errorf("seed %d: %d bytes in %d round trips; budget 65536 bytes in 4", seed, res.wire, res.roundTrips)
+		}
+	}
+}

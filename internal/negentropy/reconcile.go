@@ -1,0 +1,350 @@
+package negentropy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// An Initiator is the side of a reconciliation that sends the first message
+// and learns the differences. It is not safe for concurrent use.
+type Initiator struct {
+	s         session
+	initiated bool
+	done      bool
+	// reported holds every ID returned as have or need so far, so that no ID
+	// is reported twice even if the peer covers a range again.
+	reported map[[IDSize]byte]struct{}
+}
+
+// A Responder answers an Initiator's messages. It learns nothing itself:
+// the initiator works out both directions of the difference. It is not safe
+// for concurrent use.
+type Responder struct {
+	s session
+}
+
+// session is what both sides share: our items, our frame size limit and the
+// level of the next message we send (see policy).
+type session struct {
+	st     *Storage
+	limit  int
+	policy policy
+	level  int
+}
+
+func checkLimit(frameSizeLimit int) error {
+	if frameSizeLimit != 0 && frameSizeLimit < MinFrameSizeLimit {
+		return fmt.Errorf("negentropy: frame size limit %d is below the minimum %d", frameSizeLimit, MinFrameSizeLimit)
+	}
+	return nil
+}
+
+// NewInitiator returns an Initiator reconciling the items in st. Every
+// message it sends is at most frameSizeLimit bytes; 0 means no limit, and
+// any other value must be at least MinFrameSizeLimit.
+func NewInitiator(st *Storage, frameSizeLimit int) (*Initiator, error) {
+	if err := checkLimit(frameSizeLimit); err != nil {
+		return nil, err
+	}
+	return &Initiator{
+		s:        session{st: st, limit: frameSizeLimit, policy: defaultPolicy},
+		reported: make(map[[IDSize]byte]struct{}),
+	}, nil
+}
+
+// NewResponder returns a Responder answering from the items in st. Every
+// reply is at most frameSizeLimit bytes; 0 means no limit, and any other
+// value must be at least MinFrameSizeLimit.
+func NewResponder(st *Storage, frameSizeLimit int) (*Responder, error) {
+	if err := checkLimit(frameSizeLimit); err != nil {
+		return nil, err
+	}
+	return &Responder{s: session{st: st, limit: frameSizeLimit, policy: defaultPolicy, level: 1}}, nil
+}
+
+// Initiate returns the first message, to be sent to the peer's Responder.
+// It may be called only once.
+func (in *Initiator) Initiate() ([]byte, error) {
+	if in.initiated {
+		return nil, errors.New("negentropy: already initiated")
+	}
+	in.initiated = true
+	s := &in.s
+	w := newWriter(s.limit)
+	n := s.st.Len()
+	b := s.policy.buckets(n, 0)
+	if s.limit > 0 {
+		// Rather fewer, larger buckets that all fit than a deferred remainder.
+		const perBucket = 3 + 1 + 1 + FingerprintSize // typical timestamp delta, prefix length, mode, fingerprint
+		b = min(b, w.budget/perBucket)
+	}
+	if !s.splitInto(w, 0, n, infinity, b) {
+		w.deferRest(s.st)
+	}
+	s.level += 2
+	return w.buf, nil
+}
+
+// Reconcile processes the peer's reply to our last message. It returns the
+// next message to send, the IDs we have that the peer lacks (have) and the
+// IDs the peer has that we lack (need) learned from this reply, and whether
+// reconciliation is complete. When done is true there is no next message,
+// and the have and need of all calls together are exactly the difference
+// between the two sets.
+//
+// If the peer does not speak protocol version 1, the error wraps
+// ErrUnsupportedVersion; if the reply is malformed, it wraps ErrMalformed.
+// After an error the Initiator must not be used again.
+func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]byte, done bool, err error) {
+	switch {
+	case !in.initiated:
+		return nil, nil, nil, false, errors.New("negentropy: Reconcile called before Initiate")
+	case in.done:
+		return nil, nil, nil, false, errors.New("negentropy: Reconcile called after reconciliation was done")
+	}
+	if len(msg) == 0 {
+		return nil, nil, nil, false, &FormatError{Offset: 0, Reason: "empty message"}
+	}
+	if msg[0] != ProtocolVersion {
+		return nil, nil, nil, false, fmt.Errorf("%w 0x%02x (we speak 0x%02x)", ErrUnsupportedVersion, msg[0], ProtocolVersion)
+	}
+	out, err := in.s.process(msg, func(lo, hi int, ids []byte) {
+		have, need = in.compare(lo, hi, ids, have, need)
+	})
+	if err != nil {
+		in.done = true
+		return nil, nil, nil, false, err
+	}
+	if len(out) == 1 {
+		in.done = true
+		return nil, have, need, true, nil
+	}
+	return out, have, need, false, nil
+}
+
+// compare is what the Initiator does with an IdList from the peer: ours in
+// [lo, hi) that are not in the list are have, the listed IDs we do not hold
+// in that range are need.
+func (in *Initiator) compare(lo, hi int, ids []byte, have, need [][IDSize]byte) ([][IDSize]byte, [][IDSize]byte) {
+	theirs := make(map[[IDSize]byte]bool, len(ids)/IDSize) // ID -> matched one of ours
+	for i := 0; i < len(ids); i += IDSize {
+		theirs[[IDSize]byte(ids[i:])] = false
+	}
+	for i := lo; i < hi; i++ {
+		id := in.s.st.items[i].ID
+		if _, ok := theirs[id]; ok {
+			theirs[id] = true
+		} else {
+			have = in.report(have, id)
+		}
+	}
+	for i := 0; i < len(ids); i += IDSize {
+		id := [IDSize]byte(ids[i:])
+		if !theirs[id] {
+			need = in.report(need, id)
+		}
+	}
+	return have, need
+}
+
+func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte {
+	if _, ok := in.reported[id]; ok {
+		return list
+	}
+	in.reported[id] = struct{}{}
+	return append(list, id)
+}
+
+// Reconcile processes a message from the peer's Initiator and returns the
+// reply to send back.
+//
+// A message in a protocol version other than 1 (a first byte 0x60 to 0x6f
+// other than 0x61) gets the one-byte reply 0x61, the version we speak, as
+// the protocol prescribes, so that the peer can fall back to it. A first
+// byte outside that range, or any malformed message, is an error wrapping
+// ErrMalformed and gets no reply.
+func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
+	if len(msg) == 0 {
+		return nil, &FormatError{Offset: 0, Reason: "empty message"}
+	}
+	if v := msg[0]; v != ProtocolVersion {
+		if v < 0x60 || v > 0x6f {
+			return nil, &FormatError{Offset: 0, Reason: fmt.Sprintf("invalid protocol version byte 0x%02x", v)}
+		}
+		return []byte{ProtocolVersion}, nil
+	}
+	return r.s.process(msg, nil)
+}
+
+// process reads the ranges of msg, whose version byte has been checked, and
+// writes our answer to each. onIDList is nil for the responder; for the
+// initiator it receives every IdList range: our items [lo, hi) in it and the
+// peer's IDs, 32 bytes each.
+//
+// For each Range of the message:
+//
+//   - Skip: nothing to do.
+//   - Fingerprint equal to ours: nothing to do.
+//   - Fingerprint different from ours: split our items in the range
+//     (Fingerprints of smaller buckets, or an IdList when few).
+//   - IdList, initiator: note the differences; nothing more to send.
+//   - IdList, responder: send our IDs the peer lacks (see answerIDList).
+//
+// Ranges needing nothing become a pending Skip. If our answer outgrows the
+// frame size limit, the ranges not yet answered are deferred: the message
+// ends with a Fingerprint of our items from there to infinity, which the
+// peer will split again.
+func (s *session) process(msg []byte, onIDList func(lo, hi int, ids []byte)) ([]byte, error) {
+	r := &reader{msg: msg, pos: 1}
+	w := newWriter(s.limit)
+	n := s.st.Len()
+	var prev bound // the lower bound of the next range: 0, empty ID
+	lower := 0     // index of our first item not below prev
+	for !r.empty() {
+		start := r.pos
+		if prev.ts == math.MaxUint64 {
+			return nil, r.fail(start, "range after the infinity bound")
+		}
+		cur, err := r.bound()
+		if err != nil {
+			return nil, err
+		}
+		if cur.compare(prev) < 0 {
+			return nil, r.fail(start, "bound out of order")
+		}
+		at := r.pos
+		mode, err := r.varint("mode")
+		if err != nil {
+			return nil, err
+		}
+		upper := s.st.lowerBound(lower, n, cur)
+		ok := true
+		switch mode {
+		case modeSkip:
+			w.skipTo(cur, upper)
+		case modeFingerprint:
+			fp, err := r.bytes(FingerprintSize, "fingerprint")
+			if err != nil {
+				return nil, err
+			}
+			if [FingerprintSize]byte(fp) == s.st.Fingerprint(lower, upper) {
+				w.skipTo(cur, upper)
+			} else {
+				ok = s.split(w, lower, upper, cur)
+			}
+		case modeIDList:
+			countAt := r.pos
+			count, err := r.varint("id list length")
+			if err != nil {
+				return nil, err
+			}
+			if count > uint64(len(r.msg)-r.pos)/IDSize {
+				return nil, r.fail(countAt, "id list of %d ids is longer than the %d bytes left", count, len(r.msg)-r.pos)
+			}
+			ids, _ := r.bytes(count*IDSize, "id list")
+			if onIDList != nil {
+				onIDList(lower, upper, ids)
+				w.skipTo(cur, upper)
+			} else {
+				ok = s.answerIDList(w, lower, upper, cur, ids)
+			}
+		default:
+			return nil, r.fail(at, "unknown mode %d", mode)
+		}
+		if !ok {
+			w.deferRest(s.st)
+			break
+		}
+		prev, lower = cur, upper
+	}
+	s.level += 2
+	return w.buf, nil
+}
+
+// split writes our items [lo, hi), which end at upper bound ub, as the
+// policy says for this level. It returns false if not all of it fit.
+func (s *session) split(w *writer, lo, hi int, ub bound) bool {
+	return s.splitInto(w, lo, hi, ub, s.policy.buckets(hi-lo, s.level))
+}
+
+// splitInto writes our items [lo, hi), which end at ub, as one IdList if
+// b is 0, else as Fingerprints of b buckets of equal size (the first
+// (hi-lo) mod b buckets one item larger), each ending at the minimal bound
+// before the next bucket's first item. It returns false if not all of it
+// fit, having written what did.
+func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
+	m := hi - lo
+	if b <= 1 || m <= 1 {
+		return w.idList(s.st, lo, hi, ub) == hi
+	}
+	b = min(b, m)
+	cur := lo
+	for i := range b {
+		next := cur + m/b
+		if i < m%b {
+			next++
+		}
+		nb := ub
+		if next < hi {
+			nb = minimalBound(&s.st.items[next-1], &s.st.items[next])
+		}
+		if !w.fingerprint(nb, next, s.st.Fingerprint(cur, next)) {
+			return false
+		}
+		cur = next
+	}
+	return true
+}
+
+// answerIDList is the responder's answer to an IdList: the peer's IDs in
+// a range in which we hold items [lo, hi), ending at ub. The initiator must
+// learn which of ours it lacks and which of its own we lack.
+//
+// If the peer listed an ID we do not hold, we cannot tell where in the
+// range it lies, so we send all our IDs in the range as one IdList, and the
+// initiator compares. Otherwise we know every item the peer holds there:
+// each run of our items the peer lacks goes in an IdList range of its own,
+// cut at minimal bounds from the neighbouring items, and the rest of the
+// range, identical on both sides, is skipped. The initiator then learns the
+// same at a fraction of the bytes.
+func (s *session) answerIDList(w *writer, lo, hi int, ub bound, ids []byte) bool {
+	theirs := make(map[[IDSize]byte]struct{}, len(ids)/IDSize)
+	for i := 0; i < len(ids); i += IDSize {
+		theirs[[IDSize]byte(ids[i:])] = struct{}{}
+	}
+	items := s.st.items
+	held := 0
+	for i := lo; i < hi; i++ {
+		if _, ok := theirs[items[i].ID]; ok {
+			held++
+		}
+	}
+	if held < len(theirs) {
+		return w.idList(s.st, lo, hi, ub) == hi
+	}
+	lacks := func(i int) bool { _, ok := theirs[items[i].ID]; return !ok }
+	for i := lo; i < hi; {
+		if !lacks(i) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < hi && lacks(j) {
+			j++
+		}
+		if i > lo {
+			w.skipTo(minimalBound(&items[i-1], &items[i]), i)
+		}
+		end := ub
+		if j < hi {
+			end = minimalBound(&items[j-1], &items[j])
+		}
+		if w.idList(s.st, i, j, end) < j {
+			return false
+		}
+		i = j
+	}
+	w.skipTo(ub, hi)
+	return true
+}

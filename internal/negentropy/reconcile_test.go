@@ -1,0 +1,346 @@
+package negentropy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// result is the outcome of a complete reconciliation.
+type result struct {
+	have, need [][IDSize]byte
+	msgs       [][]byte // initiator's messages at even indices, replies at odd
+	roundTrips int
+	wire       int // total bytes both ways
+}
+
+// reconcile runs a complete reconciliation of a (initiator) against b
+// (responder) with the given frame size limits and policies.
+func reconcile(tb testing.TB, a, b []Item, limitA, limitB int, pa, pb *policy) result {
+	tb.Helper()
+	sa, err := NewStorage(a)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sb, err := NewStorage(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reconcileStorage(tb, sa, sb, limitA, limitB, pa, pb)
+}
+
+func reconcileStorage(tb testing.TB, sa, sb *Storage, limitA, limitB int, pa, pb *policy) result {
+	tb.Helper()
+	in, err := NewInitiator(sa, limitA)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := NewResponder(sb, limitB)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if pa != nil {
+		in.s.policy = *pa
+	}
+	if pb != nil {
+		resp.s.policy = *pb
+	}
+	var res result
+	msg, err := in.Initiate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if res.roundTrips > 1000 {
+			tb.Fatalf("no convergence after %d round trips", res.roundTrips)
+		}
+		res.roundTrips++
+		res.msgs = append(res.msgs, msg)
+		if limitA > 0 && len(msg) > limitA {
+			tb.Fatalf("initiator message %d is %d bytes, over the limit %d", res.roundTrips, len(msg), limitA)
+		}
+		reply, err := resp.Reconcile(msg)
+		if err != nil {
+			tb.Fatalf("responder, round trip %d: %v", res.roundTrips, err)
+		}
+		if limitB > 0 && len(reply) > limitB {
+			tb.Fatalf("responder message %d is %d bytes, over the limit %d", res.roundTrips, len(reply), limitB)
+		}
+		res.msgs = append(res.msgs, reply)
+		next, have, need, done, err := in.Reconcile(reply)
+		if err != nil {
+			tb.Fatalf("initiator, round trip %d: %v", res.roundTrips, err)
+		}
+		res.have = append(res.have, have...)
+		res.need = append(res.need, need...)
+		if done {
+			if next != nil {
+				tb.Fatal("done with a next message")
+			}
+			break
+		}
+		msg = next
+	}
+	for _, m := range res.msgs {
+		res.wire += len(m)
+	}
+	return res
+}
+
+// checkDiff checks that have is exactly a minus b and need exactly b minus a.
+func checkDiff(t *testing.T, a, b []Item, res result) {
+	t.Helper()
+	ids := func(x []Item) map[[IDSize]byte]bool {
+		m := make(map[[IDSize]byte]bool, len(x))
+		for _, it := range x {
+			m[it.ID] = true
+		}
+		return m
+	}
+	ma, mb := ids(a), ids(b)
+	check := func(name string, got [][IDSize]byte, from, minus map[[IDSize]byte]bool) {
+		t.Helper()
+		seen := make(map[[IDSize]byte]bool)
+		for _, id := range got {
+			if seen[id] {
+				t.Errorf("%s: %x reported twice", name, id[:4])
+			}
+			seen[id] = true
+			if !from[id] || minus[id] {
+				t.Errorf("%s: %x is not in the difference", name, id[:4])
+			}
+		}
+		want := 0
+		for id := range from {
+			if !minus[id] {
+				want++
+			}
+		}
+		if len(seen) != want {
+			t.Errorf("%s: got %d IDs, want %d", name, len(seen), want)
+		}
+	}
+	check("have", res.have, ma, mb)
+	check("need", res.need, mb, ma)
+}
+
+// gen returns n items with random IDs and timestamps from ts.
+func gen(r *rand.Rand, n int, ts func(i int) uint64) []Item {
+	items := make([]Item, n)
+	for i := range items {
+		items[i].Timestamp = ts(i)
+		for j := 0; j < IDSize; j += 8 {
+			v := r.Uint64()
+			for k := range 8 {
+				items[i].ID[j+k] = byte(v >> (8 * k))
+			}
+		}
+	}
+	return items
+}
+
+// split deals items to a (initiator), b (responder) or both: each item goes
+// to a only with probability pa, to b only with pb, else to both.
+func deal(r *rand.Rand, items []Item, pa, pb float64) (a, b []Item) {
+	for _, it := range items {
+		switch x := r.Float64(); {
+		case x < pa:
+			a = append(a, it)
+		case x < pa+pb:
+			b = append(b, it)
+		default:
+			a, b = append(a, it), append(b, it)
+		}
+	}
+	return a, b
+}
+
+func TestReconcile(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const base = 1_800_000_000
+	spread := func(width uint64) func(int) uint64 {
+		return func(int) uint64 { return base + r.Uint64N(width) }
+	}
+	type tc struct {
+		name   string
+		items  []Item
+		pa, pb float64
+	}
+	var cases []tc
+	for _, n := range []int{0, 1, 2, 3, 10, 100, 1000, 5000} {
+		items := gen(r, n, spread(7*86400))
+		cases = append(cases,
+			tc{fmt.Sprintf("n=%d/identical", n), items, 0, 0},
+			tc{fmt.Sprintf("n=%d/initiator-only", n), items, 1, 0},
+			tc{fmt.Sprintf("n=%d/responder-only", n), items, 0, 1},
+			tc{fmt.Sprintf("n=%d/disjoint", n), items, 0.5, 0.5},
+			tc{fmt.Sprintf("n=%d/few", n), items, 0.01, 0.01},
+			tc{fmt.Sprintf("n=%d/some", n), items, 0.1, 0.05},
+			tc{fmt.Sprintf("n=%d/lopsided", n), items, 0.3, 0},
+		)
+	}
+	sameTs := gen(r, 3000, func(int) uint64 { return base })
+	cases = append(cases, tc{"equal-timestamps", sameTs, 0.02, 0.02})
+	few := gen(r, 2000, spread(5))
+	cases = append(cases, tc{"five-timestamps", few, 0.05, 0.05})
+	edges := gen(r, 2000, func(i int) uint64 {
+		switch i % 4 {
+		case 0:
+			return 0
+		case 1:
+			return MaxTimestamp
+		case 2:
+			return MaxTimestamp - 1
+		}
+		return r.Uint64N(MaxTimestamp)
+	})
+	cases = append(cases, tc{"timestamps-0-and-max", edges, 0.05, 0.05})
+	// IDs sharing long prefixes under one timestamp: bounds need long prefixes.
+	prefixed := gen(r, 1500, func(int) uint64 { return 7 })
+	for i := range prefixed {
+		cut := 31 - i%32
+		copy(prefixed[i].ID[:cut], bytes.Repeat([]byte{0xab}, cut))
+	}
+	prefixed = slices.CompactFunc(sortItems(prefixed), func(a, b Item) bool { return a == b })
+	cases = append(cases, tc{"long-id-prefixes", prefixed, 0.05, 0.05})
+
+	policies := map[string]*policy{
+		"default": nil,
+		// The reference implementation's choice: 16 buckets, IdList below 32 items.
+		"reference": {firstItems: 1 << 30, maxFirst: 16, idList: 31, lateIDList: 31, lastLevel: 0, maxBuckets: 16},
+		"binary":    {firstItems: 1 << 30, maxFirst: 2, idList: 1, lateIDList: 1, lastLevel: 0, maxBuckets: 2},
+	}
+	for _, c := range cases {
+		a, b := deal(r, c.items, c.pa, c.pb)
+		for pname, p := range policies {
+			for _, limit := range []int{0, MinFrameSizeLimit} {
+				t.Run(fmt.Sprintf("%s/%s/limit=%d", c.name, pname, limit), func(t *testing.T) {
+					res := reconcile(t, a, b, limit, limit, p, p)
+					checkDiff(t, a, b, res)
+				})
+			}
+		}
+		t.Run(c.name+"/mixed-policies", func(t *testing.T) {
+			checkDiff(t, a, b, reconcile(t, a, b, 0, MinFrameSizeLimit, policies["reference"], nil))
+			checkDiff(t, a, b, reconcile(t, a, b, MinFrameSizeLimit, 0, nil, policies["binary"]))
+		})
+	}
+}
+
+func sortItems(items []Item) []Item {
+	slices.SortFunc(items, Item.Compare)
+	return items
+}
+
+// TestFrameSizeLimit reconciles sets whose messages cannot fit in one frame.
+func TestFrameSizeLimit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	items := gen(r, 5000, func(int) uint64 { return 1_800_000_000 + r.Uint64N(7*86400) })
+	for _, tc := range []struct {
+		name   string
+		pa, pb float64
+	}{
+		// The responder's IDs cannot fit in one frame.
+		{"initiator-empty", 0, 1},
+		{"many-differences", 0.2, 0.2},
+		{"few-differences", 0.01, 0.01},
+	} {
+		a, b := deal(r, items, tc.pa, tc.pb)
+		for _, limit := range []int{MinFrameSizeLimit, 10000} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, limit), func(t *testing.T) {
+				res := reconcile(t, a, b, limit, limit, nil, nil)
+				checkDiff(t, a, b, res)
+				if tc.pb == 1 && res.roundTrips < 2 {
+					t.Errorf("finished in %d round trips: the limit was not exercised", res.roundTrips)
+				}
+				t.Logf("%d round trips, %d bytes", res.roundTrips, res.wire)
+			})
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	st, _ := NewStorage(nil)
+	for _, limit := range []int{-1, 1, MinFrameSizeLimit - 1} {
+		if _, err := NewInitiator(st, limit); err == nil {
+			t.Errorf("NewInitiator accepted frame size limit %d", limit)
+		}
+		if _, err := NewResponder(st, limit); err == nil {
+			t.Errorf("NewResponder accepted frame size limit %d", limit)
+		}
+	}
+}
+
+func TestStorage(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	items := gen(r, 100, func(i int) uint64 { return uint64(i % 7) })
+	st, err := NewStorage(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSortedFunc(st.items, Item.Compare) {
+		t.Fatal("not sorted")
+	}
+	for i := range st.Len() {
+		if got := st.LowerBound(st.At(i)); got != i {
+			t.Fatalf("LowerBound(item %d) = %d", i, got)
+		}
+	}
+	if _, err := NewStorage(append(items, items[3])); err == nil {
+		t.Error("duplicate item accepted")
+	}
+	if _, err := NewStorage([]Item{{Timestamp: MaxTimestamp + 1}}); err == nil {
+		t.Error("timestamp 2^64-1 accepted")
+	}
+	// The caller's slice is copied, not kept.
+	items[0].Timestamp = 99
+	if st.At(0).Timestamp == 99 {
+		t.Error("storage aliases the caller's slice")
+	}
+}
+
+func TestVersionNegotiation(t *testing.T) {
+	st, _ := NewStorage(nil)
+	resp, _ := NewResponder(st, 0)
+	for _, v := range []byte{0x60, 0x62, 0x6f} {
+		reply, err := resp.Reconcile([]byte{v, 0x00, 0x00})
+		if err != nil || !bytes.Equal(reply, []byte{0x61}) {
+			t.Errorf("version 0x%02x: reply %x, %v; want 61", v, reply, err)
+		}
+	}
+	for _, v := range []byte{0x00, 0x5f, 0x70, 0xff} {
+		if _, err := resp.Reconcile([]byte{v}); !errors.Is(err, ErrMalformed) {
+			t.Errorf("version byte 0x%02x: %v, want ErrMalformed", v, err)
+		}
+	}
+	in, _ := NewInitiator(st, 0)
+	if _, err := in.Initiate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, _, err := in.Reconcile([]byte{0x62}); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Errorf("initiator got %v, want ErrUnsupportedVersion", err)
+	}
+}
+
+func TestInitiatorMisuse(t *testing.T) {
+	st, _ := NewStorage(nil)
+	in, _ := NewInitiator(st, 0)
+	if _, _, _, _, err := in.Reconcile([]byte{0x61}); err == nil {
+		t.Error("Reconcile before Initiate accepted")
+	}
+	if _, err := in.Initiate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Initiate(); err == nil {
+		t.Error("second Initiate accepted")
+	}
+	if _, _, _, done, err := in.Reconcile([]byte{0x61}); !done || err != nil {
+		t.Fatalf("empty reply: done=%v err=%v", done, err)
+	}
+	if _, _, _, _, err := in.Reconcile([]byte{0x61}); err == nil {
+		t.Error("Reconcile after done accepted")
+	}
+}

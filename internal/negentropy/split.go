@@ -1,0 +1,72 @@
+package negentropy
+
+// A policy is how we split a range whose fingerprints differ: into how many
+// Fingerprint buckets, or when to send an IdList instead. It only shapes
+// what we send; the peer reads any choice. See spec-drafts/negentropy.md
+// ("Splitting", non-normative) for the reasoning.
+//
+// Messages are numbered by level: the initiator's first message is level 0,
+// the responder's reply level 1, the initiator's next message level 2, and
+// so on. A range of m items that must be split at level L is:
+//
+//   - sent as an IdList if m <= idList, or if L >= lastLevel and m <= lateIDList;
+//   - at level 0 (the initiator's first message), split into
+//     max(ceil(m/firstItems), b) buckets, at most maxFirst, where b is as below;
+//   - before lastLevel, split into the least b >= 2 buckets such that
+//     idList * b^(lastLevel-L) >= m, at most maxBuckets: the fewest buckets
+//     that still bring a difference down to an IdList by level lastLevel;
+//   - from lastLevel on, split into ceil(m/idList) buckets, at most maxBuckets.
+//
+// Buckets hold equal numbers of our items, the first m mod b one more.
+type policy struct {
+	firstItems int
+	maxFirst   int
+	idList     int
+	lateIDList int
+	lastLevel  int
+	maxBuckets int
+}
+
+// defaultPolicy: for 100,000 items the first message has 250 buckets of 400
+// items (about 5 KB); a mismatched bucket is then split 4 ways at levels 1
+// to 4, and the responder's reply at level 5 carries IdLists of one or two
+// items: three round trips and about 400 bytes per difference.
+var defaultPolicy = policy{
+	firstItems: 400,
+	maxFirst:   1024,
+	idList:     2,
+	lateIDList: 8,
+	lastLevel:  5,
+	maxBuckets: 16,
+}
+
+// buckets returns how many buckets to split m items into at level, or 0 to
+// send them as an IdList.
+func (p *policy) buckets(m, level int) int {
+	if m <= p.idList || level >= p.lastLevel && m <= p.lateIDList {
+		return 0
+	}
+	if level >= p.lastLevel {
+		return min(p.maxBuckets, (m+p.idList-1)/p.idList)
+	}
+	r := p.lastLevel - level
+	b := 2
+	for b < p.maxBuckets && !reaches(b, r, p.idList, m) {
+		b++
+	}
+	if level == 0 {
+		b = min(max(b, (m+p.firstItems-1)/p.firstItems), p.maxFirst)
+	}
+	return b
+}
+
+// reaches reports whether t * b^r >= m.
+func reaches(b, r, t, m int) bool {
+	for range r {
+		if t >= m {
+			return true
+		}
+		t *= b
+	}
+	return t >= m
+}
