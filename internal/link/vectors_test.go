@@ -97,7 +97,7 @@ func (c *tapConn) Write(p []byte) (int, error) {
 }
 
 // compute fills v's outputs by running Client and Server over net.Pipe.
-func (v linkVector) compute(t *testing.T) linkVector {
+func (v linkVector) compute(t testing.TB) linkVector {
 	t.Helper()
 	v.Protocol, v.Prologue = Protocol, Prologue
 	ik := testKeyFrom(t, unhex(t, v.InitiatorStaticPriv))
