@@ -229,28 +229,82 @@ type session struct {
 	ctx   context.Context
 	p4    *ipv4.PacketConn
 	p6    *ipv6.PacketConn
+	fams  [2]*family    // IPv4, IPv6; nil if that socket could not be opened
 	links map[int]*link // by interface index; owned by loop
+}
+
+// Indexes of session.fams and link.st.
+const (
+	fam4 = 0
+	fam6 = 1
+)
+
+// family is one IP version's socket and group.
+type family struct {
+	name  string
+	join  func(*net.Interface) error
+	leave func(*net.Interface) error
+	send  func(*net.Interface, []byte) error
 }
 
 // link is an interface the session uses.
 type link struct {
 	ifi          net.Interface
-	v4, v6       bool      // joined the group of this family
-	warned4      bool      // a failed join was logged at Warn already
-	warned6      bool      //
-	due          time.Time // next beacon; zero if none is planned
-	fails        int       // consecutive failed sends
-	pendingSoon  bool      // a family was just joined: beacon soon
-	lastAddrsErr string
+	st           [2]famState
+	lastAddrsErr string // the last error of ifi.Addrs, logged once
 }
 
-// maxSoonRetries is how many failed sends in a row are retried soon (a new
-// IPv6 address is unusable for a second or so while DAD runs) before
-// falling back to the normal interval.
-const maxSoonRetries = 3
+// famState is one family's state on one interface.
+type famState struct {
+	joined bool      // the group is joined
+	warned bool      // a failed join was logged at Warn already
+	due    time.Time // next beacon; zero if none is planned
+	fails  int       // consecutive failed sends
+}
+
+// maxSoonRetries is how many failed sends in a row are retried after about
+// SoonJitter before falling back to the normal interval: a new IPv6
+// link-local address cannot be sent from while duplicate address detection
+// runs (a second or two; sendmsg fails with EADDRNOTAVAIL).
+const maxSoonRetries = 5
+
+func (s *session) families() {
+	cfg := &s.d.cfg
+	if s.p4 != nil {
+		g := &net.UDPAddr{IP: cfg.Group4.AsSlice(), Port: int(cfg.BeaconPort)}
+		s.fams[fam4] = &family{
+			name:  "IPv4",
+			join:  func(ifi *net.Interface) error { return s.p4.JoinGroup(ifi, g) },
+			leave: func(ifi *net.Interface) error { return s.p4.LeaveGroup(ifi, g) },
+			send: func(ifi *net.Interface, p []byte) error {
+				if err := s.p4.SetMulticastInterface(ifi); err != nil {
+					return err
+				}
+				_, err := s.p4.WriteTo(p, nil, g)
+				return err
+			},
+		}
+	}
+	if s.p6 != nil {
+		g := &net.UDPAddr{IP: cfg.Group6.AsSlice(), Port: int(cfg.BeaconPort)}
+		s.fams[fam6] = &family{
+			name:  "IPv6",
+			join:  func(ifi *net.Interface) error { return s.p6.JoinGroup(ifi, g) },
+			leave: func(ifi *net.Interface) error { return s.p6.LeaveGroup(ifi, g) },
+			send: func(ifi *net.Interface, p []byte) error {
+				if err := s.p6.SetMulticastInterface(ifi); err != nil {
+					return err
+				}
+				_, err := s.p6.WriteTo(p, nil, g)
+				return err
+			},
+		}
+	}
+}
 
 func (s *session) loop() {
 	cfg := &s.d.cfg
+	s.families()
 	now := cfg.Clock.Now()
 	s.rescan(now)
 	nextScan := now.Add(cfg.RescanInterval)
@@ -264,8 +318,10 @@ func (s *session) loop() {
 
 		wake := nextScan
 		for _, l := range s.links {
-			if !l.due.IsZero() && l.due.Before(wake) {
-				wake = l.due
+			for _, st := range l.st {
+				if !st.due.IsZero() && st.due.Before(wake) {
+					wake = st.due
+				}
 			}
 		}
 		select {
@@ -276,7 +332,7 @@ func (s *session) loop() {
 	}
 }
 
-// usable reports whether Serve should beacon on ifi at all.
+// usable reports whether Serve should use ifi at all.
 func (s *session) usable(ifi *net.Interface) bool {
 	if ifi.Flags&net.FlagUp == 0 {
 		return false
@@ -287,14 +343,14 @@ func (s *session) usable(ifi *net.Interface) bool {
 	return ifi.Flags&net.FlagMulticast != 0
 }
 
-// families reports which families ifi can beacon on: IPv4 if it has an IPv4
-// address, IPv6 if it has a link-local IPv6 address. (Without one, Linux
-// would send from an address of another interface, or not at all; so a
-// loopback interface, which has no fe80:: address, beacons over IPv4 only.)
-func families(ifi *net.Interface) (v4, v6 bool, err error) {
+// addrFamilies reports which families ifi can beacon on: IPv4 if it has an
+// IPv4 address, IPv6 if it has a link-local IPv6 address, so that a beacon's
+// source is an address the receiver can dial back on that link. (A loopback
+// interface has no fe80:: address: it beacons over IPv4 only.)
+func addrFamilies(ifi *net.Interface) (want [2]bool, err error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return false, false, err
+		return want, err
 	}
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
@@ -308,12 +364,12 @@ func families(ifi *net.Interface) (v4, v6 bool, err error) {
 		ip = ip.Unmap()
 		switch {
 		case ip.Is4():
-			v4 = true
+			want[fam4] = true
 		case ip.IsLinkLocalUnicast():
-			v6 = true
+			want[fam6] = true
 		}
 	}
-	return v4, v6, nil
+	return want, nil
 }
 
 // rescan lists the interfaces, joins the groups on new ones and leaves them
@@ -333,10 +389,10 @@ func (s *session) rescan(now time.Time) {
 		}
 		l := s.links[ifi.Index]
 		if l != nil && l.ifi.Name != ifi.Name {
-			s.forget(l) // index reused by another interface
+			s.forget(l) // the index now names another interface
 			l = nil
 		}
-		want4, want6, err := families(&ifi)
+		want, err := addrFamilies(&ifi)
 		if err != nil {
 			if l != nil {
 				seen[ifi.Index] = true // keep what we have
@@ -355,14 +411,8 @@ func (s *session) rescan(now time.Time) {
 		l.ifi = ifi
 		l.lastAddrsErr = ""
 		seen[ifi.Index] = true
-		s.join4(l, want4)
-		s.join6(l, want6)
-		if l.pendingSoon {
-			l.pendingSoon = false
-			if !cfg.Stealth {
-				l.due = now.Add(s.uniform(SoonJitter))
-				l.fails = 0
-			}
+		for f := range s.fams {
+			s.join(l, f, want[f], now)
 		}
 	}
 	for idx, l := range s.links {
@@ -373,57 +423,39 @@ func (s *session) rescan(now time.Time) {
 	s.publish()
 }
 
-func (s *session) join4(l *link, want bool) {
-	if s.p4 == nil || want == l.v4 {
+// join joins (want) or leaves family f's group on l. A fresh join plans a
+// beacon within SoonJitter.
+func (s *session) join(l *link, f int, want bool, now time.Time) {
+	fam, st := s.fams[f], &l.st[f]
+	if fam == nil || want == st.joined {
 		return
 	}
-	g := &net.UDPAddr{IP: s.d.cfg.Group4.AsSlice()}
 	if !want {
-		_ = s.p4.LeaveGroup(&l.ifi, g)
-		l.v4 = false
+		_ = fam.leave(&l.ifi) // fails if the interface is gone, which leaves it too
+		*st = famState{}
 		return
 	}
-	if err := s.p4.JoinGroup(&l.ifi, g); err != nil {
-		s.joinFailed(l, &l.warned4, "IPv4", err)
+	if err := fam.join(&l.ifi); err != nil {
+		level := slog.LevelWarn
+		if st.warned {
+			level = slog.LevelDebug // retried at every rescan: warn once
+		}
+		st.warned = true
+		s.d.cfg.Log.Log(s.ctx, level, "discovery: join failed", "iface", l.ifi.Name, "family", fam.name, "err", err)
 		return
 	}
-	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "group", s.d.cfg.Group4)
-	l.v4, l.warned4, l.pendingSoon = true, false, true
+	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "family", fam.name)
+	*st = famState{joined: true}
+	if !s.d.cfg.Stealth {
+		st.due = now.Add(s.uniform(SoonJitter))
+	}
 }
 
-func (s *session) join6(l *link, want bool) {
-	if s.p6 == nil || want == l.v6 {
-		return
-	}
-	g := &net.UDPAddr{IP: s.d.cfg.Group6.AsSlice()}
-	if !want {
-		_ = s.p6.LeaveGroup(&l.ifi, g)
-		l.v6 = false
-		return
-	}
-	if err := s.p6.JoinGroup(&l.ifi, g); err != nil {
-		s.joinFailed(l, &l.warned6, "IPv6", err)
-		return
-	}
-	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "group", s.d.cfg.Group6)
-	l.v6, l.warned6, l.pendingSoon = true, false, true
-}
-
-// joinFailed logs a failed join at Warn once, then at Debug on every retry.
-func (s *session) joinFailed(l *link, warned *bool, family string, err error) {
-	level := slog.LevelWarn
-	if *warned {
-		level = slog.LevelDebug
-	}
-	*warned = true
-	s.d.cfg.Log.Log(s.ctx, level, "discovery: join failed", "iface", l.ifi.Name, "family", family, "err", err)
-}
-
-// forget leaves the groups on a vanished interface (errors are expected:
-// the kernel drops the memberships of a deleted interface itself).
+// forget leaves the groups on a vanished interface.
 func (s *session) forget(l *link) {
-	s.join4(l, false)
-	s.join6(l, false)
+	for f := range s.fams {
+		s.join(l, f, false, time.Time{})
+	}
 	delete(s.links, l.ifi.Index)
 	s.d.cfg.Log.Debug("discovery: interface gone", "iface", l.ifi.Name, "index", l.ifi.Index)
 }
@@ -432,61 +464,46 @@ func (s *session) forget(l *link) {
 func (s *session) publish() {
 	m := make(map[int]linkInfo, len(s.links))
 	for idx, l := range s.links {
-		m[idx] = linkInfo{name: l.ifi.Name, v4: l.v4, v6: l.v6}
+		m[idx] = linkInfo{name: l.ifi.Name, v4: l.st[fam4].joined, v6: l.st[fam6].joined}
 	}
 	s.d.links.Store(&m)
 }
 
-// sendDue sends a beacon on every interface whose time has come.
+// sendDue sends a beacon on every interface and family whose time has come,
+// and plans the next one.
 func (s *session) sendDue(now time.Time) {
 	cfg := &s.d.cfg
 	if cfg.Stealth {
 		return
 	}
 	idxs := make([]int, 0, len(s.links))
-	for idx, l := range s.links {
-		if !l.due.IsZero() && !now.Before(l.due) {
-			idxs = append(idxs, idx)
-		}
+	for idx := range s.links {
+		idxs = append(idxs, idx)
 	}
 	slices.Sort(idxs)
 	for _, idx := range idxs {
 		l := s.links[idx]
-		if !l.v4 && !l.v6 {
-			l.due = time.Time{} // planned again when a family is joined
-			continue
-		}
-		b := Beacon{Port: cfg.Port, Value: cfg.Value()}
-		s.d.remember(b.Value)
-		p := b.Marshal()
-		var errs []error
-		if l.v4 {
-			if err := s.p4.SetMulticastInterface(&l.ifi); err != nil {
-				errs = append(errs, err)
-			} else if _, err := s.p4.WriteTo(p, nil, &net.UDPAddr{IP: cfg.Group4.AsSlice(), Port: int(cfg.BeaconPort)}); err != nil {
-				errs = append(errs, err)
+		for f, fam := range s.fams {
+			st := &l.st[f]
+			if !st.joined || st.due.IsZero() || now.Before(st.due) {
+				continue
 			}
-		}
-		if l.v6 {
-			if err := s.p6.SetMulticastInterface(&l.ifi); err != nil {
-				errs = append(errs, err)
-			} else if _, err := s.p6.WriteTo(p, nil, &net.UDPAddr{IP: cfg.Group6.AsSlice(), Port: int(cfg.BeaconPort)}); err != nil {
-				errs = append(errs, err)
+			b := Beacon{Port: cfg.Port, Value: cfg.Value()}
+			s.d.remember(b.Value)
+			if err := fam.send(&l.ifi, b.Marshal()); err != nil {
+				st.fails++
+				cfg.Log.Debug("discovery: send failed", "iface", l.ifi.Name, "family", fam.name, "err", err, "fails", st.fails)
+			} else {
+				st.fails = 0
+				if s.d.onSend != nil {
+					s.d.onSend(now, l.ifi.Name, b)
+				}
 			}
-		}
-		if len(errs) > 0 {
-			l.fails++
-			cfg.Log.Debug("discovery: send failed", "iface", l.ifi.Name, "err", errors.Join(errs...), "fails", l.fails)
-		} else {
-			l.fails = 0
-		}
-		if l.fails > 0 && l.fails <= maxSoonRetries {
-			l.due = now.Add(s.uniform(SoonJitter))
-		} else {
-			l.due = now.Add(cfg.Interval/2 + s.uniform(cfg.Interval))
-		}
-		if s.d.onSend != nil && len(errs) == 0 {
-			s.d.onSend(now, l.ifi.Name, b)
+			if st.fails > 0 && st.fails <= maxSoonRetries {
+				st.due = now.Add(SoonJitter/2 + s.uniform(SoonJitter))
+			} else {
+				st.due = now.Add(cfg.Interval/2 + s.uniform(cfg.Interval))
+			}
 		}
 	}
 }
