@@ -20,8 +20,8 @@ var listenConfig = net.ListenConfig{Control: reuseAddr}
 // listen4 opens the IPv4 beacon socket: wildcard address, TTL 1, our own
 // datagrams looped back (other nodes on this host must hear us; we drop our
 // own by value), and the arrival interface and destination reported.
-func listen4(ctx context.Context, port uint16) (*ipv4.PacketConn, error) {
-	c, err := listenConfig.ListenPacket(ctx, "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(int(port))))
+func listen4(port uint16) (*ipv4.PacketConn, error) {
+	c, err := listenConfig.ListenPacket(context.Background(), "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(int(port))))
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +39,8 @@ func listen4(ctx context.Context, port uint16) (*ipv4.PacketConn, error) {
 }
 
 // listen6 is listen4 for IPv6 (hop limit 1).
-func listen6(ctx context.Context, port uint16) (*ipv6.PacketConn, error) {
-	c, err := listenConfig.ListenPacket(ctx, "udp6", net.JoinHostPort("::", strconv.Itoa(int(port))))
+func listen6(port uint16) (*ipv6.PacketConn, error) {
+	c, err := listenConfig.ListenPacket(context.Background(), "udp6", net.JoinHostPort("::", strconv.Itoa(int(port))))
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (s *session) receive(p []byte, src net.Addr, ifIndex int, dst net.IP, v6 bo
 		cfg.Log.Debug("discovery: own beacon ignored", "iface", name, "from", ua)
 		return
 	}
-	if ip.Is6() && (ip.IsLinkLocalUnicast() || ip.IsLoopback()) {
+	if ip.Is6() && ip.IsLinkLocalUnicast() {
 		zone := name
 		if zone == "" {
 			zone = ua.Zone

@@ -109,7 +109,8 @@ type Config struct {
 // Discoverer sends and receives beacons. Create it with New and run it
 // with Serve.
 type Discoverer struct {
-	cfg Config
+	cfg     Config
+	serving atomic.Bool
 
 	// Set by tests: called after each beacon sent, from Serve's goroutine.
 	onSend func(now time.Time, iface string, b Beacon)
@@ -177,9 +178,13 @@ func New(cfg Config) *Discoverer {
 // found is called from Serve's goroutines, one call at a time, for every
 // beacon (a neighbour beacons every few seconds on every shared interface and
 // family): callers de-duplicate by Value. It should return quickly.
-// Serve must not be called again before it returns.
+// A Discoverer serves once at a time: a second concurrent Serve fails.
 func (d *Discoverer) Serve(ctx context.Context, found func(Sighting)) error {
 	cfg := &d.cfg
+	if !d.serving.CompareAndSwap(false, true) {
+		return errors.New("discovery: Serve is already running")
+	}
+	defer d.serving.Store(false)
 	if cfg.Value == nil && !cfg.Stealth {
 		return errors.New("discovery: Config.Value is required unless Stealth")
 	}
@@ -190,13 +195,17 @@ func (d *Discoverer) Serve(ctx context.Context, found func(Sighting)) error {
 		return fmt.Errorf("discovery: %v is not an IPv6 multicast group", cfg.Group6)
 	}
 
+	if ctx.Err() != nil {
+		return nil
+	}
+
 	s := &session{d: d, ctx: ctx, links: map[int]*link{}}
 	var err4, err6 error
-	s.p4, err4 = listen4(ctx, cfg.BeaconPort)
+	s.p4, err4 = listen4(cfg.BeaconPort)
 	if err4 != nil {
 		cfg.Log.Warn("discovery: no IPv4 beacons", "err", err4)
 	}
-	s.p6, err6 = listen6(ctx, cfg.BeaconPort)
+	s.p6, err6 = listen6(cfg.BeaconPort)
 	if err6 != nil {
 		cfg.Log.Warn("discovery: no IPv6 beacons", "err", err6)
 	}

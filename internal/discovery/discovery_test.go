@@ -458,3 +458,55 @@ func TestServeReturnsOnCancel(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+// TestSocketOptions checks what keeps beacons on the link and lets other
+// nodes on the same host hear them: TTL and hop limit 1, multicast loopback
+// on, and a shared port.
+func TestSocketOptions(t *testing.T) {
+	port := freeUDPPort(t)
+	p4, err := listen4(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p4.Close()
+	if ttl, err := p4.MulticastTTL(); err != nil || ttl != 1 {
+		t.Errorf("IPv4 multicast TTL %d, %v", ttl, err)
+	}
+	if on, err := p4.MulticastLoopback(); err != nil || !on {
+		t.Errorf("IPv4 multicast loopback %v, %v", on, err)
+	}
+	again, err := listen4(port)
+	if err != nil {
+		t.Errorf("second IPv4 socket on the beacon port: %v", err)
+	} else {
+		again.Close()
+	}
+	p6, err := listen6(port)
+	if err != nil {
+		t.Skipf("no IPv6: %v", err)
+	}
+	defer p6.Close()
+	if hl, err := p6.MulticastHopLimit(); err != nil || hl != 1 {
+		t.Errorf("IPv6 multicast hop limit %d, %v", hl, err)
+	}
+	if on, err := p6.MulticastLoopback(); err != nil || !on {
+		t.Errorf("IPv6 multicast loopback %v, %v", on, err)
+	}
+}
+
+func TestServeTwice(t *testing.T) {
+	d := New(Config{Value: value(1), BeaconPort: freeUDPPort(t), Interfaces: func() ([]net.Interface, error) { return nil, nil }})
+	serve(t, d)
+	deadline := time.Now().Add(5 * time.Second)
+	for !d.serving.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := d.Serve(context.Background(), func(Sighting) {}); err == nil {
+		t.Error("a second concurrent Serve started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := New(Config{Value: value(1)}).Serve(ctx, func(Sighting) {}); err != nil {
+		t.Errorf("Serve with a cancelled context: %v", err)
+	}
+}
