@@ -3,6 +3,7 @@ package link
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -109,9 +110,13 @@ func handshake(ctx context.Context, nc net.Conn, cfg Config, initiator bool) (_ 
 
 // runHandshake is the protocol, straight through. Errors are not prefixed.
 func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
+	rnd := &randSource{r: cfg.Rand}
+	if rnd.r == nil {
+		rnd.r = rand.Reader
+	}
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   cipherSuite,
-		Random:        cfg.Rand,
+		Random:        rnd,
 		Pattern:       noise.HandshakeXX,
 		Initiator:     initiator,
 		Prologue:      []byte(Prologue),
@@ -130,7 +135,7 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 	var cs1, cs2 *noise.CipherState
 	if initiator {
 		// -> e
-		if _, _, err := c.writeHandshake(hs, 1, nil); err != nil {
+		if _, _, err := c.writeHandshake(hs, rnd, 1, nil); err != nil {
 			return nil, err
 		}
 		// <- e, ee, s, es, hello
@@ -142,7 +147,7 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 			return nil, err
 		}
 		// -> s, se, hello
-		if cs1, cs2, err = c.writeHandshake(hs, 3, hello[:]); err != nil {
+		if cs1, cs2, err = c.writeHandshake(hs, rnd, 3, hello[:]); err != nil {
 			return nil, err
 		}
 		c.send, c.recv = cs1, cs2
@@ -152,7 +157,7 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 			return nil, err
 		}
 		// <- e, ee, s, es, hello
-		if _, _, err := c.writeHandshake(hs, 2, hello[:]); err != nil {
+		if _, _, err := c.writeHandshake(hs, rnd, 2, hello[:]); err != nil {
 			return nil, err
 		}
 		// -> s, se, hello
@@ -177,10 +182,16 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 }
 
 // writeHandshake sends handshake message num: length (2, big-endian) || message.
-func (c *Conn) writeHandshake(hs *noise.HandshakeState, num int, payload []byte) (cs1, cs2 *noise.CipherState, err error) {
+func (c *Conn) writeHandshake(hs *noise.HandshakeState, rnd *randSource, num int, payload []byte) (cs1, cs2 *noise.CipherState, err error) {
 	msg, cs1, cs2, err := hs.WriteMessage(make([]byte, lenSize, lenSize+msg2Size), payload)
 	if err != nil {
-		return nil, nil, fmt.Errorf("failed to make handshake message %d: %w", num, err)
+		err = fmt.Errorf("failed to make handshake message %d: %w", num, err)
+		if rnd.err == nil {
+			// Not our randomness: a DH with the peer's key failed, so it
+			// sent a low-order point.
+			err = violation(err)
+		}
+		return nil, nil, err
 	}
 	binary.BigEndian.PutUint16(msg, uint16(len(msg)-lenSize))
 	n, err := c.conn.Write(msg)
@@ -200,7 +211,7 @@ func (c *Conn) readHandshake(hs *noise.HandshakeState, num, size int) (payload [
 	}
 	c.received.Add(lenSize)
 	if n := int(binary.BigEndian.Uint16(hdr[:])); n != size {
-		return nil, nil, nil, fmt.Errorf("handshake message %d is %d bytes, want %d (not a grapevine link?)", num, n, size)
+		return nil, nil, nil, violation(fmt.Errorf("handshake message %d is %d bytes, want %d (not a grapevine link?)", num, n, size))
 	}
 	msg := make([]byte, size)
 	n, err := io.ReadFull(c.br, msg)
@@ -210,18 +221,33 @@ func (c *Conn) readHandshake(hs *noise.HandshakeState, num, size int) (payload [
 	}
 	payload, cs1, cs2, err = hs.ReadMessage(nil, msg)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("handshake message %d rejected: %w", num, err)
+		return nil, nil, nil, violation(fmt.Errorf("handshake message %d rejected: %w", num, err))
 	}
 	return payload, cs1, cs2, nil
+}
+
+// randSource remembers whether the random source failed, to tell that apart
+// from the peer's fault when making a handshake message fails.
+type randSource struct {
+	r   io.Reader
+	err error
+}
+
+func (s *randSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // checkHello checks the peer's hello from handshake message num.
 func checkHello(num int, h []byte) error {
 	if len(h) != helloSize {
-		return fmt.Errorf("hello in handshake message %d is %d bytes, want %d", num, len(h), helloSize)
+		return violation(fmt.Errorf("hello in handshake message %d is %d bytes, want %d", num, len(h), helloSize))
 	}
 	if h[0] != Version {
-		return fmt.Errorf("peer speaks link protocol version %d, want %d", h[0], Version)
+		return violation(fmt.Errorf("peer speaks link protocol version %d, want %d", h[0], Version))
 	}
 	return nil // h[1], flags: reserved, ignored
 }

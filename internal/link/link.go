@@ -76,6 +76,21 @@ const (
 	writeBuf  = lenSize + MaxRecord // one frame, encrypted in place
 )
 
+// ErrProtocol is matched (errors.Is) by every error that means the peer broke
+// the link protocol: a handshake message of the wrong size or that does not
+// authenticate, an unknown version, a record that is too short or does not
+// authenticate, a frame over its limit. A caller may hold that against the
+// peer's address; network errors, timeouts and io.EOF do not match it.
+var ErrProtocol = errors.New("link protocol violation")
+
+// violation marks err as a protocol violation without changing its text.
+func violation(err error) error { return protocolError{err} }
+
+type protocolError struct{ error }
+
+func (e protocolError) Is(target error) bool { return target == ErrProtocol }
+func (e protocolError) Unwrap() error        { return e.error }
+
 // cipherSuite is 25519, ChaChaPoly, BLAKE2s, as named by Protocol.
 var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
@@ -219,8 +234,9 @@ func (c *Conn) WriteFrame(typ byte, payload []byte) error {
 // frames. A read deadline that expires before the first byte of a frame
 // returns an error wrapping os.ErrDeadlineExceeded and leaves the link usable.
 // Every other error — a short record, one that fails to authenticate, a frame
-// over the limit for its type, the stream ending mid-frame — is final and
-// returned again by every later call; the caller should Close the link.
+// over the limit for its type (these match ErrProtocol), the stream ending
+// mid-frame — is final and returned again by every later call; the caller
+// should Close the link.
 func (c *Conn) ReadFrame() (typ byte, payload []byte, err error) {
 	if c.rerr != nil {
 		return 0, nil, c.rerr
@@ -238,7 +254,7 @@ func (c *Conn) ReadFrame() (typ byte, payload []byte, err error) {
 	n := int(binary.BigEndian.Uint16(hdr))
 	if n < minRecord {
 		c.received.Add(lenSize)
-		return 0, nil, c.readFailed(fmt.Errorf("link: record of %d bytes is too short, minimum %d", n, minRecord))
+		return 0, nil, c.readFailed(violation(fmt.Errorf("link: record of %d bytes is too short, minimum %d", n, minRecord)))
 	}
 	rec := c.rbuf[:n]
 	got, err := io.ReadFull(c.br, rec)
@@ -248,11 +264,11 @@ func (c *Conn) ReadFrame() (typ byte, payload []byte, err error) {
 	}
 	plain, err := c.recv.Decrypt(rec[:0], nil, rec)
 	if err != nil {
-		return 0, nil, c.readFailed(fmt.Errorf("link: failed to decrypt frame: %w", err))
+		return 0, nil, c.readFailed(violation(fmt.Errorf("link: failed to decrypt frame: %w", err)))
 	}
 	typ, payload = plain[0], plain[1:]
 	if err := c.checkLimit(typ, len(payload)); err != nil {
-		return 0, nil, c.readFailed(err)
+		return 0, nil, c.readFailed(violation(err))
 	}
 	return typ, payload, nil
 }

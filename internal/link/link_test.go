@@ -506,6 +506,9 @@ func TestHandshakeBadPeer(t *testing.T) {
 				if err == nil || err.Error() != tt.want && !(tt.prefix && strings.HasPrefix(err.Error(), tt.want)) {
 					t.Fatalf("got error %v\nwant %s", err, tt.want)
 				}
+				if violation := !strings.Contains(tt.want, "EOF"); errors.Is(err, ErrProtocol) != violation {
+					t.Errorf("errors.Is(err, ErrProtocol) = %v, want %v", !violation, violation)
+				}
 				if d := time.Since(start); d != 0 {
 					t.Errorf("took %v of the handshake timeout; want an immediate failure", d)
 				}
@@ -566,7 +569,7 @@ func TestHandshakeTimeout(t *testing.T) {
 				} else {
 					_, err = Client(context.Background(), ours, cfg)
 				}
-				if !errors.Is(err, os.ErrDeadlineExceeded) || err.Error() != tt.msg {
+				if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrProtocol) || err.Error() != tt.msg {
 					t.Errorf("got %v\nwant %s", err, tt.msg)
 				}
 				if d := time.Since(start); d != tt.want {
@@ -678,6 +681,26 @@ func TestHandshakeContext(t *testing.T) {
 				t.Errorf("link after the handshake: %q, %v", p, err)
 			}
 		})
+	})
+}
+
+// A broken random source is this node's fault, not the peer's.
+func TestRandFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ours, theirs := net.Pipe()
+		defer theirs.Close()
+		go func() {
+			p := newRawPeer(t, theirs, true, Prologue)
+			p.write(nil)
+			drain(theirs)
+		}()
+		_, err := Server(context.Background(), ours, Config{Static: freshKey(t), Rand: bytes.NewReader(make([]byte, 31))})
+		if err == nil || err.Error() != "link: failed to make handshake message 2: unexpected EOF" {
+			t.Fatalf("got %v", err)
+		}
+		if errors.Is(err, ErrProtocol) {
+			t.Error("a local failure blamed on the peer")
+		}
 	})
 }
 
@@ -816,6 +839,9 @@ func TestFrameViolations(t *testing.T) {
 				}
 				if err == nil || err.Error() != tt.want {
 					t.Fatalf("got %v\nwant %s", err, tt.want)
+				}
+				if violation := !strings.Contains(tt.want, "EOF"); errors.Is(err, ErrProtocol) != violation {
+					t.Errorf("errors.Is(err, ErrProtocol) = %v, want %v", !violation, violation)
 				}
 				if _, _, again := server.ReadFrame(); again != err {
 					t.Errorf("second read: %v; want the same error again", again)
