@@ -86,7 +86,8 @@ func Decode(p []byte) (Beacon, error) {
 // Dials reports whether the node whose current value is own should dial the
 // neighbour that beaconed peer: the side with the numerically smaller value
 // (compared as 16-byte big-endian integers) dials, the other waits. Equal
-// values — one's own beacon — dial nobody.
+// values — one's own beacon — dial nobody. The rule is for two beaconing
+// nodes: a Stealth node is never heard, so it dials whomever it hears.
 func Dials(own, peer [ValueSize]byte) bool {
 	return bytes.Compare(own[:], peer[:]) < 0
 }
