@@ -127,6 +127,8 @@ func checkDiff(t *testing.T, a, b []Item, res result) {
 	check("need", res.need, mb, ma)
 }
 
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
 // gen returns n items with random IDs and timestamps from ts.
 func gen(r *rand.Rand, n int, ts func(i int) uint64) []Item {
 	items := make([]Item, n)

@@ -11,7 +11,8 @@ package negentropy
 //
 //   - sent as an IdList if m <= idList, or if L >= lastLevel and m <= lateIDList;
 //   - at level 0 (the initiator's first message), split into
-//     max(ceil(m/firstItems), b) buckets, at most maxFirst, where b is as below;
+//     max(ceil(m/firstItems), minFirst, b) buckets, at most maxFirst and at
+//     most m, where b is as below;
 //   - before lastLevel, split into the least b >= 2 buckets such that
 //     idList * b^(lastLevel-L) >= m, at most maxBuckets: the fewest buckets
 //     that still bring a difference down to an IdList by level lastLevel;
@@ -20,6 +21,7 @@ package negentropy
 // Buckets hold equal numbers of our items, the first m mod b one more.
 type policy struct {
 	firstItems int
+	minFirst   int
 	maxFirst   int
 	idList     int
 	lateIDList int
@@ -33,6 +35,7 @@ type policy struct {
 // items: three round trips and about 400 bytes per difference.
 var defaultPolicy = policy{
 	firstItems: 400,
+	minFirst:   16,
 	maxFirst:   1024,
 	idList:     2,
 	lateIDList: 8,
@@ -55,7 +58,7 @@ func (p *policy) buckets(m, level int) int {
 		b++
 	}
 	if level == 0 {
-		b = min(max(b, (m+p.firstItems-1)/p.firstItems), p.maxFirst)
+		b = min(max(b, p.minFirst, (m+p.firstItems-1)/p.firstItems), p.maxFirst, m)
 	}
 	return b
 }
