@@ -1,0 +1,498 @@
+// Package mesh runs a node on the network: it listens for and dials
+// neighbours (static peers with backoff, LAN discovery), opens encrypted
+// links to them (package link), runs the sync protocol on each (package
+// session), pushes new envelopes to every neighbour at once, and guards the
+// node against misbehaving peers (limits, rate limits, penalties).
+//
+// Its clock and transports are interfaces, and an in-memory transport is
+// provided, so tests and the simulator run this same code on virtual time.
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/grapevine-mesh/grapevine/internal/discovery"
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/link"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+)
+
+// DefaultPort is the TCP port a node listens on unless told otherwise.
+const DefaultPort = discovery.TCPPort
+
+// Config is how a node meets its neighbours. Zero values take defaults.
+type Config struct {
+	Listen    string   // address to listen on; "" listens nowhere (dial only)
+	Peers     []string // static peers, dialled and redialled with backoff
+	Discovery bool     // LAN discovery by multicast beacons
+	Stealth   bool     // send no beacons (still listens, dials what it hears)
+	// RelayQuota is the most bytes carried for others; 0 means the default
+	// (node.DefaultRelayQuota), a negative value turns relaying off.
+	RelayQuota int64
+
+	Transport Transport // default TCP
+	Clock     Clock     // default the time package
+	Rand      io.Reader // default crypto/rand
+	Log       *slog.Logger
+	// DiscoveryConfig tunes discovery (tests); Port, Value, Stealth, Clock,
+	// Rand and Log are filled in by the mesh.
+	DiscoveryConfig discovery.Config
+
+	Keepalive      time.Duration // a Ping after this much silence; default 15 s
+	IdleTimeout    time.Duration // cut a link silent this long; default 45 s
+	ResyncInterval time.Duration // reconcile again this often; default 5 min
+	KeyRotation    time.Duration // new link key and beacon value; default 1 h
+	MaintainEvery  time.Duration // expire items, forget old keys; default 10 min
+	BackoffMin     time.Duration // first redial delay of a static peer; default 1 s
+	BackoffMax     time.Duration // default 60 s
+	MaxPeers       int           // links at once; default 64
+	// Penalty is how long a host that broke the protocol is refused;
+	// doubled on each repeat up to 16×. Default 30 s.
+	Penalty time.Duration
+	// RateEnvelopes and RateBytes bound what one neighbour may send per
+	// second; beyond, its link is read slower (TCP pushes back).
+	RateEnvelopes float64 // default 20,000
+	RateBytes     float64 // default 16 MiB
+}
+
+func (c *Config) fill() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Keepalive, 15*time.Second)
+	def(&c.IdleTimeout, 45*time.Second)
+	def(&c.ResyncInterval, 5*time.Minute)
+	def(&c.KeyRotation, time.Hour)
+	def(&c.MaintainEvery, 10*time.Minute)
+	def(&c.BackoffMin, time.Second)
+	def(&c.BackoffMax, time.Minute)
+	def(&c.Penalty, 30*time.Second)
+	if c.Transport == nil {
+		c.Transport = TCP{}
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 64
+	}
+	if c.RateEnvelopes <= 0 {
+		c.RateEnvelopes = 20000
+	}
+	if c.RateBytes <= 0 {
+		c.RateBytes = 16 << 20
+	}
+}
+
+// Mesh is a node on the network.
+type Mesh struct {
+	node    *node.Node
+	cfg     Config
+	log     *slog.Logger
+	started time.Time
+
+	mu        sync.Mutex
+	key       noise.DHKey // current link key
+	value     [discovery.ValueSize]byte
+	peers     map[*peer]struct{}
+	busy      map[string]bool // addresses being dialled or linked from here
+	penalties map[string]penalty
+	listen    []string
+
+	ready   chan struct{} // closed once Serve listens
+	fresh   chan struct{} // new envelopes wait in newIDs
+	freshMu sync.Mutex
+	newIDs  []envelope.ID
+}
+
+type penalty struct {
+	until  time.Time
+	strike int
+}
+
+// New prepares a mesh around an unlocked node.
+func New(n *node.Node, cfg Config) *Mesh {
+	cfg.fill()
+	switch {
+	case cfg.RelayQuota < 0:
+		n.SetRelayQuota(0)
+	case cfg.RelayQuota > 0:
+		n.SetRelayQuota(cfg.RelayQuota)
+	}
+	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
+		penalties: map[string]penalty{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+}
+
+// Serve runs the node on the network until ctx is done. It returns an error
+// only if it cannot start (for example, the listen address is taken).
+func (m *Mesh) Serve(ctx context.Context) error {
+	if err := m.rotate(); err != nil {
+		return err
+	}
+	m.started = m.cfg.Clock.Now()
+	var ln net.Listener
+	if m.cfg.Listen != "" {
+		var err error
+		if ln, err = m.cfg.Transport.Listen(m.cfg.Listen); err != nil {
+			return fmt.Errorf("failed to listen on %s: %w", m.cfg.Listen, err)
+		}
+		m.mu.Lock()
+		m.listen = []string{ln.Addr().String()}
+		m.mu.Unlock()
+	}
+	close(m.ready)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	goes := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+
+	m.node.Watch(m.noteNew) // runs under the node's lock: only note the IDs
+	defer m.node.Watch(nil)
+	goes(func() { m.fanout(ctx) })
+	goes(func() { m.housekeeping(ctx) })
+	if ln != nil {
+		goes(func() { m.accept(ctx, ln) })
+		goes(func() { <-ctx.Done(); ln.Close() })
+	}
+	for _, addr := range m.cfg.Peers {
+		goes(func() { m.keepDialling(ctx, addr) })
+	}
+	if m.cfg.Discovery {
+		goes(func() { m.discover(ctx) })
+	}
+	<-ctx.Done()
+	m.closeAll()
+	wg.Wait()
+	return nil
+}
+
+// Ready is closed once Serve has started listening.
+func (m *Mesh) Ready() <-chan struct{} { return m.ready }
+
+// Addrs returns the addresses the node listens on, once Serve has started.
+func (m *Mesh) Addrs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.listen...)
+}
+
+// rotate draws a new link key and beacon value. Links already up keep
+// theirs; a stranger who links again later sees a different key.
+func (m *Mesh) rotate() error {
+	key, err := link.NewStatic(m.cfg.Rand)
+	if err != nil {
+		return fmt.Errorf("failed to make a link key: %w", err)
+	}
+	var v [discovery.ValueSize]byte
+	if _, err := io.ReadFull(m.cfg.Rand, v[:]); err != nil {
+		return fmt.Errorf("failed to draw a beacon value: %w", err)
+	}
+	m.mu.Lock()
+	m.key, m.value = key, v
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Mesh) housekeeping(ctx context.Context) {
+	rotate := m.cfg.Clock.After(m.cfg.KeyRotation)
+	maintain := m.cfg.Clock.After(m.cfg.MaintainEvery)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-rotate:
+			if err := m.rotate(); err != nil {
+				m.log.Warn("link key rotation failed", "err", err)
+			}
+			rotate = m.cfg.Clock.After(m.cfg.KeyRotation)
+		case <-maintain:
+			if err := m.node.Maintain(); err != nil {
+				m.log.Warn("maintenance failed", "err", err)
+			}
+			maintain = m.cfg.Clock.After(m.cfg.MaintainEvery)
+		}
+	}
+}
+
+// noteNew is the node's watcher: it runs with the node locked, so it only
+// records the IDs for fanout.
+func (m *Mesh) noteNew(ids []envelope.ID) {
+	m.freshMu.Lock()
+	m.newIDs = append(m.newIDs, ids...)
+	m.freshMu.Unlock()
+	select {
+	case m.fresh <- struct{}{}:
+	default:
+	}
+}
+
+// fanout offers new envelopes to every neighbour (live push). A session
+// skips what its peer is known to hold, such as what came from it.
+func (m *Mesh) fanout(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.fresh:
+		}
+		m.freshMu.Lock()
+		ids := m.newIDs
+		m.newIDs = nil
+		m.freshMu.Unlock()
+		for _, p := range m.peerList() {
+			p.offer(ids)
+		}
+	}
+}
+
+func (m *Mesh) peerList() []*peer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*peer, 0, len(m.peers))
+	for p := range m.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (m *Mesh) closeAll() {
+	for _, p := range m.peerList() {
+		p.close()
+	}
+}
+
+func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				m.log.Warn("accept failed", "err", err)
+				select { // e.g. out of file descriptors: breathe
+				case <-m.cfg.Clock.After(100 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			return
+		}
+		host := hostOf(c.RemoteAddr().String())
+		if m.penalised(host) || m.full() {
+			c.Close()
+			continue
+		}
+		go m.run(ctx, c, false, "", false)
+	}
+}
+
+func (m *Mesh) full() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.peers) >= m.cfg.MaxPeers
+}
+
+func hostOf(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().WithZone("").String()
+	}
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func (m *Mesh) penalised(host string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.penalties[host]
+	return ok && m.cfg.Clock.Now().Before(p.until)
+}
+
+// penalise refuses a host that broke the protocol for a while, longer on
+// each repeat.
+func (m *Mesh) penalise(host string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.penalties[host]
+	p.strike = min(p.strike+1, 5)
+	p.until = m.cfg.Clock.Now().Add(m.cfg.Penalty << (p.strike - 1))
+	m.penalties[host] = p
+}
+
+// keepDialling keeps a link to a static peer up, redialling with jittered
+// exponential backoff; a link that lasted resets the backoff.
+func (m *Mesh) keepDialling(ctx context.Context, addr string) {
+	backoff := m.cfg.BackoffMin
+	for ctx.Err() == nil {
+		began := m.cfg.Clock.Now()
+		if err := m.dial(ctx, addr, true); err != nil {
+			m.log.Debug("dial failed", "addr", addr, "err", err)
+		}
+		if m.cfg.Clock.Now().Sub(began) > 2*m.cfg.BackoffMax {
+			backoff = m.cfg.BackoffMin
+		}
+		wait := backoff/2 + m.jitter(backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.cfg.Clock.After(wait):
+		}
+		backoff = min(2*backoff, m.cfg.BackoffMax)
+	}
+}
+
+// jitter is uniform in [0, d).
+func (m *Mesh) jitter(d time.Duration) time.Duration {
+	var b [8]byte
+	if d <= 0 || func() bool { _, err := io.ReadFull(m.cfg.Rand, b[:]); return err != nil }() {
+		return 0
+	}
+	u := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48
+	return time.Duration(u % uint64(d))
+}
+
+// dial links to addr and runs the link until it ends. It does nothing if
+// the address is already being dialled or linked from here.
+func (m *Mesh) dial(ctx context.Context, addr string, static bool) error {
+	m.mu.Lock()
+	if m.busy[addr] {
+		m.mu.Unlock()
+		return nil
+	}
+	m.busy[addr] = true
+	m.mu.Unlock()
+	defer func() { m.mu.Lock(); delete(m.busy, addr); m.mu.Unlock() }()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c, err := m.cfg.Transport.Dial(dctx, addr)
+	cancel()
+	if err != nil {
+		return err
+	}
+	return m.run(ctx, c, true, addr, static)
+}
+
+func (m *Mesh) discover(ctx context.Context) {
+	dc := m.cfg.DiscoveryConfig
+	dc.Port = portOf(m.Addrs())
+	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
+	dc.Stealth = m.cfg.Stealth
+	dc.Clock = m.cfg.Clock
+	dc.Rand = m.cfg.Rand
+	dc.Log = m.log
+	d := discovery.New(dc)
+	err := d.Serve(ctx, func(s discovery.Sighting) {
+		m.mu.Lock()
+		own := m.value
+		m.mu.Unlock()
+		// The smaller value dials; a stealth node is heard by nobody, so it
+		// dials whatever it hears.
+		if !m.cfg.Stealth && !discovery.Dials(own, s.Value) {
+			return
+		}
+		addr := s.Addr.String()
+		if m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
+			return
+		}
+		go m.dial(ctx, addr, false)
+	})
+	if err != nil {
+		m.log.Warn("discovery stopped", "err", err)
+	}
+}
+
+func (m *Mesh) linkedTo(ap netip.AddrPort) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy[ap.String()] {
+		return true
+	}
+	host := ap.Addr().WithZone("").String()
+	for p := range m.peers {
+		if hostOf(p.info.Addr) == host {
+			return true
+		}
+	}
+	return false
+}
+
+func portOf(addrs []string) uint16 {
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			return ap.Port()
+		}
+	}
+	return DefaultPort
+}
+
+// register adds a linked peer. Two links to the same neighbour (both
+// dialled at once) are resolved the same way on both sides: the link
+// dialled by the side with the smaller link key stays.
+func (m *Mesh) register(p *peer) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if bytes.Equal(p.remoteKey, m.key.Public) || bytes.Equal(p.remoteKey, p.localKey) {
+		return errors.New("linked to myself")
+	}
+	if len(m.peers) >= m.cfg.MaxPeers {
+		return errors.New("too many peers")
+	}
+	for q := range m.peers {
+		if !bytes.Equal(q.remoteKey, p.remoteKey) {
+			continue
+		}
+		if p.dialer() < q.dialer() {
+			q.close()
+			continue
+		}
+		return errors.New("already linked to this neighbour")
+	}
+	m.peers[p] = struct{}{}
+	return nil
+}
+
+func (m *Mesh) unregister(p *peer) {
+	m.mu.Lock()
+	delete(m.peers, p)
+	m.mu.Unlock()
+}
+
+// Peers lists the neighbours linked now.
+func (m *Mesh) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range m.peerList() {
+		out = append(out, p.snapshot())
+	}
+	sortPeers(out)
+	return out
+}
+
+// Status summarises the node.
+func (m *Mesh) Status() Status {
+	st, err := m.node.Stats()
+	if err != nil {
+		m.log.Warn("failed to read node stats", "err", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Status{Stats: st, Peers: len(m.peers), Listen: append([]string(nil), m.listen...),
+		Discovery: m.cfg.Discovery && !m.cfg.Stealth, Relay: st.RelayQuota > 0, Started: m.started}
+}

@@ -1,0 +1,287 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/link"
+	"github.com/grapevine-mesh/grapevine/internal/session"
+)
+
+// peer is one live link: a reader goroutine feeds frames to the session
+// loop, a writer goroutine drains control frames first, then queued
+// envelopes, so neither side can deadlock the other by not reading.
+type peer struct {
+	m         *Mesh
+	conn      *link.Conn
+	sess      *session.Session
+	info      PeerInfo
+	localKey  []byte
+	remoteKey []byte
+	initiator bool
+
+	mu   sync.Mutex
+	ctrl []session.Frame // control frames to send before any envelope
+	wake chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// dialer returns the link key of the side that dialled this link.
+func (p *peer) dialer() string {
+	if p.initiator {
+		return string(p.localKey)
+	}
+	return string(p.remoteKey)
+}
+
+func (p *peer) close() {
+	p.once.Do(func() {
+		close(p.done)
+		p.conn.Close()
+	})
+}
+
+// run handshakes over c and serves the link until it ends.
+func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string, static bool) error {
+	m.mu.Lock()
+	key := m.key
+	m.mu.Unlock()
+	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: session.MaxPayload}
+	var lc *link.Conn
+	var err error
+	if initiator {
+		lc, err = link.Client(ctx, c, cfg)
+	} else {
+		lc, err = link.Server(ctx, c, cfg)
+	}
+	remote := c.RemoteAddr().String()
+	if addr == "" {
+		addr = remote
+	}
+	if err != nil {
+		c.Close()
+		if !initiator && !errors.Is(err, context.Canceled) {
+			m.penalise(hostOf(remote)) // garbage, or silence, where a handshake belonged
+		}
+		return fmt.Errorf("failed to link with %s: %w", addr, err)
+	}
+	dir := "in"
+	if initiator {
+		dir = "out"
+	}
+	p := &peer{m: m, conn: lc, initiator: initiator, localKey: lc.LocalStatic(), remoteKey: lc.RemoteStatic(),
+		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote)}),
+		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: m.cfg.Clock.Now()},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := m.register(p); err != nil {
+		lc.Close()
+		return err
+	}
+	defer m.unregister(p)
+	m.log.Info("linked", "addr", addr, "direction", dir)
+	err = p.serve(ctx)
+	m.log.Info("link closed", "addr", addr, "err", err)
+	if errors.Is(err, session.ErrProtocol) {
+		m.penalise(hostOf(remote))
+	}
+	return err
+}
+
+func (p *peer) serve(ctx context.Context) error {
+	defer p.close()
+	in := make(chan session.Frame, 64)
+	errc := make(chan error, 2)
+	go func() { errc <- p.read(in) }()
+	go func() { errc <- p.write() }()
+	open, err := p.sess.Open()
+	if err != nil {
+		return err
+	}
+	p.send(open)
+	resync := p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.done:
+			return errors.New("link closed")
+		case err := <-errc:
+			return err
+		case <-resync:
+			open, err := p.sess.Open()
+			if err != nil {
+				return err
+			}
+			p.send(open)
+			resync = p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+		case f := <-in:
+			out, flush, err := p.sess.Handle(f)
+			if err != nil {
+				return err
+			}
+			p.send(out)
+			if flush || len(in) == 0 { // batch ingests while frames keep coming
+				if err := p.flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (p *peer) flush() error {
+	if p.sess.Pending() == 0 {
+		return nil
+	}
+	rep, err := p.sess.Flush()
+	if err != nil {
+		return fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)
+	}
+	if rep.Invalid > 0 {
+		p.m.log.Debug("invalid envelopes from peer", "addr", p.info.Addr, "n", rep.Invalid)
+	}
+	return nil
+}
+
+// read moves frames from the link to the session loop, at most at the
+// configured rate: beyond it, the link is simply read slower.
+func (p *peer) read(in chan<- session.Frame) error {
+	clk := p.m.cfg.Clock
+	bucket := newTokenBucket(p.m.cfg.RateEnvelopes, p.m.cfg.RateBytes, clk.Now())
+	for {
+		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
+		typ, payload, err := p.conn.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return fmt.Errorf("link silent for %s", p.m.cfg.IdleTimeout)
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+				return err
+			}
+			return fmt.Errorf("%w: %w", session.ErrProtocol, err) // undecryptable, oversized, unknown type
+		}
+		if typ == session.TypeEnvelope {
+			if wait := bucket.take(1, float64(len(payload)), clk.Now()); wait > 0 {
+				select {
+				case <-clk.After(wait):
+				case <-p.done:
+					return nil
+				}
+			}
+		}
+		select {
+		case in <- session.Frame{Type: typ, Payload: bytes.Clone(payload)}:
+		case <-p.done:
+			return nil
+		}
+	}
+}
+
+// write sends control frames first, then queued envelopes, and a Ping when
+// the link has been quiet for the keepalive interval.
+func (p *peer) write() error {
+	clk := p.m.cfg.Clock
+	for {
+		p.mu.Lock()
+		ctrl := p.ctrl
+		p.ctrl = nil
+		p.mu.Unlock()
+		for _, f := range ctrl {
+			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
+				return err
+			}
+		}
+		raws, err := p.sess.Next(64)
+		if err != nil {
+			return err
+		}
+		for _, raw := range raws {
+			if err := p.conn.WriteFrame(session.TypeEnvelope, raw); err != nil {
+				return err
+			}
+		}
+		if len(ctrl) > 0 || len(raws) > 0 {
+			continue
+		}
+		select {
+		case <-p.wake:
+		case <-p.done:
+			return nil
+		case <-clk.After(p.m.cfg.Keepalive):
+			p.send([]session.Frame{{Type: session.TypePing}})
+		}
+	}
+}
+
+func (p *peer) send(frames []session.Frame) {
+	if len(frames) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.ctrl = append(p.ctrl, frames...)
+	p.mu.Unlock()
+	p.poke()
+}
+
+func (p *peer) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peer) offer(ids []envelope.ID) {
+	p.sess.Offer(ids)
+	p.poke()
+}
+
+func (p *peer) snapshot() PeerInfo {
+	info := p.info
+	info.BytesSent, info.BytesReceived = p.conn.Stats()
+	st := p.sess.Stats()
+	info.EnvelopesSent, info.EnvelopesReceived, info.Synced = st.EnvelopesSent, st.EnvelopesReceived, st.Synced
+	return info
+}
+
+func sortPeers(ps []PeerInfo) {
+	slices.SortFunc(ps, func(a, b PeerInfo) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Addr, b.Addr)
+	})
+}
+
+// tokenBucket limits envelopes and bytes per second, with a burst of one
+// second's worth.
+type tokenBucket struct {
+	rateN, rateB float64
+	n, b         float64
+	last         time.Time
+}
+
+func newTokenBucket(rateN, rateB float64, now time.Time) *tokenBucket {
+	return &tokenBucket{rateN: rateN, rateB: rateB, n: rateN, b: rateB, last: now}
+}
+
+// take spends n envelopes and b bytes and returns how long to wait before
+// going on (zero if the budget allowed it).
+func (t *tokenBucket) take(n, b float64, now time.Time) time.Duration {
+	dt := now.Sub(t.last).Seconds()
+	t.last = now
+	t.n = min(t.rateN, t.n+dt*t.rateN) - n
+	t.b = min(t.rateB, t.b+dt*t.rateB) - b
+	debt := max(-t.n/t.rateN, -t.b/t.rateB, 0)
+	return time.Duration(debt * float64(time.Second))
+}

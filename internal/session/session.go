@@ -1,0 +1,353 @@
+// Package session owns the protocol two neighbours speak over a link: set
+// reconciliation of the envelopes each holds (Negentropy v1 over items
+// (expiry, envelope ID)), transfer of what each side lacks in priority order
+// (receipts first, then soonest to expire), and live push of new envelopes
+// while the link lasts.
+//
+// A Session does no I/O and keeps no clock: the caller moves frames between
+// it and a link (package mesh, with goroutines and sockets; the simulator,
+// on virtual time), so one implementation serves both. See SPEC.md, "Sync".
+package session
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/negentropy"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+)
+
+// Frame types, the first byte of every link frame's plaintext. Payloads:
+//
+//	NegOpen   a Negentropy initial message: the responder reconciles against
+//	          a fresh snapshot of what it holds
+//	Neg       a Negentropy message continuing the round, either direction
+//	Envelope  one envelope as on the wire, its hop budget already decremented
+//	Want      n × 32-byte envelope IDs the sender lacks, 1 ≤ n ≤ MaxWant
+//	Done      empty: the initiator's round finished (both sides now "synced")
+//	Ping      empty: the peer answers Pong (keepalive)
+//	Pong      empty
+const (
+	TypeNegOpen  byte = 1
+	TypeNeg      byte = 2
+	TypeEnvelope byte = 3
+	TypeWant     byte = 4
+	TypeDone     byte = 5
+	TypePing     byte = 6
+	TypePong     byte = 7
+)
+
+// Limits on frame payloads.
+const (
+	FrameLimit  = 60000 // Negentropy frame size limit, below a link frame's 65518
+	MaxWant     = 1800  // IDs per Want frame (57,600 bytes)
+	MaxEnvelope = 65518 // what one link frame can carry
+)
+
+// MaxPayload is the largest payload each frame type may have; a peer that
+// sends more is cut off.
+func MaxPayload(typ byte) int {
+	switch typ {
+	case TypeNegOpen, TypeNeg:
+		return FrameLimit
+	case TypeEnvelope:
+		return MaxEnvelope
+	case TypeWant:
+		return MaxWant * envelope.IDSize
+	case TypeDone, TypePing, TypePong:
+		return 0
+	}
+	return -1 // unknown type: never allowed
+}
+
+// Frame is one message on a link.
+type Frame struct {
+	Type    byte
+	Payload []byte
+}
+
+// Store is what a session needs of the node (implemented by *node.Node).
+type Store interface {
+	Inventory() []node.Held
+	Describe(ids []envelope.ID) []node.Held
+	Forward(ids []envelope.ID) ([][]byte, error)
+	IngestFrom(source string, raws [][]byte) (node.IngestReport, error)
+}
+
+// Config sets up a session.
+type Config struct {
+	Initiator bool   // the side that dialled runs reconciliation rounds
+	Source    string // the peer's address, for the node's fair eviction
+	// MaxBatch is how many received envelopes one Flush ingests at most;
+	// Handle asks for a flush when this many wait. Default 512.
+	MaxBatch int
+}
+
+// Stats counts a session's traffic.
+type Stats struct {
+	EnvelopesSent     int  `json:"envelopes_sent"`
+	EnvelopesReceived int  `json:"envelopes_received"`
+	Rounds            int  `json:"rounds"` // reconciliation rounds finished
+	Synced            bool `json:"synced"` // at least one round finished
+	NegBytes          int  `json:"neg_bytes"`
+}
+
+// Session is one link's protocol state. Its methods are safe for concurrent
+// use (a reader and a writer goroutine share it).
+type Session struct {
+	mu    sync.Mutex
+	st    Store
+	cfg   Config
+	ini   *negentropy.Initiator
+	res   *negentropy.Responder
+	queue sendQueue
+	sent  idSet // the peer holds these: sent to it, received from it, or known from reconciliation
+	inbox [][]byte
+	stats Stats
+}
+
+// ErrProtocol marks a peer that broke the protocol: the link is cut.
+var ErrProtocol = errors.New("protocol violation")
+
+// New starts a session over a fresh link.
+func New(st Store, cfg Config) *Session {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 18)}
+}
+
+// Open begins a reconciliation round (initiator only). It returns no frame
+// while a round is still running.
+func (s *Session) Open() ([]Frame, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.cfg.Initiator || s.ini != nil {
+		return nil, nil
+	}
+	st, err := snapshot(s.st.Inventory())
+	if err != nil {
+		return nil, err
+	}
+	ini, err := negentropy.NewInitiator(st, FrameLimit)
+	if err != nil {
+		return nil, fmt.Errorf("failed to start reconciliation: %w", err)
+	}
+	msg, err := ini.Initiate()
+	if err != nil {
+		return nil, fmt.Errorf("failed to start reconciliation: %w", err)
+	}
+	s.ini = ini
+	s.stats.NegBytes += len(msg)
+	return []Frame{{TypeNegOpen, msg}}, nil
+}
+
+func snapshot(held []node.Held) (*negentropy.Storage, error) {
+	items := make([]negentropy.Item, len(held))
+	for i, h := range held {
+		items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
+	}
+	st, err := negentropy.NewStorage(items)
+	if err != nil {
+		return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
+	}
+	return st, nil
+}
+
+// Handle processes one frame from the peer and returns the frames to send
+// back at once. Envelopes to send are queued instead (see Next); envelopes
+// received wait for Flush, which Handle requests by flush = true.
+func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
+	if max := MaxPayload(f.Type); max < 0 || len(f.Payload) > max {
+		return nil, false, fmt.Errorf("%w: frame type %d with %d bytes", ErrProtocol, f.Type, len(f.Payload))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch f.Type {
+	case TypeNegOpen:
+		out, err = s.negOpen(f.Payload)
+	case TypeNeg:
+		out, err = s.neg(f.Payload)
+	case TypeEnvelope:
+		err = s.envelope(f.Payload)
+	case TypeWant:
+		err = s.want(f.Payload)
+	case TypeDone:
+		s.stats.Synced = true
+		s.stats.Rounds++
+	case TypePing:
+		out = []Frame{{Type: TypePong}}
+	case TypePong:
+	}
+	return out, len(s.inbox) >= s.cfg.MaxBatch, err
+}
+
+func (s *Session) negOpen(msg []byte) ([]Frame, error) {
+	if s.cfg.Initiator {
+		return nil, fmt.Errorf("%w: reconciliation opened by the responder", ErrProtocol)
+	}
+	st, err := snapshot(s.st.Inventory())
+	if err != nil {
+		return nil, err
+	}
+	if s.res, err = negentropy.NewResponder(st, FrameLimit); err != nil {
+		return nil, err
+	}
+	return s.neg(msg)
+}
+
+func (s *Session) neg(msg []byte) ([]Frame, error) {
+	s.stats.NegBytes += len(msg)
+	if !s.cfg.Initiator {
+		if s.res == nil {
+			return nil, fmt.Errorf("%w: reconciliation message before it was opened", ErrProtocol)
+		}
+		reply, err := s.res.Reconcile(msg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		s.stats.NegBytes += len(reply)
+		return []Frame{{TypeNeg, reply}}, nil
+	}
+	if s.ini == nil {
+		return nil, fmt.Errorf("%w: reconciliation reply with no round open", ErrProtocol)
+	}
+	next, have, need, done, err := s.ini.Reconcile(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s.enqueue(toIDs(have))
+	out := wantFrames(toIDs(need))
+	if done {
+		s.ini = nil
+		s.stats.Rounds++
+		s.stats.Synced = true
+		return append(out, Frame{Type: TypeDone}), nil
+	}
+	s.stats.NegBytes += len(next)
+	return append(out, Frame{TypeNeg, next}), nil
+}
+
+func toIDs(ids [][32]byte) []envelope.ID {
+	out := make([]envelope.ID, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+func wantFrames(ids []envelope.ID) []Frame {
+	var out []Frame
+	for len(ids) > 0 {
+		n := min(len(ids), MaxWant)
+		p := make([]byte, 0, n*envelope.IDSize)
+		for _, id := range ids[:n] {
+			p = append(p, id[:]...)
+		}
+		out = append(out, Frame{TypeWant, p})
+		ids = ids[n:]
+	}
+	return out
+}
+
+func (s *Session) envelope(raw []byte) error {
+	if _, err := envelope.Parse(raw); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s.sent.add(envelope.ComputeID(raw))
+	s.inbox = append(s.inbox, append([]byte(nil), raw...))
+	s.stats.EnvelopesReceived++
+	return nil
+}
+
+func (s *Session) want(p []byte) error {
+	if len(p) == 0 || len(p)%envelope.IDSize != 0 {
+		return fmt.Errorf("%w: want list of %d bytes", ErrProtocol, len(p))
+	}
+	ids := make([]envelope.ID, 0, len(p)/envelope.IDSize)
+	for i := 0; i < len(p); i += envelope.IDSize {
+		ids = append(ids, envelope.ID(p[i:i+envelope.IDSize]))
+	}
+	s.enqueue(ids)
+	return nil
+}
+
+// enqueue queues envelopes held here that the peer is not known to hold.
+func (s *Session) enqueue(ids []envelope.ID) {
+	fresh := ids[:0:0]
+	for _, id := range ids {
+		if !s.sent.has(id) && !s.queue.has(id) {
+			fresh = append(fresh, id)
+		}
+	}
+	for _, h := range s.st.Describe(fresh) {
+		s.queue.push(h)
+	}
+}
+
+// Offer queues envelopes that just arrived here for the peer (live push).
+func (s *Session) Offer(ids []envelope.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enqueue(ids)
+}
+
+// Flush ingests the envelopes received since the last flush, durably.
+func (s *Session) Flush() (node.IngestReport, error) {
+	s.mu.Lock()
+	inbox := s.inbox
+	s.inbox = nil
+	s.mu.Unlock()
+	if len(inbox) == 0 {
+		return node.IngestReport{}, nil
+	}
+	return s.st.IngestFrom(s.cfg.Source, inbox)
+}
+
+// Pending says how many received envelopes wait for Flush.
+func (s *Session) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inbox)
+}
+
+// Next returns up to max envelopes to send, highest priority first, as they
+// leave (hop budget decremented). Envelopes that went away meanwhile, or have
+// no hops left, are skipped. An empty result means nothing is queued.
+func (s *Session) Next(max int) ([][]byte, error) {
+	s.mu.Lock()
+	ids := make([]envelope.ID, 0, max)
+	for len(ids) < max {
+		id, ok := s.queue.pop()
+		if !ok {
+			break
+		}
+		s.sent.add(id)
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	raws, err := s.st.Forward(ids)
+	s.mu.Lock()
+	s.stats.EnvelopesSent += len(raws)
+	s.mu.Unlock()
+	return raws, err
+}
+
+// Queued says how many envelopes wait to be sent.
+func (s *Session) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queue.Len()
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
