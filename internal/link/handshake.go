@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -131,8 +132,8 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 		maxPayload: cfg.MaxPayload,
 	}
 
-	// Split yields cs1 for initiator → responder and cs2 for the way back.
-	var cs1, cs2 *noise.CipherState
+	// Noise's Split yields cs1 for initiator → responder and cs2 for the way
+	// back; writeHandshake and readHandshake return them after message 3.
 	if initiator {
 		// -> e
 		if _, _, err := c.writeHandshake(hs, rnd, 1, nil); err != nil {
@@ -147,7 +148,8 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 			return nil, err
 		}
 		// -> s, se, hello
-		if cs1, cs2, err = c.writeHandshake(hs, rnd, 3, hello[:]); err != nil {
+		cs1, cs2, err := c.writeHandshake(hs, rnd, 3, hello[:])
+		if err != nil {
 			return nil, err
 		}
 		c.send, c.recv = cs1, cs2
@@ -170,13 +172,9 @@ func runHandshake(nc net.Conn, cfg Config, initiator bool) (*Conn, error) {
 		}
 		c.send, c.recv = cs2, cs1
 	}
-	if c.send == nil || c.recv == nil {
-		return nil, errors.New("handshake did not complete") // unreachable with XX
-	}
-
-	c.local = cfg.Static.Public
-	c.remote = hs.PeerStatic()
-	c.binding = hs.ChannelBinding()
+	c.local = bytes.Clone(cfg.Static.Public)
+	c.remote = bytes.Clone(hs.PeerStatic())
+	c.binding = bytes.Clone(hs.ChannelBinding())
 	c.established()
 	return c, nil
 }

@@ -104,7 +104,7 @@ type Config struct {
 	Static noise.DHKey
 
 	// Rand is the source of the handshake's ephemeral key; nil means
-	// crypto/rand. Only tests set it.
+	// crypto/rand. Only tests and simulations set it, for reproducible runs.
 	Rand io.Reader
 
 	// HandshakeTimeout bounds the whole handshake; zero means
