@@ -376,3 +376,17 @@ func (n *Node) Stats() (Stats, error) {
 	s.StoreBytes = size
 	return s, nil
 }
+
+// Describe returns what is known of the envelopes with these IDs that are
+// held here, in the order given; the others are left out.
+func (n *Node) Describe(ids []envelope.ID) []Held {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Held, 0, len(ids))
+	for _, id := range ids {
+		if hm, ok := n.inv.m[id]; ok {
+			out = append(out, Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt})
+		}
+	}
+	return out
+}
