@@ -115,8 +115,9 @@ func value(b byte) func() [16]byte {
 
 // logRecorder is a slog handler that keeps the messages of every record.
 type logRecorder struct {
-	mu   sync.Mutex
-	msgs []string
+	mu     sync.Mutex
+	msgs   []string
+	levels []slog.Level
 }
 
 func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
@@ -124,6 +125,7 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, rec.Message)
+	r.levels = append(r.levels, rec.Level)
 	return nil
 }
 func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
@@ -508,5 +510,85 @@ func TestServeTwice(t *testing.T) {
 	cancel()
 	if err := New(Config{Value: value(1)}).Serve(ctx, func(Sighting) {}); err != nil {
 		t.Errorf("Serve with a cancelled context: %v", err)
+	}
+}
+
+// TestRetrySchedule drives the schedule of one interface whose sends fail,
+// without sockets: failures are retried after [SoonJitter/2, 3*SoonJitter/2)
+// maxSoonRetries times, then the normal interval resumes, and a success
+// resets the count. A failed join is logged at Warn once, then at Debug.
+func TestRetrySchedule(t *testing.T) {
+	log := &logRecorder{}
+	d := New(Config{Value: value(1), Rand: seeded(3), Log: slog.New(log)})
+	s := &session{d: d, ctx: context.Background(), links: map[int]*link{}}
+	var sendErr, joinErr error
+	sends := 0
+	s.fams[fam4] = &family{
+		name:  "IPv4",
+		join:  func(*net.Interface) error { return joinErr },
+		leave: func(*net.Interface) error { return nil },
+		send:  func(*net.Interface, []byte) error { sends++; return sendErr },
+	}
+	l := &link{ifi: net.Interface{Index: 9, Name: "fake0"}}
+	s.links[9] = l
+	st := &l.st[fam4]
+
+	now := newFakeClock().Now()
+	joinErr = errors.New("no such device")
+	s.join(l, fam4, true, now)
+	s.join(l, fam4, true, now)
+	if st.joined || !st.due.IsZero() {
+		t.Fatalf("failed join left %+v", *st)
+	}
+	var levels []slog.Level
+	for i, m := range log.msgs {
+		if m == "discovery: join failed" {
+			levels = append(levels, log.levels[i])
+		}
+	}
+	if !slices.Equal(levels, []slog.Level{slog.LevelWarn, slog.LevelDebug}) {
+		t.Errorf("join failures logged at %v", levels)
+	}
+
+	joinErr = nil
+	s.join(l, fam4, true, now)
+	if first := st.due.Sub(now); !st.joined || first < 0 || first >= SoonJitter {
+		t.Fatalf("first beacon planned after %v", first)
+	}
+	step := func() time.Duration {
+		now = st.due
+		n := sends
+		s.sendDue(now)
+		if sends != n+1 {
+			t.Fatalf("sendDue at the due time sent %d", sends-n)
+		}
+		return st.due.Sub(now)
+	}
+	sendErr = errors.New("cannot assign requested address")
+	for i := 1; i <= maxSoonRetries; i++ {
+		if gap := step(); gap < SoonJitter/2 || gap >= SoonJitter*3/2 {
+			t.Errorf("retry %d after %v", i, gap)
+		}
+	}
+	for range 3 {
+		if gap := step(); gap < DefaultInterval/2 || gap >= DefaultInterval*3/2 {
+			t.Errorf("after %d failures, next try after %v", st.fails, gap)
+		}
+	}
+	sendErr = nil
+	step()
+	if st.fails != 0 {
+		t.Errorf("fails = %d after a success", st.fails)
+	}
+	// Nothing is sent before the due time.
+	n := sends
+	s.sendDue(st.due.Add(-time.Nanosecond))
+	if sends != n {
+		t.Error("sent before the due time")
+	}
+	// Leaving the group stops the schedule.
+	s.forget(l)
+	if len(s.links) != 0 {
+		t.Error("forgotten link still listed")
 	}
 }
