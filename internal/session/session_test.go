@@ -1,0 +1,258 @@
+package session
+
+import (
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+var epoch = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func newNode(t testing.TB, name string) *node.Node {
+	t.Helper()
+	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, node.DefaultConfig,
+		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// stranger makes envelopes for nobody in the test, as a relay sees them.
+func stranger(t testing.TB, n int, hops uint8) [][]byte {
+	t.Helper()
+	out := make([][]byte, n)
+	for i := range out {
+		s := envelope.Sealing{Expiry: uint32(epoch.Add(time.Duration(1+i%48) * time.Hour).Unix()), Hops: hops}
+		rand.Read(s.Key[:])
+		rand.Read(s.Tag[:])
+		e, err := envelope.Seal(s, []byte("mail for someone else"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e.Marshal()
+	}
+	return out
+}
+
+func ingest(t testing.TB, n *node.Node, raws [][]byte) {
+	t.Helper()
+	if _, err := n.Ingest(raws); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pump moves frames between two sessions until neither has anything left
+// to say, as a link would, and returns the frames and bytes exchanged.
+func pump(t testing.TB, a, b *Session) (frames, bytes int) {
+	t.Helper()
+	toB, err := a.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toA []Frame
+	deliver := func(s *Session, in []Frame) []Frame {
+		var out []Frame
+		for _, f := range in {
+			frames++
+			bytes += 1 + len(f.Payload)
+			reply, _, err := s.Handle(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, reply...)
+		}
+		if _, err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	drain := func(s *Session) []Frame {
+		var out []Frame
+		for {
+			raws, err := s.Next(64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raws) == 0 {
+				return out
+			}
+			for _, r := range raws {
+				out = append(out, Frame{TypeEnvelope, r})
+			}
+		}
+	}
+	for len(toA) > 0 || len(toB) > 0 || a.Queued() > 0 || b.Queued() > 0 {
+		toB = append(toB, drain(a)...)
+		toA = append(toA, drain(b)...)
+		nextA := deliver(b, toB)
+		nextB := deliver(a, toA)
+		toA, toB = nextA, nextB
+	}
+	return frames, bytes
+}
+
+func ids(n *node.Node) []envelope.ID {
+	var out []envelope.ID
+	for _, h := range n.Inventory() {
+		out = append(out, h.ID)
+	}
+	slices.SortFunc(out, func(x, y envelope.ID) int { return slices.Compare(x[:], y[:]) })
+	return out
+}
+
+func TestSyncConverges(t *testing.T) {
+	a, b := newNode(t, "A"), newNode(t, "B")
+	common := stranger(t, 300, 5)
+	ingest(t, a, common)
+	ingest(t, b, common)
+	ingest(t, a, stranger(t, 40, 5))
+	ingest(t, b, stranger(t, 25, 5))
+	sa := New(a, Config{Initiator: true, Source: "b"})
+	sb := New(b, Config{Source: "a"})
+	pump(t, sa, sb)
+	if got, want := len(ids(a)), 365; got != want {
+		t.Fatalf("A holds %d envelopes, want %d", got, want)
+	}
+	if !slices.Equal(ids(a), ids(b)) {
+		t.Fatal("A and B hold different sets after sync")
+	}
+	if !sa.Stats().Synced || !sb.Stats().Synced {
+		t.Fatal("a finished round is not reported as synced on both sides")
+	}
+	if sa.Stats().EnvelopesSent != 40 || sb.Stats().EnvelopesSent != 25 {
+		t.Fatalf("sent %d and %d envelopes, want exactly the differences 40 and 25", sa.Stats().EnvelopesSent, sb.Stats().EnvelopesSent)
+	}
+	// A second round finds nothing to send.
+	frames, _ := pump(t, sa, sb)
+	if sa.Stats().EnvelopesSent != 40 || frames > 4 {
+		t.Fatalf("second round exchanged %d frames and resent envelopes", frames)
+	}
+}
+
+func TestHopsDecrementAndStop(t *testing.T) {
+	a, b := newNode(t, "A"), newNode(t, "B")
+	ingest(t, a, stranger(t, 5, 1))
+	ingest(t, a, stranger(t, 7, 0))
+	sa, sb := New(a, Config{Initiator: true}), New(b, Config{})
+	pump(t, sa, sb)
+	inv := b.Inventory()
+	if len(inv) != 5 {
+		t.Fatalf("B holds %d envelopes; only the 5 with a hop left may travel", len(inv))
+	}
+	for _, h := range inv {
+		if h.Hops != 0 {
+			t.Fatalf("forwarded copy has %d hops, want 0", h.Hops)
+		}
+	}
+	// B cannot pass them on, and does not get the 0-hop ones pushed again.
+	c := newNode(t, "C")
+	pump(t, New(b, Config{Initiator: true}), New(c, Config{}))
+	if n := len(c.Inventory()); n != 0 {
+		t.Fatalf("C got %d envelopes with no hops left", n)
+	}
+}
+
+func TestReceiptsGoFirst(t *testing.T) {
+	a := newNode(t, "A")
+	ingest(t, a, stranger(t, 20, 5))
+	var target envelope.ID
+	rand.Read(target[:])
+	var secret [envelope.SecretSize]byte
+	r := envelope.NewReceipt(target, uint32(epoch.Add(99*time.Hour).Unix()), secret, 5)
+	ingest(t, a, [][]byte{r.Marshal()})
+	s := New(a, Config{})
+	var all []envelope.ID
+	for _, h := range a.Inventory() {
+		all = append(all, h.ID)
+	}
+	s.Offer(all)
+	raws, err := s.Next(3)
+	if err != nil || len(raws) != 3 {
+		t.Fatalf("Next: %d, %v", len(raws), err)
+	}
+	if e, _ := envelope.Parse(raws[0]); e.Kind != envelope.KindReceipt {
+		t.Fatal("the receipt did not go first")
+	}
+	e1, _ := envelope.Parse(raws[1])
+	e2, _ := envelope.Parse(raws[2])
+	if e1.Expiry > e2.Expiry {
+		t.Fatal("later expiry sent before sooner")
+	}
+}
+
+func TestLivePushSkipsTheSource(t *testing.T) {
+	a := newNode(t, "A")
+	s := New(a, Config{})
+	env := stranger(t, 1, 5)[0]
+	if _, _, err := s.Handle(Frame{TypeEnvelope, env}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.Offer([]envelope.ID{envelope.ComputeID(env)})
+	if s.Queued() != 0 {
+		t.Fatal("an envelope would go back to the peer it came from")
+	}
+}
+
+func TestProtocolViolations(t *testing.T) {
+	a := newNode(t, "A")
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		f    Frame
+	}{
+		{"unknown type", Config{}, Frame{Type: 99}},
+		{"oversized want", Config{}, Frame{TypeWant, make([]byte, (MaxWant+1)*32)}},
+		{"ragged want", Config{}, Frame{TypeWant, make([]byte, 33)}},
+		{"empty want", Config{}, Frame{TypeWant, nil}},
+		{"garbage envelope", Config{}, Frame{TypeEnvelope, []byte("not an envelope at all, not even close")}},
+		{"neg before open", Config{}, Frame{TypeNeg, []byte{0x61}}},
+		{"open to the initiator", Config{Initiator: true}, Frame{TypeNegOpen, []byte{0x61}}},
+		{"garbage negentropy", Config{}, Frame{TypeNegOpen, []byte{0x61, 0xff, 0xff}}},
+		{"ping with payload", Config{}, Frame{TypePing, []byte{1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := New(a, tc.cfg).Handle(tc.f)
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("got %v, want a protocol violation", err)
+			}
+		})
+	}
+}
+
+func FuzzHandle(f *testing.F) {
+	a := newNode(f, "A")
+	ingest(f, a, stranger(f, 50, 5))
+	f.Add(TypeNegOpen, []byte{0x61, 0x00, 0x00})
+	f.Add(TypeWant, make([]byte, 64))
+	f.Add(TypeEnvelope, stranger(f, 1, 5)[0])
+	f.Add(TypePing, []byte{})
+	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
+		for _, cfg := range []Config{{}, {Initiator: true}} {
+			s := New(a, cfg)
+			if _, err := s.Open(); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := s.Handle(Frame{typ, payload})
+			if err != nil && !errors.Is(err, ErrProtocol) {
+				t.Fatalf("a peer's frame caused a non-protocol error: %v", err)
+			}
+			for _, o := range out {
+				if len(o.Payload) > MaxPayload(o.Type) {
+					t.Fatalf("reply of type %d is %d bytes, over its limit", o.Type, len(o.Payload))
+				}
+			}
+		}
+	})
+}
