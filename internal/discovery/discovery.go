@@ -26,7 +26,8 @@ const (
 	// BeaconPort is the UDP port beacons are sent to and received on.
 	BeaconPort = 7343
 
-	// DefaultInterval is the mean time between two beacons on one interface.
+	// DefaultInterval is the mean time between two beacons on one
+	// interface and family.
 	DefaultInterval = 5 * time.Second
 	// DefaultRescanInterval is how often the interface list is read again.
 	DefaultRescanInterval = 3 * time.Second
@@ -56,7 +57,8 @@ type Sighting struct {
 	Interface string
 }
 
-// Clock is the time source of the beacon schedule.
+// Clock is the time source of the beacon schedule. With a fake Clock and a
+// deterministic Config.Rand, the schedule is reproducible.
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time
@@ -77,8 +79,9 @@ type Config struct {
 	// value whenever it rotates its link key (e.g. hourly) and never derives
 	// it from anything stable.
 	Value func() [ValueSize]byte
-	// Interval is the mean time between beacons on an interface; each gap
-	// is uniform in [Interval/2, 3*Interval/2). Default DefaultInterval.
+	// Interval is the mean time between beacons on one interface and
+	// family; each gap is uniform in [Interval/2, 3*Interval/2), drawn
+	// afresh per send. Default DefaultInterval.
 	Interval time.Duration
 	// RescanInterval is how often interfaces are listed again to join new
 	// ones and forget vanished ones. Default DefaultRescanInterval.
