@@ -34,14 +34,18 @@ whatever link exists — today a bundle file carried on a USB stick — until ea
 reaches its recipient. No server, no account, no phone number.
 
 The passphrase that unlocks your home comes from --passphrase-file, or the
-environment variable GRAPEVINE_PASSPHRASE, or a prompt on a terminal.`,
+environment variable GRAPEVINE_PASSPHRASE, or a prompt on a terminal. While
+your node runs (grapevine up), commands talk to it through its local API
+socket in the home instead, and need no passphrase.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
 	root.PersistentFlags().StringVar(&c.home, "home", "", "home directory (default $GRAPEVINE_HOME, else $XDG_DATA_HOME/grapevine)")
 	root.PersistentFlags().StringVar(&c.passphraseFile, "passphrase-file", "", "read the passphrase from this file (first line)")
 	root.AddCommand(c.initCmd(), c.idCmd(), c.contactsCmd(), c.sendCmd(), c.messagesCmd(),
-		c.envelopesCmd(), c.exportCmd(), c.importCmd())
+		c.envelopesCmd(), c.exportCmd(), c.importCmd(), c.peersCmd(), c.statusCmd())
+	// The running node's own commands (up.go, demo.go): add them here.
+	root.AddCommand(c.upCmd())
 	return root
 }
 
@@ -111,7 +115,7 @@ func (c *cli) passphrase(confirm bool) ([]byte, error) {
 	return p, nil
 }
 
-// open unlocks the home for one command.
+// open unlocks the home for one command, in-process.
 func (c *cli) open() (*node.Node, error) {
 	home, err := c.homeDir()
 	if err != nil {
@@ -129,19 +133,6 @@ func (c *cli) open() (*node.Node, error) {
 		return nil, fmt.Errorf("failed to open %s: %w", home, err)
 	}
 	return n, nil
-}
-
-// withNode runs fn on an unlocked home and locks it again.
-func (c *cli) withNode(fn func(n *node.Node) error) error {
-	n, err := c.open()
-	if err != nil {
-		return err
-	}
-	err = fn(n)
-	if cerr := n.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func (c *cli) printJSON(v any) error {

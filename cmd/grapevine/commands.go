@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -30,6 +32,10 @@ func (c *cli) initCmd() *cobra.Command {
 			home, err := c.homeDir()
 			if err != nil {
 				return err
+			}
+			if cl, err := api.Dial(home); err == nil {
+				cl.Close()
+				return fmt.Errorf("%s already holds a grapevine identity: its node is running", home)
 			}
 			if store.Exists(home) {
 				return fmt.Errorf("%s already holds a grapevine identity", home)
@@ -73,7 +79,7 @@ QR code or pasting the link) can write to you at once; you see them as a contact
 request. The invite holds a one-time prekey; a fresh one is shown once it was used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				self, err := n.Self()
 				if err != nil {
 					return err
@@ -109,7 +115,7 @@ func (c *cli) contactsCmd() *cobra.Command {
 (you added them; no answer yet), active.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				cs, err := n.Contacts()
 				if err != nil {
 					return err
@@ -139,7 +145,7 @@ func (c *cli) contactsCmd() *cobra.Command {
 Otherwise a contact request is queued for them, and you can write at once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				ct, err := n.AddContact(args[0], name)
 				if err != nil {
 					return err
@@ -156,7 +162,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Accept a contact request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				ct, err := n.Accept(args[0])
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Accepted %s\n", ct.Name)
@@ -170,7 +176,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Reject a contact request and ignore that identity",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				err := n.Reject(args[0])
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Rejected %s\n", args[0])
@@ -184,7 +190,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Show the safety number to compare with a contact in person",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				ct, num, err := n.SafetyNumber(args[0])
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Safety number with %s:\n\n    %s\n\nIt must read the same on %s's device.\n", ct.Name, num, ct.Name)
@@ -205,7 +211,7 @@ func (c *cli) sendCmd() *cobra.Command {
 export (and, later, with the next neighbour you meet). TEXT may be several words.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				m, err := n.Send(args[0], strings.Join(args[1:], " "))
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Queued %s to %s\n", m.ID[:16], m.Contact)
@@ -229,7 +235,7 @@ receipt yet) or delivered (their device's receipt came back). What you received:
 			if len(args) == 1 {
 				ref = args[0]
 			}
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				ms, err := n.Messages(ref)
 				if err != nil {
 					return err
@@ -262,7 +268,7 @@ func (c *cli) envelopesCmd() *cobra.Command {
 		Short: "List the sealed envelopes this node holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				es, err := n.Envelopes()
 				if err != nil {
 					return err
@@ -296,7 +302,7 @@ func (c *cli) exportCmd() *cobra.Command {
 		Short: "Write every envelope this node holds to a bundle file (atomically)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				count, err := n.Export(args[0])
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Exported %d envelopes to %s\n", count, args[0])
@@ -317,7 +323,7 @@ func (c *cli) importCmd() *cobra.Command {
 			if _, err := os.Stat(args[0]); err != nil {
 				return fmt.Errorf("failed to import: %w", err)
 			}
-			return c.withNode(func(n *node.Node) error {
+			return c.withNode(func(n api.Core) error {
 				rep, err := n.Import(args[0])
 				if err != nil {
 					return err
@@ -360,4 +366,144 @@ func (c *cli) printImport(path string, r node.ImportReport) {
 	if !r.Complete {
 		fmt.Fprintln(c.stdout, "  warning: the bundle is incomplete (truncated or damaged); every intact envelope was taken")
 	}
+}
+
+func (c *cli) peersCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "peers [--json]",
+		Short: "List the neighbours your running node is linked to",
+		Long: `List the neighbours the running node (grapevine up) is linked to now: address,
+transport, who dialled (in: they did; out: you did, static: a --peer), since
+when, and what went each way.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.running()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ps, err := cl.Peers()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if ps == nil {
+					ps = []mesh.PeerInfo{}
+				}
+				return c.printJSON(ps)
+			}
+			rows := [][]string{{"ADDRESS", "TRANSPORT", "DIRECTION", "SINCE", "SENT", "RECEIVED", "ENV SENT", "ENV RECEIVED"}}
+			for _, p := range ps {
+				dir := p.Direction
+				if p.Static {
+					dir += " (static)"
+				}
+				rows = append(rows, []string{p.Addr, p.Transport, dir, p.Since.Local().Format("2006-01-02 15:04:05"),
+					bytesText(int64(p.BytesSent)), bytesText(int64(p.BytesReceived)),
+					fmt.Sprint(p.EnvelopesSent), fmt.Sprint(p.EnvelopesReceived)})
+			}
+			c.table(rows)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {addr, transport, direction, static, since, bytes_sent, bytes_received, envelopes_sent, envelopes_received, synced}")
+	return cmd
+}
+
+func (c *cli) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show what your node holds, and its links if it runs",
+		Long: `Show what the node holds: your envelopes not yet delivered (queued), your
+receipts travelling back, what it carries for others, and the size of the store.
+While the node runs (grapevine up), also its neighbours, listening addresses,
+discovery and relay; otherwise "node: not running".
+
+With --json: the running node's status with "running": true, or the stored
+figures alone with "running": false.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(func(n api.Core) error {
+				if cl, ok := n.(*api.Client); ok {
+					st, err := cl.Status()
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return c.printJSON(struct {
+							Running bool `json:"running"`
+							mesh.Status
+						}{true, st})
+					}
+					c.printStatus(&st, st.Stats)
+					return nil
+				}
+				stats, err := n.Stats()
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return c.printJSON(struct {
+						Running bool `json:"running"`
+						node.Stats
+					}{false, stats})
+				}
+				c.printStatus(nil, stats)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// printStatus shows s, with the running node's state st (nil if it does not run).
+func (c *cli) printStatus(st *mesh.Status, s node.Stats) {
+	onOff := map[bool]string{true: "on", false: "off"}
+	rows := [][]string{{"node:", "not running"}}
+	if st != nil {
+		listen := strings.Join(st.Listen, ", ")
+		if listen == "" {
+			listen = "(not listening)"
+		}
+		relay := "off"
+		if st.Relay {
+			relay = "on, quota " + bytesText(s.RelayQuota)
+		}
+		rows = [][]string{
+			{"node:", "running since " + st.Started.Local().Format("2006-01-02 15:04:05")},
+			{"peers:", fmt.Sprint(st.Peers)},
+			{"listening:", listen},
+			{"discovery:", onOff[st.Discovery]},
+			{"relay:", relay},
+		}
+	}
+	carried := fmt.Sprintf("%d envelopes, %s", s.Carried, bytesText(s.CarriedBytes))
+	if st != nil && st.Relay {
+		carried += " of " + bytesText(s.RelayQuota)
+	}
+	rows = append(rows,
+		[]string{"queued:", fmt.Sprintf("%d envelopes, %s (yours, not yet delivered)", s.Queued, bytesText(s.QueuedBytes))},
+		[]string{"receipts:", fmt.Sprintf("%d (yours, travelling back)", s.Receipts)},
+		[]string{"carried:", carried + " (for others)"},
+		[]string{"store:", bytesText(s.StoreBytes)},
+	)
+	c.table(rows)
+}
+
+// bytesText writes a size for people: 300 B, 1.5 KiB, 256 MiB.
+func bytesText(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + unit
 }

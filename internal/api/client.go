@@ -1,0 +1,243 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/mesh"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+)
+
+// requestTimeout bounds one request, as generously as the server's write
+// timeout: importing a large bundle takes a while.
+const requestTimeout = writeTimeout
+
+// Client talks to the node running in a home. Its methods mirror the node's
+// (see Core) and return the same types, so callers print the same either
+// way. Failed requests return an *Error carrying the node's message.
+type Client struct {
+	socket string
+	tr     *http.Transport
+	hc     *http.Client
+}
+
+// Dial connects to the node running in home. When none answers (no socket,
+// or a stale one), the error wraps ErrNoNode and the caller may open the
+// store itself.
+func Dial(home string) (*Client, error) {
+	path := SocketPath(home)
+	conn, err := net.DialTimeout("unix", path, probeTimeout)
+	if err != nil {
+		if noNode(err, path) {
+			return nil, fmt.Errorf("%w in %s", ErrNoNode, home)
+		}
+		return nil, fmt.Errorf("failed to reach the node at %s: %w", path, err)
+	}
+	conn.Close()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: probeTimeout}
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns:       2,
+		IdleConnTimeout:    idleTimeout / 2,
+		DisableCompression: true,
+	}
+	return &Client{socket: path, tr: tr, hc: &http.Client{Transport: tr, Timeout: requestTimeout}}, nil
+}
+
+// Close releases the client's idle connection.
+func (c *Client) Close() error {
+	c.tr.CloseIdleConnections()
+	return nil
+}
+
+// Error is a request the node refused or failed. Its text is the node's own
+// message, so it reads as if the store had been opened in-process.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // one of the Code constants
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is makes errors.Is(err, node.ErrNoContact) hold as it does in-process.
+func (e *Error) Is(target error) bool { return target == node.ErrNoContact && e.Code == CodeNoContact }
+
+// Self returns the name, fingerprint and current invite link.
+func (c *Client) Self() (node.Self, error) {
+	var v node.Self
+	return v, c.do(http.MethodGet, "/v1/self", nil, nil, &v)
+}
+
+// Invite returns the current invite.
+func (c *Client) Invite() (*keys.Invite, error) {
+	var v Invite
+	if err := c.do(http.MethodGet, "/v1/invite", nil, nil, &v); err != nil {
+		return nil, err
+	}
+	inv, err := keys.ParseLink(v.Link)
+	if err != nil {
+		return nil, fmt.Errorf("the node sent a bad invite: %w", err)
+	}
+	return inv, nil
+}
+
+// Contacts lists contacts sorted by name.
+func (c *Client) Contacts() ([]node.Contact, error) {
+	var v []node.Contact
+	return v, c.do(http.MethodGet, "/v1/contacts", nil, nil, &v)
+}
+
+// AddContact adds the person behind an invite link; name may be empty.
+func (c *Client) AddContact(link, name string) (node.Contact, error) {
+	var v node.Contact
+	return v, c.do(http.MethodPost, "/v1/contacts", nil, AddContactRequest{Link: link, Name: name}, &v)
+}
+
+// Accept answers a contact request.
+func (c *Client) Accept(ref string) (node.Contact, error) {
+	var v node.Contact
+	return v, c.do(http.MethodPost, "/v1/contacts/accept", nil, ContactRequest{Contact: ref}, &v)
+}
+
+// Reject refuses a contact request and ignores that identity from now on.
+func (c *Client) Reject(ref string) error {
+	return c.do(http.MethodPost, "/v1/contacts/reject", nil, ContactRequest{Contact: ref}, nil)
+}
+
+// SafetyNumber returns the safety number shared with a contact.
+func (c *Client) SafetyNumber(ref string) (node.Contact, string, error) {
+	var v SafetyNumber
+	err := c.do(http.MethodGet, "/v1/contacts/verify", url.Values{"contact": {ref}}, nil, &v)
+	return v.Contact, v.SafetyNumber, err
+}
+
+// Send writes text to a contact; the node passes it on to its neighbours.
+func (c *Client) Send(ref, text string) (node.Message, error) {
+	var v node.Message
+	if !utf8.ValidString(text) { // JSON would replace the bad bytes
+		return v, errors.New("the message is not valid UTF-8")
+	}
+	return v, c.do(http.MethodPost, "/v1/send", nil, SendRequest{To: ref, Text: text}, &v)
+}
+
+// Messages lists messages, oldest first, with one contact (ref) or all ("").
+func (c *Client) Messages(ref string) ([]node.Message, error) {
+	var q url.Values
+	if ref != "" {
+		q = url.Values{"contact": {ref}}
+	}
+	var v []node.Message
+	return v, c.do(http.MethodGet, "/v1/messages", q, nil, &v)
+}
+
+// Envelopes lists every envelope the node holds.
+func (c *Client) Envelopes() ([]node.EnvelopeInfo, error) {
+	var v []node.EnvelopeInfo
+	return v, c.do(http.MethodGet, "/v1/envelopes", nil, nil, &v)
+}
+
+// Export has the node write a bundle file at path (relative paths are taken
+// from the caller's working directory) and returns how many envelopes it holds.
+func (c *Client) Export(path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, err
+	}
+	var v ExportResponse
+	return v.Count, c.do(http.MethodPost, "/v1/export", nil, PathRequest{Path: abs}, &v)
+}
+
+// Import has the node take in the bundle file at path (relative paths are
+// taken from the caller's working directory).
+func (c *Client) Import(path string) (node.ImportReport, error) {
+	var v node.ImportReport
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return v, err
+	}
+	return v, c.do(http.MethodPost, "/v1/import", nil, PathRequest{Path: abs}, &v)
+}
+
+// Stats counts what the node holds.
+func (c *Client) Stats() (node.Stats, error) {
+	st, err := c.Status()
+	return st.Stats, err
+}
+
+// Status returns the running node's state.
+func (c *Client) Status() (mesh.Status, error) {
+	var v mesh.Status
+	return v, c.do(http.MethodGet, "/v1/status", nil, nil, &v)
+}
+
+// Peers lists the neighbours the node is linked to.
+func (c *Client) Peers() ([]mesh.PeerInfo, error) {
+	var v []mesh.PeerInfo
+	return v, c.do(http.MethodGet, "/v1/peers", nil, nil, &v)
+}
+
+// maxResponse bounds what is read of a response: message lists can be long.
+const maxResponse = 256 << 20
+
+// do sends one request (in, if not nil, as JSON) and decodes the response
+// into out (if not nil).
+func (c *Client) do(method, path string, query url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := url.URL{Scheme: "http", Host: "grapevine", Path: path, RawQuery: query.Encode()}
+	req, err := http.NewRequest(method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("failed to reach the node at %s: %w", c.socket, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	r := io.LimitReader(resp.Body, maxResponse)
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorResponse
+		if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
+			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
+		}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(r).Decode(out); err != nil {
+		return fmt.Errorf("failed to read the node's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// unwrapURL drops the *url.Error wrapper, whose text repeats the made-up URL.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,347 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/bundle"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/mesh"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+)
+
+// Server answers the local API for one running node.
+type Server struct {
+	n   *node.Node
+	m   Mesh
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewServer serves n and m. m may be nil (no mesh): then peers is empty and
+// status shows only what the node holds. log may be nil.
+func NewServer(n *node.Node, m Mesh, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{n: n, m: m, log: log, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// Timeouts of the HTTP server. Import and export of a large bundle take a
+// while; everything else answers at once.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 10 * time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
+// Serve answers requests on ln until ctx is cancelled, then stops accepting,
+// lets every request in flight finish, and returns nil. It closes ln (which
+// removes a socket made by Listen). Any other failure to serve is returned.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Requests in flight are bounded by the node's own work and the server
+	// timeouts, so waiting for them ends; after Serve returns no request
+	// touches the node, and the caller may close it.
+	err := srv.Shutdown(context.Background())
+	<-errc
+	return err
+}
+
+// ServeHTTP answers one request (Server is an http.Handler, e.g. for tests).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		unrouted(sw, r, h)
+	} else {
+		s.mux.ServeHTTP(sw, r)
+	}
+	s.log.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "took", time.Since(start))
+}
+
+func (s *Server) routes() {
+	s.handle("GET /v1/self", func(*http.Request) (any, error) { return ok(s.n.Self()) })
+	s.handle("GET /v1/invite", func(*http.Request) (any, error) {
+		inv, err := s.n.Invite()
+		if err != nil {
+			return nil, err
+		}
+		return Invite{Link: inv.Link(), Expires: inv.ExpiresAt()}, nil
+	})
+	s.handle("GET /v1/contacts", func(*http.Request) (any, error) { return list(s.n.Contacts()) })
+	s.handle("POST /v1/contacts", func(r *http.Request) (any, error) {
+		req, err := decode[AddContactRequest](r)
+		if err != nil {
+			return nil, err
+		}
+		if req.Link == "" {
+			return nil, bad(`missing "link": the contact's grapevine: invite link`)
+		}
+		ct, err := s.n.AddContact(req.Link, req.Name)
+		if errors.Is(err, keys.ErrNotInvite) {
+			err = badRequest{err}
+		}
+		return ct, err
+	})
+	s.handle("POST /v1/contacts/accept", func(r *http.Request) (any, error) {
+		ref, err := contactRef(r)
+		if err != nil {
+			return nil, err
+		}
+		return ok(s.n.Accept(ref))
+	})
+	s.handle("POST /v1/contacts/reject", func(r *http.Request) (any, error) {
+		ref, err := contactRef(r)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.n.Reject(ref)
+	})
+	s.handle("GET /v1/contacts/verify", func(r *http.Request) (any, error) {
+		ref := r.URL.Query().Get("contact")
+		if ref == "" {
+			return nil, bad(`missing query parameter "contact": a name or fingerprint prefix`)
+		}
+		ct, num, err := s.n.SafetyNumber(ref)
+		return SafetyNumber{Contact: ct, SafetyNumber: num}, err
+	})
+	s.handle("POST /v1/send", func(r *http.Request) (any, error) {
+		req, err := decode[SendRequest](r)
+		if err != nil {
+			return nil, err
+		}
+		// The node checks the same; here they earn a 400. (JSON carries no
+		// invalid UTF-8: Client checks that.)
+		switch {
+		case req.To == "":
+			return nil, bad(`missing "to": a contact's name or fingerprint prefix`)
+		case req.Text == "":
+			return nil, bad("the message is empty")
+		case len(req.Text) > node.MaxText:
+			return nil, bad("the message is %d bytes, limit %d", len(req.Text), node.MaxText)
+		}
+		return ok(s.n.Send(req.To, req.Text))
+	})
+	s.handle("GET /v1/messages", func(r *http.Request) (any, error) {
+		return list(s.n.Messages(r.URL.Query().Get("contact")))
+	})
+	s.handle("GET /v1/envelopes", func(*http.Request) (any, error) { return list(s.n.Envelopes()) })
+	s.handle("POST /v1/export", func(r *http.Request) (any, error) {
+		path, err := pathOf(r)
+		if err != nil {
+			return nil, err
+		}
+		count, err := s.n.Export(path)
+		return ExportResponse{Path: path, Count: count}, fileError(err)
+	})
+	s.handle("POST /v1/import", func(r *http.Request) (any, error) {
+		path, err := pathOf(r)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := s.n.Import(path)
+		return rep, fileError(err)
+	})
+	s.handle("GET /v1/peers", func(*http.Request) (any, error) {
+		var ps []mesh.PeerInfo
+		if s.m != nil {
+			ps = s.m.Peers()
+		}
+		return list(ps, nil)
+	})
+	s.handle("GET /v1/status", func(*http.Request) (any, error) {
+		if s.m != nil {
+			st := s.m.Status()
+			if st.Listen == nil {
+				st.Listen = []string{}
+			}
+			return st, nil
+		}
+		stats, err := s.n.Stats()
+		return mesh.Status{Stats: stats, Listen: []string{}, Relay: stats.RelayQuota > 0}, err
+	})
+}
+
+// handle registers an endpoint that answers JSON or fails with an error.
+func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func ok[T any](v T, err error) (any, error) { return v, err }
+
+// list answers [] rather than null for nothing.
+func list[T any](v []T, err error) (any, error) {
+	if v == nil {
+		v = []T{}
+	}
+	return v, err
+}
+
+// badRequest marks an error as the caller's fault: 400.
+type badRequest struct{ error }
+
+func bad(format string, a ...any) error { return badRequest{fmt.Errorf(format, a...)} }
+
+// fileError marks failures caused by the file the caller named as 400.
+func fileError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.ENOTDIR) || errors.Is(err, bundle.ErrNotBundle) || errors.Is(err, bundle.ErrUnsupportedVersion) {
+		return badRequest{err}
+	}
+	return err
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	var br badRequest
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the request body is over %d bytes", tooLarge.Limit))
+	case errors.Is(err, node.ErrNoContact):
+		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
+	case errors.As(err, &br):
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+	default:
+		s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+	}
+}
+
+// decode reads one JSON object of type T, strictly: no unknown fields, no
+// trailing data.
+func decode[T any](r *http.Request) (T, error) {
+	var v T
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+			if terr != nil {
+				err = terr
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.As(err, &tooLarge):
+		return v, err
+	case errors.Is(err, io.EOF):
+		return v, bad("malformed JSON request: the body is empty")
+	default:
+		return v, bad("malformed JSON request: %v", err)
+	}
+}
+
+func contactRef(r *http.Request) (string, error) {
+	req, err := decode[ContactRequest](r)
+	if err == nil && req.Contact == "" {
+		err = bad(`missing "contact": a name or fingerprint prefix`)
+	}
+	return req.Contact, err
+}
+
+// pathOf reads a PathRequest: the path must be absolute, since the node does
+// not share the caller's working directory.
+func pathOf(r *http.Request) (string, error) {
+	req, err := decode[PathRequest](r)
+	switch {
+	case err != nil:
+		return "", err
+	case req.Path == "":
+		return "", bad(`missing "path"`)
+	case !filepath.IsAbs(req.Path):
+		return "", bad("the path %q is not absolute (the node runs in another directory)", req.Path)
+	}
+	return filepath.Clean(req.Path), nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, fmt.Appendf(nil, `{"error":%q,"code":%q}`, "failed to encode the response: "+err.Error(), CodeInternal)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, ErrorResponse{Error: msg, Code: code})
+}
+
+// unrouted answers a request that matched no endpoint with the status the
+// mux chose (404, or 405 with its Allow header), as a JSON error.
+func unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &headerRecorder{header: http.Header{}, status: http.StatusNotFound}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	if rec.status == http.StatusMethodNotAllowed {
+		writeError(w, rec.status, CodeMethod, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// headerRecorder keeps a handler's status and headers and drops its body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
+
+// statusWriter remembers the status written, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
