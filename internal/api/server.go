@@ -239,7 +239,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &br):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	default:
-		s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// Mostly the node refusing what the caller asked (who prints the
+		// error): not worth a warning in the node's log.
+		s.log.Debug("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 	}
 }
