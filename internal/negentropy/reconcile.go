@@ -12,14 +12,17 @@ type Initiator struct {
 	s         session
 	initiated bool
 	done      bool
+	failed    bool
 	// reported holds every ID returned as have or need so far, so that no ID
 	// is reported twice even if the peer covers a range again.
 	reported map[[IDSize]byte]struct{}
+	// have and need collect what the message being processed reveals.
+	have, need [][IDSize]byte
 }
 
-// A Responder answers an Initiator's messages. It learns nothing itself:
-// the initiator works out both directions of the difference. It is not safe
-// for concurrent use.
+// A Responder answers the messages of one Initiator, for one
+// reconciliation. It learns nothing itself: the initiator works out both
+// directions of the difference. It is not safe for concurrent use.
 type Responder struct {
 	s session
 }
@@ -102,18 +105,23 @@ func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]by
 		return nil, nil, nil, false, errors.New("negentropy: Reconcile called before Initiate")
 	case in.done:
 		return nil, nil, nil, false, errors.New("negentropy: Reconcile called after reconciliation was done")
+	case in.failed:
+		return nil, nil, nil, false, errors.New("negentropy: Reconcile called after an error")
 	}
 	if len(msg) == 0 {
+		in.failed = true
 		return nil, nil, nil, false, &FormatError{Offset: 0, Reason: "empty message"}
 	}
 	if msg[0] != ProtocolVersion {
+		in.failed = true
 		return nil, nil, nil, false, fmt.Errorf("%w 0x%02x (we speak 0x%02x)", ErrUnsupportedVersion, msg[0], ProtocolVersion)
 	}
-	out, err := in.s.process(msg, func(lo, hi int, ids []byte) {
-		have, need = in.compare(lo, hi, ids, have, need)
-	})
+	in.have, in.need = nil, nil
+	out, err := in.s.process(msg, in)
+	have, need = in.have, in.need
+	in.have, in.need = nil, nil
 	if err != nil {
-		in.done = true
+		in.failed = true
 		return nil, nil, nil, false, err
 	}
 	if len(out) == 1 {
@@ -126,7 +134,7 @@ func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]by
 // compare is what the Initiator does with an IdList from the peer: ours in
 // [lo, hi) that are not in the list are have, the listed IDs we do not hold
 // in that range are need.
-func (in *Initiator) compare(lo, hi int, ids []byte, have, need [][IDSize]byte) ([][IDSize]byte, [][IDSize]byte) {
+func (in *Initiator) compare(lo, hi int, ids []byte) {
 	theirs := make(map[[IDSize]byte]bool, len(ids)/IDSize) // ID -> matched one of ours
 	for i := 0; i < len(ids); i += IDSize {
 		theirs[[IDSize]byte(ids[i:])] = false
@@ -136,16 +144,15 @@ func (in *Initiator) compare(lo, hi int, ids []byte, have, need [][IDSize]byte) 
 		if _, ok := theirs[id]; ok {
 			theirs[id] = true
 		} else {
-			have = in.report(have, id)
+			in.have = in.report(in.have, id)
 		}
 	}
 	for i := 0; i < len(ids); i += IDSize {
 		id := [IDSize]byte(ids[i:])
 		if !theirs[id] {
-			need = in.report(need, id)
+			in.need = in.report(in.need, id)
 		}
 	}
-	return have, need
 }
 
 func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte {
@@ -178,16 +185,18 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 }
 
 // process reads the ranges of msg, whose version byte has been checked, and
-// writes our answer to each. onIDList is nil for the responder; for the
-// initiator it receives every IdList range: our items [lo, hi) in it and the
-// peer's IDs, 32 bytes each.
+// writes our answer to each. in is the Initiator if we are one, nil if we
+// are the responder.
 //
 // For each Range of the message:
 //
 //   - Skip: nothing to do.
 //   - Fingerprint equal to ours: nothing to do.
-//   - Fingerprint different from ours: split our items in the range
-//     (Fingerprints of smaller buckets, or an IdList when few).
+//   - Fingerprint equal to that of our items in the range but one, x: the
+//     peer lacks x and holds the rest. The initiator notes x as have; the
+//     responder sends x in an IdList range of its own (see oneExtra).
+//   - Any other Fingerprint: split our items in the range (Fingerprints of
+//     smaller buckets, or an IdList when few).
 //   - IdList, initiator: note the differences; nothing more to send.
 //   - IdList, responder: send our IDs the peer lacks (see answerIDList).
 //
@@ -195,7 +204,7 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 // frame size limit, the ranges not yet answered are deferred: the message
 // ends with a Fingerprint of our items from there to infinity, which the
 // peer will split again.
-func (s *session) process(msg []byte, onIDList func(lo, hi int, ids []byte)) ([]byte, error) {
+func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	r := &reader{msg: msg, pos: 1}
 	w := newWriter(s.limit)
 	n := s.st.Len()
@@ -224,13 +233,22 @@ func (s *session) process(msg []byte, onIDList func(lo, hi int, ids []byte)) ([]
 		case modeSkip:
 			w.skipTo(cur, upper)
 		case modeFingerprint:
-			fp, err := r.bytes(FingerprintSize, "fingerprint")
+			b, err := r.bytes(FingerprintSize, "fingerprint")
 			if err != nil {
 				return nil, err
 			}
-			if [FingerprintSize]byte(fp) == s.st.Fingerprint(lower, upper) {
+			fp := [FingerprintSize]byte(b)
+			if fp == s.st.Fingerprint(lower, upper) {
 				w.skipTo(cur, upper)
-			} else {
+				break
+			}
+			switch x := s.st.oneExtra(lower, upper, fp); {
+			case x >= 0 && in != nil:
+				in.have = in.report(in.have, s.st.items[x].ID)
+				w.skipTo(cur, upper)
+			case x >= 0:
+				ok = s.sendRun(w, lower, upper, cur, x, x+1)
+			default:
 				ok = s.split(w, lower, upper, cur)
 			}
 		case modeIDList:
@@ -243,8 +261,8 @@ func (s *session) process(msg []byte, onIDList func(lo, hi int, ids []byte)) ([]
 				return nil, r.fail(countAt, "id list of %d ids is longer than the %d bytes left", count, len(r.msg)-r.pos)
 			}
 			ids, _ := r.bytes(count*IDSize, "id list")
-			if onIDList != nil {
-				onIDList(lower, upper, ids)
+			if in != nil {
+				in.compare(lower, upper, ids)
 				w.skipTo(cur, upper)
 			} else {
 				ok = s.answerIDList(w, lower, upper, cur, ids)
@@ -333,17 +351,33 @@ func (s *session) answerIDList(w *writer, lo, hi int, ub bound, ids []byte) bool
 		for j < hi && lacks(j) {
 			j++
 		}
-		if i > lo {
-			w.skipTo(minimalBound(&items[i-1], &items[i]), i)
-		}
-		end := ub
-		if j < hi {
-			end = minimalBound(&items[j-1], &items[j])
-		}
-		if w.idList(s.st, i, j, end) < j {
+		if !s.sendRun(w, lo, hi, ub, i, j) {
 			return false
 		}
 		i = j
+	}
+	w.skipTo(ub, hi)
+	return true
+}
+
+// sendRun answers a range holding our items [lo, hi) and ending at ub in
+// which the peer holds the same items as we do except for [i, j), which it
+// lacks: a Skip up to the shortest bound before item i, an IdList of items
+// [i, j) up to the shortest bound after item j-1, and a pending Skip for
+// the rest of the range. The peer finds no item of its own in the IdList
+// range and learns that it needs these IDs. It returns false if not all of
+// it fit.
+func (s *session) sendRun(w *writer, lo, hi int, ub bound, i, j int) bool {
+	items := s.st.items
+	if i > lo {
+		w.skipTo(minimalBound(&items[i-1], &items[i]), i)
+	}
+	end := ub
+	if j < hi {
+		end = minimalBound(&items[j-1], &items[j])
+	}
+	if w.idList(s.st, i, j, end) < j {
+		return false
 	}
 	w.skipTo(ub, hi)
 	return true

@@ -291,6 +291,21 @@ func TestStorage(t *testing.T) {
 			t.Fatalf("LowerBound(item %d) = %d", i, got)
 		}
 	}
+	// lowerBound agrees with a linear scan for any bound and start.
+	for range 2000 {
+		b := bound{ts: r.Uint64N(8), n: r.IntN(3)}
+		for i := range b.n {
+			b.id[i] = byte(r.IntN(256))
+		}
+		lo := r.IntN(st.Len() + 1)
+		want := lo
+		for want < st.Len() && b.above(&st.items[want]) {
+			want++
+		}
+		if got := st.lowerBound(lo, st.Len(), b); got != want {
+			t.Fatalf("lowerBound(%d, %d, %v) = %d, want %d", lo, st.Len(), b, got, want)
+		}
+	}
 	if _, err := NewStorage(append(items, items[3])); err == nil {
 		t.Error("duplicate item accepted")
 	}
@@ -344,5 +359,33 @@ func TestInitiatorMisuse(t *testing.T) {
 	}
 	if _, _, _, _, err := in.Reconcile([]byte{0x61}); err == nil {
 		t.Error("Reconcile after done accepted")
+	}
+}
+
+func TestOneExtra(t *testing.T) {
+	r := newRand(8)
+	st, err := NewStorage(gen(r, 200, func(i int) uint64 { return uint64(i % 5) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		lo := r.IntN(st.Len())
+		hi := lo + 1 + r.IntN(st.Len()-lo)
+		x := lo + r.IntN(hi-lo)
+		var sum sum256
+		for i := lo; i < hi; i++ {
+			if i != x {
+				sum = sum.add(&st.items[i].ID)
+			}
+		}
+		if got := st.oneExtra(lo, hi, sum.fingerprint(uint64(hi-lo-1))); got != x {
+			t.Fatalf("oneExtra(%d, %d) = %d, want %d", lo, hi, got, x)
+		}
+		if got := st.oneExtra(lo, hi, st.Fingerprint(lo, hi)); got != -1 {
+			t.Fatalf("oneExtra of the full range's fingerprint = %d", got)
+		}
+	}
+	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}); got != -1 {
+		t.Fatalf("oneExtra of an empty range = %d", got)
 	}
 }

@@ -135,8 +135,16 @@ func (s *Storage) LowerBound(it Item) int {
 }
 
 // lowerBound returns the index of the first item in [lo, hi) that is not
-// below b, or hi.
+// below b, or hi. Ranges in a message are consecutive and mostly short, so
+// it gallops from lo before searching by halves.
 func (s *Storage) lowerBound(lo, hi int, b bound) int {
+	for step := 1; lo+step < hi; step *= 2 {
+		if !b.above(&s.items[lo+step-1]) {
+			hi = lo + step - 1
+			break
+		}
+		lo += step
+	}
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if b.above(&s.items[mid]) {
@@ -146,4 +154,33 @@ func (s *Storage) lowerBound(lo, hi int, b bound) int {
 		}
 	}
 	return lo
+}
+
+// oneExtra returns the index x in [lo, hi) such that fp is the fingerprint
+// of items [lo, hi) without item x, or -1 if there is none. A peer whose
+// fingerprint of a range differs from ours often lacks exactly one of our
+// items there; this finds which, at the cost of one SHA-256 per item, so
+// that the difference is settled without splitting the range. Ranges in a
+// message are disjoint, so a message costs at most Len() hashes.
+func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte) int {
+	if lo == hi {
+		return -1
+	}
+	sum := s.sums[hi].sub(s.sums[lo])
+	var buf [IDSize + maxVarintLen]byte
+	tail := appendVarint(buf[IDSize:IDSize], uint64(hi-lo-1))
+	msg := buf[:IDSize+len(tail)]
+	for x := lo; x < hi; x++ {
+		var id sum256
+		for i := range id {
+			id[i] = binary.LittleEndian.Uint64(s.items[x].ID[8*i:])
+		}
+		for i, limb := range sum.sub(id) {
+			binary.LittleEndian.PutUint64(msg[8*i:], limb)
+		}
+		if h := sha256.Sum256(msg); [FingerprintSize]byte(h[:FingerprintSize]) == fp {
+			return x
+		}
+	}
+	return -1
 }
