@@ -294,7 +294,7 @@ func (s *session) split(w *writer, lo, hi int, ub bound) bool {
 func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 	m := hi - lo
 	if b <= 1 || m <= 1 {
-		return w.idList(s.st, lo, hi, ub) == hi
+		return w.idList(s.st, lo, hi, ub)
 	}
 	b = min(b, m)
 	cur := lo
@@ -339,7 +339,7 @@ func (s *session) answerIDList(w *writer, lo, hi int, ub bound, ids []byte) bool
 		}
 	}
 	if held < len(theirs) {
-		return w.idList(s.st, lo, hi, ub) == hi
+		return w.idList(s.st, lo, hi, ub)
 	}
 	lacks := func(i int) bool { _, ok := theirs[items[i].ID]; return !ok }
 	for i := lo; i < hi; {
@@ -376,7 +376,7 @@ func (s *session) sendRun(w *writer, lo, hi int, ub bound, i, j int) bool {
 	if j < hi {
 		end = minimalBound(&items[j-1], &items[j])
 	}
-	if w.idList(s.st, i, j, end) < j {
+	if !w.idList(s.st, i, j, end) {
 		return false
 	}
 	w.skipTo(ub, hi)

@@ -264,6 +264,24 @@ func TestFrameSizeLimit(t *testing.T) {
 	}
 }
 
+// TestFrameSizeLimitEmptyLists makes the responder answer a thousand
+// fingerprints with empty IdLists, more than fit in its frame, and the
+// initiator answer with as many.
+func TestFrameSizeLimitEmptyLists(t *testing.T) {
+	r := newRand(9)
+	items := gen(r, 10000, func(int) uint64 { return 1_800_000_000 + r.Uint64N(7*86400) })
+	fine := &policy{firstItems: 8, minFirst: 16, maxFirst: 1024, idList: 4, lateIDList: 8, lastLevel: 5, maxBuckets: 3}
+	for _, limit := range []int{MinFrameSizeLimit, MinFrameSizeLimit + 1, MinFrameSizeLimit + 2, MinFrameSizeLimit + 3} {
+		res := reconcile(t, items, nil, 0, limit, fine, nil)
+		checkDiff(t, items, nil, res)
+		a, b := deal(r, items, 0.9, 0.05)
+		res = reconcile(t, a, b, 0, limit, fine, nil)
+		checkDiff(t, a, b, res)
+		res = reconcile(t, b, a, limit, 0, nil, fine)
+		checkDiff(t, b, a, res)
+	}
+}
+
 func TestLimits(t *testing.T) {
 	st, _ := NewStorage(nil)
 	for _, limit := range []int{-1, 1, MinFrameSizeLimit - 1} {

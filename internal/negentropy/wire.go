@@ -273,15 +273,13 @@ func (w *writer) fingerprint(b bound, end int, fp [FingerprintSize]byte) bool {
 	return true
 }
 
-// idList writes our items [lo, hi) as an IdList range up to b. If they do
-// not all fit, it writes the longest prefix [lo, j) that does, as a range up
-// to the minimal bound between items j-1 and j, and returns j; it returns
-// hi when all fit, lo when none do.
-func (w *writer) idList(s *Storage, lo, hi int, b bound) int {
+// idList writes our items [lo, hi) as an IdList range up to b and returns
+// true. If they do not all fit, it writes the longest prefix [lo, j) that
+// does, as a range up to the minimal bound between items j-1 and j (or
+// nothing if no ID fits), and returns false; w.end tells where the written
+// part ends.
+func (w *writer) idList(s *Storage, lo, hi int, b bound) bool {
 	for j := hi; ; {
-		if j == lo && lo < hi {
-			return lo // an empty list short of b would say nothing
-		}
 		m := w.mark()
 		w.flush()
 		if j < hi {
@@ -295,15 +293,16 @@ func (w *writer) idList(s *Storage, lo, hi int, b bound) int {
 		}
 		w.end = j
 		if w.fits() {
-			return j
+			return j == hi
 		}
 		over := len(w.buf) - w.budget
 		w.reset(m)
-		if j == lo {
-			return lo
-		}
-		// Drop enough IDs to fit and try again (the bound may grow).
+		// Drop enough IDs to fit and try again (the bound may grow). An
+		// empty list short of b would say nothing.
 		j -= min(j-lo, (over+IDSize-1)/IDSize)
+		if j == lo {
+			return false
+		}
 	}
 }
 
