@@ -208,7 +208,8 @@ func (c *cli) sendCmd() *cobra.Command {
 		Use:   "send CONTACT TEXT",
 		Short: "Write to a contact (name or fingerprint prefix)",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
-export (and, later, with the next neighbour you meet). TEXT may be several words.`,
+export, and with every neighbour your node links to: at once if it is running
+(grapevine up). TEXT may be several words.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withNode(func(n api.Core) error {
