@@ -398,14 +398,29 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc.Clock = m.cfg.Clock
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
+	interval := dc.Interval
+	if interval <= 0 {
+		interval = discovery.DefaultInterval
+	}
+	firstHeard := map[[discovery.ValueSize]byte]time.Time{} // Serve calls found one at a time
 	d := discovery.New(dc)
 	err := d.Serve(ctx, func(s discovery.Sighting) {
 		m.mu.Lock()
 		own := m.value
 		m.mu.Unlock()
-		// The smaller value dials; a stealth node is heard by nobody, so it
-		// dials whatever it hears.
-		if !m.cfg.Stealth && !discovery.Dials(own, s.Value) {
+		now := m.cfg.Clock.Now()
+		if _, ok := firstHeard[s.Value]; !ok {
+			if len(firstHeard) > 4096 {
+				clear(firstHeard)
+			}
+			firstHeard[s.Value] = now
+		}
+		// The smaller value dials. A stealth node is heard by nobody, so it
+		// dials whatever it hears; and a neighbour that should have dialled
+		// but has not for three intervals (our beacons may not reach it)
+		// is dialled anyway.
+		waited := now.Sub(firstHeard[s.Value]) > 3*interval
+		if !m.cfg.Stealth && !discovery.Dials(own, s.Value) && !waited {
 			return
 		}
 		addr := s.Addr.String()

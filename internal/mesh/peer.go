@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strings"
@@ -70,8 +69,8 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	}
 	if err != nil {
 		c.Close()
-		if !initiator && !errors.Is(err, context.Canceled) {
-			m.penalise(hostOf(remote)) // garbage, or silence, where a handshake belonged
+		if errors.Is(err, link.ErrProtocol) {
+			m.penalise(hostOf(remote)) // garbage where a handshake belonged
 		}
 		return fmt.Errorf("failed to link with %s: %w", addr, err)
 	}
@@ -91,7 +90,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	m.log.Info("linked", "addr", addr, "direction", dir)
 	err = p.serve(ctx)
 	m.log.Info("link closed", "addr", addr, "err", err)
-	if errors.Is(err, session.ErrProtocol) {
+	if errors.Is(err, session.ErrProtocol) || errors.Is(err, link.ErrProtocol) {
 		m.penalise(hostOf(remote))
 	}
 	return err
@@ -99,10 +98,13 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 
 func (p *peer) serve(ctx context.Context) error {
 	defer p.close()
+	defer p.flush() // keep what arrived; nothing was acknowledged anyway
 	in := make(chan session.Frame, 64)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	flushc := make(chan struct{}, 1)
 	go func() { errc <- p.read(in) }()
 	go func() { errc <- p.write() }()
+	go func() { errc <- p.flusher(flushc) }()
 	open, err := p.sess.Open()
 	if err != nil {
 		return err
@@ -130,11 +132,36 @@ func (p *peer) serve(ctx context.Context) error {
 				return err
 			}
 			p.send(out)
-			if flush || len(in) == 0 { // batch ingests while frames keep coming
+			if flush && p.sess.Pending() >= 4*maxBatch { // the flusher is behind: wait for it
 				if err := p.flush(); err != nil {
 					return err
 				}
 			}
+			if p.sess.Pending() > 0 {
+				select {
+				case flushc <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// maxBatch is the session's default ingest batch.
+const maxBatch = 512
+
+// flusher ingests received envelopes in the background: while one durable
+// commit runs, the next envelopes pile up and go into the following one
+// (group commit), so a fast link is not held to one fsync per envelope.
+func (p *peer) flusher(signal <-chan struct{}) error {
+	for {
+		select {
+		case <-p.done:
+			return nil
+		case <-signal:
+		}
+		if err := p.flush(); err != nil {
+			return err
 		}
 	}
 }
@@ -163,13 +190,10 @@ func (p *peer) read(in chan<- session.Frame) error {
 		typ, payload, err := p.conn.ReadFrame()
 		if err != nil {
 			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
+			if errors.As(err, &ne) && ne.Timeout() {
 				return fmt.Errorf("link silent for %s", p.m.cfg.IdleTimeout)
-			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
-				return err
 			}
-			return fmt.Errorf("%w: %w", session.ErrProtocol, err) // undecryptable, oversized, unknown type
+			return err // link.ErrProtocol for undecryptable, oversized or unknown frames
 		}
 		if typ == session.TypeEnvelope {
 			if wait := bucket.take(1, float64(len(payload)), clk.Now()); wait > 0 {
