@@ -129,14 +129,27 @@ func FuzzInitiator(f *testing.F) {
 	})
 }
 
+// fuzzPolicies are splitting choices a peer might make; every pairing must
+// reconcile correctly.
+var fuzzPolicies = []*policy{
+	nil, // ours
+	// The reference implementation's: 16 buckets, IdList below 32 items.
+	{firstItems: 1 << 30, maxFirst: 16, idList: 31, lateIDList: 31, lastLevel: 0, maxBuckets: 16},
+	// Halving, IdLists of single items.
+	{firstItems: 1 << 30, maxFirst: 2, idList: 1, lateIDList: 1, lastLevel: 0, maxBuckets: 2},
+	// Very fine first message.
+	{firstItems: 2, minFirst: 16, maxFirst: 1024, idList: 4, lateIDList: 8, lastLevel: 5, maxBuckets: 3},
+}
+
 // FuzzReconcile reconciles two sets drawn from the input, 3 bytes an item
 // (few timestamps, IDs with long shared prefixes), and checks that have and
-// need are exactly the difference, with and without frame size limits.
+// need are exactly the difference, for various frame size limits and
+// splitting choices on either side (the low bits of mix).
 func FuzzReconcile(f *testing.F) {
-	f.Add([]byte{}, false)
-	f.Add([]byte{0x00, 0x01, 0x02, 0x40, 0x01, 0x02, 0x80, 0x03, 0x04, 0xc0, 0xff, 0xee}, true)
-	f.Add(make([]byte, 300), false)
-	f.Fuzz(func(t *testing.T, data []byte, limited bool) {
+	f.Add([]byte{}, uint8(0))
+	f.Add([]byte{0x00, 0x01, 0x02, 0x40, 0x01, 0x02, 0x80, 0x03, 0x04, 0xc0, 0xff, 0xee}, uint8(0x3f))
+	f.Add(make([]byte, 300), uint8(0x05))
+	f.Fuzz(func(t *testing.T, data []byte, mix uint8) {
 		var a, b []Item
 		seen := make(map[Item]bool)
 		for i := 0; i+3 <= len(data) && i < 3*5000; i += 3 {
@@ -169,10 +182,9 @@ func FuzzReconcile(f *testing.F) {
 			}
 			ids[it.ID] = true
 		}
-		limit := 0
-		if limited {
-			limit = MinFrameSizeLimit
-		}
-		checkDiff(t, a, b, reconcile(t, a, b, limit, limit, nil, nil))
+		limits := []int{0, MinFrameSizeLimit}
+		pa, pb := fuzzPolicies[mix&3], fuzzPolicies[mix>>2&3]
+		la, lb := limits[mix>>4&1], limits[mix>>5&1]
+		checkDiff(t, a, b, reconcile(t, a, b, la, lb, pa, pb))
 	})
 }

@@ -210,10 +210,9 @@ func TestReconcile(t *testing.T) {
 	cases = append(cases, tc{"long-id-prefixes", prefixed, 0.05, 0.05})
 
 	policies := map[string]*policy{
-		"default": nil,
-		// The reference implementation's choice: 16 buckets, IdList below 32 items.
-		"reference": {firstItems: 1 << 30, maxFirst: 16, idList: 31, lateIDList: 31, lastLevel: 0, maxBuckets: 16},
-		"binary":    {firstItems: 1 << 30, maxFirst: 2, idList: 1, lateIDList: 1, lastLevel: 0, maxBuckets: 2},
+		"default":   fuzzPolicies[0],
+		"reference": fuzzPolicies[1],
+		"binary":    fuzzPolicies[2],
 	}
 	for _, c := range cases {
 		a, b := deal(r, c.items, c.pa, c.pb)
