@@ -289,7 +289,7 @@ func seedVectors() vectors {
 			}},
 		{Comment: "two all-ones IDs: the sum wraps modulo 2^256", IDs: []string{rep(0xff), rep(0x01) + ""}},
 		{Comment: "carry across every 64-bit limb", IDs: []string{rep(0xff), "01" + rep(0)[2:]}},
-		{Comment: "200 IDs: the count takes a two-byte varint", IDs: ids(0, 200)},
+		{Comment: "130 IDs: the count takes a two-byte varint", IDs: ids(0, 130)},
 	}
 	v.Bounds = []boundVector{
 		{Comment: "infinity", PreviousTimestamp: "0", Timestamp: max},
@@ -313,6 +313,9 @@ func seedVectors() vectors {
 		{Comment: "timestamps 0 and 2^64-2, equal timestamps needing ID prefixes",
 			Initiator: itemVectors(items(100, 130, func(i uint32) uint64 { return []uint64{0, 7, MaxTimestamp}[i%3] })),
 			Responder: itemVectors(items(103, 135, func(i uint32) uint64 { return []uint64{0, 7, MaxTimestamp}[i%3] }))},
+		{Comment: "160 common items, 12 only at the initiator, 9 only at the responder: several levels of splitting",
+			Initiator: itemVectors(append(items(400, 560, expiry), items(560, 572, expiry)...)),
+			Responder: itemVectors(append(items(400, 560, expiry), items(572, 581, expiry)...))},
 		{Comment: "frame size limit 4096: the responder's 150 extra IDs take two replies", FrameSizeLimit: MinFrameSizeLimit,
 			Initiator: itemVectors(items(200, 220, expiry)), Responder: itemVectors(items(200, 370, expiry))},
 	}
