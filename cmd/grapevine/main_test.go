@@ -21,6 +21,10 @@ package main
 //	                         from its end.
 //	flipbyte FILE OFFSET     invert every bit of the byte at OFFSET (negative
 //	                         counts from the end).
+//	eventually SECS REGEXP PROG ARGS...
+//	                         run PROG until its stdout matches REGEXP (multi-line
+//	                         mode), for at most SECS seconds; stdout is then
+//	                         the last run's.
 
 import (
 	"bytes"
@@ -34,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -48,13 +53,14 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget":   cmdJSONGet,
-			"capture":   cmdCapture,
-			"atmost":    cmdAtMost,
-			"nogrep":    cmdNoGrep,
-			"hasprefix": cmdHasPrefix,
-			"truncate":  cmdTruncate,
-			"flipbyte":  cmdFlipByte,
+			"jsonget":    cmdJSONGet,
+			"capture":    cmdCapture,
+			"atmost":     cmdAtMost,
+			"nogrep":     cmdNoGrep,
+			"hasprefix":  cmdHasPrefix,
+			"truncate":   cmdTruncate,
+			"flipbyte":   cmdFlipByte,
+			"eventually": cmdEventually,
 		},
 		Setup: func(env *testscript.Env) error {
 			// Never fall back to a real home directory.
@@ -151,6 +157,27 @@ func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("capture: no match (with a group) for %q in %s", args[1], args[0])
 	}
 	ts.Setenv(args[2], m[1])
+}
+
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: eventually SECS REGEXP PROG ARGS...")
+	}
+	secs, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for {
+		err := ts.Exec(args[2], args[3:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("eventually: %q not in the output of %s within %ds (last error: %v)", args[1], args[2], secs, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func cmdAtMost(ts *testscript.TestScript, neg bool, args []string) {

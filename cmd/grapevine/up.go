@@ -83,6 +83,10 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	if cl, err := api.Dial(home); err == nil {
+		cl.Close()
+		return fmt.Errorf("a node is already running in %s", home)
+	}
 	n, err := c.openOrCreate(home, o.name)
 	if err != nil {
 		return err
