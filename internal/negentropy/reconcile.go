@@ -36,7 +36,10 @@ type session struct {
 	level  int
 }
 
-func checkLimit(frameSizeLimit int) error {
+func checkArgs(st *Storage, frameSizeLimit int) error {
+	if st == nil {
+		return errors.New("negentropy: nil Storage")
+	}
 	if frameSizeLimit != 0 && frameSizeLimit < MinFrameSizeLimit {
 		return fmt.Errorf("negentropy: frame size limit %d is below the minimum %d", frameSizeLimit, MinFrameSizeLimit)
 	}
@@ -47,7 +50,7 @@ func checkLimit(frameSizeLimit int) error {
 // message it sends is at most frameSizeLimit bytes; 0 means no limit, and
 // any other value must be at least MinFrameSizeLimit.
 func NewInitiator(st *Storage, frameSizeLimit int) (*Initiator, error) {
-	if err := checkLimit(frameSizeLimit); err != nil {
+	if err := checkArgs(st, frameSizeLimit); err != nil {
 		return nil, err
 	}
 	return &Initiator{
@@ -60,7 +63,7 @@ func NewInitiator(st *Storage, frameSizeLimit int) (*Initiator, error) {
 // reply is at most frameSizeLimit bytes; 0 means no limit, and any other
 // value must be at least MinFrameSizeLimit.
 func NewResponder(st *Storage, frameSizeLimit int) (*Responder, error) {
-	if err := checkLimit(frameSizeLimit); err != nil {
+	if err := checkArgs(st, frameSizeLimit); err != nil {
 		return nil, err
 	}
 	return &Responder{s: session{st: st, limit: frameSizeLimit, policy: defaultPolicy, level: 1}}, nil

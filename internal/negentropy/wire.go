@@ -93,7 +93,8 @@ func (b bound) compare(c bound) int {
 	return bytes.Compare(b.id[:], c.id[:])
 }
 
-// above reports whether the item sorts below b.
+// above reports whether b is above the item: whether the item sorts below b
+// and so belongs to a range that ends at b.
 func (b bound) above(it *Item) bool {
 	if it.Timestamp != b.ts {
 		return it.Timestamp < b.ts
@@ -202,8 +203,8 @@ type writer struct {
 	budget int    // most bytes the ranges may take before the final reserve; 0 for no limit
 	lastTs uint64 // timestamp of the previous bound written, for delta encoding
 
-	skip      bool  // a Skip up to skipBound is pending
-	skipBound bound //
+	skip      bool // a Skip up to skipBound is pending
+	skipBound bound
 	// end is the index of our first item not below the end of what is
 	// written or pending: where a deferred remainder starts.
 	end int
