@@ -139,7 +139,8 @@ func TestCarry(t *testing.T) {
 
 	c.start("--no-discovery", "--peer", "169.254.2.1:7342")
 	c.waitPeers(1)
-	c.waitContact(a.name, node.StateRequest)
+	// Once synced, what C lacks comes at once (not with the next keepalive).
+	c.waitContactWithin(prompt, a.name, node.StateRequest)
 	if m, ok := c.message(text); ok {
 		t.Errorf("C shows a message of a request not yet accepted: %+v", m)
 	}
@@ -147,7 +148,8 @@ func TestCarry(t *testing.T) {
 	c.waitMessage(text, a.name, node.StatusReceived)
 
 	a.start(toB...)
-	a.waitMessage(text, c.name, node.StatusDelivered)
+	a.waitPeers(1)
+	a.waitMessageWithin(prompt, text, c.name, node.StatusDelivered)
 	a.waitContact(c.name, node.StateActive)
 	if ps := c.peers(); len(ps) != 1 || !strings.HasPrefix(ps[0].Addr, "169.254.2.1:") {
 		t.Errorf("C's neighbours: %+v, want B alone", ps)
