@@ -33,13 +33,14 @@ type Held struct {
 // DefaultRelayQuota bounds what a node carries for others, in bytes.
 const DefaultRelayQuota = 256 << 20
 
+// heldMeta is kept by value, 16 bytes, for 100,000 envelopes in a few MB.
 type heldMeta struct {
 	expiry  uint32
 	size    int32
+	source  uint32 // who handed it over (index into inventory.sources); 0: unknown, held before a restart
 	hops    uint8
 	own     bool
 	receipt bool
-	source  string // who handed it over; "" for unknown (held before a restart)
 }
 
 type change struct {
@@ -48,17 +49,32 @@ type change struct {
 }
 
 type inventory struct {
-	m        map[envelope.ID]*heldMeta
+	m        map[envelope.ID]heldMeta
 	sorted   []Held // cache of m in reconciliation order; nil when stale
 	carried  int64  // bytes held for others
-	bySource map[string]int64
+	bySource map[uint32]int64
+	sources  map[string]uint32 // source name → index; index 0 is ""
 }
 
 func newInventory() *inventory {
-	return &inventory{m: map[envelope.ID]*heldMeta{}, bySource: map[string]int64{}}
+	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0}}
 }
 
-func (iv *inventory) add(id envelope.ID, hm *heldMeta) (isNew bool) {
+// sourceIndex numbers source names; past 65,536 of them (a node up for
+// months among many strangers), new ones share index 0.
+func (iv *inventory) sourceIndex(name string) uint32 {
+	if i, ok := iv.sources[name]; ok {
+		return i
+	}
+	if len(iv.sources) >= 1<<16 {
+		return 0
+	}
+	i := uint32(len(iv.sources))
+	iv.sources[name] = i
+	return i
+}
+
+func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 	old, ok := iv.m[id]
 	if ok {
 		iv.remove(id)
@@ -120,7 +136,7 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 		expiry uint32
 		size   int64
 	}
-	bySrc := map[string][]item{}
+	bySrc := map[uint32][]item{}
 	for id, hm := range iv.m {
 		if !hm.own {
 			bySrc[hm.source] = append(bySrc[hm.source], item{id, hm.expiry, int64(hm.size)})
@@ -129,13 +145,13 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 	for _, items := range bySrc {
 		slices.SortFunc(items, func(a, b item) int { return int(int64(b.expiry) - int64(a.expiry)) }) // pop from the end
 	}
-	use := make(map[string]int64, len(iv.bySource))
+	use := make(map[uint32]int64, len(iv.bySource))
 	for s, b := range iv.bySource {
 		use[s] = b
 	}
 	var out []envelope.ID
 	for total := iv.carried; total > target; {
-		var worst string
+		var worst uint32
 		for s, b := range use {
 			if b > use[worst] || (b == use[worst] && s < worst) {
 				worst = s
@@ -166,7 +182,7 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 	for _, c := range n.journal {
 		if c.meta == nil {
 			n.inv.remove(c.id)
-		} else if n.inv.add(c.id, c.meta) {
+		} else if n.inv.add(c.id, *c.meta) {
 			added = append(added, c.id)
 		}
 	}
@@ -189,11 +205,11 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
 		return err
 	}
-	n.journal = append(n.journal, change{id, metaOf(e, len(raw), flags, n.source)})
+	n.journal = append(n.journal, change{id, metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
 	return nil
 }
 
-func metaOf(e *envelope.Envelope, size int, flags byte, source string) *heldMeta {
+func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) *heldMeta {
 	return &heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
 		receipt: e.Kind == envelope.KindReceipt, source: source}
 }
@@ -210,7 +226,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 func (n *Node) loadInventory() error {
 	iv := newInventory()
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
-		iv.add(envelope.ComputeID(raw), metaOf(e, len(raw), flags, ""))
+		iv.add(envelope.ComputeID(raw), *metaOf(e, len(raw), flags, 0))
 		return nil
 	})
 	if err != nil {

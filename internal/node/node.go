@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -161,6 +162,10 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	// Loading read every envelope: let the kernel unmap those pages and the
+	// runtime return the garbage, so an idle node stays small.
+	st.ReleaseMemory()
+	debug.FreeOSMemory()
 	return n, nil
 }
 

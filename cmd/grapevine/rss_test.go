@@ -1,0 +1,96 @@
+package main
+
+import (
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// BenchmarkIdleNodeRSS measures the resident memory of a real `grapevine up`
+// process that carries 100,000 envelopes for others and sits idle. RssAnon
+// is the process's own memory; RssFile adds the pages of the store file the
+// kernel keeps mapped (reclaimable under pressure).
+func BenchmarkIdleNodeRSS(b *testing.B) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		b.Skip("needs /proc")
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "grapevine")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	home := filepath.Join(dir, "home")
+	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const total = 100000
+	exp := uint32(time.Now().Add(48 * time.Hour).Unix())
+	for range total / 10000 {
+		batch := make([][]byte, 10000)
+		for i := range batch {
+			s := envelope.Sealing{Expiry: exp, Hops: 5}
+			rand.Read(s.Key[:])
+			rand.Read(s.Tag[:])
+			e, _ := envelope.Seal(s, []byte("a carried message of about a hundred characters, padded into the 128-byte bucket"))
+			batch[i] = e.Marshal()
+		}
+		if _, err := n.Ingest(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n.Close()
+
+	for b.Loop() {
+		cmd := exec.Command(bin, "--home", home, "up", "--listen", "127.0.0.1:0", "--no-discovery", "--quiet")
+		cmd.Env = append(os.Environ(), "GRAPEVINE_PASSPHRASE=pw")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		var held int
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			if cl, err := api.Dial(home); err == nil {
+				st, err := cl.Status()
+				cl.Close()
+				if err == nil {
+					held = st.Carried
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				b.Fatal("the node did not come up")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if held != total {
+			b.Fatalf("the node carries %d envelopes, want %d", held, total)
+		}
+		time.Sleep(5 * time.Second) // idle
+		status, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, field := range []string{"VmRSS", "RssAnon", "RssFile"} {
+			m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(status)
+			if m == nil {
+				b.Fatalf("no %s in /proc/PID/status", field)
+			}
+			kb, _ := strconv.Atoi(string(m[1]))
+			b.ReportMetric(float64(kb)/1024, field+"-MB")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
