@@ -30,8 +30,9 @@ func newRoot(c *cli) *cobra.Command {
 		Use:   "grapevine",
 		Short: "An offline-first, end-to-end encrypted, delay-tolerant mesh messenger",
 		Long: `Grapevine carries sealed envelopes between devices, store-and-forward, over
-whatever link exists — today a bundle file carried on a USB stick — until each
-reaches its recipient. No server, no account, no phone number.
+whatever link exists — the local network, an address on the internet, a bundle
+file on a USB stick — until each reaches its recipient. No server, no account,
+no phone number. Start with ` + "`grapevine up`" + ` (or ` + "`grapevine demo`" + ` for a first look).
 
 The passphrase that unlocks your home comes from --passphrase-file, or the
 environment variable GRAPEVINE_PASSPHRASE, or a prompt on a terminal. While
