@@ -96,6 +96,13 @@ func TestLine(t *testing.T) {
 	check("while running")
 	b.stop()
 	check("after stopping")
+	// A and C keep the text and each other's names, but sealed in their stores.
+	for _, n := range []*gnode{a, c} {
+		n.stop()
+		for path, found := range grepTree(t, n.home, text, a.name, c.name) {
+			t.Errorf("%s's %s holds %q in plaintext", n.label, path, found)
+		}
+	}
 }
 
 // TestCarry: C is down when A writes. B takes A's envelopes, A stops; C comes
@@ -370,6 +377,7 @@ func TestHostile(t *testing.T) {
 		return r
 	}
 	done := make(chan struct{})
+	t.Cleanup(func() { <-done }) // before the namespaces go; each step is bounded
 	go func() {
 		defer close(done)
 		var wg sync.WaitGroup
