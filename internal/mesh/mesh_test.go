@@ -1,14 +1,20 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/link"
 	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/session"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -47,6 +53,7 @@ func (tm *testMesh) start(n *node.Node, addr string, peers ...string) (*Mesh, co
 			tm.t.Errorf("%s: %v", addr, err)
 		}
 	}()
+	<-m.Ready()
 	return m, cancel
 }
 
@@ -159,6 +166,125 @@ func TestCarriedWhileRecipientAway(t *testing.T) {
 		}
 		if got := lastMessage(t, carol).Text; got != "see you tomorrow" {
 			t.Fatalf("Carol's last message is %q", got)
+		}
+	})
+}
+
+// TestHostilePeersAreCutOff: garbage instead of a handshake, a frame over
+// its type's limit, a frame of no known type, and a connection that never
+// speaks are all cut off, and the node keeps serving a good neighbour.
+func TestHostilePeersAreCutOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bob, carol := newTestNode(t, "Bob"), newTestNode(t, "Carol")
+		defer bob.Close()
+		defer carol.Close()
+		tm := newTestMesh(t)
+		defer tm.stop()
+		mb, _ := tm.start(bob, "b")
+		closed := func(c net.Conn) bool { // the node hung up: a read ends
+			c.SetReadDeadline(time.Now().Add(time.Minute))
+			_, err := io.ReadAll(c)
+			return err == nil
+		}
+
+		garbage, err := tm.net.Transport("h1").Dial(t.Context(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go garbage.Write(bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 4))
+		if !closed(garbage) {
+			t.Fatal("garbage was not cut off")
+		}
+
+		for i, f := range []session.Frame{{Type: 99}, {Type: session.TypeWant, Payload: make([]byte, session.MaxWant*32+32)}} {
+			c, err := tm.net.Transport(fmt.Sprint("h2-", i)).Dial(t.Context(), "b") // each is penalised after
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _ := link.NewStatic(nil)
+			// The hostile side allows itself anything.
+			lc, err := link.Client(t.Context(), c, link.Config{Static: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go lc.WriteFrame(f.Type, f.Payload)
+			if !closed(c) {
+				t.Fatalf("frame type %d with %d bytes was not cut off", f.Type, len(f.Payload))
+			}
+		}
+
+		silent, err := tm.net.Transport("h3").Dial(t.Context(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if !closed(silent) || time.Since(start) > 11*time.Second {
+			t.Fatalf("a connection that never spoke stayed %s", time.Since(start))
+		}
+
+		// A good neighbour is served all along.
+		tm.start(carol, "c", "b")
+		eventually(t, "Carol links and syncs", time.Minute, func() bool {
+			ps := mb.Peers()
+			return len(ps) == 1 && ps[0].Synced && ps[0].Addr == "c"
+		})
+		// The garbage sender is refused for a while.
+		again, _ := tm.net.Transport("h1").Dial(t.Context(), "b")
+		if !closed(again) {
+			t.Fatal("a penalised host was served again at once")
+		}
+	})
+}
+
+// TestIdleLinkIsCut: a linked peer that stops answering (no Pong, nothing)
+// is dropped after the idle timeout; keepalives keep a quiet link up.
+func TestIdleLinkIsCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		alice, bob := newTestNode(t, "Alice"), newTestNode(t, "Bob")
+		defer alice.Close()
+		defer bob.Close()
+		tm := newTestMesh(t)
+		defer tm.stop()
+		ma, _ := tm.start(alice, "a")
+		tm.start(bob, "b", "a")
+		eventually(t, "linked", time.Minute, func() bool { return len(ma.Peers()) == 1 })
+		time.Sleep(10 * time.Minute) // quiet, but keepalives flow
+		if len(ma.Peers()) != 1 {
+			t.Fatal("a quiet but live link was dropped")
+		}
+
+		c, _ := tm.net.Transport("z").Dial(t.Context(), "a")
+		key, _ := link.NewStatic(nil)
+		if _, err := link.Client(t.Context(), c, link.Config{Static: key}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the mute peer is listed", time.Minute, func() bool { return len(ma.Peers()) == 2 })
+		time.Sleep(50 * time.Second) // it never answers a Ping
+		if n := len(ma.Peers()); n != 1 {
+			t.Fatalf("%d peers after the idle timeout; the mute one should be gone", n)
+		}
+		c.Close()
+	})
+}
+
+// TestDuplicateLinksCollapse: two nodes that both dial each other end up
+// with one link, the same one on both sides.
+func TestDuplicateLinksCollapse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		alice, bob := newTestNode(t, "Alice"), newTestNode(t, "Bob")
+		defer alice.Close()
+		defer bob.Close()
+		tm := newTestMesh(t)
+		defer tm.stop()
+		ma, _ := tm.start(alice, "a", "b")
+		mb, _ := tm.start(bob, "b", "a")
+		time.Sleep(5 * time.Minute) // redials with backoff meanwhile
+		pa, pb := ma.Peers(), mb.Peers()
+		if len(pa) != 1 || len(pb) != 1 {
+			t.Fatalf("Alice has %d links and Bob %d; want one each", len(pa), len(pb))
+		}
+		if pa[0].Direction == pb[0].Direction {
+			t.Fatal("the two sides kept different links")
 		}
 	})
 }
