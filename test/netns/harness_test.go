@@ -194,12 +194,6 @@ func veth(t *testing.T, a *netns, addrA string, b *netns, addrB string) (ifA, if
 	return ifA, ifB
 }
 
-// addrOf strips the prefix length from a CIDR address.
-func addrOf(cidr string) string {
-	a, _, _ := strings.Cut(cidr, "/")
-	return a
-}
-
 // gnode is a grapevine home and the `grapevine up` process serving it.
 type gnode struct {
 	t     *testing.T
