@@ -53,6 +53,11 @@ func ingest(t testing.TB, n *node.Node, raws [][]byte) {
 // pump moves frames between two sessions until neither has anything left
 // to say, as a link would, and returns the frames and bytes exchanged.
 func pump(t testing.TB, a, b *Session) (frames, bytes int) {
+	return pumpRecord(t, a, b, nil)
+}
+
+// pumpRecord is pump that tells rec every frame, with the side that sent it.
+func pumpRecord(t testing.TB, a, b *Session, rec func(from string, f Frame)) (frames, bytes int) {
 	t.Helper()
 	toB, err := a.Open()
 	if err != nil {
@@ -62,6 +67,13 @@ func pump(t testing.TB, a, b *Session) (frames, bytes int) {
 	deliver := func(s *Session, in []Frame) []Frame {
 		var out []Frame
 		for _, f := range in {
+			if rec != nil {
+				from := "initiator"
+				if s == a {
+					from = "responder"
+				}
+				rec(from, f)
+			}
 			frames++
 			bytes += 1 + len(f.Payload)
 			reply, _, err := s.Handle(f)
