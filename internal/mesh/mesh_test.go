@@ -157,6 +157,7 @@ func TestCarriedWhileRecipientAway(t *testing.T) {
 		mb, _ := tm.start(bob, "b")
 		_, stopAlice := tm.start(alice, "a", "b")
 		eventually(t, "Bob carries Alice's two envelopes", time.Minute, func() bool { return mb.Status().Carried == 2 })
+		eventually(t, "Alice's message shows as carried", time.Minute, func() bool { return lastMessage(t, alice).Status == node.StatusCarried })
 		stopAlice()
 		time.Sleep(time.Hour) // Alice is gone; an hour passes
 		tm.start(carol, "c", "b")

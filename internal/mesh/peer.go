@@ -230,10 +230,15 @@ func (p *peer) write() error {
 		if err != nil {
 			return err
 		}
+		ids := make([]envelope.ID, 0, len(raws))
 		for _, raw := range raws {
 			if err := p.conn.WriteFrame(session.TypeEnvelope, raw); err != nil {
 				return err
 			}
+			ids = append(ids, envelope.ComputeID(raw))
+		}
+		if err := p.m.node.MarkCarried(ids); err != nil {
+			return err
 		}
 		if len(ctrl) > 0 || len(raws) > 0 {
 			continue

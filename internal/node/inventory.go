@@ -406,3 +406,37 @@ func (n *Node) Describe(ids []envelope.ID) []Held {
 	}
 	return out
 }
+
+// MarkCarried records that these envelopes went out on a link: a queued
+// message among them becomes "carried" (a neighbour took it). Envelopes that
+// are not this node's messages are ignored.
+func (n *Node) MarkCarried(ids []envelope.ID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var mine []envelope.ID
+	for _, id := range ids {
+		if hm, ok := n.inv.m[id]; ok && hm.own && !hm.receipt {
+			mine = append(mine, id)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	return n.update(func(tx *store.Tx) error {
+		for _, id := range mine {
+			var m messageRecord
+			key := []byte(id.String())
+			exp, ok, err := getJSONExpiry(tx, colMessages, key, &m)
+			if err != nil {
+				return err
+			}
+			if ok && m.Direction == "out" && m.Status == StatusQueued {
+				m.Status = StatusCarried
+				if err := putJSON(tx, colMessages, key, m, exp); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -15,7 +15,8 @@ import (
 
 // Message statuses: what is known, no more.
 const (
-	StatusQueued    = "queued"    // written here; no receipt yet
+	StatusQueued    = "queued"    // written here; no neighbour has taken it yet
+	StatusCarried   = "carried"   // handed to at least one neighbour; no receipt yet
 	StatusDelivered = "delivered" // the recipient's receipt came back
 	StatusReceived  = "received"  // incoming
 )
