@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -360,14 +361,16 @@ func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 	}
 }
 
-// jitter is uniform in [0, d).
+// jitter is uniform in [0, d) (near enough: d is far below 2^64).
 func (m *Mesh) jitter(d time.Duration) time.Duration {
 	var b [8]byte
-	if d <= 0 || func() bool { _, err := io.ReadFull(m.cfg.Rand, b[:]); return err != nil }() {
+	if d <= 0 {
 		return 0
 	}
-	u := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48
-	return time.Duration(u % uint64(d))
+	if _, err := io.ReadFull(m.cfg.Rand, b[:]); err != nil {
+		return d / 2
+	}
+	return time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(d))
 }
 
 // dial links to addr and runs the link until it ends. It does nothing if
