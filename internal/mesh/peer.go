@@ -132,6 +132,9 @@ func (p *peer) serve(ctx context.Context) error {
 				return err
 			}
 			p.send(out)
+			if p.sess.Queued() > 0 { // a Want queues envelopes without a reply frame
+				p.poke()
+			}
 			if flush && p.sess.Pending() >= 4*maxBatch { // the flusher is behind: wait for it
 				if err := p.flush(); err != nil {
 					return err
