@@ -120,17 +120,17 @@ func TestLineDeliversThroughTheMiddle(t *testing.T) {
 		if _, err := alice.AddContact(self.Link, ""); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "Carol sees Alice's request", time.Minute, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
+		eventually(t, "Carol sees Alice's request", 2*time.Second, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
 		if _, err := carol.Accept("Alice"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "Alice sees the accept", time.Minute, func() bool { return contactState(t, alice, "Carol") == node.StateActive })
+		eventually(t, "Alice sees the accept", 2*time.Second, func() bool { return contactState(t, alice, "Carol") == node.StateActive })
 		sent, err := alice.Send("Carol", "through the grapevine")
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "Carol receives", time.Minute, func() bool { return lastMessage(t, carol).Text == "through the grapevine" })
-		eventually(t, "Alice learns it was delivered", time.Minute, func() bool {
+		eventually(t, "Carol receives", 2*time.Second, func() bool { return lastMessage(t, carol).Text == "through the grapevine" })
+		eventually(t, "Alice learns it was delivered", 2*time.Second, func() bool {
 			m := lastMessage(t, alice)
 			return m.ID == sent.ID && m.Status == node.StatusDelivered
 		})
@@ -161,7 +161,7 @@ func TestCarriedWhileRecipientAway(t *testing.T) {
 		stopAlice()
 		time.Sleep(time.Hour) // Alice is gone; an hour passes
 		tm.start(carol, "c", "b")
-		eventually(t, "Carol sees the request", time.Minute, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
+		eventually(t, "Carol sees the request", 2*time.Second, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
 		if _, err := carol.Accept("Alice"); err != nil { // a request's messages show once accepted
 			t.Fatal(err)
 		}

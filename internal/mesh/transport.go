@@ -49,7 +49,7 @@ func (TCP) Dial(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // MemNetwork is an in-memory network: listeners by name, connections are
-// net.Pipe pairs, so it runs on virtual time under testing/synctest.
+// buffered in-memory pipes, so it runs on virtual time under testing/synctest.
 type MemNetwork struct {
 	mu        sync.Mutex
 	listeners map[string]*memListener
@@ -71,14 +71,6 @@ type memAddr string
 
 func (a memAddr) Network() string { return "mem" }
 func (a memAddr) String() string  { return string(a) }
-
-type memConn struct {
-	net.Conn
-	local, remote memAddr
-}
-
-func (c *memConn) LocalAddr() net.Addr  { return c.local }
-func (c *memConn) RemoteAddr() net.Addr { return c.remote }
 
 // ErrRefused is what dialling an address with no listener gives.
 var ErrRefused = errors.New("connection refused")
@@ -106,10 +98,10 @@ func (t *memTransport) Dial(ctx context.Context, addr string) (net.Conn, error) 
 	if l == nil {
 		return nil, fmt.Errorf("dial mem %s: %w", addr, ErrRefused)
 	}
-	a, b := net.Pipe()
+	a, b := bufferedPipe(memAddr(t.self), memAddr(addr))
 	select {
-	case l.conns <- &memConn{b, memAddr(addr), memAddr(t.self)}:
-		return &memConn{a, memAddr(t.self), memAddr(addr)}, nil
+	case l.conns <- b:
+		return a, nil
 	case <-l.done:
 		return nil, fmt.Errorf("dial mem %s: %w", addr, ErrRefused)
 	case <-ctx.Done():
