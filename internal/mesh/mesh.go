@@ -345,7 +345,18 @@ func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 	backoff := m.cfg.BackoffMin
 	for ctx.Err() == nil {
 		began := m.cfg.Clock.Now()
-		if err := m.dial(ctx, addr, true); err != nil {
+		err := m.dial(ctx, addr, true)
+		var dup *alreadyLinked
+		if errors.As(err, &dup) { // they dialled us first: redial only once that link ends
+			select {
+			case <-ctx.Done():
+				return
+			case <-dup.existing.done:
+			}
+			backoff = m.cfg.BackoffMin
+			continue
+		}
+		if err != nil {
 			m.log.Debug("dial failed", "addr", addr, "err", err)
 		}
 		if m.cfg.Clock.Now().Sub(began) > 2*m.cfg.BackoffMax {
@@ -481,11 +492,16 @@ func (m *Mesh) register(p *peer) error {
 			q.close()
 			continue
 		}
-		return errors.New("already linked to this neighbour")
+		return &alreadyLinked{q}
 	}
 	m.peers[p] = struct{}{}
 	return nil
 }
+
+// alreadyLinked says a new link duplicated one that stays.
+type alreadyLinked struct{ existing *peer }
+
+func (e *alreadyLinked) Error() string { return "already linked to this neighbour" }
 
 func (m *Mesh) unregister(p *peer) {
 	m.mu.Lock()

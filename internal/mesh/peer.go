@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -188,6 +189,9 @@ func (p *peer) flush() error {
 func (p *peer) read(in chan<- session.Frame) error {
 	clk := p.m.cfg.Clock
 	bucket := newTokenBucket(p.m.cfg.RateEnvelopes, p.m.cfg.RateBytes, clk.Now())
+	// A reconciliation message can cost the node a scan of its snapshot;
+	// an honest round needs a handful. Ten a second is plenty.
+	negs := newTokenBucket(10, math.MaxFloat64, clk.Now())
 	for {
 		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
 		typ, payload, err := p.conn.ReadFrame()
@@ -198,13 +202,18 @@ func (p *peer) read(in chan<- session.Frame) error {
 			}
 			return err // link.ErrProtocol for undecryptable, oversized or unknown frames
 		}
-		if typ == session.TypeEnvelope {
-			if wait := bucket.take(1, float64(len(payload)), clk.Now()); wait > 0 {
-				select {
-				case <-clk.After(wait):
-				case <-p.done:
-					return nil
-				}
+		var wait time.Duration
+		switch typ {
+		case session.TypeEnvelope:
+			wait = bucket.take(1, float64(len(payload)), clk.Now())
+		case session.TypeNegOpen, session.TypeNeg:
+			wait = negs.take(1, 0, clk.Now())
+		}
+		if wait > 0 {
+			select {
+			case <-clk.After(wait):
+			case <-p.done:
+				return nil
 			}
 		}
 		select {
