@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/link"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/session"
@@ -287,5 +289,38 @@ func TestDuplicateLinksCollapse(t *testing.T) {
 		if pa[0].Direction == pb[0].Direction {
 			t.Fatal("the two sides kept different links")
 		}
+	})
+}
+
+// TestJunkFloodIsCut: a neighbour whose envelopes are mostly expired is cut
+// off once past the junk limit.
+func TestJunkFloodIsCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bob := newTestNode(t, "Bob")
+		defer bob.Close()
+		tm := newTestMesh(t)
+		defer tm.stop()
+		mb, _ := tm.start(bob, "b")
+		c, err := tm.net.Transport("junk").Dial(t.Context(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := link.NewStatic(nil)
+		lc, err := link.Client(t.Context(), c, link.Config{Static: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range 3 * junkLimit {
+				s := envelope.Sealing{Expiry: uint32(time.Now().Add(-time.Hour).Unix()), Hops: 3}
+				rand.Read(s.Tag[:])
+				e, _ := envelope.Seal(s, []byte("stale"))
+				if lc.WriteFrame(session.TypeEnvelope, e.Marshal()) != nil {
+					return
+				}
+			}
+		}()
+		eventually(t, "the junk link is cut", time.Minute, func() bool { return len(mb.Peers()) == 0 && mb.penalised("junk") })
+		c.Close()
 	})
 }

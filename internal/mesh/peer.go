@@ -29,11 +29,12 @@ type peer struct {
 	remoteKey []byte
 	initiator bool
 
-	mu   sync.Mutex
-	ctrl []session.Frame // control frames to send before any envelope
-	wake chan struct{}
-	done chan struct{}
-	once sync.Once
+	mu             sync.Mutex
+	ctrl           []session.Frame // control frames to send before any envelope
+	received, junk int             // envelopes ingested from this link, and how many were junk
+	wake           chan struct{}
+	done           chan struct{}
+	once           sync.Once
 }
 
 // dialer returns the link key of the side that dialled this link.
@@ -178,11 +179,29 @@ func (p *peer) flush() error {
 	if err != nil {
 		return fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)
 	}
-	if rep.Invalid > 0 {
-		p.m.log.Debug("invalid envelopes from peer", "addr", p.info.Addr, "n", rep.Invalid)
+	log := p.m.log
+	if rep.Messages+rep.Requests+rep.Delivered > 0 { // what the person at this node wants to know
+		log.Info("mail arrived", "messages", rep.Messages, "contact_requests", rep.Requests, "delivered", rep.Delivered)
+	}
+	log.Debug("envelopes received", "addr", p.info.Addr, "new", rep.New, "duplicate", rep.Duplicate,
+		"expired", rep.Expired, "invalid", rep.Invalid, "evicted", rep.Evicted)
+	// Junk — expired, or bearing one of my tags yet not authenticating — is
+	// tolerated in small doses (clocks differ); a link that is mostly junk
+	// is cut.
+	p.mu.Lock()
+	p.received += rep.Received
+	p.junk += rep.Expired + rep.Invalid
+	junk, received := p.junk, p.received
+	p.mu.Unlock()
+	if junk > junkLimit && junk > received/2 {
+		return fmt.Errorf("%w: %d of %d envelopes were expired or invalid", session.ErrProtocol, junk, received)
 	}
 	return nil
 }
+
+// junkLimit is how many expired or invalid envelopes a link may deliver
+// before the share of junk is judged.
+const junkLimit = 1000
 
 // read moves frames from the link to the session loop, at most at the
 // configured rate: beyond it, the link is simply read slower.
