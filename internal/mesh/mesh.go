@@ -120,8 +120,9 @@ type Mesh struct {
 	penalties map[string]penalty
 	listen    []string
 
-	ready   chan struct{} // closed once Serve listens
-	fresh   chan struct{} // new envelopes wait in newIDs
+	links   sync.WaitGroup // inbound and discovered links in progress
+	ready   chan struct{}  // closed once Serve listens
+	fresh   chan struct{}  // new envelopes wait in newIDs
 	freshMu sync.Mutex
 	newIDs  []envelope.ID
 }
@@ -184,6 +185,7 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	<-ctx.Done()
 	m.closeAll()
 	wg.Wait()
+	m.links.Wait() // every link has stored what it received: the node may close
 	return nil
 }
 
@@ -301,7 +303,8 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			c.Close()
 			continue
 		}
-		go m.run(ctx, c, false, "", false)
+		m.links.Add(1)
+		go func() { defer m.links.Done(); m.run(ctx, c, false, "", false) }()
 	}
 }
 
@@ -441,7 +444,8 @@ func (m *Mesh) discover(ctx context.Context) {
 		if m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
 			return
 		}
-		go m.dial(ctx, addr, false)
+		m.links.Add(1)
+		go func() { defer m.links.Done(); m.dial(ctx, addr, false) }()
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)

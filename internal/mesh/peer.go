@@ -99,14 +99,19 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 }
 
 func (p *peer) serve(ctx context.Context) error {
-	defer p.close()
-	defer p.flush() // keep what arrived; nothing was acknowledged anyway
 	in := make(chan session.Frame, 64)
 	errc := make(chan error, 3)
 	flushc := make(chan struct{}, 1)
-	go func() { errc <- p.read(in) }()
-	go func() { errc <- p.write() }()
-	go func() { errc <- p.flusher(flushc) }()
+	var wg sync.WaitGroup
+	for _, f := range []func() error{func() error { return p.read(in) }, p.write, func() error { return p.flusher(flushc) }} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- f() }()
+	}
+	defer func() {
+		p.close()
+		wg.Wait()
+		p.flush() // keep what arrived; nothing was acknowledged anyway
+	}()
 	open, err := p.sess.Open()
 	if err != nil {
 		return err
