@@ -232,6 +232,7 @@ func (m *Mesh) housekeeping(ctx context.Context) {
 			if err := m.node.Maintain(); err != nil {
 				m.log.Warn("maintenance failed", "err", err)
 			}
+			m.forgetPenalties()
 			maintain = m.cfg.Clock.After(m.cfg.MaintainEvery)
 		}
 	}
@@ -342,6 +343,18 @@ func (m *Mesh) penalise(host string) {
 	m.penalties[host] = p
 }
 
+// forgetPenalties drops penalties that ran out, so the table stays small.
+func (m *Mesh) forgetPenalties() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Clock.Now()
+	for host, p := range m.penalties {
+		if now.After(p.until.Add(m.cfg.Penalty << 4)) { // past the longest penalty: a fresh start
+			delete(m.penalties, host)
+		}
+	}
+}
+
 // keepDialling keeps a link to a static peer up, redialling with jittered
 // exponential backoff; a link that lasted resets the backoff.
 func (m *Mesh) keepDialling(ctx context.Context, addr string) {
@@ -411,7 +424,7 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc := m.cfg.DiscoveryConfig
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
-	dc.Stealth = m.cfg.Stealth
+	dc.Stealth = m.cfg.Stealth || len(m.Addrs()) == 0 // nothing to advertise when not listening
 	dc.Clock = m.cfg.Clock
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
@@ -532,5 +545,5 @@ func (m *Mesh) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Status{Stats: st, Peers: len(m.peers), Listen: append([]string(nil), m.listen...),
-		Discovery: m.cfg.Discovery && !m.cfg.Stealth, Relay: st.RelayQuota > 0, Started: m.started}
+		Discovery: m.cfg.Discovery && !m.cfg.Stealth && len(m.listen) > 0, Relay: st.RelayQuota > 0, Started: m.started}
 }
