@@ -130,3 +130,30 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "envelopes/s")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkInitialSync measures a first meeting over loopback TCP: one node
+// holds 50,000 envelopes, the other none; the clock stops when the newcomer
+// holds them all (reconciliation, Want lists, transfer, durable ingest).
+func BenchmarkInitialSync(b *testing.B) {
+	const total = 50000
+	for b.Loop() {
+		b.StopTimer()
+		a := startTCP(b, "A")
+		for range total / 10000 {
+			if _, err := a.n.Ingest(strangers(10000)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		c := startTCP(b, "B", a.m.Addrs()[0])
+		for len(c.n.Inventory()) < total {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		c.stop()
+		a.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "envelopes/s")
+	b.ReportMetric(0, "ns/op")
+}
