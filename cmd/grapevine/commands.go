@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -376,7 +377,9 @@ func (c *cli) peersCmd() *cobra.Command {
 		Short: "List the neighbours your running node is linked to",
 		Long: `List the neighbours the running node (grapevine up) is linked to now: address,
 transport, who dialled (in: they did; out: you did, static: a --peer), since
-when, and what went each way.`,
+when, and what went each way. Neighbours are strangers, shown by address only;
+a contact who recognised you privately on the link (each side proves knowing a
+key only the two of you share, bound to that link) is shown by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.running()
@@ -394,7 +397,7 @@ when, and what went each way.`,
 				}
 				return c.printJSON(ps)
 			}
-			rows := [][]string{{"ADDRESS", "TRANSPORT", "DIRECTION", "SINCE", "SENT", "RECEIVED", "ENV SENT", "ENV RECEIVED"}}
+			rows := [][]string{{"ADDRESS", "TRANSPORT", "DIRECTION", "SINCE", "SENT", "RECEIVED", "ENV SENT", "ENV RECEIVED", "CONTACT"}}
 			for _, p := range ps {
 				dir := p.Direction
 				if p.Static {
@@ -402,7 +405,7 @@ when, and what went each way.`,
 				}
 				rows = append(rows, []string{p.Addr, p.Transport, dir, p.Since.Local().Format("2006-01-02 15:04:05"),
 					bytesText(int64(p.BytesSent)), bytesText(int64(p.BytesReceived)),
-					fmt.Sprint(p.EnvelopesSent), fmt.Sprint(p.EnvelopesReceived)})
+					fmt.Sprint(p.EnvelopesSent), fmt.Sprint(p.EnvelopesReceived), cmp.Or(p.Contact, "-")})
 			}
 			c.table(rows)
 			return nil

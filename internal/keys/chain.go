@@ -31,12 +31,18 @@ type Chain struct {
 	Key    [32]byte
 }
 
-// At derives the keys of period p >= c.Period without changing c.
-func (c Chain) At(p uint32) PeriodKeys {
+// keyAt is K_p for p >= c.Period.
+func (c Chain) keyAt(p uint32) [32]byte {
 	k := c.Key
 	for q := c.Period; q < p; q++ {
 		copy(k[:], kdf(k[:], "grapevine period next v1", 32))
 	}
+	return k
+}
+
+// At derives the keys of period p >= c.Period without changing c.
+func (c Chain) At(p uint32) PeriodKeys {
+	k := c.keyAt(p)
 	var pk PeriodKeys
 	pk.Period = p
 	copy(pk.tag[:], kdf(k[:], "grapevine tag v1", 32))
@@ -198,4 +204,28 @@ func (r *RecvChain) Forget(p uint32) {
 		}
 	}
 	r.Seen = kept
+}
+
+// LinkProof proves, bound to one link, knowledge of this chain's key in
+// period p, so that two contacts who link recognise each other and nobody
+// else learns anything (SPEC §12.6):
+//
+//	recognition key = HKDF(K_p, "grapevine link recognition v1")
+//	proof           = HMAC-SHA256(recognition key, role || binding)[:16]
+//
+// role is 'I' from the side that dialled the link and 'R' from the other, so
+// a proof reflected back to its sender matches nothing; binding is the
+// link's handshake hash. ok is false when p is before the chain's period
+// (that key is gone).
+func (c Chain) LinkProof(p uint32, dialled bool, binding []byte) (proof [16]byte, ok bool) {
+	if p < c.Period {
+		return proof, false
+	}
+	k := c.keyAt(p)
+	role := []byte{'R'}
+	if dialled {
+		role[0] = 'I'
+	}
+	copy(proof[:], prf(kdf(k[:], "grapevine link recognition v1", 32), role, binding))
+	return proof, true
 }

@@ -25,6 +25,7 @@ type keyVector struct {
 	EphemeralPriv             string
 	IntroSlot                 uint16
 	P0, Period, Counter       uint32
+	LinkBinding               string // a link's handshake hash
 	// Outputs.
 	AFingerprint, BFingerprint, SafetyNumber string
 	InviteHex, Link                          string
@@ -34,6 +35,8 @@ type keyVector struct {
 	InitiatorChainKey, ResponderChainKey     string
 	// Keys of envelope Counter in Period on the initiator's chain.
 	Tag, SealKey, ReceiptSecret string
+	// The initiator chain's proof in Period on a link the proving side dialled.
+	LinkProof string
 }
 
 func unhex(t *testing.T, s string) []byte {
@@ -91,6 +94,11 @@ func (v *keyVector) compute(t *testing.T) keyVector {
 	k := ci.At(v.Period)
 	tg, sl, rs := k.Tag(v.Counter), k.SealKey(v.Counter), k.ReceiptSecret(v.Counter)
 	out.Tag, out.SealKey, out.ReceiptSecret = hex.EncodeToString(tg[:]), hex.EncodeToString(sl[:]), hex.EncodeToString(rs[:])
+	proof, ok := ci.LinkProof(v.Period, true, unhex(t, v.LinkBinding))
+	if !ok {
+		t.Fatal("no link proof for a period at or after the chain's")
+	}
+	out.LinkProof = hex.EncodeToString(proof[:])
 	return out
 }
 
@@ -100,11 +108,11 @@ func seedVectors() []keyVector {
 		{Comment: "chain used in its first period", ASignSeed: h(0x01), ADHPriv: h(0x02), AName: "Alice",
 			BSignSeed: h(0x03), BDHPriv: h(0x04), BName: "Bob", PrekeyPriv: h(0x05),
 			InviteSecret: hex.EncodeToString(repeat(0x06, 16)), InviteExpiry: 1800000000,
-			EphemeralPriv: h(0x07), IntroSlot: 42, P0: 20413, Period: 20413, Counter: 0},
+			EphemeralPriv: h(0x07), IntroSlot: 42, P0: 20413, Period: 20413, Counter: 0, LinkBinding: h(0x08)},
 		{Comment: "chain three periods on, a later counter, non-ASCII name", ASignSeed: h(0x11), ADHPriv: h(0x12), AName: "Zoë",
 			BSignSeed: h(0x13), BDHPriv: h(0x14), BName: "Bình", PrekeyPriv: h(0x15),
 			InviteSecret: hex.EncodeToString(repeat(0x16, 16)), InviteExpiry: 1900000000,
-			EphemeralPriv: h(0x17), IntroSlot: 255, P0: 20413, Period: 20416, Counter: 31},
+			EphemeralPriv: h(0x17), IntroSlot: 255, P0: 20413, Period: 20416, Counter: 31, LinkBinding: h(0x18)},
 	}
 }
 

@@ -324,3 +324,62 @@ func TestJunkFloodIsCut(t *testing.T) {
 		c.Close()
 	})
 }
+
+// TestContactsRecogniseEachOther: two contacts who link see each other's
+// names among their peers; a stranger stays nameless on both sides.
+func TestContactsRecogniseEachOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		alice, bob, carol := newTestNode(t, "Alice"), newTestNode(t, "Bob"), newTestNode(t, "Carol")
+		defer alice.Close()
+		defer bob.Close()
+		defer carol.Close()
+		self, _ := bob.Self()
+		if _, err := alice.AddContact(self.Link, ""); err != nil {
+			t.Fatal(err)
+		}
+		bundle := filepath.Join(t.TempDir(), "b.gvb")
+		for _, step := range []func() error{
+			func() error { _, err := alice.Export(bundle); return err },
+			func() error { _, err := bob.Import(bundle); return err },
+			func() error { _, err := bob.Accept("Alice"); return err },
+			func() error { _, err := bob.Export(bundle); return err },
+			func() error { _, err := alice.Import(bundle); return err },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tm := newTestMesh(t)
+		defer tm.stop()
+		ma, _ := tm.start(alice, "a")
+		mb, _ := tm.start(bob, "b", "a")
+		mc, _ := tm.start(carol, "c", "a")
+		eventually(t, "all linked and synced (a hello comes first)", 2*time.Second, func() bool {
+			return allSynced(ma, 2) && allSynced(mb, 1) && allSynced(mc, 1)
+		})
+		names := map[string]string{}
+		for _, p := range ma.Peers() {
+			names[p.Addr] = p.Contact
+		}
+		if names["b"] != "Bob" || names["c"] != "" {
+			t.Fatalf("Alice sees her peers as %v; want Bob named and Carol not", names)
+		}
+		if pb := mb.Peers(); pb[0].Contact != "Alice" {
+			t.Fatalf("Bob sees %q", pb[0].Contact)
+		}
+		if pc := mc.Peers(); pc[0].Contact != "" {
+			t.Fatalf("the stranger Carol sees %q", pc[0].Contact)
+		}
+	})
+}
+
+// allSynced reports whether m has n peers and finished a round with each.
+func allSynced(m *Mesh, n int) bool {
+	ps := m.Peers()
+	for _, p := range ps {
+		if !p.Synced {
+			return false
+		}
+	}
+	return len(ps) == n
+}

@@ -81,7 +81,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 		dir = "out"
 	}
 	p := &peer{m: m, conn: lc, initiator: initiator, localKey: lc.LocalStatic(), remoteKey: lc.RemoteStatic(),
-		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote)}),
+		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote), Binding: lc.ChannelBinding()}),
 		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: m.cfg.Clock.Now()},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := m.register(p); err != nil {
@@ -112,11 +112,15 @@ func (p *peer) serve(ctx context.Context) error {
 		wg.Wait()
 		p.flush() // keep what arrived; nothing was acknowledged anyway
 	}()
+	hello, err := p.sess.Hello()
+	if err != nil {
+		return err
+	}
 	open, err := p.sess.Open()
 	if err != nil {
 		return err
 	}
-	p.send(open)
+	p.send(append(hello, open...))
 	resync := p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
 	for {
 		select {
@@ -316,6 +320,7 @@ func (p *peer) snapshot() PeerInfo {
 	info.BytesSent, info.BytesReceived = p.conn.Stats()
 	st := p.sess.Stats()
 	info.EnvelopesSent, info.EnvelopesReceived, info.Synced = st.EnvelopesSent, st.EnvelopesReceived, st.Synced
+	info.Contact = st.Contact
 	return info
 }
 

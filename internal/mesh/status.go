@@ -7,7 +7,8 @@ import (
 )
 
 // PeerInfo is what the node knows about one neighbour. It carries no
-// identity: link keys rotate and are not the user's.
+// identity — link keys rotate and are not the user's — except the name of a
+// contact who recognised us.
 type PeerInfo struct {
 	Addr              string    `json:"addr"`      // remote address, host:port
 	Transport         string    `json:"transport"` // "tcp", "mem"
@@ -19,6 +20,9 @@ type PeerInfo struct {
 	EnvelopesSent     int       `json:"envelopes_sent"`
 	EnvelopesReceived int       `json:"envelopes_received"`
 	Synced            bool      `json:"synced"` // the first reconciliation finished
+	// Contact names the neighbour if it is a contact and recognised us
+	// privately on this link (SPEC §12.6); empty for everyone else.
+	Contact string `json:"contact,omitempty"`
 }
 
 // Status is the node's state for `grapevine status`.

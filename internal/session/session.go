@@ -29,6 +29,7 @@ import (
 //	Done      empty: the initiator's round finished (both sides now "synced")
 //	Ping      empty: the peer answers Pong (keepalive)
 //	Pong      empty
+//	Hello     n × 16-byte link proofs, 32 ≤ n ≤ 512, once per link (SPEC §12.6)
 const (
 	TypeNegOpen  byte = 1
 	TypeNeg      byte = 2
@@ -37,6 +38,7 @@ const (
 	TypeDone     byte = 5
 	TypePing     byte = 6
 	TypePong     byte = 7
+	TypeHello    byte = 8
 )
 
 // Limits on frame payloads.
@@ -58,6 +60,8 @@ func MaxPayload(typ byte) int {
 		return MaxWant * envelope.IDSize
 	case TypeDone, TypePing, TypePong:
 		return 0
+	case TypeHello:
+		return node.MaxLinkProofs * 16
 	}
 	return -1 // unknown type: never allowed
 }
@@ -74,12 +78,15 @@ type Store interface {
 	Describe(ids []envelope.ID) []node.Held
 	Forward(ids []envelope.ID) ([][]byte, error)
 	IngestFrom(source string, raws [][]byte) (node.IngestReport, error)
+	LinkProofs(binding []byte, dialled bool) ([]byte, error)
+	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
 }
 
 // Config sets up a session.
 type Config struct {
 	Initiator bool   // the side that dialled runs reconciliation rounds
 	Source    string // the peer's address, for the node's fair eviction
+	Binding   []byte // the link's handshake hash, for recognising contacts
 	// MaxBatch is how many received envelopes one Flush ingests at most;
 	// Handle asks for a flush when this many wait. Default 512.
 	MaxBatch int
@@ -92,6 +99,9 @@ type Stats struct {
 	Rounds            int  `json:"rounds"` // reconciliation rounds finished
 	Synced            bool `json:"synced"` // at least one round finished
 	NegBytes          int  `json:"neg_bytes"`
+	// Contact is the name of the contact who recognised us on this link, if
+	// any (SPEC §12.6); strangers stay nameless.
+	Contact string `json:"contact,omitempty"`
 }
 
 // Session is one link's protocol state. Its methods are safe for concurrent
@@ -106,6 +116,7 @@ type Session struct {
 	sent  idSet // the peer holds these: sent to it, received from it, or known from reconciliation
 	inbox [][]byte
 	stats Stats
+	hello bool // the peer's Hello arrived
 }
 
 // ErrProtocol marks a peer that broke the protocol: the link is cut.
@@ -117,6 +128,34 @@ func New(st Store, cfg Config) *Session {
 		cfg.MaxBatch = 512
 	}
 	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 18)}
+}
+
+// Hello returns the frame that opens a link: this node's proofs for its
+// contacts, so that a contact on the other end recognises it (SPEC §12.6).
+func (s *Session) Hello() ([]Frame, error) {
+	proofs, err := s.st.LinkProofs(s.cfg.Binding, s.cfg.Initiator)
+	if err != nil {
+		return nil, fmt.Errorf("failed to prepare hello: %w", err)
+	}
+	return []Frame{{TypeHello, proofs}}, nil
+}
+
+func (s *Session) recognise(proofs []byte) error {
+	if s.hello {
+		return fmt.Errorf("%w: a second hello", ErrProtocol)
+	}
+	s.hello = true
+	if len(proofs)%16 != 0 || len(proofs) < node.MinLinkProofs*16 {
+		return fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(proofs))
+	}
+	c, ok, err := s.st.RecogniseLink(s.cfg.Binding, !s.cfg.Initiator, proofs)
+	if err != nil {
+		return err
+	}
+	if ok {
+		s.stats.Contact = c.Name
+	}
+	return nil
 }
 
 // Open begins a reconciliation round (initiator only). It returns no frame
@@ -177,6 +216,8 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 	case TypeDone:
 		s.stats.Synced = true
 		s.stats.Rounds++
+	case TypeHello:
+		err = s.recognise(f.Payload)
 	case TypePing:
 		out = []Frame{{Type: TypePong}}
 	case TypePong:

@@ -233,6 +233,9 @@ func TestProtocolViolations(t *testing.T) {
 		{"open to the initiator", Config{Initiator: true}, Frame{TypeNegOpen, []byte{0x61}}},
 		{"garbage negentropy", Config{}, Frame{TypeNegOpen, []byte{0x61, 0xff, 0xff}}},
 		{"ping with payload", Config{}, Frame{TypePing, []byte{1}}},
+		{"short hello", Config{}, Frame{TypeHello, make([]byte, 16)}},
+		{"ragged hello", Config{}, Frame{TypeHello, make([]byte, 32*16+1)}},
+		{"oversized hello", Config{}, Frame{TypeHello, make([]byte, 513*16)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := New(a, tc.cfg).Handle(tc.f)
@@ -267,4 +270,57 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// carry moves everything one node holds to another through a bundle file.
+func carry(t *testing.T, from, to *node.Node) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "b.gvb")
+	if _, err := from.Export(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.Import(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHelloRecognisesContactsOnly(t *testing.T) {
+	a, b, c := newNode(t, "Ann"), newNode(t, "Ben"), newNode(t, "Cat")
+	self, _ := b.Self()
+	if _, err := a.AddContact(self.Link, ""); err != nil {
+		t.Fatal(err)
+	}
+	carry(t, a, b)
+	if _, err := b.Accept("Ann"); err != nil {
+		t.Fatal(err)
+	}
+	carry(t, b, a)
+	binding := make([]byte, 32)
+	rand.Read(binding)
+	link := func(x, y *node.Node) (*Session, *Session) {
+		sx := New(x, Config{Initiator: true, Binding: binding})
+		sy := New(y, Config{Binding: binding})
+		for _, pair := range [][2]*Session{{sx, sy}, {sy, sx}} {
+			hello, err := pair[0].Hello()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := pair[1].Handle(hello[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return sx, sy
+	}
+	sa, sb := link(a, b)
+	if sa.Stats().Contact != "Ben" || sb.Stats().Contact != "Ann" {
+		t.Fatalf("contacts linked as %q and %q; want Ben and Ann", sa.Stats().Contact, sb.Stats().Contact)
+	}
+	sa, sc := link(a, c)
+	if sa.Stats().Contact != "" || sc.Stats().Contact != "" {
+		t.Fatalf("strangers named each other %q and %q", sa.Stats().Contact, sc.Stats().Contact)
+	}
+	hello, _ := sb.Hello()
+	if _, _, err := sa.Handle(hello[0]); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("a second hello on a link gave %v", err)
+	}
 }
