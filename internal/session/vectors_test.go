@@ -149,9 +149,24 @@ func runVector(t *testing.T, v syncVector) syncVector {
 	sa, sb := newMemStore(decode(v.Initiator)), newMemStore(decode(v.Responder))
 	got := v
 	got.Frames, got.FinalIni, got.FinalRes = nil, nil, nil
-	pumpRecord(t, New(sa, Config{Initiator: true}), New(sb, Config{}), func(from string, f Frame) {
+	record := func(from string, f Frame) {
 		got.Frames = append(got.Frames, vectorFrame{From: from, Type: f.Type, Payload: hex.EncodeToString(f.Payload)})
-	})
+	}
+	ini, res := New(sa, Config{Initiator: true}), New(sb, Config{})
+	for _, pair := range []struct {
+		from     string
+		src, dst *Session
+	}{{"initiator", ini, res}, {"responder", res, ini}} { // each side's Hello comes first
+		hello, err := pair.src.Hello()
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(pair.from, hello[0])
+		if _, _, err := pair.dst.Handle(hello[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pumpRecord(t, ini, res, record)
 	for _, h := range sa.Inventory() {
 		got.FinalIni = append(got.FinalIni, hex.EncodeToString(h.ID[:]))
 	}
