@@ -35,12 +35,15 @@ func newTestMesh(t *testing.T) *testMesh {
 	return &testMesh{t: t, net: NewMemNetwork(), ctx: ctx, cancel: cancel}
 }
 
+// newTestNode makes a node that is closed when the test ends — after the
+// deferred tm.stop, so no link outlives its node.
 func newTestNode(t *testing.T, name string) *node.Node {
 	t.Helper()
 	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Close() })
 	return n
 }
 
@@ -106,9 +109,6 @@ func lastMessage(t *testing.T, n *node.Node) node.Message {
 func TestLineDeliversThroughTheMiddle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		alice, bob, carol := newTestNode(t, "Alice"), newTestNode(t, "Bob"), newTestNode(t, "Carol")
-		defer alice.Close()
-		defer bob.Close()
-		defer carol.Close()
 		tm := newTestMesh(t)
 		defer tm.stop()
 		tm.start(alice, "a")
@@ -144,9 +144,6 @@ func TestLineDeliversThroughTheMiddle(t *testing.T) {
 func TestCarriedWhileRecipientAway(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		alice, bob, carol := newTestNode(t, "Alice"), newTestNode(t, "Bob"), newTestNode(t, "Carol")
-		defer alice.Close()
-		defer bob.Close()
-		defer carol.Close()
 		self, _ := carol.Self()
 		if _, err := alice.AddContact(self.Link, ""); err != nil {
 			t.Fatal(err)
@@ -179,8 +176,6 @@ func TestCarriedWhileRecipientAway(t *testing.T) {
 func TestHostilePeersAreCutOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bob, carol := newTestNode(t, "Bob"), newTestNode(t, "Carol")
-		defer bob.Close()
-		defer carol.Close()
 		tm := newTestMesh(t)
 		defer tm.stop()
 		mb, _ := tm.start(bob, "b")
@@ -244,8 +239,6 @@ func TestHostilePeersAreCutOff(t *testing.T) {
 func TestIdleLinkIsCut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		alice, bob := newTestNode(t, "Alice"), newTestNode(t, "Bob")
-		defer alice.Close()
-		defer bob.Close()
 		tm := newTestMesh(t)
 		defer tm.stop()
 		ma, _ := tm.start(alice, "a")
@@ -275,8 +268,6 @@ func TestIdleLinkIsCut(t *testing.T) {
 func TestDuplicateLinksCollapse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		alice, bob := newTestNode(t, "Alice"), newTestNode(t, "Bob")
-		defer alice.Close()
-		defer bob.Close()
 		tm := newTestMesh(t)
 		defer tm.stop()
 		ma, _ := tm.start(alice, "a", "b")
@@ -297,7 +288,6 @@ func TestDuplicateLinksCollapse(t *testing.T) {
 func TestJunkFloodIsCut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bob := newTestNode(t, "Bob")
-		defer bob.Close()
 		tm := newTestMesh(t)
 		defer tm.stop()
 		mb, _ := tm.start(bob, "b")
@@ -330,9 +320,6 @@ func TestJunkFloodIsCut(t *testing.T) {
 func TestContactsRecogniseEachOther(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		alice, bob, carol := newTestNode(t, "Alice"), newTestNode(t, "Bob"), newTestNode(t, "Carol")
-		defer alice.Close()
-		defer bob.Close()
-		defer carol.Close()
 		self, _ := bob.Self()
 		if _, err := alice.AddContact(self.Link, ""); err != nil {
 			t.Fatal(err)
