@@ -45,7 +45,8 @@ type heldMeta struct {
 
 type change struct {
 	id   envelope.ID
-	meta *heldMeta // nil: deleted
+	meta    heldMeta
+	deleted bool
 }
 
 type inventory struct {
@@ -180,9 +181,9 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 	}
 	var added []envelope.ID
 	for _, c := range n.journal {
-		if c.meta == nil {
+		if c.deleted {
 			n.inv.remove(c.id)
-		} else if n.inv.add(c.id, *c.meta) {
+		} else if n.inv.add(c.id, c.meta) {
 			added = append(added, c.id)
 		}
 	}
@@ -205,12 +206,12 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
 		return err
 	}
-	n.journal = append(n.journal, change{id, metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
+	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
 	return nil
 }
 
-func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) *heldMeta {
-	return &heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
+func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) heldMeta {
+	return heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
 		receipt: e.Kind == envelope.KindReceipt, source: source}
 }
 
@@ -218,7 +219,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 	if err := tx.Delete(colEnvelopes, id[:]); err != nil {
 		return err
 	}
-	n.journal = append(n.journal, change{id: id})
+	n.journal = append(n.journal, change{id: id, deleted: true})
 	return nil
 }
 
@@ -226,7 +227,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 func (n *Node) loadInventory() error {
 	iv := newInventory()
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
-		iv.add(envelope.ComputeID(raw), *metaOf(e, len(raw), flags, 0))
+		iv.add(envelope.ComputeID(raw), metaOf(e, len(raw), flags, 0))
 		return nil
 	})
 	if err != nil {
