@@ -44,7 +44,7 @@ type heldMeta struct {
 }
 
 type change struct {
-	id   envelope.ID
+	id      envelope.ID
 	meta    heldMeta
 	deleted bool
 }
