@@ -370,3 +370,19 @@ func allSynced(m *Mesh, n int) bool {
 	}
 	return len(ps) == n
 }
+
+func TestTokenBucket(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	b := newTokenBucket(10, now)
+	for i := range 10 {
+		if w := b.take(1, now); w != 0 {
+			t.Fatalf("take %d within the burst waits %s", i, w)
+		}
+	}
+	if w := b.take(1, now); w != 100*time.Millisecond {
+		t.Fatalf("one over the burst waits %s, want 100ms", w)
+	}
+	if w := b.take(1, now.Add(time.Second)); w != 0 {
+		t.Fatalf("after a second's refill, waits %s", w)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"slices"
 	"strings"
@@ -216,10 +215,11 @@ const junkLimit = 1000
 // configured rate: beyond it, the link is simply read slower.
 func (p *peer) read(in chan<- session.Frame) error {
 	clk := p.m.cfg.Clock
-	bucket := newTokenBucket(p.m.cfg.RateEnvelopes, p.m.cfg.RateBytes, clk.Now())
+	envs := newTokenBucket(p.m.cfg.RateEnvelopes, clk.Now())
+	volume := newTokenBucket(p.m.cfg.RateBytes, clk.Now())
 	// A reconciliation message can cost the node a scan of its snapshot;
 	// an honest round needs a handful. Ten a second is plenty.
-	negs := newTokenBucket(10, math.MaxFloat64, clk.Now())
+	negs := newTokenBucket(10, clk.Now())
 	for {
 		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
 		typ, payload, err := p.conn.ReadFrame()
@@ -233,9 +233,10 @@ func (p *peer) read(in chan<- session.Frame) error {
 		var wait time.Duration
 		switch typ {
 		case session.TypeEnvelope:
-			wait = bucket.take(1, float64(len(payload)), clk.Now())
+			now := clk.Now()
+			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 		case session.TypeNegOpen, session.TypeNeg:
-			wait = negs.take(1, 0, clk.Now())
+			wait = negs.take(1, clk.Now())
 		}
 		if wait > 0 {
 			select {
@@ -333,25 +334,21 @@ func sortPeers(ps []PeerInfo) {
 	})
 }
 
-// tokenBucket limits envelopes and bytes per second, with a burst of one
-// second's worth.
+// tokenBucket limits one quantity per second, with a burst of one second's
+// worth.
 type tokenBucket struct {
-	rateN, rateB float64
-	n, b         float64
+	rate, tokens float64
 	last         time.Time
 }
 
-func newTokenBucket(rateN, rateB float64, now time.Time) *tokenBucket {
-	return &tokenBucket{rateN: rateN, rateB: rateB, n: rateN, b: rateB, last: now}
+func newTokenBucket(rate float64, now time.Time) *tokenBucket {
+	return &tokenBucket{rate: rate, tokens: rate, last: now}
 }
 
-// take spends n envelopes and b bytes and returns how long to wait before
-// going on (zero if the budget allowed it).
-func (t *tokenBucket) take(n, b float64, now time.Time) time.Duration {
-	dt := now.Sub(t.last).Seconds()
+// take spends n and returns how long to wait before going on (zero if the
+// budget allowed it).
+func (t *tokenBucket) take(n float64, now time.Time) time.Duration {
+	t.tokens = min(t.rate, t.tokens+now.Sub(t.last).Seconds()*t.rate) - n
 	t.last = now
-	t.n = min(t.rateN, t.n+dt*t.rateN) - n
-	t.b = min(t.rateB, t.b+dt*t.rateB) - b
-	debt := max(-t.n/t.rateN, -t.b/t.rateB, 0)
-	return time.Duration(debt * float64(time.Second))
+	return time.Duration(max(-t.tokens/t.rate, 0) * float64(time.Second))
 }
