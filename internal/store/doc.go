@@ -16,4 +16,10 @@
 // durable (fsynced) when Update returns. Only one process may hold the store
 // open at a time; a second Open waits up to Options.LockTimeout and then
 // fails with ErrInUse.
+//
+// CreateMemory makes a store that lives only in memory, for the
+// discrete-event simulator (thousands of nodes in one process) and tests:
+// no file, no passphrase, no fsync, and nothing survives Close, but the same
+// sealing, key hashing, expiry index and transactions as a file store, run
+// by the same code over an in-memory ordered tree instead of bbolt.
 package store

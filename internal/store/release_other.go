@@ -2,5 +2,5 @@
 
 package store
 
-// ReleaseMemory does nothing on this platform.
-func (s *Store) ReleaseMemory() {}
+// releaseMemory does nothing on this platform.
+func (d *boltDB) releaseMemory() {}

@@ -7,17 +7,17 @@ import (
 	"unsafe"
 )
 
-// ReleaseMemory tells the kernel that the store file's pages need not stay
+// releaseMemory tells the kernel that the store file's pages need not stay
 // mapped in this process (madvise MADV_DONTNEED). They stay in the page
 // cache and come back on the next access; resident memory no longer counts
 // every page a full scan (such as loading the envelope inventory at start)
 // touched. Errors are ignored: this is only advice.
-func (s *Store) ReleaseMemory() {
-	size, err := s.FileSize()
+func (d *boltDB) releaseMemory() {
+	size, err := d.size()
 	if err != nil || size <= 0 {
 		return
 	}
-	info := s.db.Info()
+	info := d.db.Info()
 	if info.Data == 0 {
 		return
 	}

@@ -70,11 +70,10 @@ const (
 
 // Store is an open, unlocked store.
 type Store struct {
-	db       *bolt.DB
-	path     string
-	now      func() time.Time
-	seal     cipherAEAD
-	indexKey []byte
+	db     kvDB // *boltDB, or *memDB for CreateMemory
+	now    func() time.Time
+	seal   cipherAEAD
+	hasher keyHasher // hashKey under the index key
 
 	closeOnce sync.Once
 	closeErr  error
@@ -166,7 +165,7 @@ func create(path string, passphrase []byte, kdf KDFParams, opts Options) (*Store
 	if err != nil {
 		return nil, fmt.Errorf("failed to wrap data key: %w", err)
 	}
-	s, err := newStore(path, dek, opts)
+	s, err := newStore(dek, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +173,7 @@ func create(path string, passphrase []byte, kdf KDFParams, opts Options) (*Store
 	if err != nil {
 		return nil, fmt.Errorf("failed to open store file: %w", err)
 	}
-	s.db = db
+	s.db = &boltDB{db: db, path: path}
 	err = db.Update(func(tx *bolt.Tx) error {
 		mb, err := tx.CreateBucket([]byte(bucketMeta))
 		if err != nil {
@@ -193,7 +192,8 @@ func create(path string, passphrase []byte, kdf KDFParams, opts Options) (*Store
 	return s, nil
 }
 
-func newStore(path string, dek []byte, opts Options) (*Store, error) {
+// newStore derives the subkeys from dek; the caller sets s.db.
+func newStore(dek []byte, opts Options) (*Store, error) {
 	sealKey, indexKey, err := subkeys(dek)
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive store subkeys: %w", err)
@@ -203,7 +203,9 @@ func newStore(path string, dek []byte, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive store subkeys: %w", err)
 	}
-	return &Store{path: path, now: opts.clock(), seal: aead, indexKey: indexKey}, nil
+	s := &Store{now: opts.clock(), seal: aead}
+	s.hasher.init(indexKey)
+	return s, nil
 }
 
 // Open opens the store in dir with passphrase. Nothing is written to the
@@ -263,19 +265,20 @@ func Open(dir string, passphrase []byte, opts Options) (*Store, error) {
 		return nil, err
 	}
 	defer clear(dek)
-	s, err := newStore(path, dek, opts)
+	s, err := newStore(dek, opts)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	s.db = db
+	s.db = &boltDB{db: db, path: path}
 	return s, nil
 }
 
-// Close releases the file lock and forgets the keys. It is idempotent.
+// Close releases the file lock and forgets the keys (a memory store drops
+// all its data). It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.db.Close(); err != nil {
+		if err := s.db.close(); err != nil {
 			s.closeErr = fmt.Errorf("failed to close store: %w", err)
 		}
 	})
@@ -283,18 +286,18 @@ func (s *Store) Close() error {
 }
 
 // Update runs fn in one read-write transaction. If fn returns nil the
-// transaction is committed and fsynced before Update returns; otherwise it is
-// rolled back and fn's error returned.
+// transaction is committed (and, for a file store, fsynced) before Update
+// returns; otherwise it is rolled back and fn's error returned.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, s: s, now: s.nowSec()})
+	return s.db.update(func(ktx kvTx) error {
+		return fn(&Tx{tx: ktx, s: s, now: s.nowSec()})
 	})
 }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error {
-		return fn(&Tx{tx: btx, s: s, now: s.nowSec()})
+	return s.db.view(func(ktx kvTx) error {
+		return fn(&Tx{tx: ktx, s: s, now: s.nowSec()})
 	})
 }
 
@@ -307,13 +310,20 @@ func (s *Store) nowSec() uint64 {
 	return uint64(n)
 }
 
-// FileSize returns the size of the store file in bytes.
+// FileSize returns the size of the store file in bytes. A memory store has
+// no file: it returns the total length of the keys and values it holds
+// (sealed values, hashed keys and expiry index entries, as they would be
+// stored), which grows and shrinks with its contents.
 func (s *Store) FileSize() (int64, error) {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return 0, fmt.Errorf("failed to stat store file: %w", err)
-	}
-	return fi.Size(), nil
+	return s.db.size()
+}
+
+// ReleaseMemory tells the kernel that the store file's pages need not stay
+// resident in this process: they stay in the page cache and come back on
+// the next access. It is only advice and ignores errors. It does nothing on
+// a memory store, nor on platforms without madvise.
+func (s *Store) ReleaseMemory() {
+	s.db.releaseMemory()
 }
 
 // Sweep deletes every item whose expiry is <= Now(), in one durable

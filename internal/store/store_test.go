@@ -127,12 +127,17 @@ func count(t *testing.T, s *Store, coll string) int {
 	return n
 }
 
+// indexLen counts the expiry index entries through the backend interface,
+// so it works on both backends.
 func indexLen(t *testing.T, s *Store) int {
 	t.Helper()
 	n := 0
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket([]byte(bucketExpiry)); b != nil {
-			n = b.Stats().KeyN
+	if err := s.db.view(func(tx kvTx) error {
+		if b := tx.Bucket(bucketExpiry); b != nil {
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				n++
+			}
 		}
 		return nil
 	}); err != nil {
@@ -141,9 +146,10 @@ func indexLen(t *testing.T, s *Store) int {
 	return n
 }
 
-func TestRoundTrip(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "home")
-	s := mustCreate(t, dir, testOpts(nil))
+func TestRoundTrip(t *testing.T) { forBackends(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, be backend) {
+	s := be.create(t, testOpts(nil))
 	exp := time.Now().Add(time.Hour).Truncate(time.Second).UTC()
 	err := s.Update(func(tx *Tx) error {
 		for _, kv := range [][2]string{{"alice", "A"}, {"bob", "B"}, {"carol", "C"}} {
@@ -240,16 +246,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	check(s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if !Exists(dir) {
-		t.Fatal("Exists = false after Create")
-	}
-	s = mustOpen(t, dir, testOpts(nil))
+	s = be.reopen(t, s, testOpts(nil))
 	defer s.Close()
 	check(s)
 	if v, ok := getString(t, s, "envelopes", "e1"); !ok || v != "env one" {
@@ -280,9 +277,10 @@ func TestPermissions(t *testing.T) {
 	}
 }
 
-func TestUpdateRollback(t *testing.T) {
-	dir := t.TempDir()
-	s := mustCreate(t, dir, testOpts(nil))
+func TestUpdateRollback(t *testing.T) { forBackends(t, testUpdateRollback) }
+
+func testUpdateRollback(t *testing.T, be backend) {
+	s := be.create(t, testOpts(nil))
 	defer s.Close()
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
@@ -305,8 +303,10 @@ func TestUpdateRollback(t *testing.T) {
 	}
 }
 
-func TestPutValidation(t *testing.T) {
-	s := mustCreate(t, t.TempDir(), testOpts(nil))
+func TestPutValidation(t *testing.T) { forBackends(t, testPutValidation) }
+
+func testPutValidation(t *testing.T, be backend) {
+	s := be.create(t, testOpts(nil))
 	defer s.Close()
 	cases := []struct {
 		coll string
@@ -407,11 +407,12 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	}
 }
 
-func TestExpiry(t *testing.T) {
+func TestExpiry(t *testing.T) { forBackends(t, testExpiry) }
+
+func testExpiry(t *testing.T, be backend) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	dir := t.TempDir()
-	s := mustCreate(t, dir, testOpts(clock))
+	s := be.create(t, testOpts(clock))
 	put := func(coll, key string, exp time.Time) {
 		t.Helper()
 		if err := s.Update(func(tx *Tx) error { return tx.Put(coll, []byte(key), []byte("v-"+key), exp) }); err != nil {
@@ -491,10 +492,7 @@ func TestExpiry(t *testing.T) {
 	}
 	// The store keeps working after sweeping, across reopen.
 	put("env", "new", t0.Add(time.Hour))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, dir, testOpts(clock))
+	s = be.reopen(t, s, testOpts(clock))
 	defer s.Close()
 	if got, want := allValues(t, s, "env"), []string{"v-c", "v-new", "v-x"}; !slices.Equal(got, want) {
 		t.Fatalf("after reopen ForEach = %q, want %q", got, want)

@@ -7,15 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tx is one store transaction. It is only valid inside the Update or View
 // callback that received it. Expiry decisions inside a Tx use the clock
 // reading taken when the transaction began.
 type Tx struct {
-	tx  *bolt.Tx
+	tx  kvTx
 	s   *Store
 	now uint64 // Unix seconds
 }
@@ -64,15 +62,15 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	b, err := tx.tx.CreateBucketIfNotExists([]byte(collection))
+	b, err := tx.tx.CreateBucketIfNotExists(collection)
 	if err != nil {
 		return fmt.Errorf("failed to create collection %q: %w", collection, err)
 	}
-	ib, err := tx.tx.CreateBucketIfNotExists([]byte(bucketExpiry))
+	ib, err := tx.tx.CreateBucketIfNotExists(bucketExpiry)
 	if err != nil {
 		return fmt.Errorf("failed to create expiry index: %w", err)
 	}
-	hk := hashKey(tx.s.indexKey, collection, key)
+	hk := tx.s.hasher.hash(collection, key)
 	if old := b.Get(hk); old != nil {
 		if oldExp, ok := storedExpiry(old); ok {
 			if err := ib.Delete(indexKey(oldExp, hk, collection)); err != nil {
@@ -100,11 +98,11 @@ func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Tim
 	if err := checkCollection(collection); err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to get item: %w", err)
 	}
-	b := tx.tx.Bucket([]byte(collection))
+	b := tx.tx.Bucket(collection)
 	if b == nil {
 		return nil, time.Time{}, false, nil
 	}
-	hk := hashKey(tx.s.indexKey, collection, key)
+	hk := tx.s.hasher.hash(collection, key)
 	stored := b.Get(hk)
 	if stored == nil {
 		return nil, time.Time{}, false, nil
@@ -126,11 +124,11 @@ func (tx *Tx) Has(collection string, key []byte) (bool, error) {
 	if err := checkCollection(collection); err != nil {
 		return false, fmt.Errorf("failed to look up item: %w", err)
 	}
-	b := tx.tx.Bucket([]byte(collection))
+	b := tx.tx.Bucket(collection)
 	if b == nil {
 		return false, nil
 	}
-	stored := b.Get(hashKey(tx.s.indexKey, collection, key))
+	stored := b.Get(tx.s.hasher.hash(collection, key))
 	if stored == nil {
 		return false, nil
 	}
@@ -146,17 +144,17 @@ func (tx *Tx) Delete(collection string, key []byte) error {
 	if err := checkCollection(collection); err != nil {
 		return fmt.Errorf("failed to delete item: %w", err)
 	}
-	b := tx.tx.Bucket([]byte(collection))
+	b := tx.tx.Bucket(collection)
 	if b == nil {
 		return nil
 	}
-	hk := hashKey(tx.s.indexKey, collection, key)
+	hk := tx.s.hasher.hash(collection, key)
 	stored := b.Get(hk)
 	if stored == nil {
 		return nil
 	}
 	if exp, ok := storedExpiry(stored); ok {
-		if ib := tx.tx.Bucket([]byte(bucketExpiry)); ib != nil {
+		if ib := tx.tx.Bucket(bucketExpiry); ib != nil {
 			if err := ib.Delete(indexKey(exp, hk, collection)); err != nil {
 				return fmt.Errorf("failed to delete item from %q: %w", collection, err)
 			}
@@ -177,7 +175,7 @@ func (tx *Tx) ForEach(collection string, fn func(value []byte, expires time.Time
 	if err := checkCollection(collection); err != nil {
 		return fmt.Errorf("failed to iterate collection: %w", err)
 	}
-	b := tx.tx.Bucket([]byte(collection))
+	b := tx.tx.Bucket(collection)
 	if b == nil {
 		return nil
 	}
@@ -213,7 +211,7 @@ func (tx *Tx) Count(collection string) (int, error) {
 	if err := checkCollection(collection); err != nil {
 		return 0, fmt.Errorf("failed to count collection: %w", err)
 	}
-	b := tx.tx.Bucket([]byte(collection))
+	b := tx.tx.Bucket(collection)
 	if b == nil {
 		return 0, nil
 	}
@@ -238,7 +236,7 @@ func (tx *Tx) Count(collection string) (int, error) {
 // anyDue reports whether the expiry index holds an entry due now (or a
 // malformed one, which sweep drops).
 func (tx *Tx) anyDue() bool {
-	ib := tx.tx.Bucket([]byte(bucketExpiry))
+	ib := tx.tx.Bucket(bucketExpiry)
 	if ib == nil {
 		return false
 	}
@@ -247,7 +245,7 @@ func (tx *Tx) anyDue() bool {
 }
 
 func (tx *Tx) sweep() (int, error) {
-	ib := tx.tx.Bucket([]byte(bucketExpiry))
+	ib := tx.tx.Bucket(bucketExpiry)
 	if ib == nil {
 		return 0, nil
 	}
@@ -270,7 +268,7 @@ func (tx *Tx) sweep() (int, error) {
 			exp := binary.BigEndian.Uint64(k)
 			hk := k[8 : 8+hkeySize]
 			coll := k[8+hkeySize:]
-			if b := tx.tx.Bucket(coll); b != nil && string(coll) != bucketMeta && string(coll) != bucketExpiry {
+			if b := tx.tx.Bucket(string(coll)); b != nil && string(coll) != bucketMeta && string(coll) != bucketExpiry {
 				// Only delete the item if it still carries this expiry.
 				if stored := b.Get(hk); stored != nil {
 					if e, ok := storedExpiry(stored); !ok || e == exp {

@@ -1,0 +1,267 @@
+package store
+
+import (
+	"crypto/rand"
+	"fmt"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// CreateMemory makes a store held only in memory, for the simulator and for
+// tests: no file, no passphrase, no KDF, a fresh random data key. Values are
+// still sealed, keys still hashed and the expiry index still kept, by the
+// same code as a file store, so a node behaves the same on either.
+// Everything is lost on Close. opts.KDF and opts.LockTimeout are ignored.
+//
+// FileSize reports the bytes of keys and values the store holds (there is
+// no file) and ReleaseMemory does nothing.
+func CreateMemory(opts Options) (*Store, error) {
+	dek := make([]byte, keySize)
+	defer clear(dek)
+	if _, err := rand.Read(dek); err != nil {
+		return nil, fmt.Errorf("failed to generate store keys: %w", err)
+	}
+	s, err := newStore(dek, opts)
+	if err != nil {
+		return nil, err
+	}
+	db := newMemDB()
+	// Same buckets as a new file store, minus the meta record: there is no
+	// wrapped key to keep.
+	if err := db.update(func(tx kvTx) error {
+		_, err := tx.CreateBucket(bucketExpiry)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("failed to create memory store: %w", err)
+	}
+	s.db = db
+	return s, nil
+}
+
+// memDB is the in-memory backend: one memTree per bucket. Like bbolt it
+// allows many readers or one writer at a time. A read-write transaction
+// applies its changes as it goes and logs how to undo each one; rollback
+// replays the log backwards.
+type memDB struct {
+	mu sync.RWMutex
+	// buckets is only ever looked up by name, never iterated, so Go's map
+	// order cannot leak into anything. nil once closed.
+	buckets map[string]*memTree
+	// undo is the undo log's storage, lent to one write transaction at a
+	// time, so that a small transaction does not regrow it from nothing.
+	undo []memUndo
+}
+
+// maxKeptUndo bounds the undo log storage kept between transactions.
+const maxKeptUndo = 1024
+
+func newMemDB() *memDB {
+	return &memDB{buckets: make(map[string]*memTree)}
+}
+
+func (d *memDB) update(fn func(kvTx) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.buckets == nil {
+		return bolterrors.ErrDatabaseNotOpen
+	}
+	tx := &memTx{db: d, writable: true, undo: d.undo[:0]}
+	committed := false
+	defer func() {
+		// Also runs when fn panics, before the lock is released.
+		if !committed {
+			tx.rollback()
+		}
+		tx.closed = true
+		if cap(tx.undo) <= maxKeptUndo {
+			clear(tx.undo) // let go of the keys and values it points to
+			d.undo = tx.undo[:0]
+		}
+		tx.undo = nil
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+func (d *memDB) view(fn func(kvTx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.buckets == nil {
+		return bolterrors.ErrDatabaseNotOpen
+	}
+	tx := &memTx{db: d}
+	defer func() { tx.closed = true }()
+	return fn(tx)
+}
+
+// size is the total length of the keys and values in every bucket. The sum
+// does not depend on the map's iteration order.
+func (d *memDB) size() (int64, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var n int64
+	for _, t := range d.buckets {
+		n += t.bytes
+	}
+	return n, nil
+}
+
+// releaseMemory does nothing: there are no mapped file pages to give back.
+func (d *memDB) releaseMemory() {}
+
+// close drops every bucket, leaving them to the garbage collector.
+func (d *memDB) close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.buckets = nil
+	return nil
+}
+
+// memTx is one transaction. undo lists the changes of a read-write
+// transaction, oldest first.
+type memTx struct {
+	db       *memDB
+	writable bool
+	closed   bool
+	undo     []memUndo
+}
+
+// memUndo reverses one change: either the creation of bucket name, or a
+// put or delete of key in tree, which held val before if existed.
+type memUndo struct {
+	name    string // non-empty: drop this newly created bucket
+	tree    *memTree
+	key     []byte
+	val     []byte
+	existed bool
+}
+
+func (tx *memTx) rollback() {
+	for i := len(tx.undo) - 1; i >= 0; i-- {
+		u := tx.undo[i]
+		switch {
+		case u.name != "":
+			delete(tx.db.buckets, u.name)
+		case u.existed:
+			u.tree.put(u.key, u.val)
+		default:
+			u.tree.delete(u.key)
+		}
+	}
+}
+
+// checkWrite returns the error bbolt gives for a write it refuses.
+func (tx *memTx) checkWrite() error {
+	switch {
+	case tx.closed:
+		return bolterrors.ErrTxClosed
+	case !tx.writable:
+		return bolterrors.ErrTxNotWritable
+	}
+	return nil
+}
+
+func (tx *memTx) Bucket(name string) kvBucket {
+	if tx.closed {
+		return nil
+	}
+	t := tx.db.buckets[name]
+	if t == nil {
+		return nil
+	}
+	return &memBucket{tx: tx, tree: t}
+}
+
+func (tx *memTx) CreateBucket(name string) (kvBucket, error) {
+	if err := tx.checkWrite(); err != nil {
+		return nil, err
+	}
+	if len(name) == 0 {
+		return nil, bolterrors.ErrBucketNameRequired
+	}
+	if tx.db.buckets[name] != nil {
+		return nil, bolterrors.ErrBucketExists
+	}
+	return tx.create(name), nil
+}
+
+func (tx *memTx) CreateBucketIfNotExists(name string) (kvBucket, error) {
+	if err := tx.checkWrite(); err != nil {
+		return nil, err
+	}
+	if len(name) == 0 {
+		return nil, bolterrors.ErrBucketNameRequired
+	}
+	if t := tx.db.buckets[name]; t != nil {
+		return &memBucket{tx: tx, tree: t}, nil
+	}
+	return tx.create(name), nil
+}
+
+func (tx *memTx) create(name string) *memBucket {
+	t := &memTree{}
+	tx.db.buckets[name] = t
+	tx.undo = append(tx.undo, memUndo{name: name})
+	return &memBucket{tx: tx, tree: t}
+}
+
+// memBucket is a bucket as seen from one transaction, which decides whether
+// it may be written.
+type memBucket struct {
+	tx   *memTx
+	tree *memTree
+}
+
+func (b *memBucket) Get(key []byte) []byte {
+	if b.tx.closed {
+		return nil
+	}
+	v, _ := b.tree.find(key)
+	return v
+}
+
+// Put copies key and value, as bbolt does, so the caller may reuse them.
+func (b *memBucket) Put(key, value []byte) error {
+	if err := b.tx.checkWrite(); err != nil {
+		return err
+	}
+	switch {
+	case len(key) == 0:
+		return bolterrors.ErrKeyRequired
+	case len(key) > bolt.MaxKeySize:
+		return bolterrors.ErrKeyTooLarge
+	case len(value) > bolt.MaxValueSize:
+		return bolterrors.ErrValueTooLarge
+	}
+	// One allocation for both; the value is never nil, so that Get tells
+	// an empty value from an absent key.
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	k, v := buf[:len(key):len(key)], buf[len(key):]
+	old, existed := b.tree.put(k, v)
+	b.tx.undo = append(b.tx.undo, memUndo{tree: b.tree, key: k, val: old, existed: existed})
+	return nil
+}
+
+func (b *memBucket) Delete(key []byte) error {
+	if err := b.tx.checkWrite(); err != nil {
+		return err
+	}
+	if k, v, ok := b.tree.delete(key); ok {
+		b.tx.undo = append(b.tx.undo, memUndo{tree: b.tree, key: k, val: v, existed: true})
+	}
+	return nil
+}
+
+func (b *memBucket) Cursor() kvCursor {
+	if b.tx.closed {
+		return &memCursor{tree: &memTree{}}
+	}
+	return &memCursor{tree: b.tree}
+}
