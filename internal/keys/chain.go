@@ -218,14 +218,29 @@ func (r *RecvChain) Forget(p uint32) {
 // link's handshake hash. ok is false when p is before the chain's period
 // (that key is gone).
 func (c Chain) LinkProof(p uint32, dialled bool, binding []byte) (proof [16]byte, ok bool) {
-	if p < c.Period {
+	key, ok := c.LinkKey(p)
+	if !ok {
 		return proof, false
 	}
+	return LinkProofWith(key, dialled, binding), true
+}
+
+// LinkKey is the recognition key of period p, for callers that prove or
+// check many links in one period (LinkProof in two steps).
+func (c Chain) LinkKey(p uint32) (key []byte, ok bool) {
+	if p < c.Period {
+		return nil, false
+	}
 	k := c.keyAt(p)
+	return kdf(k[:], "grapevine link recognition v1", 32), true
+}
+
+// LinkProofWith is the proof for one link under a recognition key.
+func LinkProofWith(key []byte, dialled bool, binding []byte) (proof [16]byte) {
 	role := []byte{'R'}
 	if dialled {
 		role[0] = 'I'
 	}
-	copy(proof[:], prf(kdf(k[:], "grapevine link recognition v1", 32), role, binding))
-	return proof, true
+	copy(proof[:], prf(key, role, binding))
+	return proof
 }

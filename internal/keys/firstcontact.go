@@ -31,7 +31,7 @@ type FirstContact struct {
 
 // Initiate runs the initiator's side with a fresh ephemeral key.
 func Initiate(self *Identity, inv *Invite, rand io.Reader) (*FirstContact, error) {
-	eph, err := ecdh.X25519().GenerateKey(rand)
+	eph, err := NewX25519(rand)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate ephemeral key: %w", err)
 	}

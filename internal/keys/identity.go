@@ -49,11 +49,23 @@ func NewIdentity(name string, rand io.Reader) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate signing key: %w", err)
 	}
-	dh, err := ecdh.X25519().GenerateKey(rand)
+	dh, err := NewX25519(rand)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate key agreement key: %w", err)
 	}
 	return &Identity{Name: name, Sign: sign, DH: dh}, nil
+}
+
+// NewX25519 makes an X25519 private key from 32 bytes of rand. Since Go
+// 1.26 ecdh's GenerateKey ignores its reader; the node's injected
+// randomness must reach its keys, or the simulator cannot replay a run.
+func NewX25519(rand io.Reader) (*ecdh.PrivateKey, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return nil, err
+	}
+	defer clear(b[:])
+	return ecdh.X25519().NewPrivateKey(b[:])
 }
 
 // IdentityFromSeeds rebuilds an identity from its stored secrets.

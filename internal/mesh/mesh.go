@@ -68,6 +68,13 @@ type Config struct {
 	RateBytes     float64 // default 16 MiB
 }
 
+// WithDefaults returns c with every unset timing and limit at its default,
+// so that the simulator keeps the daemon's timers.
+func (c Config) WithDefaults() Config {
+	c.fill()
+	return c
+}
+
 func (c *Config) fill() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -232,7 +232,7 @@ func (p *peer) read(in chan<- session.Frame) error {
 		}
 		var wait time.Duration
 		switch typ {
-		case session.TypeEnvelope:
+		case session.TypeEnvelope, session.TypeSpray:
 			now := clk.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 		case session.TypeNegOpen, session.TypeNeg:
@@ -267,21 +267,19 @@ func (p *peer) write() error {
 				return err
 			}
 		}
-		raws, err := p.sess.Next(64)
+		frames, ids, err := p.sess.Next(64)
 		if err != nil {
 			return err
 		}
-		ids := make([]envelope.ID, 0, len(raws))
-		for _, raw := range raws {
-			if err := p.conn.WriteFrame(session.TypeEnvelope, raw); err != nil {
+		for _, f := range frames {
+			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
 				return err
 			}
-			ids = append(ids, envelope.ComputeID(raw))
 		}
 		if err := p.m.node.MarkCarried(ids); err != nil {
 			return err
 		}
-		if len(ctrl) > 0 || len(raws) > 0 {
+		if len(ctrl) > 0 || len(frames) > 0 {
 			continue
 		}
 		select {

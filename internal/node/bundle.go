@@ -46,7 +46,7 @@ func (n *Node) Import(path string) (ImportReport, error) {
 	var rep ImportReport
 	var batch [][]byte
 	flush := func() error {
-		r, err := n.ingest(batch)
+		r, err := n.ingest(batch, nil)
 		if err == nil {
 			err = n.enforceQuota(&r)
 		}
@@ -88,4 +88,5 @@ func (r *IngestReport) add(o IngestReport) {
 	r.Ignored += o.Ignored
 	r.Refused += o.Refused
 	r.Evicted += o.Evicted
+	r.Opened = append(r.Opened, o.Opened...)
 }

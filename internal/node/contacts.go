@@ -148,7 +148,7 @@ func (n *Node) invite() (*keys.Invite, error) {
 	})
 	if err == nil && inv == nil {
 		err = n.update(func(tx *store.Tx) error {
-			priv, err := ecdh.X25519().GenerateKey(n.rand)
+			priv, err := keys.NewX25519(n.rand)
 			if err != nil {
 				return err
 			}
@@ -339,7 +339,7 @@ func (n *Node) initiate(tx *store.Tx, inv *keys.Invite, name string) (*contactRe
 	if err := saveContact(tx, c); err != nil {
 		return nil, err
 	}
-	if err := n.putEnvelope(tx, e.Marshal(), flagOwn); err != nil {
+	if err := n.putEnvelope(tx, e.Marshal(), n.ownFlags()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -413,6 +413,7 @@ func (n *Node) Reject(ref string) error {
 		return err
 	}
 	n.idx.removeOwner(ownerContact(fp))
+	n.recog = nil
 	return nil
 }
 

@@ -117,6 +117,8 @@ func (n *Node) rebuildIndex() error {
 		return err
 	}
 	n.idx = ix
+	n.idxWindow = [2]uint32{from, to}
+	n.recog = nil
 	return nil
 }
 
@@ -132,4 +134,5 @@ func (n *Node) rebuildIndexQuietly() {
 func (n *Node) reindex(c *contactRecord) {
 	from, to := n.window()
 	n.idx.setContact(c, from, to)
+	n.recog = nil
 }

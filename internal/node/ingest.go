@@ -28,6 +28,8 @@ type IngestReport struct {
 	Ignored          int `json:"ignored"`          // from identities whose requests I rejected
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
+
+	Opened []envelope.ID `json:"-"` // the messages for me among them (Messages and RequestMessages), by envelope ID
 }
 
 // maxReceiptSecrets bounds how many candidate secrets are remembered per
@@ -41,18 +43,24 @@ const maxReceiptSecrets = 4
 func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	rep, err := n.ingest(raws)
+	rep, err := n.ingest(raws, nil)
 	if err != nil {
 		return rep, err
 	}
 	return rep, n.enforceQuota(&rep)
 }
 
-func (n *Node) ingest(raws [][]byte) (IngestReport, error) {
+func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
+	if copies != nil && len(copies) != len(raws) {
+		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %d copy budgets for %d envelopes", len(copies), len(raws))
+	}
 	var rep IngestReport
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID]bool{}}
-		for _, raw := range raws {
+		for i, raw := range raws {
+			if in.copies = 0; copies != nil {
+				in.copies = min(copies[i], MaxCopies)
+			}
 			if err := in.one(raw); err != nil {
 				return err
 			}
@@ -80,6 +88,7 @@ type ingest struct {
 	contacts map[string]*contactRecord // loaded in this transaction; saved by flush
 	changed  bool                      // the tag index changed: rescan
 	carried  map[envelope.ID]bool      // stored to carry in this batch
+	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -121,7 +130,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	}
 	in.rep.New++
 	in.carried[id] = true
-	return in.n.putEnvelope(in.tx, raw, 0)
+	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
 }
 
 func b2i(b bool) int {
@@ -361,6 +370,7 @@ func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Conte
 	} else {
 		in.rep.Messages++
 	}
+	in.rep.Opened = append(in.rep.Opened, id)
 	return putMessage(in.tx, &rec, in.now.Add(in.n.cfg.History))
 }
 

@@ -28,6 +28,7 @@ type Held struct {
 	Hops    uint8
 	Own     bool // written by this node: its outbox and its receipts
 	Receipt bool
+	Copies  uint8 // spray-and-wait copies this node may still hand out; 0: unlimited
 }
 
 // DefaultRelayQuota bounds what a node carries for others, in bytes.
@@ -41,6 +42,11 @@ type heldMeta struct {
 	hops    uint8
 	own     bool
 	receipt bool
+	copies  uint8
+}
+
+func (hm heldMeta) held(id envelope.ID) Held {
+	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies}
 }
 
 type change struct {
@@ -53,6 +59,7 @@ type inventory struct {
 	m        map[envelope.ID]heldMeta
 	sorted   []Held // cache of m in reconciliation order; nil when stale
 	carried  int64  // bytes held for others
+	bytes    int64  // bytes held in all
 	bySource map[uint32]int64
 	sources  map[string]uint32 // source name → index; index 0 is ""
 }
@@ -82,6 +89,7 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 		hm.source = old.source // a better copy keeps its origin
 	}
 	iv.m[id] = hm
+	iv.bytes += int64(hm.size)
 	if !hm.own {
 		iv.carried += int64(hm.size)
 		iv.bySource[hm.source] += int64(hm.size)
@@ -96,6 +104,7 @@ func (iv *inventory) remove(id envelope.ID) {
 		return
 	}
 	delete(iv.m, id)
+	iv.bytes -= int64(hm.size)
 	if !hm.own {
 		iv.carried -= int64(hm.size)
 		if iv.bySource[hm.source] -= int64(hm.size); iv.bySource[hm.source] <= 0 {
@@ -113,7 +122,7 @@ func (iv *inventory) list() []Held {
 	}
 	out := make([]Held, 0, len(iv.m))
 	for id, hm := range iv.m {
-		out = append(out, Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt})
+		out = append(out, hm.held(id))
 	}
 	slices.SortFunc(out, func(a, b Held) int {
 		if a.Expiry != b.Expiry {
@@ -212,7 +221,7 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 
 func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) heldMeta {
 	return heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
-		receipt: e.Kind == envelope.KindReceipt, source: source}
+		receipt: e.Kind == envelope.KindReceipt, source: source, copies: copiesOf(flags)}
 }
 
 func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
@@ -272,14 +281,31 @@ func (n *Node) Holds(id envelope.ID) bool {
 	return ok
 }
 
-// Forward returns copies of the envelopes with these IDs as they leave for a
-// neighbour: hop budget decremented. Envelopes no longer held, expired, or
-// with no hops left are skipped.
-func (n *Node) Forward(ids []envelope.ID) ([][]byte, error) {
+// Outgoing is an envelope leaving for a neighbour, or an offer of one.
+type Outgoing struct {
+	ID  envelope.ID
+	Raw []byte // the envelope, hop budget decremented; nil for an offer
+	// Copies is the spray-and-wait copy budget handed over with it; 0 means
+	// unlimited (epidemic).
+	Copies uint8
+	// Tag is set for an offer (Raw nil): the envelope is down to its last
+	// copy, so it goes only to the neighbour that claims it by its tag.
+	Tag [envelope.TagSize]byte
+}
+
+// Forward returns the envelopes with these IDs as they leave for a
+// neighbour, hop budget decremented; envelopes no longer held, expired, or
+// with no hops left are skipped. Routing happens here. An epidemic envelope
+// always goes. A spray-and-wait envelope with c > 1 copies goes with c/2 of
+// them and this node keeps the rest; one with its last copy goes only if
+// claimed(id) says the neighbour claimed it after an offer, and comes back
+// as an offer otherwise.
+func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Outgoing, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	out := make([][]byte, 0, len(ids))
+	out := make([]Outgoing, 0, len(ids))
+	var kept [][]byte // records whose copies were split: rewritten below
 	err := n.st.View(func(tx *store.Tx) error {
 		for _, id := range ids {
 			v, _, ok, err := tx.Get(colEnvelopes, id[:])
@@ -296,16 +322,62 @@ func (n *Node) Forward(ids []envelope.ID) ([][]byte, error) {
 			if e.Hops == 0 || e.Expired(now) {
 				continue
 			}
+			give := copiesOf(v[0])
+			switch {
+			case give == 1 && (claimed == nil || !claimed(id)):
+				out = append(out, Outgoing{ID: id, Tag: e.Tag})
+				continue
+			case give > 1:
+				keep := give - give/2
+				give /= 2
+				kept = append(kept, append([]byte{withCopies(v[0], keep)}, v[1:]...))
+			}
 			cp := v[1:] // a fresh copy: store values are decrypted into new buffers
 			envelope.SetHops(cp, e.Hops-1)
-			out = append(out, cp)
+			out = append(out, Outgoing{ID: id, Raw: cp, Copies: give})
 		}
 		return nil
 	})
+	if err == nil && len(kept) > 0 {
+		err = n.update(func(tx *store.Tx) error {
+			for _, v := range kept {
+				if err := n.putEnvelope(tx, v[1:], v[0]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to read envelopes to forward: %w", err)
 	}
 	return out, nil
+}
+
+// Claim answers a neighbour's offer of envelopes down to their last copy
+// (IDs and tags side by side): it returns the IDs whose tags are this
+// node's own and that it does not hold, so the neighbour hands them over.
+// Claiming tells the neighbour which envelopes are mine (SPEC §12.7).
+func (n *Node) Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []envelope.ID
+	for i, id := range ids {
+		if _, held := n.inv.m[id]; held {
+			continue
+		}
+		if _, mine := n.idx.lookup(tags[i]); mine {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// HeldBytes is the size of every envelope held, outbox included.
+func (n *Node) HeldBytes() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inv.bytes
 }
 
 // SetRelayQuota sets how many bytes the node carries for others; 0 turns
@@ -320,11 +392,14 @@ func (n *Node) SetRelayQuota(q int64) {
 // it (an address) for fair eviction and is kept in memory only. When what is
 // carried for others exceeds the quota, envelopes are evicted, always from
 // the source holding the most.
-func (n *Node) IngestFrom(source string, raws [][]byte) (IngestReport, error) {
+//
+// copies[i] is the spray-and-wait copy budget handed over with raws[i]
+// (0: unlimited); copies may be nil when all are unlimited.
+func (n *Node) IngestFrom(source string, raws [][]byte, copies []uint8) (IngestReport, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.source = source
-	rep, err := n.ingest(raws)
+	rep, err := n.ingest(raws, copies)
 	n.source = ""
 	if err != nil {
 		return rep, err
@@ -402,7 +477,7 @@ func (n *Node) Describe(ids []envelope.ID) []Held {
 	out := make([]Held, 0, len(ids))
 	for _, id := range ids {
 		if hm, ok := n.inv.m[id]; ok {
-			out = append(out, Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt})
+			out = append(out, hm.held(id))
 		}
 	}
 	return out

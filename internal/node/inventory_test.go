@@ -43,11 +43,11 @@ func TestInventoryFollowsTheStore(t *testing.T) {
 			t.Fatal("inventory not sorted by expiry")
 		}
 	}
-	fw, err := carol.Forward([]envelope.ID{inv[0].ID})
+	fw, err := carol.Forward([]envelope.ID{inv[0].ID}, nil)
 	if err != nil || len(fw) != 1 {
 		t.Fatalf("Forward: %d envelopes, %v", len(fw), err)
 	}
-	if e, _ := envelope.Parse(fw[0]); e.Hops != inv[0].Hops-1 {
+	if e, _ := envelope.Parse(fw[0].Raw); e.Hops != inv[0].Hops-1 {
 		t.Fatalf("forwarded copy has %d hops, want %d", e.Hops, inv[0].Hops-1)
 	}
 	// Bob receives; his receipt reaches Carol and purges her copy, in memory too.
@@ -78,12 +78,12 @@ func TestFairEvictionKeepsOthersMail(t *testing.T) {
 	relay := newTestNode(t, "Relay", clk)
 	relay.SetRelayQuota(40 << 10)
 	friend := strangerEnvelopes(t, clk, 40, time.Hour) // ~7 KB
-	if _, err := relay.IngestFrom("friend", friend); err != nil {
+	if _, err := relay.IngestFrom("friend", friend, nil); err != nil {
 		t.Fatal(err)
 	}
 	evicted := 0
 	for range 10 { // a flood of 1,000 envelopes, 25 times the quota's share
-		rep, err := relay.IngestFrom("flooder", strangerEnvelopes(t, clk, 100, 2*time.Hour))
+		rep, err := relay.IngestFrom("flooder", strangerEnvelopes(t, clk, 100, 2*time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,19 +63,16 @@ type Message struct {
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-const flagOwn = 1 // an envelope this node wrote (its outbox, or its receipts)
+// The first byte of a stored envelope record: bit 0 says this node wrote it
+// (its outbox, or its receipts); bits 1-7 hold the spray-and-wait copies it
+// may still hand out (0: unlimited, epidemic; see Config.Copies).
+const flagOwn = 1
 
-// putEnvelope stores an encoded envelope under its ID until it expires.
-func putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
-	e, err := envelope.Parse(raw)
-	if err != nil {
-		return err
-	}
-	id := envelope.ComputeID(raw)
-	v := make([]byte, 0, 1+len(raw))
-	v = append(append(v, flags), raw...)
-	return tx.Put(colEnvelopes, id[:], v, e.ExpiresAt())
-}
+func copiesOf(flags byte) uint8           { return flags >> 1 }
+func withCopies(flags byte, c uint8) byte { return flags&flagOwn | c<<1 }
+
+// ownFlags are the flags of a new envelope of mine: my routing policy's copies.
+func (n *Node) ownFlags() byte { return withCopies(flagOwn, n.cfg.Copies) }
 
 func (n *Node) envelopeExpiry() uint32 { return expiryFor(n.now().Add(n.cfg.Retention)) }
 
@@ -96,7 +93,7 @@ func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content) (*e
 	if err := saveContact(tx, c); err != nil {
 		return nil, err
 	}
-	return e, n.putEnvelope(tx, e.Marshal(), flagOwn)
+	return e, n.putEnvelope(tx, e.Marshal(), n.ownFlags())
 }
 
 // Send writes text to a contact: it is sealed and queued at once, and leaves

@@ -30,8 +30,15 @@ type Config struct {
 	// and the lifetime of the envelopes this node writes. After it, a stolen
 	// device cannot open an envelope sealed before it.
 	Retention time.Duration `json:"retention"`
-	// Hops is the hop budget of new envelopes.
+	// Hops is the hop budget of new envelopes: the hop limit of routing.
 	Hops uint8 `json:"hops"`
+	// Copies chooses how new envelopes are routed. 0 is epidemic: every
+	// neighbour that lacks one gets it (the default). L >= 1 is binary
+	// spray-and-wait with L copies: a holder of c > 1 copies hands c/2 to a
+	// neighbour that lacks the envelope and keeps the rest; a holder of one
+	// copy only offers it, and hands it over to the neighbour that claims it
+	// as its recipient (SPEC §12.7). Receipts always spread epidemically.
+	Copies uint8 `json:"copies,omitempty"`
 	// History is how long message text is kept.
 	History time.Duration `json:"history"`
 	// InviteLifetime is how long a one-time prekey stays valid.
@@ -85,6 +92,10 @@ type Node struct {
 	watch   func([]envelope.ID) // told of newly held envelopes
 	source  string              // who handed over the envelopes being ingested
 	quota   int64               // bytes carried for others at most
+	recog   *recognitionKeys    // nil when a contact changed since
+
+	keptFrom  uint32    // the oldest period kept at the last maintenance
+	idxWindow [2]uint32 // the periods the tag index was built for
 }
 
 // Collections in the store.
@@ -105,6 +116,23 @@ type identityRecord struct {
 	Created  time.Time `json:"created"`
 }
 
+// MaxCopies is the largest spray-and-wait copy budget (it shares a byte
+// with a flag in the stored envelope record).
+const MaxCopies = 127
+
+// Validate checks a policy before it is used.
+func (c Config) Validate() error {
+	switch {
+	case c.Retention <= 0:
+		return fmt.Errorf("retention %s must be positive", c.Retention)
+	case c.Hops == 0:
+		return errors.New("the hop limit must be at least 1")
+	case c.Copies > MaxCopies:
+		return fmt.Errorf("spray-and-wait copies %d: at most %d", c.Copies, MaxCopies)
+	}
+	return nil
+}
+
 // ErrNoIdentity means the home has no identity yet.
 var ErrNoIdentity = errors.New("no identity in this home: run `grapevine init --name NAME` first")
 
@@ -117,12 +145,38 @@ func Init(home string, passphrase []byte, name string, cfg Config, opts Options)
 	if len(passphrase) == 0 {
 		return nil, errors.New("the passphrase must not be empty")
 	}
-	id, err := keys.NewIdentity(name, opts.Rand)
-	if err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil { // before a file exists
+		return nil, fmt.Errorf("invalid policy: %w", err)
 	}
 	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: opts.Now, LockTimeout: opts.LockTimeout})
 	if err != nil {
+		return nil, err
+	}
+	return create(st, name, cfg, opts)
+}
+
+// InitMemory creates a node whose store lives in memory only: no home, no
+// passphrase, gone on Close. The simulator runs thousands of these.
+func InitMemory(name string, cfg Config, opts Options) (*Node, error) {
+	opts.fill()
+	if err := keys.CheckName(name); err != nil {
+		return nil, fmt.Errorf("invalid name: %w", err)
+	}
+	st, err := store.CreateMemory(store.Options{Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	return create(st, name, cfg, opts)
+}
+
+func create(st *store.Store, name string, cfg Config, opts Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("invalid policy: %w", err)
+	}
+	id, err := keys.NewIdentity(name, opts.Rand)
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	rec := identityRecord{Name: name, SignSeed: id.Sign.Seed(), DH: id.DH.Bytes(), Created: opts.Now().UTC()}
@@ -203,6 +257,12 @@ func (n *Node) maintain() error {
 	}
 	n.pruneInventory()
 	oldest := n.oldestPeriod()
+	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]uint32{from, to} && len(n.idx.prekeys) == 0 {
+		// Nothing left the window since the last time and no invite can
+		// expire: the index is still right (a node calls this every few
+		// minutes; the period is a day).
+		return nil
+	}
 	var stale []*contactRecord
 	err := n.st.View(func(tx *store.Tx) error {
 		cs, err := allContacts(tx)
@@ -232,6 +292,7 @@ func (n *Node) maintain() error {
 	if err != nil {
 		return fmt.Errorf("failed to forget old keys: %w", err)
 	}
+	n.keptFrom = oldest
 	return n.rebuildIndex()
 }
 

@@ -26,16 +26,14 @@ const (
 func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	cs, err := n.activeContacts()
+	rc, err := n.recognition()
 	if err != nil {
 		return nil, err
 	}
-	p := keys.PeriodOf(n.now())
 	var proofs [][]byte
-	for _, c := range cs {
-		if proof, ok := c.Send.LinkProof(p, dialled, binding); ok && len(proofs) < MaxLinkProofs {
-			proofs = append(proofs, proof[:])
-		}
+	for _, key := range rc.send {
+		proof := keys.LinkProofWith(key, dialled, binding)
+		proofs = append(proofs, proof[:])
 	}
 	total := MinLinkProofs
 	for total < len(proofs) {
@@ -76,27 +74,64 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	cs, err := n.activeContacts()
+	rc, err := n.recognition()
 	if err != nil {
 		return Contact{}, false, err
 	}
-	expect := map[[linkProofSize]byte]*contactRecord{}
+	expect := make(map[[linkProofSize]byte]int, len(rc.recv))
+	for _, r := range rc.recv {
+		expect[keys.LinkProofWith(r.key, peerDialled, binding)] = r.contact
+	}
+	for i := 0; i < len(proofs); i += linkProofSize {
+		if c, ok := expect[[linkProofSize]byte(proofs[i:i+linkProofSize])]; ok {
+			return rc.contacts[c], true, nil
+		}
+	}
+	return Contact{}, false, nil
+}
+
+// recognitionKeys are the recognition keys of the current period, derived
+// once: checking a Hello then costs one HMAC per key, not a read of every
+// contact and a walk down its chains. Any change to a contact drops them
+// (reindex, rebuildIndex, Reject).
+type recognitionKeys struct {
+	period   uint32
+	send     [][]byte  // for my proofs: one per active contact, the first MaxLinkProofs added
+	contacts []Contact // active contacts
+	recv     []struct {
+		key     []byte
+		contact int // index into contacts
+	}
+}
+
+func (n *Node) recognition() (*recognitionKeys, error) {
 	p := keys.PeriodOf(n.now())
+	if n.recog != nil && n.recog.period == p {
+		return n.recog, nil
+	}
+	cs, err := n.activeContacts()
+	if err != nil {
+		return nil, err
+	}
+	rc := &recognitionKeys{period: p}
 	for _, c := range cs {
+		if key, ok := c.Send.LinkKey(p); ok && len(rc.send) < MaxLinkProofs {
+			rc.send = append(rc.send, key)
+		}
+		rc.contacts = append(rc.contacts, c.view())
 		for _, r := range c.Recv {
-			for q := p - 1; q <= p+1; q++ {
-				if proof, ok := r.LinkProof(q, peerDialled, binding); ok {
-					expect[proof] = c
+			for q := p - 1; q <= p+1; q++ { // one period either side, for clock skew
+				if key, ok := r.LinkKey(q); ok {
+					rc.recv = append(rc.recv, struct {
+						key     []byte
+						contact int
+					}{key, len(rc.contacts) - 1})
 				}
 			}
 		}
 	}
-	for i := 0; i < len(proofs); i += linkProofSize {
-		if c, ok := expect[[linkProofSize]byte(proofs[i:i+linkProofSize])]; ok {
-			return c.view(), true, nil
-		}
-	}
-	return Contact{}, false, nil
+	n.recog = rc
+	return rc, nil
 }
 
 func (n *Node) activeContacts() ([]*contactRecord, error) {

@@ -30,6 +30,11 @@ import (
 //	Ping      empty: the peer answers Pong (keepalive)
 //	Pong      empty
 //	Hello     n × 16-byte link proofs, 32 ≤ n ≤ 512, once per link (SPEC §12.6)
+//	Spray     copies (1 byte, 1..127) || envelope: spray-and-wait, with the
+//	          copy budget handed over (SPEC §12.7)
+//	Offer     n × (32-byte envelope ID || 16-byte tag), 1 ≤ n ≤ MaxOffer:
+//	          envelopes down to their last copy, for their recipient to claim
+//	          by a Want
 const (
 	TypeNegOpen  byte = 1
 	TypeNeg      byte = 2
@@ -39,6 +44,8 @@ const (
 	TypePing     byte = 6
 	TypePong     byte = 7
 	TypeHello    byte = 8
+	TypeSpray    byte = 9
+	TypeOffer    byte = 10
 )
 
 // Limits on frame payloads.
@@ -46,6 +53,8 @@ const (
 	FrameLimit  = 60000 // Negentropy frame size limit, below a link frame's 65518
 	MaxWant     = 1800  // IDs per Want frame (57,600 bytes)
 	MaxEnvelope = 65518 // what one link frame can carry
+	MaxOffer    = 1200  // offers per Offer frame (57,600 bytes)
+	offerSize   = envelope.IDSize + envelope.TagSize
 )
 
 // MaxPayload is the largest payload each frame type may have; a peer that
@@ -54,8 +63,10 @@ func MaxPayload(typ byte) int {
 	switch typ {
 	case TypeNegOpen, TypeNeg:
 		return FrameLimit
-	case TypeEnvelope:
+	case TypeEnvelope, TypeSpray:
 		return MaxEnvelope
+	case TypeOffer:
+		return MaxOffer * offerSize
 	case TypeWant:
 		return MaxWant * envelope.IDSize
 	case TypeDone, TypePing, TypePong:
@@ -76,8 +87,9 @@ type Frame struct {
 type Store interface {
 	Inventory() []node.Held
 	Describe(ids []envelope.ID) []node.Held
-	Forward(ids []envelope.ID) ([][]byte, error)
-	IngestFrom(source string, raws [][]byte) (node.IngestReport, error)
+	Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]node.Outgoing, error)
+	IngestFrom(source string, raws [][]byte, copies []uint8) (node.IngestReport, error)
+	Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID
 	LinkProofs(binding []byte, dialled bool) ([]byte, error)
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
 }
@@ -96,8 +108,9 @@ type Config struct {
 type Stats struct {
 	EnvelopesSent     int  `json:"envelopes_sent"`
 	EnvelopesReceived int  `json:"envelopes_received"`
-	Rounds            int  `json:"rounds"` // reconciliation rounds finished
-	Synced            bool `json:"synced"` // at least one round finished
+	OffersSent        int  `json:"offers_sent"` // last copies offered to their recipient
+	Rounds            int  `json:"rounds"`      // reconciliation rounds finished
+	Synced            bool `json:"synced"`      // at least one round finished
 	NegBytes          int  `json:"neg_bytes"`
 	// Contact is the name of the contact who recognised us on this link, if
 	// any (SPEC §12.6); strangers stay nameless.
@@ -114,9 +127,13 @@ type Session struct {
 	res   *negentropy.Responder
 	queue sendQueue
 	sent  idSet // the peer holds these: sent to it, received from it, or known from reconciliation
-	inbox [][]byte
-	stats Stats
-	hello bool // the peer's Hello arrived
+	// offered are last copies offered to the peer; claims, those of them it
+	// claimed by a Want, which Forward then hands over.
+	offered, claims idSet
+	inbox           [][]byte
+	inboxCopies     []uint8
+	stats           Stats
+	hello           bool // the peer's Hello arrived
 }
 
 // ErrProtocol marks a peer that broke the protocol: the link is cut.
@@ -127,7 +144,8 @@ func New(st Store, cfg Config) *Session {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
-	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 18)}
+	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 18),
+		offered: newIDSet(1 << 16), claims: newIDSet(1 << 12)}
 }
 
 // Hello returns the frame that opens a link: this node's proofs for its
@@ -210,7 +228,14 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 	case TypeNeg:
 		out, err = s.neg(f.Payload)
 	case TypeEnvelope:
-		err = s.envelope(f.Payload)
+		err = s.envelope(f.Payload, 0)
+	case TypeSpray:
+		if len(f.Payload) == 0 || f.Payload[0] == 0 || f.Payload[0] > node.MaxCopies {
+			return nil, false, fmt.Errorf("%w: spray frame without a copy budget of 1 to %d", ErrProtocol, node.MaxCopies)
+		}
+		err = s.envelope(f.Payload[1:], f.Payload[0])
+	case TypeOffer:
+		out, err = s.offer(f.Payload)
 	case TypeWant:
 		err = s.want(f.Payload)
 	case TypeDone:
@@ -293,25 +318,52 @@ func wantFrames(ids []envelope.ID) []Frame {
 	return out
 }
 
-func (s *Session) envelope(raw []byte) error {
+func (s *Session) envelope(raw []byte, copies uint8) error {
 	if _, err := envelope.Parse(raw); err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.sent.add(envelope.ComputeID(raw))
 	s.inbox = append(s.inbox, append([]byte(nil), raw...))
+	s.inboxCopies = append(s.inboxCopies, copies)
 	s.stats.EnvelopesReceived++
 	return nil
+}
+
+// offer answers an Offer with a Want for the envelopes that are ours.
+func (s *Session) offer(p []byte) ([]Frame, error) {
+	if len(p) == 0 || len(p)%offerSize != 0 {
+		return nil, fmt.Errorf("%w: offer of %d bytes", ErrProtocol, len(p))
+	}
+	n := len(p) / offerSize
+	ids := make([]envelope.ID, n)
+	tags := make([][envelope.TagSize]byte, n)
+	for i := range n {
+		o := p[i*offerSize:]
+		ids[i] = envelope.ID(o[:envelope.IDSize])
+		tags[i] = [envelope.TagSize]byte(o[envelope.IDSize:offerSize])
+		s.sent.add(ids[i]) // the peer holds it: never push it back
+	}
+	return wantFrames(s.st.Claim(ids, tags)), nil
 }
 
 func (s *Session) want(p []byte) error {
 	if len(p) == 0 || len(p)%envelope.IDSize != 0 {
 		return fmt.Errorf("%w: want list of %d bytes", ErrProtocol, len(p))
 	}
-	ids := make([]envelope.ID, 0, len(p)/envelope.IDSize)
+	var ids, claimed []envelope.ID
 	for i := 0; i < len(p); i += envelope.IDSize {
-		ids = append(ids, envelope.ID(p[i:i+envelope.IDSize]))
+		id := envelope.ID(p[i : i+envelope.IDSize])
+		if s.offered.has(id) && !s.claims.has(id) {
+			s.claims.add(id)
+			claimed = append(claimed, id)
+		} else {
+			ids = append(ids, id)
+		}
 	}
 	s.enqueue(ids)
+	for _, h := range s.st.Describe(claimed) { // offered, hence "sent": queue anyway
+		s.queue.push(h)
+	}
 	return nil
 }
 
@@ -338,13 +390,13 @@ func (s *Session) Offer(ids []envelope.ID) {
 // Flush ingests the envelopes received since the last flush, durably.
 func (s *Session) Flush() (node.IngestReport, error) {
 	s.mu.Lock()
-	inbox := s.inbox
-	s.inbox = nil
+	inbox, copies := s.inbox, s.inboxCopies
+	s.inbox, s.inboxCopies = nil, nil
 	s.mu.Unlock()
 	if len(inbox) == 0 {
 		return node.IngestReport{}, nil
 	}
-	return s.st.IngestFrom(s.cfg.Source, inbox)
+	return s.st.IngestFrom(s.cfg.Source, inbox, copies)
 }
 
 // Pending says how many received envelopes wait for Flush.
@@ -354,12 +406,15 @@ func (s *Session) Pending() int {
 	return len(s.inbox)
 }
 
-// Next returns up to max envelopes to send, highest priority first, as they
-// leave (hop budget decremented). Envelopes that went away meanwhile, or have
-// no hops left, are skipped. An empty result means nothing is queued.
-func (s *Session) Next(max int) ([][]byte, error) {
+// Next returns the frames for up to max queued envelopes, highest priority
+// first, as they leave (hop budget decremented, spray-and-wait copies
+// split, last copies offered rather than sent), and the IDs of the
+// envelopes among them. Envelopes that went away meanwhile, or have no hops
+// left, are skipped. No frames means nothing is queued.
+func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	s.mu.Lock()
 	ids := make([]envelope.ID, 0, max)
+	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
 	for len(ids) < max {
 		id, ok := s.queue.pop()
 		if !ok {
@@ -367,16 +422,47 @@ func (s *Session) Next(max int) ([][]byte, error) {
 		}
 		s.sent.add(id)
 		ids = append(ids, id)
+		if s.claims.has(id) {
+			if claimed == nil {
+				claimed = map[envelope.ID]bool{}
+			}
+			claimed[id] = true
+		}
 	}
 	s.mu.Unlock()
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	raws, err := s.st.Forward(ids)
+	outs, err := s.st.Forward(ids, func(id envelope.ID) bool { return claimed[id] })
+	if err != nil {
+		return nil, nil, err
+	}
+	frames := make([]Frame, 0, len(outs))
+	sent := ids[:0]
+	var offers []byte
 	s.mu.Lock()
-	s.stats.EnvelopesSent += len(raws)
-	s.mu.Unlock()
-	return raws, err
+	defer s.mu.Unlock()
+	for _, o := range outs {
+		switch {
+		case o.Raw == nil:
+			s.offered.add(o.ID)
+			offers = append(append(offers, o.ID[:]...), o.Tag[:]...)
+			s.stats.OffersSent++
+		case o.Copies == 0:
+			frames = append(frames, Frame{TypeEnvelope, o.Raw})
+			sent = append(sent, o.ID)
+		default:
+			frames = append(frames, Frame{TypeSpray, append([]byte{o.Copies}, o.Raw...)})
+			sent = append(sent, o.ID)
+		}
+	}
+	for len(offers) > 0 { // max ≤ MaxOffer in practice: one frame
+		n := min(len(offers), MaxOffer*offerSize)
+		frames = append(frames, Frame{TypeOffer, offers[:n]})
+		offers = offers[n:]
+	}
+	s.stats.EnvelopesSent += len(sent)
+	return frames, sent, nil
 }
 
 // Queued says how many envelopes wait to be sent.

@@ -90,16 +90,14 @@ func pumpRecord(t testing.TB, a, b *Session, rec func(from string, f Frame)) (fr
 	drain := func(s *Session) []Frame {
 		var out []Frame
 		for {
-			raws, err := s.Next(64)
+			frames, _, err := s.Next(64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(raws) == 0 {
+			if len(frames) == 0 {
 				return out
 			}
-			for _, r := range raws {
-				out = append(out, Frame{TypeEnvelope, r})
-			}
+			out = append(out, frames...)
 		}
 	}
 	for len(toA) > 0 || len(toB) > 0 || a.Queued() > 0 || b.Queued() > 0 {
@@ -187,15 +185,15 @@ func TestReceiptsGoFirst(t *testing.T) {
 		all = append(all, h.ID)
 	}
 	s.Offer(all)
-	raws, err := s.Next(3)
-	if err != nil || len(raws) != 3 {
-		t.Fatalf("Next: %d, %v", len(raws), err)
+	frames, _, err := s.Next(3)
+	if err != nil || len(frames) != 3 {
+		t.Fatalf("Next: %d, %v", len(frames), err)
 	}
-	if e, _ := envelope.Parse(raws[0]); e.Kind != envelope.KindReceipt {
+	if e, _ := envelope.Parse(frames[0].Payload); e.Kind != envelope.KindReceipt {
 		t.Fatal("the receipt did not go first")
 	}
-	e1, _ := envelope.Parse(raws[1])
-	e2, _ := envelope.Parse(raws[2])
+	e1, _ := envelope.Parse(frames[1].Payload)
+	e2, _ := envelope.Parse(frames[2].Payload)
 	if e1.Expiry > e2.Expiry {
 		t.Fatal("later expiry sent before sooner")
 	}
@@ -236,6 +234,13 @@ func TestProtocolViolations(t *testing.T) {
 		{"short hello", Config{}, Frame{TypeHello, make([]byte, 16)}},
 		{"ragged hello", Config{}, Frame{TypeHello, make([]byte, 32*16+1)}},
 		{"oversized hello", Config{}, Frame{TypeHello, make([]byte, 513*16)}},
+		{"spray without copies", Config{}, Frame{TypeSpray, nil}},
+		{"spray of 0 copies", Config{}, Frame{TypeSpray, append([]byte{0}, stranger(t, 1, 5)[0]...)}},
+		{"spray of 128 copies", Config{}, Frame{TypeSpray, append([]byte{128}, stranger(t, 1, 5)[0]...)}},
+		{"garbage spray", Config{}, Frame{TypeSpray, []byte{2, 1, 2, 3}}},
+		{"empty offer", Config{}, Frame{TypeOffer, nil}},
+		{"ragged offer", Config{}, Frame{TypeOffer, make([]byte, 47)}},
+		{"oversized offer", Config{}, Frame{TypeOffer, make([]byte, (MaxOffer+1)*48)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := New(a, tc.cfg).Handle(tc.f)
@@ -246,12 +251,108 @@ func TestProtocolViolations(t *testing.T) {
 	}
 }
 
+// befriend makes a and b contacts, handing their envelopes over directly.
+func befriend(t *testing.T, a, b *node.Node, aName, bName string) {
+	t.Helper()
+	inv, err := b.Invite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddContact(inv.Link(), bName); err != nil {
+		t.Fatal(err)
+	}
+	hand := func(from, to *node.Node) {
+		var ids []envelope.ID
+		for _, h := range from.Inventory() {
+			ids = append(ids, h.ID)
+		}
+		outs, err := from.Forward(ids, func(envelope.ID) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raws [][]byte
+		for _, o := range outs {
+			raws = append(raws, o.Raw)
+		}
+		ingest(t, to, raws)
+	}
+	hand(a, b)
+	if _, err := b.Accept(aName); err != nil {
+		t.Fatal(err)
+	}
+	hand(b, a)
+	hand(a, b)
+}
+
+func copiesAt(t *testing.T, n *node.Node, id envelope.ID) (uint8, bool) {
+	t.Helper()
+	h := n.Describe([]envelope.ID{id})
+	if len(h) == 0 {
+		return 0, false
+	}
+	return h[0].Copies, true
+}
+
+// Binary spray-and-wait with 4 copies: A hands 2 to C, C hands 1 to D;
+// D, down to its last copy, only offers it: E (a stranger) declines and
+// gets nothing, B (the recipient) claims it and reads the message.
+func TestSprayAndWait(t *testing.T) {
+	cfg := node.DefaultConfig
+	cfg.Copies = 4
+	a, err := node.Init(filepath.Join(t.TempDir(), "A"), []byte("pw"), "A", cfg,
+		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, c, d, e := newNode(t, "B"), newNode(t, "C"), newNode(t, "D"), newNode(t, "E")
+	befriend(t, a, b, "A", "B")
+	m, err := a.Send("B", "sprayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := envelope.ParseID(m.ID)
+	if got, _ := copiesAt(t, a, id); got != 4 {
+		t.Fatalf("A starts with %d copies, want 4", got)
+	}
+	pump(t, New(a, Config{Initiator: true}), New(c, Config{}))
+	ca, _ := copiesAt(t, a, id)
+	cc, _ := copiesAt(t, c, id)
+	if ca != 2 || cc != 2 {
+		t.Fatalf("after A meets C: A has %d copies and C %d, want 2 and 2", ca, cc)
+	}
+	pump(t, New(c, Config{Initiator: true}), New(d, Config{}))
+	cc, _ = copiesAt(t, c, id)
+	cd, _ := copiesAt(t, d, id)
+	if cc != 1 || cd != 1 {
+		t.Fatalf("after C meets D: C has %d copies and D %d, want 1 and 1", cc, cd)
+	}
+	sd := New(d, Config{Initiator: true})
+	pump(t, sd, New(e, Config{}))
+	if _, held := copiesAt(t, e, id); held {
+		t.Fatal("a last copy went to a neighbour that is not its recipient")
+	}
+	if sd.Stats().OffersSent == 0 {
+		t.Fatal("D did not offer its last copy")
+	}
+	pump(t, New(b, Config{Initiator: true}), New(d, Config{}))
+	msgs, err := b.Messages("A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Text != "sprayed" {
+		t.Fatalf("B has %v, want the sprayed message", msgs)
+	}
+}
+
 func FuzzHandle(f *testing.F) {
 	a := newNode(f, "A")
 	ingest(f, a, stranger(f, 50, 5))
 	f.Add(TypeNegOpen, []byte{0x61, 0x00, 0x00})
 	f.Add(TypeWant, make([]byte, 64))
 	f.Add(TypeEnvelope, stranger(f, 1, 5)[0])
+	f.Add(TypeSpray, append([]byte{3}, stranger(f, 1, 5)[0]...))
+	f.Add(TypeOffer, make([]byte, 96))
 	f.Add(TypePing, []byte{})
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
 		for _, cfg := range []Config{{}, {Initiator: true}} {

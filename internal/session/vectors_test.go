@@ -25,7 +25,7 @@ type memStore struct{ m map[envelope.ID][]byte }
 
 func newMemStore(raws [][]byte) *memStore {
 	s := &memStore{m: map[envelope.ID][]byte{}}
-	s.IngestFrom("", raws)
+	s.IngestFrom("", raws, nil)
 	return s
 }
 
@@ -58,8 +58,8 @@ func (s *memStore) Describe(ids []envelope.ID) []node.Held {
 	return out
 }
 
-func (s *memStore) Forward(ids []envelope.ID) ([][]byte, error) {
-	var out [][]byte
+func (s *memStore) Forward(ids []envelope.ID, _ func(envelope.ID) bool) ([]node.Outgoing, error) {
+	var out []node.Outgoing
 	for _, id := range ids {
 		raw, ok := s.m[id]
 		if !ok || raw[1] == 0 {
@@ -67,12 +67,14 @@ func (s *memStore) Forward(ids []envelope.ID) ([][]byte, error) {
 		}
 		cp := bytes.Clone(raw)
 		envelope.SetHops(cp, raw[1]-1)
-		out = append(out, cp)
+		out = append(out, node.Outgoing{ID: id, Raw: cp})
 	}
 	return out, nil
 }
 
-func (s *memStore) IngestFrom(_ string, raws [][]byte) (node.IngestReport, error) {
+func (s *memStore) Claim([]envelope.ID, [][envelope.TagSize]byte) []envelope.ID { return nil }
+
+func (s *memStore) IngestFrom(_ string, raws [][]byte, _ []uint8) (node.IngestReport, error) {
 	for _, raw := range raws {
 		id := envelope.ComputeID(raw)
 		if _, ok := s.m[id]; !ok {
