@@ -143,6 +143,9 @@ func b2i(b bool) int {
 // keepMoreHops reports whether the envelope is already held; if the new copy
 // has a larger hop budget, the stored one takes it.
 func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, error) {
+	if !in.n.mayHold(id) {
+		return false, nil
+	}
 	v, _, ok, err := in.tx.Get(colEnvelopes, id[:])
 	if err != nil || !ok {
 		return false, err
@@ -188,7 +191,9 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		return err
 	}
 	// A receipt for an envelope held here must prove itself, or it is dropped.
-	if v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:]); err != nil {
+	if !in.n.mayHold(r.Target) {
+		// not held: nothing to purge
+	} else if v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:]); err != nil {
 		return err
 	} else if ok {
 		target, err := envelope.Parse(v[1:])

@@ -184,7 +184,10 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 // the inventory up to date and tells the watcher what is new.
 func (n *Node) update(fn func(tx *store.Tx) error) error {
 	n.journal = n.journal[:0]
-	if err := n.st.Update(fn); err != nil {
+	n.written = map[envelope.ID]bool{}
+	err := n.st.Update(fn)
+	n.written = nil
+	if err != nil {
 		n.journal = n.journal[:0]
 		return err
 	}
@@ -216,7 +219,16 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 		return err
 	}
 	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
+	n.written[id] = true
 	return nil
+}
+
+// mayHold reports whether the store may hold the envelope: the inventory
+// has it, or this transaction wrote it. When false, reading the store for it
+// is pointless (the inventory mirrors the store).
+func (n *Node) mayHold(id envelope.ID) bool {
+	_, ok := n.inv.m[id]
+	return ok || n.written[id]
 }
 
 func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) heldMeta {
@@ -229,6 +241,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 		return err
 	}
 	n.journal = append(n.journal, change{id: id, deleted: true})
+	n.written[id] = true
 	return nil
 }
 

@@ -88,11 +88,12 @@ type Node struct {
 	idx  *index
 
 	inv     *inventory
-	journal []change            // envelope writes of the transaction in progress
-	watch   func([]envelope.ID) // told of newly held envelopes
-	source  string              // who handed over the envelopes being ingested
-	quota   int64               // bytes carried for others at most
-	recog   *recognitionKeys    // nil when a contact changed since
+	journal []change             // envelope writes of the transaction in progress
+	written map[envelope.ID]bool // envelopes those writes touched
+	watch   func([]envelope.ID)  // told of newly held envelopes
+	source  string               // who handed over the envelopes being ingested
+	quota   int64                // bytes carried for others at most
+	recog   *recognitionKeys     // nil when a contact changed since
 
 	keptFrom  uint32    // the oldest period kept at the last maintenance
 	idxWindow [2]uint32 // the periods the tag index was built for
