@@ -46,7 +46,7 @@ socket in the home instead, and need no passphrase.`,
 	root.AddCommand(c.initCmd(), c.idCmd(), c.contactsCmd(), c.sendCmd(), c.messagesCmd(),
 		c.envelopesCmd(), c.exportCmd(), c.importCmd(), c.peersCmd(), c.statusCmd())
 	// The running node's own commands (up.go, demo.go): add them here.
-	root.AddCommand(c.upCmd(), c.demoCmd())
+	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
 	return root
 }
 

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/grapevine-mesh/grapevine/internal/plot"
+	"github.com/grapevine-mesh/grapevine/internal/sim"
+)
+
+// criticalDegree is the mean degree at which 2D continuum percolation (a
+// random geometric graph) gets a giant component: about 4.51.
+const criticalDegree = 4.512
+
+// writePlots draws the charts of a run or a sweep and returns the files.
+//
+//   - delivery: the share of messages delivered over time, one line per run
+//     (at most eight: a longer sweep shows every few points);
+//   - for a sweep, sweep: delivery ratio against the swept setting, with
+//     the giant component and the share of pairs connected at the start;
+//     for nodes and range the x axis is the mean degree they produced,
+//     with the percolation threshold marked;
+//   - for a sweep, cost: transmissions per delivered message.
+func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]string, error) {
+	var files []string
+	write := func(c *plot.Chart, name string) error {
+		if err := c.Write(dir, name); err != nil {
+			return fmt.Errorf("failed to write chart %s: %w", name, err)
+		}
+		files = append(files, filepath.Join(dir, name+".svg"), filepath.Join(dir, name+".png"))
+		return nil
+	}
+	if err := write(deliveryChart(labels, rs), "delivery"); err != nil {
+		return nil, err
+	}
+	if sweepName == "" {
+		return files, nil
+	}
+	x, xLabel, marks := sweepAxis(sweepName, labels, rs)
+	ratio := func(f func(*sim.Result) float64) []float64 {
+		out := make([]float64, len(rs))
+		for i, r := range rs {
+			out[i] = f(r)
+		}
+		return out
+	}
+	sweep := &plot.Chart{
+		Title:  fmt.Sprintf("Delivery against %s (%s)", xLabel, describe(rs[0], sweepName)),
+		XLabel: xLabel, YLabel: "share", Percent: true, Marks: marks,
+		Series: []plot.Series{
+			{Name: "messages delivered", X: x, Y: ratio(func(r *sim.Result) float64 { return r.DeliveryRatio })},
+			{Name: "pairs connected at start", X: x, Y: ratio(func(r *sim.Result) float64 { return r.PairsConnected }), Dashed: true},
+			{Name: "giant component", X: x, Y: ratio(func(r *sim.Result) float64 { return r.GiantComponent }), Dashed: true},
+		},
+	}
+	if err := write(sweep, "sweep"); err != nil {
+		return nil, err
+	}
+	cost := &plot.Chart{
+		Title:  fmt.Sprintf("Cost against %s (%s)", xLabel, describe(rs[0], sweepName)),
+		XLabel: xLabel, YLabel: "envelope transmissions per delivered message", Marks: marks,
+		Series: []plot.Series{
+			{Name: "transmissions per delivered", X: x, Y: ratio(func(r *sim.Result) float64 { return r.TransmissionsPerDelivered })},
+		},
+	}
+	if err := write(cost, "cost"); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+func deliveryChart(labels []string, rs []*sim.Result) *plot.Chart {
+	c := &plot.Chart{Title: "Messages delivered over time (" + describe(rs[0], "") + ")",
+		XLabel: "hours since start", YLabel: "delivered", Percent: true}
+	step := (len(rs) + 7) / 8
+	for i := 0; i < len(rs); i += step {
+		s := plot.Series{Name: "delivered"}
+		if labels != nil {
+			s.Name = labels[i]
+		}
+		for _, p := range rs[i].Timeline {
+			s.X = append(s.X, p.Seconds/3600)
+			s.Y = append(s.Y, p.Delivered)
+		}
+		c.Series = append(c.Series, s)
+	}
+	return c
+}
+
+// sweepAxis is the x axis of sweep charts: the mean degree for sweeps of
+// node count or range (what percolation depends on), else the setting.
+func sweepAxis(name string, labels []string, rs []*sim.Result) ([]float64, string, []plot.Mark) {
+	x := make([]float64, len(rs))
+	if name == "nodes" || name == "range" {
+		for i, r := range rs {
+			x[i] = r.MeanDegree
+		}
+		return x, "mean degree (neighbours in range)", []plot.Mark{{X: criticalDegree, Label: "percolation threshold 4.51"}}
+	}
+	for i, l := range labels {
+		v := strings.TrimPrefix(l, name+"=")
+		if name == "routing" { // epidemic as 0 copies, spray:L as L
+			c, _ := sim.ParseRouting(v)
+			x[i] = float64(c)
+			continue
+		}
+		x[i], _ = strconv.ParseFloat(v, 64)
+	}
+	if name == "routing" {
+		return x, "spray-and-wait copies L (0 = epidemic)", nil
+	}
+	return x, name, nil
+}
+
+// describe sums up the scenario for a chart title, leaving out the setting
+// that varies.
+func describe(r *sim.Result, varies string) string {
+	var parts []string
+	if varies != "nodes" {
+		parts = append(parts, fmt.Sprintf("%d nodes", r.Nodes))
+	}
+	parts = append(parts, r.Area+" m")
+	if varies != "range" {
+		parts = append(parts, fmt.Sprintf("range %g m", r.Range))
+	}
+	parts = append(parts, r.Mobility)
+	if varies != "routing" {
+		parts = append(parts, r.Routing)
+	}
+	return strings.Join(parts, ", ")
+}

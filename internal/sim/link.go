@@ -1,0 +1,238 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/session"
+)
+
+// Link model constants. A frame on the air costs its payload plus the link
+// framing of SPEC §10 (2-byte length, type byte, 16-byte Poly1305 tag).
+const (
+	frameOverhead = 2 + 1 + 16
+	// handshakeBytes is the Noise XX handshake (SPEC §10): 32 + 98 + 66.
+	handshakeBytes = 32 + 98 + 66
+	// beaconInterval is how often a node beacons (SPEC §9): two nodes in
+	// range link up within one interval, at a uniformly random moment.
+	beaconInterval = 5 * time.Second
+	// commitDelay is how long a receiving node gathers envelopes before it
+	// ingests them in one transaction (the mesh's group commit).
+	commitDelay = 5 * time.Millisecond
+	// pullBatch is how many queued envelopes a sender takes at a time, so
+	// that priorities (receipts first) apply to what arrives meanwhile.
+	pullBatch = 16
+	// minRetransmit is TCP's minimum retransmission timeout.
+	minRetransmit = 200 * time.Millisecond
+)
+
+// A vlink is one link between two nodes in range: the node with the lower
+// index dialled (it runs reconciliation rounds), end 0 is that node.
+type vlink struct {
+	ends  [2]int32
+	sess  [2]*session.Session
+	dir   [2]direction // dir[k] carries frames from ends[k] to ends[1-k]
+	alive bool
+	up    time.Duration
+}
+
+// direction is one way of a link: a serialiser that is busy until a time,
+// and in-order delivery.
+type direction struct {
+	busyUntil   time.Duration // the radio is free from then on
+	lastArrival time.Duration // frames arrive in order (TCP)
+	pulling     bool          // a pull of queued envelopes is scheduled
+	flushing    bool          // a group commit of received envelopes is scheduled
+}
+
+// send puts frames on the air from end k of l, behind what is already queued.
+func (e *engine) send(l *vlink, k int, frames []session.Frame) {
+	d := &l.dir[k]
+	for _, f := range frames {
+		size := len(f.Payload) + frameOverhead
+		e.res.LinkBytes += int64(size)
+		switch f.Type {
+		case session.TypeEnvelope:
+			e.countTransmission(f.Payload)
+		case session.TypeSpray:
+			e.countTransmission(f.Payload[1:])
+		}
+		start := max(e.q.now, d.busyUntil)
+		d.busyUntil = start + e.airtime(size)
+		arrive := d.busyUntil + e.sc.Latency
+		if e.sc.Loss > 0 && e.loss.Float64() < e.sc.Loss {
+			// Lost: sent again once the retransmission timer fires.
+			e.res.LinkBytes += int64(size)
+			arrive += max(minRetransmit, 4*e.sc.Latency) + e.airtime(size)
+		}
+		arrive = max(arrive, d.lastArrival)
+		d.lastArrival = arrive
+		f := f
+		e.q.at(arrive, func() { e.deliver(l, 1-k, f) })
+	}
+}
+
+func (e *engine) countTransmission(raw []byte) {
+	e.res.Transmissions++
+	if env, err := envelope.Parse(raw); err == nil && env.Kind == envelope.KindReceipt {
+		e.res.ReceiptTransmissions++
+	}
+}
+
+func (e *engine) airtime(bytes int) time.Duration {
+	return time.Duration(float64(bytes) / e.sc.Bandwidth * float64(time.Second))
+}
+
+// deliver hands a frame to end k's session.
+func (e *engine) deliver(l *vlink, k int, f session.Frame) {
+	if !l.alive {
+		return // the link broke while the frame was in the air
+	}
+	out, _, err := l.sess[k].Handle(f)
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	e.send(l, k, out)
+	if l.sess[k].Pending() > 0 && !l.dir[1-k].flushing {
+		l.dir[1-k].flushing = true
+		e.q.after(commitDelay, func() { e.flush(l, k) })
+	}
+	e.pull(l, k)
+}
+
+// flush ingests what end k received (a group commit).
+func (e *engine) flush(l *vlink, k int) {
+	l.dir[1-k].flushing = false
+	if !l.alive {
+		return
+	}
+	e.ingest(l, k)
+}
+
+func (e *engine) ingest(l *vlink, k int) {
+	rep, err := l.sess[k].Flush()
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	e.noteOpened(int(l.ends[k]), rep.Opened)
+	e.fanout(int(l.ends[k]))
+}
+
+// pull schedules end k to take queued envelopes when its radio frees up.
+func (e *engine) pull(l *vlink, k int) {
+	d := &l.dir[k]
+	if d.pulling || l.sess[k].Queued() == 0 {
+		return
+	}
+	d.pulling = true
+	e.q.at(d.busyUntil, func() {
+		d.pulling = false
+		if !l.alive {
+			return
+		}
+		frames, ids, err := l.sess[k].Next(pullBatch)
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		if len(frames) == 0 {
+			return
+		}
+		e.send(l, k, frames)
+		if err := e.nodes[l.ends[k]].n.MarkCarried(ids); err != nil {
+			e.fail(err)
+			return
+		}
+		e.pull(l, k)
+	})
+}
+
+// linkUp opens a link between nodes a < b: the handshake, then each side's
+// Hello and the dialler's first reconciliation round, as the mesh does.
+func (e *engine) linkUp(a, b int32) {
+	l := &vlink{ends: [2]int32{a, b}, alive: true, up: e.q.now}
+	binding := make([]byte, 32) // the handshake hash: fresh per link
+	for i := range binding {
+		binding[i] = byte(e.radio.Uint32())
+	}
+	l.sess[0] = session.New(e.nodes[a].n, session.Config{Initiator: true, Source: e.nodes[b].name, Binding: binding})
+	l.sess[1] = session.New(e.nodes[b].n, session.Config{Source: e.nodes[a].name, Binding: binding})
+	// Noise XX: three messages, then both sides may send.
+	e.res.LinkBytes += handshakeBytes
+	ready := e.q.now + 3*e.sc.Latency + e.airtime(handshakeBytes)
+	l.dir[0].busyUntil, l.dir[1].busyUntil = ready, ready
+	e.links[[2]int32{a, b}] = l
+	e.nodes[a].links = append(e.nodes[a].links, l)
+	e.nodes[b].links = append(e.nodes[b].links, l)
+	e.res.Links++
+	for k := range 2 {
+		hello, err := l.sess[k].Hello()
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		e.send(l, k, hello)
+	}
+	e.resync(l)
+}
+
+// resync runs a reconciliation round now and every resync interval while
+// the link lasts.
+func (e *engine) resync(l *vlink) {
+	if !l.alive {
+		return
+	}
+	open, err := l.sess[0].Open()
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	e.send(l, 0, open)
+	e.q.after(e.resyncEvery, func() { e.resync(l) })
+}
+
+// linkDown ends a link: frames in the air are lost; what each side had
+// received is ingested, as the mesh does when a connection closes.
+func (e *engine) linkDown(l *vlink) {
+	l.alive = false
+	delete(e.links, l.ends)
+	for k := range 2 {
+		sn := e.nodes[l.ends[k]]
+		for i, x := range sn.links {
+			if x == l {
+				sn.links = append(sn.links[:i], sn.links[i+1:]...)
+				break
+			}
+		}
+		if l.sess[k].Pending() > 0 {
+			e.ingest(l, k)
+		}
+	}
+}
+
+// fanout offers the envelopes node i just came to hold to every link it has
+// (live push); each session skips what its peer holds, such as their source.
+func (e *engine) fanout(i int) {
+	sn := e.nodes[i]
+	if len(sn.fresh) == 0 {
+		return
+	}
+	ids := sn.fresh
+	sn.fresh = nil
+	if b := sn.n.HeldBytes(); b > e.res.PeakStoreBytes {
+		e.res.PeakStoreBytes = b
+	}
+	for _, l := range sn.links {
+		k := 0
+		if int(l.ends[1]) == i {
+			k = 1
+		}
+		l.sess[k].Offer(ids)
+		e.pull(l, k)
+	}
+}
+
+// watcher records what a node newly holds; it runs under the node's lock.
+func (sn *simNode) watcher(ids []envelope.ID) { sn.fresh = append(sn.fresh, ids...) }

@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what a run measured. Its JSON form is the simulator's output;
+// it holds nothing that depends on the machine, so it replays exactly.
+type Result struct {
+	// The scenario, so that a line of output stands on its own.
+	Nodes     int     `json:"nodes"`
+	Area      string  `json:"area_m"`
+	Range     float64 `json:"range_m"`
+	Mobility  string  `json:"mobility"`
+	Routing   string  `json:"routing"`
+	Hops      int     `json:"hops"`
+	Duration  float64 `json:"duration_s"`
+	Messages  int     `json:"messages"`
+	TTL       float64 `json:"ttl_s"`
+	Seed      uint64  `json:"seed"`
+	Density   float64 `json:"density_per_km2"`
+	Contacts  int     `json:"contact_pairs"`
+	Bandwidth float64 `json:"bandwidth_bytes_per_s"`
+
+	// The contact graph when the run starts.
+	MeanDegree     float64 `json:"mean_degree"`
+	GiantComponent float64 `json:"giant_component"` // share of nodes in the largest connected component
+	PairsConnected float64 `json:"pairs_connected"` // share of messages whose two ends were in one component
+
+	// What happened.
+	Delivered                 int     `json:"delivered"`
+	DeliveryRatio             float64 `json:"delivery_ratio"`
+	LatencyP50                float64 `json:"latency_p50_s"`
+	LatencyP90                float64 `json:"latency_p90_s"`
+	Transmissions             int64   `json:"transmissions"` // envelopes and receipts put on a link
+	ReceiptTransmissions      int64   `json:"receipt_transmissions"` // of which receipts
+	TransmissionsPerDelivered float64 `json:"transmissions_per_delivered"`
+	LinkBytes                 int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
+	BytesPerDelivered         float64 `json:"bytes_per_delivered"`
+	PeakStoreBytes            int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
+	Links                     int     `json:"links"`            // links that came up
+
+	// Timeline is the share of messages delivered over time, for plots.
+	Timeline []TimePoint `json:"-"`
+
+	latencies    []time.Duration
+	deliveries   []time.Duration // when, since the start
+	contactPairs [][2]int32
+}
+
+// TimePoint is the share of messages delivered by a time.
+type TimePoint struct {
+	Seconds   float64
+	Delivered float64
+}
+
+func (r *Result) init(sc Scenario) {
+	r.Nodes = sc.Nodes
+	r.Area = strconv.FormatFloat(sc.Width, 'f', -1, 64) + "x" + strconv.FormatFloat(sc.Height, 'f', -1, 64)
+	r.Range = sc.Range
+	r.Mobility = sc.Mobility.String()
+	r.Routing = sc.Routing()
+	r.Hops = int(sc.Hops)
+	r.Duration = sc.Duration.Seconds()
+	r.Messages = sc.Messages
+	r.TTL = sc.TTL.Seconds()
+	r.Seed = sc.Seed
+	r.Density = round(float64(sc.Nodes)/(sc.Width*sc.Height/1e6), 2)
+	r.Contacts = len(r.contactPairs)
+	r.Bandwidth = sc.Bandwidth
+}
+
+func (r *Result) delivered(at, latency time.Duration) {
+	r.Delivered++
+	r.latencies = append(r.latencies, latency)
+	r.deliveries = append(r.deliveries, at)
+}
+
+func (r *Result) finish(sc Scenario) {
+	r.MeanDegree = round(r.MeanDegree, 4)
+	r.GiantComponent = round(r.GiantComponent, 4)
+	r.PairsConnected = round(r.PairsConnected, 4)
+	if sc.Messages > 0 {
+		r.DeliveryRatio = round(float64(r.Delivered)/float64(sc.Messages), 4)
+	}
+	if r.Delivered > 0 {
+		r.TransmissionsPerDelivered = round(float64(r.Transmissions)/float64(r.Delivered), 2)
+		r.BytesPerDelivered = round(float64(r.LinkBytes)/float64(r.Delivered), 0)
+	}
+	lat := slices.Clone(r.latencies)
+	slices.Sort(lat)
+	r.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
+	r.LatencyP90 = round(percentile(lat, 0.9).Seconds(), 3)
+	r.Timeline = timeline(r.deliveries, sc.Duration, sc.Messages)
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
+// timeline samples the delivered share at 200 points over the run.
+func timeline(at []time.Duration, d time.Duration, messages int) []TimePoint {
+	if messages == 0 {
+		return nil
+	}
+	const points = 200
+	out := make([]TimePoint, 0, points+1)
+	j := 0
+	for i := range points + 1 {
+		t := d * time.Duration(i) / points
+		for j < len(at) && at[j] <= t {
+			j++
+		}
+		out = append(out, TimePoint{Seconds: t.Seconds(), Delivered: float64(j) / float64(messages)})
+	}
+	return out
+}
+
+func round(x float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(x*p) / p
+}
+
+// WriteTable prints results for a person, one column per result.
+func WriteTable(w io.Writer, rs []*Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, f func(r *Result) string) {
+		fmt.Fprint(tw, name)
+		for _, r := range rs {
+			fmt.Fprint(tw, "\t", f(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("nodes", func(r *Result) string { return strconv.Itoa(r.Nodes) })
+	row("area", func(r *Result) string { return r.Area + " m" })
+	row("density", func(r *Result) string { return fmt.Sprintf("%g per km²", r.Density) })
+	row("range", func(r *Result) string { return fmt.Sprintf("%g m", r.Range) })
+	row("mobility", func(r *Result) string { return r.Mobility })
+	row("routing", func(r *Result) string { return fmt.Sprintf("%s, %d hops", r.Routing, r.Hops) })
+	row("duration", func(r *Result) string { return secs(r.Duration) })
+	row("mean degree", func(r *Result) string { return fmt.Sprintf("%.2f", r.MeanDegree) })
+	row("giant component", func(r *Result) string { return pct(r.GiantComponent) })
+	row("pairs connected", func(r *Result) string { return pct(r.PairsConnected) })
+	row("delivered", func(r *Result) string {
+		return fmt.Sprintf("%d of %d (%s)", r.Delivered, r.Messages, pct(r.DeliveryRatio))
+	})
+	row("latency p50 / p90", func(r *Result) string { return secs(r.LatencyP50) + " / " + secs(r.LatencyP90) })
+	row("transmissions per delivered", func(r *Result) string {
+		return fmt.Sprintf("%.1f (%.0f %% receipts)", r.TransmissionsPerDelivered, 100*float64(r.ReceiptTransmissions)/max(1, float64(r.Transmissions)))
+	})
+	row("bytes per delivered", func(r *Result) string { return bytesText(r.BytesPerDelivered) })
+	row("peak store (one node)", func(r *Result) string { return bytesText(float64(r.PeakStoreBytes)) })
+	row("links made", func(r *Result) string { return strconv.Itoa(r.Links) })
+	return tw.Flush()
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.1f %%", 100*x) }
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
+}
+
+func bytesText(b float64) string {
+	switch {
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
+}

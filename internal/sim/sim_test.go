@@ -1,0 +1,166 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/sim/mobility"
+)
+
+func run(t *testing.T, sc Scenario) *Result {
+	t.Helper()
+	r, err := Run(context.Background(), sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func small() Scenario {
+	sc := Default
+	sc.Nodes, sc.Width, sc.Height, sc.Range = 80, 400, 400, 60
+	sc.Duration, sc.TTL, sc.Messages = 40*time.Minute, 20*time.Minute, 60
+	sc.Loss = 0.05
+	return sc
+}
+
+// The same scenario and seed give the same output, byte for byte, and
+// another seed gives another.
+func TestDeterministic(t *testing.T) {
+	sc := small()
+	out := func(sc Scenario) []byte {
+		r := run(t, sc)
+		b, err := json.Marshal(struct {
+			*Result
+			Timeline []TimePoint
+		}{r, r.Timeline})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := out(sc), out(sc)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two runs differ:\n%s\n%s", a, b)
+	}
+	sc.Seed++
+	if bytes.Equal(a, out(sc)) {
+		t.Fatal("another seed gave the same run")
+	}
+}
+
+// With static nodes, no hop limit and time enough, a message arrives if and
+// only if its two ends are in one connected component: the delivery ratio
+// is the share of connected pairs, which percolation theory predicts (near
+// zero well below mean degree 4.5, near one above 6).
+func TestPercolation(t *testing.T) {
+	sc := Default
+	sc.Nodes, sc.Width, sc.Height = 1000, 1000, 1000
+	sc.Mobility, sc.Duration, sc.TTL, sc.Messages, sc.Hops = mobility.Static, 5*time.Minute, time.Hour, 100, 255
+	sc.Loss = 0
+	for _, tc := range []struct {
+		rng      float64 // mean degree 1000·π·r²/1e6, less at the edges
+		min, max float64 // delivery ratio
+	}{
+		{20, 0, 0.1}, // mean degree about 1.2
+		{48, 0.9, 1}, // about 6.8
+	} {
+		sc.Range = tc.rng
+		r := run(t, sc)
+		t.Logf("range %g: mean degree %.2f, giant component %.3f, pairs connected %.2f, delivered %.2f",
+			tc.rng, r.MeanDegree, r.GiantComponent, r.PairsConnected, r.DeliveryRatio)
+		if r.DeliveryRatio != r.PairsConnected {
+			t.Errorf("range %g: delivery ratio %.3f, but %.3f of the pairs were connected", tc.rng, r.DeliveryRatio, r.PairsConnected)
+		}
+		if r.DeliveryRatio < tc.min || r.DeliveryRatio > tc.max {
+			t.Errorf("range %g (mean degree %.2f): delivery ratio %.3f, want %g to %g", tc.rng, r.MeanDegree, r.DeliveryRatio, tc.min, tc.max)
+		}
+		// Two random nodes share a component about as often as both are in
+		// the giant one.
+		if g := r.GiantComponent * r.GiantComponent; r.PairsConnected > g+0.1 || r.PairsConnected < g-0.1 {
+			t.Errorf("range %g: pairs connected %.3f, giant component squared %.3f", tc.rng, r.PairsConnected, g)
+		}
+	}
+}
+
+// Spray-and-wait bounds the copies of each message: its messages cost far
+// fewer transmissions than epidemic routing's on the same scenario
+// (receipts flood under both).
+func TestSprayCostsLessThanEpidemic(t *testing.T) {
+	sc := small()
+	epidemic := run(t, sc)
+	sc.Copies = 4
+	spray := run(t, sc)
+	t.Logf("epidemic: delivered %.2f, %.1f transmissions each; spray:4: delivered %.2f, %.1f each",
+		epidemic.DeliveryRatio, epidemic.TransmissionsPerDelivered, spray.DeliveryRatio, spray.TransmissionsPerDelivered)
+	if spray.Delivered == 0 {
+		t.Fatal("spray-and-wait delivered nothing")
+	}
+	perMessage := func(r *Result) float64 {
+		return float64(r.Transmissions-r.ReceiptTransmissions) / float64(r.Messages)
+	}
+	if perMessage(spray)*4 > perMessage(epidemic) || perMessage(spray) > 4*2 {
+		t.Errorf("spray:4 sent each message %.1f times, epidemic %.1f times", perMessage(spray), perMessage(epidemic))
+	}
+	if spray.Routing != "spray:4" || epidemic.Routing != "epidemic" {
+		t.Errorf("routing reported as %q and %q", spray.Routing, epidemic.Routing)
+	}
+}
+
+// A hop limit of 1 lets a message reach only direct neighbours of its
+// sender (as its first and only hop).
+func TestHopLimit(t *testing.T) {
+	sc := small()
+	sc.Mobility, sc.Hops = mobility.Static, 1
+	sc.Range = 150
+	one := run(t, sc)
+	sc.Hops = 255
+	many := run(t, sc)
+	if one.DeliveryRatio >= many.DeliveryRatio {
+		t.Fatalf("hop limit 1 delivered %.2f, unlimited %.2f", one.DeliveryRatio, many.DeliveryRatio)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		change func(*Scenario)
+		want   string
+	}{
+		{func(s *Scenario) { s.Nodes = 1 }, "nodes"},
+		{func(s *Scenario) { s.Range = 0 }, "range"},
+		{func(s *Scenario) { s.TTL = time.Second }, "ttl"},
+		{func(s *Scenario) { s.Size = 0 }, "size"},
+		{func(s *Scenario) { s.Loss = 1 }, "loss"},
+		{func(s *Scenario) { s.Hops = 0 }, "hops"},
+		{func(s *Scenario) { s.Copies = 200 }, "routing"},
+		{func(s *Scenario) { s.Nodes, s.Contacts = 3, 5 }, "contacts"},
+		{func(s *Scenario) { s.SpeedMin, s.SpeedMax = 2, 1 }, "Speed"},
+	} {
+		sc := Default
+		tc.change(&sc)
+		err := sc.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error about %s", err, tc.want)
+		}
+	}
+}
+
+func TestParseRouting(t *testing.T) {
+	for in, want := range map[string]uint8{"epidemic": 0, "spray:1": 1, "spray:16": 16, "spray:127": 127} {
+		if got, err := ParseRouting(in); err != nil || got != want {
+			t.Errorf("ParseRouting(%q) = %d, %v", in, got, err)
+		}
+		if FormatRouting(want) != in {
+			t.Errorf("FormatRouting(%d) = %q, want %q", want, FormatRouting(want), in)
+		}
+	}
+	for _, in := range []string{"", "spray", "spray:0", "spray:128", "flood", "spray:x"} {
+		if _, err := ParseRouting(in); err == nil {
+			t.Errorf("ParseRouting(%q) accepted", in)
+		}
+	}
+}
