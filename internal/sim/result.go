@@ -38,7 +38,7 @@ type Result struct {
 	DeliveryRatio             float64 `json:"delivery_ratio"`
 	LatencyP50                float64 `json:"latency_p50_s"`
 	LatencyP90                float64 `json:"latency_p90_s"`
-	Transmissions             int64   `json:"transmissions"` // envelopes and receipts put on a link
+	Transmissions             int64   `json:"transmissions"`         // envelopes and receipts put on a link
 	ReceiptTransmissions      int64   `json:"receipt_transmissions"` // of which receipts
 	TransmissionsPerDelivered float64 `json:"transmissions_per_delivered"`
 	LinkBytes                 int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included

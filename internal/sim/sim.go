@@ -35,13 +35,13 @@ type message struct {
 }
 
 type engine struct {
-	sc          Scenario
-	q           queue
+	sc Scenario
+	q  queue
 	// Independent random streams, so that a change in one concern (say,
 	// how many frames a policy sends) does not move the others.
-	workload *rand.Rand // contacts, message times and pairs
-	radio    *rand.Rand // when links come up, their handshake hashes
-	loss     *rand.Rand // which frames are lost
+	workload    *rand.Rand // contacts, message times and pairs
+	radio       *rand.Rand // when links come up, their handshake hashes
+	loss        *rand.Rand // which frames are lost
 	world       *mobility.World
 	nodes       []*simNode
 	links       map[[2]int32]*vlink
