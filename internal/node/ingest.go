@@ -191,6 +191,8 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		return err
 	}
 	// A receipt for an envelope held here must prove itself, or it is dropped.
+	tm, held := in.n.inv.m[r.Target]
+	mine := held && tm.own && !tm.receipt
 	if !in.n.mayHold(r.Target) {
 		// not held: nothing to purge
 	} else if v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:]); err != nil {
@@ -209,10 +211,12 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		}
 		in.rep.Purged++
 	}
-	// The receipt of a message I sent marks it delivered.
+	// The receipt of a message I sent (held until now) marks it delivered.
 	var m messageRecord
 	key := []byte(r.Target.String())
-	if exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m); err != nil {
+	if !mine {
+		// not my message, or one already known delivered
+	} else if exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m); err != nil {
 		return err
 	} else if ok && m.Direction == "out" {
 		var commit [envelope.CommitSize]byte

@@ -57,7 +57,8 @@ type change struct {
 
 type inventory struct {
 	m        map[envelope.ID]heldMeta
-	sorted   []Held // cache of m in reconciliation order; nil when stale
+	sorted   []Held                   // m in reconciliation order, but for the IDs in touched
+	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
 	carried  int64  // bytes held for others
 	bytes    int64  // bytes held in all
 	bySource map[uint32]int64
@@ -65,7 +66,8 @@ type inventory struct {
 }
 
 func newInventory() *inventory {
-	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0}}
+	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
+		touched: map[envelope.ID]struct{}{}}
 }
 
 // sourceIndex numbers source names; past 65,536 of them (a node up for
@@ -94,7 +96,7 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 		iv.carried += int64(hm.size)
 		iv.bySource[hm.source] += int64(hm.size)
 	}
-	iv.sorted = nil
+	iv.touched[id] = struct{}{}
 	return !ok
 }
 
@@ -111,27 +113,47 @@ func (iv *inventory) remove(id envelope.ID) {
 			delete(iv.bySource, hm.source)
 		}
 	}
-	iv.sorted = nil
+	iv.touched[id] = struct{}{}
 }
 
 // list returns every envelope held, sorted by expiry then ID: the order of
 // Negentropy items (timestamp = expiry). The slice is shared: do not modify.
+// It is called at every reconciliation and the set changes in between, so
+// rather than sorting everything it sorts what changed and merges.
 func (iv *inventory) list() []Held {
-	if iv.sorted != nil {
+	if len(iv.touched) == 0 {
 		return iv.sorted
 	}
-	out := make([]Held, 0, len(iv.m))
-	for id, hm := range iv.m {
-		out = append(out, hm.held(id))
-	}
-	slices.SortFunc(out, func(a, b Held) int {
-		if a.Expiry != b.Expiry {
-			return int(int64(a.Expiry) - int64(b.Expiry))
+	fresh := make([]Held, 0, len(iv.touched))
+	for id := range iv.touched {
+		if hm, ok := iv.m[id]; ok {
+			fresh = append(fresh, hm.held(id))
 		}
-		return bytes.Compare(a.ID[:], b.ID[:])
-	})
+	}
+	slices.SortFunc(fresh, compareHeld)
+	out := make([]Held, 0, len(iv.m))
+	i := 0
+	for _, h := range iv.sorted {
+		if _, gone := iv.touched[h.ID]; gone {
+			continue // removed or changed: a changed one is in fresh
+		}
+		for i < len(fresh) && compareHeld(fresh[i], h) < 0 {
+			out = append(out, fresh[i])
+			i++
+		}
+		out = append(out, h)
+	}
+	out = append(out, fresh[i:]...)
 	iv.sorted = out
+	clear(iv.touched)
 	return out
+}
+
+func compareHeld(a, b Held) int {
+	if a.Expiry != b.Expiry {
+		return int(int64(a.Expiry) - int64(b.Expiry))
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
 }
 
 // victims chooses what to evict so that carried bytes fall to target: always
@@ -292,6 +314,17 @@ func (n *Node) Holds(id envelope.ID) bool {
 	defer n.mu.Unlock()
 	_, ok := n.inv.m[id]
 	return ok
+}
+
+// Redundant reports whether an arriving copy of an envelope would change
+// nothing here: the envelope is held already with at least this hop budget.
+// A link drops such copies before they cost a transaction; in a dense mesh
+// most live-pushed copies are these.
+func (n *Node) Redundant(id envelope.ID, hops uint8) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hm, ok := n.inv.m[id]
+	return ok && hm.hops >= hops
 }
 
 // Outgoing is an envelope leaving for a neighbour, or an offer of one.

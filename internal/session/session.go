@@ -90,6 +90,7 @@ type Store interface {
 	Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]node.Outgoing, error)
 	IngestFrom(source string, raws [][]byte, copies []uint8) (node.IngestReport, error)
 	Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID
+	Redundant(id envelope.ID, hops uint8) bool
 	LinkProofs(binding []byte, dialled bool) ([]byte, error)
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
 }
@@ -109,6 +110,7 @@ type Stats struct {
 	EnvelopesSent     int  `json:"envelopes_sent"`
 	EnvelopesReceived int  `json:"envelopes_received"`
 	OffersSent        int  `json:"offers_sent"` // last copies offered to their recipient
+	Redundant         int  `json:"redundant"`   // envelopes received that were held already
 	Rounds            int  `json:"rounds"`      // reconciliation rounds finished
 	Synced            bool `json:"synced"`      // at least one round finished
 	NegBytes          int  `json:"neg_bytes"`
@@ -319,10 +321,16 @@ func wantFrames(ids []envelope.ID) []Frame {
 }
 
 func (s *Session) envelope(raw []byte, copies uint8) error {
-	if _, err := envelope.Parse(raw); err != nil {
+	e, err := envelope.Parse(raw)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	s.sent.add(envelope.ComputeID(raw))
+	id := envelope.ComputeID(raw)
+	s.sent.add(id)
+	if copies == 0 && s.st.Redundant(id, e.Hops) {
+		s.stats.Redundant++ // another neighbour was quicker
+		return nil
+	}
 	s.inbox = append(s.inbox, append([]byte(nil), raw...))
 	s.inboxCopies = append(s.inboxCopies, copies)
 	s.stats.EnvelopesReceived++

@@ -72,6 +72,11 @@ func (s *memStore) Forward(ids []envelope.ID, _ func(envelope.ID) bool) ([]node.
 	return out, nil
 }
 
+func (s *memStore) Redundant(id envelope.ID, hops uint8) bool {
+	raw, ok := s.m[id]
+	return ok && raw[1] >= hops
+}
+
 func (s *memStore) Claim([]envelope.ID, [][envelope.TagSize]byte) []envelope.ID { return nil }
 
 func (s *memStore) IngestFrom(_ string, raws [][]byte, _ []uint8) (node.IngestReport, error) {
