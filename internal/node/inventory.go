@@ -59,8 +59,8 @@ type inventory struct {
 	m        map[envelope.ID]heldMeta
 	sorted   []Held                   // m in reconciliation order, but for the IDs in touched
 	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
-	carried  int64  // bytes held for others
-	bytes    int64  // bytes held in all
+	carried  int64                    // bytes held for others
+	bytes    int64                    // bytes held in all
 	bySource map[uint32]int64
 	sources  map[string]uint32 // source name → index; index 0 is ""
 }
