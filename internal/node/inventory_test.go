@@ -2,6 +2,8 @@ package node
 
 import (
 	"crypto/rand"
+	mathrand "math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -110,5 +112,41 @@ func TestNoRelayKeepsOnlyOwnMail(t *testing.T) {
 	rep := carry(t, alice, carol)
 	if rep.New != 0 || rep.Refused == 0 {
 		t.Fatalf("a non-relaying node stored %d envelopes for others (refused %d)", rep.New, rep.Refused)
+	}
+}
+
+// The inventory's order (merged from what changed) always equals a full
+// sort of what it holds, through random additions, changes and removals.
+func TestInventoryListMatchesSort(t *testing.T) {
+	iv := newInventory()
+	rng := mathrand.New(mathrand.NewPCG(1, 2))
+	var ids []envelope.ID
+	for round := range 300 {
+		for range rng.IntN(20) {
+			switch op := rng.IntN(3); {
+			case op == 0 || len(ids) == 0:
+				var id envelope.ID
+				for i := range id {
+					id[i] = byte(rng.IntN(256))
+				}
+				ids = append(ids, id)
+				iv.add(id, heldMeta{expiry: uint32(rng.IntN(50)), size: 10})
+			case op == 1: // change: new expiry or hops
+				id := ids[rng.IntN(len(ids))]
+				iv.add(id, heldMeta{expiry: uint32(rng.IntN(50)), size: 10, hops: uint8(rng.IntN(5))})
+			default:
+				i := rng.IntN(len(ids))
+				iv.remove(ids[i])
+				ids = append(ids[:i], ids[i+1:]...)
+			}
+		}
+		want := make([]Held, 0, len(iv.m))
+		for id, hm := range iv.m {
+			want = append(want, hm.held(id))
+		}
+		slices.SortFunc(want, compareHeld)
+		if got := iv.list(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: list has %d envelopes, a full sort %d, or their order differs", round, len(got), len(want))
+		}
 	}
 }
