@@ -47,7 +47,7 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 		return out
 	}
 	sweep := &plot.Chart{
-		Title:  fmt.Sprintf("Delivery against %s (%s)", xLabel, describe(rs[0], sweepName)),
+		Title:  fmt.Sprintf("Delivery: %s", describe(rs[0], sweepName)),
 		XLabel: xLabel, YLabel: "share", Percent: true, Marks: marks,
 		Series: []plot.Series{
 			{Name: "messages delivered", X: x, Y: ratio(func(r *sim.Result) float64 { return r.DeliveryRatio })},
@@ -59,7 +59,7 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 		return nil, err
 	}
 	cost := &plot.Chart{
-		Title:  fmt.Sprintf("Cost against %s (%s)", xLabel, describe(rs[0], sweepName)),
+		Title:  fmt.Sprintf("Cost: %s", describe(rs[0], sweepName)),
 		XLabel: xLabel, YLabel: "envelope transmissions per delivered message", Marks: marks,
 		Series: []plot.Series{
 			{Name: "transmissions per delivered", X: x, Y: ratio(func(r *sim.Result) float64 { return r.TransmissionsPerDelivered })},
@@ -72,7 +72,7 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 }
 
 func deliveryChart(labels []string, rs []*sim.Result) *plot.Chart {
-	c := &plot.Chart{Title: "Messages delivered over time (" + describe(rs[0], "") + ")",
+	c := &plot.Chart{Title: "Delivered over time: " + describe(rs[0], ""),
 		XLabel: "hours since start", YLabel: "delivered", Percent: true}
 	step := (len(rs) + 7) / 8
 	for i := 0; i < len(rs); i += step {
@@ -114,16 +114,15 @@ func sweepAxis(name string, labels []string, rs []*sim.Result) ([]float64, strin
 	return x, name, nil
 }
 
-// describe sums up the scenario for a chart title, leaving out the setting
-// that varies.
+// describe sums up the scenario for a chart title (short: titles are one
+// line), leaving out the setting that varies.
 func describe(r *sim.Result, varies string) string {
 	var parts []string
 	if varies != "nodes" {
 		parts = append(parts, fmt.Sprintf("%d nodes", r.Nodes))
 	}
-	parts = append(parts, r.Area+" m")
 	if varies != "range" {
-		parts = append(parts, fmt.Sprintf("range %g m", r.Range))
+		parts = append(parts, fmt.Sprintf("%g m range", r.Range))
 	}
 	parts = append(parts, r.Mobility)
 	if varies != "routing" {
