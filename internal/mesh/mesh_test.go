@@ -139,6 +139,47 @@ func TestLineDeliversThroughTheMiddle(t *testing.T) {
 	})
 }
 
+// TestSprayAndWaitOverLinks: Alice routes with spray-and-wait, 2 copies.
+// She hands one to Bob, who is then down to his last copy and only offers
+// it; Carol, the recipient, claims it — the request, then the message.
+func TestSprayAndWaitOverLinks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := node.DefaultConfig
+		cfg.Copies = 2
+		alice, err := node.Init(filepath.Join(t.TempDir(), "Alice"), []byte("pw"), "Alice", cfg, node.Options{KDF: store.TestKDF})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { alice.Close() })
+		bob, carol := newTestNode(t, "Bob"), newTestNode(t, "Carol")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		tm.start(alice, "a")
+		mb, _ := tm.start(bob, "b", "a")
+		tm.start(carol, "c", "b")
+		self, _ := carol.Self()
+		if _, err := alice.AddContact(self.Link, ""); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Carol claims Alice's request from Bob", 2*time.Second, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
+		if _, err := carol.Accept("Alice"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Alice sees the accept", 2*time.Second, func() bool { return contactState(t, alice, "Carol") == node.StateActive })
+		if _, err := alice.Send("Carol", "two copies only"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Carol receives", 2*time.Second, func() bool { return lastMessage(t, carol).Text == "two copies only" })
+		offers := 0
+		for _, p := range mb.Peers() {
+			offers += p.OffersSent
+		}
+		if offers == 0 {
+			t.Fatal("Bob never offered a last copy: the message did not go by spray-and-wait")
+		}
+	})
+}
+
 // TestCarriedWhileRecipientAway: C is away when A writes; A hands the
 // envelope to B and leaves; C comes later, meets only B, and receives it.
 func TestCarriedWhileRecipientAway(t *testing.T) {

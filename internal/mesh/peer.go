@@ -319,6 +319,7 @@ func (p *peer) snapshot() PeerInfo {
 	info.BytesSent, info.BytesReceived = p.conn.Stats()
 	st := p.sess.Stats()
 	info.EnvelopesSent, info.EnvelopesReceived, info.Synced = st.EnvelopesSent, st.EnvelopesReceived, st.Synced
+	info.OffersSent = st.OffersSent
 	info.Contact = st.Contact
 	return info
 }
