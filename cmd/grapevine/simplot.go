@@ -16,7 +16,8 @@ const criticalDegree = 4.512
 
 // writePlots draws the charts of a run or a sweep and returns the files.
 //
-//   - delivery: the share of messages delivered over time, one line per run
+//   - delivery: the share of messages delivered within a time of being
+//     sent (up to their TTL), one line per run
 //     (at most eight: a longer sweep shows every few points);
 //   - for a sweep, sweep: delivery ratio against the swept setting, with
 //     the giant component and the share of pairs connected at the start;
@@ -32,7 +33,7 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 		files = append(files, filepath.Join(dir, name+".svg"), filepath.Join(dir, name+".png"))
 		return nil
 	}
-	if err := write(deliveryChart(labels, rs), "delivery"); err != nil {
+	if err := write(deliveryChart(sweepName, labels, rs), "delivery"); err != nil {
 		return nil, err
 	}
 	if sweepName == "" {
@@ -71,9 +72,9 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 	return files, nil
 }
 
-func deliveryChart(labels []string, rs []*sim.Result) *plot.Chart {
-	c := &plot.Chart{Title: "Delivered over time: " + describe(rs[0], ""),
-		XLabel: "hours since start", YLabel: "delivered", Percent: true}
+func deliveryChart(sweepName string, labels []string, rs []*sim.Result) *plot.Chart {
+	c := &plot.Chart{Title: "Delivered within a time of sending: " + describe(rs[0], sweepName),
+		XLabel: "minutes since sent", YLabel: "messages delivered", Percent: true}
 	step := (len(rs) + 7) / 8
 	for i := 0; i < len(rs); i += step {
 		s := plot.Series{Name: "delivered"}
@@ -81,7 +82,7 @@ func deliveryChart(labels []string, rs []*sim.Result) *plot.Chart {
 			s.Name = labels[i]
 		}
 		for _, p := range rs[i].Timeline {
-			s.X = append(s.X, p.Seconds/3600)
+			s.X = append(s.X, p.Seconds/60)
 			s.Y = append(s.Y, p.Delivered)
 		}
 		c.Series = append(c.Series, s)

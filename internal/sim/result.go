@@ -46,15 +46,15 @@ type Result struct {
 	PeakStoreBytes            int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
 	Links                     int     `json:"links"`            // links that came up
 
-	// Timeline is the share of messages delivered over time, for plots.
+	// Timeline is the share of all messages delivered within a time of
+	// being sent, from 0 to their TTL, for plots.
 	Timeline []TimePoint `json:"-"`
 
 	latencies    []time.Duration
-	deliveries   []time.Duration // when, since the start
 	contactPairs [][2]int32
 }
 
-// TimePoint is the share of messages delivered by a time.
+// TimePoint is the share of messages delivered within Seconds of sending.
 type TimePoint struct {
 	Seconds   float64
 	Delivered float64
@@ -76,10 +76,9 @@ func (r *Result) init(sc Scenario) {
 	r.Bandwidth = sc.Bandwidth
 }
 
-func (r *Result) delivered(at, latency time.Duration) {
+func (r *Result) delivered(latency time.Duration) {
 	r.Delivered++
 	r.latencies = append(r.latencies, latency)
-	r.deliveries = append(r.deliveries, at)
 }
 
 func (r *Result) finish(sc Scenario) {
@@ -97,7 +96,7 @@ func (r *Result) finish(sc Scenario) {
 	slices.Sort(lat)
 	r.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
 	r.LatencyP90 = round(percentile(lat, 0.9).Seconds(), 3)
-	r.Timeline = timeline(r.deliveries, sc.Duration, sc.Messages)
+	r.Timeline = timeline(lat, sc.TTL, sc.Messages)
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
@@ -109,7 +108,8 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[max(i, 0)]
 }
 
-// timeline samples the delivered share at 200 points over the run.
+// timeline samples, at 200 points from 0 to d, the share of messages
+// delivered within that time of being sent (latencies sorted).
 func timeline(at []time.Duration, d time.Duration, messages int) []TimePoint {
 	if messages == 0 {
 		return nil

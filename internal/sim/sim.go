@@ -327,7 +327,7 @@ func (e *engine) noteOpened(i int, ids []envelope.ID) {
 	for _, id := range ids {
 		if m, ok := e.msgs[id]; ok && m.to == i && !m.done {
 			m.done, m.delivered = true, e.q.now
-			e.res.delivered(m.delivered, m.delivered-m.sent)
+			e.res.delivered(m.delivered - m.sent)
 		}
 	}
 }
