@@ -17,7 +17,7 @@ import (
 )
 
 func (c *cli) initCmd() *cobra.Command {
-	var name string
+	var name, routing string
 	cfg := node.DefaultConfig
 	cmd := &cobra.Command{
 		Use:   "init --name NAME",
@@ -29,6 +29,10 @@ func (c *cli) initCmd() *cobra.Command {
 			}
 			if cfg.Retention < 24*time.Hour {
 				return errors.New("--retention must be at least 24h (one key period)")
+			}
+			var err error
+			if cfg.Copies, err = node.ParseRouting(routing); err != nil {
+				return fmt.Errorf("invalid --routing: %w", err)
 			}
 			home, err := c.homeDir()
 			if err != nil {
@@ -57,6 +61,7 @@ func (c *cli) initCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "your display name (what contacts see when you add them)")
 	cmd.Flags().DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long keys and envelopes are kept for slow carriers")
 	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop budget of the envelopes you write")
+	cmd.Flags().StringVar(&routing, "routing", "epidemic", "how your envelopes spread: epidemic, or spray:L (spray-and-wait with L copies; see docs/simulation.md)")
 	return cmd
 }
 

@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,6 +134,31 @@ func (c Config) Validate() error {
 		return fmt.Errorf("spray-and-wait copies %d: at most %d", c.Copies, MaxCopies)
 	}
 	return nil
+}
+
+// FormatRouting names a copy budget: "epidemic" for 0, "spray:L" for L.
+func FormatRouting(copies uint8) string {
+	if copies == 0 {
+		return "epidemic"
+	}
+	return "spray:" + strconv.Itoa(int(copies))
+}
+
+// ParseRouting reads "epidemic" or "spray:L" (binary spray-and-wait with L
+// copies, 1 ≤ L ≤ MaxCopies) as a copy budget for Config.Copies.
+func ParseRouting(v string) (uint8, error) {
+	if v == "epidemic" {
+		return 0, nil
+	}
+	l, ok := strings.CutPrefix(v, "spray:")
+	if !ok {
+		return 0, fmt.Errorf("routing %q: want epidemic or spray:L", v)
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > MaxCopies {
+		return 0, fmt.Errorf("routing %q: L must be a whole number from 1 to %d", v, MaxCopies)
+	}
+	return uint8(n), nil
 }
 
 // ErrNoIdentity means the home has no identity yet.

@@ -17,8 +17,6 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/node"
@@ -130,29 +128,10 @@ func (s Scenario) sendUntil() time.Duration {
 }
 
 // Routing names the routing policy as the CLI spells it.
-func (s Scenario) Routing() string { return FormatRouting(s.Copies) }
+func (s Scenario) Routing() string { return node.FormatRouting(s.Copies) }
 
-// FormatRouting is "epidemic" for 0 copies and "spray:L" otherwise.
-func FormatRouting(copies uint8) string {
-	if copies == 0 {
-		return "epidemic"
-	}
-	return "spray:" + strconv.Itoa(int(copies))
-}
-
-// ParseRouting reads "epidemic" or "spray:L" (binary spray-and-wait with L
-// copies, 1 ≤ L ≤ 127).
-func ParseRouting(v string) (uint8, error) {
-	if v == "epidemic" {
-		return 0, nil
-	}
-	l, ok := strings.CutPrefix(v, "spray:")
-	if !ok {
-		return 0, fmt.Errorf("routing %q: want epidemic or spray:L", v)
-	}
-	n, err := strconv.Atoi(l)
-	if err != nil || n < 1 || n > node.MaxCopies {
-		return 0, fmt.Errorf("routing %q: L must be a whole number from 1 to %d", v, node.MaxCopies)
-	}
-	return uint8(n), nil
-}
+// ParseRouting and FormatRouting are the node's (package node owns routing).
+var (
+	ParseRouting  = node.ParseRouting
+	FormatRouting = node.FormatRouting
+)
