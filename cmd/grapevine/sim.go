@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,7 +118,8 @@ func loadScenarioFile(fs *pflag.FlagSet, path string) error {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	for _, k := range sortedStrings(keys) {
+	slices.Sort(keys) // the same file sets flags in the same order
+	for _, k := range keys {
 		fl := fs.Lookup(k)
 		if fl == nil || k == "scenario" {
 			return fmt.Errorf("scenario %s: unknown setting %q", path, k)
@@ -134,15 +136,6 @@ func loadScenarioFile(fs *pflag.FlagSet, path string) error {
 		}
 	}
 	return nil
-}
-
-func sortedStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 func (o *simOptions) scenario() (sim.Scenario, error) {

@@ -67,7 +67,6 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 		}
 		arrive = max(arrive, d.lastArrival)
 		d.lastArrival = arrive
-		f := f
 		e.q.at(arrive, func() { e.deliver(l, 1-k, f) })
 	}
 }
