@@ -190,47 +190,14 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 	if held, err := in.keepMoreHops(id, r); held || err != nil {
 		return err
 	}
-	// A receipt for an envelope held here must prove itself, or it is dropped.
 	tm, held := in.n.inv.m[r.Target]
-	mine := held && tm.own && !tm.receipt
-	if !in.n.mayHold(r.Target) {
-		// not held: nothing to purge
-	} else if v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:]); err != nil {
+	mine := held && tm.own && !tm.receipt // read before the purge below drops it
+	if forged, err := in.purge(r); forged || err != nil {
 		return err
-	} else if ok {
-		target, err := envelope.Parse(v[1:])
-		if err != nil {
-			return fmt.Errorf("corrupt stored envelope: %w", err)
-		}
-		if !r.Confirms(r.Target, target) {
-			in.rep.Forged++
-			return nil
-		}
-		if err := in.n.deleteEnvelope(in.tx, r.Target); err != nil {
-			return err
-		}
-		in.rep.Purged++
 	}
-	// The receipt of a message I sent (held until now) marks it delivered.
-	var m messageRecord
-	key := []byte(r.Target.String())
-	if !mine {
-		// not my message, or one already known delivered
-	} else if exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m); err != nil {
-		return err
-	} else if ok && m.Direction == "out" {
-		var commit [envelope.CommitSize]byte
-		copy(commit[:], m.Commit)
-		if !r.ConfirmsCommit(r.Target, commit) {
-			in.rep.Forged++
-			return nil
-		}
-		if m.Status != StatusDelivered {
-			m.Status = StatusDelivered
-			if err := putJSON(in.tx, colMessages, key, m, exp); err != nil {
-				return err
-			}
-			in.rep.Delivered++
+	if mine {
+		if forged, err := in.markDelivered(r); forged || err != nil {
+			return err
 		}
 	}
 	// Otherwise it cannot be checked here: keep it, so the target is dropped
@@ -244,6 +211,51 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 	}
 	in.rep.Receipts++
 	return in.n.putEnvelope(in.tx, raw, 0)
+}
+
+// purge drops the envelope a receipt proves delivered, if held here. A
+// receipt for a held envelope that does not prove itself is forged.
+func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
+	if !in.n.mayHold(r.Target) {
+		return false, nil
+	}
+	v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:])
+	if err != nil || !ok {
+		return false, err
+	}
+	target, err := envelope.Parse(v[1:])
+	if err != nil {
+		return false, fmt.Errorf("corrupt stored envelope: %w", err)
+	}
+	if !r.Confirms(r.Target, target) {
+		in.rep.Forged++
+		return true, nil
+	}
+	in.rep.Purged++
+	return false, in.n.deleteEnvelope(in.tx, r.Target)
+}
+
+// markDelivered marks my message delivered by its receipt, which must match
+// the commitment I kept, or it is forged.
+func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
+	var m messageRecord
+	key := []byte(r.Target.String())
+	exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m)
+	if err != nil || !ok || m.Direction != "out" {
+		return false, err
+	}
+	var commit [envelope.CommitSize]byte
+	copy(commit[:], m.Commit)
+	if !r.ConfirmsCommit(r.Target, commit) {
+		in.rep.Forged++
+		return true, nil
+	}
+	if m.Status == StatusDelivered {
+		return false, nil
+	}
+	m.Status = StatusDelivered
+	in.rep.Delivered++
+	return false, putJSON(in.tx, colMessages, key, m, exp)
 }
 
 // open tries an envelope whose tag is in the index. It reports whether the

@@ -57,7 +57,7 @@ type change struct {
 
 type inventory struct {
 	m        map[envelope.ID]heldMeta
-	sorted   []Held                   // m in reconciliation order, but for the IDs in touched
+	sorted   []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
 	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
 	carried  int64                    // bytes held for others
 	bytes    int64                    // bytes held in all
@@ -96,7 +96,7 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 		iv.carried += int64(hm.size)
 		iv.bySource[hm.source] += int64(hm.size)
 	}
-	iv.touched[id] = struct{}{}
+	iv.touch(id)
 	return !ok
 }
 
@@ -113,7 +113,15 @@ func (iv *inventory) remove(id envelope.ID) {
 			delete(iv.bySource, hm.source)
 		}
 	}
-	iv.touched[id] = struct{}{}
+	iv.touch(id)
+}
+
+// touch notes a change for list; before the first list (while a node loads
+// what it holds) there is nothing to merge into, and nothing is noted.
+func (iv *inventory) touch(id envelope.ID) {
+	if iv.sorted != nil {
+		iv.touched[id] = struct{}{}
+	}
 }
 
 // list returns every envelope held, sorted by expiry then ID: the order of
@@ -121,6 +129,14 @@ func (iv *inventory) remove(id envelope.ID) {
 // It is called at every reconciliation and the set changes in between, so
 // rather than sorting everything it sorts what changed and merges.
 func (iv *inventory) list() []Held {
+	if iv.sorted == nil {
+		iv.sorted = make([]Held, 0, len(iv.m))
+		for id, hm := range iv.m {
+			iv.sorted = append(iv.sorted, hm.held(id))
+		}
+		slices.SortFunc(iv.sorted, compareHeld)
+		return iv.sorted
+	}
 	if len(iv.touched) == 0 {
 		return iv.sorted
 	}
@@ -206,7 +222,6 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 // the inventory up to date and tells the watcher what is new.
 func (n *Node) update(fn func(tx *store.Tx) error) error {
 	n.journal = n.journal[:0]
-	n.written = map[envelope.ID]bool{}
 	err := n.st.Update(fn)
 	n.written = nil
 	if err != nil {
@@ -241,8 +256,15 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 		return err
 	}
 	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
-	n.written[id] = true
+	n.noteWritten(id)
 	return nil
+}
+
+func (n *Node) noteWritten(id envelope.ID) {
+	if n.written == nil {
+		n.written = map[envelope.ID]bool{}
+	}
+	n.written[id] = true
 }
 
 // mayHold reports whether the store may hold the envelope: the inventory
@@ -263,7 +285,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 		return err
 	}
 	n.journal = append(n.journal, change{id: id, deleted: true})
-	n.written[id] = true
+	n.noteWritten(id)
 	return nil
 }
 
