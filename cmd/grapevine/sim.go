@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/sim"
 	"github.com/grapevine-mesh/grapevine/internal/sim/mobility"
 )
@@ -149,13 +150,13 @@ func (o *simOptions) scenario() (sim.Scenario, error) {
 	if sc.Mobility, err = mobility.ParseModel(o.mobility); err != nil {
 		return sc, fmt.Errorf("invalid --mobility: %w", err)
 	}
-	if sc.SpeedMin, sc.SpeedMax, err = parseFloatRange(o.speed); err != nil {
+	if sc.SpeedMin, sc.SpeedMax, err = parseRange(o.speed, parseFloat); err != nil {
 		return sc, fmt.Errorf("invalid --speed: %w", err)
 	}
-	if sc.PauseMin, sc.PauseMax, err = parseDurationRange(o.pause); err != nil {
+	if sc.PauseMin, sc.PauseMax, err = parseRange(o.pause, time.ParseDuration); err != nil {
 		return sc, fmt.Errorf("invalid --pause: %w", err)
 	}
-	if sc.Copies, err = sim.ParseRouting(o.routing); err != nil {
+	if sc.Copies, err = node.ParseRouting(o.routing); err != nil {
 		return sc, fmt.Errorf("invalid --routing: %w", err)
 	}
 	if o.hops < 1 || o.hops > 255 {
@@ -182,13 +183,14 @@ func parseArea(s string) (w, h float64, err error) {
 	return w, h, nil
 }
 
-func parseFloatRange(s string) (lo, hi float64, err error) {
+// parseRange reads MIN:MAX (or one value for both) with parse.
+func parseRange[T float64 | time.Duration](s string, parse func(string) (T, error)) (lo, hi T, err error) {
 	a, b, ok := strings.Cut(s, ":")
 	if !ok {
 		a, b = s, s
 	}
-	if lo, err = strconv.ParseFloat(a, 64); err == nil {
-		hi, err = strconv.ParseFloat(b, 64)
+	if lo, err = parse(a); err == nil {
+		hi, err = parse(b)
 	}
 	if err != nil || lo > hi {
 		return 0, 0, fmt.Errorf("%q: want MIN:MAX", s)
@@ -196,19 +198,7 @@ func parseFloatRange(s string) (lo, hi float64, err error) {
 	return lo, hi, nil
 }
 
-func parseDurationRange(s string) (lo, hi time.Duration, err error) {
-	a, b, ok := strings.Cut(s, ":")
-	if !ok {
-		a, b = s, s
-	}
-	if lo, err = time.ParseDuration(a); err == nil {
-		hi, err = time.ParseDuration(b)
-	}
-	if err != nil || lo > hi {
-		return 0, 0, fmt.Errorf("%q: want MIN:MAX, e.g. 0s:5m", s)
-	}
-	return lo, hi, nil
-}
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 
 // sweepValues expands NAME=FROM:TO:STEP or NAME=V1,V2,... into the flag
 // name and its values.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/plot"
 	"github.com/grapevine-mesh/grapevine/internal/sim"
 )
@@ -103,7 +104,7 @@ func sweepAxis(name string, labels []string, rs []*sim.Result) ([]float64, strin
 	for i, l := range labels {
 		v := strings.TrimPrefix(l, name+"=")
 		if name == "routing" { // epidemic as 0 copies, spray:L as L
-			c, _ := sim.ParseRouting(v)
+			c, _ := node.ParseRouting(v)
 			x[i] = float64(c)
 			continue
 		}

@@ -618,3 +618,19 @@ func TestExpiredItemsGoAway(t *testing.T) {
 		t.Fatalf("expired envelopes were exported: %+v", rep)
 	}
 }
+
+func TestParseRouting(t *testing.T) {
+	for in, want := range map[string]uint8{"epidemic": 0, "spray:1": 1, "spray:16": 16, "spray:127": 127} {
+		if got, err := ParseRouting(in); err != nil || got != want {
+			t.Errorf("ParseRouting(%q) = %d, %v", in, got, err)
+		}
+		if FormatRouting(want) != in {
+			t.Errorf("FormatRouting(%d) = %q, want %q", want, FormatRouting(want), in)
+		}
+	}
+	for _, in := range []string{"", "spray", "spray:0", "spray:128", "flood", "spray:x"} {
+		if _, err := ParseRouting(in); err == nil {
+			t.Errorf("ParseRouting(%q) accepted", in)
+		}
+	}
+}

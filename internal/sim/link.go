@@ -29,11 +29,13 @@ const (
 // A vlink is one link between two nodes in range: the node with the lower
 // index dialled (it runs reconciliation rounds), end 0 is that node.
 type vlink struct {
-	ends  [2]int32
-	sess  [2]*session.Session
-	dir   [2]direction // dir[k] carries frames from ends[k] to ends[1-k]
-	alive bool
-	up    time.Duration
+	ends [2]int32
+	sess [2]*session.Session
+	dir  [2]direction // dir[k] carries frames from ends[k] to ends[1-k]
+	// committing[k]: a group commit of what end k received is scheduled.
+	committing [2]bool
+	alive      bool
+	up         time.Duration
 }
 
 // direction is one way of a link: a serialiser that is busy until a time,
@@ -42,7 +44,6 @@ type direction struct {
 	busyUntil   time.Duration // the radio is free from then on
 	lastArrival time.Duration // frames arrive in order (TCP)
 	pulling     bool          // a pull of queued envelopes is scheduled
-	flushing    bool          // a group commit of received envelopes is scheduled
 }
 
 // send puts frames on the air from end k of l, behind what is already queued.
@@ -93,8 +94,8 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 		return
 	}
 	e.send(l, k, out)
-	if l.sess[k].Pending() > 0 && !l.dir[1-k].flushing {
-		l.dir[1-k].flushing = true
+	if l.sess[k].Pending() > 0 && !l.committing[k] {
+		l.committing[k] = true
 		e.q.after(commitDelay, func() { e.flush(l, k) })
 	}
 	e.pull(l, k)
@@ -102,7 +103,7 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 
 // flush ingests what end k received (a group commit).
 func (e *engine) flush(l *vlink, k int) {
-	l.dir[1-k].flushing = false
+	l.committing[k] = false
 	if !l.alive {
 		return
 	}

@@ -129,9 +129,3 @@ func (s Scenario) sendUntil() time.Duration {
 
 // Routing names the routing policy as the CLI spells it.
 func (s Scenario) Routing() string { return node.FormatRouting(s.Copies) }
-
-// ParseRouting and FormatRouting are the node's (package node owns routing).
-var (
-	ParseRouting  = node.ParseRouting
-	FormatRouting = node.FormatRouting
-)

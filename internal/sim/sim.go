@@ -28,10 +28,9 @@ type simNode struct {
 }
 
 type message struct {
-	from, to  int
-	sent      time.Duration
-	delivered time.Duration
-	done      bool
+	to   int
+	sent time.Duration
+	done bool
 }
 
 type engine struct {
@@ -50,7 +49,6 @@ type engine struct {
 	resyncEvery time.Duration
 	maintain    time.Duration
 	msgs        map[envelope.ID]*message
-	order       []*message // in the order they were sent
 	res         Result
 	err         error
 	progress    io.Writer
@@ -316,9 +314,7 @@ func (e *engine) sendMessage(from, to int) {
 		e.fail(err)
 		return
 	}
-	msg := &message{from: from, to: to, sent: e.q.now}
-	e.msgs[id] = msg
-	e.order = append(e.order, msg)
+	e.msgs[id] = &message{to: to, sent: e.q.now}
 	e.fanout(from)
 }
 
@@ -326,8 +322,8 @@ func (e *engine) sendMessage(from, to int) {
 func (e *engine) noteOpened(i int, ids []envelope.ID) {
 	for _, id := range ids {
 		if m, ok := e.msgs[id]; ok && m.to == i && !m.done {
-			m.done, m.delivered = true, e.q.now
-			e.res.delivered(m.delivered - m.sent)
+			m.done = true
+			e.res.delivered(e.q.now - m.sent)
 		}
 	}
 }
@@ -349,7 +345,7 @@ func (e *engine) loop(ctx context.Context) error {
 		if e.progress != nil && time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()
 			fmt.Fprintf(e.progress, "sim: %s of %s simulated, %d of %d messages delivered, %d links up, %s elapsed\n",
-				t, e.sc.Duration, e.res.Delivered, len(e.order), len(e.links), time.Since(wall).Round(time.Second))
+				t, e.sc.Duration, e.res.Delivered, len(e.msgs), len(e.links), time.Since(wall).Round(time.Second))
 		}
 	}
 	return nil
