@@ -114,25 +114,17 @@ func (w *World) Pairs(r float64, dst [][2]int32) [][2]int32 {
 				tmp = tmp[:cap(tmp)]
 			}
 			for p := s; p < e; p++ {
-				xp, yp, a := g.sx[p], g.sy[p], g.sid[p]
-				for q := p + 1; q < e1; q++ {
-					dx, dy := g.sx[q]-xp, g.sy[q]-yp
-					if float64(dx*dx)+float64(dy*dy) <= r2 {
-						b := g.sid[q]
-						lo := min(a, b)
-						tmp[k] = [2]int32{lo, max(a, b)}
-						k++
-						g.head[lo]++
-					}
-				}
-				for q := s2; q < e2; q++ {
-					dx, dy := g.sx[q]-xp, g.sy[q]-yp
-					if float64(dx*dx)+float64(dy*dy) <= r2 {
-						b := g.sid[q]
-						lo := min(a, b)
-						tmp[k] = [2]int32{lo, max(a, b)}
-						k++
-						g.head[lo]++
+				for _, span := range [2][2]int32{{p + 1, e1}, {s2, e2}} {
+					xp, yp, a := g.sx[p], g.sy[p], g.sid[p]
+					for q := span[0]; q < span[1]; q++ {
+						dx, dy := g.sx[q]-xp, g.sy[q]-yp
+						if float64(dx*dx)+float64(dy*dy) <= r2 {
+							b := g.sid[q]
+							lo := min(a, b)
+							tmp[k] = [2]int32{lo, max(a, b)}
+							k++
+							g.head[lo]++
+						}
 					}
 				}
 			}
