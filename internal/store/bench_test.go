@@ -52,7 +52,7 @@ func BenchmarkMemoryPutGet(b *testing.B) {
 }
 
 // BenchmarkMemoryPutGet100k is the same on a store already holding 100,000
-// items, where the tree is some 40 levels deep.
+// items, where the B-tree (up to 31 keys a node) is 4 or 5 levels deep.
 func BenchmarkMemoryPutGet100k(b *testing.B) {
 	s, err := CreateMemory(Options{})
 	if err != nil {

@@ -3,9 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 )
@@ -13,15 +11,7 @@ import (
 // The pooled keyHasher the Tx code uses must give exactly hashKey, which
 // the vectors pin down.
 func TestKeyHasherMatchesHashKey(t *testing.T) {
-	raw, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []storeVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vs {
+	for _, v := range loadVectors(t) {
 		var kh keyHasher
 		kh.init(mustHex(t, "index_key", v.IndexKey))
 		if got := hex.EncodeToString(kh.hash(v.Collection, mustHex(t, "key", v.Key))); got != v.HKey {

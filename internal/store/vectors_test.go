@@ -162,8 +162,9 @@ func mustHex(t *testing.T, field, s string) []byte {
 	return b
 }
 
-// TestVectors recomputes every vector in the file from its inputs alone.
-func TestVectors(t *testing.T) {
+// loadVectors reads the vector file.
+func loadVectors(t *testing.T) []storeVector {
+	t.Helper()
 	raw, err := os.ReadFile(vectorsFile)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +173,12 @@ func TestVectors(t *testing.T) {
 	if err := json.Unmarshal(raw, &vs); err != nil {
 		t.Fatal(err)
 	}
+	return vs
+}
+
+// TestVectors recomputes every vector in the file from its inputs alone.
+func TestVectors(t *testing.T) {
+	vs := loadVectors(t)
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}
