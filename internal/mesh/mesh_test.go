@@ -39,7 +39,12 @@ func newTestMesh(t *testing.T) *testMesh {
 // deferred tm.stop, so no link outlives its node.
 func newTestNode(t *testing.T, name string) *node.Node {
 	t.Helper()
-	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	return newTestNodeWith(t, name, node.DefaultConfig)
+}
+
+func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
+	t.Helper()
+	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg, node.Options{KDF: store.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +84,23 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 	}
 }
 
+// befriend has a add b from b's invite and b accept, over the mesh.
+func befriend(t *testing.T, a, b *node.Node, aName, bName string) {
+	t.Helper()
+	self, err := b.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddContact(self.Link, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, bName+" sees "+aName+"'s request", 2*time.Second, func() bool { return contactState(t, b, aName) == node.StateRequest })
+	if _, err := b.Accept(aName); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, aName+" sees the accept", 2*time.Second, func() bool { return contactState(t, a, bName) == node.StateActive })
+}
+
 func contactState(t *testing.T, n *node.Node, name string) string {
 	cs, err := n.Contacts()
 	if err != nil {
@@ -115,18 +137,7 @@ func TestLineDeliversThroughTheMiddle(t *testing.T) {
 		tm.start(bob, "b", "a")
 		tm.start(carol, "c", "b")
 
-		self, err := carol.Self()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := alice.AddContact(self.Link, ""); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "Carol sees Alice's request", 2*time.Second, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
-		if _, err := carol.Accept("Alice"); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "Alice sees the accept", 2*time.Second, func() bool { return contactState(t, alice, "Carol") == node.StateActive })
+		befriend(t, alice, carol, "Alice", "Carol")
 		sent, err := alice.Send("Carol", "through the grapevine")
 		if err != nil {
 			t.Fatal(err)
@@ -146,26 +157,13 @@ func TestSprayAndWaitOverLinks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := node.DefaultConfig
 		cfg.Copies = 2
-		alice, err := node.Init(filepath.Join(t.TempDir(), "Alice"), []byte("pw"), "Alice", cfg, node.Options{KDF: store.TestKDF})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { alice.Close() })
-		bob, carol := newTestNode(t, "Bob"), newTestNode(t, "Carol")
+		alice, bob, carol := newTestNodeWith(t, "Alice", cfg), newTestNode(t, "Bob"), newTestNode(t, "Carol")
 		tm := newTestMesh(t)
 		defer tm.stop()
 		tm.start(alice, "a")
 		mb, _ := tm.start(bob, "b", "a")
 		tm.start(carol, "c", "b")
-		self, _ := carol.Self()
-		if _, err := alice.AddContact(self.Link, ""); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "Carol claims Alice's request from Bob", 2*time.Second, func() bool { return contactState(t, carol, "Alice") == node.StateRequest })
-		if _, err := carol.Accept("Alice"); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "Alice sees the accept", 2*time.Second, func() bool { return contactState(t, alice, "Carol") == node.StateActive })
+		befriend(t, alice, carol, "Alice", "Carol") // Carol claims the request from Bob
 		if _, err := alice.Send("Carol", "two copies only"); err != nil {
 			t.Fatal(err)
 		}
