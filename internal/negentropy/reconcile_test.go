@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -333,6 +334,19 @@ func TestStorage(t *testing.T) {
 	items[0].Timestamp = 99
 	if st.At(0).Timestamp == 99 {
 		t.Error("storage aliases the caller's slice")
+	}
+	// NewSortedStorage keeps sorted items as they are and refuses others.
+	sorted := slices.Clone(st.items)
+	kept, err := NewSortedStorage(sorted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Fingerprint(0, kept.Len()) != st.Fingerprint(0, st.Len()) {
+		t.Error("NewSortedStorage fingerprints differently from NewStorage")
+	}
+	sorted[10], sorted[20] = sorted[20], sorted[10]
+	if _, err := NewSortedStorage(sorted); err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Errorf("items out of order: err = %v", err)
 	}
 }
 

@@ -95,10 +95,20 @@ type Storage struct {
 // must not put the same ID in twice with different timestamps: the protocol
 // tells items apart by ID alone inside a range.
 func NewStorage(items []Item) (*Storage, error) {
-	s := &Storage{items: slices.Clone(items)}
-	if !slices.IsSortedFunc(s.items, Item.Compare) {
-		slices.SortFunc(s.items, Item.Compare)
+	items = slices.Clone(items)
+	if !slices.IsSortedFunc(items, Item.Compare) {
+		slices.SortFunc(items, Item.Compare)
 	}
+	return NewSortedStorage(items)
+}
+
+// NewSortedStorage is NewStorage for items already sorted, which it keeps
+// rather than copies: the caller must not modify them afterwards. A node
+// that keeps its envelope list in order builds one at every reconciliation
+// (or reuses the last), so the copy and sort are worth saving. It rejects
+// items out of order as it rejects duplicates.
+func NewSortedStorage(items []Item) (*Storage, error) {
+	s := &Storage{items: items}
 	s.sums = make([]sum256, len(s.items)+1)
 	for i := range s.items {
 		it := &s.items[i]
@@ -107,6 +117,9 @@ func NewStorage(items []Item) (*Storage, error) {
 		}
 		if i > 0 && s.items[i-1] == *it {
 			return nil, fmt.Errorf("negentropy: duplicate item (timestamp %d, id %x)", it.Timestamp, it.ID)
+		}
+		if i > 0 && s.items[i-1].Compare(*it) > 0 {
+			return nil, fmt.Errorf("negentropy: item %d (timestamp %d, id %x) is out of order", i, it.Timestamp, it.ID)
 		}
 		s.sums[i+1] = s.sums[i].add(&it.ID)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/negentropy"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -59,8 +60,10 @@ type inventory struct {
 	m        map[envelope.ID]heldMeta
 	sorted   []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
 	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
-	carried  int64                    // bytes held for others
-	bytes    int64                    // bytes held in all
+	snap     *negentropy.Storage      // sorted as Negentropy items, made from snapOf
+	snapOf   []Held
+	carried  int64 // bytes held for others
+	bytes    int64 // bytes held in all
 	bySource map[uint32]int64
 	sources  map[string]uint32 // source name → index; index 0 is ""
 }
@@ -163,6 +166,27 @@ func (iv *inventory) list() []Held {
 	iv.sorted = out
 	clear(iv.touched)
 	return out
+}
+
+// snapshot returns what list returns as a Negentropy storage, made again
+// only when list has changed since the last one: a node reconciles at every
+// link set-up and every few minutes on each link, mostly holding what it held
+// at the one before. list makes a new slice whenever something changed.
+func (iv *inventory) snapshot() (*negentropy.Storage, error) {
+	held := iv.list()
+	if iv.snap != nil && len(held) == len(iv.snapOf) && (len(held) == 0 || &held[0] == &iv.snapOf[0]) {
+		return iv.snap, nil
+	}
+	items := make([]negentropy.Item, len(held))
+	for i, h := range held {
+		items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
+	}
+	st, err := negentropy.NewSortedStorage(items)
+	if err != nil {
+		return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
+	}
+	iv.snap, iv.snapOf = st, held
+	return st, nil
 }
 
 func compareHeld(a, b Held) int {
@@ -328,6 +352,15 @@ func (n *Node) Inventory() []Held {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.inv.list()
+}
+
+// Snapshot returns every envelope held as a Negentropy storage (timestamp =
+// expiry) for a reconciliation. The storage is immutable and may be shared;
+// it is made again only when what is held has changed.
+func (n *Node) Snapshot() (*negentropy.Storage, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inv.snapshot()
 }
 
 // Holds reports whether the envelope is held here.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/negentropy"
 )
 
 // strangerEnvelopes makes n envelopes for nobody here, as a relay sees them.
@@ -73,6 +74,48 @@ func TestInventoryFollowsTheStore(t *testing.T) {
 	if n := len(carol.Inventory()); n != 0 {
 		t.Fatalf("%d expired envelopes still listed", n)
 	}
+}
+
+// TestSnapshotFollowsTheInventory: the Negentropy storage lists what the
+// inventory lists, is reused while nothing changes and made again after.
+func TestSnapshotFollowsTheInventory(t *testing.T) {
+	clk := newClock()
+	relay := newTestNode(t, "Relay", clk)
+	check := func(st *negentropy.Storage) {
+		t.Helper()
+		inv := relay.Inventory()
+		if st.Len() != len(inv) {
+			t.Fatalf("snapshot has %d items, inventory %d", st.Len(), len(inv))
+		}
+		for i, h := range inv {
+			if it := st.At(i); it.ID != h.ID || it.Timestamp != uint64(h.Expiry) {
+				t.Fatalf("snapshot item %d is %x, inventory has %s", i, it.ID, h.ID)
+			}
+		}
+	}
+	if _, err := relay.Ingest(strangerEnvelopes(t, clk, 20, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := relay.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(first)
+	if again, _ := relay.Snapshot(); again != first {
+		t.Error("snapshot made again with nothing changed")
+	}
+	if _, err := relay.Ingest(strangerEnvelopes(t, clk, 5, 2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	relay.Inventory() // a merge by another caller must not leave a stale snapshot
+	second, err := relay.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first || second.Len() != 25 {
+		t.Fatalf("after 5 more envelopes: same storage %v, %d items", second == first, second.Len())
+	}
+	check(second)
 }
 
 func TestFairEvictionKeepsOthersMail(t *testing.T) {

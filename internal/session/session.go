@@ -85,7 +85,7 @@ type Frame struct {
 
 // Store is what a session needs of the node (implemented by *node.Node).
 type Store interface {
-	Inventory() []node.Held
+	Snapshot() (*negentropy.Storage, error)
 	Describe(ids []envelope.ID) []node.Held
 	Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]node.Outgoing, error)
 	IngestFrom(source string, raws [][]byte, copies []uint8) (node.IngestReport, error)
@@ -186,7 +186,7 @@ func (s *Session) Open() ([]Frame, error) {
 	if !s.cfg.Initiator || s.ini != nil {
 		return nil, nil
 	}
-	st, err := snapshot(s.st.Inventory())
+	st, err := s.st.Snapshot()
 	if err != nil {
 		return nil, err
 	}
@@ -201,18 +201,6 @@ func (s *Session) Open() ([]Frame, error) {
 	s.ini = ini
 	s.stats.NegBytes += len(msg)
 	return []Frame{{TypeNegOpen, msg}}, nil
-}
-
-func snapshot(held []node.Held) (*negentropy.Storage, error) {
-	items := make([]negentropy.Item, len(held))
-	for i, h := range held {
-		items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
-	}
-	st, err := negentropy.NewStorage(items)
-	if err != nil {
-		return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
-	}
-	return st, nil
 }
 
 // Handle processes one frame from the peer and returns the frames to send
@@ -256,7 +244,7 @@ func (s *Session) negOpen(msg []byte) ([]Frame, error) {
 	if s.cfg.Initiator {
 		return nil, fmt.Errorf("%w: reconciliation opened by the responder", ErrProtocol)
 	}
-	st, err := snapshot(s.st.Inventory())
+	st, err := s.st.Snapshot()
 	if err != nil {
 		return nil, err
 	}

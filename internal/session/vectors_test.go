@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/negentropy"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
@@ -46,6 +47,14 @@ func (s *memStore) Inventory() []node.Held {
 		return bytes.Compare(a.ID[:], b.ID[:])
 	})
 	return out
+}
+
+func (s *memStore) Snapshot() (*negentropy.Storage, error) {
+	var items []negentropy.Item
+	for _, h := range s.Inventory() {
+		items = append(items, negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID})
+	}
+	return negentropy.NewStorage(items)
 }
 
 func (s *memStore) Describe(ids []envelope.ID) []node.Held {

@@ -53,3 +53,14 @@ func BenchmarkStatic(b *testing.B) {
 	sc.Mobility, sc.Duration, sc.Messages = mobility.Static, 5*time.Minute, 100
 	benchRun(b, sc)
 }
+
+// BenchmarkWalkersDay: two hours of the documented scale scenario (1,000
+// walkers on 4 km², 50 m radios, a message about every 5 s living an hour),
+// long enough for stores to reach their steady state.
+func BenchmarkWalkersDay(b *testing.B) {
+	sc := Default
+	sc.Nodes, sc.Width, sc.Height = 1000, 2000, 2000
+	sc.PauseMax = 30 * time.Minute
+	sc.Duration, sc.TTL, sc.Messages = 2*time.Hour, time.Hour, 750
+	benchRun(b, sc)
+}
