@@ -143,10 +143,7 @@ func b2i(b bool) int {
 // keepMoreHops reports whether the envelope is already held; if the new copy
 // has a larger hop budget, the stored one takes it.
 func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, error) {
-	if !in.n.mayHold(id) {
-		return false, nil
-	}
-	v, _, ok, err := in.tx.Get(colEnvelopes, id[:])
+	v, ok, err := in.n.record(in.tx, id)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -216,10 +213,7 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 // purge drops the envelope a receipt proves delivered, if held here. A
 // receipt for a held envelope that does not prove itself is forged.
 func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
-	if !in.n.mayHold(r.Target) {
-		return false, nil
-	}
-	v, _, ok, err := in.tx.Get(colEnvelopes, r.Target[:])
+	v, ok, err := in.n.record(in.tx, r.Target)
 	if err != nil || !ok {
 		return false, err
 	}

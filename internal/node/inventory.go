@@ -53,6 +53,7 @@ func (hm heldMeta) held(id envelope.ID) Held {
 type change struct {
 	id      envelope.ID
 	meta    heldMeta
+	rec     []byte // the stored record written
 	deleted bool
 }
 
@@ -62,6 +63,7 @@ type inventory struct {
 	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
 	snap     *negentropy.Storage      // sorted as Negentropy items, made from snapOf
 	snapOf   []Held
+	recent   recentRecords
 	carried  int64 // bytes held for others
 	bytes    int64 // bytes held in all
 	bySource map[uint32]int64
@@ -109,6 +111,7 @@ func (iv *inventory) remove(id envelope.ID) {
 		return
 	}
 	delete(iv.m, id)
+	iv.recent.drop(id)
 	iv.bytes -= int64(hm.size)
 	if !hm.own {
 		iv.carried -= int64(hm.size)
@@ -256,9 +259,12 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 	for _, c := range n.journal {
 		if c.deleted {
 			n.inv.remove(c.id)
-		} else if n.inv.add(c.id, c.meta) {
+			continue
+		}
+		if n.inv.add(c.id, c.meta) {
 			added = append(added, c.id)
 		}
+		n.inv.recent.put(c.id, c.rec)
 	}
 	n.journal = n.journal[:0]
 	if len(added) > 0 && n.watch != nil {
@@ -279,7 +285,7 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
 		return err
 	}
-	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source))})
+	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v})
 	n.noteWritten(id)
 	return nil
 }
@@ -409,7 +415,7 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 	var kept [][]byte // records whose copies were split: rewritten below
 	err := n.st.View(func(tx *store.Tx) error {
 		for _, id := range ids {
-			v, _, ok, err := tx.Get(colEnvelopes, id[:])
+			v, ok, err := n.record(tx, id)
 			if err != nil {
 				return err
 			}
@@ -433,7 +439,7 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 				give /= 2
 				kept = append(kept, append([]byte{withCopies(v[0], keep)}, v[1:]...))
 			}
-			cp := v[1:] // a fresh copy: store values are decrypted into new buffers
+			cp := v[1:] // record returns the caller's own copy
 			envelope.SetHops(cp, e.Hops-1)
 			out = append(out, Outgoing{ID: id, Raw: cp, Copies: give})
 		}

@@ -1,0 +1,88 @@
+package node
+
+import (
+	"bytes"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// recentBytes bounds the records kept in memory by recentRecords.
+const recentBytes = 1 << 20
+
+// recentRecords keeps the stored records (flags byte ‖ envelope) written
+// last, oldest evicted first. Live push forwards an envelope moments after
+// it arrived, and duplicates and receipts arrive soon after what they
+// match, so most reads of the store find their record here instead of
+// looking up and decrypting it again. It lives in the inventory: a record
+// leaves with its envelope and is replaced when the envelope is rewritten,
+// both once the transaction has committed. The records are sealed
+// envelopes, which carriers see anyway; the store's sealing protects them
+// at rest, not in a running node's memory.
+type recentRecords struct {
+	m     map[envelope.ID]recentRecord
+	fifo  []recentKey // insertion order; entries whose seq no longer matches are stale
+	head  int         // fifo[:head] is consumed
+	seq   uint64
+	bytes int
+}
+
+type recentRecord struct {
+	v   []byte
+	seq uint64
+}
+
+type recentKey struct {
+	id  envelope.ID
+	seq uint64
+}
+
+func (r *recentRecords) put(id envelope.ID, v []byte) {
+	if r.m == nil {
+		r.m = map[envelope.ID]recentRecord{}
+	}
+	r.drop(id)
+	r.seq++
+	r.m[id] = recentRecord{v: v, seq: r.seq}
+	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
+	r.bytes += len(v)
+	for r.bytes > recentBytes && r.head < len(r.fifo) {
+		k := r.fifo[r.head]
+		r.head++
+		if rec, ok := r.m[k.id]; ok && rec.seq == k.seq {
+			r.drop(k.id)
+		}
+	}
+	if r.head > len(r.fifo)/2 { // reuse the consumed half
+		r.fifo = r.fifo[:copy(r.fifo, r.fifo[r.head:])]
+		r.head = 0
+	}
+}
+
+func (r *recentRecords) drop(id envelope.ID) {
+	if rec, ok := r.m[id]; ok {
+		r.bytes -= len(rec.v)
+		delete(r.m, id)
+	}
+}
+
+func (r *recentRecords) get(id envelope.ID) ([]byte, bool) {
+	rec, ok := r.m[id]
+	return rec.v, ok
+}
+
+// record returns the stored record of an envelope, or ok = false if it is
+// not held. Within a transaction that rewrote it, only the store has the
+// current one. The slice is the caller's to modify.
+func (n *Node) record(tx *store.Tx, id envelope.ID) (v []byte, ok bool, err error) {
+	if !n.mayHold(id) {
+		return nil, false, nil
+	}
+	if !n.written[id] {
+		if v, ok := n.inv.recent.get(id); ok {
+			return bytes.Clone(v), true, nil
+		}
+	}
+	v, _, ok, err = tx.Get(colEnvelopes, id[:])
+	return v, ok, err
+}
