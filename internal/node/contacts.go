@@ -377,7 +377,7 @@ func (n *Node) accept(tx *store.Tx, c *contactRecord) error {
 			continue
 		}
 		r := envelope.NewReceipt(p.Target, p.Expiry, p.Secret, n.cfg.Hops)
-		if err := n.putEnvelope(tx, r.Marshal(), flagOwn); err != nil {
+		if err := n.putEnvelope(tx, r.Marshal(), n.ownFlags()); err != nil {
 			return err
 		}
 	}

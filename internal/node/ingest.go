@@ -207,7 +207,7 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		return nil
 	}
 	in.rep.Receipts++
-	return in.n.putEnvelope(in.tx, raw, 0)
+	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
 }
 
 // purge drops the envelope a receipt proves delivered, if held here. A
@@ -398,7 +398,7 @@ func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord,
 		c.Pending = append(c.Pending, pendingReceipt{Target: id, Expiry: e.Expiry, Secret: secret})
 	} else {
 		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
-		if err := in.n.putEnvelope(in.tx, r.Marshal(), flagOwn); err != nil {
+		if err := in.n.putEnvelope(in.tx, r.Marshal(), in.n.ownFlags()); err != nil {
 			return err
 		}
 	}

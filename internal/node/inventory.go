@@ -398,6 +398,9 @@ type Outgoing struct {
 	// Tag is set for an offer (Raw nil): the envelope is down to its last
 	// copy, so it goes only to the neighbour that claims it by its tag.
 	Tag [envelope.TagSize]byte
+	// Target is set for the offer of a receipt down to its last copy: it
+	// goes only to a neighbour that holds the envelope it proves delivered.
+	Target *envelope.ID
 }
 
 // Forward returns the envelopes with these IDs as they leave for a
@@ -432,7 +435,11 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 			give := copiesOf(v[0])
 			switch {
 			case give == 1 && (claimed == nil || !claimed(id)):
-				out = append(out, Outgoing{ID: id, Tag: e.Tag})
+				o := Outgoing{ID: id, Tag: e.Tag}
+				if e.Kind == envelope.KindReceipt {
+					o.Target = &e.Target
+				}
+				out = append(out, o)
 				continue
 			case give > 1:
 				keep := give - give/2
@@ -459,6 +466,26 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 		return nil, fmt.Errorf("failed to read envelopes to forward: %w", err)
 	}
 	return out, nil
+}
+
+// ClaimReceipts answers a neighbour's offer of receipts down to their last
+// copy (receipt IDs and the IDs of the envelopes they prove delivered, side
+// by side): it returns the receipts whose envelope is held here, writer's
+// copy or carried, and that are not held yet, so the neighbour hands them
+// over and they purge it (SPEC §12.7).
+func (n *Node) ClaimReceipts(ids, targets []envelope.ID) []envelope.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []envelope.ID
+	for i, id := range ids {
+		if _, held := n.inv.m[id]; held {
+			continue
+		}
+		if hm, held := n.inv.m[targets[i]]; held && !hm.receipt {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Claim answers a neighbour's offer of envelopes down to their last copy

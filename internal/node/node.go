@@ -39,7 +39,9 @@ type Config struct {
 	// spray-and-wait with L copies: a holder of c > 1 copies hands c/2 to a
 	// neighbour that lacks the envelope and keeps the rest; a holder of one
 	// copy only offers it, and hands it over to the neighbour that claims it
-	// as its recipient (SPEC §12.7). Receipts always spread epidemically.
+	// as its recipient (SPEC §12.7). The receipts this node writes get the
+	// same copies; a last copy of a receipt goes only to a neighbour that
+	// holds the envelope it proves delivered.
 	Copies uint8 `json:"copies,omitempty"`
 	// History is how long message text is kept.
 	History time.Duration `json:"history"`

@@ -35,26 +35,32 @@ import (
 //	Offer     n × (32-byte envelope ID || 16-byte tag), 1 ≤ n ≤ MaxOffer:
 //	          envelopes down to their last copy, for their recipient to claim
 //	          by a Want
+//	ReceiptOffer n × (32-byte receipt ID || 32-byte ID of the envelope it
+//	          proves delivered), 1 ≤ n ≤ MaxReceiptOffer: receipts down to
+//	          their last copy, for holders of that envelope to claim by a Want
 const (
-	TypeNegOpen  byte = 1
-	TypeNeg      byte = 2
-	TypeEnvelope byte = 3
-	TypeWant     byte = 4
-	TypeDone     byte = 5
-	TypePing     byte = 6
-	TypePong     byte = 7
-	TypeHello    byte = 8
-	TypeSpray    byte = 9
-	TypeOffer    byte = 10
+	TypeNegOpen      byte = 1
+	TypeNeg          byte = 2
+	TypeEnvelope     byte = 3
+	TypeWant         byte = 4
+	TypeDone         byte = 5
+	TypePing         byte = 6
+	TypePong         byte = 7
+	TypeHello        byte = 8
+	TypeSpray        byte = 9
+	TypeOffer        byte = 10
+	TypeReceiptOffer byte = 11
 )
 
 // Limits on frame payloads.
 const (
-	FrameLimit  = 60000 // Negentropy frame size limit, below a link frame's 65518
-	MaxWant     = 1800  // IDs per Want frame (57,600 bytes)
-	MaxEnvelope = 65518 // what one link frame can carry
-	MaxOffer    = 1200  // offers per Offer frame (57,600 bytes)
-	offerSize   = envelope.IDSize + envelope.TagSize
+	FrameLimit       = 60000 // Negentropy frame size limit, below a link frame's 65518
+	MaxWant          = 1800  // IDs per Want frame (57,600 bytes)
+	MaxEnvelope      = 65518 // what one link frame can carry
+	MaxOffer         = 1200  // offers per Offer frame (57,600 bytes)
+	offerSize        = envelope.IDSize + envelope.TagSize
+	MaxReceiptOffer  = 900 // receipt offers per ReceiptOffer frame (57,600 bytes)
+	receiptOfferSize = 2 * envelope.IDSize
 )
 
 // MaxPayload is the largest payload each frame type may have; a peer that
@@ -67,6 +73,8 @@ func MaxPayload(typ byte) int {
 		return MaxEnvelope
 	case TypeOffer:
 		return MaxOffer * offerSize
+	case TypeReceiptOffer:
+		return MaxReceiptOffer * receiptOfferSize
 	case TypeWant:
 		return MaxWant * envelope.IDSize
 	case TypeDone, TypePing, TypePong:
@@ -90,6 +98,7 @@ type Store interface {
 	Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]node.Outgoing, error)
 	IngestFrom(source string, raws [][]byte, copies []uint8) (node.IngestReport, error)
 	Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID
+	ClaimReceipts(ids, targets []envelope.ID) []envelope.ID
 	Redundant(id envelope.ID, hops uint8) bool
 	LinkProofs(binding []byte, dialled bool) ([]byte, error)
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
@@ -226,6 +235,8 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 		err = s.envelope(f.Payload[1:], f.Payload[0])
 	case TypeOffer:
 		out, err = s.offer(f.Payload)
+	case TypeReceiptOffer:
+		out, err = s.receiptOffer(f.Payload)
 	case TypeWant:
 		err = s.want(f.Payload)
 	case TypeDone:
@@ -342,6 +353,24 @@ func (s *Session) offer(p []byte) ([]Frame, error) {
 	return wantFrames(s.st.Claim(ids, tags)), nil
 }
 
+// receiptOffer answers a ReceiptOffer with a Want for the receipts of
+// envelopes held here.
+func (s *Session) receiptOffer(p []byte) ([]Frame, error) {
+	if len(p) == 0 || len(p)%receiptOfferSize != 0 {
+		return nil, fmt.Errorf("%w: receipt offer of %d bytes", ErrProtocol, len(p))
+	}
+	n := len(p) / receiptOfferSize
+	ids := make([]envelope.ID, n)
+	targets := make([]envelope.ID, n)
+	for i := range n {
+		o := p[i*receiptOfferSize:]
+		ids[i] = envelope.ID(o[:envelope.IDSize])
+		targets[i] = envelope.ID(o[envelope.IDSize:receiptOfferSize])
+		s.sent.add(ids[i]) // the peer holds it: never push it back
+	}
+	return wantFrames(s.st.ClaimReceipts(ids, targets)), nil
+}
+
 func (s *Session) want(p []byte) error {
 	if len(p) == 0 || len(p)%envelope.IDSize != 0 {
 		return fmt.Errorf("%w: want list of %d bytes", ErrProtocol, len(p))
@@ -435,11 +464,15 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	}
 	frames := make([]Frame, 0, len(outs))
 	sent := ids[:0]
-	var offers []byte
+	var offers, receiptOffers []byte
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range outs {
 		switch {
+		case o.Raw == nil && o.Target != nil:
+			s.offered.add(o.ID)
+			receiptOffers = append(append(receiptOffers, o.ID[:]...), o.Target[:]...)
+			s.stats.OffersSent++
 		case o.Raw == nil:
 			s.offered.add(o.ID)
 			offers = append(append(offers, o.ID[:]...), o.Tag[:]...)
@@ -452,13 +485,21 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 			sent = append(sent, o.ID)
 		}
 	}
-	for len(offers) > 0 { // max ≤ MaxOffer in practice: one frame
-		n := min(len(offers), MaxOffer*offerSize)
-		frames = append(frames, Frame{TypeOffer, offers[:n]})
-		offers = offers[n:]
-	}
+	frames = appendSplit(frames, TypeOffer, offers, MaxOffer*offerSize)
+	frames = appendSplit(frames, TypeReceiptOffer, receiptOffers, MaxReceiptOffer*receiptOfferSize)
 	s.stats.EnvelopesSent += len(sent)
 	return frames, sent, nil
+}
+
+// appendSplit appends p as frames of type typ of at most max bytes each
+// (one frame in practice: Next takes fewer envelopes than a frame holds).
+func appendSplit(frames []Frame, typ byte, p []byte, max int) []Frame {
+	for len(p) > 0 {
+		n := min(len(p), max)
+		frames = append(frames, Frame{typ, p[:n]})
+		p = p[n:]
+	}
+	return frames
 }
 
 // Queued says how many envelopes wait to be sent.

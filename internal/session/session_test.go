@@ -17,7 +17,12 @@ var epoch = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func newNode(t testing.TB, name string) *node.Node {
 	t.Helper()
-	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, node.DefaultConfig,
+	return newNodeWith(t, name, node.DefaultConfig)
+}
+
+func newNodeWith(t testing.TB, name string, cfg node.Config) *node.Node {
+	t.Helper()
+	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg,
 		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +246,9 @@ func TestProtocolViolations(t *testing.T) {
 		{"empty offer", Config{}, Frame{TypeOffer, nil}},
 		{"ragged offer", Config{}, Frame{TypeOffer, make([]byte, 47)}},
 		{"oversized offer", Config{}, Frame{TypeOffer, make([]byte, (MaxOffer+1)*48)}},
+		{"empty receipt offer", Config{}, Frame{TypeReceiptOffer, nil}},
+		{"ragged receipt offer", Config{}, Frame{TypeReceiptOffer, make([]byte, 96)}},
+		{"oversized receipt offer", Config{}, Frame{TypeReceiptOffer, make([]byte, (MaxReceiptOffer+1)*64)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := New(a, tc.cfg).Handle(tc.f)
@@ -299,12 +307,7 @@ func copiesAt(t *testing.T, n *node.Node, id envelope.ID) (uint8, bool) {
 func TestSprayAndWait(t *testing.T) {
 	cfg := node.DefaultConfig
 	cfg.Copies = 4
-	a, err := node.Init(filepath.Join(t.TempDir(), "A"), []byte("pw"), "A", cfg,
-		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newNodeWith(t, "A", cfg)
 	b, c, d, e := newNode(t, "B"), newNode(t, "C"), newNode(t, "D"), newNode(t, "E")
 	befriend(t, a, b, "A", "B")
 	m, err := a.Send("B", "sprayed")
@@ -345,6 +348,60 @@ func TestSprayAndWait(t *testing.T) {
 	}
 }
 
+// Under spray-and-wait a receipt follows the copies: B, the recipient,
+// writes its receipt with one copy and so only offers it. E, which never
+// held the message, declines; C, which carries a copy, claims it and drops
+// its copy; A, the writer, claims it from C and learns the message arrived.
+func TestSprayedReceiptFollowsTheCopies(t *testing.T) {
+	cfg := node.DefaultConfig
+	cfg.Copies = 4
+	a := newNodeWith(t, "A", cfg)
+	cfg.Copies = 1
+	b := newNodeWith(t, "B", cfg)
+	c, e := newNode(t, "C"), newNode(t, "E")
+	befriend(t, a, b, "A", "B")
+	m, err := a.Send("B", "sprayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := envelope.ParseID(m.ID)
+	pump(t, New(a, Config{Initiator: true}), New(c, Config{})) // C: 2 copies
+	before := ids(b)
+	pump(t, New(c, Config{Initiator: true}), New(b, Config{})) // B: 1 copy, opened
+	var receipt envelope.ID // the one B wrote just now
+	for _, h := range b.Inventory() {
+		if h.Receipt && h.Own && !slices.Contains(before, h.ID) {
+			receipt = h.ID
+		}
+	}
+	if got, held := copiesAt(t, b, receipt); !held || got != 1 {
+		t.Fatalf("B holds its receipt: %v, with %d copies; want 1", held, got)
+	}
+	sb := New(b, Config{Initiator: true})
+	pump(t, sb, New(e, Config{}))
+	if _, held := copiesAt(t, e, receipt); held {
+		t.Fatal("a receipt went to a neighbour that never held its message")
+	}
+	if sb.Stats().OffersSent == 0 {
+		t.Fatal("B did not offer its receipt")
+	}
+	pump(t, New(b, Config{Initiator: true}), New(c, Config{}))
+	if _, held := copiesAt(t, c, receipt); !held {
+		t.Fatal("C, holding a copy, did not claim the receipt")
+	}
+	if _, held := copiesAt(t, c, id); held {
+		t.Fatal("C kept its copy after the receipt")
+	}
+	pump(t, New(c, Config{Initiator: true}), New(a, Config{}))
+	msgs, err := a.Messages("B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Status != node.StatusDelivered {
+		t.Fatalf("A's message: %+v, want delivered", msgs)
+	}
+}
+
 func FuzzHandle(f *testing.F) {
 	a := newNode(f, "A")
 	ingest(f, a, stranger(f, 50, 5))
@@ -353,6 +410,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(TypeEnvelope, stranger(f, 1, 5)[0])
 	f.Add(TypeSpray, append([]byte{3}, stranger(f, 1, 5)[0]...))
 	f.Add(TypeOffer, make([]byte, 96))
+	f.Add(TypeReceiptOffer, make([]byte, 128))
 	f.Add(TypePing, []byte{})
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
 		for _, cfg := range []Config{{}, {Initiator: true}} {

@@ -87,6 +87,7 @@ func (s *memStore) Redundant(id envelope.ID, hops uint8) bool {
 }
 
 func (s *memStore) Claim([]envelope.ID, [][envelope.TagSize]byte) []envelope.ID { return nil }
+func (s *memStore) ClaimReceipts(_, _ []envelope.ID) []envelope.ID              { return nil }
 
 func (s *memStore) IngestFrom(_ string, raws [][]byte, _ []uint8) (node.IngestReport, error) {
 	for _, raw := range raws {
