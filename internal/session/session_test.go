@@ -368,7 +368,8 @@ func TestSprayedReceiptFollowsTheCopies(t *testing.T) {
 	pump(t, New(a, Config{Initiator: true}), New(c, Config{})) // C: 2 copies
 	before := ids(b)
 	pump(t, New(c, Config{Initiator: true}), New(b, Config{})) // B: 1 copy, opened
-	var receipt envelope.ID                                    // the one B wrote just now
+	// The receipt B wrote just now:
+	var receipt envelope.ID
 	for _, h := range b.Inventory() {
 		if h.Receipt && h.Own && !slices.Contains(before, h.ID) {
 			receipt = h.ID
