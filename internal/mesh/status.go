@@ -20,7 +20,7 @@ type PeerInfo struct {
 	EnvelopesSent     int       `json:"envelopes_sent"`
 	EnvelopesReceived int       `json:"envelopes_received"`
 	Synced            bool      `json:"synced"`      // the first reconciliation finished
-	OffersSent        int       `json:"offers_sent"` // last spray-and-wait copies offered (SPEC §12.7)
+	OffersSent        int       `json:"offers_sent"` // last spray-and-wait copies offered, of messages and receipts (SPEC §12.7)
 	// Contact names the neighbour if it is a contact and recognised us
 	// privately on this link (SPEC §12.6); empty for everyone else.
 	Contact string `json:"contact,omitempty"`

@@ -118,7 +118,7 @@ type Config struct {
 type Stats struct {
 	EnvelopesSent     int  `json:"envelopes_sent"`
 	EnvelopesReceived int  `json:"envelopes_received"`
-	OffersSent        int  `json:"offers_sent"` // last copies offered to their recipient
+	OffersSent        int  `json:"offers_sent"` // last copies offered: messages to their recipient, receipts to holders of their message
 	Redundant         int  `json:"redundant"`   // envelopes received that were held already
 	Rounds            int  `json:"rounds"`      // reconciliation rounds finished
 	Synced            bool `json:"synced"`      // at least one round finished

@@ -106,6 +106,13 @@ func TestSprayCostsLessThanEpidemic(t *testing.T) {
 	if perMessage(spray)*4 > perMessage(epidemic) || perMessage(spray) > 4*2 {
 		t.Errorf("spray:4 sent each message %.1f times, epidemic %.1f times", perMessage(spray), perMessage(epidemic))
 	}
+	// Receipts follow the copies: they go to the few holders of a copy (more
+	// than once when several neighbours offer one at the same moment), not
+	// to every node as under epidemic routing.
+	perReceipt := func(r *Result) float64 { return float64(r.ReceiptTransmissions) / float64(r.Delivered) }
+	if perReceipt(spray)*10 > perReceipt(epidemic) {
+		t.Errorf("spray:4 sent each receipt %.1f times, epidemic %.1f times", perReceipt(spray), perReceipt(epidemic))
+	}
 	if spray.Routing != "spray:4" || epidemic.Routing != "epidemic" {
 		t.Errorf("routing reported as %q and %q", spray.Routing, epidemic.Routing)
 	}
