@@ -286,7 +286,7 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.enqueue(toIDs(have))
-	out := wantFrames(toIDs(need))
+	out := wantFrames(s.notSent(toIDs(need)))
 	if done {
 		s.ini = nil
 		s.stats.Rounds++
@@ -295,6 +295,21 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 	}
 	s.stats.NegBytes += len(next)
 	return append(out, Frame{TypeNeg, next}), nil
+}
+
+// notSent drops from a want list what passed between the two sides on this
+// link already. An ID the peer offered and this side declined is a last copy
+// for someone else: wanting it in a later round would read as a claim (SPEC
+// §12.7). One this side sent and no longer holds was purged or dropped here
+// for a reason.
+func (s *Session) notSent(ids []envelope.ID) []envelope.ID {
+	out := ids[:0]
+	for _, id := range ids {
+		if !s.sent.has(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func toIDs(ids [][32]byte) []envelope.ID {

@@ -330,8 +330,11 @@ func TestSprayAndWait(t *testing.T) {
 	if cc != 1 || cd != 1 {
 		t.Fatalf("after C meets D: C has %d copies and D %d, want 1 and 1", cc, cd)
 	}
-	sd := New(d, Config{Initiator: true})
-	pump(t, sd, New(e, Config{}))
+	// E, a stranger, dials D and reconciles twice on the same link: the
+	// second round's Want is not a claim.
+	se, sd := New(e, Config{Initiator: true}), New(d, Config{})
+	pump(t, se, sd)
+	pump(t, se, sd)
 	if _, held := copiesAt(t, e, id); held {
 		t.Fatal("a last copy went to a neighbour that is not its recipient")
 	}
