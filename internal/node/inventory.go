@@ -474,18 +474,10 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 // copy or carried, and that are not held yet, so the neighbour hands them
 // over and they purge it (SPEC §12.7).
 func (n *Node) ClaimReceipts(ids, targets []envelope.ID) []envelope.ID {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []envelope.ID
-	for i, id := range ids {
-		if _, held := n.inv.m[id]; held {
-			continue
-		}
-		if hm, held := n.inv.m[targets[i]]; held && !hm.receipt {
-			out = append(out, id)
-		}
-	}
-	return out
+	return n.claim(ids, func(i int) bool {
+		hm, held := n.inv.m[targets[i]]
+		return held && !hm.receipt
+	})
 }
 
 // Claim answers a neighbour's offer of envelopes down to their last copy
@@ -493,14 +485,20 @@ func (n *Node) ClaimReceipts(ids, targets []envelope.ID) []envelope.ID {
 // node's own and that it does not hold, so the neighbour hands them over.
 // Claiming tells the neighbour which envelopes are mine (SPEC §12.7).
 func (n *Node) Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID {
+	return n.claim(ids, func(i int) bool {
+		_, mine := n.idx.lookup(tags[i])
+		return mine
+	})
+}
+
+// claim returns the offered IDs not held here for which want(index) holds,
+// with the node locked.
+func (n *Node) claim(ids []envelope.ID, want func(i int) bool) []envelope.ID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []envelope.ID
 	for i, id := range ids {
-		if _, held := n.inv.m[id]; held {
-			continue
-		}
-		if _, mine := n.idx.lookup(tags[i]); mine {
+		if _, held := n.inv.m[id]; !held && want(i) {
 			out = append(out, id)
 		}
 	}
