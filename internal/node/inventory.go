@@ -61,8 +61,7 @@ type inventory struct {
 	m        map[envelope.ID]heldMeta
 	sorted   []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
 	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
-	snap     *negentropy.Storage      // sorted as Negentropy items, made from snapOf
-	snapOf   []Held
+	snap     *negentropy.Storage      // sorted as Negentropy items; nil: not made since sorted changed
 	recent   recentRecords
 	carried  int64 // bytes held for others
 	bytes    int64 // bytes held in all
@@ -136,6 +135,7 @@ func (iv *inventory) touch(id envelope.ID) {
 // rather than sorting everything it sorts what changed and merges.
 func (iv *inventory) list() []Held {
 	if iv.sorted == nil {
+		iv.snap = nil
 		iv.sorted = make([]Held, 0, len(iv.m))
 		for id, hm := range iv.m {
 			iv.sorted = append(iv.sorted, hm.held(id))
@@ -166,18 +166,18 @@ func (iv *inventory) list() []Held {
 		out = append(out, h)
 	}
 	out = append(out, fresh[i:]...)
-	iv.sorted = out
+	iv.sorted, iv.snap = out, nil
 	clear(iv.touched)
 	return out
 }
 
 // snapshot returns what list returns as a Negentropy storage, made again
-// only when list has changed since the last one: a node reconciles at every
-// link set-up and every few minutes on each link, mostly holding what it held
-// at the one before. list makes a new slice whenever something changed.
+// only when list has changed since the last one (list drops it then): a
+// node reconciles at every link set-up and every few minutes on each link,
+// mostly holding what it held at the one before.
 func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 	held := iv.list()
-	if iv.snap != nil && len(held) == len(iv.snapOf) && (len(held) == 0 || &held[0] == &iv.snapOf[0]) {
+	if iv.snap != nil {
 		return iv.snap, nil
 	}
 	items := make([]negentropy.Item, len(held))
@@ -188,7 +188,7 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
 	}
-	iv.snap, iv.snapOf = st, held
+	iv.snap = st
 	return st, nil
 }
 
