@@ -149,8 +149,9 @@ func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, erro
 	}
 	in.rep.Duplicate++
 	if len(v) > 1 && e.Hops > v[2] {
-		envelope.SetHops(v[1:], e.Hops)
-		return true, in.n.putEnvelope(in.tx, v[1:], v[0])
+		raw := bytes.Clone(v[1:]) // record's slice is read-only
+		envelope.SetHops(raw, e.Hops)
+		return true, in.n.putEnvelope(in.tx, raw, v[0])
 	}
 	return true, nil
 }

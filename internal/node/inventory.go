@@ -446,7 +446,7 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 				give /= 2
 				kept = append(kept, append([]byte{withCopies(v[0], keep)}, v[1:]...))
 			}
-			cp := v[1:] // record returns the caller's own copy
+			cp := bytes.Clone(v[1:]) // record's slice is read-only
 			envelope.SetHops(cp, e.Hops-1)
 			out = append(out, Outgoing{ID: id, Raw: cp, Copies: give})
 		}

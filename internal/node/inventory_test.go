@@ -53,6 +53,14 @@ func TestInventoryFollowsTheStore(t *testing.T) {
 	if e, _ := envelope.Parse(fw[0].Raw); e.Hops != inv[0].Hops-1 {
 		t.Fatalf("forwarded copy has %d hops, want %d", e.Hops, inv[0].Hops-1)
 	}
+	// Forwarding works on a copy: the record kept in memory is unchanged.
+	again, err := carol.Forward([]envelope.ID{inv[0].ID}, nil)
+	if err != nil || len(again) != 1 {
+		t.Fatalf("Forward again: %d envelopes, %v", len(again), err)
+	}
+	if e, _ := envelope.Parse(again[0].Raw); e.Hops != inv[0].Hops-1 {
+		t.Fatalf("forwarded again with %d hops, want %d", e.Hops, inv[0].Hops-1)
+	}
 	// Bob receives; his receipt reaches Carol and purges her copy, in memory too.
 	carry(t, carol, bob)
 	carry(t, bob, carol)

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"bytes"
-
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -73,14 +71,14 @@ func (r *recentRecords) get(id envelope.ID) ([]byte, bool) {
 
 // record returns the stored record of an envelope, or ok = false if it is
 // not held. Within a transaction that rewrote it, only the store has the
-// current one. The slice is the caller's to modify.
+// current one. The slice may be shared: callers copy what they change.
 func (n *Node) record(tx *store.Tx, id envelope.ID) (v []byte, ok bool, err error) {
 	if !n.mayHold(id) {
 		return nil, false, nil
 	}
 	if !n.written[id] {
 		if v, ok := n.inv.recent.get(id); ok {
-			return bytes.Clone(v), true, nil
+			return v, true, nil
 		}
 	}
 	v, _, ok, err = tx.Get(colEnvelopes, id[:])
