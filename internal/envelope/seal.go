@@ -10,9 +10,16 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Buckets are the sizes a sealed body is padded to before the AEAD adds its
-// 16 bytes, so an observer learns only which power of two a message falls in.
-var Buckets = []int{32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768}
+// buckets are the sizes a sealed body is padded to before the AEAD adds its
+// 16 bytes: powers of two and, from 96 on, one and a half times a power of
+// two, so an observer learns the size to within a factor of 1.5 and padding
+// costs at most a third of the body (a 100-character text with a ratchet
+// prefix fits 192 rather than 256).
+var buckets = [...]int{32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+	6144, 8192, 12288, 16384, 24576, 32768}
+
+// Buckets returns the padded body sizes, smallest first.
+func Buckets() []int { return buckets[:] }
 
 // MaxBucket is the largest padded body.
 const MaxBucket = 32768
@@ -24,7 +31,7 @@ var ErrOpen = errors.New("envelope does not authenticate")
 // bytes of the body are taken by a cleartext prefix.
 func paddedSize(n, reserve int) (int, error) {
 	need := reserve + uvarintLen(n) + n
-	for _, b := range Buckets {
+	for _, b := range buckets {
 		if need <= b {
 			return b - reserve, nil
 		}

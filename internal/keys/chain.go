@@ -5,242 +5,126 @@ import (
 	"time"
 )
 
-// Pairwise keys rotate every period. A chain holds the key of one period;
-// the next period's key is HKDF(K_p, "grapevine period next v1"), so a node
-// that deletes K_p can never recompute it, nor any period before it.
-//
-// From each period key:
-//
-//	tag key      = HKDF(K_p, "grapevine tag v1")
-//	message key  = HKDF(K_p, "grapevine message v1")
-//	receipt key  = HKDF(K_p, "grapevine receipt key v1")
-//
-// and for the n-th envelope of the period (n counts from 0):
-//
-//	tag            = HMAC-SHA256(tag key, be32(n))[:16]
-//	AEAD key       = HMAC-SHA256(message key, be32(n))
-//	receipt secret = HMAC-SHA256(receipt key, be32(n))[:16]
+// PeriodLength is the length of one key period. Tags, link proofs and the
+// receiver's windows rotate per period (SPEC §4).
 const PeriodLength = 24 * time.Hour
 
-// PeriodOf returns the period number of t: whole periods since the Unix epoch.
-func PeriodOf(t time.Time) uint32 { return uint32(t.Unix() / int64(PeriodLength/time.Second)) }
+// Period numbers whole periods since the Unix epoch. It is 64 bits wide, so
+// no clock reading wraps it; a time before 1970 is period 0.
+type Period uint64
 
-// Chain is one direction's key at a period.
-type Chain struct {
-	Period uint32
-	Key    [32]byte
+// PeriodOf returns the period of t.
+func PeriodOf(t time.Time) Period {
+	s := t.Unix()
+	if s < 0 {
+		return 0
+	}
+	return Period(s / int64(PeriodLength/time.Second))
 }
 
-// keyAt is K_p for p >= c.Period.
-func (c Chain) keyAt(p uint32) [32]byte {
-	k := c.Key
-	for q := c.Period; q < p; q++ {
-		copy(k[:], kdf(k[:], "grapevine period next v1", 32))
+// MaxAdvance bounds how many periods a chain is ever moved forward in one
+// step (about eleven years): a chain is only asked to move by what a sane
+// clock allows, and a hostile field or a wild clock must not cost hours of
+// HKDF (SPEC §4).
+const MaxAdvance = 4096
+
+// PeriodChain is a one-way chain of per-period keys: the key of period p+1 is
+// HKDF(K_p, "grapevine v2 period next"). Whoever deletes K_p can derive
+// neither it nor any earlier key.
+type PeriodChain struct {
+	Period Period   `json:"p"`
+	Key    [32]byte `json:"k"`
+}
+
+// newPeriodChain starts a chain at period p from a seed.
+func newPeriodChain(seed []byte, label string, p Period) PeriodChain {
+	c := PeriodChain{Period: p}
+	copy(c.Key[:], kdf(seed, label, 32))
+	return c
+}
+
+// At returns the key of period p without changing c. ok is false if p is
+// before the chain (that key is gone) or more than MaxAdvance after it.
+func (c PeriodChain) At(p Period) (key [32]byte, ok bool) {
+	if p < c.Period || p-c.Period > MaxAdvance {
+		return key, false
 	}
+	key = c.Key
+	for q := c.Period; q < p; q++ {
+		copy(key[:], kdf(key[:], "grapevine v2 period next", 32))
+	}
+	return key, true
+}
+
+// AdvanceTo moves the chain to period p, deleting every earlier key. It
+// does nothing if the chain is at or past p, or if p is beyond MaxAdvance
+// (a wild clock: keep the keys rather than lose them).
+func (c *PeriodChain) AdvanceTo(p Period) {
+	if k, ok := c.At(p); ok {
+		c.Key, c.Period = k, p
+	}
+}
+
+// A message chain gives every envelope of an epoch its own key, one after
+// the other (the symmetric ratchet of the Double Ratchet): C_{n+1} =
+// HMAC(C_n, "next") and the message key of counter n is HMAC(C_n,
+// "message"). A holder of C_n can derive the keys of counters n and later,
+// never earlier ones: whoever opened an envelope and moved on cannot open it
+// again.
+type msgChain struct {
+	Next uint32   `json:"n"` // the counter Key belongs to
+	Key  [32]byte `json:"k"`
+}
+
+func newMsgChain(seed []byte) msgChain {
+	var c msgChain
+	copy(c.Key[:], kdf(seed, "grapevine v2 message chain", 32))
+	return c
+}
+
+// step returns the message key of c.Next and moves c on by one.
+func (c *msgChain) step() (mk [32]byte) {
+	copy(mk[:], prf(c.Key[:], []byte("message")))
+	copy(c.Key[:], prf(c.Key[:], []byte("next")))
+	c.Next++
+	return mk
+}
+
+// Envelope keys from a message key and the envelope's random salt, so that
+// a counter used twice (a restored backup) never gives the same AEAD key:
+//
+//	seal key       = HMAC(mk, "seal" || salt)
+//	receipt secret = HMAC(mk, "receipt" || salt)[:16]
+func sealKeyOf(mk [32]byte, salt []byte) (k [32]byte) {
+	copy(k[:], prf(mk[:], []byte("seal"), salt))
 	return k
 }
 
-// At derives the keys of period p >= c.Period without changing c.
-func (c Chain) At(p uint32) PeriodKeys {
-	k := c.keyAt(p)
-	var pk PeriodKeys
-	pk.Period = p
-	copy(pk.tag[:], kdf(k[:], "grapevine tag v1", 32))
-	copy(pk.msg[:], kdf(k[:], "grapevine message v1", 32))
-	copy(pk.receipt[:], kdf(k[:], "grapevine receipt key v1", 32))
-	return pk
+func receiptSecretOf(mk [32]byte, salt []byte) (s [16]byte) {
+	copy(s[:], prf(mk[:], []byte("receipt"), salt))
+	return s
 }
 
-// AdvanceTo moves the chain to period p, forgetting every earlier key. It
-// does nothing if the chain is already at or past p.
-func (c *Chain) AdvanceTo(p uint32) {
-	for c.Period < p {
-		copy(c.Key[:], kdf(c.Key[:], "grapevine period next v1", 32))
-		c.Period++
-	}
+// Tags and prefix masks of one period of an epoch's tag chain (SPEC §4):
+//
+//	tag key  = HMAC(T_p, "tag");   tag of counter n = HMAC(tag key, be32(n))[:16]
+//	mask key = HMAC(T_p, "mask");  mask = HKDF(mask key, "grapevine v2 prefix mask" || tag || salt, len)
+type tagKeys struct {
+	tag, mask [32]byte
 }
 
-// PeriodKeys are the working keys of one period of one chain.
-type PeriodKeys struct {
-	Period            uint32
-	tag, msg, receipt [32]byte
+func tagKeysOf(tp [32]byte) tagKeys {
+	var k tagKeys
+	copy(k.tag[:], prf(tp[:], []byte("tag")))
+	copy(k.mask[:], prf(tp[:], []byte("mask")))
+	return k
 }
 
-func be32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
-
-// Tag is the tag of the n-th envelope of the period.
-func (k PeriodKeys) Tag(n uint32) [16]byte {
-	var t [16]byte
-	copy(t[:], prf(k.tag[:], be32(n)))
+func (k tagKeys) Tag(n uint32) (t [16]byte) {
+	copy(t[:], prf(k.tag[:], binary.BigEndian.AppendUint32(nil, n)))
 	return t
 }
 
-// SealKey is the AEAD key of the n-th envelope of the period.
-func (k PeriodKeys) SealKey(n uint32) [32]byte {
-	var s [32]byte
-	copy(s[:], prf(k.msg[:], be32(n)))
-	return s
-}
-
-// ReceiptSecret is the secret the n-th envelope's receipt reveals.
-func (k PeriodKeys) ReceiptSecret(n uint32) [16]byte {
-	var s [16]byte
-	copy(s[:], prf(k.receipt[:], be32(n)))
-	return s
-}
-
-// SendChain is the sender's side of a chain: its current period and the
-// next unused counter there. A sender never goes back to an earlier period.
-type SendChain struct {
-	Chain
-	Next uint32
-}
-
-// Take reserves the next (period, counter) for an envelope sent at now and
-// returns its period keys. The caller must persist the chain before the
-// envelope leaves the node, so a counter is never used twice.
-func (s *SendChain) Take(now time.Time) (PeriodKeys, uint32) {
-	if p := PeriodOf(now); p > s.Period {
-		s.AdvanceTo(p)
-		s.Next = 0
-	}
-	n := s.Next
-	s.Next++
-	return s.At(s.Period), n
-}
-
-// Window is how many unseen counters per period a receiver watches for.
-const Window = 32
-
-// RecvChain is the receiver's side of a chain: the key of the oldest period
-// still retained and, per period, which counters have arrived.
-type RecvChain struct {
-	Chain
-	Seen []PeriodSeen
-}
-
-// PeriodSeen records arrivals in one period: every counter below Next has
-// arrived, and bit i of Mask says whether Next+1+i has.
-type PeriodSeen struct {
-	Period uint32
-	Next   uint32
-	Mask   uint64
-}
-
-// Slot is one expected envelope.
-type Slot struct {
-	Period  uint32
-	Counter uint32
-	Tag     [16]byte
-}
-
-// Expected lists the tags the receiver watches for in periods [from, to]:
-// Window unseen counters from the lowest unseen one, per period.
-func (r *RecvChain) Expected(from, to uint32) []Slot {
-	if from < r.Period {
-		from = r.Period
-	}
-	var out []Slot
-	for p := from; p <= to; p++ {
-		seen := r.seen(p)
-		pk := r.At(p)
-		for i := uint32(0); i < Window; i++ {
-			n := seen.Next + i
-			if i > 0 && seen.Mask&(1<<(i-1)) != 0 {
-				continue
-			}
-			out = append(out, Slot{Period: p, Counter: n, Tag: pk.Tag(n)})
-		}
-	}
-	return out
-}
-
-func (r *RecvChain) seen(p uint32) PeriodSeen {
-	for _, s := range r.Seen {
-		if s.Period == p {
-			return s
-		}
-	}
-	return PeriodSeen{Period: p}
-}
-
-// MarkSeen records the arrival of counter n in period p.
-func (r *RecvChain) MarkSeen(p, n uint32) {
-	i := -1
-	for j, s := range r.Seen {
-		if s.Period == p {
-			i = j
-		}
-	}
-	if i < 0 {
-		r.Seen = append(r.Seen, PeriodSeen{Period: p})
-		i = len(r.Seen) - 1
-	}
-	s := &r.Seen[i]
-	switch {
-	case n < s.Next:
-		return
-	case n == s.Next:
-		s.Next++
-		for s.Mask&1 != 0 { // slide over counters that already arrived
-			s.Mask >>= 1
-			s.Next++
-		}
-		s.Mask >>= 1
-	case n-s.Next-1 < 64:
-		s.Mask |= 1 << (n - s.Next - 1)
-	}
-}
-
-// Forget advances the chain to period p, deleting the keys of every earlier
-// period and what was recorded about them: envelopes sealed then can no
-// longer be opened here.
-func (r *RecvChain) Forget(p uint32) {
-	r.AdvanceTo(p)
-	kept := r.Seen[:0]
-	for _, s := range r.Seen {
-		if s.Period >= p {
-			kept = append(kept, s)
-		}
-	}
-	r.Seen = kept
-}
-
-// LinkProof proves, bound to one link, knowledge of this chain's key in
-// period p, so that two contacts who link recognise each other and nobody
-// else learns anything (SPEC §12.6):
-//
-//	recognition key = HKDF(K_p, "grapevine link recognition v1")
-//	proof           = HMAC-SHA256(recognition key, role || binding)[:16]
-//
-// role is 'I' from the side that dialled the link and 'R' from the other, so
-// a proof reflected back to its sender matches nothing; binding is the
-// link's handshake hash. ok is false when p is before the chain's period
-// (that key is gone).
-func (c Chain) LinkProof(p uint32, dialled bool, binding []byte) (proof [16]byte, ok bool) {
-	key, ok := c.LinkKey(p)
-	if !ok {
-		return proof, false
-	}
-	return LinkProofWith(key, dialled, binding), true
-}
-
-// LinkKey is the recognition key of period p, for callers that prove or
-// check many links in one period (LinkProof in two steps).
-func (c Chain) LinkKey(p uint32) (key []byte, ok bool) {
-	if p < c.Period {
-		return nil, false
-	}
-	k := c.keyAt(p)
-	return kdf(k[:], "grapevine link recognition v1", 32), true
-}
-
-// LinkProofWith is the proof for one link under a recognition key.
-func LinkProofWith(key []byte, dialled bool, binding []byte) (proof [16]byte) {
-	role := []byte{'R'}
-	if dialled {
-		role[0] = 'I'
-	}
-	copy(proof[:], prf(key, role, binding))
-	return proof
+func (k tagKeys) maskFor(tag [16]byte, salt []byte, n int) []byte {
+	return kdf(k.mask[:], "grapevine v2 prefix mask"+string(tag[:])+string(salt), n)
 }

@@ -1,8 +1,10 @@
 // Package keys owns every key Grapevine derives: the user's identity
-// (Ed25519 for signing, X25519 for key agreement), its fingerprint and the
-// safety number two people compare, invites with their one-time prekeys, the
-// first-contact key agreement, and the pairwise chains whose keys rotate each
-// period and yield the tags, message keys and receipt secrets of envelopes.
+// (Ed25519 for signing, X25519 for key agreement), display names, the
+// fingerprint and the safety number two people compare, invites with their
+// one-time prekeys, the first-contact and re-key agreements (X25519 and
+// ML-KEM-768), and the pairwise sessions: a Double Ratchet over
+// precomputable tags whose epochs, period chains and message chains yield
+// the tags, keys, prefixes and receipt secrets of pairwise envelopes.
 //
 // Every construction here is written down in SPEC.md ("Keys") with test
 // vectors in testdata/vectors/keys.json.
@@ -20,8 +22,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Public is the public half of an identity: what contacts know of each other.
@@ -36,9 +36,6 @@ type Identity struct {
 	Sign ed25519.PrivateKey
 	DH   *ecdh.PrivateKey
 }
-
-// MaxNameLen bounds display names, in bytes of UTF-8.
-const MaxNameLen = 64
 
 // NewIdentity generates a fresh identity from rand.
 func NewIdentity(name string, rand io.Reader) (*Identity, error) {
@@ -86,22 +83,6 @@ func (id *Identity) Public() Public {
 	p.Sign = id.Sign.Public().(ed25519.PublicKey)
 	copy(p.DH[:], id.DH.PublicKey().Bytes())
 	return p
-}
-
-// CheckName reports whether name is acceptable as a display name: 1 to 64
-// bytes of UTF-8 without control characters.
-func CheckName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("name must not be empty")
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("name is %d bytes, limit %d", len(name), MaxNameLen)
-	case !utf8.ValidString(name):
-		return errors.New("name is not valid UTF-8")
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return errors.New("name contains control characters")
-	}
-	return nil
 }
 
 // Bytes is the 64-byte canonical encoding: Ed25519 key || X25519 key.

@@ -11,24 +11,24 @@ import (
 )
 
 // An invite is what `grapevine id` shows as a link and a QR code. Layout,
-// version 1 (integers big-endian):
+// version 2 (integers big-endian):
 //
-//	0     1   version (1)
+//	0     1   version (2)
 //	1    32   Ed25519 public key
 //	33   32   X25519 identity public key
 //	65   32   X25519 one-time prekey
 //	97   16   invite secret (keys the tags of first-contact envelopes)
 //	113   4   expiry of the prekey, Unix seconds
-//	117   1   name length n (0..64)
+//	117   1   name length n (1..64)
 //	118   n   name, UTF-8
-//	118+n 64  Ed25519 signature over "grapevine invite v1" || bytes [0, 118+n)
+//	118+n 64  Ed25519 signature over "grapevine invite v2" || bytes [0, 118+n)
 //
 // The link is "grapevine:" followed by the lower-case, unpadded base32 of those bytes.
 const (
-	InviteVersion = 1
+	InviteVersion = 2
 	SecretSize    = 16
 	inviteFixed   = 118
-	inviteLabel   = "grapevine invite v1"
+	inviteLabel   = "grapevine invite v2"
 	LinkScheme    = "grapevine:"
 )
 
