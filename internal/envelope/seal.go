@@ -166,10 +166,11 @@ func (r *Envelope) ConfirmsCommit(targetID ID, commit [CommitSize]byte) bool {
 }
 
 // A first-contact envelope's body starts with a cleartext prefix: the masked
-// ephemeral key, then the sender's 64-byte identity sealed under the identity
-// key; the padded content follows under the session's seal key.
+// ephemeral key, then the sender's identity (64 bytes of keys and the
+// 64-byte signature that binds them) sealed under the identity key; the
+// padded content follows under the first-contact seal key.
 const (
-	SenderSize      = 64
+	SenderSize      = 128
 	IntroPrefixSize = 32 + SenderSize + Overhead
 )
 

@@ -196,7 +196,6 @@ func epochZero(sk [32]byte, p0 Period) (msgChain, PeriodChain) {
 		newPeriodChain(kdf(sk[:], "grapevine v2 epoch 0 tags", 32), "grapevine v2 tag chain", p0)
 }
 
-
 func epochOne(sk [32]byte, p0 Period) *NextEpoch {
 	var ts [32]byte
 	copy(ts[:], kdf(sk[:], "grapevine v2 epoch 1 tags", 32))
@@ -239,10 +238,21 @@ const IntroSlots = 256
 // IntroTag is the tag of a first-contact envelope sent to an invite:
 // HMAC-SHA256(HKDF(secret, "grapevine v2 intro tag"), be16(slot))[:16].
 func IntroTag(secret [SecretSize]byte, slot uint16) [16]byte {
-	var s [2]byte
-	binary.BigEndian.PutUint16(s[:], slot)
-	var t [16]byte
-	copy(t[:], prf(kdf(secret[:], "grapevine v2 intro tag", 32), s[:]))
+	return introTag(kdf(secret[:], "grapevine v2 intro tag", 32), slot)
+}
+
+// IntroTags lists the tags of all IntroSlots slots of an invite.
+func IntroTags(secret [SecretSize]byte) [][16]byte {
+	key := kdf(secret[:], "grapevine v2 intro tag", 32)
+	out := make([][16]byte, IntroSlots)
+	for s := range out {
+		out[s] = introTag(key, uint16(s))
+	}
+	return out
+}
+
+func introTag(key []byte, slot uint16) (t [16]byte) {
+	copy(t[:], prf(key, binary.BigEndian.AppendUint16(nil, slot)))
 	return t
 }
 

@@ -485,3 +485,21 @@ func linkKey(c PeriodChain, p Period) ([]byte, bool) {
 	}
 	return prf(k[:], []byte("link")), true
 }
+
+// LinkProofWith is the proof for one link under a recognition key (SPEC
+// §12.6): HMAC-SHA256(key, role || side || binding)[:16], role 'I' from the
+// side that dialled the link and 'R' from the other, side 'L' from the
+// member of the pair whose fingerprint sorts first and 'H' from the other.
+// The key is the pair's, so role and side keep a proof reflected back to
+// its sender from matching anything; binding is the link's handshake hash.
+func LinkProofWith(key []byte, dialled, low bool, binding []byte) (proof [16]byte) {
+	role := []byte{'R', 'H'}
+	if dialled {
+		role[0] = 'I'
+	}
+	if low {
+		role[1] = 'L'
+	}
+	copy(proof[:], prf(key, role, binding))
+	return proof
+}

@@ -11,22 +11,27 @@ import (
 )
 
 // Content is the plaintext inside a sealed envelope, before padding. Layout
-// (integers big-endian):
+// (integers big-endian, SPEC §5.3):
 //
-//	0  1  type: 1 text, 2 contact request (first contact), 3 accept
+//	0  1  type: 1 text, 2 contact request, 3 accept, 4 re-key request
 //	1  4  time the sender wrote it, Unix seconds
-//	text:    5.. UTF-8 text
-//	request: 5  4  p0: the period the chains start at
-//	         9  1  name length n (1..64)
-//	         10 n  the sender's display name
-//	         .. UTF-8 text (may be empty)
+//	text:    5..    UTF-8 text
+//	request: 5   8  p0: the period the session starts at
+//	         13 32  the sender's first ratchet public key
+//	         45 1184 its ML-KEM-768 encapsulation key
+//	         1229 1 name length n (1..64)
+//	         1230 n the sender's display name (normal form)
+//	         ..     UTF-8 text (may be empty)
 //	accept:  nothing more
+//	re-key:  p0 (8) || ratchet key (32) || ML-KEM key (1184)
 type Content struct {
-	Type   ContentType
-	Time   uint32
-	Text   string
-	Period uint32 // request only
-	Name   string // request only
+	Type    ContentType
+	Time    uint32
+	Text    string
+	Period  keys.Period // request, re-key
+	Ratchet [32]byte    // request, re-key
+	KEM     []byte      // request, re-key
+	Name    string      // request only
 }
 
 // ContentType says what a sealed envelope holds.
@@ -36,10 +41,14 @@ const (
 	TypeText    ContentType = 1
 	TypeRequest ContentType = 2
 	TypeAccept  ContentType = 3
+	TypeRekey   ContentType = 4
 )
 
 // MaxText bounds one message's text, in bytes, so it fits the largest bucket.
 const MaxText = 16 * 1024
+
+// kemKeySize is an ML-KEM-768 encapsulation key.
+const kemKeySize = 1184
 
 var errContent = errors.New("invalid message content")
 
@@ -48,11 +57,15 @@ func (c *Content) Marshal() []byte {
 	b := []byte{byte(c.Type)}
 	b = binary.BigEndian.AppendUint32(b, c.Time)
 	switch c.Type {
-	case TypeRequest:
-		b = binary.BigEndian.AppendUint32(b, c.Period)
-		b = append(b, byte(len(c.Name)))
-		b = append(b, c.Name...)
-		b = append(b, c.Text...)
+	case TypeRequest, TypeRekey:
+		b = binary.BigEndian.AppendUint64(b, uint64(c.Period))
+		b = append(b, c.Ratchet[:]...)
+		b = append(b, c.KEM...)
+		if c.Type == TypeRequest {
+			b = append(b, byte(len(c.Name)))
+			b = append(b, c.Name...)
+			b = append(b, c.Text...)
+		}
 	case TypeText:
 		b = append(b, c.Text...)
 	}
@@ -69,14 +82,27 @@ func ParseContent(b []byte) (*Content, error) {
 	switch c.Type {
 	case TypeText:
 		c.Text = string(rest)
-	case TypeRequest:
-		if len(rest) < 5 || len(rest) < 5+int(rest[4]) {
+	case TypeRequest, TypeRekey:
+		const fixed = 8 + 32 + kemKeySize
+		if len(rest) < fixed {
+			return nil, fmt.Errorf("%w: short %s", errContent, c.Type)
+		}
+		c.Period = keys.Period(binary.BigEndian.Uint64(rest))
+		copy(c.Ratchet[:], rest[8:40])
+		c.KEM = append([]byte(nil), rest[40:fixed]...)
+		rest = rest[fixed:]
+		if c.Type == TypeRekey {
+			if len(rest) != 0 {
+				return nil, fmt.Errorf("%w: trailing bytes after re-key", errContent)
+			}
+			break
+		}
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
 			return nil, fmt.Errorf("%w: short request", errContent)
 		}
-		c.Period = binary.BigEndian.Uint32(rest)
-		n := int(rest[4])
-		c.Name = string(rest[5 : 5+n])
-		c.Text = string(rest[5+n:])
+		n := int(rest[0])
+		c.Name = string(rest[1 : 1+n])
+		c.Text = string(rest[1+n:])
 		if err := keys.CheckName(c.Name); err != nil {
 			return nil, fmt.Errorf("%w: %v", errContent, err)
 		}
@@ -91,6 +117,20 @@ func ParseContent(b []byte) (*Content, error) {
 		return nil, fmt.Errorf("%w: text is not UTF-8", errContent)
 	}
 	return c, nil
+}
+
+func (t ContentType) String() string {
+	switch t {
+	case TypeText:
+		return "text"
+	case TypeRequest:
+		return "request"
+	case TypeAccept:
+		return "accept"
+	case TypeRekey:
+		return "re-key"
+	}
+	return fmt.Sprintf("type %d", byte(t))
 }
 
 func (c *Content) When() time.Time { return time.Unix(int64(c.Time), 0).UTC() }

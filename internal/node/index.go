@@ -10,27 +10,41 @@ import (
 
 // index maps every tag this node currently expects to where it belongs, so
 // recognising one's own mail is one map lookup however many contacts there
-// are. It holds, per receive chain, keys.Window tags for each period in the
-// retention window, and keys.IntroSlots tags per unexpired invite.
+// are. It holds, per session, the tags its Expected lists for the periods
+// of the retention window; keys.RekeySlots tags per period per active
+// contact for re-key requests; and keys.IntroSlots tags per unexpired
+// invite.
 type index struct {
 	slots   map[[16]byte]slotRef
 	owned   map[string][][16]byte
 	prekeys map[string]introKeys // by owner
 }
 
+// Kinds of slot.
+const (
+	slotSession = 'c' // an envelope of a session with a contact
+	slotIntro   = 'p' // a contact request sent to one of my invites
+	slotRekey   = 'r' // a re-key request from a contact
+)
+
 type slotRef struct {
-	owner   string // ownerContact(fp) or ownerPrekey(pub)
-	chain   uint32
-	period  uint32
+	kind    byte
+	owner   string // the contact's fingerprint, or ownerPrekey
+	session [8]byte
+	next    bool
+	epoch   uint64
+	period  keys.Period
 	counter uint32
+}
+
+func (r slotRef) slot(tag [16]byte) keys.Slot {
+	return keys.Slot{Epoch: r.epoch, Next: r.next, Period: r.period, Counter: r.counter, Tag: tag}
 }
 
 type introKeys struct {
 	prekey [32]byte
 	secret [16]byte
 }
-
-func (r slotRef) intro() bool { return r.owner[0] == 'p' }
 
 func ownerContact(fp string) string   { return "c" + fp }
 func ownerPrekey(pub [32]byte) string { return "p" + hex.EncodeToString(pub[:]) }
@@ -44,9 +58,16 @@ func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
 	return r, ok
 }
 
+func (r slotRef) ownerKey() string {
+	if r.kind == slotIntro {
+		return r.owner
+	}
+	return ownerContact(r.owner)
+}
+
 func (ix *index) removeOwner(owner string) {
 	for _, t := range ix.owned[owner] {
-		if ix.slots[t].owner == owner {
+		if ix.slots[t].ownerKey() == owner { // a colliding tag of another owner stays
 			delete(ix.slots, t)
 		}
 	}
@@ -54,38 +75,49 @@ func (ix *index) removeOwner(owner string) {
 	delete(ix.prekeys, owner)
 }
 
+func (ix *index) add(owner string, tag [16]byte, ref slotRef) {
+	ix.slots[tag] = ref
+	ix.owned[owner] = append(ix.owned[owner], tag)
+}
+
 func (ix *index) addPrekey(pub [32]byte, secret [16]byte) {
 	owner := ownerPrekey(pub)
 	if _, ok := ix.owned[owner]; ok {
 		return
 	}
-	tags := make([][16]byte, 0, keys.IntroSlots)
-	for s := range uint16(keys.IntroSlots) {
-		t := keys.IntroTag(secret, s)
-		ix.slots[t] = slotRef{owner: owner}
-		tags = append(tags, t)
+	ix.owned[owner] = make([][16]byte, 0, keys.IntroSlots)
+	for _, t := range keys.IntroTags(secret) {
+		ix.add(owner, t, slotRef{kind: slotIntro, owner: owner})
 	}
-	ix.owned[owner] = tags
 	ix.prekeys[owner] = introKeys{prekey: pub, secret: secret}
 }
 
 // setContact replaces a contact's expected tags for periods [from, to].
-func (ix *index) setContact(c *contactRecord, from, to uint32) {
+func (ix *index) setContact(c *contactRecord, from, to keys.Period) {
 	owner := ownerContact(c.Fingerprint)
 	ix.removeOwner(owner)
-	var tags [][16]byte
-	for i := range c.Recv {
-		for _, s := range c.Recv[i].Expected(from, to) {
-			ix.slots[s.Tag] = slotRef{owner: owner, chain: uint32(i), period: s.Period, counter: s.Counter}
-			tags = append(tags, s.Tag)
+	sessions := c.Sessions
+	if c.Proposal != nil {
+		sessions = append(sessions[:len(sessions):len(sessions)], c.Proposal)
+	}
+	for _, ps := range sessions {
+		for _, s := range ps.S.Expected(from, to) {
+			ix.add(owner, s.Tag, slotRef{kind: slotSession, owner: c.Fingerprint, session: ps.S.ID,
+				next: s.Next, epoch: s.Epoch, period: s.Period, counter: s.Counter})
 		}
 	}
-	ix.owned[owner] = tags
+	if c.State == StateActive {
+		for p := from; p <= to; p++ {
+			for slot := range uint16(keys.RekeySlots) {
+				ix.add(owner, keys.RekeyTag(c.RekeyBase, c.public(), p, slot), slotRef{kind: slotRekey, owner: c.Fingerprint})
+			}
+		}
+	}
 }
 
 // window is the range of periods whose tags are expected now: the retention
 // window, plus the next period for senders whose clocks run ahead.
-func (n *Node) window() (from, to uint32) {
+func (n *Node) window() (from, to keys.Period) {
 	return n.oldestPeriod(), keys.PeriodOf(n.now()) + 1
 }
 
@@ -117,7 +149,7 @@ func (n *Node) rebuildIndex() error {
 		return err
 	}
 	n.idx = ix
-	n.idxWindow = [2]uint32{from, to}
+	n.idxWindow = [2]keys.Period{from, to}
 	n.recog = nil
 	return nil
 }
@@ -130,7 +162,7 @@ func (n *Node) rebuildIndexQuietly() {
 	}
 }
 
-// reindex refreshes one contact's expected tags after its chains changed.
+// reindex refreshes one contact's expected tags after its sessions changed.
 func (n *Node) reindex(c *contactRecord) {
 	from, to := n.window()
 	n.idx.setContact(c, from, to)

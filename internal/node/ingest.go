@@ -21,6 +21,7 @@ type IngestReport struct {
 	Messages         int `json:"messages"`         // messages for me, opened
 	RequestMessages  int `json:"request_messages"` // opened, but waiting in a contact request
 	Requests         int `json:"requests"`         // new contact requests
+	Rekeys           int `json:"rekeys"`           // contacts that proposed new keys
 	Receipts         int `json:"receipts"`         // genuine or unverifiable receipts kept to carry on
 	Purged           int `json:"purged"`           // envelopes dropped because their receipt arrived
 	Delivered        int `json:"delivered"`        // my messages now known delivered
@@ -230,8 +231,9 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 	return false, in.n.deleteEnvelope(in.tx, r.Target)
 }
 
-// markDelivered marks my message delivered by its receipt, which must match
-// the commitment I kept, or it is forged.
+// markDelivered marks my envelope delivered by its receipt, which must match
+// the commitment I kept, or it is forged. A receipt of an envelope that
+// carried my epoch's ratchet key tells the session the peer holds it.
 func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	var m messageRecord
 	key := []byte(r.Target.String())
@@ -248,44 +250,79 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	if m.Status == StatusDelivered {
 		return false, nil
 	}
+	if m.Prefixed {
+		c, err := in.contact(m.Contact)
+		if err != nil {
+			return false, err
+		}
+		if ps := c.session(m.Session); ps != nil {
+			ps.S.Acked(m.Epoch)
+			in.touch(c)
+		}
+	}
 	m.Status = StatusDelivered
-	in.rep.Delivered++
+	if m.Kind == kindText {
+		in.rep.Delivered++
+	}
 	return false, putJSON(in.tx, colMessages, key, m, exp)
 }
 
 // open tries an envelope whose tag is in the index. It reports whether the
 // envelope was dealt with (opened, or bore my tag but failed to authenticate).
 func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool, error) {
-	if ref.intro() {
+	switch ref.kind {
+	case slotIntro:
 		return in.openRequest(id, e, ref)
+	case slotRekey:
+		return in.openRekey(id, e, ref)
 	}
-	c, err := in.contact(ref.owner[1:])
-	if err != nil || c == nil || int(ref.chain) >= len(c.Recv) {
+	c, err := in.contact(ref.owner)
+	if err != nil || c == nil {
 		return false, err
 	}
-	rc := c.Recv[ref.chain]
-	pk := rc.At(ref.period)
-	plain, err := envelope.Open(pk.SealKey(ref.counter), e, 0)
+	ps := c.session(ref.session)
+	if ps == nil {
+		return false, nil
+	}
+	s, op, err := ps.S.Open(e, ref.slot(e.Tag))
 	if err != nil {
 		in.rep.Invalid++
 		return true, nil
 	}
-	content, err := ParseContent(plain)
-	if err != nil || content.Type == TypeRequest {
+	content, err := ParseContent(op.Content)
+	if err != nil || content.Type == TypeRequest || content.Type == TypeRekey {
 		in.rep.Invalid++
 		return true, nil
 	}
-	rc.MarkSeen(ref.period, ref.counter)
-	c.Recv = []keys.RecvChain{rc} // they send on this chain: the others are never used
+	ps.S = s
+	held := ps == c.Proposal
+	if op.Stepped && !held {
+		in.answered(c, ps)
+	}
 	if c.State == StatePending {
-		c.State = StateActive // they answered
+		c.State, c.Invite = StateActive, "" // they answered
 	}
 	if content.Type == TypeText {
-		if err := in.storeIncoming(id, c, content); err != nil {
+		if err := in.storeIncoming(id, c, content, held); err != nil {
 			return true, err
 		}
 	}
-	return true, in.opened(id, e, c, pk.ReceiptSecret(ref.counter))
+	return true, in.opened(id, e, c, op.Secret, held)
+}
+
+// answered is told that the peer opened a new epoch on ps. If ps is not
+// the session I send on, it becomes it when the peer answered a session I
+// started later than my current one (it accepted my re-key, or a request I
+// sent again), or when my current one is a request sent again that the
+// peer has not answered (it answered the earlier request instead).
+func (in *ingest) answered(c *contactRecord, ps *peerSession) {
+	primary := c.Sessions[0]
+	if ps == primary || !ps.Initiator {
+		return
+	}
+	if ps.Started.After(primary.Started) || (primary.Initiator && !primary.Rekey && !primary.S.Established()) {
+		c.promote(ps, in.now)
+	}
 }
 
 // openRequest opens a first-contact envelope sent to one of my invites.
@@ -319,10 +356,13 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		in.rep.Invalid++
 		return true, nil
 	}
-	initiator := keys.Public{Sign: sender[:32]}
-	copy(initiator.DH[:], sender[32:])
-	sk, err := keys.Respond(in.n.id, pk.Priv, initiator, ek)
+	initiator, err := keys.ParseBinding(sender) // its signing key vouches for its key agreement key
 	if err != nil || initiator.Equal(in.n.id.Public()) {
+		in.rep.Invalid++
+		return true, nil
+	}
+	sk, err := keys.Respond(in.n.id, pk.Priv, initiator, ek)
+	if err != nil {
 		in.rep.Invalid++
 		return true, nil
 	}
@@ -336,6 +376,11 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		in.rep.Invalid++
 		return true, nil
 	}
+	session, err := keys.NewResponderSession(sk, content.Period, content.Ratchet, content.KEM)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
 	fp := initiator.Fingerprint()
 	if blocked, err := in.tx.Has(colBlocked, []byte(fp)); err != nil || blocked {
 		in.rep.Ignored += b2i(blocked)
@@ -345,29 +390,29 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 	if err != nil {
 		return true, err
 	}
-	recv := keys.RecvChain{Chain: keys.NewChain(sk, keys.FromInitiator, content.Period)}
-	recv.Forget(in.n.oldestPeriod())
-	if c == nil {
-		name, err := uniqueName(in.tx, content.Name, fp)
-		if err != nil {
+	ps := &peerSession{S: session, Started: content.When()}
+	held := false
+	switch {
+	case c == nil:
+		if c, err = in.newRequest(fp, initiator, content.Name); err != nil {
 			return true, err
 		}
-		c = &contactRecord{Fingerprint: fp, Name: name, Sign: initiator.Sign, DH: initiator.DH[:],
-			State: StateRequest, Added: in.now.UTC(),
-			Send: keys.SendChain{Chain: keys.NewChain(sk, keys.FromResponder, content.Period)},
-			Recv: []keys.RecvChain{recv}}
-		in.contacts[fp] = c
-		in.rep.Requests++
-	} else {
-		if !hasChain(c, recv.Chain) {
-			c.Recv = append(c.Recv, recv)
-		}
-		if c.State == StatePending {
-			c.State = StateActive // we added each other
-		}
+		c.Sessions = []*peerSession{ps}
+	case c.State == StateRequest: // they sent their request again: answer the newest
+		c.Sessions = append(c.Sessions, ps)
+		c.promote(newest(c.Sessions, false), in.now)
+	case c.State == StatePending: // we added each other
+		ps.Since = in.now
+		c.Sessions = append(c.Sessions, ps)
+		in.simultaneous(c)
+	default: // an active contact: a proposal of new keys, mine to accept
+		c.Proposal, held = ps, true
+	}
+	if c.State == StateRequest || held {
+		c.Prekey = ik.prekey[:]
 	}
 	if content.Text != "" {
-		if err := in.storeIncoming(id, c, content); err != nil {
+		if err := in.storeIncoming(id, c, content, held); err != nil {
 			return true, err
 		}
 	}
@@ -375,13 +420,91 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 	if err := putJSON(in.tx, colPrekeys, ik.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
 		return true, err
 	}
-	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk))
+	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), held)
 }
 
-func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content) error {
+// newRequest creates the contact of someone whose request just arrived,
+// under the name they chose unless a contact has it already.
+func (in *ingest) newRequest(fp string, p keys.Public, name string) (*contactRecord, error) {
+	name, err := requestName(in.tx, name, fp, in.contacts)
+	if err != nil {
+		return nil, err
+	}
+	base, err := keys.RekeyBase(in.n.id, p)
+	if err != nil {
+		return nil, err
+	}
+	c := &contactRecord{Fingerprint: fp, Name: name, Sign: p.Sign, DH: p.DH[:], State: StateRequest,
+		Added: in.now.UTC(), RekeyBase: base}
+	in.contacts[fp] = c
+	in.rep.Requests++
+	return c, nil
+}
+
+// simultaneous settles two people adding each other at once: each started
+// a session; both send on the newest one started by the side with the
+// smaller fingerprint and only receive on the others, so exactly one
+// session goes on to ratchet.
+func (in *ingest) simultaneous(c *contactRecord) {
+	mine := in.n.id.Public().Fingerprint() < c.Fingerprint
+	if w := newest(c.Sessions, mine); w != nil {
+		c.promote(w, in.now)
+	}
+	c.State, c.Invite = StateActive, ""
+}
+
+// newest is the latest-started session that I (or the contact) started.
+func newest(ss []*peerSession, mine bool) *peerSession {
+	var w *peerSession
+	for _, ps := range ss {
+		if ps.Initiator == mine && !ps.Rekey && (w == nil || ps.Started.After(w.Started)) {
+			w = ps
+		}
+	}
+	return w
+}
+
+// openRekey opens a re-key request from a contact: a proposal of a new
+// session that the user must accept (SPEC §3.3).
+func (in *ingest) openRekey(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool, error) {
+	c, err := in.contact(ref.owner)
+	if err != nil || c == nil || c.State != StateActive {
+		return false, err
+	}
+	if len(e.Body) < 32+envelope.Overhead {
+		in.rep.Invalid++
+		return true, nil
+	}
+	ek := xor32([32]byte(e.Body[:32]), keys.RekeyMask(c.RekeyBase, e.Tag))
+	sk, err := keys.RespondRekey(in.n.id, c.public(), ek)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	plain, err := envelope.Open(keys.IntroSealKey(sk), e, 32)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	content, err := ParseContent(plain)
+	if err != nil || content.Type != TypeRekey {
+		in.rep.Invalid++
+		return true, nil
+	}
+	session, err := keys.NewResponderSession(sk, content.Period, content.Ratchet, content.KEM)
+	if err != nil {
+		in.rep.Invalid++
+		return true, nil
+	}
+	c.Proposal = &peerSession{S: session, Rekey: true, Started: content.When()}
+	in.rep.Rekeys++
+	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), true)
+}
+
+func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content, held bool) error {
 	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
-		Time: content.When(), Status: StatusReceived}
-	if c.State == StateRequest {
+		Time: content.When(), Status: StatusReceived, Held: held}
+	if c.State == StateRequest || held {
 		in.rep.RequestMessages++
 	} else {
 		in.rep.Messages++
@@ -392,10 +515,10 @@ func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Conte
 
 // opened finishes an envelope addressed to me: the receipt that proves
 // delivery is stored to travel back (held back while the sender is only a
-// request), further copies are dropped here, and the contact's expected tags
-// move on.
-func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord, secret [envelope.SecretSize]byte) error {
-	if c.State == StateRequest { // no receipt to a stranger before accepting
+// request, or on a proposal), further copies are dropped here, and the
+// contact's expected tags move on.
+func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord, secret [envelope.SecretSize]byte, held bool) error {
+	if c.State == StateRequest || held { // no receipt to a stranger before accepting
 		c.Pending = append(c.Pending, pendingReceipt{Target: id, Expiry: e.Expiry, Secret: secret})
 	} else {
 		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
@@ -407,10 +530,15 @@ func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord,
 	if err := in.rememberSecret(id, secret, e.ExpiresAt()); err != nil {
 		return err
 	}
-	in.contacts[c.Fingerprint] = c
-	in.n.reindex(c)
+	in.touch(c)
 	in.changed = true
 	return nil
+}
+
+// touch marks a contact changed in this batch: stored by flush, reindexed.
+func (in *ingest) touch(c *contactRecord) {
+	in.contacts[c.Fingerprint] = c
+	in.n.reindex(c)
 }
 
 func (in *ingest) contact(fp string) (*contactRecord, error) {

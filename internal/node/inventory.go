@@ -249,11 +249,23 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 // the inventory up to date and tells the watcher what is new.
 func (n *Node) update(fn func(tx *store.Tx) error) error {
 	n.journal = n.journal[:0]
-	err := n.st.Update(fn)
+	last, due := n.clk.due(time.Minute)
+	err := n.st.Update(func(tx *store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if due { // the trusted time rides along with writes that happen anyway
+			return putClock(tx, last)
+		}
+		return nil
+	})
 	n.written = nil
 	if err != nil {
 		n.journal = n.journal[:0]
 		return err
+	}
+	if due {
+		n.clk.wrote(last)
 	}
 	var added []envelope.ID
 	for _, c := range n.journal {

@@ -12,7 +12,7 @@ import (
 )
 
 // strangerEnvelopes makes n envelopes for nobody here, as a relay sees them.
-func strangerEnvelopes(t *testing.T, clk *clock, n int, ttl time.Duration) [][]byte {
+func strangerEnvelopes(t *testing.T, clk *testClock, n int, ttl time.Duration) [][]byte {
 	t.Helper()
 	out := make([][]byte, n)
 	for i := range out {
@@ -87,7 +87,7 @@ func TestInventoryFollowsTheStore(t *testing.T) {
 // TestSnapshotFollowsTheInventory: the Negentropy storage lists what the
 // inventory lists, is reused while nothing changes and made again after.
 func TestSnapshotFollowsTheInventory(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	relay := newTestNode(t, "Relay", clk)
 	check := func(st *negentropy.Storage) {
 		t.Helper()
@@ -127,7 +127,7 @@ func TestSnapshotFollowsTheInventory(t *testing.T) {
 }
 
 func TestFairEvictionKeepsOthersMail(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	relay := newTestNode(t, "Relay", clk)
 	relay.SetRelayQuota(40 << 10)
 	friend := strangerEnvelopes(t, clk, 40, time.Hour) // ~7 KB

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -18,18 +19,36 @@ const (
 	StatusQueued    = "queued"    // written here; no neighbour has taken it yet
 	StatusCarried   = "carried"   // handed to at least one neighbour; no receipt yet
 	StatusDelivered = "delivered" // the recipient's receipt came back
+	StatusExpired   = "expired"   // no receipt, and no copy can arrive any more
 	StatusReceived  = "received"  // incoming
+)
+
+// Kinds of record: what the user wrote or read (texts), and the envelopes
+// the node wrote for the pair's keys, kept to match their receipts.
+const (
+	kindText    = ""
+	kindRequest = "request"
+	kindAccept  = "accept"
+	kindRekey   = "rekey"
 )
 
 type messageRecord struct {
 	ID        string    `json:"id"`
 	Contact   string    `json:"contact"` // fingerprint
 	Direction string    `json:"direction"`
+	Kind      string    `json:"kind,omitempty"`
 	Text      string    `json:"text"`
 	Time      time.Time `json:"time"`
 	Status    string    `json:"status"`
 	Commit    []byte    `json:"commit,omitempty"` // outgoing: to check the receipt
 	Seq       uint64    `json:"seq"`              // local order of arrival, to break ties
+	// Outgoing: the envelope's expiry, and what its receipt acknowledges.
+	Expiry   uint32  `json:"expiry,omitempty"`
+	Session  [8]byte `json:"session,omitzero"`
+	Epoch    uint64  `json:"epoch,omitempty"`
+	Prefixed bool    `json:"prefixed,omitempty"`
+	// Held: incoming on a proposed session, hidden until it is accepted.
+	Held bool `json:"held,omitempty"`
 }
 
 // nextSeq returns the next local sequence number.
@@ -76,24 +95,36 @@ func (n *Node) ownFlags() byte { return withCopies(flagOwn, n.cfg.Copies) }
 
 func (n *Node) envelopeExpiry() uint32 { return expiryFor(n.now().Add(n.cfg.Retention)) }
 
-// sendContent seals content on the contact's send chain, stores the envelope
-// in the outbox and the advanced chain, in the caller's transaction.
-func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content) (*envelope.Envelope, error) {
-	pk, counter := c.Send.Take(n.now())
-	e, err := envelope.Seal(envelope.Sealing{
-		Key:    pk.SealKey(counter),
-		Tag:    pk.Tag(counter),
-		Commit: envelope.Commitment(pk.ReceiptSecret(counter)),
-		Expiry: n.envelopeExpiry(),
-		Hops:   n.cfg.Hops,
-	}, content.Marshal())
+// sendContent seals content on the contact's primary session, stores the
+// envelope in the outbox, its record and the advanced session, in the
+// caller's transaction: the session is stored before the envelope can
+// leave, so a counter is never used twice by this store.
+func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content, kind string) (*envelope.Envelope, keys.Sent, error) {
+	if len(c.Sessions) == 0 {
+		return nil, keys.Sent{}, fmt.Errorf("no session with %s", c.Name)
+	}
+	e, sent, err := c.Sessions[0].S.Seal(keys.PeriodOf(n.now()), content.Marshal(), n.envelopeExpiry(), n.cfg.Hops, n.rand)
 	if err != nil {
-		return nil, fmt.Errorf("failed to seal: %w", err)
+		return nil, sent, err
+	}
+	if kind != kindText {
+		if err := n.recordSent(tx, c, e, kind, sent); err != nil {
+			return nil, sent, err
+		}
 	}
 	if err := saveContact(tx, c); err != nil {
-		return nil, err
+		return nil, sent, err
 	}
-	return e, n.putEnvelope(tx, e.Marshal(), n.ownFlags())
+	return e, sent, n.putEnvelope(tx, e.Marshal(), n.ownFlags())
+}
+
+// recordSent keeps what is needed to match the receipt of an envelope the
+// node wrote for the pair's keys (not shown as a message).
+func (n *Node) recordSent(tx *store.Tx, c *contactRecord, e *envelope.Envelope, kind string, sent keys.Sent) error {
+	rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Kind: kind,
+		Time: n.now().UTC(), Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry,
+		Session: c.Sessions[0].S.ID, Epoch: sent.Epoch, Prefixed: sent.Prefixed}
+	return putMessage(tx, &rec, e.ExpiresAt())
 }
 
 // Send writes text to a contact: it is sealed and queued at once, and leaves
@@ -119,20 +150,25 @@ func (n *Node) Send(ref, text string) (Message, error) {
 		if c.State == StateRequest {
 			return fmt.Errorf("%s asked to be your contact: accept first (grapevine contacts accept %q)", c.Name, c.Name)
 		}
-		e, err := n.sendContent(tx, c, &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text})
+		e, sent, err := n.sendContent(tx, c, &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text}, kindText)
 		if err != nil {
 			return err
 		}
 		rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Text: text,
-			Time: now, Status: StatusQueued, Commit: e.Commit[:]}
-		msg = rec.view(c.Name)
+			Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry,
+			Session: c.Sessions[0].S.ID, Epoch: sent.Epoch, Prefixed: sent.Prefixed}
+		msg = rec.view(c.Name, n.now())
 		return putMessage(tx, &rec, now.Add(n.cfg.History))
 	})
 	return msg, err
 }
 
-func (r *messageRecord) view(name string) Message {
-	return Message{ID: r.ID, Contact: name, Direction: r.Direction, Text: r.Text, Time: r.Time, Status: r.Status}
+func (r *messageRecord) view(name string, now time.Time) Message {
+	status := r.Status
+	if (status == StatusQueued || status == StatusCarried) && r.Expiry != 0 && now.Unix() >= int64(r.Expiry) {
+		status = StatusExpired // every copy has expired: it can no longer arrive
+	}
+	return Message{ID: r.ID, Contact: name, Direction: r.Direction, Text: r.Text, Time: r.Time, Status: status}
 }
 
 // Messages lists messages, oldest first, with one contact or all. Messages
@@ -145,6 +181,7 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 		seq uint64
 	}
 	var all []seqMsg
+	now := n.now()
 	err := n.st.View(func(tx *store.Tx) error {
 		var only *contactRecord
 		if ref != "" {
@@ -167,10 +204,10 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 				return fmt.Errorf("failed to decode message: %w", err)
 			}
 			c := byFP[r.Contact]
-			if c == nil || c.State == StateRequest || (only != nil && only.Fingerprint != r.Contact) {
+			if c == nil || c.State == StateRequest || r.Held || r.Kind != kindText || (only != nil && only.Fingerprint != r.Contact) {
 				return nil
 			}
-			all = append(all, seqMsg{r.view(c.Name), r.Seq})
+			all = append(all, seqMsg{r.view(c.Name, now), r.Seq})
 			return nil
 		})
 	})
@@ -187,11 +224,13 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 	return out, err
 }
 
-func deleteMessagesOf(tx *store.Tx, fp string) error {
+// deleteMessagesOf deletes a contact's messages, or only those held on a
+// proposed session.
+func deleteMessagesOf(tx *store.Tx, fp string, heldOnly bool) error {
 	var ids []string
 	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
 		var r messageRecord
-		if err := json.Unmarshal(v, &r); err == nil && r.Contact == fp {
+		if err := json.Unmarshal(v, &r); err == nil && r.Contact == fp && (r.Held || !heldOnly) {
 			ids = append(ids, r.ID)
 		}
 		return nil
@@ -247,4 +286,25 @@ func (n *Node) eachEnvelope(fn func(flags byte, raw []byte, e *envelope.Envelope
 			return fn(v[0], v[1:], e)
 		})
 	})
+}
+
+// unholdMessages shows what arrived on a contact's proposed session, once
+// the session is accepted.
+func unholdMessages(tx *store.Tx, fp string) error {
+	var held []messageRecord
+	var exps []time.Time
+	err := tx.ForEach(colMessages, func(v []byte, exp time.Time) error {
+		var r messageRecord
+		if err := json.Unmarshal(v, &r); err == nil && r.Contact == fp && r.Held {
+			r.Held = false
+			held, exps = append(held, r), append(exps, exp)
+		}
+		return nil
+	})
+	for i := range held {
+		if err == nil {
+			err = putJSON(tx, colMessages, []byte(held[i].ID), held[i], exps[i])
+		}
+	}
+	return err
 }

@@ -9,6 +9,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,8 @@ type Config struct {
 	Copies uint8 `json:"copies,omitempty"`
 	// History is how long message text is kept.
 	History time.Duration `json:"history"`
-	// InviteLifetime is how long a one-time prekey stays valid.
+	// InviteLifetime is how long an unused one-time prekey stays valid; one
+	// whose request I accept is deleted at once.
 	InviteLifetime time.Duration `json:"invite_lifetime"`
 }
 
@@ -54,15 +56,21 @@ var DefaultConfig = Config{
 	Retention:      7 * 24 * time.Hour,
 	Hops:           12,
 	History:        365 * 24 * time.Hour,
-	InviteLifetime: 30 * 24 * time.Hour,
+	InviteLifetime: 7 * 24 * time.Hour,
 }
 
 // Options are injected dependencies. Zero values mean the real thing.
 type Options struct {
-	Now  func() time.Time
-	Rand io.Reader
-	Log  *slog.Logger
-	KDF  store.KDFParams // for Init only
+	// Now is the wall clock; Elapsed the time passed since the node
+	// started, on a clock that never jumps (the monotonic clock). A node
+	// keeps to a trusted time built from both (clock.go). With Now injected
+	// and Elapsed nil, the injected clock's own progress is trusted (the
+	// simulator's virtual time).
+	Now     func() time.Time
+	Elapsed func() time.Duration
+	Rand    io.Reader
+	Log     *slog.Logger
+	KDF     store.KDFParams // for Init only
 	// LockTimeout is how long to wait for another process holding the home.
 	LockTimeout time.Duration
 }
@@ -70,6 +78,10 @@ type Options struct {
 func (o *Options) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
+		start := time.Now()
+		if o.Elapsed == nil {
+			o.Elapsed = func() time.Duration { return time.Since(start) }
+		}
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
@@ -86,7 +98,7 @@ type Node struct {
 	st   *store.Store
 	id   *keys.Identity
 	cfg  Config
-	now  func() time.Time
+	clk  *clock
 	rand io.Reader
 	log  *slog.Logger
 	idx  *index
@@ -99,9 +111,12 @@ type Node struct {
 	quota   int64                // bytes carried for others at most
 	recog   *recognitionKeys     // nil when a contact changed since
 
-	keptFrom  uint32    // the oldest period kept at the last maintenance
-	idxWindow [2]uint32 // the periods the tag index was built for
+	keptFrom  keys.Period    // the oldest period kept at the last maintenance
+	idxWindow [2]keys.Period // the periods the tag index was built for
 }
+
+// now is the node's trusted time (clock.go).
+func (n *Node) now() time.Time { return n.clk.now() }
 
 // Collections in the store.
 const (
@@ -169,7 +184,8 @@ var ErrNoIdentity = errors.New("no identity in this home: run `grapevine init --
 // Init creates a home with a fresh identity.
 func Init(home string, passphrase []byte, name string, cfg Config, opts Options) (*Node, error) {
 	opts.fill()
-	if err := keys.CheckName(name); err != nil {
+	name, err := keys.NormalizeName(name)
+	if err != nil {
 		return nil, fmt.Errorf("invalid name: %w", err)
 	}
 	if len(passphrase) == 0 {
@@ -178,28 +194,31 @@ func Init(home string, passphrase []byte, name string, cfg Config, opts Options)
 	if err := cfg.Validate(); err != nil { // before a file exists
 		return nil, fmt.Errorf("invalid policy: %w", err)
 	}
-	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: opts.Now, LockTimeout: opts.LockTimeout})
+	clk := newClock(opts.Now, opts.Elapsed)
+	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: clk.now, LockTimeout: opts.LockTimeout})
 	if err != nil {
 		return nil, err
 	}
-	return create(st, name, cfg, opts)
+	return create(st, clk, name, cfg, opts)
 }
 
 // InitMemory creates a node whose store lives in memory only: no home, no
 // passphrase, gone on Close. The simulator runs thousands of these.
 func InitMemory(name string, cfg Config, opts Options) (*Node, error) {
 	opts.fill()
-	if err := keys.CheckName(name); err != nil {
+	name, err := keys.NormalizeName(name)
+	if err != nil {
 		return nil, fmt.Errorf("invalid name: %w", err)
 	}
-	st, err := store.CreateMemory(store.Options{Now: opts.Now})
+	clk := newClock(opts.Now, opts.Elapsed)
+	st, err := store.CreateMemory(store.Options{Now: clk.now})
 	if err != nil {
 		return nil, err
 	}
-	return create(st, name, cfg, opts)
+	return create(st, clk, name, cfg, opts)
 }
 
-func create(st *store.Store, name string, cfg Config, opts Options) (*Node, error) {
+func create(st *store.Store, clk *clock, name string, cfg Config, opts Options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("invalid policy: %w", err)
@@ -209,9 +228,13 @@ func create(st *store.Store, name string, cfg Config, opts Options) (*Node, erro
 		st.Close()
 		return nil, err
 	}
-	rec := identityRecord{Name: name, SignSeed: id.Sign.Seed(), DH: id.DH.Bytes(), Created: opts.Now().UTC()}
+	clk.start(time.Time{})
+	rec := identityRecord{Name: name, SignSeed: id.Sign.Seed(), DH: id.DH.Bytes(), Created: clk.now().UTC()}
 	err = st.Update(func(tx *store.Tx) error {
 		if err := putJSON(tx, colSelf, []byte("identity"), rec, store.Forever); err != nil {
+			return err
+		}
+		if err := putClock(tx, rec.Created); err != nil {
 			return err
 		}
 		return putJSON(tx, colSelf, []byte("config"), cfg, store.Forever)
@@ -220,7 +243,7 @@ func create(st *store.Store, name string, cfg Config, opts Options) (*Node, erro
 		st.Close()
 		return nil, fmt.Errorf("failed to save identity: %w", err)
 	}
-	n := &Node{st: st, id: id, cfg: cfg, now: opts.Now, rand: opts.Rand, log: opts.Log,
+	n := &Node{st: st, id: id, cfg: cfg, clk: clk, rand: opts.Rand, log: opts.Log,
 		idx: newIndex(), inv: newInventory(), quota: DefaultRelayQuota}
 	return n, nil
 }
@@ -229,11 +252,12 @@ func create(st *store.Store, name string, cfg Config, opts Options) (*Node, erro
 // than the retention window, and builds the tag index.
 func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	opts.fill()
-	st, err := store.Open(home, passphrase, store.Options{Now: opts.Now, LockTimeout: opts.LockTimeout})
+	clk := newClock(opts.Now, opts.Elapsed)
+	st, err := store.Open(home, passphrase, store.Options{Now: clk.now, LockTimeout: opts.LockTimeout})
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{st: st, now: opts.Now, rand: opts.Rand, log: opts.Log, inv: newInventory(), quota: DefaultRelayQuota}
+	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory(), quota: DefaultRelayQuota}
 	if err := n.load(); err != nil {
 		st.Close()
 		return nil, err
@@ -267,7 +291,11 @@ func (n *Node) load() error {
 			return fmt.Errorf("failed to load identity: %w", err)
 		}
 		n.cfg = DefaultConfig
-		_, err = getJSON(tx, colSelf, []byte("config"), &n.cfg)
+		if _, err = getJSON(tx, colSelf, []byte("config"), &n.cfg); err != nil {
+			return err
+		}
+		last, err := loadClock(tx)
+		n.clk.start(last)
 		return err
 	})
 }
@@ -282,36 +310,38 @@ func (n *Node) Maintain() error {
 }
 
 func (n *Node) maintain() error {
+	if last, due := n.clk.due(time.Hour); due { // an idle node still keeps its time
+		if err := n.update(func(tx *store.Tx) error { return putClock(tx, last) }); err != nil {
+			return fmt.Errorf("failed to save the clock: %w", err)
+		}
+	}
 	if _, err := n.st.Sweep(); err != nil {
 		return fmt.Errorf("failed to remove expired items: %w", err)
 	}
 	n.pruneInventory()
 	oldest := n.oldestPeriod()
-	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]uint32{from, to} && len(n.idx.prekeys) == 0 {
+	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]keys.Period{from, to} && len(n.idx.prekeys) == 0 {
 		// Nothing left the window since the last time and no invite can
 		// expire: the index is still right (a node calls this every few
 		// minutes; the period is a day).
 		return nil
 	}
-	var stale []*contactRecord
-	err := n.st.View(func(tx *store.Tx) error {
+	now := n.now()
+	var changed []*contactRecord
+	err := n.st.View(func(tx *store.Tx) error { // look first: write only when a key must go
 		cs, err := allContacts(tx)
 		for _, c := range cs {
-			for _, r := range c.Recv {
-				if r.Period < oldest {
-					stale = append(stale, c)
-					break
-				}
+			before, _ := json.Marshal(c)
+			n.forget(c, oldest, now)
+			if after, _ := json.Marshal(c); !bytes.Equal(before, after) {
+				changed = append(changed, c)
 			}
 		}
 		return err
 	})
-	if err == nil && len(stale) > 0 { // write only when a key must go
+	if err == nil && len(changed) > 0 {
 		err = n.update(func(tx *store.Tx) error {
-			for _, c := range stale {
-				for i := range c.Recv {
-					c.Recv[i].Forget(oldest)
-				}
+			for _, c := range changed {
 				if err := saveContact(tx, c); err != nil {
 					return err
 				}
@@ -326,9 +356,27 @@ func (n *Node) maintain() error {
 	return n.rebuildIndex()
 }
 
+// forget deletes a contact's keys that the retention window no longer
+// needs, and the sessions that only received and have nothing left to
+// bring.
+func (n *Node) forget(c *contactRecord, oldest keys.Period, now time.Time) {
+	kept := c.Sessions[:0]
+	for i, ps := range c.Sessions {
+		if i > 0 && !ps.Since.IsZero() && now.Sub(ps.Since) > n.cfg.Retention+keys.PeriodLength {
+			continue
+		}
+		ps.S.Forget(oldest, keys.PeriodOf(now))
+		kept = append(kept, ps)
+	}
+	c.Sessions = kept
+	if c.Proposal != nil {
+		c.Proposal.S.Forget(oldest, keys.PeriodOf(now))
+	}
+}
+
 // oldestPeriod is the first period whose keys are still kept: one period of
 // slack below the retention window absorbs clock skew and period rounding.
-func (n *Node) oldestPeriod() uint32 {
+func (n *Node) oldestPeriod() keys.Period {
 	p := keys.PeriodOf(n.now().Add(-n.cfg.Retention))
 	if p > 0 {
 		p--
@@ -343,14 +391,24 @@ func (n *Node) Close() error {
 	return n.st.Close()
 }
 
+// TrustClock accepts the wall clock as it reads now, after the node refused
+// it (Stats.Clock says why): the user confirms that it is right.
+func (n *Node) TrustClock() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.clk.trust()
+	return n.update(func(*store.Tx) error { return nil }) // writes the clock
+}
+
 // Config returns the node's policy.
 func (n *Node) Config() Config { return n.cfg }
 
 // Self describes the local identity.
 type Self struct {
-	Name        string `json:"name"`
-	Fingerprint string `json:"fingerprint"`
-	Link        string `json:"link"`
+	Name          string    `json:"name"`
+	Fingerprint   string    `json:"fingerprint"`
+	Link          string    `json:"link"`
+	InviteExpires time.Time `json:"invite_expires"` // the link's one-time prekey stops working then
 }
 
 func putJSON(tx *store.Tx, col string, key []byte, v any, expires time.Time) error {

@@ -17,25 +17,25 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
-// clock is a settable time source shared by the nodes of a test.
-type clock struct {
+// testClock is a settable time source shared by the nodes of a test.
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
+func newTestClock() *testClock { return &testClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
 
 type testNode struct {
 	*Node
 	t    *testing.T
 	home string
-	clk  *clock
+	clk  *testClock
 }
 
-func newTestNode(t *testing.T, name string, clk *clock) *testNode {
+func newTestNode(t *testing.T, name string, clk *testClock) *testNode {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	n, err := Init(home, []byte("pw-"+name), name, DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
@@ -138,9 +138,9 @@ func befriend(t *testing.T, a, b *testNode) {
 
 // friendsAndCarrier gives Alice and Bob, active contacts, and Carol, a
 // stranger who carries their mail.
-func friendsAndCarrier(t *testing.T) (*clock, *testNode, *testNode, *testNode) {
+func friendsAndCarrier(t *testing.T) (*testClock, *testNode, *testNode, *testNode) {
 	t.Helper()
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
 	befriend(t, alice, bob)
 	return clk, alice, bob, carol
@@ -161,25 +161,36 @@ func envelopeOf(t *testing.T, n *testNode, id string) []byte {
 	return out
 }
 
-func TestHundredCharacterTextFits192Bytes(t *testing.T) {
-	clk := newClock()
+// TestHundredCharacterTextSizes checks the wire sizes SPEC §5 promises: a
+// 100-character text that opens a ratchet step (it carries the new key)
+// fits 256 bytes, and one that carries no key 192.
+func TestHundredCharacterTextSizes(t *testing.T) {
+	clk := newTestClock()
 	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
 	befriend(t, alice, bob)
 	text := strings.Repeat("x", 100)
-	m := mustSend(t, alice, "Bob", text)
-	raw := envelopeOf(t, alice, m.ID)
-	if len(raw) > 192 {
-		t.Fatalf("a 100-character text takes %d bytes on the wire, limit 192", len(raw))
+	m := mustSend(t, alice, "Bob", text) // Bob's accept brought a new key: Alice steps
+	if raw := envelopeOf(t, alice, m.ID); len(raw) > 256 {
+		t.Fatalf("a 100-character text with a ratchet step takes %d bytes on the wire, limit 256", len(raw))
+	} else {
+		t.Logf("100-character text with a ratchet step: %d bytes", len(raw))
 	}
-	t.Logf("100-character text: %d bytes", len(raw))
 	carry(t, alice, bob)
-	if ms := messages(t, bob); len(ms) != 1 || ms[0].Text != text {
+	carry(t, bob, alice) // the receipt: Bob holds Alice's new key
+	m = mustSend(t, alice, "Bob", text)
+	if raw := envelopeOf(t, alice, m.ID); len(raw) > 192 {
+		t.Fatalf("a 100-character text takes %d bytes on the wire, limit 192", len(raw))
+	} else {
+		t.Logf("100-character text: %d bytes", len(raw))
+	}
+	carry(t, alice, bob)
+	if ms := messages(t, bob); len(ms) != 2 || ms[1].Text != text {
 		t.Fatalf("Bob got %+v", ms)
 	}
 }
 
 func TestOneSidedRequestThenAccept(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
 	mustAdd(t, bob, alice.link())
 	mustSend(t, bob, "Alice", "hi, it's Bob") // before Alice answers
@@ -225,7 +236,7 @@ func TestOneSidedRequestThenAccept(t *testing.T) {
 }
 
 func TestSimultaneousAdd(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
 	mustAdd(t, alice, bob.link())
 	mustAdd(t, bob, alice.link())
@@ -345,7 +356,7 @@ func TestForgedReceiptPurgesNothing(t *testing.T) {
 }
 
 func TestForwardSecrecyAfterRetention(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
 	befriend(t, alice, bob)
 	m := mustSend(t, alice, "Bob", "read me only this week")
@@ -362,9 +373,9 @@ func TestForwardSecrecyAfterRetention(t *testing.T) {
 	}
 }
 
-// canOpenWithStoredKeys tries everything Bob's store holds, ignoring expiry:
-// every receive chain, every period it can still derive up to tomorrow,
-// generous counters.
+// canOpenWithStoredKeys tries everything the node's store holds, ignoring
+// expiry: every session (and proposal), every tag it can still derive from
+// long ago to tomorrow.
 func canOpenWithStoredKeys(t *testing.T, n *testNode, raw []byte) bool {
 	e, err := envelope.Parse(raw)
 	if err != nil {
@@ -374,16 +385,17 @@ func canOpenWithStoredKeys(t *testing.T, n *testNode, raw []byte) bool {
 	err = n.st.View(func(tx *store.Tx) error {
 		cs, err := allContacts(tx)
 		for _, c := range cs {
-			for _, rc := range c.Recv {
-				for p := rc.Period; p <= keys.PeriodOf(n.now())+1; p++ {
-					pk := rc.At(p)
-					for ctr := uint32(0); ctr < 256; ctr++ {
-						if pk.Tag(ctr) != e.Tag {
-							continue
-						}
-						if _, err := envelope.Open(pk.SealKey(ctr), e, 0); err == nil {
-							found = true
-						}
+			sessions := c.Sessions
+			if c.Proposal != nil {
+				sessions = append(sessions, c.Proposal)
+			}
+			for _, ps := range sessions {
+				for _, sl := range ps.S.Expected(0, keys.PeriodOf(n.now())+1) {
+					if sl.Tag != e.Tag {
+						continue
+					}
+					if _, _, err := ps.S.Open(e, sl); err == nil {
+						found = true
 					}
 				}
 			}
@@ -430,7 +442,7 @@ func equalJSON(a, b any) bool {
 }
 
 func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
 	mustAdd(t, alice, bob.link())
 	mustSend(t, alice, "Bob", "one")
@@ -471,13 +483,13 @@ func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
 	mustAdd(t, alice, carol.link())
 	var batch [][]byte
 	alice.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
-		if ref, ok := carol.idx.lookup(e.Tag); !ok || !ref.intro() {
+		if ref, ok := carol.idx.lookup(e.Tag); !ok || ref.kind != slotIntro {
 			batch = append(batch, append([]byte(nil), raw...))
 		}
 		return nil
 	})
 	alice.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
-		if ref, ok := carol.idx.lookup(e.Tag); ok && ref.intro() {
+		if ref, ok := carol.idx.lookup(e.Tag); ok && ref.kind == slotIntro {
 			batch = append(batch, append([]byte(nil), raw...))
 		}
 		return nil
@@ -490,11 +502,11 @@ func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
 
 func isRequest(t *testing.T, n *testNode, e *envelope.Envelope) bool {
 	ref, ok := n.idx.lookup(e.Tag)
-	return ok && ref.intro()
+	return ok && ref.kind == slotIntro
 }
 
 func TestReusedPrekeyGivesDistinctSessions(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
 	link := alice.link()
 	mustAdd(t, bob, link)
@@ -517,8 +529,8 @@ func TestReusedPrekeyGivesDistinctSessions(t *testing.T) {
 		getJSON(tx, colContacts, []byte(carol.Identity().Fingerprint()), &c)
 		return nil
 	})
-	if b.Send.Key == c.Send.Key || b.Recv[0].Key == c.Recv[0].Key {
-		t.Fatal("two users of one prekey share chain keys")
+	if b.Sessions[0].S.RK == c.Sessions[0].S.RK || b.Sessions[0].S.ID == c.Sessions[0].S.ID {
+		t.Fatal("two users of one prekey share session keys")
 	}
 	if alice.link() == link {
 		t.Fatal("the invite still shows a used prekey")
@@ -526,7 +538,7 @@ func TestReusedPrekeyGivesDistinctSessions(t *testing.T) {
 }
 
 func TestRejectIgnoresThatIdentity(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice, mallory := newTestNode(t, "Alice", clk), newTestNode(t, "Mallory", clk)
 	mustAdd(t, mallory, alice.link())
 	mustSend(t, mallory, "Alice", "buy now")
@@ -552,7 +564,7 @@ func TestRejectIgnoresThatIdentity(t *testing.T) {
 }
 
 func TestWrongPassphraseChangesNothing(t *testing.T) {
-	clk := newClock()
+	clk := newTestClock()
 	alice := newTestNode(t, "Alice", clk)
 	alice.Close()
 	path := filepath.Join(alice.home, store.FileName)

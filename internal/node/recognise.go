@@ -31,8 +31,9 @@ func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 		return nil, err
 	}
 	var proofs [][]byte
-	for _, key := range rc.send {
-		proof := keys.LinkProofWith(key, dialled, binding)
+	low := n.id.Public().Fingerprint()
+	for i, key := range rc.send {
+		proof := keys.LinkProofWith(key, dialled, low < rc.sendTo[i], binding)
 		proofs = append(proofs, proof[:])
 	}
 	total := MinLinkProofs
@@ -79,8 +80,10 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 		return Contact{}, false, err
 	}
 	expect := make(map[[linkProofSize]byte]int, len(rc.recv))
+	self := n.id.Public().Fingerprint()
 	for _, r := range rc.recv {
-		expect[keys.LinkProofWith(r.key, peerDialled, binding)] = r.contact
+		c := rc.contacts[r.contact]
+		expect[keys.LinkProofWith(r.key, peerDialled, c.Fingerprint < self, binding)] = r.contact
 	}
 	for i := 0; i < len(proofs); i += linkProofSize {
 		if c, ok := expect[[linkProofSize]byte(proofs[i:i+linkProofSize])]; ok {
@@ -95,8 +98,9 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 // contact and a walk down its chains. Any change to a contact drops them
 // (reindex, rebuildIndex, Reject).
 type recognitionKeys struct {
-	period   uint32
+	period   keys.Period
 	send     [][]byte  // for my proofs: one per active contact, the first MaxLinkProofs added
+	sendTo   []string  // the contact each is for (its fingerprint)
 	contacts []Contact // active contacts
 	recv     []struct {
 		key     []byte
@@ -115,18 +119,20 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 	}
 	rc := &recognitionKeys{period: p}
 	for _, c := range cs {
-		if key, ok := c.Send.LinkKey(p); ok && len(rc.send) < MaxLinkProofs {
+		if len(c.Sessions) == 0 {
+			continue
+		}
+		if key, ok := c.Sessions[0].S.ProofKey(p); ok && len(rc.send) < MaxLinkProofs {
 			rc.send = append(rc.send, key)
+			rc.sendTo = append(rc.sendTo, c.Fingerprint)
 		}
 		rc.contacts = append(rc.contacts, c.view())
-		for _, r := range c.Recv {
-			for q := p - 1; q <= p+1; q++ { // one period either side, for clock skew
-				if key, ok := r.LinkKey(q); ok {
-					rc.recv = append(rc.recv, struct {
-						key     []byte
-						contact int
-					}{key, len(rc.contacts) - 1})
-				}
+		for _, ps := range c.Sessions {
+			for _, key := range ps.S.CheckKeys(p) {
+				rc.recv = append(rc.recv, struct {
+					key     []byte
+					contact int
+				}{key, len(rc.contacts) - 1})
 			}
 		}
 	}
