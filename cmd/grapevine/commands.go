@@ -30,6 +30,9 @@ func (c *cli) initCmd() *cobra.Command {
 			if cfg.Retention < 24*time.Hour {
 				return errors.New("--retention must be at least 24h (one key period)")
 			}
+			if cfg.InviteLifetime < time.Hour {
+				return errors.New("--invite-lifetime must be at least 1h")
+			}
 			var err error
 			if cfg.Copies, err = node.ParseRouting(routing); err != nil {
 				return fmt.Errorf("invalid --routing: %w", err)
@@ -61,6 +64,7 @@ func (c *cli) initCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "your display name (what contacts see when you add them)")
 	cmd.Flags().DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long keys and envelopes are kept for slow carriers")
 	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop budget of the envelopes you write")
+	cmd.Flags().DurationVar(&cfg.InviteLifetime, "invite-lifetime", cfg.InviteLifetime, "how long an invite you show works if nobody uses it")
 	cmd.Flags().StringVar(&routing, "routing", "epidemic", "how your envelopes spread: epidemic, or spray:L (spray-and-wait with L copies; see docs/simulation.md)")
 	return cmd
 }
@@ -82,7 +86,9 @@ func (c *cli) idCmd() *cobra.Command {
 		Short: "Show your invite as a link and a QR code",
 		Long: `Show your name, fingerprint and invite. Whoever adds your invite (scanning the
 QR code or pasting the link) can write to you at once; you see them as a contact
-request. The invite holds a one-time prekey; a fresh one is shown once it was used.`,
+request. The invite holds a one-time prekey: it works for 7 days (init
+--invite-lifetime), or until you accept a request that came through it; a fresh
+one is shown once it was used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withNode(func(n api.Core) error {
@@ -102,12 +108,13 @@ request. The invite holds a one-time prekey; a fresh one is shown once it was us
 				if err := writeQRText(c.stdout, self.Link); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.stdout, "\n%s\n", self.Link)
+				fmt.Fprintf(c.stdout, "\n%s\n\nThe invite works until %s, or until you accept a request that came through it.\n",
+					self.Link, self.InviteExpires.Local().Format("2006-01-02 15:04"))
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print {name, fingerprint, link} as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {name, fingerprint, link, invite_expires} as JSON")
 	cmd.Flags().StringVar(&png, "png", "", "also write the QR code to this PNG file")
 	return cmd
 }
@@ -118,7 +125,8 @@ func (c *cli) contactsCmd() *cobra.Command {
 		Use:   "contacts [--json]",
 		Short: "List contacts, add them, answer requests",
 		Long: `List contacts. States: request (they added you; accept or reject), pending
-(you added them; no answer yet), active.`,
+(you added them; no answer yet), active. "active, new keys proposed" means the
+contact asked to start new keys (after restoring a backup, say): accept or reject.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withNode(func(n api.Core) error {
@@ -134,14 +142,18 @@ func (c *cli) contactsCmd() *cobra.Command {
 				}
 				rows := [][]string{{"NAME", "STATE", "FINGERPRINT"}}
 				for _, ct := range cs {
-					rows = append(rows, []string{ct.Name, ct.State, ct.Fingerprint})
+					state := ct.State
+					if ct.Rekey {
+						state += ", new keys proposed"
+					}
+					rows = append(rows, []string{ct.Name, state, ct.Fingerprint})
 				}
 				c.table(rows)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {name, fingerprint, state}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {name, fingerprint, state, rekey}")
 
 	var name string
 	add := &cobra.Command{
@@ -165,7 +177,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 
 	accept := &cobra.Command{
 		Use:   "accept CONTACT",
-		Short: "Accept a contact request",
+		Short: "Accept a contact request, or a contact's proposal of new keys",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withNode(func(n api.Core) error {
@@ -179,7 +191,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 	}
 	reject := &cobra.Command{
 		Use:   "reject CONTACT",
-		Short: "Reject a contact request and ignore that identity",
+		Short: "Reject a contact request and ignore that identity (or refuse proposed new keys)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withNode(func(n api.Core) error {
@@ -205,7 +217,97 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 			})
 		},
 	}
-	cmd.AddCommand(add, accept, reject, safety)
+	remove := &cobra.Command{
+		Use:   "remove CONTACT",
+		Short: "Forget a contact: its keys, its messages, what waits for it",
+		Long: `Forget a contact: its keys, its messages and what waits for it. What it sends
+later is carried like a stranger's mail and never opened here. Adding its invite
+again starts afresh.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n api.Core) error {
+				ct, err := n.Remove(args[0])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Removed %s (%s)\n", ct.Name, groupFP(ct.Fingerprint))
+				}
+				return err
+			})
+		},
+	}
+	rename := &cobra.Command{
+		Use:   "rename CONTACT NEW-NAME",
+		Short: "Give a contact another name (only you see it)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n api.Core) error {
+				ct, err := n.Rename(args[0], args[1])
+				if err == nil {
+					fmt.Fprintf(c.stdout, "Renamed to %s\n", ct.Name)
+				}
+				return err
+			})
+		},
+	}
+	rekey := &cobra.Command{
+		Use:   "rekey CONTACT",
+		Short: "Start new keys with a contact, without meeting again",
+		Long: `Start new keys with a contact, without meeting again: after restoring a backup,
+after the clock was wrong, or whenever you want fresh keys. The contact sees the
+proposal and accepts it (grapevine contacts accept); until then what you write
+waits on their side. For a contact you added who never answered, this sends
+your request again (while the invite you used is valid).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withNode(func(n api.Core) error {
+				ct, err := n.Rekey(args[0])
+				if err == nil {
+					if ct.State == node.StatePending {
+						fmt.Fprintf(c.stdout, "Sent your request to %s again\n", ct.Name)
+					} else {
+						fmt.Fprintf(c.stdout, "Proposed new keys to %s; they take effect once %s accepts\n", ct.Name, ct.Name)
+					}
+				}
+				return err
+			})
+		},
+	}
+	cmd.AddCommand(add, accept, reject, safety, remove, rename, rekey)
+	return cmd
+}
+
+func (c *cli) clockCmd() *cobra.Command {
+	var trust bool
+	cmd := &cobra.Command{
+		Use:   "clock [--trust]",
+		Short: "Check the clock your node keeps to; trust the device's clock",
+		Long: `Grapevine keeps to a trusted time: the device's clock as long as it agrees with
+the time that has really passed. A clock far in the past (a device without a
+real-time clock booting in 1970) or far ahead (a wrong setting) is not
+believed: the node keeps to its own estimate, deletes no keys on the strength
+of it, and says so here and in status. If the device's clock is right (it was
+off for more than 30 days, say), --trust accepts it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(func(n api.Core) error {
+				if trust {
+					if err := n.TrustClock(); err != nil {
+						return err
+					}
+				}
+				st, err := n.Stats()
+				if err != nil {
+					return err
+				}
+				if st.Clock != "" {
+					fmt.Fprintf(c.stdout, "Not trusted: %s\n", st.Clock)
+					return nil
+				}
+				fmt.Fprintf(c.stdout, "The clock is trusted: %s\n", time.Now().Format("2006-01-02 15:04:05 MST"))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&trust, "trust", false, "accept the device's clock as it reads now")
 	return cmd
 }
 
@@ -235,7 +337,10 @@ func (c *cli) messagesCmd() *cobra.Command {
 		Use:   "messages [CONTACT] [--json]",
 		Short: "Show messages, with one contact or all",
 		Long: `Show messages, oldest first. Status of what you wrote: queued (sealed here, no
-receipt yet) or delivered (their device's receipt came back). What you received: received.`,
+neighbour has it yet), carried (handed to at least one neighbour, no receipt yet),
+delivered (their device's receipt came back) or expired (no receipt, and every
+copy has expired: it can no longer arrive; write it again). What you received:
+received.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
@@ -499,6 +604,9 @@ func (c *cli) printStatus(st *mesh.Status, s node.Stats) {
 		[]string{"carried:", carried + " (for others)"},
 		[]string{"store:", bytesText(s.StoreBytes)},
 	)
+	if s.Clock != "" {
+		rows = append(rows, []string{"clock:", "NOT TRUSTED: " + s.Clock})
+	}
 	c.table(rows)
 }
 

@@ -146,7 +146,11 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 		if err := writeQRText(w, self.Link); err == nil {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "Invite: %s\n\n", self.Link)
+		fmt.Fprintf(w, "Invite: %s\n(works until %s, or until you accept a request that came through it)\n\n",
+			self.Link, self.InviteExpires.Local().Format("2006-01-02 15:04"))
+	}
+	if st, err := n.Stats(); err == nil && st.Clock != "" {
+		fmt.Fprintf(c.stderr, "WARNING: the device's clock is not trusted: %s\n", st.Clock)
 	}
 	listen := strings.Join(m.Addrs(), ", ")
 	if listen == "" {

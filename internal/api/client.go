@@ -117,6 +117,29 @@ func (c *Client) Reject(ref string) error {
 	return c.do(http.MethodPost, "/v1/contacts/reject", nil, ContactRequest{Contact: ref}, nil)
 }
 
+// Remove forgets a contact, its keys and its messages.
+func (c *Client) Remove(ref string) (node.Contact, error) {
+	var v node.Contact
+	return v, c.do(http.MethodPost, "/v1/contacts/remove", nil, ContactRequest{Contact: ref}, &v)
+}
+
+// Rename gives a contact another local name.
+func (c *Client) Rename(ref, name string) (node.Contact, error) {
+	var v node.Contact
+	return v, c.do(http.MethodPost, "/v1/contacts/rename", nil, RenameRequest{Contact: ref, Name: name}, &v)
+}
+
+// Rekey starts new keys with a contact (or sends a pending request again).
+func (c *Client) Rekey(ref string) (node.Contact, error) {
+	var v node.Contact
+	return v, c.do(http.MethodPost, "/v1/contacts/rekey", nil, ContactRequest{Contact: ref}, &v)
+}
+
+// TrustClock accepts the device's clock as it reads now.
+func (c *Client) TrustClock() error {
+	return c.do(http.MethodPost, "/v1/clock/trust", nil, struct{}{}, nil)
+}
+
 // SafetyNumber returns the safety number shared with a contact.
 func (c *Client) SafetyNumber(ref string) (node.Contact, string, error) {
 	var v SafetyNumber

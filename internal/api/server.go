@@ -127,6 +127,31 @@ func (s *Server) routes() {
 		}
 		return struct{}{}, s.n.Reject(ref)
 	})
+	s.handle("POST /v1/contacts/remove", func(r *http.Request) (any, error) {
+		ref, err := contactRef(r)
+		if err != nil {
+			return nil, err
+		}
+		return ok(s.n.Remove(ref))
+	})
+	s.handle("POST /v1/contacts/rename", func(r *http.Request) (any, error) {
+		req, err := decode[RenameRequest](r)
+		if err != nil {
+			return nil, err
+		}
+		if req.Contact == "" || req.Name == "" {
+			return nil, bad(`missing "contact" or "name"`)
+		}
+		return ok(s.n.Rename(req.Contact, req.Name))
+	})
+	s.handle("POST /v1/contacts/rekey", func(r *http.Request) (any, error) {
+		ref, err := contactRef(r)
+		if err != nil {
+			return nil, err
+		}
+		return ok(s.n.Rekey(ref))
+	})
+	s.handle("POST /v1/clock/trust", func(*http.Request) (any, error) { return struct{}{}, s.n.TrustClock() })
 	s.handle("GET /v1/contacts/verify", func(r *http.Request) (any, error) {
 		ref := r.URL.Query().Get("contact")
 		if ref == "" {

@@ -18,6 +18,10 @@ type Core interface {
 	AddContact(link, name string) (node.Contact, error)
 	Accept(ref string) (node.Contact, error)
 	Reject(ref string) error
+	Remove(ref string) (node.Contact, error)
+	Rename(ref, name string) (node.Contact, error)
+	Rekey(ref string) (node.Contact, error)
+	TrustClock() error
 	SafetyNumber(ref string) (node.Contact, string, error)
 	Send(ref, text string) (node.Message, error)
 	Messages(ref string) ([]node.Message, error)
@@ -54,6 +58,11 @@ type (
 	// ContactRequest is the body of POST /v1/contacts/accept and /reject.
 	ContactRequest struct {
 		Contact string `json:"contact"` // name or fingerprint prefix
+	}
+	// RenameRequest is the body of POST /v1/contacts/rename.
+	RenameRequest struct {
+		Contact string `json:"contact"` // name or fingerprint prefix
+		Name    string `json:"name"`    // the new name
 	}
 	// SafetyNumber is the response of GET /v1/contacts/verify.
 	SafetyNumber struct {

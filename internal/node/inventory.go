@@ -587,13 +587,17 @@ type Stats struct {
 	StoreBytes    int64 `json:"store_bytes"`    // size of the store file
 	CarriedFrom   int   `json:"carried_from"`   // distinct sources of carried envelopes since start
 	EnvelopesHeld int   `json:"envelopes_held"` // all of the above
+	// Clock says why the node does not trust the device's clock now, if it
+	// does not (node.MaxClockJump); empty when all is well.
+	Clock string `json:"clock,omitempty"`
 }
 
 // Stats counts what the node holds.
 func (n *Node) Stats() (Stats, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := Stats{RelayQuota: n.quota, CarriedBytes: n.inv.carried, CarriedFrom: len(n.inv.bySource), EnvelopesHeld: len(n.inv.m)}
+	s := Stats{RelayQuota: n.quota, CarriedBytes: n.inv.carried, CarriedFrom: len(n.inv.bySource), EnvelopesHeld: len(n.inv.m),
+		Clock: n.clk.status()}
 	for _, hm := range n.inv.m {
 		switch {
 		case !hm.own:
