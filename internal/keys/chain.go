@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// PeriodLength is the length of one key period. Tags, link proofs and the
-// receiver's windows rotate per period (SPEC §4).
+// PeriodLength is the length of one key period: link proofs, re-key tags
+// and the retention window count in periods (SPEC §4).
 const PeriodLength = 24 * time.Hour
 
 // Period numbers whole periods since the Unix epoch. It is 64 bits wide, so
@@ -22,24 +22,22 @@ func PeriodOf(t time.Time) Period {
 	return Period(s / int64(PeriodLength/time.Second))
 }
 
-// MaxAdvance bounds how many periods a chain is ever moved forward in one
-// step (about eleven years): a chain is only asked to move by what a sane
-// clock allows, and a hostile field or a wild clock must not cost hours of
-// HKDF (SPEC §4).
+// MaxAdvance bounds how many periods a period chain is ever moved forward
+// in one step (about eleven years): a chain is only asked to move by what a
+// trusted clock allows, and a hostile field must not cost hours of HKDF.
 const MaxAdvance = 4096
 
-// PeriodChain is a one-way chain of per-period keys: the key of period p+1 is
-// HKDF(K_p, "grapevine v2 period next"). Whoever deletes K_p can derive
+// PeriodChain is a one-way chain of per-period keys: the key of period p+1
+// is HKDF(K_p, "grapevine v2 period next"). Whoever deletes K_p can derive
 // neither it nor any earlier key.
 type PeriodChain struct {
 	Period Period   `json:"p"`
 	Key    [32]byte `json:"k"`
 }
 
-// newPeriodChain starts a chain at period p from a seed.
-func newPeriodChain(seed []byte, label string, p Period) PeriodChain {
+func newPeriodChain(seed []byte, p Period) PeriodChain {
 	c := PeriodChain{Period: p}
-	copy(c.Key[:], kdf(seed, label, 32))
+	copy(c.Key[:], kdf(seed, "grapevine v2 period chain", 32))
 	return c
 }
 
@@ -57,37 +55,74 @@ func (c PeriodChain) At(p Period) (key [32]byte, ok bool) {
 }
 
 // AdvanceTo moves the chain to period p, deleting every earlier key. It
-// does nothing if the chain is at or past p, or if p is beyond MaxAdvance
-// (a wild clock: keep the keys rather than lose them).
+// does nothing if the chain is at or past p, or if p is beyond MaxAdvance.
 func (c *PeriodChain) AdvanceTo(p Period) {
 	if k, ok := c.At(p); ok {
 		c.Key, c.Period = k, p
 	}
 }
 
-// A message chain gives every envelope of an epoch its own key, one after
-// the other (the symmetric ratchet of the Double Ratchet): C_{n+1} =
-// HMAC(C_n, "next") and the message key of counter n is HMAC(C_n,
-// "message"). A holder of C_n can derive the keys of counters n and later,
-// never earlier ones: whoever opened an envelope and moved on cannot open it
-// again.
-type msgChain struct {
-	Next uint32   `json:"n"` // the counter Key belongs to
-	Key  [32]byte `json:"k"`
+// An epoch's chains give every envelope its own keys, one after the other
+// (the symmetric ratchet of the Double Ratchet), SPEC §4.3:
+//
+//	counter chain  C_0 = HKDF(ES, "grapevine v2 message chain");  C_{n+1} = HMAC(C_n, "next")
+//	               counter key of n: ck_n = HMAC(C_n, "message")
+//	tag chain      T_0 = HKDF(TS, "grapevine v2 tag chain");      T_{n+1} = HMAC(T_n, "next")
+//	               tag of counter n: HMAC(T_n, "tag")[:16]
+//	period chain   P_a = HKDF(TS, "grapevine v2 period chain") at the anchor a
+//	               (the start of the previous epoch); P_{p+1} = HKDF(P_p, "grapevine v2 period next")
+//	message key    of counter n sealed in period p: mk = HMAC(ck_n, "period" || P_p)
+//
+// Whoever holds C_n and T_n derives the keys and tags of counters n and
+// later, never earlier ones: a receiver that opened an envelope and moved
+// on can neither open nor recognise it again. The period chain bounds what
+// was never received: the receiver deletes its keys before the retention
+// window — even for an epoch it has not seen yet — so an envelope that
+// never arrived cannot be opened once it has expired. The tag and period
+// chains come from an earlier root step than the counter chain (TS, not
+// ES), so a receiver recognises an epoch's envelopes, and forgets its old
+// periods, before it has seen the epoch's key; tags do not depend on the
+// time, so a wrong clock cannot stop a receiver from recognising its mail.
+type chain struct {
+	Next uint32   `json:"n"` // the counter Msg and Tag belong to
+	Msg  [32]byte `json:"m"` // zero while the epoch's key is unknown
+	Tag  [32]byte `json:"t"`
 }
 
-func newMsgChain(seed []byte) msgChain {
-	var c msgChain
-	copy(c.Key[:], kdf(seed, "grapevine v2 message chain", 32))
+func newChain(es, ts []byte) chain {
+	var c chain
+	if es != nil {
+		copy(c.Msg[:], kdf(es, "grapevine v2 message chain", 32))
+	}
+	copy(c.Tag[:], kdf(ts, "grapevine v2 tag chain", 32))
 	return c
 }
 
-// step returns the message key of c.Next and moves c on by one.
-func (c *msgChain) step() (mk [32]byte) {
-	copy(mk[:], prf(c.Key[:], []byte("message")))
-	copy(c.Key[:], prf(c.Key[:], []byte("next")))
+// step returns the counter key and tag of counter c.Next and moves c on.
+func (c *chain) step() (ck [32]byte, tag [16]byte) {
+	copy(ck[:], prf(c.Msg[:], []byte("message")))
+	copy(tag[:], prf(c.Tag[:], []byte("tag")))
+	copy(c.Msg[:], prf(c.Msg[:], []byte("next")))
+	copy(c.Tag[:], prf(c.Tag[:], []byte("next")))
 	c.Next++
+	return ck, tag
+}
+
+// messageKey combines a counter key with the key of the period it was sent in.
+func messageKey(ck, pk [32]byte) (mk [32]byte) {
+	copy(mk[:], prf(ck[:], []byte("period"), pk[:]))
 	return mk
+}
+
+// tags lists the tags of counters c.Next to c.Next+w-1, leaving c as it is.
+func (c chain) tags(w uint32) [][16]byte {
+	out := make([][16]byte, w)
+	t := c.Tag
+	for i := range out {
+		copy(out[i][:], prf(t[:], []byte("tag")))
+		copy(t[:], prf(t[:], []byte("next")))
+	}
+	return out
 }
 
 // Envelope keys from a message key and the envelope's random salt, so that
@@ -105,26 +140,25 @@ func receiptSecretOf(mk [32]byte, salt []byte) (s [16]byte) {
 	return s
 }
 
-// Tags and prefix masks of one period of an epoch's tag chain (SPEC §4):
-//
-//	tag key  = HMAC(T_p, "tag");   tag of counter n = HMAC(tag key, be32(n))[:16]
-//	mask key = HMAC(T_p, "mask");  mask = HKDF(mask key, "grapevine v2 prefix mask" || tag || salt, len)
-type tagKeys struct {
-	tag, mask [32]byte
-}
-
-func tagKeysOf(tp [32]byte) tagKeys {
-	var k tagKeys
-	copy(k.tag[:], prf(tp[:], []byte("tag")))
-	copy(k.mask[:], prf(tp[:], []byte("mask")))
+// maskKeyOf keys the masks of an epoch's prefixes:
+// HKDF(TS, "grapevine v2 prefix mask"); the mask of one envelope is
+// HKDF(mask key, "grapevine v2 prefix mask" || tag || salt, length).
+func maskKeyOf(ts []byte) (k [32]byte) {
+	copy(k[:], kdf(ts, "grapevine v2 prefix mask", 32))
 	return k
 }
 
-func (k tagKeys) Tag(n uint32) (t [16]byte) {
-	copy(t[:], prf(k.tag[:], binary.BigEndian.AppendUint32(nil, n)))
-	return t
+func maskFor(key [32]byte, tag [16]byte, salt []byte, n int) []byte {
+	return kdf(key[:], "grapevine v2 prefix mask"+string(tag[:])+string(salt), n)
 }
 
-func (k tagKeys) maskFor(tag [16]byte, salt []byte, n int) []byte {
-	return kdf(k.mask[:], "grapevine v2 prefix mask"+string(tag[:])+string(salt), n)
+// linkBase keys a root's link proofs (SPEC §12.6): HKDF(RK, "grapevine v2
+// link recognition"); the key of period p is HMAC(base, be64(p)).
+func linkBase(rk [32]byte) (b [32]byte) {
+	copy(b[:], kdf(rk[:], "grapevine v2 link recognition", 32))
+	return b
+}
+
+func linkKey(base [32]byte, p Period) []byte {
+	return prf(base[:], binary.BigEndian.AppendUint64(nil, uint64(p)))
 }

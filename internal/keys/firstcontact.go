@@ -174,26 +174,25 @@ func firstContactKey(ikm []byte, a, b Public, pk, ek [32]byte) [32]byte {
 	return sk
 }
 
-// Sessions from a first-contact key SK, started at period p0 (SPEC §4.1):
+// Sessions from a first-contact key SK (SPEC §4.1):
 //
 //	RK_0        = HKDF(SK, "grapevine v2 root")
 //	session ID  = HKDF(SK, "grapevine v2 session id", 8)
-//	epoch 0     message chain from HKDF(SK, "grapevine v2 epoch 0"), tags from
-//	            HKDF(SK, "grapevine v2 epoch 0 tags"); the initiator's
-//	epoch 1     tags from HKDF(SK, "grapevine v2 epoch 1 tags"); the responder's
-//
-// every tag chain starting at p0.
+//	epoch 0     (the initiator's) ES = HKDF(SK, "grapevine v2 epoch 0"),
+//	            TS = HKDF(SK, "grapevine v2 epoch 0 tags")
+//	epoch 1     (the responder's) TS = HKDF(SK, "grapevine v2 epoch 1 tags");
+//	            its ES comes from the responder's first root step
 func sessionBase(sk [32]byte, p0 Period) *Session {
 	s := &Session{KEMPeriod: p0}
 	copy(s.RK[:], kdf(sk[:], "grapevine v2 root", 32))
 	copy(s.ID[:], kdf(sk[:], "grapevine v2 session id", 8))
-	s.Links = []PeriodChain{linkChainOf(s.RK, p0)}
+	s.Links = [][32]byte{linkBase(s.RK)}
 	return s
 }
 
-func epochZero(sk [32]byte, p0 Period) (msgChain, PeriodChain) {
-	return newMsgChain(kdf(sk[:], "grapevine v2 epoch 0", 32)),
-		newPeriodChain(kdf(sk[:], "grapevine v2 epoch 0 tags", 32), "grapevine v2 tag chain", p0)
+func epochZero(sk [32]byte, p0 Period) (mask [32]byte, c chain, periods PeriodChain) {
+	ts, es := kdf(sk[:], "grapevine v2 epoch 0 tags", 32), kdf(sk[:], "grapevine v2 epoch 0", 32)
+	return maskKeyOf(ts), newChain(es, ts), newPeriodChain(ts, p0)
 }
 
 func epochOne(sk [32]byte, p0 Period) *NextEpoch {
@@ -205,12 +204,12 @@ func epochOne(sk [32]byte, p0 Period) *NextEpoch {
 // NewInitiatorSession is the initiator's session: epoch 0 needs no prefix
 // (its ratchet key travels in the request), and it watches the responder's
 // epoch 1. kemSeed is the ML-KEM key whose encapsulation key the request
-// carries.
+// carries; p0 is the period of the first contact.
 func NewInitiatorSession(sk [32]byte, p0 Period, self ratchetKP, kemSeed []byte) *Session {
 	s := sessionBase(sk, p0)
-	chain, tags := epochZero(sk, p0)
+	mask, c, periods := epochZero(sk, p0)
 	s.Self, s.DK = self, kemSeed
-	s.Send = &SendEpoch{N: 0, Pub: self.Pub, Start: p0, Tags: tags, Chain: chain, Acked: true}
+	s.Send = &SendEpoch{N: 0, Pub: self.Pub, Start: p0, Mask: mask, Chain: c, Periods: periods, Acked: true}
 	s.Next = epochOne(sk, p0)
 	return s
 }
@@ -223,9 +222,9 @@ func NewResponderSession(sk [32]byte, p0 Period, peerRatchet [32]byte, peerKEM [
 		return nil, fmt.Errorf("ML-KEM key of %d bytes, want %d", len(peerKEM), kemEKSize)
 	}
 	s := sessionBase(sk, p0)
-	chain, tags := epochZero(sk, p0)
+	mask, c, periods := epochZero(sk, p0)
 	s.Peer, s.Answer, s.PeerEK = peerRatchet, true, append([]byte(nil), peerKEM...)
-	s.Recv = []RecvEpoch{{N: 0, Pub: peerRatchet, Tags: tags, Chain: chain}}
+	s.Recv = []RecvEpoch{{N: 0, Pub: peerRatchet, Start: p0, Mask: mask, Chain: c, Periods: periods}}
 	s.Mine = epochOne(sk, p0)
 	return s, nil
 }

@@ -18,23 +18,31 @@ const KEMInterval = 1
 // into the envelope's keys, so a counter used twice never repeats a key.
 const SaltSize = 8
 
-// The prefix a sending epoch's envelopes carry, masked, until the peer is
-// known to hold the epoch's ratchet key (SPEC §5.2):
+// Every pairwise body starts with the salt and a masked header (SPEC §5.2):
 //
-//	flags (1)  bit 0: an ML-KEM ciphertext follows; bit 1: an ML-KEM key follows
-//	pub  (32)  the epoch's ratchet public key
-//	age   (2)  periods from the epoch's start to this envelope's period
-//	pn    (4)  how many counters my previous epoch used
-//	ct (1088)  if bit 0
-//	ek (1184)  if bit 1
+//	period (1)  the period the envelope was sealed in, modulo 256
+//	flags  (1)  bit 2: the epoch's key follows; bit 0: an ML-KEM ciphertext
+//	            follows it; bit 1: an ML-KEM key follows it
+//	pub   (32)  the epoch's ratchet public key      } the prefix, carried until
+//	age    (2)  periods since the epoch started      } the peer is known to hold
+//	pn     (4)  how many counters my previous epoch used   } the key
+//	ct  (1088)  if bit 0
+//	ek  (1184)  if bit 1
+//
+// masked with HKDF(mask key, "grapevine v2 prefix mask" || tag || salt).
 const (
-	prefixBase = 1 + 32 + 2 + 4
+	headerBase = 2
+	prefixBase = 32 + 2 + 4
 	flagCT     = 1
 	flagEK     = 2
+	flagKey    = 4
 )
 
-func prefixLen(flags byte) int {
-	n := prefixBase
+func headerLen(flags byte) int {
+	n := headerBase
+	if flags&flagKey != 0 {
+		n += prefixBase
+	}
 	if flags&flagCT != 0 {
 		n += kemCTSize
 	}
@@ -44,16 +52,27 @@ func prefixLen(flags byte) int {
 	return n
 }
 
-func (se *SendEpoch) prefix(p Period) []byte {
-	var flags byte
-	if se.CT != nil {
-		flags |= flagCT
+func validFlags(f byte) bool {
+	return f&^(flagCT|flagEK|flagKey) == 0 && f&(flagCT|flagEK) != flagCT|flagEK &&
+		(f&flagKey != 0 || f&(flagCT|flagEK) == 0)
+}
+
+func (se *SendEpoch) header(p Period) []byte {
+	flags := byte(0)
+	if !se.Acked {
+		flags |= flagKey
+		if se.CT != nil {
+			flags |= flagCT
+		}
+		if se.EK != nil {
+			flags |= flagEK
+		}
 	}
-	if se.EK != nil {
-		flags |= flagEK
+	b := make([]byte, 0, headerLen(flags))
+	b = append(b, byte(p), flags)
+	if flags&flagKey == 0 {
+		return b
 	}
-	b := make([]byte, 0, prefixLen(flags))
-	b = append(b, flags)
 	b = append(b, se.Pub[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(min(p-se.Start, 0xffff)))
 	b = binary.BigEndian.AppendUint32(b, se.PN)
@@ -61,43 +80,53 @@ func (se *SendEpoch) prefix(p Period) []byte {
 	return append(b, se.EK...)
 }
 
-type parsedPrefix struct {
-	flags byte
-	pub   [32]byte
-	age   Period
-	pn    uint32
-	ct    []byte
-	ek    []byte
+type header struct {
+	period Period
+	flags  byte
+	pub    [32]byte
+	age    Period
+	pn     uint32
+	ct     []byte
+	ek     []byte
+	len    int
 }
 
-// unmaskPrefix reads the prefix after the salt of a body, if there is one.
-func unmaskPrefix(body []byte, tk tagKeys, tag [16]byte) (parsedPrefix, int, bool) {
-	var pp parsedPrefix
-	if len(body) < SaltSize+prefixBase+envelope.Overhead {
-		return pp, 0, false
+// readHeader unmasks the header after the salt of a body. The period byte
+// is resolved to the one period at most a period after now that it names.
+func readHeader(body []byte, mask [32]byte, tag [16]byte, now Period) (header, bool) {
+	var h header
+	if len(body) < SaltSize+headerBase+envelope.Overhead {
+		return h, false
 	}
 	salt := body[:SaltSize]
-	pp.flags = body[SaltSize] ^ tk.maskFor(tag, salt, 1)[0]
-	if pp.flags&^(flagCT|flagEK) != 0 || pp.flags == flagCT|flagEK {
-		return pp, 0, false
+	m := maskFor(mask, tag, salt, headerBase)
+	pb, flags := body[SaltSize]^m[0], body[SaltSize+1]^m[1]
+	if !validFlags(flags) {
+		return h, false
 	}
-	n := prefixLen(pp.flags)
-	if len(body) < SaltSize+n+envelope.Overhead {
-		return pp, 0, false
+	h.flags, h.len = flags, headerLen(flags)
+	latest := uint64(now) + 1
+	d := (latest - uint64(pb)) & 0xff
+	if latest < d || len(body) < SaltSize+h.len+envelope.Overhead {
+		return h, false
 	}
-	pre := tk.maskFor(tag, salt, n)
-	subtle.XORBytes(pre, pre, body[SaltSize:SaltSize+n])
-	copy(pp.pub[:], pre[1:33])
-	pp.age = Period(binary.BigEndian.Uint16(pre[33:35]))
-	pp.pn = binary.BigEndian.Uint32(pre[35:39])
-	rest := pre[39:]
-	if pp.flags&flagCT != 0 {
-		pp.ct, rest = rest[:kemCTSize], rest[kemCTSize:]
+	h.period = Period(latest - d)
+	if flags&flagKey == 0 {
+		return h, true
 	}
-	if pp.flags&flagEK != 0 {
-		pp.ek = rest[:kemEKSize]
+	pre := maskFor(mask, tag, salt, h.len)
+	subtle.XORBytes(pre, pre, body[SaltSize:SaltSize+h.len])
+	copy(h.pub[:], pre[2:34])
+	h.age = Period(binary.BigEndian.Uint16(pre[34:36]))
+	h.pn = binary.BigEndian.Uint32(pre[36:40])
+	rest := pre[40:]
+	if flags&flagCT != 0 {
+		h.ct, rest = rest[:kemCTSize], rest[kemCTSize:]
 	}
-	return pp, n, true
+	if flags&flagEK != 0 {
+		h.ek = rest[:kemEKSize]
+	}
+	return h, h.age <= h.period
 }
 
 // Sent describes a sealed envelope to the caller, who keeps it to match
@@ -108,9 +137,10 @@ type Sent struct {
 	Secret   [envelope.SecretSize]byte
 }
 
-// Seal seals content as the next envelope of this session at period p,
-// opening a new epoch first if the peer's newest key is unanswered. It
-// changes s: the caller stores s before the envelope leaves the node.
+// Seal seals content as the next envelope of this session, opening a new
+// epoch first if the peer's newest key is unanswered. p, the period now, only
+// decides whether the epoch announces a fresh ML-KEM key. Seal changes s:
+// the caller stores s before the envelope leaves the node.
 func (s *Session) Seal(p Period, content []byte, expiry uint32, hops uint8, r io.Reader) (*envelope.Envelope, Sent, error) {
 	if s.Answer || s.Send == nil {
 		if err := s.step(p, r); err != nil {
@@ -118,30 +148,24 @@ func (s *Session) Seal(p Period, content []byte, expiry uint32, hops uint8, r io
 		}
 	}
 	se := s.Send
-	tp := max(p, se.Tags.Period)
-	tagKey, ok := se.Tags.At(tp)
+	sp := max(p, se.Periods.Period) // a clock gone back does not take the chain back
+	pk, ok := se.Periods.At(sp)
 	if !ok {
-		return nil, Sent{}, fmt.Errorf("failed to seal: period %d is too far from the chain's %d", tp, se.Tags.Period)
+		return nil, Sent{}, fmt.Errorf("failed to seal: period %d is too far from the chain's %d", sp, se.Periods.Period)
 	}
-	se.Tags = PeriodChain{Period: tp, Key: tagKey}
-	tk := tagKeysOf(tagKey)
-	salt := make([]byte, SaltSize, SaltSize+prefixLen(flagEK))
+	se.Periods = PeriodChain{Period: sp, Key: pk}
+	salt := make([]byte, SaltSize, SaltSize+headerLen(flagKey|flagEK))
 	if _, err := io.ReadFull(r, salt); err != nil {
 		return nil, Sent{}, fmt.Errorf("failed to draw salt: %w", err)
 	}
-	n := se.Chain.Next
-	mk := se.Chain.step()
-	tag := tk.Tag(n)
-	body := salt
-	if !se.Acked {
-		pre := se.prefix(tp)
-		subtle.XORBytes(pre, pre, tk.maskFor(tag, salt, len(pre)))
-		body = append(body, pre...)
-	}
+	ck, tag := se.Chain.step()
+	mk := messageKey(ck, pk)
+	hdr := se.header(sp)
+	subtle.XORBytes(hdr, hdr, maskFor(se.Mask, tag, salt, len(hdr)))
 	secret := receiptSecretOf(mk, salt)
 	e, err := envelope.Seal(envelope.Sealing{
 		Key: sealKeyOf(mk, salt), Tag: tag, Commit: envelope.Commitment(secret),
-		Expiry: expiry, Hops: hops, Prefix: body,
+		Expiry: expiry, Hops: hops, Prefix: append(salt, hdr...),
 	}, content)
 	if err != nil {
 		return nil, Sent{}, fmt.Errorf("failed to seal: %w", err)
@@ -171,8 +195,10 @@ func (s *Session) step(p Period, r io.Reader) error {
 		}
 	}
 	rk, es, ts := rootStep(s.RK, dh, kss, kp.Pub, s.Peer, ct)
-	start := max(p, s.Mine.Tags.Period)
-	se := &SendEpoch{N: s.Mine.N, Pub: kp.Pub, Start: start, Tags: s.Mine.Tags, Chain: newMsgChain(es[:]), CT: ct}
+	start := max(p, s.Mine.Anchor)
+	se := &SendEpoch{N: s.Mine.N, Pub: kp.Pub, Start: start, Mask: s.Mine.Mask, CT: ct, Periods: s.Mine.Periods}
+	se.Chain = s.Mine.Tags
+	copy(se.Chain.Msg[:], kdf(es[:], "grapevine v2 message chain", 32))
 	if s.Send != nil {
 		se.PN = s.Send.Chain.Next
 	}
@@ -186,12 +212,12 @@ func (s *Session) step(p Period, r io.Reader) error {
 	s.RK, s.Self, s.Answer, s.PeerEK = rk, kp, false, nil
 	s.Send, s.Mine = se, nil
 	s.Next = newNextEpoch(se.N+1, ts, start)
-	s.pushLink(linkChainOf(rk, start))
+	s.pushLink(linkBase(rk))
 	return nil
 }
 
-func (s *Session) pushLink(c PeriodChain) {
-	s.Links = append([]PeriodChain{c}, s.Links...)
+func (s *Session) pushLink(b [32]byte) {
+	s.Links = append([][32]byte{b}, s.Links...)
 	if len(s.Links) > 2 {
 		s.Links = s.Links[:2]
 	}
@@ -201,49 +227,33 @@ func (s *Session) pushLink(c PeriodChain) {
 type Slot struct {
 	Epoch   uint64
 	Next    bool // the peer's next epoch: its ratchet key is still unknown
-	Period  Period
 	Counter uint32
 	Tag     [16]byte
 }
 
-// Expected lists the tags the session watches for in periods [from, to]:
-// for each of the peer's epochs it watches, the counters it has not opened
-// (Window of them past the highest, and the skipped ones below), and
-// NextWindow counters of the peer's next epoch.
-func (s *Session) Expected(from, to Period) []Slot {
+// Expected lists the tags the session watches for: for each of the peer's
+// epochs it watches, the counters it has not opened (Window of them past the
+// highest, and the skipped ones below), and NextWindow counters of the
+// peer's next epoch. Tags do not depend on the time: a wrong clock cannot
+// stop them matching.
+func (s *Session) Expected() []Slot {
 	var out []Slot
 	for _, r := range s.Recv {
-		var counters []uint32
 		for _, k := range r.Skipped {
-			counters = append(counters, k.N)
+			out = append(out, Slot{Epoch: r.N, Counter: k.N, Tag: k.Tag})
 		}
-		for n := r.Chain.Next; n < r.Chain.Next+Window && (!r.Closed || n < r.Limit); n++ {
-			counters = append(counters, n)
+		w := uint32(Window)
+		if r.Closed {
+			w = min(w, r.Limit-min(r.Limit, r.Chain.Next))
 		}
-		out = appendSlots(out, r.Tags, from, to, r.N, false, counters)
+		for i, t := range r.Chain.tags(w) {
+			out = append(out, Slot{Epoch: r.N, Counter: r.Chain.Next + uint32(i), Tag: t})
+		}
 	}
 	if s.Next != nil {
-		counters := make([]uint32, NextWindow)
-		for i := range counters {
-			counters[i] = uint32(i)
+		for i, t := range s.Next.Tags.tags(NextWindow) {
+			out = append(out, Slot{Epoch: s.Next.N, Next: true, Counter: uint32(i), Tag: t})
 		}
-		out = appendSlots(out, s.Next.Tags, from, to, s.Next.N, true, counters)
-	}
-	return out
-}
-
-func appendSlots(out []Slot, tags PeriodChain, from, to Period, epoch uint64, next bool, counters []uint32) []Slot {
-	if len(counters) == 0 {
-		return out
-	}
-	from = max(from, tags.Period)
-	key, ok := tags.At(from)
-	for p := from; ok && p <= to; p++ {
-		tk := tagKeysOf(key)
-		for _, n := range counters {
-			out = append(out, Slot{Epoch: epoch, Next: next, Period: p, Counter: n, Tag: tk.Tag(n)})
-		}
-		copy(key[:], kdf(key[:], "grapevine v2 period next", 32))
 	}
 	return out
 }
@@ -256,21 +266,25 @@ type Opened struct {
 	Stepped bool // it opened a new epoch of the peer's
 }
 
-// Open authenticates and decrypts an envelope that bears slot's tag. It
-// returns the session as it must be stored once the envelope is accepted;
-// s itself is not changed, so a failure changes nothing (SPEC §6: an
-// envelope that does not authenticate must not burn its counter).
-func (s *Session) Open(e *envelope.Envelope, sl Slot) (*Session, Opened, error) {
+// Open authenticates and decrypts an envelope that bears slot's tag, at
+// period now. It returns the session as it must be stored once the
+// envelope is accepted; s itself is not changed, so a failure changes
+// nothing (SPEC §6: an envelope that does not authenticate must not burn
+// its counter).
+func (s *Session) Open(e *envelope.Envelope, sl Slot, now Period) (*Session, Opened, error) {
 	if len(e.Body) < SaltSize+envelope.Overhead {
 		return nil, Opened{}, ErrNotMine
 	}
 	c := s.Clone()
 	if sl.Next {
-		return c.openNext(e, sl)
+		if c.Next == nil || c.Next.N != sl.Epoch {
+			return nil, Opened{}, ErrNotMine
+		}
+		return c.openNext(e, sl, now)
 	}
 	for i := range c.Recv {
 		if c.Recv[i].N == sl.Epoch {
-			return c.openKnown(&c.Recv[i], e, sl)
+			return c.openKnown(&c.Recv[i], e, sl, now)
 		}
 	}
 	return nil, Opened{}, ErrNotMine
@@ -279,97 +293,111 @@ func (s *Session) Open(e *envelope.Envelope, sl Slot) (*Session, Opened, error) 
 // openNext opens the first envelope to arrive of the peer's next epoch and
 // mirrors the peer's root step: at most one X25519 and one ML-KEM
 // decapsulation per envelope bearing a watched tag.
-func (c *Session) openNext(e *envelope.Envelope, sl Slot) (*Session, Opened, error) {
+func (c *Session) openNext(e *envelope.Envelope, sl Slot, now Period) (*Session, Opened, error) {
 	nx := c.Next
-	tagKey, ok := nx.Tags.At(sl.Period)
-	if !ok {
+	h, ok := readHeader(e.Body, nx.Mask, e.Tag, now)
+	if !ok || h.flags&flagKey == 0 {
 		return nil, Opened{}, ErrNotMine
 	}
-	tk := tagKeysOf(tagKey)
-	pp, plen, ok := unmaskPrefix(e.Body, tk, e.Tag)
-	// The epoch answers my key, so it cannot have started before my epoch did.
-	if !ok || pp.age > sl.Period-nx.Anchor {
-		return nil, Opened{}, ErrNotMine
-	}
-	if (pp.ct != nil) != (c.DK != nil) { // my ML-KEM key must be answered, and only it
+	if (h.ct != nil) != (c.DK != nil) { // my ML-KEM key must be answered, and only it
 		return nil, Opened{}, ErrDowngrade
 	}
-	dh, err := x25519(c.Self.Priv, pp.pub)
+	dh, err := x25519(c.Self.Priv, h.pub)
 	if err != nil {
 		return nil, Opened{}, ErrNotMine
 	}
 	var kss []byte
-	if pp.ct != nil {
-		if kss, err = decapsulate(c.DK, pp.ct); err != nil {
+	if h.ct != nil {
+		if kss, err = decapsulate(c.DK, h.ct); err != nil {
 			return nil, Opened{}, ErrNotMine
 		}
 	}
-	rk, es, ts := rootStep(c.RK, dh, kss, pp.pub, c.Self.Pub, pp.ct)
-	start := sl.Period - pp.age
-	r := RecvEpoch{N: nx.N, Pub: pp.pub, Tags: nx.Tags, Chain: newMsgChain(es[:])}
-	mk, ok := r.keyFor(sl.Counter, sl.Period)
+	rk, es, ts := rootStep(c.RK, dh, kss, h.pub, c.Self.Pub, h.ct)
+	start := h.period - h.age
+	r := RecvEpoch{N: nx.N, Pub: h.pub, Start: start, Mask: nx.Mask, Chain: nx.Tags, Periods: nx.Periods}
+	copy(r.Chain.Msg[:], kdf(es[:], "grapevine v2 message chain", 32))
+	content, secret, ok := r.open(e, sl.Counter, h, now)
 	if !ok {
-		return nil, Opened{}, ErrNotMine
-	}
-	salt := e.Body[:SaltSize]
-	content, err := envelope.Open(sealKeyOf(mk, salt), e, SaltSize+plen)
-	if err != nil {
 		return nil, Opened{}, ErrNotMine
 	}
 	// Authentic: the peer stepped. Everything below is the mirror of step.
 	for i := range c.Recv {
 		if c.Recv[i].N+2 == nx.N { // the peer's previous epoch used pn counters
-			c.Recv[i].Limit, c.Recv[i].Closed = pp.pn, true
+			c.Recv[i].close(h.pn, now)
 		}
 	}
 	c.Recv = append(c.Recv, r)
-	c.RK, c.Peer, c.Answer = rk, pp.pub, true
+	c.RK, c.Peer, c.Answer = rk, h.pub, true
 	c.PeerEK = nil
-	if pp.ek != nil {
-		c.PeerEK = append([]byte(nil), pp.ek...)
+	if h.ek != nil {
+		c.PeerEK = append([]byte(nil), h.ek...)
 	}
-	if pp.ct != nil {
-		c.DK, c.KEMPeriod = nil, start
+	if h.ct != nil {
+		c.DK, c.KEMPeriod = nil, now
 	}
 	c.Acked(nx.N - 1) // it answers my key
 	c.Next = nil
 	c.Mine = newNextEpoch(nx.N+1, ts, start)
-	c.pushLink(linkChainOf(rk, start))
+	c.pushLink(linkBase(rk))
 	c.prune()
-	return c, Opened{Content: content, Secret: receiptSecretOf(mk, salt), Epoch: r.N, Stepped: true}, nil
+	return c, Opened{Content: content, Secret: secret, Epoch: r.N, Stepped: true}, nil
 }
 
-// openKnown opens an envelope of a peer epoch whose key is known: without a
-// prefix (the peer knew I had its key), else with one naming that key.
-func (c *Session) openKnown(r *RecvEpoch, e *envelope.Envelope, sl Slot) (*Session, Opened, error) {
-	mk, ok := r.keyFor(sl.Counter, sl.Period)
+// openKnown opens an envelope of a peer epoch whose key is known: its
+// header may still carry that key, which must then be the same.
+func (c *Session) openKnown(r *RecvEpoch, e *envelope.Envelope, sl Slot, now Period) (*Session, Opened, error) {
+	h, ok := readHeader(e.Body, r.Mask, e.Tag, now)
+	if !ok || (h.flags&flagKey != 0 && h.pub != r.Pub) {
+		return nil, Opened{}, ErrNotMine
+	}
+	content, secret, ok := r.open(e, sl.Counter, h, now)
 	if !ok {
 		return nil, Opened{}, ErrNotMine
 	}
-	salt := e.Body[:SaltSize]
-	key := sealKeyOf(mk, salt)
-	content, err := envelope.Open(key, e, SaltSize)
-	if err != nil {
-		tagKey, ok := r.Tags.At(sl.Period)
-		if !ok {
-			return nil, Opened{}, ErrNotMine
-		}
-		pp, plen, ok := unmaskPrefix(e.Body, tagKeysOf(tagKey), e.Tag)
-		if !ok || pp.pub != r.Pub {
-			return nil, Opened{}, ErrNotMine
-		}
-		if content, err = envelope.Open(key, e, SaltSize+plen); err != nil {
-			return nil, Opened{}, ErrNotMine
-		}
-	}
-	return c, Opened{Content: content, Secret: receiptSecretOf(mk, salt), Epoch: r.N}, nil
+	c.prune()
+	return c, Opened{Content: content, Secret: secret, Epoch: r.N}, nil
 }
 
-// keyFor returns the message key of counter n and moves the epoch past it:
-// a skipped key is used up, or the chain is advanced to n, keeping the keys
-// of the counters it passes over. ok is false for a counter already opened
-// or too far ahead.
-func (r *RecvEpoch) keyFor(n uint32, p Period) (mk [32]byte, ok bool) {
+// open derives the key of counter n sealed in the header's period and
+// opens e, moving r past n. r belongs to a copy of the session that the
+// caller drops if open fails.
+func (r *RecvEpoch) open(e *envelope.Envelope, n uint32, h header, now Period) ([]byte, [envelope.SecretSize]byte, bool) {
+	var secret [envelope.SecretSize]byte
+	pk, ok := r.Periods.At(h.period) // gone once the period left the retention window
+	if !ok {
+		return nil, secret, false
+	}
+	ck, ok := r.keyFor(n, now)
+	if !ok {
+		return nil, secret, false
+	}
+	mk := messageKey(ck, pk)
+	salt := e.Body[:SaltSize]
+	content, err := envelope.Open(sealKeyOf(mk, salt), e, SaltSize+h.len)
+	if err != nil {
+		return nil, secret, false
+	}
+	return content, receiptSecretOf(mk, salt), true
+}
+
+// close records that the epoch used limit counters: those below it never
+// opened nor skipped yet become skipped keys (as of now), so they are
+// forgotten with the retention window rather than kept with the chain.
+func (r *RecvEpoch) close(limit uint32, now Period) {
+	r.Limit, r.Closed = limit, true
+	for r.Chain.Next < limit && len(r.Skipped) < MaxSkipped {
+		m := r.Chain.Next
+		k, t := r.Chain.step()
+		r.Skipped = append(r.Skipped, skippedKey{N: m, Key: k, Tag: t, Period: now})
+	}
+	r.Chain = chain{Next: max(r.Chain.Next, limit)} // the chain itself is no longer needed
+}
+
+// keyFor returns the counter key of counter n and moves the epoch past it:
+// a skipped key is used up, or the chains are advanced to n, keeping the
+// keys and tags of the counters passed over (as of period now). ok is
+// false for a counter already opened or too far ahead.
+func (r *RecvEpoch) keyFor(n uint32, now Period) (mk [32]byte, ok bool) {
 	for i, k := range r.Skipped {
 		if k.N == n {
 			r.Skipped = append(r.Skipped[:i:i], r.Skipped[i+1:]...)
@@ -381,12 +409,14 @@ func (r *RecvEpoch) keyFor(n uint32, p Period) (mk [32]byte, ok bool) {
 	}
 	for r.Chain.Next < n {
 		m := r.Chain.Next
-		r.Skipped = append(r.Skipped, skippedKey{N: m, Key: r.Chain.step(), Period: p})
+		k, t := r.Chain.step()
+		r.Skipped = append(r.Skipped, skippedKey{N: m, Key: k, Tag: t, Period: now})
 	}
 	if over := len(r.Skipped) - MaxSkipped; over > 0 {
 		r.Skipped = r.Skipped[over:] // the oldest skipped go first
 	}
-	return r.Chain.step(), true
+	mk, _ = r.Chain.step()
+	return mk, true
 }
 
 // done reports whether nothing of a closed epoch can still arrive.
@@ -416,14 +446,21 @@ func (s *Session) prune() {
 	}
 }
 
-// Forget deletes what the retention window no longer needs: tag keys of
-// periods before oldest, message keys skipped before it, epochs that have
-// nothing left to arrive; link keys before now−1. Envelopes sealed under
-// what it deletes can no longer be opened or recognised here.
-func (s *Session) Forget(oldest, now Period) {
+// Forget deletes what the retention window no longer needs: the period
+// keys before oldest, and the keys of counters skipped before it. Envelopes
+// sealed in those periods can no longer be opened here.
+func (s *Session) Forget(oldest Period) {
+	if s.Send != nil {
+		s.Send.Periods.AdvanceTo(oldest)
+	}
+	for _, nx := range []*NextEpoch{s.Next, s.Mine} {
+		if nx != nil {
+			nx.Periods.AdvanceTo(oldest)
+		}
+	}
 	for i := range s.Recv {
 		r := &s.Recv[i]
-		r.Tags.AdvanceTo(oldest)
+		r.Periods.AdvanceTo(oldest)
 		kept := r.Skipped[:0]
 		for _, k := range r.Skipped {
 			if k.Period >= oldest {
@@ -432,25 +469,11 @@ func (s *Session) Forget(oldest, now Period) {
 		}
 		r.Skipped = kept
 	}
-	if s.Send != nil {
-		s.Send.Tags.AdvanceTo(oldest)
-	}
-	if s.Next != nil {
-		s.Next.Tags.AdvanceTo(oldest)
-	}
-	if s.Mine != nil {
-		s.Mine.Tags.AdvanceTo(oldest)
-	}
-	for i := range s.Links {
-		if now > 0 {
-			s.Links[i].AdvanceTo(now - 1)
-		}
-	}
 	s.prune()
 }
 
 // ProofKey is the key this side proves itself with on a link in period p
-// (SPEC §12.6): the newest root the peer is known to hold.
+// (SPEC §12.6): under the newest root the peer is known to hold.
 func (s *Session) ProofKey(p Period) ([]byte, bool) {
 	i := 0
 	if s.Send != nil && !s.Send.Acked && s.Send.N > 0 && len(s.Links) > 1 {
@@ -461,7 +484,7 @@ func (s *Session) ProofKey(p Period) ([]byte, bool) {
 	if i >= len(s.Links) {
 		return nil, false
 	}
-	return linkKey(s.Links[i], p)
+	return linkKey(s.Links[i], p), true
 }
 
 // CheckKeys are the keys a peer's proof may be made with in periods p−1 to
@@ -470,20 +493,10 @@ func (s *Session) CheckKeys(p Period) [][]byte {
 	var out [][]byte
 	for _, l := range s.Links {
 		for q := max(p, 1) - 1; q <= p+1; q++ {
-			if k, ok := linkKey(l, q); ok {
-				out = append(out, k)
-			}
+			out = append(out, linkKey(l, q))
 		}
 	}
 	return out
-}
-
-func linkKey(c PeriodChain, p Period) ([]byte, bool) {
-	k, ok := c.At(p)
-	if !ok {
-		return nil, false
-	}
-	return prf(k[:], []byte("link")), true
 }
 
 // LinkProofWith is the proof for one link under a recognition key (SPEC

@@ -25,7 +25,9 @@ import (
 // and post-quantum from B's first answer, as after a first contact.
 
 // RekeySlots is how many tags per period a contact's re-key requests use.
-const RekeySlots = 2
+// Re-keys are rare: two in one period share a tag (which shows a relay that
+// they belong together) only if the sender re-keys twice that day.
+const RekeySlots = 1
 
 // RekeyBase is the secret of the pair that keys re-key requests.
 func RekeyBase(self *Identity, peer Public) ([32]byte, error) {

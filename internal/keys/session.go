@@ -24,21 +24,21 @@ import (
 //	(RK', ES, TS) = HKDF(salt = RK, ikm = DH(new own key, peer key) [|| ML-KEM secret],
 //	                     info = "grapevine v2 root step" || own pub || peer pub [|| KEM ciphertext], 96)
 //
-// ES seeds the new epoch's message chain (a key per envelope, msgChain); TS
-// seeds the tag chain of the peer's *next* epoch, so the peer can recognise
-// that epoch's envelopes before it has seen its ratchet key. The new key
-// travels, masked, in a prefix of the epoch's envelopes until the peer is
-// known to hold it (a receipt of such an envelope, or the peer's next epoch).
+// ES seeds the new epoch's message chain (a key per envelope); TS seeds the
+// tag chain of the peer's *next* epoch, so the peer recognises that epoch's
+// envelopes before it has seen its ratchet key. The new key travels, masked,
+// in a prefix of the epoch's envelopes until the peer is known to hold it (a
+// receipt of such an envelope, or the peer's next epoch).
 //
 // Epoch 0 belongs to the initiator of first contact and is seeded from the
 // first-contact key SK (it carries no DH of its own: what it seals is as
 // safe as SK); every later epoch mixes a fresh DH into the root, and the
 // first one, the responder's, also an ML-KEM-768 secret.
 type Session struct {
-	ID        [8]byte   `json:"id"`                // names the session among a contact's
-	RK        [32]byte  `json:"rk"`                // root key
-	Self      ratchetKP `json:"self"`              // my current ratchet key pair
-	Peer      [32]byte  `json:"peer"`              // the peer's newest ratchet public key
+	ID        [8]byte   `json:"id"`   // names the session among a contact's
+	RK        [32]byte  `json:"rk"`   // root key
+	Self      ratchetKP `json:"self"` // my current ratchet key pair
+	Peer      [32]byte  `json:"peer"` // the peer's newest ratchet public key
 	Answer    bool      `json:"answer,omitempty"`  // Peer not yet answered by a root step of mine
 	PeerEK    []byte    `json:"peer_ek,omitempty"` // ML-KEM key the peer announced: my next step encapsulates to it
 	DK        []byte    `json:"dk,omitempty"`      // seed of the ML-KEM key I announced, until answered
@@ -50,9 +50,9 @@ type Session struct {
 	Next *NextEpoch `json:"next,omitempty"`
 	// Mine seeds the tags of my next sending epoch (from the peer's last step).
 	Mine *NextEpoch `json:"mine,omitempty"`
-	// Links are the link recognition chains of the newest root and the one
+	// Links are the link recognition bases of the newest root and the one
 	// before it (SPEC §12.6): the peer may not have the newest yet.
-	Links []PeriodChain `json:"links"`
+	Links [][32]byte `json:"links"`
 }
 
 type ratchetKP struct {
@@ -62,26 +62,29 @@ type ratchetKP struct {
 
 // SendEpoch is my current sending epoch.
 type SendEpoch struct {
-	N     uint64      `json:"n"` // epoch number: 0 is the initiator's first, then +1 per root step
-	Pub   [32]byte    `json:"pub"`
-	Start Period      `json:"start"`
-	Tags  PeriodChain `json:"tags"`
-	Chain msgChain    `json:"chain"`
-	Acked bool        `json:"acked,omitempty"` // the peer holds Pub: envelopes need no prefix
-	PN    uint32      `json:"pn"`              // counters used in my previous epoch, told in the prefix
-	CT    []byte      `json:"ct,omitempty"`    // ML-KEM ciphertext answering the peer, told until acked
-	EK    []byte      `json:"ek,omitempty"`    // ML-KEM key I announce, told until acked
+	N       uint64      `json:"n"` // epoch number: 0 is the initiator's first, then +1 per root step
+	Pub     [32]byte    `json:"pub"`
+	Start   Period      `json:"start"`
+	Mask    [32]byte    `json:"mask"` // keys the header masks
+	Chain   chain       `json:"chain"`
+	Periods PeriodChain `json:"periods"` // at the period last sent in
+	Acked bool     `json:"acked,omitempty"` // the peer holds Pub: envelopes need no prefix
+	PN    uint32   `json:"pn"`              // counters used in my previous epoch, told in the prefix
+	CT    []byte   `json:"ct,omitempty"`    // ML-KEM ciphertext answering the peer, told until acked
+	EK    []byte   `json:"ek,omitempty"`    // ML-KEM key I announce, told until acked
 }
 
 // RecvEpoch is one of the peer's epochs that I watch.
 type RecvEpoch struct {
-	N     uint64      `json:"n"`
-	Pub   [32]byte    `json:"pub"`
-	Tags  PeriodChain `json:"tags"`
-	Chain msgChain    `json:"chain"` // counters below Chain.Next were opened or skipped
-	// Skipped keeps the message keys of counters passed over on the way to a
-	// later one, so they open when they arrive (at most MaxSkipped; dropped
-	// with the period they were skipped in, after the retention window).
+	N       uint64      `json:"n"`
+	Pub     [32]byte    `json:"pub"`
+	Start   Period      `json:"start"`
+	Mask    [32]byte    `json:"mask"`
+	Chain   chain       `json:"chain"`   // counters below Chain.Next were opened or skipped
+	Periods PeriodChain `json:"periods"` // at the oldest period still kept
+	// Skipped keeps the keys and tags of counters passed over on the way to
+	// a later one, so they open when they arrive (at most MaxSkipped;
+	// dropped a retention window after they were skipped).
 	Skipped []skippedKey `json:"skipped,omitempty"`
 	// Limit, once known (the peer's next epoch told it), is the number of
 	// counters the epoch used: nothing at or above it is watched.
@@ -91,24 +94,28 @@ type RecvEpoch struct {
 
 type skippedKey struct {
 	N      uint32   `json:"n"`
-	Key    [32]byte `json:"k"`
+	Key    [32]byte `json:"k"` // the counter key
+	Tag    [16]byte `json:"t"`
 	Period Period   `json:"p"` // when it was skipped
 }
 
-// NextEpoch is the tag chain of an epoch not yet opened. Anchor is the
-// period the chain started at: the start of the epoch whose root step
-// seeded it.
+// NextEpoch is an epoch not yet opened: what its tag seed gives, anchored
+// at the start of the epoch before it.
 type NextEpoch struct {
-	N      uint64      `json:"n"`
-	Anchor Period      `json:"anchor"`
-	Tags   PeriodChain `json:"tags"`
+	N       uint64      `json:"n"`
+	Anchor  Period      `json:"anchor"`
+	Mask    [32]byte    `json:"mask"`
+	Tags    chain       `json:"tags"` // Msg unset
+	Periods PeriodChain `json:"periods"`
 }
 
-func newNextEpoch(n uint64, ts [32]byte, start Period) *NextEpoch {
-	return &NextEpoch{N: n, Anchor: start, Tags: newPeriodChain(ts[:], "grapevine v2 tag chain", start)}
+func newNextEpoch(n uint64, ts [32]byte, anchor Period) *NextEpoch {
+	return &NextEpoch{N: n, Anchor: anchor, Mask: maskKeyOf(ts[:]), Tags: newChain(nil, ts[:]),
+		Periods: newPeriodChain(ts[:], anchor)}
 }
 
-// Window sizes (SPEC §4): how many counters a receiver watches per period.
+// Window sizes (SPEC §4): how many counters past the last it opened a
+// receiver watches.
 const (
 	Window     = 32 // of an epoch whose ratchet key it knows
 	NextWindow = 16 // of the peer's next epoch, before its first envelope arrived
@@ -145,12 +152,6 @@ func rootStep(rk [32]byte, dh, kss []byte, own, peer [32]byte, ct []byte) (rk2, 
 	copy(es[:], out[32:64])
 	copy(ts[:], out[64:96])
 	return
-}
-
-// linkChainOf starts the link recognition chain of a root key at the period
-// of the step that made it.
-func linkChainOf(rk [32]byte, p Period) PeriodChain {
-	return newPeriodChain(rk[:], "grapevine v2 link recognition", p)
 }
 
 func newRatchetKey(r io.Reader) (ratchetKP, error) {

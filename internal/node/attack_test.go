@@ -279,7 +279,7 @@ func TestRestoredHomeNeverRepeatsAKey(t *testing.T) {
 	// compare with the XOR of the two known plaintexts.
 	p1 := paddedText(t, m1, e1)
 	p2 := paddedText(t, m2, e2)
-	c1, c2 := e1.Body[keys.SaltSize:], e2.Body[keys.SaltSize:]
+	c1, c2 := e1.Body[keys.SaltSize+2:], e2.Body[keys.SaltSize+2:]
 	n := min(len(p1), len(p2))
 	x, y := make([]byte, n), make([]byte, n)
 	for i := range n {
@@ -298,8 +298,9 @@ func TestRestoredHomeNeverRepeatsAKey(t *testing.T) {
 func paddedText(t *testing.T, m Message, e *envelope.Envelope) []byte {
 	t.Helper()
 	c := &Content{Type: TypeText, Time: uint32(m.Time.Unix()), Text: m.Text}
-	p, err := envelope.Pad(c.Marshal(), keys.SaltSize)
-	if err != nil || len(p)+keys.SaltSize+envelope.Overhead != len(e.Body) {
+	const header = keys.SaltSize + 2 // salt, then the period byte and the flags
+	p, err := envelope.Pad(c.Marshal(), header)
+	if err != nil || len(p)+header+envelope.Overhead != len(e.Body) {
 		t.Fatalf("the envelope is not an unprefixed text (%v)", err)
 	}
 	return p

@@ -10,10 +10,9 @@ import (
 
 // index maps every tag this node currently expects to where it belongs, so
 // recognising one's own mail is one map lookup however many contacts there
-// are. It holds, per session, the tags its Expected lists for the periods
-// of the retention window; keys.RekeySlots tags per period per active
-// contact for re-key requests; and keys.IntroSlots tags per unexpired
-// invite.
+// are. It holds, per session, the tags its Expected lists; keys.RekeySlots
+// tags per period of the retention window per active contact, for re-key
+// requests; and keys.IntroSlots tags per unexpired invite.
 type index struct {
 	slots   map[[16]byte]slotRef
 	owned   map[string][][16]byte
@@ -29,16 +28,15 @@ const (
 
 type slotRef struct {
 	kind    byte
-	owner   string // the contact's fingerprint, or ownerPrekey
-	session [8]byte
 	next    bool
-	epoch   uint64
-	period  keys.Period
 	counter uint32
+	session [8]byte
+	epoch   uint64
+	owner   string // the contact's fingerprint, or ownerPrekey
 }
 
 func (r slotRef) slot(tag [16]byte) keys.Slot {
-	return keys.Slot{Epoch: r.epoch, Next: r.next, Period: r.period, Counter: r.counter, Tag: tag}
+	return keys.Slot{Epoch: r.epoch, Next: r.next, Counter: r.counter, Tag: tag}
 }
 
 type introKeys struct {
@@ -101,9 +99,9 @@ func (ix *index) setContact(c *contactRecord, from, to keys.Period) {
 		sessions = append(sessions[:len(sessions):len(sessions)], c.Proposal)
 	}
 	for _, ps := range sessions {
-		for _, s := range ps.S.Expected(from, to) {
+		for _, s := range ps.S.Expected() {
 			ix.add(owner, s.Tag, slotRef{kind: slotSession, owner: c.Fingerprint, session: ps.S.ID,
-				next: s.Next, epoch: s.Epoch, period: s.Period, counter: s.Counter})
+				next: s.Next, epoch: s.Epoch, counter: s.Counter})
 		}
 	}
 	if c.State == StateActive {

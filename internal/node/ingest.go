@@ -284,7 +284,7 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 	if ps == nil {
 		return false, nil
 	}
-	s, op, err := ps.S.Open(e, ref.slot(e.Tag))
+	s, op, err := ps.S.Open(e, ref.slot(e.Tag), keys.PeriodOf(in.now))
 	if err != nil {
 		in.rep.Invalid++
 		return true, nil

@@ -365,12 +365,12 @@ func (n *Node) forget(c *contactRecord, oldest keys.Period, now time.Time) {
 		if i > 0 && !ps.Since.IsZero() && now.Sub(ps.Since) > n.cfg.Retention+keys.PeriodLength {
 			continue
 		}
-		ps.S.Forget(oldest, keys.PeriodOf(now))
+		ps.S.Forget(oldest)
 		kept = append(kept, ps)
 	}
 	c.Sessions = kept
 	if c.Proposal != nil {
-		c.Proposal.S.Forget(oldest, keys.PeriodOf(now))
+		c.Proposal.S.Forget(oldest)
 	}
 }
 
