@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/binary"
 	"time"
 )
@@ -140,16 +142,21 @@ func receiptSecretOf(mk [32]byte, salt []byte) (s [16]byte) {
 	return s
 }
 
-// maskKeyOf keys the masks of an epoch's prefixes:
-// HKDF(TS, "grapevine v2 prefix mask"); the mask of one envelope is
-// HKDF(mask key, "grapevine v2 prefix mask" || tag || salt, length).
+// maskKeyOf keys the masks of an epoch's headers:
+// HKDF(TS, "grapevine v2 header mask"); the mask of one envelope is
+// HKDF-Expand(mask key, "grapevine v2 header mask" || tag || salt, length)
+// (the key is already uniform: no extract step, one HMAC for a short header).
 func maskKeyOf(ts []byte) (k [32]byte) {
-	copy(k[:], kdf(ts, "grapevine v2 prefix mask", 32))
+	copy(k[:], kdf(ts, "grapevine v2 header mask", 32))
 	return k
 }
 
 func maskFor(key [32]byte, tag [16]byte, salt []byte, n int) []byte {
-	return kdf(key[:], "grapevine v2 prefix mask"+string(tag[:])+string(salt), n)
+	m, err := hkdf.Expand(sha256.New, key[:], "grapevine v2 header mask"+string(tag[:])+string(salt), n)
+	if err != nil {
+		panic(err) // only for n > 255*32, which no header reaches
+	}
+	return m
 }
 
 // linkBase keys a root's link proofs (SPEC §12.6): HKDF(RK, "grapevine v2

@@ -35,10 +35,10 @@ import (
 // safe as SK); every later epoch mixes a fresh DH into the root, and the
 // first one, the responder's, also an ML-KEM-768 secret.
 type Session struct {
-	ID        [8]byte   `json:"id"`   // names the session among a contact's
-	RK        [32]byte  `json:"rk"`   // root key
-	Self      ratchetKP `json:"self"` // my current ratchet key pair
-	Peer      [32]byte  `json:"peer"` // the peer's newest ratchet public key
+	ID        [8]byte   `json:"id"`                // names the session among a contact's
+	RK        [32]byte  `json:"rk"`                // root key
+	Self      ratchetKP `json:"self"`              // my current ratchet key pair
+	Peer      [32]byte  `json:"peer"`              // the peer's newest ratchet public key
 	Answer    bool      `json:"answer,omitempty"`  // Peer not yet answered by a root step of mine
 	PeerEK    []byte    `json:"peer_ek,omitempty"` // ML-KEM key the peer announced: my next step encapsulates to it
 	DK        []byte    `json:"dk,omitempty"`      // seed of the ML-KEM key I announced, until answered
@@ -67,11 +67,11 @@ type SendEpoch struct {
 	Start   Period      `json:"start"`
 	Mask    [32]byte    `json:"mask"` // keys the header masks
 	Chain   chain       `json:"chain"`
-	Periods PeriodChain `json:"periods"` // at the period last sent in
-	Acked bool     `json:"acked,omitempty"` // the peer holds Pub: envelopes need no prefix
-	PN    uint32   `json:"pn"`              // counters used in my previous epoch, told in the prefix
-	CT    []byte   `json:"ct,omitempty"`    // ML-KEM ciphertext answering the peer, told until acked
-	EK    []byte   `json:"ek,omitempty"`    // ML-KEM key I announce, told until acked
+	Periods PeriodChain `json:"periods"`         // at the period last sent in
+	Acked   bool        `json:"acked,omitempty"` // the peer holds Pub: envelopes need no prefix
+	PN      uint32      `json:"pn"`              // counters used in my previous epoch, told in the prefix
+	CT      []byte      `json:"ct,omitempty"`    // ML-KEM ciphertext answering the peer, told until acked
+	EK      []byte      `json:"ek,omitempty"`    // ML-KEM key I announce, told until acked
 }
 
 // RecvEpoch is one of the peer's epochs that I watch.

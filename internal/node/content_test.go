@@ -7,7 +7,8 @@ import (
 
 func FuzzParseContent(f *testing.F) {
 	f.Add((&Content{Type: TypeText, Time: 1, Text: "hi"}).Marshal())
-	f.Add((&Content{Type: TypeRequest, Time: 1, Period: 2, Name: "Alice", Text: "x"}).Marshal())
+	f.Add((&Content{Type: TypeRequest, Time: 1, Period: 2, KEM: make([]byte, kemKeySize), Name: "Alice", Text: "x"}).Marshal())
+	f.Add((&Content{Type: TypeRekey, Time: 1, Period: 2, KEM: make([]byte, kemKeySize)}).Marshal())
 	f.Add((&Content{Type: TypeAccept, Time: 1}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseContent(b)
