@@ -15,10 +15,10 @@ import (
 	"time"
 )
 
-// Wire layout of version 1 (all integers big-endian):
+// Wire layout of version 2 (all integers big-endian):
 //
 //	sealed envelope:
-//	  0      1   version<<4 | kind        (0x10)
+//	  0      1   version<<4 | kind        (0x20)
 //	  1      1   hop budget               (mutable: not covered by the ID or the AEAD)
 //	  2      4   expiry, Unix seconds
 //	  6     16   tag                      (recognisable only by the recipient)
@@ -26,13 +26,13 @@ import (
 //	  38     n   body                     AEAD ciphertext, n = padded size + 16
 //
 //	receipt:
-//	  0      1   version<<4 | kind        (0x11)
+//	  0      1   version<<4 | kind        (0x21)
 //	  1      1   hop budget
 //	  2      4   expiry, Unix seconds     (the expiry of the envelope it purges)
 //	  6     32   target envelope ID
 //	  38    16   receipt secret
 const (
-	Version = 1
+	Version = 2
 
 	TagSize     = 16
 	CommitSize  = 16
