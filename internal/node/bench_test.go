@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,81 @@ func BenchmarkIngestCarried(b *testing.B) {
 		total += batch
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// BenchmarkWireSizes reports the sizes SPEC §5 promises, from real nodes:
+// a request with its ML-KEM key and the accept that answers it (both within
+// the 2,048 bucket), a 100-character text that opens a ratchet step (≤ 256
+// bytes) and one that carries no key (≤ 192).
+func BenchmarkWireSizes(b *testing.B) {
+	var request, accept, step, plain int
+	size := func(n *Node, id string) int {
+		var s int
+		n.eachEnvelope(func(_ byte, raw []byte, _ *envelope.Envelope) error {
+			if envelope.ComputeID(raw).String() == id {
+				s = len(raw)
+			}
+			return nil
+		})
+		return s
+	}
+	own := func(n *Node, kind string) int {
+		var s int
+		n.st.View(func(tx *store.Tx) error {
+			return tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+				var m messageRecord
+				if jsonUnmarshal(v, &m) == nil && m.Kind == kind {
+					s = size(n, m.ID)
+				}
+				return nil
+			})
+		})
+		return s
+	}
+	text := strings.Repeat("x", 100)
+	for b.Loop() {
+		clk := newTestClock()
+		dir := b.TempDir()
+		alice, _ := Init(filepath.Join(dir, "a"), []byte("pw"), "Alice", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
+		bob, _ := Init(filepath.Join(dir, "b"), []byte("pw"), "Bob", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
+		self, _ := bob.Self()
+		if _, err := alice.AddContact(self.Link, ""); err != nil {
+			b.Fatal(err)
+		}
+		request = own(alice, kindRequest)
+		handOverAll(b, alice, bob)
+		if _, err := bob.Accept("Alice"); err != nil {
+			b.Fatal(err)
+		}
+		accept = own(bob, kindAccept)
+		handOverAll(b, bob, alice)
+		m, _ := alice.Send("Bob", text)
+		step = size(alice, m.ID)
+		handOverAll(b, alice, bob)
+		handOverAll(b, bob, alice)
+		m, _ = alice.Send("Bob", text)
+		plain = size(alice, m.ID)
+		alice.Close()
+		bob.Close()
+	}
+	if request > envelope.HeaderSize+2048+envelope.Overhead || accept > envelope.HeaderSize+2048+envelope.Overhead || step > 256 || plain > 192 {
+		b.Fatalf("sizes over their limits: request %d, accept %d, step %d, text %d", request, accept, step, plain)
+	}
+	b.ReportMetric(float64(request), "request-bytes")
+	b.ReportMetric(float64(accept), "accept-bytes")
+	b.ReportMetric(float64(step), "text-with-step-bytes")
+	b.ReportMetric(float64(plain), "text-bytes")
+}
+
+// handOverAll ingests everything from holds into to.
+func handOverAll(b *testing.B, from, to *Node) {
+	b.Helper()
+	var raws [][]byte
+	from.eachEnvelope(func(_ byte, raw []byte, _ *envelope.Envelope) error {
+		raws = append(raws, append([]byte(nil), raw...))
+		return nil
+	})
+	if _, err := to.Ingest(raws); err != nil {
+		b.Fatal(err)
+	}
 }
