@@ -391,7 +391,7 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		return true, err
 	}
 	ps := &peerSession{S: session, Started: content.When()}
-	held := false
+	held, spent := false, false
 	switch {
 	case c == nil:
 		if c, err = in.newRequest(fp, initiator, content.Name); err != nil {
@@ -401,10 +401,11 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 	case c.State == StateRequest: // they sent their request again: answer the newest
 		c.Sessions = append(c.Sessions, ps)
 		c.promote(newest(c.Sessions, false), in.now)
-	case c.State == StatePending: // we added each other
+	case c.State == StatePending: // we added each other: as good as accepted
 		ps.Since = in.now
 		c.Sessions = append(c.Sessions, ps)
 		in.simultaneous(c)
+		spent = true
 	default: // an active contact: a proposal of new keys, mine to accept
 		c.Proposal, held = ps, true
 	}
@@ -416,9 +417,16 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 			return true, err
 		}
 	}
-	pr.Used = true
-	if err := putJSON(in.tx, colPrekeys, ik.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
-		return true, err
+	if spent { // the prekey is used once: gone now
+		if err := in.tx.Delete(colPrekeys, ik.prekey[:]); err != nil {
+			return true, err
+		}
+		in.n.idx.removeOwner(ref.owner)
+	} else {
+		pr.Used = true
+		if err := putJSON(in.tx, colPrekeys, ik.prekey[:], pr, time.Unix(int64(pr.Expiry), 0)); err != nil {
+			return true, err
+		}
 	}
 	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), held)
 }

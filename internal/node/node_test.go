@@ -261,6 +261,13 @@ func TestSimultaneousAdd(t *testing.T) {
 		if s := contactState(t, n, other); s != StateActive {
 			t.Fatalf("%s sees %s as %s", n.id.Name, other, s)
 		}
+		prekeys := 0
+		n.st.View(func(tx *store.Tx) error {
+			return tx.ForEach(colPrekeys, func([]byte, time.Time) error { prekeys++; return nil })
+		})
+		if prekeys != 0 {
+			t.Fatalf("%s still keeps the prekey the other's request used", n.id.Name)
+		}
 	}
 	for round := 2; round <= 3; round++ {
 		mustSend(t, alice, "Bob", "from alice")
