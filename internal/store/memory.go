@@ -62,7 +62,6 @@ type memDB struct {
 	undo []memUndo
 }
 
-
 func newMemDB() *memDB {
 	return &memDB{buckets: make(map[string]*memTree)}
 }

@@ -217,7 +217,9 @@ func TestMemorySweep(t *testing.T) {
 	mustUpdate(t, s, func(tx *Tx) error { return tx.Put("keep", []byte("k"), []byte("forever"), Forever) })
 	baseline := fileSize(t, s)
 	const n = 500
-	exp := func(i int) time.Time { return t0.Add(time.Duration(1+i%10)*24*time.Hour + time.Duration(i)*time.Minute) }
+	exp := func(i int) time.Time {
+		return t0.Add(time.Duration(1+i%10)*24*time.Hour + time.Duration(i)*time.Minute)
+	}
 	mustUpdate(t, s, func(tx *Tx) error {
 		for i := range n {
 			if err := tx.Put("env", binary.BigEndian.AppendUint32(nil, uint32(i)), []byte("envelope"), exp(i)); err != nil {

@@ -291,10 +291,26 @@ func TestUpdateRollback(t *testing.T) { forBackends(t, testUpdateRollback) }
 func testUpdateRollback(t *testing.T, be backend) {
 	s := be.create(t, testOpts(nil))
 	defer s.Close()
+	mustUpdate(t, s, func(tx *Tx) error {
+		return errorsJoin(tx.Put("c", []byte("old"), []byte("v"), Forever), tx.Put("d", []byte("gone"), []byte("v"), Forever))
+	})
+	dir := dumpDir(s)
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.Put("c", []byte("k"), []byte("v"), Forever); err != nil {
+		if err := errorsJoin(
+			tx.Put("c", []byte("k"), []byte("v"), Forever),
+			tx.Put("c", []byte("old"), []byte("w"), time.Unix(1e9, 0)),
+			tx.Delete("d", []byte("gone")),
+			tx.Put("e", []byte("new collection"), []byte("v"), Forever),
+		); err != nil {
 			return err
+		}
+		// Inside the transaction, its own changes show.
+		if n, _ := tx.Count("c"); n != 1 {
+			return fmt.Errorf("count inside = %d", n)
+		}
+		if has, _ := tx.Has("d", []byte("gone")); has {
+			return errors.New("deleted item inside")
 		}
 		return boom
 	})
@@ -303,6 +319,13 @@ func testUpdateRollback(t *testing.T, be backend) {
 	}
 	if _, ok := getString(t, s, "c", "k"); ok {
 		t.Fatal("rolled-back put is visible")
+	}
+	// The directory is as it was.
+	if got := dumpDir(s); !slices.Equal(got, dir) {
+		t.Fatalf("directory after rollback:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(dir, "\n"))
+	}
+	if count(t, s, "c") != 1 || count(t, s, "d") != 1 || count(t, s, "e") != 0 {
+		t.Fatal("counts changed by a rolled-back transaction")
 	}
 	// Writes are refused in View.
 	if err := s.View(func(tx *Tx) error {
@@ -751,8 +774,10 @@ func TestCorruptKeyFile(t *testing.T) {
 	}
 	// A database that is not a v2 store, or lacks a bucket.
 	for name, edit := range map[string]func(*bolt.Tx) error{
-		"no meta":    func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketMeta)) },
-		"v1 meta":    func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaKey), []byte("grapevine-store-v1")) },
+		"no meta": func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketMeta)) },
+		"v1 meta": func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaKey), []byte("grapevine-store-v1"))
+		},
 		"no items":   func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketItems)) },
 		"no expiry":  func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketExpiry)) },
 		"not a bolt": nil,
