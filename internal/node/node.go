@@ -114,6 +114,11 @@ const (
 	colBlocked   = "blocked"
 )
 
+// erasable are the collections holding keys that forward secrecy needs
+// really gone once replaced: the identity, prekeys and contacts' chain
+// keys (store.Options.Erasable).
+var erasable = []string{colSelf, colPrekeys, colContacts}
+
 type identityRecord struct {
 	Name     string    `json:"name"`
 	SignSeed []byte    `json:"sign_seed"`
@@ -178,7 +183,7 @@ func Init(home string, passphrase []byte, name string, cfg Config, opts Options)
 	if err := cfg.Validate(); err != nil { // before a file exists
 		return nil, fmt.Errorf("invalid policy: %w", err)
 	}
-	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: opts.Now, LockTimeout: opts.LockTimeout})
+	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: opts.Now, LockTimeout: opts.LockTimeout, Erasable: erasable})
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +234,7 @@ func create(st *store.Store, name string, cfg Config, opts Options) (*Node, erro
 // than the retention window, and builds the tag index.
 func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	opts.fill()
-	st, err := store.Open(home, passphrase, store.Options{Now: opts.Now, LockTimeout: opts.LockTimeout})
+	st, err := store.Open(home, passphrase, store.Options{Now: opts.Now, LockTimeout: opts.LockTimeout, Erasable: erasable})
 	if err != nil {
 		return nil, err
 	}
