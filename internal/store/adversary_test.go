@@ -251,9 +251,17 @@ func TestCopyRevealsLittle(t *testing.T) {
 			t.Errorf("the database holds the exact expiry %d", e)
 		}
 	}
-	// The key file's size does not depend on how many items are erasable.
+	// The key file's size does not depend on how many items are erasable,
+	// and its sequence number does not count its writes from 1.
 	if len(keyRaw) != 2*slotMinSize {
 		t.Errorf("key file of %d bytes", len(keyRaw))
+	}
+	sl, _, _, err := scanKeyFile(keyRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl.seq < 1<<32 {
+		t.Errorf("key file sequence number %d", sl.seq)
 	}
 
 	// Decode the database as an attacker would: bucket names, item count,

@@ -517,6 +517,14 @@ func createKeyFile(path string, hdr keySlot, aead cipherAEAD) (*keyFile, error) 
 		return nil, err
 	}
 	k := &keyFile{f: f, path: path, lay: keyLayout{size: slotMinSize}, hdr: hdr, aead: aead}
+	// Sequence numbers start at random, below 2^62, so that one copy of
+	// the file does not tell how many times it was written.
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to generate sequence number: %w", err)
+	}
+	k.lay.maxSeq = binary.BigEndian.Uint64(r[:]) >> 2
 	if err := k.write(itemKeys{}, true); err != nil {
 		f.Close()
 		return nil, err
