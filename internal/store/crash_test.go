@@ -147,6 +147,9 @@ func checkKeyHygiene(t *testing.T, s *Store, dir string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(filepath.Join(dir, KeyFileName)); err != nil || fi.Size() != int64(2*s.kf.lay.size) {
+		t.Fatalf("key file of %v bytes (%v), want two %d-byte slots and nothing more", fi.Size(), err, s.kf.lay.size)
+	}
 	tabs := keyFileTables(t, s, dir)
 	if len(tabs) != 2 {
 		t.Fatalf("%d slots verify after Open, want 2", len(tabs))

@@ -55,7 +55,7 @@ func (s *Store) ChangePassphrase(newPassphrase []byte, kdf KDFParams) error {
 		s.kf.hdr = old
 		return fmt.Errorf("failed to change passphrase (the old one still holds): %w", err)
 	}
-	if err := s.kf.write(s.keys, false); err != nil {
+	if err := errors.Join(s.kf.write(s.keys, false), s.kf.scrubTail()); err != nil {
 		s.keysDirty = true
 		return fmt.Errorf("the new passphrase is in effect, but the old wrapped key is not yet overwritten: %w", err)
 	}

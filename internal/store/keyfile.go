@@ -412,10 +412,7 @@ func (k *keyFile) write(keys itemKeys, both bool) error {
 	if !both {
 		return nil
 	}
-	if k.lay.fileLen > int64(2*size) {
-		return k.scrubTail()
-	}
-	return nil
+	return k.scrubTail()
 }
 
 // grow writes buf as slot B of a layout with larger slots. If that fails,
@@ -459,10 +456,14 @@ func (k *keyFile) sync() error {
 	return nil
 }
 
-// scrubTail zeroes and cuts what lies beyond the two slots: the remains of
-// a growth that a crash interrupted, which may hold keys since dropped.
+// scrubTail zeroes and cuts what lies beyond the two slots, if anything:
+// the remains of a growth that a crash or an error interrupted, which may
+// hold keys since dropped, or a wrap under an old passphrase.
 func (k *keyFile) scrubTail() error {
 	end := int64(2 * k.lay.size)
+	if k.lay.fileLen <= end {
+		return nil
+	}
 	if err := k.step(keyFileStep{op: "scrub", off: end}); err != nil {
 		return fmt.Errorf("failed to scrub key file: %w", err)
 	}
