@@ -208,10 +208,16 @@ func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 //	                be32(len(value)) || value || zeros to padSize,
 //	    AD = hkey || be64(coarse))
 //
-// The plaintext is built in place, so that sealing costs one allocation.
+// The plaintext is built in place, and the AD after the end of the result,
+// so that sealing costs one allocation.
 func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection string, nonce, value []byte) []byte {
 	p := padSize(plainFixed + len(collection) + len(value))
-	out := make([]byte, valuePrefix+p, valuePrefix+p+tagSize)
+	n := valuePrefix + p + tagSize
+	buf := make([]byte, n+hkeySize+8)
+	ad := buf[n:]
+	copy(ad, hkey)
+	binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
+	out := buf[: valuePrefix+p : n]
 	binary.BigEndian.PutUint64(out, coarse)
 	copy(out[8:], nonce)
 	pt := out[valuePrefix:]
@@ -220,8 +226,7 @@ func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection str
 	binary.BigEndian.PutUint64(pt[off:], exact)
 	binary.BigEndian.PutUint32(pt[off+8:], uint32(len(value)))
 	copy(pt[off+12:], value) // the rest is already zero
-	ad := valueAD(hkey, coarse)
-	return aead.Seal(out[:valuePrefix], out[8:valuePrefix], pt, ad[:])
+	return aead.Seal(out[:valuePrefix], out[8:valuePrefix], pt, ad)
 }
 
 // storedCoarse reads the clear coarse expiry of a stored value.
@@ -292,8 +297,13 @@ func openItem(aead cipherAEAD, hkey []byte, stored []byte) (itemPlain, error) {
 	if !ok {
 		return itemPlain{}, fmt.Errorf("%w: %d bytes is too short", errCorruptValue, len(stored))
 	}
-	ad := valueAD(hkey, coarse)
-	pt, err := aead.Open(nil, stored[8:valuePrefix], stored[valuePrefix:], ad[:])
+	// One allocation for the plaintext and, after it, the AD.
+	n := len(stored) - valueOverhead
+	buf := make([]byte, n+hkeySize+8)
+	ad := buf[n:]
+	copy(ad, hkey)
+	binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
+	pt, err := aead.Open(buf[:0:n], stored[8:valuePrefix], stored[valuePrefix:], ad)
 	if err != nil {
 		return itemPlain{}, errCorruptValue
 	}

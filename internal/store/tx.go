@@ -17,6 +17,8 @@ import (
 // reading taken when the transaction began.
 type Tx struct {
 	tx       kvTx
+	items    kvBucket // nil until buckets is called
+	index    kvBucket
 	s        *Store
 	now      uint64 // Unix seconds
 	writable bool
@@ -74,13 +76,17 @@ func indexKey(coarse uint64, hk []byte) []byte {
 	return append(k, hk...)
 }
 
-// buckets returns the items and expiry buckets, which Create made.
+// buckets returns the items and expiry buckets, which Create made. The
+// transaction keeps them: looking a bucket up allocates.
 func (tx *Tx) buckets() (items, index kvBucket, err error) {
-	items, index = tx.tx.Bucket(bucketItems), tx.tx.Bucket(bucketExpiry)
-	if items == nil || index == nil {
-		return nil, nil, errors.New("corrupt store: a bucket is missing")
+	if tx.items == nil {
+		tx.items, tx.index = tx.tx.Bucket(bucketItems), tx.tx.Bucket(bucketExpiry)
+		if tx.items == nil || tx.index == nil {
+			tx.items, tx.index = nil, nil
+			return nil, nil, errors.New("corrupt store: a bucket is missing")
+		}
 	}
-	return items, index, nil
+	return tx.items, tx.index, nil
 }
 
 // Put inserts or overwrites the item key in collection, sealed, with the
@@ -212,16 +218,21 @@ func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Tim
 		return nil, time.Time{}, false, fmt.Errorf("failed to get item: %w", err)
 	}
 	hk := tx.s.hasher.hash(collection, key)
-	if exp, known := tx.s.dir.colls[collection][hk]; known && exp <= tx.now {
-		return nil, time.Time{}, false, nil // expired: no need to decrypt
-	}
-	items := tx.tx.Bucket(bucketItems)
+	items := tx.items
 	if items == nil {
-		return nil, time.Time{}, false, errors.New("failed to get item: corrupt store: no items bucket")
+		// Only this bucket: looking one up allocates.
+		if items = tx.tx.Bucket(bucketItems); items == nil {
+			return nil, time.Time{}, false, errors.New("failed to get item: corrupt store: no items bucket")
+		}
 	}
 	stored := items.Get(hk[:])
 	if stored == nil {
 		return nil, time.Time{}, false, nil
+	}
+	// The directory is consulted only now: most lookups of an absent key
+	// then touch no map.
+	if exp, known := tx.s.dir.colls[collection][hk]; known && exp <= tx.now {
+		return nil, time.Time{}, false, nil // expired: no need to decrypt
 	}
 	p, err := tx.open(collection, hk, stored)
 	if err != nil {
@@ -302,9 +313,9 @@ func (tx *Tx) ForEach(collection string, fn func(value []byte, expires time.Time
 	if len(cd) == 0 {
 		return nil
 	}
-	items := tx.tx.Bucket(bucketItems)
-	if items == nil {
-		return fmt.Errorf("failed to iterate collection %q: corrupt store: no items bucket", collection)
+	items, _, err := tx.buckets()
+	if err != nil {
+		return fmt.Errorf("failed to iterate collection %q: %w", collection, err)
 	}
 	var vals []itemPlain
 	visit := func(hk hkey, stored []byte) error {
