@@ -47,6 +47,7 @@ socket in the home instead, and need no passphrase.`,
 		c.envelopesCmd(), c.exportCmd(), c.importCmd(), c.peersCmd(), c.statusCmd(), c.clockCmd())
 	// The running node's own commands (up.go, demo.go): add them here.
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
+	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
 	return root
 }
 

@@ -129,6 +129,11 @@ const (
 	colBlocked   = "blocked"
 )
 
+// erasable are the collections holding keys that forward secrecy needs
+// really gone once replaced: the identity, prekeys and contacts' chain
+// keys (store.Options.Erasable).
+var erasable = []string{colSelf, colPrekeys, colContacts}
+
 type identityRecord struct {
 	Name     string    `json:"name"`
 	SignSeed []byte    `json:"sign_seed"`
@@ -195,7 +200,7 @@ func Init(home string, passphrase []byte, name string, cfg Config, opts Options)
 		return nil, fmt.Errorf("invalid policy: %w", err)
 	}
 	clk := newClock(opts.Now, opts.Elapsed)
-	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: clk.now, LockTimeout: opts.LockTimeout})
+	st, err := store.Create(home, passphrase, store.Options{KDF: opts.KDF, Now: clk.now, LockTimeout: opts.LockTimeout, Erasable: erasable})
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +258,7 @@ func create(st *store.Store, clk *clock, name string, cfg Config, opts Options) 
 func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	opts.fill()
 	clk := newClock(opts.Now, opts.Elapsed)
-	st, err := store.Open(home, passphrase, store.Options{Now: clk.now, LockTimeout: opts.LockTimeout})
+	st, err := store.Open(home, passphrase, store.Options{Now: clk.now, LockTimeout: opts.LockTimeout, Erasable: erasable})
 	if err != nil {
 		return nil, err
 	}

@@ -574,14 +574,19 @@ func TestWrongPassphraseChangesNothing(t *testing.T) {
 	clk := newTestClock()
 	alice := newTestNode(t, "Alice", clk)
 	alice.Close()
-	path := filepath.Join(alice.home, store.FileName)
-	before, _ := os.ReadFile(path)
+	var before [][]byte
+	for _, name := range []string{store.FileName, store.KeyFileName} {
+		b, _ := os.ReadFile(filepath.Join(alice.home, name))
+		before = append(before, b)
+	}
 	_, err := Open(alice.home, []byte("wrong"), Options{Now: clk.Now})
 	if !errors.Is(err, store.ErrWrongPassphrase) {
 		t.Fatalf("want ErrWrongPassphrase, got %v", err)
 	}
-	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
-		t.Fatal("a wrong passphrase changed the store")
+	for i, name := range []string{store.FileName, store.KeyFileName} {
+		if after, _ := os.ReadFile(filepath.Join(alice.home, name)); len(after) == 0 || !bytes.Equal(before[i], after) {
+			t.Fatalf("a wrong passphrase changed %s", name)
+		}
 	}
 	alice.reopen()
 }

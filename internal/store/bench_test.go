@@ -2,8 +2,11 @@ package store
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkPutBatch measures durable batched writes: each iteration is one
@@ -108,4 +111,179 @@ func benchPutGet(b *testing.B, s *Store, prefill int) {
 			b.Fatalf("Get: ok=%v err=%v", ok, err)
 		}
 	}
+}
+
+// BenchmarkErasableTx measures what one transaction pays for the key file,
+// by what it does to erasable items (a store with 100 erasable contacts):
+// keyfile-fsyncs/tx is exact and on top of the database commit's own two
+// fdatasyncs. plain touches no erasable item; new gives one new item a key
+// (one slot written before the commit); replace overwrites one (both slots
+// after the commit, the new key being derived from the old); delete drops
+// one (both slots after); new+replace does both (three writes). A write
+// rewrites a whole slot (8 KiB here), so its cost grows with the number of
+// erasable items.
+func BenchmarkErasableTx(b *testing.B) {
+	kinds := []struct {
+		name string
+		fn   func(tx *Tx, i int) error
+		prep func(tx *Tx, i int) error // untimed, before
+	}{
+		{name: "plain", fn: func(tx *Tx, i int) error {
+			return tx.Put("envelopes", fmt.Appendf(nil, "e%d", i), make([]byte, 200), Forever)
+		}},
+		{
+			name: "new",
+			// The previous one goes, so that the table does not grow.
+			prep: func(tx *Tx, i int) error { return tx.Delete("contacts", fmt.Appendf(nil, "n%d", i-1)) },
+			fn: func(tx *Tx, i int) error {
+				return tx.Put("contacts", fmt.Appendf(nil, "n%d", i), make([]byte, 200), Forever)
+			},
+		},
+		{name: "replace", fn: func(tx *Tx, i int) error {
+			return tx.Put("contacts", fmt.Appendf(nil, "c%d", i%100), make([]byte, 200), Forever)
+		}},
+		{
+			name: "delete",
+			prep: func(tx *Tx, i int) error {
+				return tx.Put("contacts", fmt.Appendf(nil, "d%d", i), make([]byte, 200), Forever)
+			},
+			fn: func(tx *Tx, i int) error { return tx.Delete("contacts", fmt.Appendf(nil, "d%d", i)) },
+		},
+		{name: "new+replace", prep: func(tx *Tx, i int) error { return tx.Delete("contacts", fmt.Appendf(nil, "n%d", i-1)) }, fn: func(tx *Tx, i int) error {
+			return errorsJoin(tx.Put("contacts", fmt.Appendf(nil, "n%d", i), make([]byte, 200), Forever),
+				tx.Put("contacts", fmt.Appendf(nil, "c%d", i%100), make([]byte, 200), Forever))
+		}},
+	}
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF, Erasable: []string{"contacts"}})
+			defer s.Close()
+			mustUpdate(b, s, func(tx *Tx) error {
+				for i := range 100 {
+					if err := tx.Put("contacts", fmt.Appendf(nil, "c%d", i), make([]byte, 200), Forever); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			syncs, txs := 0, 0
+			for b.Loop() {
+				if k.prep != nil {
+					b.StopTimer()
+					mustUpdate(b, s, func(tx *Tx) error { return k.prep(tx, txs) })
+					b.StartTimer()
+				}
+				before := s.kf.syncs
+				mustUpdate(b, s, func(tx *Tx) error { return k.fn(tx, txs) })
+				syncs += s.kf.syncs - before
+				txs++
+			}
+			b.ReportMetric(float64(syncs)/float64(txs), "keyfile-fsyncs/tx")
+		})
+	}
+}
+
+// BenchmarkOpen100k opens (and closes) a store holding 100,000 envelopes
+// of 182 bytes and 100 erasable contacts: one pass over the items, peeking
+// at each envelope's header and opening each contact in full, to build the
+// directory.
+func BenchmarkOpen100k(b *testing.B) {
+	dir := b.TempDir()
+	opts := Options{KDF: TestKDF, Erasable: []string{"contacts"}}
+	s := mustCreate(b, dir, opts)
+	value := make([]byte, 182)
+	exp := time.Now().Add(7 * 24 * time.Hour)
+	for i := 0; i < 100_000; i += 5000 {
+		mustUpdate(b, s, func(tx *Tx) error {
+			for j := i; j < i+5000; j++ {
+				if err := tx.Put("envelopes", binary.BigEndian.AppendUint64(nil, uint64(j)), value, exp); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	mustUpdate(b, s, func(tx *Tx) error {
+		for i := range 100 {
+			if err := tx.Put("contacts", fmt.Appendf(nil, "c%d", i), value, Forever); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		s := mustOpen(b, dir, opts)
+		if s.dir.total != 100_100 {
+			b.Fatalf("directory holds %d items", s.dir.total)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkBytesPerItem fills a file store and a memory store with 20,000
+// envelopes of 54 and of 182 bytes (the smallest and a typical envelope)
+// and reports the bytes each item costs: file-B/item is the database
+// file's size over the item count; inuse-B/item counts only the bytes
+// bbolt uses in the pages of the two buckets; memory-B/item is what a
+// memory store's FileSize reports (keys and values only).
+func BenchmarkBytesPerItem(b *testing.B) {
+	const n = 20_000
+	for _, size := range []int{54, 182} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			var file, inuse, mem float64
+			for b.Loop() {
+				s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF})
+				m, err := CreateMemory(Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				fillEnvelopes(b, s, n, size)
+				fillEnvelopes(b, m, n, size)
+				fs, _ := s.db.size()
+				file = float64(fs) / n
+				inuse = float64(boltInuse(b, s)) / n
+				ms, _ := m.FileSize()
+				mem = float64(ms) / n
+				s.Close()
+				m.Close()
+			}
+			b.ReportMetric(file, "file-B/item")
+			b.ReportMetric(inuse, "inuse-B/item")
+			b.ReportMetric(mem, "memory-B/item")
+		})
+	}
+}
+
+func fillEnvelopes(b *testing.B, s *Store, n, size int) {
+	value := make([]byte, size)
+	exp := time.Now().Add(7 * 24 * time.Hour)
+	for i := 0; i < n; i += 1000 {
+		mustUpdate(b, s, func(tx *Tx) error {
+			for j := i; j < i+1000; j++ {
+				if err := tx.Put("envelopes", binary.BigEndian.AppendUint64(nil, uint64(j)), value, exp); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// boltInuse sums the bytes bbolt uses in the pages of the items and expiry
+// buckets.
+func boltInuse(b *testing.B, s *Store) int {
+	n := 0
+	err := s.db.(*boltDB).db.View(func(tx *bolt.Tx) error {
+		for _, name := range []string{bucketItems, bucketExpiry} {
+			st := tx.Bucket([]byte(name)).Stats()
+			n += st.BranchInuse + st.LeafInuse + st.InlineBucketInuse
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

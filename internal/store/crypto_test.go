@@ -3,9 +3,13 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // The pooled keyHasher the Tx code uses must give exactly hashKey, which
@@ -14,7 +18,8 @@ func TestKeyHasherMatchesHashKey(t *testing.T) {
 	for _, v := range loadVectors(t) {
 		var kh keyHasher
 		kh.init(mustHex(t, "index_key", v.IndexKey))
-		if got := hex.EncodeToString(kh.hash(v.Collection, mustHex(t, "key", v.Key))); got != v.HKey {
+		if hk := kh.hash(v.Collection, mustHex(t, "key", v.Key)); hex.EncodeToString(hk[:]) != v.HKey {
+			got := hex.EncodeToString(hk[:])
 			t.Errorf("%s: hkey %s, want %s", v.Name, got, v.HKey)
 		}
 	}
@@ -33,7 +38,7 @@ func TestKeyHasherMatchesHashKey(t *testing.T) {
 				}
 				key := detBytes(string(rune(i)), n)
 				coll := []string{"a", "envelopes", "x\x00y"}[rng.IntN(3)]
-				if got, want := kh.hash(coll, key), hashKey(idx, coll, key); !bytes.Equal(got, want) {
+				if got, want := kh.hash(coll, key), hashKey(idx, coll, key); !bytes.Equal(got[:], want) {
 					t.Errorf("hash(%q, %x) = %x, want %x", coll, key, got, want)
 					return
 				}
@@ -41,4 +46,34 @@ func TestKeyHasherMatchesHashKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// peekItem decrypts the header with the raw XChaCha20 stream; it must read
+// what openItem reads from every value sealItem makes, whatever the
+// collection name's length (headers of one and of several blocks).
+func TestPeekMatchesOpen(t *testing.T) {
+	key := detBytes("peek key", keySize)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf peekBuf
+	for _, l := range []int{1, 9, 50, 51, 52, 60, 100, 255} {
+		for _, n := range []int{0, 1, 54, 182, 1000} {
+			coll := strings.Repeat("c", l)
+			hk := hashKey(detBytes("idx", keySize), coll, []byte("k"))
+			sealed := sealItem(aead, hk, 12345*day, 12345*day-7, coll, detBytes(fmt.Sprint(l, n), nonceSize), detBytes("v", n))
+			p, err := openItem(aead, hk, sealed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, exact, ok := peekItem(key, sealed, &buf)
+			if !ok || string(c) != coll || exact != p.exact || exact != 12345*day-7 {
+				t.Fatalf("collection of %d, value of %d: peek %q %d %v", l, n, c, exact, ok)
+			}
+			if _, _, ok := peekItem(detBytes("another key", keySize), sealed, &buf); ok {
+				t.Fatalf("collection of %d, value of %d: a header peeked under another key parses", l, n)
+			}
+		}
+	}
 }

@@ -2,66 +2,143 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-func FuzzParseMeta(f *testing.F) {
-	kek := detBytes("fuzz kek", keySize)
-	dek := detBytes("fuzz dek", keySize)
-	var salt [saltSize]byte
-	var nonce [nonceSize]byte
-	copy(salt[:], detBytes("fuzz salt", saltSize))
-	copy(nonce[:], detBytes("fuzz nonce", nonceSize))
-	m, err := newMeta(kek, dek, TestKDF, salt, nonce)
+// fuzzSlot is a valid slot with one table entry, for seeds.
+func fuzzSlot(f *testing.F) (slot []byte, table cipherAEAD) {
+	sk, err := subkeys(detBytes("fuzz dek", keySize))
 	if err != nil {
 		f.Fatal(err)
 	}
-	good := marshalMeta(m)
-	f.Add(good)
-	f.Add(good[:metaSize-1])
+	table, err = chacha20poly1305.NewX(sk.table)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sl := &keySlot{size: slotMinSize, seq: 3, kdf: TestKDF}
+	copy(sl.salt[:], detBytes("fuzz salt", saltSize))
+	if err := sl.wrapDEK(detBytes("fuzz kek", keySize), detBytes("fuzz dek", keySize)); err != nil {
+		f.Fatal(err)
+	}
+	sl.sealTable(table, itemKeys{hkey(detBytes("fuzz hkey", hkeySize)): [keySize]byte(detBytes("fuzz item key", keySize))})
+	return sl.marshal(), table
+}
+
+// FuzzScanKeyFile feeds whole key files to the parser Open uses: it must
+// never panic, and a slot it accepts must be exactly what marshal writes
+// for the fields it decoded.
+func FuzzScanKeyFile(f *testing.F) {
+	slot, table := fuzzSlot(f)
+	f.Add(append(bytes.Clone(slot), slot...))
+	f.Add(slot)
+	f.Add(slot[:slotMinSize-1])
+	f.Add([]byte(keyMagic))
 	f.Add([]byte{})
-	f.Add([]byte(metaMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseMeta(b)
+		best, other, lay, err := scanKeyFile(b)
 		if err != nil {
 			return
 		}
-		if out := marshalMeta(m); !bytes.Equal(out, b) {
-			t.Fatalf("round trip mismatch:\n in %x\nout %x", b, out)
+		for _, sl := range []*keySlot{best, other} {
+			if sl == nil {
+				continue
+			}
+			out := sl.marshal()
+			if !bytes.Contains(b, out) {
+				t.Fatalf("accepted a slot that does not re-encode to its bytes")
+			}
+			if err := sl.kdf.validate(); err != nil {
+				t.Fatalf("accepted KDF parameters that do not validate: %v", err)
+			}
+			_, _ = sl.openTable(table) // must not panic either
 		}
-		if err := m.KDF.validate(); err != nil {
-			t.Fatalf("parsed params do not validate: %v", err)
+		if other != nil && other.seq > best.seq || !lay.pos[0].valid && !lay.pos[1].valid || lay.size != best.size {
+			t.Fatalf("inconsistent layout %+v for newest seq %d", lay, best.seq)
 		}
 	})
 }
 
-func FuzzOpenValue(f *testing.F) {
-	sealKey, indexKey, err := subkeys(detBytes("fuzz dek", keySize))
-	if err != nil {
-		f.Fatal(err)
-	}
-	aead, err := chacha20poly1305.NewX(sealKey)
-	if err != nil {
-		f.Fatal(err)
-	}
-	const coll = "inbox"
-	hk := hashKey(indexKey, coll, []byte("key"))
-	good := sealValue(aead, coll, hk, 1<<33, detBytes("fuzz value nonce", nonceSize), []byte("hello"))
-	f.Add(good)
-	f.Add(good[:valueOverhead])
-	f.Add(good[:valueOverhead-1])
-	f.Add([]byte{})
+// FuzzParseTable feeds table plaintexts: an accepted one re-encodes to
+// itself (one encoding per table).
+func FuzzParseTable(f *testing.F) {
+	f.Add(marshalTable(itemKeys{}, 100))
+	f.Add(marshalTable(itemKeys{{1}: {2}, {3}: {4}}, 4+2*tableEntrySize))
+	f.Add([]byte{0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, exp, err := openValue(aead, coll, hk, b)
+		keys, err := parseTable(b)
 		if err != nil {
 			return
 		}
-		// Only a genuine sealed value may open: resealing with the same
-		// nonce and expiry must reproduce the input exactly.
-		if again := sealValue(aead, coll, hk, exp, b[8:8+nonceSize], v); !bytes.Equal(again, b) {
+		if out := marshalTable(keys, len(b)); !bytes.Equal(out, b) {
+			t.Fatalf("table does not re-encode to itself:\n in %x\nout %x", b, out)
+		}
+	})
+}
+
+// FuzzOpenValue feeds stored values to the functions that read them. Only a
+// genuine sealed value may open (resealing it with its nonce and clear
+// expiry reproduces it), and the header peek, which is not authenticated,
+// must agree with a full open whenever that succeeds, and never panic.
+func FuzzOpenValue(f *testing.F) {
+	sk, err := subkeys(detBytes("fuzz dek", keySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	aead, err := chacha20poly1305.NewX(sk.seal)
+	if err != nil {
+		f.Fatal(err)
+	}
+	hk := hashKey(sk.index, "inbox", []byte("key"))
+	good := sealItem(aead, hk, 1<<33+day, 1<<33, "inbox", detBytes("fuzz value nonce", nonceSize), []byte("hello"))
+	long := sealItem(aead, hk, 1<<33+day, 1<<33, string(bytes.Repeat([]byte("c"), 255)), detBytes("n", nonceSize), nil)
+	f.Add(good)
+	f.Add(long)
+	f.Add(good[:minStored])
+	f.Add(good[:minStored-1])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var buf peekBuf
+		coll, exact, peeked := peekItem(sk.seal, b, &buf)
+		p, err := openItem(aead, hk, b)
+		if err != nil {
+			return
+		}
+		if !peeked || !bytes.Equal(coll, p.collection) || exact != p.exact {
+			t.Fatalf("peek %q %d %v disagrees with open %q %d", coll, exact, peeked, p.collection, p.exact)
+		}
+		coarse := binary.BigEndian.Uint64(b)
+		if again := sealItem(aead, hk, coarse, p.exact, string(p.collection), b[8:valuePrefix], p.value); !bytes.Equal(again, b) {
 			t.Fatalf("opened a value that does not reseal to itself: %x", b)
+		}
+	})
+}
+
+// FuzzParsePlain feeds plaintexts (what a value decrypts to): an accepted
+// one is exactly what sealItem would have built.
+func FuzzParsePlain(f *testing.F) {
+	mk := func(coll string, exact uint64, v []byte) []byte {
+		n := padSize(plainFixed + len(coll) + len(v))
+		pt := make([]byte, n)
+		pt[0] = byte(len(coll))
+		off := 1 + copy(pt[1:], coll)
+		binary.BigEndian.PutUint64(pt[off:], exact)
+		binary.BigEndian.PutUint32(pt[off+8:], uint32(len(v)))
+		copy(pt[off+12:], v)
+		return pt
+	}
+	f.Add(mk("contacts", 1<<40, []byte("x")))
+	f.Add(mk("e", 1, make([]byte, 51)))
+	f.Add(mk("e", 1, make([]byte, 52)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parsePlain(b)
+		if err != nil {
+			return
+		}
+		if out := mk(string(p.collection), p.exact, p.value); !bytes.Equal(out, b) {
+			t.Fatalf("plaintext does not re-encode to itself:\n in %x\nout %x", b, out)
 		}
 	})
 }

@@ -11,9 +11,11 @@ import (
 
 // CreateMemory makes a store held only in memory, for the simulator and for
 // tests: no file, no passphrase, no KDF, a fresh random data key. Values are
-// still sealed, keys still hashed and the expiry index still kept, by the
-// same code as a file store, so a node behaves the same on either.
-// Everything is lost on Close. opts.KDF and opts.LockTimeout are ignored.
+// still sealed and padded, keys still hashed, all items kept in one bucket
+// with a coarse expiry index, by the same code as a file store, so a node
+// behaves the same on either. There is no key file: Options.Erasable is
+// ignored and every value is sealed under the seal key, since nothing
+// outlives Close. opts.KDF and opts.LockTimeout are ignored too.
 //
 // FileSize reports the bytes of keys and values the store holds (there is
 // no file) and ReleaseMemory does nothing.
@@ -23,14 +25,20 @@ func CreateMemory(opts Options) (*Store, error) {
 	if _, err := rand.Read(dek); err != nil {
 		return nil, fmt.Errorf("failed to generate store keys: %w", err)
 	}
-	s, err := newStore(dek, opts)
+	opts.Erasable = nil
+	s, _, err := newStore(dek, opts)
 	if err != nil {
 		return nil, err
 	}
+	clear(s.dek)
+	s.dek = nil
 	db := newMemDB()
-	// Same buckets as a new file store, minus the meta record: there is no
-	// wrapped key to keep.
+	// The buckets of a new file store, less the meta record: there is no
+	// key file to match.
 	if err := db.update(func(tx kvTx) error {
+		if _, err := tx.CreateBucket(bucketItems); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucket(bucketExpiry)
 		return err
 	}); err != nil {
@@ -53,9 +61,6 @@ type memDB struct {
 	// time, so that a small transaction does not regrow it from nothing.
 	undo []memUndo
 }
-
-// maxKeptUndo bounds the undo log storage kept between transactions.
-const maxKeptUndo = 1024
 
 func newMemDB() *memDB {
 	return &memDB{buckets: make(map[string]*memTree)}

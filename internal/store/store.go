@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -14,24 +15,25 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// FileName is the name of the store file inside the Grapevine home.
+// FileName is the name of the database file inside the Grapevine home.
 const FileName = "grapevine.db"
 
 var (
 	// ErrWrongPassphrase is returned by Open when the data key cannot be
 	// unwrapped with the given passphrase.
 	ErrWrongPassphrase = errors.New("wrong passphrase")
-	// ErrNotInitialized is returned by Open when the home holds no store file.
+	// ErrNotInitialized is returned by Open when the home holds no store.
 	ErrNotInitialized = errors.New("no grapevine store in this home")
-	// ErrExists is returned by Create when the home already holds a store file.
+	// ErrExists is returned by Create when the home already holds a store
+	// (either of its two files).
 	ErrExists = errors.New("a grapevine store already exists in this home")
-	// ErrInUse is returned when the store file stays locked by another
+	// ErrInUse is returned when the database stays locked by another
 	// process (or another Store in this process) for Options.LockTimeout.
 	ErrInUse = errors.New("the home is in use by another grapevine process")
 )
 
 // KDFParams are the Argon2id parameters used to derive the key-encryption key
-// from the passphrase. They are stored in plaintext in the meta record.
+// from the passphrase. They are stored in plaintext in the key file.
 type KDFParams struct {
 	Time      uint32 // iterations
 	MemoryKiB uint32 // memory in KiB
@@ -49,6 +51,12 @@ type Options struct {
 	KDF         KDFParams        // used by Create only; zero value means DefaultKDF
 	Now         func() time.Time // nil means time.Now; used for expiry decisions
 	LockTimeout time.Duration    // zero (or negative) means 2s; on timeout ErrInUse
+	// Erasable names the collections whose items must be really erased
+	// when overwritten or deleted: each such item is sealed under its own
+	// key, kept only in the key file and destroyed with the item (SPEC §7).
+	// Writes decide by it; reads need not know it. A memory store ignores
+	// it (nothing it holds outlives the process).
+	Erasable []string
 }
 
 // Forever is the expiry for items that live until deleted (identity, active
@@ -59,29 +67,56 @@ var Forever = time.Unix(1<<40, 0).UTC()
 
 const defaultLockTimeout = 2 * time.Second
 
-// Bucket names reserved for the store itself.
+// Buckets of the database, and its meta record.
 const (
 	bucketMeta   = "meta"
+	bucketItems  = "items"
 	bucketExpiry = "expiry"
 	metaKey      = "store"
+	storeMagic   = "grapevine-store-v2"
+	metaSize     = len(storeMagic) + storeIDSize
 
 	maxCollectionLen = 255
 )
 
 // Store is an open, unlocked store.
 type Store struct {
-	db     kvDB // *boltDB, or *memDB for CreateMemory
-	now    func() time.Time
-	seal   cipherAEAD
-	hasher keyHasher // hashKey under the index key
+	// mu makes a write transaction exclusive with every other transaction,
+	// because the directory and the erasure table it changes are shared.
+	mu      sync.RWMutex
+	db      kvDB // *boltDB, or *memDB for CreateMemory
+	now     func() time.Time
+	seal    cipherAEAD
+	sealKey []byte // for peekItem
+	hasher  keyHasher
+	// erasable is Options.Erasable; nil on a memory store.
+	erasable map[string]bool
+	dir      directory
+	undoBuf  []dirUndo // lent to one write transaction at a time
+
+	// File stores only.
+	kf   *keyFile
+	dek  []byte   // kept to rewrap it under a new passphrase
+	keys itemKeys // the erasure table as committed; nil on a memory store
+	// keysDirty means the key file may not hold exactly keys (a write to
+	// it failed, or a commit failed after one): the next transaction
+	// rewrites both slots first.
+	keysDirty bool
+	// commitHook, if set (tests only), runs just before the database
+	// commit, after the key file holds the new keys.
+	commitHook func()
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Exists reports whether dir holds a store file.
+// Exists reports whether dir holds a store: its database or its key file.
 func Exists(dir string) bool {
-	fi, err := os.Stat(filepath.Join(dir, FileName))
+	return isRegular(filepath.Join(dir, FileName)) || isRegular(filepath.Join(dir, KeyFileName))
+}
+
+func isRegular(path string) bool {
+	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
 }
 
@@ -115,9 +150,36 @@ func openBolt(path string, o Options) (*bolt.DB, error) {
 	return db, nil
 }
 
+// newStore derives the subkeys from dek (which it copies) and returns the
+// store and the erasure table's cipher; the caller sets s.db.
+func newStore(dek []byte, opts Options) (*Store, cipherAEAD, error) {
+	keys, err := subkeys(dek)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to derive store subkeys: %w", err)
+	}
+	defer clear(keys.index)
+	defer clear(keys.table)
+	seal, err := chacha20poly1305.NewX(keys.seal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to derive store subkeys: %w", err)
+	}
+	table, err := chacha20poly1305.NewX(keys.table)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to derive store subkeys: %w", err)
+	}
+	s := &Store{now: opts.clock(), seal: seal, sealKey: keys.seal, dek: bytes.Clone(dek), dir: newDirectory()}
+	s.hasher.init(keys.index)
+	s.erasable = make(map[string]bool, len(opts.Erasable))
+	for _, c := range opts.Erasable {
+		s.erasable[c] = true
+	}
+	return s, table, nil
+}
+
 // Create makes a new store in dir (created 0700 if missing) protected by
-// passphrase. The file is created 0600. It refuses an existing store file
-// with ErrExists.
+// passphrase: the key file first, then the database, both 0600. It refuses
+// a home holding either file with ErrExists, and removes what it created
+// if it fails.
 func Create(dir string, passphrase []byte, opts Options) (*Store, error) {
 	kdf := opts.KDF
 	if kdf == (KDFParams{}) {
@@ -129,57 +191,84 @@ func Create(dir string, passphrase []byte, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create store directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, ErrExists
-		}
-		return nil, fmt.Errorf("failed to create store file: %w", err)
+	if Exists(dir) {
+		return nil, ErrExists
 	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("failed to create store file: %w", err)
-	}
-	s, err := create(path, passphrase, kdf, opts)
+	s, err := create(dir, passphrase, kdf, opts)
 	if err != nil {
-		_ = os.Remove(path)
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		s.Close()
+		removeStoreFiles(dir)
 		return nil, err
 	}
 	return s, nil
 }
 
-func create(path string, passphrase []byte, kdf KDFParams, opts Options) (*Store, error) {
-	var salt [saltSize]byte
-	var nonce [nonceSize]byte
+func create(dir string, passphrase []byte, kdf KDFParams, opts Options) (*Store, error) {
+	hdr := keySlot{kdf: kdf}
 	dek := make([]byte, keySize)
 	defer clear(dek)
-	for _, b := range [][]byte{salt[:], nonce[:], dek} {
+	for _, b := range [][]byte{hdr.salt[:], hdr.wrapNonce[:], hdr.id[:], dek} {
 		if _, err := rand.Read(b); err != nil {
 			return nil, fmt.Errorf("failed to generate store keys: %w", err)
 		}
 	}
-	kek := deriveKEK(passphrase, salt[:], kdf)
+	kek := deriveKEK(passphrase, hdr.salt[:], kdf)
 	defer clear(kek)
-	m, err := newMeta(kek, dek, kdf, salt, nonce)
-	if err != nil {
+	if err := hdr.wrapDEK(kek, dek); err != nil {
 		return nil, fmt.Errorf("failed to wrap data key: %w", err)
 	}
-	s, err := newStore(dek, opts)
+	s, tableAEAD, err := newStore(dek, opts)
 	if err != nil {
 		return nil, err
 	}
+	s.keys = itemKeys{}
+	keyPath, dbPath := filepath.Join(dir, KeyFileName), filepath.Join(dir, FileName)
+	if s.kf, err = createKeyFile(keyPath, hdr, tableAEAD); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, ErrExists
+		}
+		_ = os.Remove(keyPath)
+		return nil, fmt.Errorf("failed to create key file: %w", err)
+	}
+	if err := createDB(s, dbPath, hdr.id, opts); err != nil {
+		s.kf.close()
+		_ = os.Remove(keyPath)
+		return nil, err
+	}
+	return s, nil
+}
+
+// createDB creates the database file (refusing an existing one) with its
+// meta record and empty buckets.
+func createDB(s *Store, path string, id [storeIDSize]byte, opts Options) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrExists
+		}
+		return fmt.Errorf("failed to create store file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("failed to create store file: %w", err)
+	}
 	db, err := openBolt(path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open store file: %w", err)
+		_ = os.Remove(path)
+		return fmt.Errorf("failed to open store file: %w", err)
 	}
-	s.db = &boltDB{db: db, path: path}
 	err = db.Update(func(tx *bolt.Tx) error {
 		mb, err := tx.CreateBucket([]byte(bucketMeta))
 		if err != nil {
 			return err
 		}
-		if err := mb.Put([]byte(metaKey), marshalMeta(m)); err != nil {
+		if err := mb.Put([]byte(metaKey), append([]byte(storeMagic), id[:]...)); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte(bucketItems)); err != nil {
 			return err
 		}
 		_, err = tx.CreateBucket([]byte(bucketExpiry))
@@ -187,117 +276,218 @@ func create(path string, passphrase []byte, kdf KDFParams, opts Options) (*Store
 	})
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("failed to write store meta record: %w", err)
+		_ = os.Remove(path)
+		return fmt.Errorf("failed to write store meta record: %w", err)
 	}
-	return s, nil
+	s.db = &boltDB{db: db, path: path}
+	return nil
 }
 
-// newStore derives the subkeys from dek; the caller sets s.db.
-func newStore(dek []byte, opts Options) (*Store, error) {
-	sealKey, indexKey, err := subkeys(dek)
-	if err != nil {
-		return nil, fmt.Errorf("failed to derive store subkeys: %w", err)
-	}
-	aead, err := chacha20poly1305.NewX(sealKey)
-	clear(sealKey)
-	if err != nil {
-		return nil, fmt.Errorf("failed to derive store subkeys: %w", err)
-	}
-	s := &Store{now: opts.clock(), seal: aead}
-	s.hasher.init(indexKey)
-	return s, nil
-}
-
-// Open opens the store in dir with passphrase. Nothing is written to the
-// file before the passphrase has been verified; a wrong passphrase returns
-// ErrWrongPassphrase and leaves the file byte-identical.
+// Open opens the store in dir with passphrase. Nothing is written before
+// the passphrase has been verified; a wrong passphrase returns
+// ErrWrongPassphrase and leaves both files byte-identical. After a crash,
+// Open finishes what the key file protocol left undone (SPEC §7).
 func Open(dir string, passphrase []byte, opts Options) (*Store, error) {
-	path := filepath.Join(dir, FileName)
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, ErrNotInitialized
-		}
-		return nil, fmt.Errorf("failed to open store: %w", err)
+	dbPath, keyPath := filepath.Join(dir, FileName), filepath.Join(dir, KeyFileName)
+	if err := checkFiles(dbPath, keyPath); err != nil {
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("failed to open store: %s is not a regular file", path)
-	}
-	if fi.Size() == 0 {
-		// bbolt would initialise an empty file; refuse instead (this is what
-		// an interrupted Create leaves behind).
-		return nil, fmt.Errorf("failed to open store: %s is empty (interrupted create?); remove it and create again", path)
-	}
-	db, err := openBolt(path, opts)
+	db, err := openBolt(dbPath, opts)
 	if err != nil {
 		if errors.Is(err, ErrInUse) {
 			return nil, ErrInUse
 		}
 		return nil, fmt.Errorf("failed to open store file: %w", err)
 	}
-	var raw []byte
-	err = db.View(func(tx *bolt.Tx) error {
-		mb := tx.Bucket([]byte(bucketMeta))
-		if mb == nil {
-			return fmt.Errorf("%w: no %q bucket", errCorruptMeta, bucketMeta)
-		}
-		v := mb.Get([]byte(metaKey))
-		if v == nil {
-			return fmt.Errorf("%w: no %q record", errCorruptMeta, metaKey)
-		}
-		raw = append([]byte(nil), v...)
-		return nil
-	})
+	s, err := unlock(db, dbPath, keyPath, passphrase, opts)
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("failed to read store meta record: %w", err)
+		return nil, err
 	}
-	m, err := parseMeta(raw)
+	return s, nil
+}
+
+// checkFiles makes sure both files are there, with errors that name the
+// one that is not.
+func checkFiles(dbPath, keyPath string) error {
+	dbFi, dbErr := os.Stat(dbPath)
+	_, keyErr := os.Stat(keyPath)
+	switch {
+	case errors.Is(dbErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+		return ErrNotInitialized
+	case errors.Is(dbErr, fs.ErrNotExist):
+		return fmt.Errorf("failed to open store: %s is missing, but %s is there (an interrupted create, or part of a home); nothing can be opened without both", dbPath, KeyFileName)
+	case dbErr != nil:
+		return fmt.Errorf("failed to open store: %w", dbErr)
+	case !dbFi.Mode().IsRegular():
+		return fmt.Errorf("failed to open store: %s is not a regular file", dbPath)
+	case dbFi.Size() == 0:
+		// bbolt would initialise an empty file; refuse instead (this is
+		// what an interrupted Create leaves behind).
+		return fmt.Errorf("failed to open store: %s is empty (interrupted create?); remove it and %s, and create again", dbPath, KeyFileName)
+	case errors.Is(keyErr, fs.ErrNotExist):
+		return fmt.Errorf("failed to open store: the key file %s is missing; without it nothing in %s can be read", keyPath, FileName)
+	case keyErr != nil:
+		return fmt.Errorf("failed to open store: %w", keyErr)
+	}
+	return nil
+}
+
+// unlock reads the key file (under the database lock, so that no other
+// process is writing it), checks that it belongs to the database, unwraps
+// the data key and loads the directory.
+func unlock(db *bolt.DB, dbPath, keyPath string, passphrase []byte, opts Options) (*Store, error) {
+	kf, sl, err := readKeyFile(keyPath)
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("failed to read store meta record: %w", err)
+		return nil, fmt.Errorf("failed to open store: key file %s: %w", keyPath, err)
 	}
-	kek := deriveKEK(passphrase, m.Salt[:], m.KDF)
+	s, err := unlockWith(kf, sl, db, dbPath, passphrase, opts)
+	if err != nil {
+		kf.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func unlockWith(kf *keyFile, sl *keySlot, db *bolt.DB, dbPath string, passphrase []byte, opts Options) (*Store, error) {
+	if err := checkMeta(db, sl.id); err != nil {
+		return nil, fmt.Errorf("failed to open store %s: %w", dbPath, err)
+	}
+	kek := deriveKEK(passphrase, sl.salt[:], sl.kdf)
 	defer clear(kek)
-	dek, err := unwrapDEK(kek, m)
+	dek, err := sl.unwrapDEK(kek)
 	if err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	defer clear(dek)
-	s, err := newStore(dek, opts)
+	s, tableAEAD, err := newStore(dek, opts)
 	if err != nil {
-		_ = db.Close()
 		return nil, err
 	}
-	s.db = &boltDB{db: db, path: path}
+	kf.aead = tableAEAD
+	if s.keys, err = sl.openTable(tableAEAD); err != nil {
+		return nil, fmt.Errorf("failed to open store: key file %s: %w", kf.path, err)
+	}
+	s.kf, s.db = kf, &boltDB{db: db, path: dbPath}
+	repair, err := s.load()
+	if err != nil {
+		return nil, fmt.Errorf("failed to open store: %w", err)
+	}
+	if repair || kf.needsRepair(sl, s.keys) {
+		if err := kf.write(s.keys, true); err != nil {
+			return nil, fmt.Errorf("failed to open store: failed to repair key file: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// checkMeta checks the database's meta record against the key file's id.
+func checkMeta(db *bolt.DB, id [storeIDSize]byte) error {
+	return db.View(func(tx *bolt.Tx) error {
+		mb := tx.Bucket([]byte(bucketMeta))
+		if mb == nil {
+			return errors.New("not a grapevine store: no meta record")
+		}
+		m := mb.Get([]byte(metaKey))
+		switch {
+		case len(m) != metaSize || string(m[:len(storeMagic)]) != storeMagic:
+			return errors.New("not a grapevine store of this version: bad meta record")
+		case !bytes.Equal(m[len(storeMagic):], id[:]):
+			return fmt.Errorf("the key file %s belongs to another store", KeyFileName)
+		case tx.Bucket([]byte(bucketItems)) == nil || tx.Bucket([]byte(bucketExpiry)) == nil:
+			return errors.New("corrupt store: a bucket is missing")
+		}
+		return nil
+	})
 }
 
 // Close releases the file lock and forgets the keys (a memory store drops
 // all its data). It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.db.close(); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var errs []error
+		if s.kf != nil {
+			errs = append(errs, s.flushKeys(), s.kf.close())
+		}
+		errs = append(errs, s.db.close())
+		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("failed to close store: %w", err)
 		}
+		clear(s.dek)
+		clear(s.sealKey)
+		clear(s.keys)
 	})
 	return s.closeErr
 }
 
+// flushKeys rewrites both key file slots if they may not hold exactly the
+// committed keys.
+func (s *Store) flushKeys() error {
+	if !s.keysDirty {
+		return nil
+	}
+	if err := s.kf.write(s.keys, true); err != nil {
+		return err
+	}
+	s.keysDirty = false
+	return nil
+}
+
 // Update runs fn in one read-write transaction. If fn returns nil the
 // transaction is committed (and, for a file store, fsynced) before Update
-// returns; otherwise it is rolled back and fn's error returned.
+// returns; otherwise it is rolled back and fn's error returned. A
+// transaction that touched erasable items also writes the key file (SPEC
+// §7, commit protocol); if only its last step fails, Update reports an
+// error although the transaction is committed, because the keys it
+// replaced are not yet erased (the next Update tries again).
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.update(func(ktx kvTx) error {
-		return fn(&Tx{tx: ktx, s: s, now: s.nowSec()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kf != nil {
+		if err := s.flushKeys(); err != nil {
+			return fmt.Errorf("failed to start transaction: %w", err)
+		}
+	}
+	tx := &Tx{s: s, now: s.nowSec(), writable: true, undo: s.undoBuf[:0]}
+	committed := false
+	defer func() {
+		// Also runs when fn panics.
+		tx.done = true
+		if !committed {
+			s.dir.undo(tx.undo)
+		}
+		if cap(tx.undo) <= maxKeptUndo {
+			clear(tx.undo)
+			s.undoBuf = tx.undo[:0]
+		}
+	}()
+	err := s.db.update(func(ktx kvTx) error {
+		tx.tx = ktx
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.beforeCommit()
 	})
+	if err != nil {
+		return err
+	}
+	committed = true
+	return tx.afterCommit()
 }
+
+// maxKeptUndo bounds the undo log storage kept between transactions.
+const maxKeptUndo = 1024
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.db.view(func(ktx kvTx) error {
-		return fn(&Tx{tx: ktx, s: s, now: s.nowSec()})
+		tx := &Tx{tx: ktx, s: s, now: s.nowSec()}
+		defer func() { tx.done = true }()
+		return fn(tx)
 	})
 }
 
@@ -310,15 +500,23 @@ func (s *Store) nowSec() uint64 {
 	return uint64(n)
 }
 
-// FileSize returns the size of the store file in bytes. A memory store has
-// no file: it returns the total length of the keys and values it holds
-// (sealed values, hashed keys and expiry index entries, as they would be
-// stored), which grows and shrinks with its contents.
+// FileSize returns the size of the store's two files in bytes. A memory
+// store has no file: it returns the total length of the keys and values it
+// holds (sealed values, hashed keys and expiry index entries, as they would
+// be stored), which grows and shrinks with its contents.
 func (s *Store) FileSize() (int64, error) {
-	return s.db.size()
+	n, err := s.db.size()
+	if err != nil || s.kf == nil {
+		return n, err
+	}
+	fi, err := os.Stat(s.kf.path)
+	if err != nil {
+		return 0, fmt.Errorf("failed to stat key file: %w", err)
+	}
+	return n + fi.Size(), nil
 }
 
-// ReleaseMemory tells the kernel that the store file's pages need not stay
+// ReleaseMemory tells the kernel that the database's pages need not stay
 // resident in this process: they stay in the page cache and come back on
 // the next access. It is only advice and ignores errors. It does nothing on
 // a memory store, nor on platforms without madvise.
@@ -326,10 +524,12 @@ func (s *Store) ReleaseMemory() {
 	s.db.releaseMemory()
 }
 
-// Sweep deletes every item whose expiry is <= Now(), in one durable
-// transaction, and returns how many items it removed.
+// Sweep removes every item whose coarse expiry is <= Now() (it has expired:
+// the coarse expiry is never before the exact one), and renews the clear
+// expiry of items kept beyond the horizon, in one durable transaction. It
+// returns how many items it removed.
 func (s *Store) Sweep() (removed int, err error) {
-	// Look first, so that a store with nothing expired is not written to.
+	// Look first, so that a store with nothing due is not written to.
 	var due bool
 	if err := s.View(func(tx *Tx) error { due = tx.anyDue(); return nil }); err != nil || !due {
 		return 0, err

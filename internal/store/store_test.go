@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -59,6 +60,12 @@ func mustOpen(t testing.TB, dir string, opts Options) *Store {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
+}
+
+// homeHash hashes both files of the store in dir.
+func homeHash(t *testing.T, dir string) [2][32]byte {
+	t.Helper()
+	return [2][32]byte{fileHash(t, filepath.Join(dir, FileName)), fileHash(t, filepath.Join(dir, KeyFileName))}
 }
 
 func fileHash(t *testing.T, path string) [32]byte {
@@ -268,12 +275,14 @@ func TestPermissions(t *testing.T) {
 	if p := di.Mode().Perm(); p != 0o700 {
 		t.Errorf("dir mode %o, want 700", p)
 	}
-	fi, err := os.Stat(filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := fi.Mode().Perm(); p != 0o600 {
-		t.Errorf("file mode %o, want 600", p)
+	for _, name := range []string{FileName, KeyFileName} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := fi.Mode().Perm(); p != 0o600 {
+			t.Errorf("%s mode %o, want 600", name, p)
+		}
 	}
 }
 
@@ -282,10 +291,26 @@ func TestUpdateRollback(t *testing.T) { forBackends(t, testUpdateRollback) }
 func testUpdateRollback(t *testing.T, be backend) {
 	s := be.create(t, testOpts(nil))
 	defer s.Close()
+	mustUpdate(t, s, func(tx *Tx) error {
+		return errorsJoin(tx.Put("c", []byte("old"), []byte("v"), Forever), tx.Put("d", []byte("gone"), []byte("v"), Forever))
+	})
+	dir := dumpDir(s)
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
-		if err := tx.Put("c", []byte("k"), []byte("v"), Forever); err != nil {
+		if err := errorsJoin(
+			tx.Put("c", []byte("k"), []byte("v"), Forever),
+			tx.Put("c", []byte("old"), []byte("w"), time.Unix(1e9, 0)),
+			tx.Delete("d", []byte("gone")),
+			tx.Put("e", []byte("new collection"), []byte("v"), Forever),
+		); err != nil {
 			return err
+		}
+		// Inside the transaction, its own changes show.
+		if n, _ := tx.Count("c"); n != 1 {
+			return fmt.Errorf("count inside = %d", n)
+		}
+		if has, _ := tx.Has("d", []byte("gone")); has {
+			return errors.New("deleted item inside")
 		}
 		return boom
 	})
@@ -294,6 +319,13 @@ func testUpdateRollback(t *testing.T, be backend) {
 	}
 	if _, ok := getString(t, s, "c", "k"); ok {
 		t.Fatal("rolled-back put is visible")
+	}
+	// The directory is as it was.
+	if got := dumpDir(s); !slices.Equal(got, dir) {
+		t.Fatalf("directory after rollback:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(dir, "\n"))
+	}
+	if count(t, s, "c") != 1 || count(t, s, "d") != 1 || count(t, s, "e") != 0 {
+		t.Fatal("counts changed by a rolled-back transaction")
 	}
 	// Writes are refused in View.
 	if err := s.View(func(tx *Tx) error {
@@ -313,8 +345,6 @@ func testPutValidation(t *testing.T, be backend) {
 		exp  time.Time
 	}{
 		{"", Forever},
-		{"meta", Forever},
-		{"expiry", Forever},
 		{"a\x00b", Forever},
 		{strings.Repeat("x", 256), Forever},
 		{"ok", time.Time{}},
@@ -339,21 +369,20 @@ func TestWrongPassphrase(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, FileName)
-	before := fileHash(t, path)
-	fiBefore, _ := os.Stat(path)
+	before := homeHash(t, dir)
+	fiBefore, _ := os.Stat(filepath.Join(dir, KeyFileName))
 	for _, pass := range [][]byte{[]byte("wrong"), nil, append(append([]byte(nil), testPass...), 0)} {
 		_, err := Open(dir, pass, testOpts(nil))
 		if !errors.Is(err, ErrWrongPassphrase) {
 			t.Fatalf("Open(%q) err = %v, want ErrWrongPassphrase", pass, err)
 		}
 	}
-	if after := fileHash(t, path); after != before {
-		t.Fatal("file changed after failed Open")
+	if after := homeHash(t, dir); after != before {
+		t.Fatal("a file changed after failed Open")
 	}
-	fiAfter, _ := os.Stat(path)
+	fiAfter, _ := os.Stat(filepath.Join(dir, KeyFileName))
 	if !fiAfter.ModTime().Equal(fiBefore.ModTime()) {
-		t.Fatal("file mtime changed after failed Open")
+		t.Fatal("key file mtime changed after failed Open")
 	}
 	// The lock was released: the right passphrase still works.
 	s = mustOpen(t, dir, testOpts(nil))
@@ -381,23 +410,21 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Take a copy of the home, as an attacker would.
-	cp := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cp, FileName), raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, secret := range []string{"SECRET-MARKER-alice", "SECRET", "bob", "@example.org", string(testPass)} {
-		if bytes.Contains(raw, []byte(secret)) {
-			t.Errorf("store file contains plaintext %q", secret)
+	cp := copyHome(t, dir)
+	var raw []byte
+	for _, name := range []string{FileName, KeyFileName} {
+		b, err := os.ReadFile(filepath.Join(cp, name))
+		if err != nil {
+			t.Fatal(err)
 		}
+		raw = append(raw, b...)
 	}
-	// Documented leak: collection names are bucket names, in plaintext.
-	if !bytes.Contains(raw, []byte("contacts")) {
-		t.Error("expected the collection name to be visible (documented); update SPEC-store.md if this changed")
+	// Collection names travel inside the sealed values: not even they show.
+	for _, secret := range []string{"SECRET-MARKER-alice", "SECRET", "bob", "@example.org", string(testPass), "contacts"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("store files contain plaintext %q", secret)
+		}
 	}
 	// The copy is a working store for whoever has the passphrase.
 	s = mustOpen(t, cp, testOpts(nil))
@@ -408,6 +435,21 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) { forBackends(t, testExpiry) }
+
+// firstCoarse is the coarse expiry of the first expiry index entry, or 0.
+func firstCoarse(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	var c uint64
+	if err := s.db.view(func(tx kvTx) error {
+		if k, _ := tx.Bucket(bucketExpiry).Cursor().First(); k != nil {
+			c = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 func testExpiry(t *testing.T, be backend) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -433,11 +475,11 @@ func testExpiry(t *testing.T, be backend) {
 	put("env", "b", t0.Add(20*time.Second))
 	put("env", "c", Forever)
 	put("other", "d", t0.Add(10*time.Second))
-	// Overwrite moves the expiry later: x must survive a sweep at t0+50s.
+	// Overwrite moves the expiry later: x must survive a sweep two days on.
 	put("env", "x", t0.Add(5*time.Second))
-	put("env", "x", t0.Add(100*time.Second))
-	// Overwrite moves the expiry earlier: y must go at t0+50s.
-	put("env", "y", t0.Add(100*time.Second))
+	put("env", "x", t0.Add(100*time.Hour))
+	// Overwrite moves the expiry earlier: y must go.
+	put("env", "y", t0.Add(100*time.Hour))
 	put("env", "y", t0.Add(5*time.Second))
 	// Deleted item leaves no index entry behind.
 	put("env", "z", t0.Add(5*time.Second))
@@ -455,7 +497,9 @@ func testExpiry(t *testing.T, be backend) {
 	if n := count(t, s, "env"); n != 5 {
 		t.Fatalf("count = %d, want 5", n)
 	}
-	sweep(1) // "past"
+	// The clear expiry is rounded up to the next day: nothing is due yet,
+	// not even "past".
+	sweep(0)
 
 	clock.Advance(9 * time.Second)
 	if _, ok := getString(t, s, "env", "a"); !ok {
@@ -480,10 +524,12 @@ func testExpiry(t *testing.T, be backend) {
 	if n := count(t, s, "env"); n != 3 {
 		t.Fatalf("count = %d, want 3", n)
 	}
-	sweep(3) // a, d, y
+	sweep(0) // expired, but not yet due: invisible all the same
+
+	// Two days on, every coarse expiry of the first day has passed.
+	clock.Advance(2*24*time.Hour - 10*time.Second)
+	sweep(5) // a, b, d, y, past
 	sweep(0)
-	clock.Advance(40 * time.Second) // t0+50s
-	sweep(1)                        // b
 	if v, ok := getString(t, s, "env", "x"); !ok || v != "v-x" {
 		t.Fatal("x lost: overwrite did not move its index entry")
 	}
@@ -491,16 +537,30 @@ func testExpiry(t *testing.T, be backend) {
 		t.Fatalf("index has %d entries, want 2 (c, x)", n)
 	}
 	// The store keeps working after sweeping, across reopen.
-	put("env", "new", t0.Add(time.Hour))
+	put("env", "new", clock.Now().Add(time.Hour))
 	s = be.reopen(t, s, testOpts(clock))
 	defer s.Close()
 	if got, want := allValues(t, s, "env"), []string{"v-c", "v-new", "v-x"}; !slices.Equal(got, want) {
 		t.Fatalf("after reopen ForEach = %q, want %q", got, want)
 	}
-	clock.Advance(2 * time.Hour)
+	clock.Advance(8 * 24 * time.Hour)
 	sweep(2) // x, new
 	if got, want := allValues(t, s, "env"), []string{"v-c"}; !slices.Equal(got, want) {
 		t.Fatalf("after final sweep = %q, want %q", got, want)
+	}
+	// Forever shows as at most the horizon ahead; when that comes, Sweep
+	// renews it instead of removing it.
+	now := uint64(clock.Now().Unix())
+	if c := firstCoarse(t, s); c > now+horizon+2*day {
+		t.Fatalf("forever item shows coarse expiry %d, more than the horizon after %d", c, now)
+	}
+	clock.Advance(70 * 24 * time.Hour)
+	sweep(0)
+	if got, want := allValues(t, s, "env"), []string{"v-c"}; !slices.Equal(got, want) {
+		t.Fatalf("after renewal = %q, want %q", got, want)
+	}
+	if n, c := indexLen(t, s), firstCoarse(t, s); n != 1 || c <= uint64(clock.Now().Unix()) {
+		t.Fatalf("after renewal: %d index entries, first due at %d (now %d)", n, c, clock.Now().Unix())
 	}
 }
 
@@ -508,12 +568,28 @@ func TestCreateExisting(t *testing.T) {
 	dir := t.TempDir()
 	s := mustCreate(t, dir, testOpts(nil))
 	s.Close()
-	before := fileHash(t, filepath.Join(dir, FileName))
+	before := homeHash(t, dir)
 	if _, err := Create(dir, testPass, testOpts(nil)); !errors.Is(err, ErrExists) {
 		t.Fatalf("Create on existing: %v, want ErrExists", err)
 	}
-	if fileHash(t, filepath.Join(dir, FileName)) != before {
-		t.Fatal("Create on existing modified the file")
+	if homeHash(t, dir) != before {
+		t.Fatal("Create on existing modified the files")
+	}
+	// Either file alone is a store too: Create leaves it alone.
+	for _, name := range []string{FileName, KeyFileName} {
+		one := t.TempDir()
+		if err := os.WriteFile(filepath.Join(one, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !Exists(one) {
+			t.Errorf("Exists = false with only %s", name)
+		}
+		if _, err := Create(one, testPass, testOpts(nil)); !errors.Is(err, ErrExists) {
+			t.Errorf("Create with only %s: %v, want ErrExists", name, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(one, name)); string(b) != "x" {
+			t.Errorf("Create changed %s", name)
+		}
 	}
 }
 
@@ -528,11 +604,11 @@ func TestOpenNotInitialized(t *testing.T) {
 	if _, err := Open(filepath.Join(dir, "missing"), testPass, testOpts(nil)); !errors.Is(err, ErrNotInitialized) {
 		t.Fatalf("Open on missing dir: %v, want ErrNotInitialized", err)
 	}
-	// Opening must not create the file.
+	// Opening must not create a file.
 	if Exists(dir) {
 		t.Fatal("Open created a file")
 	}
-	// An empty file (interrupted Create) is refused, not initialised.
+	// An empty database (interrupted Create) is refused, not initialised.
 	if err := os.WriteFile(filepath.Join(dir, FileName), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -542,6 +618,46 @@ func TestOpenNotInitialized(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(dir, FileName)); fi.Size() != 0 {
 		t.Fatal("Open wrote to an empty file")
 	}
+}
+
+// A home is two files: with either missing, Open says which, and does not
+// treat the home as uninitialised.
+func TestOpenMissingFile(t *testing.T) {
+	base := t.TempDir()
+	s := mustCreate(t, base, testOpts(nil))
+	s.Close()
+	for _, missing := range []string{FileName, KeyFileName} {
+		t.Run(missing, func(t *testing.T) {
+			dir := copyHome(t, base)
+			if err := os.Remove(filepath.Join(dir, missing)); err != nil {
+				t.Fatal(err)
+			}
+			if !Exists(dir) {
+				t.Fatal("Exists = false with one file left")
+			}
+			_, err := Open(dir, testPass, testOpts(nil))
+			if err == nil || errors.Is(err, ErrNotInitialized) || !strings.Contains(err.Error(), filepath.Join(dir, missing)) {
+				t.Fatalf("Open without %s: %v; want an error naming it", missing, err)
+			}
+		})
+	}
+}
+
+// copyHome copies the store files of dir to a new directory, as someone
+// taking a copy of the home would.
+func copyHome(t testing.TB, dir string) string {
+	t.Helper()
+	cp := t.TempDir()
+	for _, name := range []string{FileName, KeyFileName} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cp, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cp
 }
 
 func TestInUse(t *testing.T) {
@@ -565,103 +681,163 @@ func TestInUse(t *testing.T) {
 	s.Close()
 }
 
-func TestCorruptMeta(t *testing.T) {
+// resum recomputes the checksum of the slot at off (after an edit).
+func resum(b []byte, off, size int) {
+	sum := sha256.Sum256(b[off : off+size-slotSumSize])
+	copy(b[off+size-slotSumSize:off+size], sum[:])
+}
+
+func TestCorruptKeyFile(t *testing.T) {
 	base := t.TempDir()
 	s := mustCreate(t, base, testOpts(nil))
+	mustUpdate(t, s, func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte("v"), Forever) })
 	s.Close()
-	raw, err := os.ReadFile(filepath.Join(base, FileName))
+	good, err := os.ReadFile(filepath.Join(base, KeyFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var good []byte
-	rawUpdate(t, base, func(tx *bolt.Tx) error {
-		good = append([]byte(nil), tx.Bucket([]byte(bucketMeta)).Get([]byte(metaKey))...)
-		return nil
-	})
-	mod := func(f func(b []byte) []byte) func(*bolt.Tx) error {
-		return func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaKey), f(append([]byte(nil), good...)))
+	if len(good) != 2*slotMinSize {
+		t.Fatalf("key file of %d bytes, want two %d-byte slots", len(good), slotMinSize)
+	}
+	// both applies an edit to both slots, and fixes their checksums unless
+	// the edit is to the checksum itself.
+	both := func(edit func(slot []byte), fix bool) func([]byte) []byte {
+		return func(b []byte) []byte {
+			for _, off := range []int{0, slotMinSize} {
+				edit(b[off : off+slotMinSize])
+				if fix {
+					resum(b, off, slotMinSize)
+				}
+			}
+			return b
 		}
 	}
 	cases := map[string]struct {
-		edit      func(*bolt.Tx) error
+		edit      func([]byte) []byte
 		wrongPass bool // indistinguishable from a wrong passphrase
+		opens     bool // the other slot is intact
 	}{
-		"missing bucket": {edit: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketMeta)) }},
-		"missing record": {edit: func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketMeta)).Delete([]byte(metaKey)) }},
-		"empty record":   {edit: mod(func(b []byte) []byte { return []byte{} })},
-		"truncated":      {edit: mod(func(b []byte) []byte { return b[:60] })},
-		"too long":       {edit: mod(func(b []byte) []byte { return append(b, 0) })},
-		"bad magic":      {edit: mod(func(b []byte) []byte { b[0] ^= 1; return b })},
-		"zero time":      {edit: mod(func(b []byte) []byte { clear(b[18:22]); return b })},
-		"zero threads":   {edit: mod(func(b []byte) []byte { b[26] = 0; return b })},
-		"huge memory":    {edit: mod(func(b []byte) []byte { copy(b[22:26], []byte{0xff, 0xff, 0xff, 0xff}); return b })},
-		"swapped salt":   {edit: mod(func(b []byte) []byte { b[30] ^= 1; return b }), wrongPass: true},
-		"bad wrapped":    {edit: mod(func(b []byte) []byte { b[100] ^= 1; return b }), wrongPass: true},
+		"empty":           {edit: func(b []byte) []byte { return nil }},
+		"truncated":       {edit: func(b []byte) []byte { return b[:slotMinSize-1] }},
+		"one slot left":   {edit: func(b []byte) []byte { return b[:slotMinSize] }, opens: true},
+		"slot A torn":     {edit: func(b []byte) []byte { b[100] ^= 1; return b }, opens: true},
+		"slot B torn":     {edit: func(b []byte) []byte { b[slotMinSize+5000] ^= 1; return b }, opens: true},
+		"both torn":       {edit: both(func(sl []byte) { sl[200] ^= 1 }, false)},
+		"bad magic":       {edit: both(func(sl []byte) { sl[0] ^= 1 }, true)},
+		"bad size":        {edit: both(func(sl []byte) { sl[slotOffSize+3] = 1 }, true)},
+		"zero seq":        {edit: both(func(sl []byte) { clear(sl[slotOffSeq : slotOffSeq+8]) }, true)},
+		"zero time":       {edit: both(func(sl []byte) { clear(sl[slotOffTime : slotOffTime+4]) }, true)},
+		"zero threads":    {edit: both(func(sl []byte) { sl[slotOffThreads] = 0 }, true)},
+		"huge memory":     {edit: both(func(sl []byte) { copy(sl[slotOffMemory:], []byte{0xff, 0xff, 0xff, 0xff}) }, true)},
+		"other salt":      {edit: both(func(sl []byte) { sl[slotOffSalt] ^= 1 }, true), wrongPass: true},
+		"bad wrapped":     {edit: both(func(sl []byte) { sl[slotOffWrapped+3] ^= 1 }, true), wrongPass: true},
+		"other store id":  {edit: both(func(sl []byte) { sl[slotOffID] ^= 1 }, true)},
+		"bad table":       {edit: both(func(sl []byte) { sl[slotOffTable+9] ^= 1 }, true)},
+		"garbage":         {edit: func(b []byte) []byte { return bytes.Repeat([]byte("garbage!"), 4096) }},
+		"much too large":  {edit: func(b []byte) []byte { return make([]byte, maxKeyFileSize+1) }},
+		"slot A from 2^n": {edit: func(b []byte) []byte { binary.BigEndian.PutUint32(b[slotOffSize:], 1<<14); return b }, opens: true},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, FileName), raw, 0o600); err != nil {
+			dir := copyHome(t, base)
+			path := filepath.Join(dir, KeyFileName)
+			if err := os.WriteFile(path, c.edit(bytes.Clone(good)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			rawUpdate(t, dir, c.edit)
 			s, err := Open(dir, testPass, testOpts(nil))
+			if c.opens {
+				if err != nil {
+					t.Fatalf("Open with one good slot: %v", err)
+				}
+				defer s.Close()
+				if v, ok := getString(t, s, "c", "k"); !ok || v != "v" {
+					t.Fatalf("got %q %v", v, ok)
+				}
+				// Open repaired the file: both slots verify again.
+				b, _ := os.ReadFile(path)
+				if _, other, lay, err := scanKeyFile(b); err != nil || other == nil || lay.fileLen != 2*slotMinSize {
+					t.Fatalf("not repaired: %v, layout %+v", err, lay)
+				}
+				return
+			}
 			if err == nil {
 				s.Close()
-				t.Fatal("Open succeeded on a corrupt meta record")
+				t.Fatal("Open succeeded on a corrupt key file")
 			}
 			if got := errors.Is(err, ErrWrongPassphrase); got != c.wrongPass {
 				t.Fatalf("err = %v; ErrWrongPassphrase=%v, want %v", err, got, c.wrongPass)
 			}
-			if !c.wrongPass && !strings.Contains(err.Error(), "meta record") {
-				t.Fatalf("error %q does not mention the meta record", err)
+			if !c.wrongPass && !strings.Contains(err.Error(), KeyFileName) {
+				t.Fatalf("error %q does not name the key file", err)
 			}
 		})
 	}
-	// Garbage that is not a bbolt file at all.
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, FileName), bytes.Repeat([]byte("garbage!"), 1024), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(dir, testPass, testOpts(nil)); err == nil {
-		t.Fatal("Open succeeded on garbage")
+	// A database that is not a v2 store, or lacks a bucket.
+	for name, edit := range map[string]func(*bolt.Tx) error{
+		"no meta": func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketMeta)) },
+		"v1 meta": func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaKey), []byte("grapevine-store-v1"))
+		},
+		"no items":   func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketItems)) },
+		"no expiry":  func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucketExpiry)) },
+		"not a bolt": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := copyHome(t, base)
+			if edit == nil {
+				os.WriteFile(filepath.Join(dir, FileName), bytes.Repeat([]byte("garbage!"), 1024), 0o600)
+			} else {
+				rawUpdate(t, dir, edit)
+			}
+			if s, err := Open(dir, testPass, testOpts(nil)); err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+		})
 	}
 }
 
+// editItem replaces the only item's stored value in a copy of the home.
+func editItem(t *testing.T, dir string, edit func([]byte) []byte) {
+	t.Helper()
+	rawUpdate(t, dir, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketItems))
+		k, v := b.Cursor().First()
+		return b.Put(k, edit(bytes.Clone(v)))
+	})
+}
+
 func TestCorruptValue(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	base := t.TempDir()
-	s := mustCreate(t, base, testOpts(nil))
+	s := mustCreate(t, base, testOpts(&fakeClock{t: t0}))
 	if err := s.Update(func(tx *Tx) error {
 		return tx.Put("inbox", []byte("k"), []byte("some value"), Forever)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	raw, err := os.ReadFile(filepath.Join(base, FileName))
-	if err != nil {
-		t.Fatal(err)
+	// header: whether the header still decodes, so that the item stays in
+	// its collection's directory; otherwise only Get sees it.
+	edits := map[string]struct {
+		edit   func([]byte) []byte
+		header bool
+	}{
+		"flip tag":      {func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, true},
+		"flip padding":  {func(b []byte) []byte { b[len(b)-tagSize-1] ^= 1; return b }, true},
+		"change expiry": {func(b []byte) []byte { b[7]--; return b }, true},
+		"flip nonce":    {func(b []byte) []byte { b[10] ^= 1; return b }, false},
+		"flip header":   {func(b []byte) []byte { b[valuePrefix] ^= 1; return b }, false},
+		"truncated":     {func(b []byte) []byte { return b[:5] }, false},
+		"just overhead": {func(b []byte) []byte { return b[:minStored-1] }, false},
+		"empty":         {func(b []byte) []byte { return []byte{} }, false},
 	}
-	edits := map[string]func([]byte) []byte{
-		"flip tag":      func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
-		"flip nonce":    func(b []byte) []byte { b[10] ^= 1; return b },
-		"change expiry": func(b []byte) []byte { b[7]--; return b },
-		"truncated":     func(b []byte) []byte { return b[:5] },
-		"just header":   func(b []byte) []byte { return b[:valueOverhead-1] },
-		"empty":         func(b []byte) []byte { return []byte{} },
-	}
-	for name, edit := range edits {
+	for name, e := range edits {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, FileName), raw, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			rawUpdate(t, dir, func(tx *bolt.Tx) error {
-				b := tx.Bucket([]byte("inbox"))
-				k, v := b.Cursor().First()
-				return b.Put(k, edit(append([]byte(nil), v...)))
-			})
-			s := mustOpen(t, dir, testOpts(nil))
+			dir := copyHome(t, base)
+			editItem(t, dir, e.edit)
+			clock := &fakeClock{t: t0}
+			s := mustOpen(t, dir, testOpts(clock))
 			defer s.Close()
 			err := s.View(func(tx *Tx) error {
 				_, _, ok, err := tx.Get("inbox", []byte("k"))
@@ -676,18 +852,37 @@ func TestCorruptValue(t *testing.T) {
 			err = s.View(func(tx *Tx) error {
 				return tx.ForEach("inbox", func([]byte, time.Time) error { return errors.New("called") })
 			})
-			if err == nil || !strings.Contains(err.Error(), `"inbox"`) {
+			switch {
+			case e.header && (err == nil || !strings.Contains(err.Error(), `"inbox"`)):
 				t.Fatalf("ForEach err = %v, want an error naming the collection", err)
+			case !e.header && err != nil:
+				t.Fatalf("ForEach over an undecodable item: %v; want it skipped", err)
+			}
+			if n := count(t, s, "inbox"); n != b2i(e.header) {
+				t.Fatalf("Count = %d", n)
 			}
 			// The item can still be deleted and the store keeps working.
 			if err := s.Update(func(tx *Tx) error { return tx.Delete("inbox", []byte("k")) }); err != nil {
 				t.Fatal(err)
 			}
+			// Its index entry goes with it, or (if its clear expiry was
+			// damaged) with the first sweep after the horizon.
+			clock.Advance((horizon + 2*day) * time.Second)
 			if _, err := s.Sweep(); err != nil {
 				t.Fatal(err)
 			}
+			if n := indexLen(t, s); n != 0 {
+				t.Fatalf("index has %d entries after delete", n)
+			}
 		})
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestDefaultKDFOpens(t *testing.T) {
@@ -703,14 +898,16 @@ func TestDefaultKDFOpens(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	var m *meta
-	rawUpdate(t, dir, func(tx *bolt.Tx) error {
-		var err error
-		m, err = parseMeta(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaKey)))
-		return err
-	})
-	if m.KDF != DefaultKDF {
-		t.Fatalf("stored KDF %+v, want %+v", m.KDF, DefaultKDF)
+	b, err := os.ReadFile(filepath.Join(dir, KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, _, _, err := scanKeyFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl.kdf != DefaultKDF {
+		t.Fatalf("stored KDF %+v, want %+v", sl.kdf, DefaultKDF)
 	}
 	s, err = Open(dir, testPass, Options{})
 	if err != nil {
@@ -729,5 +926,8 @@ func TestCreateRejectsBadKDF(t *testing.T) {
 	}
 	if Exists(dir) {
 		t.Fatal("failed Create left a file")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("failed Create left %v", entries)
 	}
 }

@@ -7,16 +7,36 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Tx is one store transaction. It is only valid inside the Update or View
 // callback that received it. Expiry decisions inside a Tx use the clock
 // reading taken when the transaction began.
 type Tx struct {
-	tx  kvTx
-	s   *Store
-	now uint64 // Unix seconds
+	tx       kvTx
+	items    kvBucket // nil until buckets is called
+	index    kvBucket
+	s        *Store
+	now      uint64 // Unix seconds
+	writable bool
+	done     bool      // the callback has returned
+	undo     []dirUndo // directory changes, oldest first
+	// pend holds this transaction's changes to the erasure table, by hkey;
+	// nil until an erasable item is touched.
+	pend map[hkey]pendKey
 }
+
+// pendKey is an item key a transaction gives an item, or (drop) the
+// removal of its key.
+type pendKey struct {
+	key  [keySize]byte
+	drop bool
+}
+
+var errTxDone = errors.New("transaction used after its callback returned")
 
 func checkCollection(c string) error {
 	switch {
@@ -24,12 +44,17 @@ func checkCollection(c string) error {
 		return errors.New("empty collection name")
 	case len(c) > maxCollectionLen:
 		return fmt.Errorf("collection name longer than %d bytes", maxCollectionLen)
-	case c == bucketMeta || c == bucketExpiry:
-		return fmt.Errorf("collection name %q is reserved", c)
 	case bytes.IndexByte([]byte(c), 0) >= 0:
 		return fmt.Errorf("collection name %q contains NUL", c)
 	}
 	return nil
+}
+
+func (tx *Tx) check(collection string) error {
+	if tx.done {
+		return errTxDone
+	}
+	return checkCollection(collection)
 }
 
 func expirySeconds(t time.Time) (uint64, error) {
@@ -44,124 +69,233 @@ func expiryTime(sec uint64) time.Time {
 	return time.Unix(int64(sec), 0).UTC()
 }
 
-func indexKey(exp uint64, hkey []byte, collection string) []byte {
-	k := make([]byte, 0, 8+hkeySize+len(collection))
-	k = binary.BigEndian.AppendUint64(k, exp)
-	k = append(k, hkey...)
-	return append(k, collection...)
+// indexKey is an expiry index entry: be64(coarse expiry) || hkey.
+func indexKey(coarse uint64, hk []byte) []byte {
+	k := make([]byte, 8, 8+hkeySize)
+	binary.BigEndian.PutUint64(k, coarse)
+	return append(k, hk...)
+}
+
+// buckets returns the items and expiry buckets, which Create made. The
+// transaction keeps them: looking a bucket up allocates.
+func (tx *Tx) buckets() (items, index kvBucket, err error) {
+	if tx.items == nil {
+		tx.items, tx.index = tx.tx.Bucket(bucketItems), tx.tx.Bucket(bucketExpiry)
+		if tx.items == nil || tx.index == nil {
+			tx.items, tx.index = nil, nil
+			return nil, nil, errors.New("corrupt store: a bucket is missing")
+		}
+	}
+	return tx.items, tx.index, nil
 }
 
 // Put inserts or overwrites the item key in collection, sealed, with the
 // given expiry (whole seconds; sub-second parts are truncated). An expiry at
 // or before Now() stores an item that is already invisible.
 func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return fmt.Errorf("failed to put item: %w", err)
 	}
-	exp, err := expirySeconds(expires)
+	exact, err := expirySeconds(expires)
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	b, err := tx.tx.CreateBucketIfNotExists(collection)
-	if err != nil {
-		return fmt.Errorf("failed to create collection %q: %w", collection, err)
+	switch {
+	case !tx.writable:
+		return fmt.Errorf("failed to put item in %q: %w", collection, bolterrors.ErrTxNotWritable)
+	case len(value) > maxValueLen:
+		return fmt.Errorf("failed to put item in %q: value of %d bytes is too large", collection, len(value))
 	}
-	ib, err := tx.tx.CreateBucketIfNotExists(bucketExpiry)
+	items, index, err := tx.buckets()
 	if err != nil {
-		return fmt.Errorf("failed to create expiry index: %w", err)
+		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
 	hk := tx.s.hasher.hash(collection, key)
-	if old := b.Get(hk); old != nil {
-		if oldExp, ok := storedExpiry(old); ok {
-			if err := ib.Delete(indexKey(oldExp, hk, collection)); err != nil {
+	if old := items.Get(hk[:]); old != nil {
+		if c, ok := storedCoarse(old); ok {
+			if err := index.Delete(indexKey(c, hk[:])); err != nil {
 				return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
 			}
 		}
 	}
-	nonce := make([]byte, nonceSize)
-	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("failed to generate nonce: %w", err)
-	}
-	sealed := sealValue(tx.s.seal, collection, hk, exp, nonce, value)
-	if err := b.Put(hk, sealed); err != nil {
+	aead, err := tx.sealFor(collection, hk)
+	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	if err := ib.Put(indexKey(exp, hk, collection), nil); err != nil {
+	// One read for the nonce and the jitter.
+	var rnd [nonceSize + 8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return fmt.Errorf("failed to generate nonce: %w", err)
+	}
+	coarse := coarseExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	sealed := sealItem(aead, hk[:], coarse, exact, collection, rnd[:nonceSize], value)
+	if err := items.Put(hk[:], sealed); err != nil {
+		return fmt.Errorf("failed to put item in %q: %w", collection, err)
+	}
+	if err := index.Put(indexKey(coarse, hk[:]), nil); err != nil {
 		return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
 	}
+	d := &tx.s.dir
+	tx.undo = append(tx.undo, d.set(d.coll(collection, true), hk, exact))
 	return nil
+}
+
+// sealFor returns the cipher for a new value of hk in collection, and
+// records the change to the erasure table it implies: an erasable item
+// gets a fresh key, or its old key's successor (nextItemKey), or the key
+// this transaction gave it already; an item that is no longer erasable
+// loses its key.
+func (tx *Tx) sealFor(collection string, hk hkey) (cipherAEAD, error) {
+	s := tx.s
+	if s.keys == nil {
+		return s.seal, nil // a memory store
+	}
+	p, pending := tx.pend[hk]
+	cur, inTable := s.keys[hk]
+	if !s.erasable[collection] {
+		if (pending && !p.drop) || (!pending && inTable) {
+			tx.setPend(hk, pendKey{drop: true})
+		}
+		return s.seal, nil
+	}
+	var k [keySize]byte
+	switch {
+	case pending && !p.drop:
+		k = p.key
+	case inTable:
+		k = nextItemKey(cur)
+	default:
+		if _, err := rand.Read(k[:]); err != nil {
+			return nil, fmt.Errorf("failed to generate item key: %w", err)
+		}
+	}
+	tx.setPend(hk, pendKey{key: k})
+	return chacha20poly1305.NewX(k[:])
+}
+
+func (tx *Tx) setPend(hk hkey, p pendKey) {
+	if tx.pend == nil {
+		tx.pend = make(map[hkey]pendKey)
+	}
+	tx.pend[hk] = p
+}
+
+// openFor returns the cipher that opens the stored value of hk.
+func (tx *Tx) openFor(hk hkey) (cipherAEAD, error) {
+	if p, ok := tx.pend[hk]; ok {
+		if p.drop {
+			return tx.s.seal, nil
+		}
+		return chacha20poly1305.NewX(p.key[:])
+	}
+	if k, ok := tx.s.keys[hk]; ok {
+		return chacha20poly1305.NewX(k[:])
+	}
+	return tx.s.seal, nil
+}
+
+// open authenticates and decrypts the stored value of hk, which must
+// belong to collection.
+func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error) {
+	aead, err := tx.openFor(hk)
+	if err != nil {
+		return itemPlain{}, err
+	}
+	p, err := openItem(aead, hk[:], stored)
+	if err != nil {
+		return itemPlain{}, err
+	}
+	if string(p.collection) != collection {
+		return itemPlain{}, fmt.Errorf("%w: stored for another collection", errCorruptValue)
+	}
+	return p, nil
 }
 
 // Get returns a fresh copy of the value stored under key and its expiry.
 // ok is false if the item is absent or expired.
 func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Time, ok bool, err error) {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to get item: %w", err)
 	}
-	b := tx.tx.Bucket(collection)
-	if b == nil {
-		return nil, time.Time{}, false, nil
-	}
 	hk := tx.s.hasher.hash(collection, key)
-	stored := b.Get(hk)
+	items := tx.items
+	if items == nil {
+		// Only this bucket: looking one up allocates.
+		if items = tx.tx.Bucket(bucketItems); items == nil {
+			return nil, time.Time{}, false, errors.New("failed to get item: corrupt store: no items bucket")
+		}
+	}
+	stored := items.Get(hk[:])
 	if stored == nil {
 		return nil, time.Time{}, false, nil
 	}
-	exp, good := storedExpiry(stored)
-	if good && exp <= tx.now {
-		return nil, time.Time{}, false, nil
+	// The directory is consulted only now: most lookups of an absent key
+	// then touch no map.
+	if exp, known := tx.s.dir.colls[collection][hk]; known && exp <= tx.now {
+		return nil, time.Time{}, false, nil // expired: no need to decrypt
 	}
-	v, exp, err := openValue(tx.s.seal, collection, hk, stored)
+	p, err := tx.open(collection, hk, stored)
 	if err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to read item in collection %q: %w", collection, err)
 	}
-	return v, expiryTime(exp), true, nil
+	if p.exact <= tx.now {
+		return nil, time.Time{}, false, nil
+	}
+	return p.value, expiryTime(p.exact), true, nil
 }
 
-// Has reports whether a live (unexpired) item is stored under key. It does
-// not decrypt the value.
+// Has reports whether a live (unexpired) item is stored under key. It
+// consults the directory only, so it decrypts nothing.
 func (tx *Tx) Has(collection string, key []byte) (bool, error) {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return false, fmt.Errorf("failed to look up item: %w", err)
 	}
-	b := tx.tx.Bucket(collection)
-	if b == nil {
-		return false, nil
-	}
-	stored := b.Get(tx.s.hasher.hash(collection, key))
-	if stored == nil {
-		return false, nil
-	}
-	exp, good := storedExpiry(stored)
-	if !good {
-		return false, fmt.Errorf("failed to look up item in collection %q: %w", collection, errCorruptValue)
-	}
-	return exp > tx.now, nil
+	exp, ok := tx.s.dir.colls[collection][tx.s.hasher.hash(collection, key)]
+	return ok && exp > tx.now, nil
 }
 
 // Delete removes the item stored under key, if any (expired or not).
 func (tx *Tx) Delete(collection string, key []byte) error {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return fmt.Errorf("failed to delete item: %w", err)
 	}
-	b := tx.tx.Bucket(collection)
-	if b == nil {
-		return nil
+	if !tx.writable {
+		return fmt.Errorf("failed to delete item from %q: %w", collection, bolterrors.ErrTxNotWritable)
+	}
+	items, index, err := tx.buckets()
+	if err != nil {
+		return fmt.Errorf("failed to delete item from %q: %w", collection, err)
 	}
 	hk := tx.s.hasher.hash(collection, key)
-	stored := b.Get(hk)
+	if err := tx.remove(items, index, hk); err != nil {
+		return fmt.Errorf("failed to delete item from %q: %w", collection, err)
+	}
+	if cd := tx.s.dir.coll(collection, false); cd != nil {
+		if u, ok := tx.s.dir.remove(cd, hk); ok {
+			tx.undo = append(tx.undo, u)
+		}
+	}
+	return nil
+}
+
+// remove deletes the stored value of hk and its index entry, and drops its
+// item key, if it has one. The caller updates the directory.
+func (tx *Tx) remove(items, index kvBucket, hk hkey) error {
+	stored := items.Get(hk[:])
 	if stored == nil {
 		return nil
 	}
-	if exp, ok := storedExpiry(stored); ok {
-		if ib := tx.tx.Bucket(bucketExpiry); ib != nil {
-			if err := ib.Delete(indexKey(exp, hk, collection)); err != nil {
-				return fmt.Errorf("failed to delete item from %q: %w", collection, err)
-			}
+	if c, ok := storedCoarse(stored); ok {
+		if err := index.Delete(indexKey(c, hk[:])); err != nil {
+			return err
 		}
 	}
-	if err := b.Delete(hk); err != nil {
-		return fmt.Errorf("failed to delete item from %q: %w", collection, err)
+	if err := items.Delete(hk[:]); err != nil {
+		return err
+	}
+	p, pending := tx.pend[hk]
+	if _, inTable := tx.s.keys[hk]; inTable || (pending && !p.drop) {
+		tx.setPend(hk, pendKey{drop: true})
 	}
 	return nil
 }
@@ -172,34 +306,52 @@ func (tx *Tx) Delete(collection string, key []byte) error {
 // error before fn is called; an error from fn stops the iteration and is
 // returned as is.
 func (tx *Tx) ForEach(collection string, fn func(value []byte, expires time.Time) error) error {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return fmt.Errorf("failed to iterate collection: %w", err)
 	}
-	b := tx.tx.Bucket(collection)
-	if b == nil {
+	cd := tx.s.dir.coll(collection, false)
+	if len(cd) == 0 {
 		return nil
 	}
-	type item struct {
-		v   []byte
-		exp uint64
+	items, _, err := tx.buckets()
+	if err != nil {
+		return fmt.Errorf("failed to iterate collection %q: %w", collection, err)
 	}
-	var items []item
-	c := b.Cursor()
-	for k, stored := c.First(); k != nil; k, stored = c.Next() {
-		if stored == nil {
-			continue // nested bucket: never created by this package
-		}
-		if exp, ok := storedExpiry(stored); ok && exp <= tx.now {
-			continue
-		}
-		v, exp, err := openValue(tx.s.seal, collection, k, stored)
+	var vals []itemPlain
+	visit := func(hk hkey, stored []byte) error {
+		p, err := tx.open(collection, hk, stored)
 		if err != nil {
 			return fmt.Errorf("failed to read item in collection %q: %w", collection, err)
 		}
-		items = append(items, item{v, exp})
+		vals = append(vals, p)
+		return nil
 	}
-	for _, it := range items {
-		if err := fn(it.v, expiryTime(it.exp)); err != nil {
+	if 4*len(cd) >= tx.s.dir.total {
+		// Most items are in this collection: walk them all, in hkey order.
+		c := items.Cursor()
+		for k, stored := c.First(); k != nil; k, stored = c.Next() {
+			if len(k) != hkeySize {
+				continue
+			}
+			if exp, ok := cd[hkey(k)]; ok && exp > tx.now {
+				if err := visit(hkey(k), stored); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		for _, hk := range cd.live(tx.now) {
+			stored := items.Get(hk[:])
+			if stored == nil {
+				return fmt.Errorf("failed to read item in collection %q: %w: missing", collection, errCorruptValue)
+			}
+			if err := visit(hk, stored); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range vals {
+		if err := fn(p.value, expiryTime(p.exact)); err != nil {
 			return err
 		}
 	}
@@ -208,23 +360,11 @@ func (tx *Tx) ForEach(collection string, fn func(value []byte, expires time.Time
 
 // Count returns the number of live items in collection.
 func (tx *Tx) Count(collection string) (int, error) {
-	if err := checkCollection(collection); err != nil {
+	if err := tx.check(collection); err != nil {
 		return 0, fmt.Errorf("failed to count collection: %w", err)
 	}
-	b := tx.tx.Bucket(collection)
-	if b == nil {
-		return 0, nil
-	}
 	n := 0
-	c := b.Cursor()
-	for k, stored := c.First(); k != nil; k, stored = c.Next() {
-		if stored == nil {
-			continue
-		}
-		exp, ok := storedExpiry(stored)
-		if !ok {
-			return 0, fmt.Errorf("failed to count collection %q: %w", collection, errCorruptValue)
-		}
+	for _, exp := range tx.s.dir.colls[collection] {
 		if exp > tx.now {
 			n++
 		}
@@ -232,7 +372,6 @@ func (tx *Tx) Count(collection string) (int, error) {
 	return n, nil
 }
 
-// sweep deletes every item whose expiry is <= tx.now using the expiry index.
 // anyDue reports whether the expiry index holds an entry due now (or a
 // malformed one, which sweep drops).
 func (tx *Tx) anyDue() bool {
@@ -241,48 +380,155 @@ func (tx *Tx) anyDue() bool {
 		return false
 	}
 	k, _ := ib.Cursor().First()
-	return k != nil && (len(k) < 8+hkeySize || binary.BigEndian.Uint64(k) <= tx.now)
+	return k != nil && (len(k) != 8+hkeySize || binary.BigEndian.Uint64(k) <= tx.now)
 }
 
+// sweep walks the expiry index from its first entry while the coarse
+// expiry is <= now. An item whose exact expiry has passed is removed; one
+// that lives on (its clear expiry was capped at the horizon) is sealed
+// again with a new coarse expiry.
 func (tx *Tx) sweep() (int, error) {
-	ib := tx.tx.Bucket(bucketExpiry)
-	if ib == nil {
-		return 0, nil
+	items, index, err := tx.buckets()
+	if err != nil {
+		return 0, err
 	}
 	var due [][]byte
-	c := ib.Cursor()
+	c := index.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) < 8+hkeySize {
-			// Malformed index entry: drop it.
-			due = append(due, append([]byte(nil), k...))
-			continue
-		}
-		if binary.BigEndian.Uint64(k) > tx.now {
+		if len(k) == 8+hkeySize && binary.BigEndian.Uint64(k) > tx.now {
 			break
 		}
-		due = append(due, append([]byte(nil), k...))
+		due = append(due, bytes.Clone(k))
 	}
 	removed := 0
 	for _, k := range due {
-		if len(k) > 8+hkeySize {
-			exp := binary.BigEndian.Uint64(k)
-			hk := k[8 : 8+hkeySize]
-			coll := k[8+hkeySize:]
-			if b := tx.tx.Bucket(string(coll)); b != nil && string(coll) != bucketMeta && string(coll) != bucketExpiry {
-				// Only delete the item if it still carries this expiry.
-				if stored := b.Get(hk); stored != nil {
-					if e, ok := storedExpiry(stored); !ok || e == exp {
-						if err := b.Delete(hk); err != nil {
-							return removed, fmt.Errorf("failed to delete expired item from %q: %w", coll, err)
-						}
-						removed++
-					}
-				}
-			}
-		}
-		if err := ib.Delete(k); err != nil {
+		if err := index.Delete(k); err != nil {
 			return removed, fmt.Errorf("failed to delete expiry index entry: %w", err)
 		}
+		if len(k) != 8+hkeySize {
+			continue // malformed: dropped
+		}
+		hk := hkey(k[8:])
+		stored := items.Get(hk[:])
+		if c, ok := storedCoarse(stored); stored == nil || (ok && c != binary.BigEndian.Uint64(k)) {
+			continue // a stale entry: the item is gone or has another expiry
+		}
+		cd, exact, known := tx.s.dir.find(hk)
+		if known && exact > tx.now {
+			if err := tx.renew(items, index, cd, hk, stored); err != nil {
+				return removed, err
+			}
+			continue
+		}
+		if err := tx.remove(items, index, hk); err != nil {
+			return removed, fmt.Errorf("failed to delete expired item: %w", err)
+		}
+		if known {
+			u, _ := tx.s.dir.remove(cd, hk)
+			tx.undo = append(tx.undo, u)
+		}
+		removed++
 	}
 	return removed, nil
+}
+
+// renew seals a live item again, unchanged but for a new coarse expiry,
+// under the key it had.
+func (tx *Tx) renew(items, index kvBucket, cd collDir, hk hkey, stored []byte) error {
+	aead, err := tx.openFor(hk)
+	if err != nil {
+		return err
+	}
+	p, err := openItem(aead, hk[:], stored)
+	if err != nil {
+		// Unreadable: it can never be returned, so let it go.
+		if err := tx.remove(items, index, hk); err != nil {
+			return err
+		}
+		u, _ := tx.s.dir.remove(cd, hk)
+		tx.undo = append(tx.undo, u)
+		return nil
+	}
+	var rnd [nonceSize + 8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return fmt.Errorf("failed to generate nonce: %w", err)
+	}
+	coarse := coarseExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	sealed := sealItem(aead, hk[:], coarse, p.exact, string(p.collection), rnd[:nonceSize], p.value)
+	if err := items.Put(hk[:], sealed); err != nil {
+		return fmt.Errorf("failed to renew item: %w", err)
+	}
+	if err := index.Put(indexKey(coarse, hk[:]), nil); err != nil {
+		return fmt.Errorf("failed to renew item: %w", err)
+	}
+	return nil
+}
+
+// beforeCommit runs at the end of a write transaction, before the database
+// commit: if it gives new hkeys a key, the key file must hold them (and
+// every key it held) before the commit makes values sealed under them
+// durable. One slot suffices: the other still holds the committed table,
+// and Open takes the newest slot that verifies.
+func (tx *Tx) beforeCommit() error {
+	s := tx.s
+	var union itemKeys
+	for hk, p := range tx.pend {
+		if _, inTable := s.keys[hk]; p.drop || inTable {
+			continue
+		}
+		if union == nil {
+			union = make(itemKeys, len(s.keys)+len(tx.pend))
+			for k, v := range s.keys {
+				union[k] = v
+			}
+		}
+		union[hk] = p.key
+	}
+	if union != nil {
+		// From here the file may hold keys the database never commits.
+		s.keysDirty = true
+		if err := s.kf.write(union, false); err != nil {
+			return err
+		}
+	}
+	if s.commitHook != nil {
+		s.commitHook()
+	}
+	return nil
+}
+
+// afterCommit applies the transaction's changes to the erasure table. If it
+// replaced or dropped keys, both slots are rewritten, so that no copy of
+// the old keys survives in the file; keys given to new items are already
+// in the newest slot. Replaced keys were not written before the commit: a
+// crash in between leaves the old key, from which Open derives the new
+// one.
+func (tx *Tx) afterCommit() error {
+	s := tx.s
+	if len(tx.pend) == 0 {
+		return nil
+	}
+	erase := false
+	for hk, p := range tx.pend {
+		_, inTable := s.keys[hk]
+		switch {
+		case p.drop && inTable:
+			delete(s.keys, hk)
+			erase = true
+		case p.drop:
+		default:
+			erase = erase || inTable
+			s.keys[hk] = p.key
+		}
+	}
+	if !erase {
+		s.keysDirty = false
+		return nil
+	}
+	s.keysDirty = true
+	if err := s.kf.write(s.keys, true); err != nil {
+		return fmt.Errorf("the transaction is committed, but the keys it replaced are not yet erased: %w", err)
+	}
+	s.keysDirty = false
+	return nil
 }
