@@ -47,6 +47,11 @@ type keyVector struct {
 	// After the transcript: both sides' root key, and the initiator's link
 	// proof in the last step's period on a link it dialled.
 	FinalRootKey, LinkProof string
+	// A re-key request from A to B in period P0 (SPEC §3.3) with ephemeral
+	// private key RekeyEphemeral: the pair's base, the tag of slot 0, the
+	// mask of EK_A, and the first-contact key SK both sides derive.
+	RekeyEphemeral                                    string
+	RekeyBase, RekeyTag, RekeyMask, RekeySK, RekeyEKA string
 }
 
 // stepVector is one envelope of the transcript: From seals Content at
@@ -184,7 +189,35 @@ func (v *keyVector) compute(t testing.TB) keyVector {
 	low := a.Public().Fingerprint() < b.Public().Fingerprint()
 	proof := LinkProofWith(key, true, low, unhex(t, v.LinkBinding))
 	out.LinkProof = hex.EncodeToString(proof[:])
+	out.computeRekey(t, a, b)
 	return out
+}
+
+func (out *keyVector) computeRekey(t testing.TB, a, b *Identity) {
+	base, err := RekeyBase(a, b.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := RekeyBase(b, a.Public()); other != base {
+		t.Fatal("the two sides disagree on the re-key base")
+	}
+	tag := RekeyTag(base, a.Public(), out.P0, 0)
+	mask := RekeyMask(base, tag)
+	eph, err := ecdh.X25519().NewPrivateKey(unhex(t, out.RekeyEphemeral))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ek [32]byte
+	copy(ek[:], eph.PublicKey().Bytes())
+	sk, err := rekeyKey(eph, a.DH, a.Public(), b.Public(), ek, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if theirs, err := RespondRekey(b, a.Public(), ek); err != nil || theirs != sk {
+		t.Fatalf("the contact derives another re-key SK (%v)", err)
+	}
+	out.RekeyBase, out.RekeyTag, out.RekeyMask = hex.EncodeToString(base[:]), hex.EncodeToString(tag[:]), hex.EncodeToString(mask[:])
+	out.RekeySK, out.RekeyEKA = hex.EncodeToString(sk[:]), hex.EncodeToString(ek[:])
 }
 
 func seedVectors() []keyVector {
@@ -193,11 +226,13 @@ func seedVectors() []keyVector {
 		{Comment: "first contact and a transcript of seven envelopes", ASignSeed: h(0x01), ADHPriv: h(0x02), AName: "Alice",
 			BSignSeed: h(0x03), BDHPriv: h(0x04), BName: "Bob", PrekeyPriv: h(0x05),
 			InviteSecret: hex.EncodeToString(bytes.Repeat([]byte{0x06}, 16)), InviteExpiry: 1800000000,
-			IntroSlot: 42, P0: 20413, InitiateRandom: hex.EncodeToString(stream("initiate 1", 128)), LinkBinding: h(0x08)},
+			IntroSlot: 42, P0: 20413, InitiateRandom: hex.EncodeToString(stream("initiate 1", 128)), LinkBinding: h(0x08),
+			RekeyEphemeral: h(0x09)},
 		{Comment: "non-ASCII names, a later period", ASignSeed: h(0x11), ADHPriv: h(0x12), AName: "Zoë",
 			BSignSeed: h(0x13), BDHPriv: h(0x14), BName: "Bình", PrekeyPriv: h(0x15),
 			InviteSecret: hex.EncodeToString(bytes.Repeat([]byte{0x16}, 16)), InviteExpiry: 1900000000,
-			IntroSlot: 255, P0: 21000, InitiateRandom: hex.EncodeToString(stream("initiate 2", 128)), LinkBinding: h(0x18)},
+			IntroSlot: 255, P0: 21000, InitiateRandom: hex.EncodeToString(stream("initiate 2", 128)), LinkBinding: h(0x18),
+			RekeyEphemeral: h(0x19)},
 	}
 }
 
