@@ -65,6 +65,7 @@ func (c *cli) initCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long keys and envelopes are kept for slow carriers")
 	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop budget of the envelopes you write")
 	cmd.Flags().DurationVar(&cfg.InviteLifetime, "invite-lifetime", cfg.InviteLifetime, "how long an invite you show works if nobody uses it")
+	cmd.Flags().DurationVar(&cfg.ReceiptDelay, "receipt-delay", cfg.ReceiptDelay, "the longest your receipts wait before they leave, so neighbours cannot tell you are the recipient by timing (0: at once; an export takes them all)")
 	cmd.Flags().StringVar(&routing, "routing", "epidemic", "how your envelopes spread: epidemic, or spray:L (spray-and-wait with L copies; see docs/simulation.md)")
 	return cmd
 }
@@ -600,7 +601,7 @@ func (c *cli) printStatus(st *mesh.Status, s node.Stats) {
 	}
 	rows = append(rows,
 		[]string{"queued:", fmt.Sprintf("%d envelopes, %s (yours, not yet delivered)", s.Queued, bytesText(s.QueuedBytes))},
-		[]string{"receipts:", fmt.Sprintf("%d (yours, travelling back)", s.Receipts)},
+		[]string{"receipts:", fmt.Sprintf("%d (yours, travelling back or waiting to leave)", s.Receipts)},
 		[]string{"carried:", carried + " (for others)"},
 		[]string{"store:", bytesText(s.StoreBytes)},
 	)

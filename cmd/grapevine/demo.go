@@ -116,7 +116,7 @@ func selfPath() (string, error) {
 }
 
 func (n *demoNode) start(ctx context.Context, exe, pass, peer string) error {
-	args := []string{"--home", n.home, "up", "--name", n.name, "--listen", "127.0.0.1:0", "--no-discovery", "--quiet"}
+	args := []string{"--home", n.home, "up", "--name", n.name, "--listen", "127.0.0.1:0", "--no-discovery", "--quiet", "--receipt-delay", "1s"}
 	if peer != "" {
 		args = append(args, "--peer", peer)
 	}

@@ -159,8 +159,8 @@ func (o *simOptions) scenario() (sim.Scenario, error) {
 	if sc.Copies, err = node.ParseRouting(o.routing); err != nil {
 		return sc, fmt.Errorf("invalid --routing: %w", err)
 	}
-	if o.hops < 1 || o.hops > 255 {
-		return sc, fmt.Errorf("invalid --hops %d: must be 1 to 255", o.hops)
+	if o.hops < 1 || o.hops > node.MaxHops {
+		return sc, fmt.Errorf("invalid --hops %d: must be 1 to %d (the protocol's limit)", o.hops, node.MaxHops)
 	}
 	sc.Hops = uint8(o.hops)
 	if sc.RelayQuota, err = parseSize(o.quota); err != nil {

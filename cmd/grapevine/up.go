@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -24,15 +25,16 @@ import (
 
 // upOptions are the flags of `grapevine up`.
 type upOptions struct {
-	name        string
-	listen      string
-	peers       []string
-	stealth     bool
-	noRelay     bool
-	noDiscovery bool
-	quota       string
-	verbose     bool
-	quiet       bool // no invite and QR at start (the demo starts many nodes)
+	receiptDelay time.Duration
+	name         string
+	listen       string
+	peers        []string
+	stealth      bool
+	noRelay      bool
+	noDiscovery  bool
+	quota        string
+	verbose      bool
+	quiet        bool // no invite and QR at start (the demo starts many nodes)
 }
 
 func (c *cli) upCmd() *cobra.Command {
@@ -68,6 +70,7 @@ or a prompt; the passphrase as for every command.`,
 	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others (e.g. 64MiB, 1GiB)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every link event")
 	f.BoolVar(&o.quiet, "quiet", false, "do not print the invite and QR code at start")
+	f.DurationVar(&o.receiptDelay, "receipt-delay", node.DefaultConfig.ReceiptDelay, "when up creates the identity: the longest your receipts wait before they leave (see init --help)")
 	return cmd
 }
 
@@ -87,7 +90,7 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		cl.Close()
 		return fmt.Errorf("a node is already running in %s", home)
 	}
-	n, err := c.openOrCreate(home, o.name)
+	n, err := c.openOrCreate(home, o.name, o.receiptDelay)
 	if err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 }
 
 // openOrCreate unlocks the home, creating the identity first if there is none.
-func (c *cli) openOrCreate(home, name string) (*node.Node, error) {
+func (c *cli) openOrCreate(home, name string, receiptDelay time.Duration) (*node.Node, error) {
 	if store.Exists(home) {
 		return c.open()
 	}
@@ -186,7 +189,9 @@ func (c *cli) openOrCreate(home, name string) (*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{})
+	cfg := node.DefaultConfig
+	cfg.ReceiptDelay = receiptDelay
+	n, err := node.Init(home, pass, name, cfg, node.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create identity: %w", err)
 	}

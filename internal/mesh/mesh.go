@@ -223,13 +223,22 @@ func (m *Mesh) rotate() error {
 	return nil
 }
 
+// ReleaseEvery is how often a running node looks for receipts due to leave.
+const ReleaseEvery = time.Second
+
 func (m *Mesh) housekeeping(ctx context.Context) {
 	rotate := m.cfg.Clock.After(m.cfg.KeyRotation)
 	maintain := m.cfg.Clock.After(m.cfg.MaintainEvery)
+	release := m.cfg.Clock.After(ReleaseEvery)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-release: // receipts whose random delay is over leave now (SPEC §6)
+			if err := m.node.ReleaseReceipts(false); err != nil {
+				m.log.Warn("releasing receipts failed", "err", err)
+			}
+			release = m.cfg.Clock.After(ReleaseEvery)
 		case <-rotate:
 			if err := m.rotate(); err != nil {
 				m.log.Warn("link key rotation failed", "err", err)

@@ -39,7 +39,9 @@ func newTestMesh(t *testing.T) *testMesh {
 // deferred tm.stop, so no link outlives its node.
 func newTestNode(t *testing.T, name string) *node.Node {
 	t.Helper()
-	return newTestNodeWith(t, name, node.DefaultConfig)
+	cfg := node.DefaultConfig
+	cfg.ReceiptDelay = 0 // receipts at once, unless a test is about their delay
+	return newTestNodeWith(t, name, cfg)
 }
 
 func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
@@ -147,6 +149,40 @@ func TestLineDeliversThroughTheMiddle(t *testing.T) {
 			m := lastMessage(t, alice)
 			return m.ID == sent.ID && m.Status == node.StatusDelivered
 		})
+	})
+}
+
+// TestReceiptsLeaveAfterARandomDelay: with receipts delayed by up to ten
+// minutes, Carol carries what she opened like a relay and her receipt
+// leaves later; Alice learns of the delivery then, not at once (SPEC §6).
+func TestReceiptsLeaveAfterARandomDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := node.DefaultConfig
+		cfg.ReceiptDelay = 10 * time.Minute
+		alice, bob, carol := newTestNode(t, "Alice"), newTestNode(t, "Bob"), newTestNodeWith(t, "Carol", cfg)
+		tm := newTestMesh(t)
+		defer tm.stop()
+		tm.start(alice, "a")
+		tm.start(bob, "b", "a")
+		tm.start(carol, "c", "b")
+		befriend(t, alice, carol, "Alice", "Carol")
+		sent, err := alice.Send("Carol", "a receipt that waits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Carol receives", 2*time.Second, func() bool { return lastMessage(t, carol).Text == "a receipt that waits" })
+		id, _ := envelope.ParseID(sent.ID)
+		if !carol.Holds(id) {
+			t.Fatal("Carol does not carry what she opened while her receipt waits")
+		}
+		delivered := func() bool {
+			m := lastMessage(t, alice)
+			return m.ID == sent.ID && m.Status == node.StatusDelivered
+		}
+		eventually(t, "Alice learns it was delivered", 11*time.Minute, delivered)
+		if carol.Holds(id) {
+			t.Fatal("Carol still carries the envelope after her receipt left")
+		}
 	})
 }
 

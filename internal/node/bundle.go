@@ -8,19 +8,26 @@ import (
 )
 
 // Export writes every unexpired envelope this node holds — its outbox, its
-// receipts and what it carries for others — to a bundle file, atomically.
+// receipts (including those still waiting to leave) and what it carries for
+// others — to a bundle file, atomically.
 // Each copy leaves with its hop budget decremented; envelopes with no hops
 // left stay here.
 func (n *Node) Export(path string) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// A bundle is written to be carried away: every waiting receipt goes
+	// with it (SPEC §6), so the carrier learns no more than a neighbour who
+	// met this node when the receipts left.
+	if err := n.releaseReceipts(true); err != nil {
+		return 0, err
+	}
 	return bundle.WriteFile(path, func(put func([]byte) error) error {
 		return n.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
 			if e.Hops == 0 || e.Expired(n.now()) {
 				return nil
 			}
 			cp := append([]byte(nil), raw...)
-			envelope.SetHops(cp, e.Hops-1)
+			envelope.SetHops(cp, n.nextHops(e.Hops))
 			return put(cp)
 		})
 	})

@@ -416,7 +416,7 @@ func (n *Node) initiate(tx *store.Tx, c *contactRecord, inv *keys.Invite, link s
 		Tag:    tag,
 		Commit: envelope.Commitment(keys.IntroReceiptSecret(fc.SK)),
 		Expiry: n.envelopeExpiry(),
-		Hops:   n.cfg.Hops,
+		Hops:   n.startHops(),
 	}, keys.MaskEK(fc.EK, inv.Secret, tag), fc.IdentityKey, n.id.Binding(), keys.IntroSealKey(fc.SK), content.Marshal())
 	if err != nil {
 		return fmt.Errorf("failed to seal contact request: %w", err)
@@ -430,7 +430,7 @@ func (n *Node) initiate(tx *store.Tx, c *contactRecord, inv *keys.Invite, link s
 	if err := saveContact(tx, c); err != nil {
 		return err
 	}
-	return n.putEnvelope(tx, e.Marshal(), n.ownFlags())
+	return n.putEnvelope(tx, e.Marshal(), flagOwn) // epidemic whatever the routing: no offers of intro tags
 }
 
 // Accept answers a contact request, or a proposal of new keys from an
@@ -473,8 +473,7 @@ func (n *Node) accept(tx *store.Tx, c *contactRecord) error {
 		if p.Expiry <= uint32(now.Unix()) {
 			continue
 		}
-		r := envelope.NewReceipt(p.Target, p.Expiry, p.Secret, n.cfg.Hops)
-		if err := n.putEnvelope(tx, r.Marshal(), n.ownFlags()); err != nil {
+		if err := n.queueReceipt(tx, envelope.NewReceipt(p.Target, p.Expiry, p.Secret, n.startHops())); err != nil {
 			return err
 		}
 	}
@@ -643,7 +642,7 @@ func (n *Node) initiateRekey(tx *store.Tx, c *contactRecord) error {
 		Tag:    tag,
 		Commit: envelope.Commitment(keys.IntroReceiptSecret(fc.SK)),
 		Expiry: n.envelopeExpiry(),
-		Hops:   n.cfg.Hops,
+		Hops:   n.startHops(),
 		Prefix: masked[:],
 	}, content.Marshal())
 	if err != nil {
@@ -656,7 +655,7 @@ func (n *Node) initiateRekey(tx *store.Tx, c *contactRecord) error {
 	if err := saveContact(tx, c); err != nil {
 		return err
 	}
-	return n.putEnvelope(tx, e.Marshal(), n.ownFlags())
+	return n.putEnvelope(tx, e.Marshal(), flagOwn) // epidemic whatever the routing: no offers of intro tags
 }
 
 func xor32(a, b [32]byte) [32]byte {

@@ -29,13 +29,19 @@ type IngestReport struct {
 	Ignored          int `json:"ignored"`          // from identities whose requests I rejected
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
+	Clamped          int `json:"clamped"`          // hop budgets above MaxHops, taken down to it
 
 	Opened []envelope.ID `json:"-"` // the messages for me among them (Messages and RequestMessages), by envelope ID
 }
 
-// maxReceiptSecrets bounds how many candidate secrets are remembered per
-// target, so unverifiable (possibly forged) receipts cannot grow a record.
-const maxReceiptSecrets = 4
+// Protocol maxima, enforced at ingest (SPEC §12.4): no envelope lives
+// longer than MaxLifetime from now, and none travels more than MaxHops hops.
+// Junk dated years ahead, or with a hop budget of 255, would otherwise
+// outlive and outrun every honest envelope.
+const (
+	MaxLifetime = 31 * 24 * time.Hour
+	MaxHops     = 32
+)
 
 // Ingest takes envelopes that arrived from anywhere, durably, in one
 // transaction: envelopes for me become messages and emit receipts, receipts
@@ -57,7 +63,8 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	}
 	var rep IngestReport
 	err := n.update(func(tx *store.Tx) error {
-		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID]bool{}}
+		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID][16]byte{},
+			mine: map[envelope.ID]bool{}}
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
 				in.copies = min(copies[i], MaxCopies)
@@ -88,7 +95,8 @@ type ingest struct {
 	now      time.Time
 	contacts map[string]*contactRecord // loaded in this transaction; saved by flush
 	changed  bool                      // the tag index changed: rescan
-	carried  map[envelope.ID]bool      // stored to carry in this batch
+	carried  map[envelope.ID][16]byte  // stored to carry in this batch, with their tags
+	mine     map[envelope.ID]bool      // opened here in this batch, its receipt waiting
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 }
 
@@ -102,6 +110,16 @@ func (in *ingest) one(raw []byte) error {
 	if e.Expired(in.now) {
 		in.rep.Expired++
 		return nil
+	}
+	if e.ExpiresAt().After(in.now.Add(MaxLifetime)) {
+		in.rep.Invalid++ // dated beyond any retention a writer may choose
+		return nil
+	}
+	if e.Hops > MaxHops {
+		raw = bytes.Clone(raw)
+		envelope.SetHops(raw, MaxHops)
+		e.Hops = MaxHops
+		in.rep.Clamped++
 	}
 	id := envelope.ComputeID(raw)
 	if e.Kind == envelope.KindReceipt {
@@ -121,8 +139,11 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	}
 	if ref, ok := in.n.idx.lookup(e.Tag); ok {
 		handled, err := in.open(id, e, ref)
-		if handled || err != nil {
+		if err != nil || handled && !in.keepOpened(id) {
 			return err
+		}
+		if handled { // mine: carried like a relay's copy, but not counted as one
+			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
 		}
 	}
 	if in.n.quota <= 0 { // not relaying: only my own mail is kept
@@ -130,8 +151,16 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 		return nil
 	}
 	in.rep.New++
-	in.carried[id] = true
+	in.carried[id] = e.Tag
 	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+}
+
+// keepOpened says whether an envelope I just opened stays here, carried like
+// a relay's copy until its receipt leaves (receipts.go): when receipts wait,
+// and the envelope is still to be carried (it opened and is not proven
+// delivered), so the recipient holds what a relay would hold.
+func (in *ingest) keepOpened(id envelope.ID) bool {
+	return in.n.cfg.ReceiptDelay > 0 && in.n.quota > 0 && in.mine[id]
 }
 
 func b2i(b bool) int {
@@ -157,32 +186,24 @@ func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, erro
 	return true, nil
 }
 
+// Receipt secrets that could not be checked when they arrived are kept by
+// the commitment they open (with the expiry of the receipt that brought
+// them), not by the envelope they name: any number of forged receipts for
+// an envelope then sit beside the genuine one instead of crowding it out,
+// and a target that arrives later is checked with one lookup (SPEC §6).
+func secretKey(target envelope.ID, commit [envelope.CommitSize]byte) []byte {
+	return append(append(make([]byte, 0, envelope.IDSize+envelope.CommitSize), target[:]...), commit[:]...)
+}
+
 // provenDelivered reports whether a receipt held here reveals the secret
-// behind the envelope's commitment.
+// behind the envelope's commitment, with the envelope's own expiry.
 func (in *ingest) provenDelivered(id envelope.ID, e *envelope.Envelope) (bool, error) {
-	v, _, ok, err := in.tx.Get(colReceipts, id[:])
-	if err != nil || !ok {
-		return false, err
-	}
-	for i := 0; i+envelope.SecretSize <= len(v); i += envelope.SecretSize {
-		var s [envelope.SecretSize]byte
-		copy(s[:], v[i:])
-		if envelope.Commitment(s) == e.Commit {
-			return true, nil
-		}
-	}
-	return false, nil
+	_, exp, ok, err := in.tx.Get(colReceipts, secretKey(id, e.Commit))
+	return ok && uint32(exp.Unix()) == e.Expiry, err
 }
 
 func (in *ingest) rememberSecret(target envelope.ID, secret [envelope.SecretSize]byte, expires time.Time) error {
-	v, _, _, err := in.tx.Get(colReceipts, target[:])
-	if err != nil {
-		return err
-	}
-	if bytes.Contains(v, secret[:]) || len(v) >= maxReceiptSecrets*envelope.SecretSize {
-		return nil
-	}
-	return in.tx.Put(colReceipts, target[:], append(v, secret[:]...), expires)
+	return in.tx.Put(colReceipts, secretKey(target, envelope.Commitment(secret)), secret[:], expires)
 }
 
 func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) error {
@@ -223,7 +244,7 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("corrupt stored envelope: %w", err)
 	}
-	if !r.Confirms(r.Target, target) {
+	if !r.Confirms(r.Target, target) || r.Expiry != target.Expiry { // a re-dated copy is not its receipt
 		in.rep.Forged++
 		return true, nil
 	}
@@ -243,7 +264,7 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	}
 	var commit [envelope.CommitSize]byte
 	copy(commit[:], m.Commit)
-	if !r.ConfirmsCommit(r.Target, commit) {
+	if !r.ConfirmsCommit(r.Target, commit) || (m.Expiry != 0 && r.Expiry != m.Expiry) {
 		in.rep.Forged++
 		return true, nil
 	}
@@ -529,11 +550,12 @@ func (in *ingest) opened(id envelope.ID, e *envelope.Envelope, c *contactRecord,
 	if c.State == StateRequest || held { // no receipt to a stranger before accepting
 		c.Pending = append(c.Pending, pendingReceipt{Target: id, Expiry: e.Expiry, Secret: secret})
 	} else {
-		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.cfg.Hops)
-		if err := in.n.putEnvelope(in.tx, r.Marshal(), in.n.ownFlags()); err != nil {
+		r := envelope.NewReceipt(id, e.Expiry, secret, in.n.startHops())
+		if err := in.n.queueReceipt(in.tx, r); err != nil {
 			return err
 		}
 	}
+	in.mine[id] = true
 	// The secret alone is a local tombstone: further copies are dropped here.
 	if err := in.rememberSecret(id, secret, e.ExpiresAt()); err != nil {
 		return err
@@ -560,43 +582,51 @@ func (in *ingest) contact(fp string) (*contactRecord, error) {
 	return c, err
 }
 
-// rescan looks again at carried envelopes whose tags became expected.
+// rescan looks again at carried envelopes whose tags became expected. The
+// inventory's in-memory map from tags to carried envelopes answers which
+// they are, so opening a request never reads the whole store.
 func (in *ingest) rescan() error {
-	type cand struct {
-		id envelope.ID
-		e  *envelope.Envelope
+	cands := in.n.inv.expected(in.n.idx)
+	for id, tag := range in.carried { // not in the inventory before this batch commits
+		if _, ok := in.n.idx.lookup(tag); ok {
+			cands = append(cands, id)
+		}
 	}
-	var cands []cand
-	err := in.tx.ForEach(colEnvelopes, func(v []byte, _ time.Time) error {
-		if len(v) < 2 || v[0]&flagOwn != 0 {
-			return nil
-		}
-		e, err := envelope.Parse(v[1:])
-		if err != nil || e.Kind != envelope.KindSealed {
-			return nil
-		}
-		if _, ok := in.n.idx.lookup(e.Tag); ok {
-			cands = append(cands, cand{envelope.ComputeID(v[1:]), e})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, c := range cands {
-		ref, ok := in.n.idx.lookup(c.e.Tag)
-		if !ok {
+	for _, id := range cands {
+		if in.mine[id] {
 			continue
 		}
-		handled, err := in.open(c.id, c.e, ref)
+		v, ok, err := in.n.record(in.tx, id)
 		if err != nil {
 			return err
 		}
-		if handled {
-			if in.carried[c.id] { // it arrived in this batch: it is not carried after all
-				in.rep.New--
+		if !ok || len(v) < 2 || v[0]&flagOwn != 0 {
+			continue
+		}
+		e, err := envelope.Parse(v[1:])
+		if err != nil || e.Kind != envelope.KindSealed {
+			continue
+		}
+		if done, err := in.provenDelivered(id, e); err != nil || done { // opened here before
+			if err != nil {
+				return err
 			}
-			if err := in.n.deleteEnvelope(in.tx, c.id); err != nil {
+			continue
+		}
+		ref, ok := in.n.idx.lookup(e.Tag)
+		if !ok {
+			continue
+		}
+		handled, err := in.open(id, e, ref)
+		if err != nil {
+			return err
+		}
+		if _, fresh := in.carried[id]; handled && fresh {
+			in.rep.New-- // it arrived in this batch: it is not carried for others after all
+			delete(in.carried, id)
+		}
+		if handled && !in.keepOpened(id) {
+			if err := in.n.deleteEnvelope(in.tx, id); err != nil {
 				return err
 			}
 		}

@@ -55,6 +55,22 @@ type change struct {
 	meta    heldMeta
 	rec     []byte // the stored record written
 	deleted bool
+	tag     *[envelope.TagSize]byte // a sealed envelope carried for others
+}
+
+// expected lists the carried envelopes whose tags the index expects.
+func (iv *inventory) expected(ix *index) []envelope.ID {
+	var out []envelope.ID
+	for tag, id := range iv.tags {
+		if _, held := iv.m[id]; !held {
+			delete(iv.tags, tag)
+			continue
+		}
+		if _, ok := ix.lookup(tag); ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 type inventory struct {
@@ -67,11 +83,15 @@ type inventory struct {
 	bytes    int64 // bytes held in all
 	bySource map[uint32]int64
 	sources  map[string]uint32 // source name → index; index 0 is ""
+	// tags maps the tag of every sealed envelope carried for others to its
+	// ID, so that keys learnt later find what they open without reading the
+	// store. Entries of envelopes gone since are dropped lazily.
+	tags map[[envelope.TagSize]byte]envelope.ID
 }
 
 func newInventory() *inventory {
 	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
-		touched: map[envelope.ID]struct{}{}}
+		touched: map[envelope.ID]struct{}{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
 }
 
 // sourceIndex numbers source names; past 65,536 of them (a node up for
@@ -276,6 +296,9 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		if n.inv.add(c.id, c.meta) {
 			added = append(added, c.id)
 		}
+		if c.tag != nil {
+			n.inv.tags[*c.tag] = c.id
+		}
 		n.inv.recent.put(c.id, c.rec)
 	}
 	n.journal = n.journal[:0]
@@ -297,7 +320,11 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
 		return err
 	}
-	n.journal = append(n.journal, change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v})
+	ch := change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v}
+	if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+		ch.tag = &e.Tag
+	}
+	n.journal = append(n.journal, ch)
 	n.noteWritten(id)
 	return nil
 }
@@ -335,7 +362,11 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 func (n *Node) loadInventory() error {
 	iv := newInventory()
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
-		iv.add(envelope.ComputeID(raw), metaOf(e, len(raw), flags, 0))
+		id := envelope.ComputeID(raw)
+		iv.add(id, metaOf(e, len(raw), flags, 0))
+		if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+			iv.tags[e.Tag] = id
+		}
 		return nil
 	})
 	if err != nil {
@@ -459,7 +490,7 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 				kept = append(kept, append([]byte{withCopies(v[0], keep)}, v[1:]...))
 			}
 			cp := bytes.Clone(v[1:]) // record's slice is read-only
-			envelope.SetHops(cp, e.Hops-1)
+			envelope.SetHops(cp, n.nextHops(e.Hops))
 			out = append(out, Outgoing{ID: id, Raw: cp, Copies: give})
 		}
 		return nil
@@ -498,8 +529,11 @@ func (n *Node) ClaimReceipts(ids, targets []envelope.ID) []envelope.ID {
 // Claiming tells the neighbour which envelopes are mine (SPEC §12.7).
 func (n *Node) Claim(ids []envelope.ID, tags [][envelope.TagSize]byte) []envelope.ID {
 	return n.claim(ids, func(i int) bool {
-		_, mine := n.idx.lookup(tags[i])
-		return mine
+		// Requests and re-keys always travel epidemically, never as an
+		// offer: a tag from an invite seen on a poster must not let anyone
+		// find its owner's node by offering it (SPEC §13).
+		ref, mine := n.idx.lookup(tags[i])
+		return mine && ref.kind == slotSession
 	})
 }
 
@@ -580,7 +614,7 @@ func (n *Node) enforceQuota(rep *IngestReport) error {
 type Stats struct {
 	Queued        int   `json:"queued"`         // own envelopes (messages, requests, accepts) not yet known delivered
 	QueuedBytes   int64 `json:"queued_bytes"`   //
-	Receipts      int   `json:"receipts"`       // own receipts travelling back
+	Receipts      int   `json:"receipts"`       // own receipts travelling back or waiting to leave
 	Carried       int   `json:"carried"`        // envelopes and receipts held for others
 	CarriedBytes  int64 `json:"carried_bytes"`  //
 	RelayQuota    int64 `json:"relay_quota"`    // bytes
@@ -608,6 +642,14 @@ func (n *Node) Stats() (Stats, error) {
 			s.Queued++
 			s.QueuedBytes += int64(hm.size)
 		}
+	}
+	err := n.st.View(func(tx *store.Tx) error {
+		waiting, err := tx.Count(colDelayed)
+		s.Receipts += waiting
+		return err
+	})
+	if err != nil {
+		return s, err
 	}
 	size, err := n.st.FileSize()
 	if err != nil && !errors.Is(err, store.ErrNotInitialized) {

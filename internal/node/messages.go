@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -90,8 +91,20 @@ const flagOwn = 1
 func copiesOf(flags byte) uint8           { return flags >> 1 }
 func withCopies(flags byte, c uint8) byte { return flags&flagOwn | c<<1 }
 
-// ownFlags are the flags of a new envelope of mine: my routing policy's copies.
-func (n *Node) ownFlags() byte { return withCopies(flagOwn, n.cfg.Copies) }
+// ownFlags are the flags of a new envelope of mine: my routing policy's
+// copies, less a random quarter at most when there are eight or more, so
+// that the copies a neighbour hands on do not say it wrote the envelope
+// (SPEC §12.7).
+func (n *Node) ownFlags() byte {
+	c := n.cfg.Copies
+	if c >= 8 {
+		var b [1]byte
+		if _, err := io.ReadFull(n.rand, b[:]); err == nil {
+			c -= b[0] % (c/4 + 1)
+		}
+	}
+	return withCopies(flagOwn, c)
+}
 
 func (n *Node) envelopeExpiry() uint32 { return expiryFor(n.now().Add(n.cfg.Retention)) }
 
@@ -103,7 +116,7 @@ func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content, kin
 	if len(c.Sessions) == 0 {
 		return nil, keys.Sent{}, fmt.Errorf("no session with %s", c.Name)
 	}
-	e, sent, err := c.Sessions[0].S.Seal(keys.PeriodOf(n.now()), content.Marshal(), n.envelopeExpiry(), n.cfg.Hops, n.rand)
+	e, sent, err := c.Sessions[0].S.Seal(keys.PeriodOf(n.now()), content.Marshal(), n.envelopeExpiry(), n.startHops(), n.rand)
 	if err != nil {
 		return nil, sent, err
 	}

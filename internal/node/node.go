@@ -49,6 +49,12 @@ type Config struct {
 	// InviteLifetime is how long an unused one-time prekey stays valid; one
 	// whose request I accept is deleted at once.
 	InviteLifetime time.Duration `json:"invite_lifetime"`
+	// ReceiptDelay is the longest a receipt waits before it leaves: each
+	// waits a random time up to it, and meanwhile this node carries the
+	// envelope it opened like any relay, so neither its neighbours' holdings
+	// nor the timing of its receipts single it out as the recipient (SPEC
+	// §6). 0 sends receipts at once. An export takes every waiting receipt.
+	ReceiptDelay time.Duration `json:"receipt_delay,omitempty"`
 }
 
 // DefaultConfig is what `grapevine init` uses.
@@ -57,6 +63,7 @@ var DefaultConfig = Config{
 	Hops:           12,
 	History:        365 * 24 * time.Hour,
 	InviteLifetime: 7 * 24 * time.Hour,
+	ReceiptDelay:   10 * time.Minute,
 }
 
 // Options are injected dependencies. Zero values mean the real thing.
@@ -111,6 +118,8 @@ type Node struct {
 	quota   int64                // bytes carried for others at most
 	recog   *recognitionKeys     // nil when a contact changed since
 
+	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
+
 	keptFrom  keys.Period    // the oldest period kept at the last maintenance
 	idxWindow [2]keys.Period // the periods the tag index was built for
 }
@@ -127,6 +136,7 @@ const (
 	colEnvelopes = "envelopes"
 	colReceipts  = "receipts"
 	colBlocked   = "blocked"
+	colDelayed   = "delayed" // receipts waiting to leave (receipts.go)
 )
 
 // erasable are the collections holding keys that forward secrecy needs
@@ -154,6 +164,12 @@ func (c Config) Validate() error {
 		return errors.New("the hop limit must be at least 1")
 	case c.Copies > MaxCopies:
 		return fmt.Errorf("spray-and-wait copies %d: at most %d", c.Copies, MaxCopies)
+	case c.Hops > MaxHops:
+		return fmt.Errorf("the hop limit %d is over the protocol's %d", c.Hops, MaxHops)
+	case c.Retention > MaxLifetime:
+		return fmt.Errorf("retention %s is over the protocol's %s", c.Retention, MaxLifetime)
+	case c.ReceiptDelay < 0 || c.ReceiptDelay > time.Hour:
+		return fmt.Errorf("receipt delay %s: from 0 to 1h", c.ReceiptDelay)
 	}
 	return nil
 }
@@ -271,6 +287,10 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := n.loadNextRelease(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := n.maintain(); err != nil {
 		st.Close()
 		return nil, err
@@ -322,6 +342,9 @@ func (n *Node) maintain() error {
 	}
 	if _, err := n.st.Sweep(); err != nil {
 		return fmt.Errorf("failed to remove expired items: %w", err)
+	}
+	if err := n.releaseReceipts(false); err != nil {
+		return err
 	}
 	n.pruneInventory()
 	oldest := n.oldestPeriod()

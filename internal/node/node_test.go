@@ -476,13 +476,18 @@ func TestMessagesBeforeTheirRequestAreOpenedLater(t *testing.T) {
 	if rep.Requests != 1 || rep.RequestMessages != 2 || rep.New != 0 {
 		t.Fatalf("the request should open the messages already held: %+v", rep)
 	}
-	if es := mustEnvelopes(t, bob); len(es) != 0 { // nothing carried, no receipt before accepting
+	// No receipt before accepting; the three envelopes are carried as a
+	// relay carries them (SPEC §6).
+	if es := mustEnvelopes(t, bob); len(es) != 3 || es[0].Own || es[1].Own || es[2].Own || es[0].Kind != "sealed" {
 		t.Fatalf("Bob holds %+v", es)
 	}
 	if _, err := bob.Accept("Alice"); err != nil {
 		t.Fatal(err)
 	}
-	if es := mustEnvelopes(t, bob); len(es) != 4 { // three receipts and the accept
+	if err := bob.ReleaseReceipts(true); err != nil {
+		t.Fatal(err)
+	}
+	if es := mustEnvelopes(t, bob); len(es) != 4 { // three receipts and the accept; the envelopes purged
 		t.Fatalf("after accepting, Bob holds %+v", es)
 	}
 	// All in one batch, request last: opened by the rescan, nothing counted as carried.

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func BenchmarkMovingLongTTL(b *testing.B) {
 // messages with no hop limit.
 func BenchmarkStatic(b *testing.B) {
 	sc := Default
-	sc.Nodes, sc.Range, sc.Hops, sc.Loss = 2000, 32, 255, 0
+	sc.Nodes, sc.Range, sc.Hops, sc.Loss = 2000, 32, node.MaxHops, 0
 	sc.Mobility, sc.Duration, sc.Messages = mobility.Static, 5*time.Minute, 100
 	benchRun(b, sc)
 }

@@ -15,7 +15,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -87,8 +86,8 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("contacts: %g per node, must be positive", s.Contacts)
 	case s.Copies > node.MaxCopies:
 		return fmt.Errorf("routing: spray:%d, at most %d copies", s.Copies, node.MaxCopies)
-	case s.Hops == 0:
-		return errors.New("hops: must be at least 1")
+	case s.Hops == 0 || s.Hops > node.MaxHops:
+		return fmt.Errorf("hops: must be 1 to %d", node.MaxHops)
 	case s.Bandwidth <= 0:
 		return fmt.Errorf("bandwidth: %g bytes/s, must be positive", s.Bandwidth)
 	case s.Latency < 0:

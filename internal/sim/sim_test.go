@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestDeterministic(t *testing.T) {
 func TestPercolation(t *testing.T) {
 	sc := Default
 	sc.Nodes, sc.Width, sc.Height = 1000, 1000, 1000
-	sc.Mobility, sc.Duration, sc.TTL, sc.Messages, sc.Hops = mobility.Static, 5*time.Minute, time.Hour, 100, 255
+	sc.Mobility, sc.Duration, sc.TTL, sc.Messages, sc.Hops = mobility.Static, 5*time.Minute, time.Hour, 100, node.MaxHops
 	sc.Loss = 0
 	for _, tc := range []struct {
 		rng      float64 // mean degree 1000·π·r²/1e6, less at the edges
@@ -125,7 +126,7 @@ func TestHopLimit(t *testing.T) {
 	sc.Mobility, sc.Hops = mobility.Static, 1
 	sc.Range = 150
 	one := run(t, sc)
-	sc.Hops = 255
+	sc.Hops = node.MaxHops
 	many := run(t, sc)
 	if one.DeliveryRatio >= many.DeliveryRatio {
 		t.Fatalf("hop limit 1 delivered %.2f, unlimited %.2f", one.DeliveryRatio, many.DeliveryRatio)

@@ -260,7 +260,7 @@ func (n *gnode) start(flags ...string) {
 		n.mu.Unlock()
 		n.t.Fatal(err)
 	}
-	args := append([]string{"netns", "exec", n.ns.name, bin, "--home", n.home, "up", "--name", n.name, "--quiet"}, flags...)
+	args := append([]string{"netns", "exec", n.ns.name, bin, "--home", n.home, "up", "--name", n.name, "--quiet", "--receipt-delay", "1s"}, flags...)
 	fmt.Fprintf(logf, "=== run %d at %s: ip %s\n", n.runs, time.Now().Format(time.TimeOnly), strings.Join(args, " "))
 	cmd := exec.Command("ip", args...)
 	cmd.Env = append(cleanEnv(), "GRAPEVINE_PASSPHRASE="+passphrase)

@@ -118,7 +118,7 @@ func TestCarry(t *testing.T) {
 	toB := []string{"--no-discovery", "--peer", "169.254.1.1:7342"}
 
 	// C exists, but its node does not run.
-	c.offline("init", "--name", c.name)
+	c.offline("init", "--name", c.name, "--receipt-delay", "1s")
 	var cSelf node.Self
 	if err := json.Unmarshal([]byte(c.offline("id", "--json")), &cSelf); err != nil || cSelf.Name != c.name || cSelf.Link == "" {
 		t.Fatalf("C's id --json: %+v, %v", cSelf, err)
