@@ -64,7 +64,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	var rep IngestReport
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID][16]byte{},
-			mine: map[envelope.ID]bool{}}
+			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
 				in.copies = min(copies[i], MaxCopies)
@@ -97,6 +97,8 @@ type ingest struct {
 	changed  bool                      // the tag index changed: rescan
 	carried  map[envelope.ID][16]byte  // stored to carry in this batch, with their tags
 	mine     map[envelope.ID]bool      // opened here in this batch, its receipt waiting
+	refused  map[envelope.ID]bool      // requests refused in this batch (MaxRequests)
+	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 }
 
@@ -352,6 +354,12 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 	if !ok {
 		return false, nil
 	}
+	// Checked before any key agreement: a flood of requests costs a count.
+	if full, err := in.requestsFull(); err != nil || full {
+		in.rep.Refused += b2i(full && !in.refused[id])
+		in.refused[id] = true
+		return false, err // carried, unopened, like a relay's copy
+	}
 	var pr prekeyRecord
 	ok, err := getJSON(in.tx, colPrekeys, ik.prekey[:], &pr)
 	if err != nil || !ok {
@@ -402,10 +410,18 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		in.rep.Invalid++
 		return true, nil
 	}
+	// A session must start near now: a request dated long ago or ahead
+	// would make this node derive keys over years of periods.
+	if now := keys.PeriodOf(in.now); content.Period > now+1 || content.Period+in.n.retentionPeriods()+1 < now {
+		in.rep.Invalid++
+		return true, nil
+	}
 	fp := initiator.Fingerprint()
 	if blocked, err := in.tx.Has(colBlocked, []byte(fp)); err != nil || blocked {
+		// Carried on like any envelope: a rejected sender must not see its
+		// requests treated differently by this node than by a relay.
 		in.rep.Ignored += b2i(blocked)
-		return true, err
+		return false, err
 	}
 	c, err := in.contact(fp)
 	if err != nil {
@@ -452,6 +468,28 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), held)
 }
 
+// MaxRequests bounds the contact requests waiting for an answer: beyond it,
+// new ones are carried unopened (their senders see them expire), so a flood
+// of requests through a published invite costs the node a bounded amount.
+// Unanswered requests are forgotten after the retention window.
+const MaxRequests = 100
+
+func (in *ingest) requestsFull() (bool, error) {
+	if in.requests < 0 { // counted once per batch; newRequest adds to it
+		cs, err := allContacts(in.tx)
+		if err != nil {
+			return false, err
+		}
+		in.requests = 0
+		for _, c := range cs {
+			if c.State == StateRequest {
+				in.requests++
+			}
+		}
+	}
+	return in.requests >= MaxRequests, nil
+}
+
 // newRequest creates the contact of someone whose request just arrived,
 // under the name they chose unless a contact has it already.
 func (in *ingest) newRequest(fp string, p keys.Public, name string) (*contactRecord, error) {
@@ -467,6 +505,7 @@ func (in *ingest) newRequest(fp string, p keys.Public, name string) (*contactRec
 		Added: in.now.UTC(), RekeyBase: base}
 	in.contacts[fp] = c
 	in.rep.Requests++
+	in.requests++
 	return c, nil
 }
 

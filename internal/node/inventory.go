@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,16 +36,25 @@ type Held struct {
 // DefaultRelayQuota bounds what a node carries for others, in bytes.
 const DefaultRelayQuota = 256 << 20
 
-// heldMeta is kept by value, 16 bytes, for 100,000 envelopes in a few MB.
+// heldMeta is kept by value, 20 bytes, for 100,000 envelopes in a few MB.
 type heldMeta struct {
 	expiry  uint32
 	size    int32
 	source  uint32 // who handed it over (index into inventory.sources); 0: unknown, held before a restart
+	seq     uint32 // order of arrival since the node started; 0: held before a restart
 	hops    uint8
 	own     bool
 	receipt bool
 	copies  uint8
 }
+
+// ItemOverhead is what an envelope held costs beyond its own bytes — its
+// index entries, its place in memory (the inventory, the tag map) and on
+// disk (keys, padding, expiry index) — charged against the relay quota, so
+// that a quota of tiny envelopes means what it says (SPEC §12.4).
+const ItemOverhead = 512
+
+func (hm heldMeta) cost() int64 { return int64(hm.size) + ItemOverhead }
 
 func (hm heldMeta) held(id envelope.ID) Held {
 	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies}
@@ -80,6 +90,8 @@ type inventory struct {
 	snap     *negentropy.Storage      // sorted as Negentropy items; nil: not made since sorted changed
 	recent   recentRecords
 	carried  int64 // bytes held for others
+	cost     int64 // what they cost, ItemOverhead each included: what the quota bounds
+	seq      uint32
 	bytes    int64 // bytes held in all
 	bySource map[uint32]int64
 	sources  map[string]uint32 // source name → index; index 0 is ""
@@ -112,13 +124,18 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 	old, ok := iv.m[id]
 	if ok {
 		iv.remove(id)
-		hm.source = old.source // a better copy keeps its origin
+		hm.source, hm.seq = old.source, old.seq // a better copy keeps its origin
+	}
+	if hm.seq == 0 && hm.source != 0 {
+		iv.seq++
+		hm.seq = iv.seq
 	}
 	iv.m[id] = hm
 	iv.bytes += int64(hm.size)
 	if !hm.own {
 		iv.carried += int64(hm.size)
-		iv.bySource[hm.source] += int64(hm.size)
+		iv.cost += hm.cost()
+		iv.bySource[hm.source] += hm.cost()
 	}
 	iv.touch(id)
 	return !ok
@@ -134,7 +151,8 @@ func (iv *inventory) remove(id envelope.ID) {
 	iv.bytes -= int64(hm.size)
 	if !hm.own {
 		iv.carried -= int64(hm.size)
-		if iv.bySource[hm.source] -= int64(hm.size); iv.bySource[hm.source] <= 0 {
+		iv.cost -= hm.cost()
+		if iv.bySource[hm.source] -= hm.cost(); iv.bySource[hm.source] <= 0 {
 			delete(iv.bySource, hm.source)
 		}
 	}
@@ -219,37 +237,55 @@ func compareHeld(a, b Held) int {
 	return bytes.Compare(a.ID[:], b.ID[:])
 }
 
-// victims chooses what to evict so that carried bytes fall to target: always
-// from the source holding the most, soonest-expiring first, so one neighbour
-// flooding junk pushes out its own junk and nobody else's mail.
+// victims chooses what to evict so that the cost of what is carried falls
+// to target (SPEC §12.4). Each source (a neighbour's address) has a fair
+// share: the quota divided among the sources holding something. Eviction
+// takes from the largest source over its share — so a source within its
+// share loses nothing, however many addresses a flooder uses — and from it
+// the most recently arrived first, so what was held before a flood stays.
+// What was held before a restart (source 0) goes last, oldest expiry first.
 func (iv *inventory) victims(target int64) []envelope.ID {
-	if iv.carried <= target {
+	if iv.cost <= target {
 		return nil
 	}
 	type item struct {
 		id     envelope.ID
-		expiry uint32
-		size   int64
+		order  uint64 // eviction order: popped from the end
+		cost   int64
+		source uint32
 	}
 	bySrc := map[uint32][]item{}
 	for id, hm := range iv.m {
-		if !hm.own {
-			bySrc[hm.source] = append(bySrc[hm.source], item{id, hm.expiry, int64(hm.size)})
+		if hm.own {
+			continue
 		}
+		o := uint64(hm.seq)
+		if hm.source == 0 {
+			o = uint64(^uint32(0)-hm.expiry) << 32 // soonest expiry last in, first out
+		}
+		bySrc[hm.source] = append(bySrc[hm.source], item{id, o, hm.cost(), hm.source})
 	}
 	for _, items := range bySrc {
-		slices.SortFunc(items, func(a, b item) int { return int(int64(b.expiry) - int64(a.expiry)) }) // pop from the end
+		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.order, b.order) })
 	}
 	use := make(map[uint32]int64, len(iv.bySource))
-	for s, b := range iv.bySource {
-		use[s] = b
+	for s, c := range iv.bySource {
+		use[s] = c
 	}
+	share := target / int64(max(1, len(use)))
 	var out []envelope.ID
-	for total := iv.carried; total > target; {
-		var worst uint32
-		for s, b := range use {
-			if b > use[worst] || (b == use[worst] && s < worst) {
-				worst = s
+	for total := iv.cost; total > target; {
+		worst, found := uint32(0), false
+		for s, c := range use {
+			if s != 0 && c > share && (!found || c > use[worst] || c == use[worst] && s < worst) {
+				worst, found = s, true
+			}
+		}
+		if !found { // nobody over its share: the largest, source 0 included
+			for s, c := range use {
+				if !found || c > use[worst] || c == use[worst] && s < worst {
+					worst, found = s, true
+				}
 			}
 		}
 		items := bySrc[worst]
@@ -258,8 +294,10 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 		}
 		it := items[len(items)-1]
 		bySrc[worst] = items[:len(items)-1]
-		use[worst] -= it.size
-		total -= it.size
+		if use[worst] -= it.cost; use[worst] <= 0 {
+			delete(use, worst)
+		}
+		total -= it.cost
 		out = append(out, it.id)
 	}
 	return out
@@ -591,7 +629,7 @@ func (n *Node) IngestFrom(source string, raws [][]byte, copies []uint8) (IngestR
 // enforceQuota evicts down to 95% of the quota, so eviction runs in batches
 // rather than on every arrival.
 func (n *Node) enforceQuota(rep *IngestReport) error {
-	if n.inv.carried <= n.quota {
+	if n.inv.cost <= n.quota {
 		return nil
 	}
 	victims := n.inv.victims(n.quota - n.quota/20)

@@ -132,8 +132,8 @@ func TestSnapshotFollowsTheInventory(t *testing.T) {
 func TestFairEvictionKeepsOthersMail(t *testing.T) {
 	clk := newTestClock()
 	relay := newTestNode(t, "Relay", clk)
-	relay.SetRelayQuota(40 << 10)
-	friend := strangerEnvelopes(t, clk, 40, time.Hour) // ~7 KB
+	relay.SetRelayQuota(80 << 10)                      // two sources: a share of 40 KiB each
+	friend := strangerEnvelopes(t, clk, 40, time.Hour) // ~7 KB, costing ~27 KB with ItemOverhead
 	if _, err := relay.IngestFrom("friend", friend, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +149,8 @@ func TestFairEvictionKeepsOthersMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.CarriedBytes > 40<<10 || evicted == 0 {
-		t.Fatalf("carried %d bytes over a %d quota, evicted %d", st.CarriedBytes, 40<<10, evicted)
+	if st.CarriedBytes > 80<<10 || evicted == 0 {
+		t.Fatalf("carried %d bytes over a %d quota, evicted %d", st.CarriedBytes, 80<<10, evicted)
 	}
 	for _, raw := range friend {
 		if !relay.Holds(envelope.ComputeID(raw)) {

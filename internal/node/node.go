@@ -355,10 +355,14 @@ func (n *Node) maintain() error {
 		return nil
 	}
 	now := n.now()
-	var changed []*contactRecord
+	var changed, stale []*contactRecord
 	err := n.st.View(func(tx *store.Tx) error { // look first: write only when a key must go
 		cs, err := allContacts(tx)
 		for _, c := range cs {
+			if c.State == StateRequest && now.Sub(c.Added) > n.cfg.Retention {
+				stale = append(stale, c) // never answered: forgotten with its window
+				continue
+			}
 			before, _ := json.Marshal(c)
 			n.forget(c, oldest, now)
 			if after, _ := json.Marshal(c); !bytes.Equal(before, after) {
@@ -367,10 +371,18 @@ func (n *Node) maintain() error {
 		}
 		return err
 	})
-	if err == nil && len(changed) > 0 {
+	if err == nil && len(changed)+len(stale) > 0 {
 		err = n.update(func(tx *store.Tx) error {
 			for _, c := range changed {
 				if err := saveContact(tx, c); err != nil {
+					return err
+				}
+			}
+			for _, c := range stale {
+				if err := deleteMessagesOf(tx, c.Fingerprint, false); err != nil {
+					return err
+				}
+				if err := tx.Delete(colContacts, []byte(c.Fingerprint)); err != nil {
 					return err
 				}
 			}
@@ -400,6 +412,11 @@ func (n *Node) forget(c *contactRecord, oldest keys.Period, now time.Time) {
 	if c.Proposal != nil {
 		c.Proposal.S.Forget(oldest)
 	}
+}
+
+// retentionPeriods is the retention window in periods, rounded up.
+func (n *Node) retentionPeriods() keys.Period {
+	return keys.Period((n.cfg.Retention + keys.PeriodLength - 1) / keys.PeriodLength)
 }
 
 // oldestPeriod is the first period whose keys are still kept: one period of
