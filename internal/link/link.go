@@ -307,6 +307,9 @@ func (c *Conn) Stats() (bytesSent, bytesReceived uint64) {
 // see ReadFrame for what an expired deadline does.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
 
+// SetWriteDeadline sets the underlying stream's write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
 // LocalAddr returns the underlying stream's local address.
 func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
 

@@ -59,6 +59,17 @@ type Config struct {
 	BackoffMin     time.Duration // first redial delay of a static peer; default 1 s
 	BackoffMax     time.Duration // default 60 s
 	MaxPeers       int           // links at once; default 64
+	// MaxPerHost is how many links one address may hold at once (default
+	// 2), MaxHandshakes how many handshakes may be in progress at once
+	// (default 16, at most 2 per address): one host cannot take every slot.
+	MaxPerHost    int
+	MaxHandshakes int
+	// WriteTimeout cuts a link whose peer does not read what it is sent;
+	// default 30 s.
+	WriteTimeout time.Duration
+	// DialRate bounds the dials that beacons cause, per second (default 2),
+	// so forged beacons cannot turn the node into a port scanner.
+	DialRate float64
 	// Penalty is how long a host that broke the protocol is refused;
 	// doubled on each repeat up to 16×. Default 30 s.
 	Penalty time.Duration
@@ -104,6 +115,16 @@ func (c *Config) fill() {
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = 64
 	}
+	if c.MaxPerHost <= 0 {
+		c.MaxPerHost = 2
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = 16
+	}
+	def(&c.WriteTimeout, 30*time.Second)
+	if c.DialRate <= 0 {
+		c.DialRate = 2
+	}
 	if c.RateEnvelopes <= 0 {
 		c.RateEnvelopes = 20000
 	}
@@ -125,6 +146,9 @@ type Mesh struct {
 	peers     map[*peer]struct{}
 	busy      map[string]bool // addresses being dialled or linked from here
 	penalties map[string]penalty
+	shaking   map[string]int // handshakes in progress, per host
+	shakes    int            // handshakes in progress in all
+	shedLog   time.Time      // when shedding load was last logged
 	listen    []string
 
 	links   sync.WaitGroup // inbound and discovered links in progress
@@ -149,7 +173,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -316,19 +340,98 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			return
 		}
 		host := hostOf(c.RemoteAddr().String())
-		if m.penalised(host) || m.full() {
+		if m.penalised(host) {
+			c.Close()
+			continue
+		}
+		if why := m.admit(host); why != "" {
+			m.shed(host, why)
 			c.Close()
 			continue
 		}
 		m.links.Add(1)
-		go func() { defer m.links.Done(); m.run(ctx, c, false, "", false) }()
+		go func() { defer m.links.Done(); m.run(ctx, c, false, "", false, func() { m.handshook(host) }) }()
 	}
 }
 
 func (m *Mesh) full() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.peers) >= m.cfg.MaxPeers
+	return len(m.peers) >= m.cfg.MaxPeers && m.idlest() == nil
+}
+
+// admit reserves a handshake for a new inbound connection from host, or
+// says why not: too many handshakes in progress, from this host or in all,
+// or this host holds its share of links already. A full node still admits
+// one when some link carries nothing useful: it yields (register).
+func (m *Mesh) admit(host string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.shakes >= m.cfg.MaxHandshakes:
+		return "too many handshakes in progress"
+	case m.shaking[host] >= 2:
+		return "too many handshakes from one address"
+	case m.linksFrom(host) >= m.cfg.MaxPerHost:
+		return "this address holds its share of links"
+	case len(m.peers) >= m.cfg.MaxPeers && m.idlest() == nil:
+		return "every link slot busy"
+	}
+	m.shaking[host]++
+	m.shakes++
+	return ""
+}
+
+func (m *Mesh) handshook(host string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shaking[host]--; m.shaking[host] <= 0 {
+		delete(m.shaking, host)
+	}
+	m.shakes--
+}
+
+func (m *Mesh) linksFrom(host string) int {
+	n := 0
+	for p := range m.peers {
+		if hostOf(p.info.Addr) == host {
+			n++
+		}
+	}
+	return n
+}
+
+// IdleYield is how long a link must have carried no envelope, either way,
+// before it gives its slot to a newcomer when every slot is taken.
+const IdleYield = 2 * time.Minute
+
+// idlest is the link that has carried nothing for longest, if any has
+// been idle for IdleYield; with m.mu held.
+func (m *Mesh) idlest() *peer {
+	var best *peer
+	var bestAt time.Time
+	now := m.cfg.Clock.Now()
+	for p := range m.peers {
+		at := p.lastUseful()
+		if now.Sub(at) >= IdleYield && (best == nil || at.Before(bestAt)) {
+			best, bestAt = p, at
+		}
+	}
+	return best
+}
+
+// shed logs, at most every 10 s, that the node turned a connection away.
+func (m *Mesh) shed(host, why string) {
+	m.mu.Lock()
+	now := m.cfg.Clock.Now()
+	log := now.Sub(m.shedLog) >= 10*time.Second
+	if log {
+		m.shedLog = now
+	}
+	m.mu.Unlock()
+	if log {
+		m.log.Warn("shedding load: connection refused", "from", host, "why", why)
+	}
 }
 
 func hostOf(addr string) string {
@@ -433,7 +536,7 @@ func (m *Mesh) dial(ctx context.Context, addr string, static bool) error {
 	if err != nil {
 		return err
 	}
-	return m.run(ctx, c, true, addr, static)
+	return m.run(ctx, c, true, addr, static, nil)
 }
 
 func (m *Mesh) discover(ctx context.Context) {
@@ -449,6 +552,7 @@ func (m *Mesh) discover(ctx context.Context) {
 		interval = discovery.DefaultInterval
 	}
 	firstHeard := map[[discovery.ValueSize]byte]time.Time{} // Serve calls found one at a time
+	dials := newTokenBucket(m.cfg.DialRate, m.cfg.Clock.Now())
 	d := discovery.New(dc)
 	err := d.Serve(ctx, func(s discovery.Sighting) {
 		m.mu.Lock()
@@ -470,7 +574,10 @@ func (m *Mesh) discover(ctx context.Context) {
 			return
 		}
 		addr := s.Addr.String()
-		if m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
+		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
+			return
+		}
+		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
 			return
 		}
 		m.links.Add(1)
@@ -479,6 +586,16 @@ func (m *Mesh) discover(ctx context.Context) {
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)
 	}
+}
+
+// dialable says whether a beacon could honestly announce this address: a
+// unicast address of a neighbour on the link (the beacon's own source) and
+// a port of the unprivileged range Grapevine listens on. Anything else is
+// a forged beacon trying to aim the node at some host's service.
+func dialable(ap netip.AddrPort) bool {
+	a := ap.Addr()
+	return ap.Port() >= 1024 && a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
+		(a.IsLinkLocalUnicast() || a.IsPrivate() || a.Is4() && a.IsGlobalUnicast())
 }
 
 func (m *Mesh) linkedTo(ap netip.AddrPort) bool {
@@ -514,8 +631,17 @@ func (m *Mesh) register(p *peer) error {
 	if bytes.Equal(p.remoteKey, m.key.Public) || bytes.Equal(p.remoteKey, p.localKey) {
 		return errors.New("linked to myself")
 	}
+	if m.linksFrom(hostOf(p.info.Addr)) >= m.cfg.MaxPerHost {
+		return errors.New("this address holds its share of links")
+	}
 	if len(m.peers) >= m.cfg.MaxPeers {
-		return errors.New("too many peers")
+		q := m.idlest()
+		if q == nil {
+			return errors.New("too many peers")
+		}
+		m.log.Info("link yields its slot: it carried nothing for a while", "addr", q.info.Addr)
+		q.close()
+		delete(m.peers, q)
 	}
 	for q := range m.peers {
 		if !bytes.Equal(q.remoteKey, p.remoteKey) {

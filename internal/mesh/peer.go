@@ -31,10 +31,32 @@ type peer struct {
 	mu             sync.Mutex
 	ctrl           []session.Frame // control frames to send before any envelope
 	received, junk int             // envelopes ingested from this link, and how many were junk
+	useful         time.Time       // when an envelope last went either way (or the link came up)
 	wake           chan struct{}
 	done           chan struct{}
 	once           sync.Once
 }
+
+// lastUseful is when an envelope last went over the link, either way.
+func (p *peer) lastUseful() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.useful
+}
+
+func (p *peer) wasUseful() {
+	p.mu.Lock()
+	p.useful = p.m.cfg.Clock.Now()
+	p.mu.Unlock()
+}
+
+// Bounds of one link's state (SPEC §12.4): a peer that does not read what
+// it is sent is cut once this many control frames wait for it; received
+// envelopes are stored before more than pendingBytes of them pile up.
+const (
+	maxCtrl      = 1024
+	pendingBytes = 4 << 20
+)
 
 // dialer returns the link key of the side that dialled this link.
 func (p *peer) dialer() string {
@@ -51,8 +73,9 @@ func (p *peer) close() {
 	})
 }
 
-// run handshakes over c and serves the link until it ends.
-func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string, static bool) error {
+// run handshakes over c and serves the link until it ends. shaken, if not
+// nil, is called once the handshake is over, whatever its outcome.
+func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string, static bool, shaken func()) error {
 	m.mu.Lock()
 	key := m.key
 	m.mu.Unlock()
@@ -63,6 +86,9 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 		lc, err = link.Client(ctx, c, cfg)
 	} else {
 		lc, err = link.Server(ctx, c, cfg)
+	}
+	if shaken != nil {
+		shaken()
 	}
 	remote := c.RemoteAddr().String()
 	if addr == "" {
@@ -82,7 +108,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	p := &peer{m: m, conn: lc, initiator: initiator, localKey: lc.LocalStatic(), remoteKey: lc.RemoteStatic(),
 		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote), Binding: lc.ChannelBinding()}),
 		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: m.cfg.Clock.Now()},
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), useful: m.cfg.Clock.Now()}
 	if err := m.register(p); err != nil {
 		lc.Close()
 		return err
@@ -145,7 +171,7 @@ func (p *peer) serve(ctx context.Context) error {
 			if p.sess.Queued() > 0 { // a Want queues envelopes without a reply frame
 				p.poke()
 			}
-			if flush && p.sess.Pending() >= 4*maxBatch { // the flusher is behind: wait for it
+			if flush && (p.sess.Pending() >= 4*maxBatch || p.sess.PendingBytes() >= pendingBytes) { // the flusher is behind: wait for it
 				if err := p.flush(); err != nil {
 					return err
 				}
@@ -220,6 +246,9 @@ func (p *peer) read(in chan<- session.Frame) error {
 	// A reconciliation message can cost the node a scan of its snapshot;
 	// an honest round needs a handful. Ten a second is plenty.
 	negs := newTokenBucket(10, clk.Now())
+	// Every other frame (Ping, Want, Offer, Hello, Done) costs little each,
+	// but a peer could send them without end: a hundred a second is plenty.
+	ctrl := newTokenBucket(100, clk.Now())
 	for {
 		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
 		typ, payload, err := p.conn.ReadFrame()
@@ -235,8 +264,11 @@ func (p *peer) read(in chan<- session.Frame) error {
 		case session.TypeEnvelope, session.TypeSpray:
 			now := clk.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
+			p.wasUseful()
 		case session.TypeNegOpen, session.TypeNeg:
 			wait = negs.take(1, clk.Now())
+		default:
+			wait = ctrl.take(1, clk.Now())
 		}
 		if wait > 0 {
 			select {
@@ -262,6 +294,9 @@ func (p *peer) write() error {
 		ctrl := p.ctrl
 		p.ctrl = nil
 		p.mu.Unlock()
+		// A peer that stops reading is cut after WriteTimeout, rather
+		// than holding this goroutine and the frames queued for it.
+		p.conn.SetWriteDeadline(clk.Now().Add(p.m.cfg.WriteTimeout))
 		for _, f := range ctrl {
 			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
 				return err
@@ -275,6 +310,9 @@ func (p *peer) write() error {
 			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
 				return err
 			}
+		}
+		if len(ids) > 0 {
+			p.wasUseful()
 		}
 		if err := p.m.node.MarkCarried(ids); err != nil {
 			return err
@@ -298,7 +336,13 @@ func (p *peer) send(frames []session.Frame) {
 	}
 	p.mu.Lock()
 	p.ctrl = append(p.ctrl, frames...)
+	over := len(p.ctrl) > maxCtrl
 	p.mu.Unlock()
+	if over { // it asks (Pings) without reading the answers
+		p.m.log.Warn("link cut: the neighbour does not read what it asks for", "addr", p.info.Addr)
+		p.close()
+		return
+	}
 	p.poke()
 }
 

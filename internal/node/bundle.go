@@ -42,28 +42,35 @@ type ImportReport struct {
 }
 
 // importBatch is how many envelopes go into one durable transaction.
-const importBatch = 10000
+// Import batches: at most this many envelopes or bytes per transaction, so
+// a bundle of large envelopes is imported in bounded memory.
+const (
+	importBatch      = 10000
+	importBatchBytes = 8 << 20
+)
 
 // Import ingests a bundle file. A damaged or truncated bundle yields every
 // intact envelope; a file that is not a bundle is refused; nothing already
-// stored is harmed either way.
+// stored is harmed either way. The node is locked batch by batch, not for
+// the whole file, so links and commands go on during a long import.
 func (n *Node) Import(path string) (ImportReport, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var rep ImportReport
 	var batch [][]byte
+	size := 0
 	flush := func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
 		r, err := n.ingest(batch, nil)
 		if err == nil {
 			err = n.enforceQuota(&r)
 		}
 		rep.add(r)
-		batch = batch[:0]
+		batch, size = batch[:0], 0
 		return err
 	}
 	br, err := bundle.ReadFile(path, func(env []byte) error {
 		batch = append(batch, append([]byte(nil), env...))
-		if len(batch) == importBatch {
+		if size += len(env); len(batch) == importBatch || size >= importBatchBytes {
 			return flush()
 		}
 		return nil
@@ -95,5 +102,7 @@ func (r *IngestReport) add(o IngestReport) {
 	r.Ignored += o.Ignored
 	r.Refused += o.Refused
 	r.Evicted += o.Evicted
+	r.Rekeys += o.Rekeys
+	r.Clamped += o.Clamped
 	r.Opened = append(r.Opened, o.Opened...)
 }

@@ -155,7 +155,9 @@ func New(st Store, cfg Config) *Session {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
-	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 18),
+	// The sent set only saves pushing back what the peer holds: two
+	// generations of 32,768 IDs bound it at a few MB per link.
+	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 15),
 		offered: newIDSet(1 << 16), claims: newIDSet(1 << 12)}
 }
 
@@ -444,6 +446,17 @@ func (s *Session) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.inbox)
+}
+
+// PendingBytes says how many bytes of received envelopes wait for Flush.
+func (s *Session) PendingBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.inbox {
+		n += len(e)
+	}
+	return n
 }
 
 // Next returns the frames for up to max queued envelopes, highest priority

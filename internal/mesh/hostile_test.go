@@ -1,0 +1,181 @@
+package mesh
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/grapevine-mesh/grapevine/internal/link"
+	"github.com/grapevine-mesh/grapevine/internal/session"
+)
+
+// An attacker on the in-memory network: it dials from address self and
+// completes the link handshake with a fresh link key (link keys are free).
+func attackerLink(t *testing.T, tm *testMesh, self, victim string) (*link.Conn, net.Conn) {
+	t.Helper()
+	c, err := tm.net.Transport(self).Dial(tm.ctx, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := noise.DH25519.GenerateKeypair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := link.Client(tm.ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: session.MaxPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc, c
+}
+
+// hello sends a well-formed Hello of random proofs.
+func hello(t *testing.T, lc *link.Conn) {
+	t.Helper()
+	proofs := make([]byte, 32*16)
+	rand.Read(proofs)
+	if err := lc.WriteFrame(session.TypeHello, proofs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPingFloodWithoutReadingIsCut (finding 8): a neighbour sends Pings as
+// fast as it can and never reads the Pongs. The node reads it no faster
+// than its rate limit, its replies back up, and the link is cut within the
+// write timeout instead of growing the node's memory without end.
+func TestPingFloodWithoutReadingIsCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		victim := newTestNode(t, "Victim")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		m, _ := tm.start(victim, "v")
+		lc, _ := attackerLink(t, tm, "evil", "v")
+		hello(t, lc)
+		start := time.Now()
+		cut := false
+		for range 200000 {
+			if err := lc.WriteFrame(session.TypePing, nil); err != nil {
+				cut = true
+				break
+			}
+		}
+		took := time.Since(start)
+		t.Logf("link cut after %s (write timeout %s)", took, m.cfg.WriteTimeout)
+		if !cut {
+			t.Fatal("the node kept reading 200,000 Pings whose Pongs nobody read")
+		}
+		if took > 2*m.cfg.WriteTimeout {
+			t.Fatalf("the link was cut after %s", took)
+		}
+		synctest.Wait()
+		if n := len(m.Peers()); n != 0 {
+			t.Fatalf("%d links left", n)
+		}
+	})
+}
+
+// TestOneHostHoldsItsShare (finding 9): one address opens link after link
+// with fresh link keys and keeps them alive. It holds at most MaxPerHost
+// links; an honest neighbour still links and befriends the victim.
+func TestOneHostHoldsItsShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		victim, friend := newTestNode(t, "Victim"), newTestNode(t, "Friend")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		m, _ := tm.start(victim, "v")
+		var held []*link.Conn
+		for range 20 {
+			c, err := tm.net.Transport("evil").Dial(tm.ctx, "v")
+			if err != nil {
+				continue
+			}
+			key, _ := noise.DH25519.GenerateKeypair(rand.Reader)
+			ctx, cancel := context.WithTimeout(tm.ctx, 15*time.Second)
+			lc, err := link.Client(ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: session.MaxPayload})
+			cancel()
+			if err != nil {
+				continue // turned away
+			}
+			hello(t, lc)
+			held = append(held, lc)
+		}
+		synctest.Wait()
+		fromEvil := 0
+		for _, p := range m.Peers() {
+			if hostOf(p.Addr) == "evil" {
+				fromEvil++
+			}
+		}
+		t.Logf("one address tried 20 links: it holds %d", fromEvil)
+		if fromEvil > m.cfg.MaxPerHost {
+			t.Fatalf("one address holds %d links, over its share of %d", fromEvil, m.cfg.MaxPerHost)
+		}
+		tm.start(friend, "f", "v")
+		befriend(t, victim, friend, "Victim", "Friend")
+		for _, lc := range held {
+			lc.Close()
+		}
+	})
+}
+
+// TestSilentConnectionsAreShed (finding 9): 200 connections from 100
+// addresses open and say nothing. Handshakes in progress are bounded (and
+// each ends after its 10 s deadline); an honest neighbour that arrives
+// meanwhile still links once the silent ones time out.
+func TestSilentConnectionsAreShed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		victim, friend := newTestNode(t, "Victim"), newTestNode(t, "Friend")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		m, _ := tm.start(victim, "v")
+		var conns []net.Conn
+		for i := range 200 {
+			c, err := tm.net.Transport("silent-"+string(rune('a'+i%100))).Dial(tm.ctx, "v")
+			if err == nil {
+				conns = append(conns, c)
+			}
+		}
+		synctest.Wait()
+		m.mu.Lock()
+		shaking := m.shakes
+		m.mu.Unlock()
+		t.Logf("200 silent connections: %d handshakes in progress (limit %d)", shaking, m.cfg.MaxHandshakes)
+		if shaking > m.cfg.MaxHandshakes {
+			t.Fatalf("%d handshakes in progress", shaking)
+		}
+		tm.start(friend, "f", "v")   // refused while the slots are full; it redials
+		time.Sleep(12 * time.Second) // the silent handshakes time out after 10 s
+		befriend(t, victim, friend, "Victim", "Friend")
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+}
+
+// TestForgedBeaconsAimNowhere (finding 11): a beacon could name any host
+// and port; the node dials only what a beacon could honestly announce.
+func TestForgedBeaconsAimNowhere(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"[fe80::1%eth0]:7342": true, "169.254.3.4:7342": true, "192.168.1.20:7342": true,
+		"10.0.0.1:22": false, "127.0.0.1:7342": false, "[::1]:7342": false, "[ff02::1]:7342": false,
+		"0.0.0.0:7342": false, "[2001:db8::1]:7342": false,
+	} {
+		if got := dialable(mustAddrPort(t, addr)); got != want {
+			t.Errorf("dialable(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func mustAddrPort(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
