@@ -148,8 +148,17 @@ func TestSilentConnectionsAreShed(t *testing.T) {
 		if shaking > m.cfg.MaxHandshakes {
 			t.Fatalf("%d handshakes in progress", shaking)
 		}
-		tm.start(friend, "f", "v")   // refused while the slots are full; it redials
-		time.Sleep(12 * time.Second) // the silent handshakes time out after 10 s
+		tm.start(friend, "f", "v") // refused while the slots are full; it redials
+		// The silent handshakes time out after 10 s; the friend's backoff
+		// brings it back within a minute.
+		eventually(t, "Friend links", 2*time.Minute, func() bool {
+			for _, p := range m.Peers() {
+				if hostOf(p.Addr) == "f" {
+					return true
+				}
+			}
+			return false
+		})
 		befriend(t, victim, friend, "Victim", "Friend")
 		for _, c := range conns {
 			c.Close()

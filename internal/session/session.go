@@ -145,6 +145,7 @@ type Session struct {
 	inboxCopies     []uint8
 	stats           Stats
 	hello           bool // the peer's Hello arrived
+	claimsLeft      int  // offers this link may still get answers for
 }
 
 // ErrProtocol marks a peer that broke the protocol: the link is cut.
@@ -158,7 +159,7 @@ func New(st Store, cfg Config) *Session {
 	// The sent set only saves pushing back what the peer holds: two
 	// generations of 32,768 IDs bound it at a few MB per link.
 	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 15),
-		offered: newIDSet(1 << 16), claims: newIDSet(1 << 12)}
+		offered: newIDSet(1 << 16), claims: newIDSet(1 << 12), claimsLeft: MaxClaims}
 }
 
 // Hello returns the frame that opens a link: this node's proofs for its
@@ -367,8 +368,21 @@ func (s *Session) offer(p []byte) ([]Frame, error) {
 		tags[i] = [envelope.TagSize]byte(o[envelope.IDSize:offerSize])
 		s.sent.add(ids[i]) // the peer holds it: never push it back
 	}
-	return wantFrames(s.st.Claim(ids, tags)), nil
+	if s.claimsLeft <= 0 {
+		return nil, nil // a link gets MaxClaims answers at most: see below
+	}
+	if len(ids) > s.claimsLeft {
+		ids, tags = ids[:s.claimsLeft], tags[:s.claimsLeft]
+	}
+	want := s.st.Claim(ids, tags)
+	s.claimsLeft -= len(ids)
+	return wantFrames(want), nil
 }
+
+// MaxClaims bounds how many offered IDs one link gets answers for: a claim
+// tells the offerer that this node is an envelope's recipient (SPEC
+// §12.7), so a stranger may not test tags by the thousand.
+const MaxClaims = 256
 
 // receiptOffer answers a ReceiptOffer with a Want for the receipts of
 // envelopes held here.

@@ -488,3 +488,49 @@ func TestHelloRecognisesContactsOnly(t *testing.T) {
 		t.Fatalf("a second hello on a link gave %v", err)
 	}
 }
+
+// TestClaimsAreBounded (SPEC §12.7): a stranger offers envelopes under
+// tags it saw, again and again with made-up IDs, to learn from the Wants
+// which node they are for. A link answers at most MaxClaims offers.
+func TestClaimsAreBounded(t *testing.T) {
+	a, b := newNode(t, "A"), newNode(t, "B")
+	befriend(t, a, b, "A", "B")
+	var tags [][envelope.TagSize]byte
+	for range 40 {
+		m, err := a.Send("B", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range a.Inventory() {
+			if h.ID.String() == m.ID {
+				raw, _ := a.Forward([]envelope.ID{h.ID}, nil)
+				e, _ := envelope.Parse(raw[0].Raw)
+				tags = append(tags, e.Tag)
+			}
+		}
+	}
+	sb := New(b, Config{})
+	wanted, late := 0, 0
+	for i := range 20 {
+		p := make([]byte, 0, len(tags)*offerSize)
+		for _, tag := range tags {
+			var id envelope.ID
+			rand.Read(id[:])
+			p = append(append(p, id[:]...), tag[:]...)
+		}
+		out, _, err := sb.Handle(Frame{Type: TypeOffer, Payload: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range out {
+			wanted += len(f.Payload) / envelope.IDSize
+			if (i+1)*len(tags) > MaxClaims+len(tags) {
+				late += len(f.Payload) / envelope.IDSize
+			}
+		}
+	}
+	t.Logf("%d offers under B's tags: %d claimed, %d after the first %d offers", 20*len(tags), wanted, late, MaxClaims)
+	if wanted == 0 || late != 0 {
+		t.Fatalf("%d claims, %d of them past the first %d offers", wanted, late, MaxClaims)
+	}
+}
