@@ -279,6 +279,7 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		n.inv.recent.put(c.id, c.rec)
 	}
 	n.journal = n.journal[:0]
+	n.events.notify()
 	if len(added) > 0 && n.watch != nil {
 		n.watch(added)
 	}
