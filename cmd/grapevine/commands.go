@@ -332,7 +332,7 @@ export, and with every neighbour your node links to: at once if it is running
 }
 
 func (c *cli) messagesCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, follow bool
 	cmd := &cobra.Command{
 		Use:   "messages [CONTACT] [--json]",
 		Short: "Show messages, with one contact or all",
@@ -346,6 +346,9 @@ received.`,
 			ref := ""
 			if len(args) == 1 {
 				ref = args[0]
+			}
+			if follow {
+				return c.followMessages(cmd.Context(), ref, asJSON)
 			}
 			return c.withNode(func(n api.Core) error {
 				ms, err := n.Messages(ref)
@@ -363,13 +366,14 @@ received.`,
 					if m.Direction == "out" {
 						arrow = "to"
 					}
-					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, m.Contact, m.Status, m.Text)
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safeText(m.Contact), m.Status, safeText(m.Text))
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd
 }
 

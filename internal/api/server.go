@@ -36,6 +36,7 @@ func NewServer(n *node.Node, m Mesh, log *slog.Logger) *Server {
 	}
 	s := &Server{n: n, m: m, log: log, mux: http.NewServeMux()}
 	s.routes()
+	s.uiRoutes() // events.go
 	return s
 }
 
@@ -60,6 +61,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// Requests end with ctx: an event stream would hold Shutdown up.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
