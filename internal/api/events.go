@@ -6,6 +6,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -53,6 +54,13 @@ func (s *Server) uiRoutes() {
 			limit = v
 		}
 		return ok(s.n.MessagesPage(ref, q.Get("before"), limit))
+	})
+	s.handle("GET /v1/ui", func(*http.Request) (any, error) {
+		ui := s.ui.Load()
+		if ui == nil {
+			return nil, notFound("this node serves no web UI (grapevine up --ui \"\")")
+		}
+		return ui, nil
 	})
 	s.handle("POST /v1/read", func(r *http.Request) (any, error) {
 		ref, err := contactRef(r)
@@ -131,3 +139,24 @@ func (s *Server) meshDigest() uint64 {
 
 // Unwrap lets http.ResponseController reach the connection (flush, deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// UI is the response of GET /v1/ui: where the node serves its web UI. The
+// URLs carry the secret that signs a browser in; the socket is the owner's.
+type UI struct {
+	URL    string `json:"url"`
+	LANURL string `json:"lan_url,omitempty"` // for another device, over TLS
+}
+
+// SetUI tells the API where the web UI is served (grapevine ui asks).
+func (s *Server) SetUI(ui UI) { s.ui.Store(&ui) }
+
+// notFoundError marks an error as 404 not_found.
+type notFoundError struct{ error }
+
+func notFound(msg string) error { return notFoundError{errors.New(msg)} }
+
+// UI asks the running node where its web UI is served.
+func (c *Client) UI() (UI, error) {
+	var v UI
+	return v, c.do(http.MethodGet, "/v1/ui", nil, nil, &v)
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ type Server struct {
 	m   Mesh
 	log *slog.Logger
 	mux *http.ServeMux
+	ui  atomic.Pointer[UI] // the web UI's address, if served (events.go)
 }
 
 // NewServer serves n and m. m may be nil (no mesh): then peers is empty and
@@ -266,6 +268,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
 	case errors.As(err, &br):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+	case errors.As(err, new(notFoundError)):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	default:
 		// Mostly the node refusing what the caller asked (who prints the
 		// error): not worth a warning in the node's log.
