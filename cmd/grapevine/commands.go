@@ -155,16 +155,21 @@ contact asked to start new keys (after restoring a backup, say): accept or rejec
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {name, fingerprint, state, rekey}")
 
-	var name string
+	var name, photo string
 	add := &cobra.Command{
-		Use:   "add LINK [--name NAME]",
-		Short: "Add a contact from their grapevine: invite link",
-		Long: `Add a contact from their invite. If they already added you, this accepts them.
+		Use:   "add LINK [--name NAME] | add --qr PHOTO",
+		Short: "Add a contact from their grapevine: invite link, or a photo of its QR code",
+		Long: `Add a contact from their invite: the link, or with --qr a photo or screenshot
+of its QR code (PNG, JPEG or GIF). If they already added you, this accepts them.
 Otherwise a contact request is queued for them, and you can write at once.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			link, err := c.inviteArg(args, photo) // qrcolour.go
+			if err != nil {
+				return err
+			}
 			return c.withNode(func(n api.Core) error {
-				ct, err := n.AddContact(args[0], name)
+				ct, err := n.AddContact(link, name)
 				if err != nil {
 					return err
 				}
@@ -174,6 +179,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		},
 	}
 	add.Flags().StringVar(&name, "name", "", "the name to know them by (default: the name in their invite)")
+	add.Flags().StringVar(&photo, "qr", "", "read the invite from this photo of its QR code (PNG, JPEG or GIF)")
 
 	accept := &cobra.Command{
 		Use:   "accept CONTACT",

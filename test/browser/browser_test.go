@@ -102,6 +102,7 @@ func TestTwoPeopleMeet(t *testing.T) {
 	if s := eval[string](t, bt, `document.querySelector('#messages .msg.out .state').textContent`); !strings.Contains(s, "delivered") {
 		t.Fatalf("Bob's state label %q", s)
 	}
+	shoot(t, bt, "chat")
 
 	// Hostile texts render inertly at Bob's.
 	for _, text := range hostileTexts {
@@ -113,7 +114,7 @@ func TestTwoPeopleMeet(t *testing.T) {
 		waitJS(t, bt, "hostile text shown as text", fmt.Sprintf(`[...document.querySelectorAll('#messages .msg.in .text')].some(e => e.textContent === %s)`, jsString(text)))
 	}
 	checkInert(t, bt)
-	shoot(t, bt, "chat")
+	shoot(t, bt, "chat-hostile")
 	show(t, bt, "#/")
 	if got := eval[string](t, bt, `document.querySelector('#conversations .name').textContent`); got != hostileName {
 		t.Fatalf("conversation name %q", got)
