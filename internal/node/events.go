@@ -7,6 +7,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"sync"
 	"time"
@@ -22,6 +23,83 @@ type hub struct {
 	mu   sync.Mutex
 	seq  uint64
 	subs map[chan uint64]struct{}
+
+	cache viewCache // used with the node locked
+}
+
+// viewCache keeps what the UI queries decoded from stored records, by a
+// hash of each record's bytes: a contact record is large (its sessions'
+// keys), and a list of 1,000 conversations would decode every one of them
+// on every change. Records that changed hash differently and are decoded
+// again; entries not seen in a pass are dropped.
+type viewCache struct {
+	seed     maphash.Seed
+	contacts map[uint64]contactView
+	messages map[uint64]messageRecord
+}
+
+// contactView is what the UI shows of a contact record.
+type contactView struct {
+	fp    string
+	state string
+	added time.Time
+	view  Contact
+}
+
+// contactViews lists every contact, decoding only the records that changed
+// since the last call.
+func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
+	c := &n.events.cache
+	if c.contacts == nil {
+		c.seed = maphash.MakeSeed()
+	}
+	next := make(map[uint64]contactView, len(c.contacts))
+	var out []contactView
+	err := tx.ForEach(colContacts, func(v []byte, _ time.Time) error {
+		h := maphash.Bytes(c.seed, v)
+		cv, ok := c.contacts[h]
+		if !ok {
+			var r contactRecord
+			if err := jsonUnmarshal(v, &r); err != nil {
+				return fmt.Errorf("failed to decode contact: %w", err)
+			}
+			cv = contactView{fp: r.Fingerprint, state: r.State, added: r.Added, view: r.view()}
+		}
+		next[h] = cv
+		out = append(out, cv)
+		return nil
+	})
+	if err == nil {
+		c.contacts = next
+	}
+	return out, err
+}
+
+// eachMessage calls fn with every message record (without its commitment),
+// decoding only the records that changed since the last call.
+func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord)) error {
+	c := &n.events.cache
+	if c.contacts == nil && c.messages == nil {
+		c.seed = maphash.MakeSeed()
+	}
+	next := make(map[uint64]messageRecord, len(c.messages))
+	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+		h := maphash.Bytes(c.seed, v)
+		r, ok := c.messages[h]
+		if !ok {
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("failed to decode message: %w", err)
+			}
+			r.Commit = nil
+		}
+		next[h] = r
+		fn(&r)
+		return nil
+	})
+	if err == nil {
+		c.messages = next
+	}
+	return err
 }
 
 func (h *hub) notify() {
@@ -94,7 +172,7 @@ func (n *Node) Conversations() ([]Conversation, error) {
 	}
 	var out []Conversation
 	err := n.st.View(func(tx *store.Tx) error {
-		cs, err := allContacts(tx)
+		cs, err := n.contactViews(tx)
 		if err != nil {
 			return err
 		}
@@ -106,30 +184,25 @@ func (n *Node) Conversations() ([]Conversation, error) {
 		lasts := make([]last, len(cs))
 		out = make([]Conversation, len(cs))
 		for i, c := range cs {
-			byFP[c.Fingerprint] = i
-			out[i] = Conversation{Contact: c.view(), Added: c.Added}
+			byFP[c.fp] = i
+			out[i] = Conversation{Contact: c.view, Added: c.added}
 		}
-		err = tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
-			var r messageRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("failed to decode message: %w", err)
-			}
+		err = n.eachMessage(tx, func(r *messageRecord) {
 			i, ok := byFP[r.Contact]
-			if !ok || r.Held || r.Kind != kindText || cs[i].State == StateRequest {
-				return nil
+			if !ok || r.Held || r.Kind != kindText || cs[i].state == StateRequest {
+				return
 			}
 			out[i].Messages++
 			if r.Direction == "in" && r.Seq > marks[r.Contact] {
 				out[i].Unread++
 			}
-			if l := &lasts[i]; !l.ok || newerMessage(&r, &l.rec) {
-				l.rec, l.ok = r, true
+			if l := &lasts[i]; !l.ok || newerMessage(r, &l.rec) {
+				l.rec, l.ok = *r, true
 			}
-			return nil
 		})
 		for i, c := range cs {
 			if lasts[i].ok {
-				m := lasts[i].rec.view(c.Name, now)
+				m := lasts[i].rec.view(c.view.Name, now)
 				out[i].Last = &m
 			}
 		}
@@ -182,24 +255,21 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 	var recs []messageRecord
 	var name string
 	err := n.st.View(func(tx *store.Tx) error {
-		c, err := resolve(tx, ref)
-		if err != nil {
-			return err
+		// A full fingerprint (what a UI sends) is looked up directly.
+		c, err := loadContact(tx, ref)
+		if err != nil || c == nil {
+			if c, err = resolve(tx, ref); err != nil {
+				return err
+			}
 		}
 		name = c.Name
 		if c.State == StateRequest {
 			return nil
 		}
-		return tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
-			var r messageRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("failed to decode message: %w", err)
-			}
+		return n.eachMessage(tx, func(r *messageRecord) {
 			if r.Contact == c.Fingerprint && !r.Held && r.Kind == kindText {
-				r.Commit = nil
-				recs = append(recs, r)
+				recs = append(recs, *r)
 			}
-			return nil
 		})
 	})
 	if err != nil {
