@@ -234,6 +234,7 @@ func newerMessage(a, b *messageRecord) bool {
 
 // MessagePage is one page of a conversation, oldest first.
 type MessagePage struct {
+	Contact  Contact   `json:"contact"` // whom the conversation is with
 	Messages []Message `json:"messages"`
 	// More says that older messages remain: ask again with Before set to
 	// the ID of the first message of this page.
@@ -253,7 +254,7 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 	defer n.mu.Unlock()
 	now := n.now()
 	var recs []messageRecord
-	var name string
+	var who Contact
 	err := n.st.View(func(tx *store.Tx) error {
 		// A full fingerprint (what a UI sends) is looked up directly.
 		c, err := loadContact(tx, ref)
@@ -262,7 +263,7 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 				return err
 			}
 		}
-		name = c.Name
+		who = c.view()
 		if c.State == StateRequest {
 			return nil
 		}
@@ -287,9 +288,9 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 		}
 	}
 	start := max(0, end-limit)
-	page := MessagePage{Messages: make([]Message, 0, end-start), More: start > 0}
+	page := MessagePage{Contact: who, Messages: make([]Message, 0, end-start), More: start > 0}
 	for i := start; i < end; i++ {
-		page.Messages = append(page.Messages, recs[i].view(name, now))
+		page.Messages = append(page.Messages, recs[i].view(who.Name, now))
 	}
 	return page, nil
 }

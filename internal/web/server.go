@@ -129,6 +129,9 @@ func (s *Server) SetNode(n *node.Node, m api.Mesh) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n, s.m, s.api, s.unlock = n, m, api.NewServer(n, m, s.log), nil
+	// The first list of conversations decodes every contact and message:
+	// do it now, so that the first page the user opens is quick.
+	go n.Conversations()
 	select {
 	case <-s.unlocked:
 	default:

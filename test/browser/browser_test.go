@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"rsc.io/qr"
@@ -277,7 +278,18 @@ fetch(%q, {method: "POST", credentials: "include", mode: "no-cors", body: '{"to"
 	go evil.Serve(ln)
 	t.Cleanup(func() { evil.Close() })
 	do(t, at, "visit the evil page", chromedp.Navigate("http://"+ln.Addr().String()+"/"))
-	waitJS(t, at, "the form posted", `document.body && /refused|unauthorized/.test(document.body.innerText)`)
+	// The page navigates when its form posts: look again until the answer
+	// shows (a poll does not survive a navigation).
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		text, err := chromedp.Run(at, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+		if err == nil && (strings.Contains(text, "refused") || strings.Contains(text, "unauthorized")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the forged form's answer never showed (last: %q, %v)", text, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if out := alice.cli(t, "messages"); strings.Contains(out, "forged") {
 		t.Fatalf("a forged request changed the node:\n%s", out)
 	}

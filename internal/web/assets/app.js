@@ -245,10 +245,8 @@ function convRow(c) {
 // ---- pages: chat -----------------------------------------------------------
 
 async function contactByFP(fp) {
-  const cs = await api('GET', '/v1/contacts');
-  const c = cs.find(x => x.fingerprint === fp);
-  if (!c) throw new Error('No such contact (removed?)');
-  return c;
+  const page = await api('GET', '/v1/messages/page?limit=1&contact=' + encodeURIComponent(fp));
+  return page.contact;
 }
 
 async function pageChat(root, fp) {
@@ -301,7 +299,8 @@ async function pageChat(root, fp) {
   older.addEventListener('click', loadOlder);
 
   async function refresh() {
-    contact = await contactByFP(fp);
+    const page = await api('GET', '/v1/messages/page?contact=' + encodeURIComponent(fp) + '&limit=50');
+    contact = page.contact;
     title.textContent = contact.name;
     notices.replaceChildren();
     if (contact.state === 'request') notices.append(requestNotice(contact, () => refresh()));
@@ -310,7 +309,6 @@ async function pageChat(root, fp) {
     if (contact.state === 'request') { text.disabled = send.disabled = true; return; }
     text.disabled = send.disabled = false;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const page = await api('GET', '/v1/messages/page?contact=' + encodeURIComponent(fp) + '&limit=50');
     if (oldest === null) {
       older.hidden = !page.more;
       if (page.messages.length) oldest = page.messages[0].id;
@@ -320,9 +318,7 @@ async function pageChat(root, fp) {
     root.dataset.loaded = '1';
     root.dataset.count = String(byID.size);
     if (!document.hidden && page.messages.some(m => m.direction === 'in')) {
-      const convs = live.unreadOf ? null : null; // read marks are cheap: set them
-      void convs;
-      api('POST', '/v1/read', { contact: fp }).catch(() => {});
+      api('POST', '/v1/read', { contact: fp }).catch(() => {}); // a no-op when nothing is new
     }
   }
   form.addEventListener('submit', async e => {
