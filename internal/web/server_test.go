@@ -3,6 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -321,4 +324,60 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("%s %s for host %q answered 200", method, path, host)
 		}
 	})
+}
+
+// TestLAN: the UI for other devices is TLS only, and the pairing link
+// carries the fingerprint of the certificate the server presents.
+func TestLAN(t *testing.T) {
+	s, err := New(Config{Addr: "127.0.0.1:0", LANAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := node.InitMemory("Alice", node.DefaultConfig, node.Options{})
+	defer n.Close()
+	s.SetNode(n, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	link := s.LANURL()
+	u, err := url.Parse(link)
+	if err != nil || u.Scheme != "https" || !strings.HasPrefix(u.Fragment, "sha256=") {
+		t.Fatalf("pairing link %q", link)
+	}
+	var seen string
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			seen = hex.EncodeToString(sum[:])
+			return nil
+		}}}
+	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || seen != strings.TrimPrefix(u.Fragment, "sha256=") {
+		t.Fatalf("open over TLS: %s, certificate %s, link says %s", resp.Status, seen, u.Fragment)
+	}
+	var secure bool
+	for _, ck := range resp.Cookies() {
+		secure = ck.Secure
+	}
+	if !secure {
+		t.Fatal("the cookie over TLS is not Secure")
+	}
+	// Plain HTTP on the TLS port gets nothing.
+	plain, err := http.Get("http://" + u.Host + "/")
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode == 200 {
+			t.Fatal("plain HTTP served on the LAN port")
+		}
+	}
 }
