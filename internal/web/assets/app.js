@@ -69,12 +69,15 @@ async function upload(path, blob, type, onProgress) {
 
 // ---- formatting ------------------------------------------------------------
 
+// Formatters are made once: a list of 1,000 conversations formats 1,000 times.
+const hourFmt = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+const dayFmt = new Intl.DateTimeFormat([], { day: 'numeric', month: 'short' });
 function fmtTime(iso) {
   const d = new Date(iso);
   if (isNaN(d)) return '';
   const now = new Date();
-  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  return d.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate()) return hourFmt.format(d);
+  return dayFmt.format(d) + ' ' + hourFmt.format(d);
 }
 function fmtDate(iso) {
   const d = new Date(iso);
@@ -214,13 +217,25 @@ async function pageChats(root) {
     h('p', { text: 'No contacts yet. Show your invite to someone, or scan theirs.' }),
     h('div', { class: 'row' }, h('a', { class: 'button', href: '#/invite', text: 'Show my invite' }),
       h('a', { class: 'button secondary', href: '#/add', text: 'Add a contact' })));
-  append(root, h('h1', { text: 'Chats' }), empty, list);
+  // Long lists show a page at a time: the first 100, then more on demand.
+  const PAGE = 100;
+  let shown = PAGE, convs = [];
+  const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
+  more.addEventListener('click', () => { shown += PAGE; draw(); });
+  function draw() {
+    const t0 = performance.now();
+    list.replaceChildren(...convs.slice(0, shown).map(convRow));
+    more.hidden = convs.length <= shown;
+    more.textContent = 'Show more (' + (convs.length - shown) + ')';
+    root.dataset.renderMs = String(Math.round(performance.now() - t0));
+  }
+  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
   await keep(async () => {
     const t0 = performance.now();
-    const convs = await api('GET', '/v1/conversations');
+    convs = await api('GET', '/v1/conversations');
+    root.dataset.fetchMs = String(Math.round(performance.now() - t0));
     empty.hidden = convs.length > 0;
-    list.replaceChildren(...convs.map(convRow));
-    root.dataset.renderMs = String(Math.round(performance.now() - t0));
+    draw();
     root.dataset.count = String(convs.length);
   }, ['change']);
 }
