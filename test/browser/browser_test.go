@@ -47,6 +47,8 @@ func TestTwoPeopleMeet(t *testing.T) {
 	at, bt := tab(t, b), tab(t, b)
 	signIn(t, at, alice)
 	signIn(t, bt, bob)
+	t.Logf("page load: the chats page on screen %s ms after Alice's sign-in link was opened",
+		eval[string](t, at, `document.body.dataset.firstReadyMs`))
 	shoot(t, at, "chats-empty")
 
 	// Alice shows her invite; its QR code, as the screen shows it, is the photo.

@@ -93,11 +93,15 @@ func TestLargeHistoryTimes(t *testing.T) {
 
 	began := time.Now()
 	do(t, ctx, "open", chromedp.Navigate(srv.URL()))
-	waitJS(t, ctx, "the first 100 of 1,000 conversations", `document.querySelector('.page').dataset.count === '1000' && document.querySelectorAll('#conversations li').length === 100`)
+	waitJS(t, ctx, "the first 100 of 1,000 conversations", `document.querySelector('.page')?.dataset.count === '1000' && document.querySelectorAll('#conversations li').length === 100`)
 	load := time.Since(began)
 	nav := eval[float64](t, ctx, `performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd`)
 	fetch := eval[string](t, ctx, `document.querySelector('.page').dataset.fetchMs`)
 	render := eval[string](t, ctx, `document.querySelector('.page').dataset.renderMs`)
+	ready := eval[string](t, ctx, `document.body.dataset.firstReadyMs`)
+	do(t, ctx, "reload", chromedp.Reload())
+	waitJS(t, ctx, "the list again", `document.querySelectorAll('#conversations li').length === 100`)
+	reload := eval[string](t, ctx, `document.body.dataset.firstReadyMs`)
 	began = time.Now()
 	for i := 2; i <= 10; i++ {
 		do(t, ctx, "show more", chromedp.Click(chromedp.CSS("#more-chats")))
@@ -120,8 +124,8 @@ func TestLargeHistoryTimes(t *testing.T) {
 	do(t, ctx, "type", chromedp.SendKeys(chromedp.CSS("#compose"), "x"))
 	typing := time.Since(began)
 
-	t.Logf("1,000 conversations: from the sign-in link to the first 100 shown %v (DOMContentLoaded %.0f ms after navigation start; list fetched in %s ms, drawn in %s ms); all 1,000 after nine clicks on Show more %v (drawing 1,000 rows %s ms)",
-		load.Round(time.Millisecond), nav, fetch, render, all.Round(time.Millisecond), renderAll)
+	t.Logf("1,000 conversations: the first 100 on screen %s ms after the sign-in link was opened (DOMContentLoaded %.0f ms; list fetched in %s ms, drawn in %s ms; %v as the test driver saw it); reloading the page: %s ms; all 1,000 after nine clicks on Show more %v (drawing 1,000 rows %s ms)",
+		ready, nav, fetch, render, load.Round(time.Millisecond), reload, all.Round(time.Millisecond), renderAll)
 	t.Logf("chat with 10,000 messages: newest page shown %v, 50 older %v, a keystroke %v",
 		chat.Round(time.Millisecond), older.Round(time.Millisecond), typing.Round(time.Millisecond))
 

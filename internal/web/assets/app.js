@@ -190,6 +190,9 @@ async function route() {
       root.replaceChildren(errorBox(e));
     }
     document.body.dataset.ready = hash;
+    // For the tests' timing: when the first page had its data on screen,
+    // in ms since the navigation started.
+    if (!document.body.dataset.firstReadyMs) document.body.dataset.firstReadyMs = String(Math.round(performance.now()));
     return;
   }
   location.hash = '#/';
