@@ -443,6 +443,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request, n *node.Node, 
 		"hops":            cfg.Hops,
 		"routing":         node.FormatRouting(cfg.Copies),
 		"invite_lifetime": cfg.InviteLifetime.String(),
+		"invite_hours":    int(cfg.InviteLifetime.Hours()),
 		"lan":             s.lanInfo(),
 	})
 }

@@ -174,6 +174,33 @@ func TestTwoPeopleMeet(t *testing.T) {
 	do(t, bt, "import", chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{bundle}))
 	waitJS(t, bt, "import report", `/Imported/.test(document.getElementById('import-report').textContent)`)
 	shoot(t, bt, "bundles-import")
+
+	// Desktop notifications: off by default; once on, "New message" without
+	// the text; with the text only when asked. (The page's Notification is
+	// replaced by a recorder, and the page pretends to be in the background.)
+	show(t, bt, "#/settings")
+	do(t, bt, "record notifications", chromedp.Evaluate[chromedp.Void](`
+		window.__notes = [];
+		window.Notification = class { constructor(title, o) { window.__notes.push(title + '|' + o.body); }
+			static get permission() { return 'granted'; } static requestPermission() { return Promise.resolve('granted'); } };
+		Object.defineProperty(document, 'hidden', { get: () => true });`))
+	if on := eval[bool](t, bt, `document.getElementById('notify').checked || document.getElementById('notify-text').checked`); on {
+		t.Fatal("notifications are on by default")
+	}
+	alice.cli(t, "send", "Bob", "while notifications are off")
+	waitJS(t, bt, "the message counted", `live.lastUnread === 1`)
+	do(t, bt, "notifications on", chromedp.Click(chromedp.CSS("#notify")))
+	alice.cli(t, "send", "Bob", "secret plans")
+	waitJS(t, bt, "a notification without the text", `window.__notes.length === 1`)
+	if note := eval[string](t, bt, `window.__notes[0]`); note != "Grapevine|New message" {
+		t.Fatalf("notification %q", note)
+	}
+	do(t, bt, "with the text", chromedp.Click(chromedp.CSS("#notify-text")))
+	alice.cli(t, "send", "Bob", "meet at noon")
+	waitJS(t, bt, "a notification with the text", `window.__notes.length === 2`)
+	if note := eval[string](t, bt, `window.__notes[1]`); !strings.HasSuffix(note, ": meet at noon") {
+		t.Fatalf("notification %q", note)
+	}
 }
 
 // checkInert fails if anything a contact wrote ran, made elements, or

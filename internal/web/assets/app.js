@@ -118,6 +118,8 @@ const live = { source: null, listeners: new Set(), lastUnread: null };
 function onLive(fn) { live.listeners.add(fn); return () => live.listeners.delete(fn); }
 function startEvents() {
   if (live.source) return;
+  // What is unread now is the baseline: a notification is for what comes after.
+  api('GET', '/v1/conversations').then(cs => { live.lastUnread = cs.reduce((a, c) => a + c.unread, 0); }, () => {});
   const es = new EventSource('/api/v1/events');
   live.source = es;
   es.addEventListener('open', () => setBanner(null));
@@ -147,12 +149,14 @@ const prefs = {
   set notifyText(v) { localStorage.setItem('notifyText', v ? 'on' : 'off'); },
 };
 async function notifyNew() {
-  if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
+  // The count is kept also while notifications are off: turning them on
+  // must not announce what came before.
   let convs;
   try { convs = await api('GET', '/v1/conversations'); } catch (e) { return; }
   const unread = convs.reduce((a, c) => a + c.unread, 0);
   const before = live.lastUnread;
   live.lastUnread = unread;
+  if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
   if (before === null || unread <= before || !document.hidden) return;
   const newest = convs.find(c => c.unread > 0 && c.last);
   const body = prefs.notifyText && newest ? newest.contact.name + ': ' + newest.last.text.slice(0, 140) : 'New message';
@@ -740,7 +744,7 @@ async function pageSettings(root) {
       h('dt', { text: 'History' }), h('dd', { text: set.history_days + ' days' }),
       h('dt', { text: 'Hops' }), h('dd', { text: String(set.hops) }),
       h('dt', { text: 'Routing' }), h('dd', { text: set.routing }),
-      h('dt', { text: 'Invite lifetime' }), h('dd', { text: set.invite_lifetime })),
+      h('dt', { text: 'Invite lifetime' }), h('dd', { text: set.invite_hours % 24 === 0 ? set.invite_hours / 24 + ' days' : set.invite_hours + ' hours' })),
       h('p', { class: 'muted small', text: 'These are chosen when the node starts: grapevine up --stealth, --no-relay, --relay-quota 1GiB, --peer HOST:PORT; retention, hops and routing at grapevine init.' })),
     h('div', { class: 'card' }, h('h2', { text: 'Clock' }),
       st.clock ? [h('p', { class: 'mismatch', text: 'Not trusted: ' + st.clock }), trust] : h('p', { text: 'The clock is trusted.' }), clockOut),
