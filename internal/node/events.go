@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -25,6 +26,34 @@ type hub struct {
 	subs map[chan uint64]struct{}
 
 	cache viewCache // used with the node locked
+
+	// carriers counts, per envelope of mine, the links it went out on
+	// since the node started (MarkCarried): "carried by N neighbours".
+	carriers map[envelope.ID]int
+}
+
+// maxCarriers bounds the counts kept: past it they start afresh.
+const maxCarriers = 100_000
+
+func (h *hub) noteCarried(ids []envelope.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.carriers == nil || len(h.carriers) > maxCarriers {
+		h.carriers = map[envelope.ID]int{}
+	}
+	for _, id := range ids {
+		h.carriers[id]++
+	}
+}
+
+func (h *hub) carriedBy(id string) int {
+	eid, err := envelope.ParseID(id)
+	if err != nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.carriers[eid]
 }
 
 // viewCache keeps what the UI queries decoded from stored records, by a
@@ -239,6 +268,9 @@ type MessagePage struct {
 	// More says that older messages remain: ask again with Before set to
 	// the ID of the first message of this page.
 	More bool `json:"more"`
+	// Carriers counts, for messages of mine on this page that neighbours
+	// took, how many links each went out on since the node started.
+	Carriers map[string]int `json:"carriers,omitempty"`
 }
 
 // MaxPage bounds a page of messages.
@@ -290,7 +322,16 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 	start := max(0, end-limit)
 	page := MessagePage{Contact: who, Messages: make([]Message, 0, end-start), More: start > 0}
 	for i := start; i < end; i++ {
-		page.Messages = append(page.Messages, recs[i].view(who.Name, now))
+		m := recs[i].view(who.Name, now)
+		page.Messages = append(page.Messages, m)
+		if m.Direction == "out" && m.Status != StatusQueued {
+			if k := n.events.carriedBy(m.ID); k > 0 {
+				if page.Carriers == nil {
+					page.Carriers = map[string]int{}
+				}
+				page.Carriers[m.ID] = k
+			}
+		}
 	}
 	return page, nil
 }

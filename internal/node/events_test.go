@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
 
 func TestConversationsUnreadAndPages(t *testing.T) {
@@ -114,5 +116,29 @@ func TestSubscribeCoalescesAndCancels(t *testing.T) {
 	mustSend(t, alice, "Bob", "three")
 	if len(ch) != 0 {
 		t.Fatal("a cancelled subscription was signalled")
+	}
+}
+
+func TestCarriersCounted(t *testing.T) {
+	clk := newTestClock()
+	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
+	befriend(t, alice, bob)
+	m := mustSend(t, alice, "Bob", "over two links")
+	id, err := envelope.ParseID(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.MessagesPage("Bob", "", 10)
+	if err != nil || len(p.Carriers) != 0 {
+		t.Fatalf("queued: %+v %v", p.Carriers, err)
+	}
+	for range 2 { // two neighbours took it
+		if err := alice.MarkCarried([]envelope.ID{id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err = alice.MessagesPage("Bob", "", 10)
+	if err != nil || p.Carriers[m.ID] != 2 || p.Contact.Name != "Bob" {
+		t.Fatalf("carried by two: %+v %v", p, err)
 	}
 }

@@ -647,6 +647,7 @@ func (n *Node) MarkCarried(ids []envelope.ID) error {
 	if len(mine) == 0 {
 		return nil
 	}
+	n.events.noteCarried(mine) // events.go: how many links took each
 	return n.update(func(tx *store.Tx) error {
 		for _, id := range mine {
 			var m messageRecord

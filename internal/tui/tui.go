@@ -51,6 +51,7 @@ type model struct {
 	sel    int
 	open   string // fingerprint of the open chat, "" for the list
 	msgs   []node.Message
+	carry  map[string]int // message ID → links it went out on
 	input  []rune
 	status string
 	w, h   int
@@ -105,7 +106,7 @@ func (m *model) reload() tea.Cmd {
 			if err != nil {
 				return failed{err}
 			}
-			next.msgs = page.Messages
+			next.msgs, next.carry = page.Messages, page.Carriers
 			for _, c := range next.convs {
 				if c.Contact.Fingerprint == open && c.Unread > 0 {
 					if err := src.MarkRead(open); err != nil {
@@ -147,7 +148,7 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if c := m.current(); c != nil {
 				selFP = c.Contact.Fingerprint
 			}
-			m.convs, m.msgs = msg.m.convs, msg.m.msgs
+			m.convs, m.msgs, m.carry = msg.m.convs, msg.m.msgs, msg.m.carry
 			m.sel = 0
 			for i, c := range m.convs {
 				if c.Contact.Fingerprint == selFP {
@@ -412,7 +413,9 @@ func (m *model) chatView() []string {
 			who = "you"
 		}
 		head := dim + msg.Time.Local().Format("15:04") + reset + " " + bold + who + reset
-		if l := stateLabel[msg.Status]; l != "" {
+		if k := m.carry[msg.ID]; k > 0 && msg.Status == node.StatusCarried {
+			head += "  " + dim + fmt.Sprintf("✓ carried by %d", k) + reset
+		} else if l := stateLabel[msg.Status]; l != "" {
 			head += "  " + dim + l + reset
 		}
 		body = append(body, head)

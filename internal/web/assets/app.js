@@ -288,16 +288,22 @@ async function pageChat(root, fp) {
   const form = h('form', { class: 'sendbox' }, text, send);
   append(root, h('div', { class: 'chat' }, head, notices, list, form));
 
+  let carriers = {};
+  function labelOf(m) {
+    const n = carriers[m.id] || 0;
+    return m.status === 'carried' && n ? '✓ carried by ' + n + (n === 1 ? ' neighbour' : ' neighbours') : stateText(m);
+  }
   function msgEl(m) {
+    const label = labelOf(m);
     const meta = h('div', { class: 'meta' }, fmtTime(m.time), ' ',
-      h('span', { class: 'state state-' + m.status, 'data-state': m.status, text: stateText(m) }));
-    return h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-state': m.status },
+      h('span', { class: 'state state-' + m.status, 'data-state': m.status, text: label }));
+    return h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-state': m.status, 'data-label': label },
       h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
   }
   function place(m, atTop) {
     const have = byID.get(m.id);
     if (have) {
-      if (have.dataset.state !== m.status) {
+      if (have.dataset.state !== m.status || have.dataset.label !== labelOf(m)) {
         const el = msgEl(m);
         have.replaceWith(el);
         byID.set(m.id, el);
@@ -323,6 +329,7 @@ async function pageChat(root, fp) {
   async function refresh() {
     const page = await api('GET', '/v1/messages/page?contact=' + encodeURIComponent(fp) + '&limit=50');
     contact = page.contact;
+    carriers = Object.assign(carriers, page.carriers || {});
     title.textContent = contact.name;
     notices.replaceChildren();
     if (contact.state === 'request') notices.append(requestNotice(contact, () => refresh()));
