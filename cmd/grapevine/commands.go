@@ -156,16 +156,21 @@ contact asked to start new keys (after restoring a backup, say): accept or rejec
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {name, fingerprint, state, rekey}")
 
-	var name string
+	var name, photo string
 	add := &cobra.Command{
-		Use:   "add LINK [--name NAME]",
-		Short: "Add a contact from their grapevine: invite link",
-		Long: `Add a contact from their invite. If they already added you, this accepts them.
+		Use:   "add LINK [--name NAME] | add --qr PHOTO",
+		Short: "Add a contact from their grapevine: invite link, or a photo of its QR code",
+		Long: `Add a contact from their invite: the link, or with --qr a photo or screenshot
+of its QR code (PNG, JPEG or GIF). If they already added you, this accepts them.
 Otherwise a contact request is queued for them, and you can write at once.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			link, err := c.inviteArg(args, photo) // qrcolour.go
+			if err != nil {
+				return err
+			}
 			return c.withNode(func(n api.Core) error {
-				ct, err := n.AddContact(args[0], name)
+				ct, err := n.AddContact(link, name)
 				if err != nil {
 					return err
 				}
@@ -175,6 +180,7 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		},
 	}
 	add.Flags().StringVar(&name, "name", "", "the name to know them by (default: the name in their invite)")
+	add.Flags().StringVar(&photo, "qr", "", "read the invite from this photo of its QR code (PNG, JPEG or GIF)")
 
 	accept := &cobra.Command{
 		Use:   "accept CONTACT",
@@ -333,7 +339,7 @@ export, and with every neighbour your node links to: at once if it is running
 }
 
 func (c *cli) messagesCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, follow bool
 	cmd := &cobra.Command{
 		Use:   "messages [CONTACT] [--json]",
 		Short: "Show messages, with one contact or all",
@@ -347,6 +353,9 @@ received.`,
 			ref := ""
 			if len(args) == 1 {
 				ref = args[0]
+			}
+			if follow {
+				return c.followMessages(cmd.Context(), ref, asJSON)
 			}
 			return c.withNode(func(n api.Core) error {
 				ms, err := n.Messages(ref)
@@ -364,13 +373,14 @@ received.`,
 					if m.Direction == "out" {
 						arrow = "to"
 					}
-					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, m.Contact, m.Status, m.Text)
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safeText(m.Contact), m.Status, safeText(m.Text))
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd
 }
 

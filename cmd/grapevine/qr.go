@@ -36,7 +36,13 @@ func writeQRText(w io.Writer, link string) error {
 		return !code.Black(x, y)
 	}
 	bw := bufio.NewWriter(w)
+	colour := isTerminal(w)
 	for y := -quiet; y < code.Size+quiet; y += 2 {
+		if colour {
+			// White on black from the 256-colour cube, which themes do not
+			// remap: the code reads the same on light and dark terminals.
+			bw.WriteString(qrColours)
+		}
 		for x := -quiet; x < code.Size+quiet; x++ {
 			top, bottom := light(x, y), light(x, y+1)
 			switch {
@@ -49,6 +55,9 @@ func writeQRText(w io.Writer, link string) error {
 			default:
 				bw.WriteString(" ")
 			}
+		}
+		if colour {
+			bw.WriteString(qrReset)
 		}
 		bw.WriteString("\n")
 	}

@@ -35,6 +35,7 @@ type upOptions struct {
 	quota        string
 	verbose      bool
 	quiet        bool // no invite and QR at start (the demo starts many nodes)
+	ui           uiOptions
 }
 
 func (c *cli) upCmd() *cobra.Command {
@@ -71,6 +72,7 @@ or a prompt; the passphrase as for every command.`,
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every link event")
 	f.BoolVar(&o.quiet, "quiet", false, "do not print the invite and QR code at start")
 	f.DurationVar(&o.receiptDelay, "receipt-delay", node.DefaultConfig.ReceiptDelay, "when up creates the identity: the longest your receipts wait before they leave (see init --help)")
+	addUIFlags(f, &o.ui)
 	return cmd
 }
 
@@ -90,17 +92,29 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		cl.Close()
 		return fmt.Errorf("a node is already running in %s", home)
 	}
-	n, err := c.openOrCreate(home, o.name, o.receiptDelay)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancelUI := context.WithCancel(ctx)
+	defer cancelUI()
+	ui, waitUI, err := c.startUI(ctx, &o, log) // ui.go
+	if err != nil {
+		return err
+	}
+	defer waitUI()
+	defer cancelUI()
+	var n *node.Node
+	if o.ui.locked {
+		n, err = c.unlockViaUI(ctx, ui, home)
+	} else {
+		n, err = c.openOrCreate(home, o.name, o.receiptDelay)
+	}
+	if err != nil {
+		return err
+	}
+	defer n.Close()
 	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
 		Stealth: o.stealth, RelayQuota: quota, Log: log})
 	ln, err := api.Listen(home)
@@ -114,7 +128,9 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		apiErr = api.NewServer(n, m, log).Serve(ctx, ln)
+		a := api.NewServer(n, m, log)
+		serveUI(ui, a, n, m)
+		apiErr = a.Serve(ctx, ln)
 	}()
 	go func() { // announce once listening
 		select {
@@ -170,6 +186,9 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 	fmt.Fprintf(w, "Discovery: %s\n", disc)
 	for _, p := range o.peers {
 		fmt.Fprintf(w, "Peer:      %s\n", p)
+	}
+	if o.ui.url != "" {
+		fmt.Fprintf(w, "Web UI:    %s\n", o.ui.url)
 	}
 	fmt.Fprintf(w, "Local API: %s\nPress Ctrl-C to stop.\n", api.SocketPath(home))
 }

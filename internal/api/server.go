@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ type Server struct {
 	m   Mesh
 	log *slog.Logger
 	mux *http.ServeMux
+	ui  atomic.Pointer[UI] // the web UI's address, if served (events.go)
 }
 
 // NewServer serves n and m. m may be nil (no mesh): then peers is empty and
@@ -36,6 +38,7 @@ func NewServer(n *node.Node, m Mesh, log *slog.Logger) *Server {
 	}
 	s := &Server{n: n, m: m, log: log, mux: http.NewServeMux()}
 	s.routes()
+	s.uiRoutes() // events.go
 	return s
 }
 
@@ -60,6 +63,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// Requests end with ctx: an event stream would hold Shutdown up.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -263,6 +268,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
 	case errors.As(err, &br):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+	case errors.As(err, new(notFoundError)):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	default:
 		// Mostly the node refusing what the caller asked (who prints the
 		// error): not worth a warning in the node's log.

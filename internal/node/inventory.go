@@ -340,6 +340,7 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		n.inv.recent.put(c.id, c.rec)
 	}
 	n.journal = n.journal[:0]
+	n.events.notify()
 	if len(added) > 0 && n.watch != nil {
 		n.watch(added)
 	}
@@ -726,6 +727,7 @@ func (n *Node) MarkCarried(ids []envelope.ID) error {
 	if len(mine) == 0 {
 		return nil
 	}
+	n.events.noteCarried(mine) // events.go: how many links took each
 	return n.update(func(tx *store.Tx) error {
 		for _, id := range mine {
 			var m messageRecord

@@ -122,6 +122,8 @@ type Node struct {
 
 	keptFrom  keys.Period    // the oldest period kept at the last maintenance
 	idxWindow [2]keys.Period // the periods the tag index was built for
+
+	events hub // told of every committed change (events.go)
 }
 
 // now is the node's trusted time (clock.go).

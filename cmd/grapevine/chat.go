@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grapevine-mesh/grapevine/internal/tui"
+)
+
+func (c *cli) chatCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "chat",
+		Short: "Chat in the terminal: conversations, messages live, requests",
+		Long: `A full-screen terminal client of the running node (grapevine up): the
+conversation list (↑↓ choose, enter open, a accept or x reject a request, q quit),
+and a chat view whose messages change state live (queued, carried, delivered),
+with a send box (enter send, esc back to the list, ctrl+a/ctrl+x answer a
+request, ctrl+c quit).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.running()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
+			return tui.Run(ctx, cl, nil)
+		},
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/termtext"
+)
+
+// followMessages prints the messages (with one contact, or all), then
+// follows the running node's event stream and prints each new message and
+// each change of state as it happens, until Ctrl-C.
+func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error {
+	cl, err := c.running()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	seen := map[string]string{} // message ID → status printed
+	show := func() error {
+		ms, err := cl.Messages(ref)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			status, ok := seen[m.ID]
+			switch {
+			case ok && status == m.Status:
+				continue
+			case asJSON:
+				if err := c.printJSONLine(m); err != nil {
+					return err
+				}
+			case ok:
+				fmt.Fprintf(c.stdout, "%s  %s %s [%s → %s]\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safeText(m.Contact), status, m.Status)
+			default:
+				fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safeText(m.Contact), m.Status, safeText(m.Text))
+			}
+			seen[m.ID] = m.Status
+		}
+		return nil
+	}
+	err = cl.Events(ctx, func(ev api.Event) error {
+		if ev.Type == "mesh" {
+			return nil
+		}
+		return show() // hello: everything so far; change: what is new
+	})
+	if err == nil && ctx.Err() != nil {
+		// Stopped (Ctrl-C): a last look, so that what the node knew when
+		// the user stopped is printed, whatever the events in flight.
+		err = show()
+	}
+	return err
+}
+
+func arrowOf(m node.Message) string {
+	if m.Direction == "out" {
+		return "to"
+	}
+	return "from"
+}
+
+// printJSONLine prints v as one line of JSON (a stream of objects).
+func (c *cli) printJSONLine(v any) error {
+	return json.NewEncoder(c.stdout).Encode(v)
+}
+
+// safeText is a contact's name or text made harmless for a terminal: no
+// escape sequences, no bidi overrides (internal/termtext).
+func safeText(s string) string { return termtext.Text(s) }

@@ -1,0 +1,436 @@
+// Package tui is `grapevine chat`: a full-screen terminal client of the
+// running node (Bubble Tea), with the conversation list, a chat view whose
+// message states change live, a send box, and contact requests to accept or
+// reject. Everything a contact chose (names, texts) is cleaned of escape
+// sequences and bidi controls before it reaches the terminal (termtext).
+package tui
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/termtext"
+)
+
+// Source is what the client uses of the node (an *api.Client).
+type Source interface {
+	Self() (node.Self, error)
+	Conversations() ([]node.Conversation, error)
+	MessagesPage(ref, before string, limit int) (node.MessagePage, error)
+	Send(ref, text string) (node.Message, error)
+	Accept(ref string) (node.Contact, error)
+	Reject(ref string) error
+	MarkRead(ref string) error
+	Events(ctx context.Context, fn func(api.Event) error) error
+}
+
+// history is how many messages of a conversation the chat view keeps.
+const history = 200
+
+// Messages of the program.
+type (
+	changed   struct{}                 // the node changed: reload
+	loaded    struct{ m *model }       // fresh data
+	failed    struct{ err error }      // a request failed
+	streamEnd struct{ err error }      // the event stream ended
+	sent      struct{ m node.Message } // a message was queued
+)
+
+type model struct {
+	src    Source
+	log    *slog.Logger
+	self   node.Self
+	convs  []node.Conversation
+	sel    int
+	open   string // fingerprint of the open chat, "" for the list
+	msgs   []node.Message
+	carry  map[string]int // message ID → links it went out on
+	input  []rune
+	status string
+	w, h   int
+	quit   bool
+}
+
+// Run runs the client until the user quits or ctx ends.
+func Run(ctx context.Context, src Source, log *slog.Logger, opts ...tea.ProgramOption) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	self, err := src.Self()
+	if err != nil {
+		return err
+	}
+	m := &model{src: src, log: log, self: self, w: 80, h: 24}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
+	go func() {
+		err := src.Events(ctx, func(ev api.Event) error {
+			if ev.Type != "mesh" {
+				p.Send(changed{})
+			}
+			return nil
+		})
+		p.Send(streamEnd{err})
+	}()
+	_, err = p.Run()
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to run the terminal client: %w", err)
+	}
+	return nil
+}
+
+func (m *model) Init() tea.Cmd { return m.reload() }
+
+// reload fetches the conversations and the open chat.
+func (m *model) reload() tea.Cmd {
+	src, open := m.src, m.open
+	return func() tea.Msg {
+		next := &model{}
+		var err error
+		if next.convs, err = src.Conversations(); err != nil {
+			return failed{err}
+		}
+		if open != "" {
+			page, err := src.MessagesPage(open, "", history)
+			if err != nil {
+				return failed{err}
+			}
+			next.msgs, next.carry = page.Messages, page.Carriers
+			for _, c := range next.convs {
+				if c.Contact.Fingerprint == open && c.Unread > 0 {
+					if err := src.MarkRead(open); err != nil {
+						return failed{err}
+					}
+				}
+			}
+		}
+		next.open = open
+		return loaded{next}
+	}
+}
+
+func (m *model) current() *node.Conversation {
+	if m.sel >= 0 && m.sel < len(m.convs) {
+		return &m.convs[m.sel]
+	}
+	return nil
+}
+
+func (m *model) openConv() *node.Conversation {
+	for i := range m.convs {
+		if m.convs[i].Contact.Fingerprint == m.open {
+			return &m.convs[i]
+		}
+	}
+	return nil
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+	case changed:
+		return m, m.reload()
+	case loaded:
+		if msg.m.open == m.open { // not a stale answer for another chat
+			selFP := ""
+			if c := m.current(); c != nil {
+				selFP = c.Contact.Fingerprint
+			}
+			m.convs, m.msgs, m.carry = msg.m.convs, msg.m.msgs, msg.m.carry
+			m.sel = 0
+			for i, c := range m.convs {
+				if c.Contact.Fingerprint == selFP {
+					m.sel = i
+				}
+			}
+		}
+	case failed:
+		m.status = "error: " + msg.err.Error()
+	case streamEnd:
+		m.status = "the node stopped (press ctrl+c)"
+		if msg.err != nil {
+			m.log.Debug("event stream ended", "err", msg.err)
+		}
+	case sent:
+		m.status = ""
+		return m, m.reload()
+	case tea.KeyPressMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+func (m *model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	s := k.String()
+	if s == "ctrl+c" {
+		m.quit = true
+		return m, tea.Quit
+	}
+	if m.open == "" {
+		return m.listKey(s)
+	}
+	c := m.openConv()
+	switch s {
+	case "esc":
+		m.open, m.msgs, m.input = "", nil, nil
+		return m, m.reload()
+	case "enter":
+		text := strings.TrimSpace(string(m.input))
+		if text == "" || c == nil {
+			return m, nil
+		}
+		if c.Contact.State == node.StateRequest {
+			m.status = "accept the request first (ctrl+a)"
+			return m, nil
+		}
+		m.input = nil
+		src, fp := m.src, m.open
+		return m, func() tea.Msg {
+			msg, err := src.Send(fp, text)
+			if err != nil {
+				return failed{err}
+			}
+			return sent{msg}
+		}
+	case "ctrl+a":
+		if c != nil {
+			return m, m.answer(c.Contact.Fingerprint, true)
+		}
+	case "ctrl+x":
+		if c != nil {
+			return m, m.answer(c.Contact.Fingerprint, false)
+		}
+	case "backspace":
+		if len(m.input) > 0 {
+			m.input = m.input[:len(m.input)-1]
+		}
+	case "ctrl+u":
+		m.input = nil
+	default:
+		if t := k.Text; t != "" {
+			m.input = append(m.input, []rune(termtext.Line(t))...)
+		} else if s == "space" {
+			m.input = append(m.input, ' ')
+		}
+	}
+	return m, nil
+}
+
+func (m *model) listKey(s string) (tea.Model, tea.Cmd) {
+	switch s {
+	case "q":
+		m.quit = true
+		return m, tea.Quit
+	case "up", "k":
+		if m.sel > 0 {
+			m.sel--
+		}
+	case "down", "j":
+		if m.sel < len(m.convs)-1 {
+			m.sel++
+		}
+	case "enter", "right", "l":
+		if c := m.current(); c != nil {
+			m.open = c.Contact.Fingerprint
+			m.status = ""
+			return m, m.reload()
+		}
+	case "a":
+		if c := m.current(); c != nil {
+			return m, m.answer(c.Contact.Fingerprint, true)
+		}
+	case "x":
+		if c := m.current(); c != nil {
+			return m, m.answer(c.Contact.Fingerprint, false)
+		}
+	}
+	return m, nil
+}
+
+// answer accepts or rejects a contact request (or a proposal of new keys).
+func (m *model) answer(fp string, accept bool) tea.Cmd {
+	var c *node.Conversation
+	for i := range m.convs {
+		if m.convs[i].Contact.Fingerprint == fp {
+			c = &m.convs[i]
+		}
+	}
+	if c == nil || (c.Contact.State != node.StateRequest && !c.Contact.Rekey) {
+		m.status = "nothing to accept or reject here"
+		return nil
+	}
+	src := m.src
+	return func() tea.Msg {
+		var err error
+		if accept {
+			_, err = src.Accept(fp)
+		} else {
+			err = src.Reject(fp)
+		}
+		if err != nil {
+			return failed{err}
+		}
+		return changed{}
+	}
+}
+
+// ---- rendering ------------------------------------------------------------
+
+const (
+	reverse = "\x1b[7m"
+	bold    = "\x1b[1m"
+	dim     = "\x1b[2m"
+	reset   = "\x1b[0m"
+)
+
+// clean is text from others, safe to print (no escapes, no bidi tricks).
+func clean(s string) string { return termtext.Line(s) }
+
+func fit(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+var stateLabel = map[string]string{
+	node.StatusQueued: "◷ queued", node.StatusCarried: "✓ carried", node.StatusDelivered: "✓✓ delivered",
+	node.StatusExpired: "⚠ expired", node.StatusReceived: "",
+}
+
+func (m *model) View() tea.View {
+	var lines []string
+	if m.quit {
+		return tea.NewView("")
+	}
+	if m.open == "" {
+		lines = m.listView()
+	} else {
+		lines = m.chatView()
+	}
+	if pad := m.h - len(lines); pad > 0 && len(lines) > 0 { // the footer at the bottom
+		last := lines[len(lines)-1]
+		lines = append(append(lines[:len(lines)-1], make([]string, pad)...), last)
+	}
+	for i := range lines {
+		lines[i] = fit(lines[i], m.w)
+	}
+	v := tea.NewView(strings.Join(lines, "\n"))
+	v.AltScreen = true
+	return v
+}
+
+func (m *model) header(title string) string {
+	return bold + "Grapevine" + reset + " · " + clean(m.self.Name) + " · " + title
+}
+
+func (m *model) footer(help string) string {
+	if m.status != "" {
+		return clean(m.status)
+	}
+	return dim + help + reset
+}
+
+func (m *model) listView() []string {
+	lines := []string{m.header("chats"), strings.Repeat("─", max(m.w, 1))}
+	if len(m.convs) == 0 {
+		lines = append(lines, "No contacts yet: show your invite (grapevine id) or add one (grapevine contacts add).")
+	}
+	room := max(m.h-4, 1)
+	first := 0
+	if m.sel >= room {
+		first = m.sel - room + 1
+	}
+	for i := first; i < len(m.convs) && i < first+room; i++ {
+		c := m.convs[i]
+		line := clean(c.Contact.Name)
+		if c.Unread > 0 {
+			line += fmt.Sprintf(" (%d)", c.Unread)
+		}
+		switch {
+		case c.Contact.State == node.StateRequest:
+			line += "  [request: a accept, x reject]"
+		case c.Contact.Rekey:
+			line += "  [new keys proposed: a accept, x reject]"
+		case c.Contact.State == node.StatePending:
+			line += "  [pending]"
+		}
+		if c.Last != nil {
+			who := ""
+			if c.Last.Direction == "out" {
+				who = "you: "
+			}
+			line += "  " + dim + c.Last.Time.Local().Format("15:04") + " " + who + clean(c.Last.Text) + reset
+		}
+		if i == m.sel {
+			line = reverse + "> " + line + reset
+		} else {
+			line = "  " + line
+		}
+		lines = append(lines, line)
+	}
+	return append(lines, m.footer("↑↓ choose · enter open · a accept · x reject · q quit"))
+}
+
+func (m *model) chatView() []string {
+	c := m.openConv()
+	name := "?"
+	var notice string
+	if c != nil {
+		name = clean(c.Contact.Name)
+		switch {
+		case c.Contact.State == node.StateRequest:
+			notice = name + " wants to be your contact: ctrl+a accept · ctrl+x reject"
+		case c.Contact.Rekey:
+			notice = name + " proposed new keys: ctrl+a accept · ctrl+x reject"
+		case c.Contact.State == node.StatePending:
+			notice = "they have not answered yet: what you write waits for them"
+		}
+	}
+	top := []string{m.header(name), strings.Repeat("─", max(m.w, 1))}
+	if notice != "" {
+		top = append(top, bold+notice+reset)
+	}
+	bottom := []string{strings.Repeat("─", max(m.w, 1)), "> " + string(m.input) + "█",
+		m.footer("enter send · esc back · ctrl+c quit")}
+	room := max(m.h-len(top)-len(bottom), 1)
+	var body []string
+	for _, msg := range m.msgs {
+		who := name
+		if msg.Direction == "out" {
+			who = "you"
+		}
+		head := dim + msg.Time.Local().Format("15:04") + reset + " " + bold + who + reset
+		if k := m.carry[msg.ID]; k > 0 && msg.Status == node.StatusCarried {
+			head += "  " + dim + fmt.Sprintf("✓ carried by %d", k) + reset
+		} else if l := stateLabel[msg.Status]; l != "" {
+			head += "  " + dim + l + reset
+		}
+		body = append(body, head)
+		for _, para := range strings.Split(termtext.Text(msg.Text), "\n") {
+			wrapped := ansi.Hardwrap(para, max(m.w-2, 10), true)
+			for _, l := range strings.Split(wrapped, "\n") {
+				body = append(body, "  "+l)
+			}
+		}
+	}
+	if len(body) > room {
+		body = body[len(body)-room:]
+	}
+	for len(body) < room {
+		body = append(body, "")
+	}
+	return append(append(top, body...), bottom...)
+}

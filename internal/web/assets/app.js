@@ -1,0 +1,805 @@
+// Grapevine's web UI: plain JavaScript, served by your own node, nothing
+// loaded from elsewhere. Everything a contact wrote (names, texts) is put on
+// the page as text (textContent / text nodes), never as HTML.
+'use strict';
+
+// ---- DOM helpers -----------------------------------------------------------
+
+// h builds an element. props: class, text, on{Event} (listeners), and plain
+// attributes; children: nodes, strings (as text) and arrays of them.
+function h(tag, props, ...children) {
+  const ns = props && props.svg ? 'http://www.w3.org/2000/svg' : null;
+  const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === null || v === undefined || v === false || k === 'svg') continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
+    else if (k === 'class') el.setAttribute('class', v);
+    else if (k === 'text') el.textContent = v;
+    else if (k === 'value') el.value = v;
+    else if (k === 'href' && !/^(#|\/(?!\/))/.test(v)) throw new Error('refusing link ' + v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+    if (k === 'href') el.setAttribute('href', v);
+  }
+  append(el, children);
+  return el;
+}
+function append(el, ...children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return el;
+}
+const $ = (sel, root) => (root || document).querySelector(sel);
+const main = () => document.getElementById('main');
+
+// ---- the node's API --------------------------------------------------------
+
+class APIError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path.startsWith('/ui/') ? path : '/api' + path, opts);
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText);
+  return data;
+}
+async function upload(path, blob, type, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('Content-Type', type || 'application/octet-stream');
+    if (onProgress) xhr.upload.addEventListener('progress', e => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 200) resolve(data);
+      else reject(new APIError(xhr.status, data && data.code, (data && data.error) || xhr.statusText));
+    });
+    xhr.addEventListener('error', () => reject(new APIError(0, 'network', 'the node did not answer')));
+    xhr.send(blob);
+  });
+}
+
+// ---- formatting ------------------------------------------------------------
+
+// Formatters are made once: a list of 1,000 conversations formats 1,000 times.
+const hourFmt = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+const dayFmt = new Intl.DateTimeFormat([], { day: 'numeric', month: 'short' });
+function fmtTime(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const now = new Date();
+  if (d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate()) return hourFmt.format(d);
+  return dayFmt.format(d) + ' ' + hourFmt.format(d);
+}
+function fmtDate(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+function fmtBytes(n) {
+  if (n < 1024) return n + ' B';
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (v < 10 ? v.toFixed(1) : Math.round(v)) + ' ' + units[i];
+}
+function fmtDuration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min';
+  if (s < 86400) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+  return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
+}
+function groupFP(fp) { return (fp.match(/.{1,4}/g) || []).join(' '); }
+function initial(name) { const c = Array.from(name.trim())[0]; return c ? c.toUpperCase() : '?'; }
+const STATE_TEXT = {
+  queued: '◷ queued', carried: '✓ carried', delivered: '✓✓ delivered', expired: '⚠ expired — write it again', received: '',
+};
+function stateText(m) { return STATE_TEXT[m.status] !== undefined ? STATE_TEXT[m.status] : m.status; }
+function contactTags(c) {
+  const tags = [];
+  if (c.state === 'request') tags.push(h('span', { class: 'tag request', text: 'wants to be your contact' }));
+  if (c.state === 'pending') tags.push(h('span', { class: 'tag', text: 'waiting for them' }));
+  if (c.rekey) tags.push(h('span', { class: 'tag request', text: 'new keys proposed' }));
+  return tags;
+}
+function errorBox(err) { return h('p', { class: 'notice', role: 'alert', text: String(err.message || err) }); }
+
+// ---- live updates ----------------------------------------------------------
+
+const live = { source: null, listeners: new Set(), lastUnread: null };
+function onLive(fn) { live.listeners.add(fn); return () => live.listeners.delete(fn); }
+function startEvents() {
+  if (live.source) return;
+  // What is unread now is the baseline: a notification is for what comes after.
+  api('GET', '/v1/conversations').then(cs => { live.lastUnread = cs.reduce((a, c) => a + c.unread, 0); }, () => {});
+  const es = new EventSource('/api/v1/events');
+  live.source = es;
+  es.addEventListener('open', () => setBanner(null));
+  es.addEventListener('error', () => setBanner('Reconnecting to your node…'));
+  for (const type of ['change', 'mesh']) {
+    es.addEventListener(type, () => {
+      for (const fn of Array.from(live.listeners)) fn(type);
+      if (type === 'change') notifyNew();
+    });
+  }
+}
+let bannerText = null;
+function setBanner(text) {
+  const b = document.getElementById('banner');
+  if (text === bannerText) return;
+  bannerText = text;
+  b.hidden = !text;
+  b.textContent = text || '';
+}
+
+// Desktop notifications: off unless turned on in Settings; without the
+// sender and text unless asked for as well.
+const prefs = {
+  get notify() { return localStorage.getItem('notify') === 'on'; },
+  set notify(v) { localStorage.setItem('notify', v ? 'on' : 'off'); },
+  get notifyText() { return localStorage.getItem('notifyText') === 'on'; },
+  set notifyText(v) { localStorage.setItem('notifyText', v ? 'on' : 'off'); },
+};
+async function notifyNew() {
+  // The count is kept also while notifications are off: turning them on
+  // must not announce what came before.
+  let convs;
+  try { convs = await api('GET', '/v1/conversations'); } catch (e) { return; }
+  const unread = convs.reduce((a, c) => a + c.unread, 0);
+  const before = live.lastUnread;
+  live.lastUnread = unread;
+  if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
+  if (before === null || unread <= before || !document.hidden) return;
+  const newest = convs.find(c => c.unread > 0 && c.last);
+  const body = prefs.notifyText && newest ? newest.contact.name + ': ' + newest.last.text.slice(0, 140) : 'New message';
+  new Notification('Grapevine', { body, tag: 'grapevine', silent: false });
+}
+
+// ---- router ----------------------------------------------------------------
+
+let cleanup = [];
+const routes = [
+  [/^#?\/?$/, 'chats', pageChats],
+  [/^#\/chat\/([a-z2-7]+)$/, 'chats', pageChat],
+  [/^#\/contacts$/, 'contacts', pageContacts],
+  [/^#\/contact\/([a-z2-7]+)$/, 'contacts', pageContact],
+  [/^#\/verify\/([a-z2-7]+)$/, 'contacts', pageVerify],
+  [/^#\/invite$/, 'contacts', pageInvite],
+  [/^#\/add$/, 'contacts', pageAdd],
+  [/^#\/mesh$/, 'mesh', pageMesh],
+  [/^#\/bundles$/, 'bundles', pageBundles],
+  [/^#\/settings$/, 'settings', pageSettings],
+];
+async function route() {
+  for (const fn of cleanup) fn();
+  cleanup = [];
+  const hash = location.hash || '#/';
+  for (const [re, nav, page] of routes) {
+    const m = hash.match(re);
+    if (!m) continue;
+    for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === nav);
+    const root = h('div', { class: 'page', 'data-page': nav });
+    main().replaceChildren(root);
+    try {
+      await page(root, ...m.slice(1));
+    } catch (e) {
+      root.replaceChildren(errorBox(e));
+    }
+    document.body.dataset.ready = hash;
+    // For the tests' timing: when the first page had its data on screen,
+    // in ms since the navigation started.
+    if (!document.body.dataset.firstReadyMs) document.body.dataset.firstReadyMs = String(Math.round(performance.now()));
+    return;
+  }
+  location.hash = '#/';
+}
+function go(hash) { if (location.hash === hash) route(); else location.hash = hash; }
+// keep calls fn now and again on every live change while the page is shown.
+function keep(fn, types) {
+  let busy = false, again = false;
+  const run = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try { await fn(); } catch (e) { console.warn(e); }
+    busy = false;
+    if (again) { again = false; run(); }
+  };
+  cleanup.push(onLive(type => { if (!types || types.includes(type)) run(); }));
+  return run();
+}
+
+// ---- pages: conversations --------------------------------------------------
+
+async function pageChats(root) {
+  const list = h('ul', { class: 'list', id: 'conversations' });
+  const empty = h('div', { class: 'card', hidden: true },
+    h('p', { text: 'No contacts yet. Show your invite to someone, or scan theirs.' }),
+    h('div', { class: 'row' }, h('a', { class: 'button', href: '#/invite', text: 'Show my invite' }),
+      h('a', { class: 'button secondary', href: '#/add', text: 'Add a contact' })));
+  // Long lists show a page at a time: the first 100, then more on demand.
+  const PAGE = 100;
+  let shown = PAGE, convs = [];
+  const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
+  more.addEventListener('click', () => { shown += PAGE; draw(); });
+  function draw() {
+    const t0 = performance.now();
+    list.replaceChildren(...convs.slice(0, shown).map(convRow));
+    more.hidden = convs.length <= shown;
+    more.textContent = 'Show more (' + (convs.length - shown) + ')';
+    root.dataset.renderMs = String(Math.round(performance.now() - t0));
+  }
+  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
+  await keep(async () => {
+    const t0 = performance.now();
+    convs = await api('GET', '/v1/conversations');
+    root.dataset.fetchMs = String(Math.round(performance.now() - t0));
+    empty.hidden = convs.length > 0;
+    draw();
+    root.dataset.count = String(convs.length);
+  }, ['change']);
+}
+function convRow(c) {
+  const last = c.last;
+  let preview = '';
+  if (last) preview = (last.direction === 'out' ? 'You: ' : '') + last.text.slice(0, 200);
+  else if (c.contact.state === 'request') preview = 'Wants to be your contact';
+  else if (c.contact.state === 'pending') preview = 'Added — say hello';
+  return h('li', { 'data-fp': c.contact.fingerprint },
+    h('a', { href: '#/chat/' + c.contact.fingerprint },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: initial(c.contact.name) }),
+      h('span', { class: 'conv-body' },
+        h('span', { class: 'conv-top' },
+          h('span', { class: 'name', text: c.contact.name }),
+          h('span', { class: 'muted small', text: last ? fmtTime(last.time) : '' })),
+        h('span', { class: 'row' },
+          h('span', { class: 'conv-last', text: preview }), contactTags(c.contact))),
+      c.unread > 0 ? h('span', { class: 'badge unread', text: String(c.unread), title: c.unread + ' unread' }) : null));
+}
+
+// ---- pages: chat -----------------------------------------------------------
+
+async function contactByFP(fp) {
+  const page = await api('GET', '/v1/messages/page?limit=1&contact=' + encodeURIComponent(fp));
+  return page.contact;
+}
+
+async function pageChat(root, fp) {
+  let contact = await contactByFP(fp);
+  const byID = new Map();
+  let oldest = null;
+  const title = h('span', { class: 'name', text: contact.name });
+  const head = h('div', { class: 'chat-head' },
+    h('a', { href: '#/', class: 'button secondary', 'aria-label': 'Back to chats', text: '←' }),
+    h('span', { class: 'avatar', 'aria-hidden': 'true', text: initial(contact.name) }), title,
+    h('a', { href: '#/contact/' + fp, class: 'button secondary', text: 'Details' }));
+  const notices = h('div', { class: 'notices' });
+  const older = h('button', { class: 'secondary', hidden: true, text: 'Load older messages' });
+  const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' }, older);
+  const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write a message', maxlength: 16384, 'aria-label': 'Message' });
+  const send = h('button', { id: 'send', text: 'Send' });
+  const form = h('form', { class: 'sendbox' }, text, send);
+  append(root, h('div', { class: 'chat' }, head, notices, list, form));
+
+  let carriers = {};
+  function labelOf(m) {
+    const n = carriers[m.id] || 0;
+    return m.status === 'carried' && n ? '✓ carried by ' + n + (n === 1 ? ' neighbour' : ' neighbours') : stateText(m);
+  }
+  function msgEl(m) {
+    const label = labelOf(m);
+    const meta = h('div', { class: 'meta' }, fmtTime(m.time), ' ',
+      h('span', { class: 'state state-' + m.status, 'data-state': m.status, text: label }));
+    return h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-state': m.status, 'data-label': label },
+      h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
+  }
+  function place(m, atTop) {
+    const have = byID.get(m.id);
+    if (have) {
+      if (have.dataset.state !== m.status || have.dataset.label !== labelOf(m)) {
+        const el = msgEl(m);
+        have.replaceWith(el);
+        byID.set(m.id, el);
+      }
+      return;
+    }
+    const el = msgEl(m);
+    byID.set(m.id, el);
+    if (atTop) older.after(el); else list.appendChild(el);
+  }
+  async function loadOlder() {
+    const t0 = performance.now();
+    const page = await api('GET', '/v1/messages/page?contact=' + encodeURIComponent(fp) + '&limit=50&before=' + encodeURIComponent(oldest || ''));
+    const h0 = list.scrollHeight;
+    for (const m of page.messages.slice().reverse()) place(m, true);
+    if (page.messages.length) oldest = page.messages[0].id;
+    older.hidden = !page.more;
+    list.scrollTop += list.scrollHeight - h0;
+    root.dataset.olderMs = String(Math.round(performance.now() - t0));
+  }
+  older.addEventListener('click', loadOlder);
+
+  async function refresh() {
+    const page = await api('GET', '/v1/messages/page?contact=' + encodeURIComponent(fp) + '&limit=50');
+    contact = page.contact;
+    carriers = Object.assign(carriers, page.carriers || {});
+    title.textContent = contact.name;
+    notices.replaceChildren();
+    if (contact.state === 'request') notices.append(requestNotice(contact, () => refresh()));
+    if (contact.rekey) notices.append(rekeyNotice(contact, () => refresh()));
+    if (contact.state === 'pending') notices.append(h('p', { class: 'muted small', text: 'They have not answered yet. What you write waits for them, and is delivered once they accept.' }));
+    if (contact.state === 'request') { text.disabled = send.disabled = true; return; }
+    text.disabled = send.disabled = false;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    if (oldest === null) {
+      older.hidden = !page.more;
+      if (page.messages.length) oldest = page.messages[0].id;
+    }
+    for (const m of page.messages) place(m, false);
+    if (atBottom || root.dataset.loaded !== '1') list.scrollTop = list.scrollHeight;
+    root.dataset.loaded = '1';
+    root.dataset.count = String(byID.size);
+    if (!document.hidden && page.messages.some(m => m.direction === 'in')) {
+      api('POST', '/v1/read', { contact: fp }).catch(() => {}); // a no-op when nothing is new
+    }
+  }
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    const t = text.value;
+    if (!t.trim()) return;
+    send.disabled = true;
+    try {
+      const m = await api('POST', '/v1/send', { to: fp, text: t });
+      text.value = '';
+      place(m, false);
+      list.scrollTop = list.scrollHeight;
+    } catch (err) {
+      notices.append(errorBox(err));
+    } finally {
+      send.disabled = false;
+      text.focus();
+    }
+  });
+  text.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  await keep(refresh, ['change']);
+  text.focus();
+}
+
+function requestNotice(c, done) {
+  const box = h('div', { class: 'notice', 'data-testid': 'request' },
+    h('p', {}, h('strong', { class: 'name', text: c.name }), ' wants to be your contact. What they wrote shows once you accept. ',
+      'Check the safety number with them in person if you can.'));
+  const accept = h('button', { 'data-action': 'accept', text: 'Accept' });
+  const reject = h('button', { class: 'secondary', 'data-action': 'reject', text: 'Reject' });
+  accept.addEventListener('click', async () => {
+    accept.disabled = true;
+    try { await api('POST', '/v1/contacts/accept', { contact: c.fingerprint }); done(); } catch (e) { box.append(errorBox(e)); accept.disabled = false; }
+  });
+  reject.addEventListener('click', async () => {
+    reject.disabled = true;
+    try { await api('POST', '/v1/contacts/reject', { contact: c.fingerprint }); go('#/contacts'); } catch (e) { box.append(errorBox(e)); reject.disabled = false; }
+  });
+  box.append(h('div', { class: 'row' }, accept, reject));
+  return box;
+}
+function rekeyNotice(c, done) {
+  const box = h('div', { class: 'notice', 'data-testid': 'rekey' },
+    h('p', {}, h('strong', { class: 'name', text: c.name }), ' proposed new keys (after restoring a backup, say). ',
+      'Accept if you expected it; what they wrote on the new keys shows once you do.'));
+  const accept = h('button', { 'data-action': 'accept-rekey', text: 'Accept new keys' });
+  const reject = h('button', { class: 'secondary', 'data-action': 'reject-rekey', text: 'Reject' });
+  accept.addEventListener('click', async () => {
+    try { await api('POST', '/v1/contacts/accept', { contact: c.fingerprint }); done(); } catch (e) { box.append(errorBox(e)); }
+  });
+  reject.addEventListener('click', async () => {
+    try { await api('POST', '/v1/contacts/reject', { contact: c.fingerprint }); done(); } catch (e) { box.append(errorBox(e)); }
+  });
+  box.append(h('div', { class: 'row' }, accept, reject));
+  return box;
+}
+
+// ---- pages: contacts -------------------------------------------------------
+
+async function pageContacts(root) {
+  const requests = h('div', { id: 'requests' });
+  const list = h('ul', { class: 'list', id: 'contacts' });
+  append(root, h('h1', { text: 'Contacts' }),
+    h('div', { class: 'row' }, h('a', { class: 'button', href: '#/invite', id: 'show-invite', text: 'Show my invite' }),
+      h('a', { class: 'button secondary', href: '#/add', id: 'add-contact', text: 'Add a contact' })),
+    requests, h('h2', { text: 'Everyone' }), list);
+  await keep(async () => {
+    const cs = await api('GET', '/v1/contacts');
+    const asking = cs.filter(c => c.state === 'request' || c.rekey);
+    requests.replaceChildren(...(asking.length ? [h('h2', { text: 'Asking you' })] : []),
+      ...asking.map(c => c.state === 'request' ? requestNotice(c, () => {}) : rekeyNotice(c, () => {})));
+    list.replaceChildren(...cs.map(c => h('li', { 'data-fp': c.fingerprint },
+      h('a', { href: '#/contact/' + c.fingerprint },
+        h('span', { class: 'avatar', 'aria-hidden': 'true', text: initial(c.name) }),
+        h('span', { class: 'conv-body' }, h('span', { class: 'name', text: c.name }), ' ', contactTags(c),
+          h('div', { class: 'muted small wrap', text: groupFP(c.fingerprint) }))))));
+    if (!cs.length) list.append(h('li', { class: 'muted', text: 'Nobody yet.' }));
+  }, ['change']);
+}
+
+async function pageContact(root, fp) {
+  const body = h('div');
+  append(root, body);
+  await keep(async () => {
+    const c = await contactByFP(fp);
+    const rename = h('input', { type: 'text', id: 'rename', value: c.name, maxlength: 64, 'aria-label': 'Name' });
+    const out = h('div');
+    const act = (label, cls, fn, id) => {
+      const b = h('button', { class: cls, id, text: label });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try { await fn(); } catch (e) { out.replaceChildren(errorBox(e)); } finally { b.disabled = false; }
+      });
+      return b;
+    };
+    const removeConfirm = h('div', { class: 'notice', hidden: true },
+      h('p', { text: 'Remove ' + c.name + '? Their keys, your messages with them and what waits for them are erased. Adding their invite again starts afresh.' }),
+      h('div', { class: 'row' },
+        act('Yes, remove', 'danger', async () => { await api('POST', '/v1/contacts/remove', { contact: fp }); go('#/contacts'); }, 'remove-yes'),
+        act('Keep', 'secondary', async () => { removeConfirm.hidden = true; })));
+    body.replaceChildren(
+      h('h1', {}, h('span', { class: 'name', text: c.name })),
+      h('div', { class: 'card' }, h('dl', { class: 'kv' },
+        h('dt', { text: 'State' }), h('dd', {}, c.state, ' ', contactTags(c)),
+        h('dt', { text: 'Fingerprint' }), h('dd', { class: 'wrap', text: groupFP(c.fingerprint) }))),
+      c.state === 'request' ? requestNotice(c, () => {}) : null,
+      c.rekey ? rekeyNotice(c, () => {}) : null,
+      h('div', { class: 'row' },
+        h('a', { class: 'button', href: '#/chat/' + fp, text: 'Open chat' }),
+        h('a', { class: 'button secondary', href: '#/verify/' + fp, id: 'verify', text: 'Verify safety number' })),
+      h('h2', { text: 'Rename' }),
+      h('p', { class: 'muted small', text: 'Only you see the name you give.' }),
+      h('div', { class: 'row' }, rename,
+        act('Rename', 'secondary', async () => { await api('POST', '/v1/contacts/rename', { contact: fp, name: rename.value }); out.replaceChildren(h('p', { class: 'match', text: 'Renamed.' })); }, 'rename-save')),
+      h('h2', { text: 'Keys' }),
+      h('p', { class: 'muted small', text: c.state === 'pending'
+        ? 'They have not answered. You can send your request again while the invite you used is valid.'
+        : 'Start new keys without meeting again: after restoring a backup, or when the clock was wrong. They accept on their side.' }),
+      act(c.state === 'pending' ? 'Send request again' : 'Propose new keys', 'secondary', async () => {
+        const r = await api('POST', '/v1/contacts/rekey', { contact: fp });
+        out.replaceChildren(h('p', { class: 'match', text: r.state === 'pending' ? 'Request sent again.' : 'New keys proposed; they take effect once they accept.' }));
+      }, 'rekey'),
+      h('h2', { text: 'Remove' }),
+      act('Remove contact', 'danger', async () => { removeConfirm.hidden = false; }, 'remove'),
+      removeConfirm, out);
+  }, ['change']);
+}
+
+async function pageVerify(root, fp) {
+  const c = await contactByFP(fp);
+  const v = await api('GET', '/v1/contacts/verify?contact=' + encodeURIComponent(fp));
+  const num = v.safety_number;
+  const groups = num.split(/\s+/).filter(Boolean);
+  const result = h('p', { id: 'compare-result', 'aria-live': 'polite' });
+  const check = text => {
+    const norm = s => s.replace(/\s+/g, '');
+    if (norm(text) === norm(num)) result.replaceChildren(h('span', { class: 'match', text: '✓ The numbers match: this is ' }), h('span', { class: 'name', text: c.name }), '’s device, and nobody is in between.');
+    else result.replaceChildren(h('span', { class: 'mismatch', text: '✗ The numbers differ. Do not trust this contact until you find out why (ask them to re-add you in person).' }));
+  };
+  append(root,
+    h('h1', {}, 'Safety number with ', h('span', { class: 'name', text: c.name })),
+    h('p', { class: 'muted', text: 'The same number shows on both devices. Read it aloud side by side, or scan each other’s code.' }),
+    h('div', { class: 'compare' },
+      h('div', { class: 'card' }, h('h2', { text: 'The number' }),
+        h('div', { class: 'digits', id: 'safety-digits' }, groups.map(g => h('span', { text: g })))),
+      h('div', { class: 'card' }, h('h2', { text: 'As a code' }),
+        h('img', { class: 'qr', id: 'safety-qr', alt: 'QR code of the safety number', src: '/ui/qr.svg?text=' + encodeURIComponent(num) }))),
+    h('div', { class: 'card' }, h('h2', { text: 'Scan theirs' }),
+      scanner(text => check(text)), result));
+}
+
+async function pageInvite(root) {
+  const inv = await api('GET', '/v1/invite');
+  const self = await api('GET', '/v1/self');
+  const copied = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const link = h('div', { class: 'link', id: 'invite-link', text: inv.link });
+  const copy = h('button', { id: 'copy', text: 'Copy link' });
+  copy.addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(inv.link); copied.textContent = 'Copied.'; } catch (e) {
+      const r = document.createRange(); r.selectNodeContents(link);
+      const sel = getSelection(); sel.removeAllRanges(); sel.addRange(r);
+      copied.textContent = 'Selected: copy it with Ctrl+C.';
+    }
+  });
+  const print = h('button', { class: 'secondary', id: 'print', text: 'Print' });
+  print.addEventListener('click', () => window.print());
+  const days = Math.max(0, Math.round((new Date(inv.expires) - Date.now()) / 86400000));
+  append(root,
+    h('h1', { text: 'My invite' }),
+    h('p', { class: 'noprint', text: 'Let someone scan this code with their Grapevine, or send them the link. Whoever adds it can write to you at once; you see them as a request.' }),
+    h('div', { class: 'card' },
+      h('p', { class: 'name', style: null }, h('strong', { text: self.name })),
+      h('img', { class: 'qr', id: 'invite-qr', alt: 'QR code of my invite', src: '/ui/qr.svg?text=' + encodeURIComponent(inv.link) }),
+      link,
+      h('p', { class: 'small', id: 'invite-valid', text: 'Valid until ' + fmtDate(inv.expires) + ' (' + days + (days === 1 ? ' day' : ' days') + '), or until you accept a request that came through it; then a fresh one shows here.' }),
+      h('p', { class: 'small muted wrap', text: 'Fingerprint: ' + groupFP(self.fingerprint) }),
+      h('div', { class: 'row noprint' }, copy, print, copied)));
+}
+
+// scanner offers the camera, a photo and returns decoded QR texts to onText.
+function scanner(onText) {
+  const status = h('p', { class: 'muted small', 'aria-live': 'polite' });
+  const video = h('video', { class: 'camera', hidden: true, muted: true, playsinline: true, autoplay: true });
+  const start = h('button', { class: 'secondary', id: 'camera', text: 'Scan with the camera' });
+  const stop = h('button', { class: 'secondary', hidden: true, text: 'Stop the camera' });
+  const file = h('input', { type: 'file', accept: 'image/*', id: 'photo', capture: 'environment', hidden: true });
+  const pick = h('button', { class: 'secondary', id: 'pick-photo', text: 'Use a photo' });
+  pick.addEventListener('click', () => file.click());
+  let stream = null, timer = null, busy = false;
+  const canvas = document.createElement('canvas');
+  const halt = () => {
+    clearInterval(timer); timer = null;
+    if (stream) for (const t of stream.getTracks()) t.stop();
+    stream = null; video.hidden = stop.hidden = true; start.hidden = false;
+  };
+  cleanup.push(halt);
+  const found = text => { halt(); status.textContent = 'Code read.'; onText(text); };
+  async function decode(blob, type) {
+    return upload('/ui/qr/decode', blob, type).then(r => r.text);
+  }
+  start.addEventListener('click', async () => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { status.textContent = 'This browser offers no camera here.'; return; }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+    } catch (e) { status.textContent = 'No camera: ' + e.message; return; }
+    video.srcObject = stream; video.hidden = stop.hidden = false; start.hidden = true;
+    status.textContent = 'Hold the code in front of the camera…';
+    timer = setInterval(() => {
+      if (busy || video.readyState < 2 || !video.videoWidth) return;
+      const scale = Math.min(1, 960 / Math.max(video.videoWidth, video.videoHeight));
+      canvas.width = Math.round(video.videoWidth * scale); canvas.height = Math.round(video.videoHeight * scale);
+      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      busy = true;
+      canvas.toBlob(blob => {
+        decode(blob, 'image/jpeg').then(found, () => {}).finally(() => { busy = false; });
+      }, 'image/jpeg', 0.9);
+    }, 350);
+  });
+  stop.addEventListener('click', halt);
+  file.addEventListener('change', async () => {
+    const f = file.files[0];
+    if (!f) return;
+    status.textContent = 'Reading the photo…';
+    try { found(await decode(f, f.type)); } catch (e) { status.textContent = e.message; }
+    file.value = '';
+  });
+  return h('div', { class: 'scanner' }, h('div', { class: 'row' }, start, stop, pick, file), video, status);
+}
+
+async function pageAdd(root) {
+  const link = h('textarea', { id: 'add-link', rows: 3, placeholder: 'grapevine:…', 'aria-label': 'Invite link' });
+  const name = h('input', { type: 'text', id: 'add-name', maxlength: 64, placeholder: 'the name in their invite', 'aria-label': 'Name' });
+  const out = h('div');
+  const add = h('button', { id: 'add', text: 'Add contact' });
+  const form = h('form', {}, h('label', { for: 'add-link', text: 'Their invite link' }), link,
+    h('label', { for: 'add-name', text: 'Name (optional)' }), name, h('p', {}, add), out);
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    add.disabled = true;
+    try {
+      const c = await api('POST', '/v1/contacts', { link: link.value.trim(), name: name.value.trim() || undefined });
+      go('#/chat/' + c.fingerprint);
+    } catch (err) { out.replaceChildren(errorBox(err)); } finally { add.disabled = false; }
+  });
+  append(root, h('h1', { text: 'Add a contact' }),
+    h('div', { class: 'card' }, h('h2', { text: 'Scan their code' }),
+      h('p', { class: 'muted small', text: 'With the camera, or from a photo or screenshot of it.' }),
+      scanner(text => { link.value = text; out.replaceChildren(h('p', { class: 'match', text: 'Invite read: press Add contact.' })); add.focus(); })),
+    h('div', { class: 'card' }, h('h2', { text: 'Or paste their link' }), form));
+}
+
+// ---- pages: mesh -----------------------------------------------------------
+
+async function pageMesh(root) {
+  const statusBox = h('div', { class: 'card', id: 'mesh-status' });
+  const pic = h('div', { class: 'card' });
+  const table = h('div', { class: 'scroll-x' });
+  append(root, h('h1', { text: 'Mesh' }), pic, statusBox, h('h2', { text: 'Neighbours now' }), table);
+  await keep(async () => {
+    const [st, peers] = await Promise.all([api('GET', '/v1/status'), api('GET', '/v1/peers')]);
+    const quota = st.relay_quota > 0 ? st.relay_quota : 0;
+    const pct = quota ? Math.min(100, 100 * st.carried_bytes / quota) : 0;
+    statusBox.replaceChildren(h('dl', { class: 'kv' },
+      h('dt', { text: 'Neighbours' }), h('dd', { text: String(st.peers) }),
+      h('dt', { text: 'Listening' }), h('dd', { text: (st.listen || []).join(', ') || 'not listening' }),
+      h('dt', { text: 'Discovery' }), h('dd', { text: st.discovery ? 'on (beacons)' : 'off or stealth' }),
+      h('dt', { text: 'Relay' }), h('dd', { text: st.relay ? 'on' : 'off: only your own mail' }),
+      h('dt', { text: 'Carried for others' }), h('dd', {},
+        st.carried + ' envelopes, ' + fmtBytes(st.carried_bytes) + (quota ? ' of ' + fmtBytes(quota) : ''),
+        quota ? h('div', { class: 'bar', title: pct.toFixed(1) + '%' }, h('div', { style: null, 'data-pct': pct.toFixed(1) })) : null),
+      h('dt', { text: 'Yours waiting' }), h('dd', { text: st.queued + ' envelopes, ' + fmtBytes(st.queued_bytes) }),
+      h('dt', { text: 'Receipts travelling' }), h('dd', { text: String(st.receipts) }),
+      h('dt', { text: 'Store' }), h('dd', { text: fmtBytes(st.store_bytes) }),
+      h('dt', { text: 'Running since' }), h('dd', { text: st.started ? fmtDate(st.started) : '—' }),
+      st.clock ? h('dt', { text: 'Clock' }) : null, st.clock ? h('dd', { class: 'mismatch', text: 'not trusted: ' + st.clock }) : null));
+    // The bar's width is set from script (CSP forbids inline styles in markup).
+    for (const d of statusBox.querySelectorAll('[data-pct]')) d.style.width = d.dataset.pct + '%';
+    pic.replaceChildren(h('h2', { text: 'Neighbourhood' }), hood(peers),
+      h('p', { class: 'muted small', text: 'You in the middle; each line a link now, thicker for more traffic. Neighbours are strangers unless a contact recognised you privately.' }));
+    const now = Date.now();
+    table.replaceChildren(peers.length ? h('table', { id: 'peers' },
+      h('thead', {}, h('tr', {}, ['Neighbour', 'Linked for', 'Sent', 'Received', 'Envelopes ↑/↓', 'Synced'].map(t => h('th', { text: t })))),
+      h('tbody', {}, peers.map(p => h('tr', {},
+        h('td', {}, h('span', { class: 'name', text: p.contact || p.addr }), p.contact ? h('div', { class: 'muted small', text: p.addr }) : null,
+          h('div', { class: 'muted small', text: p.transport + ', ' + (p.static ? 'static peer' : p.direction === 'in' ? 'they dialled' : 'you dialled') })),
+        h('td', { text: fmtDuration(now - new Date(p.since)) }),
+        h('td', { text: fmtBytes(p.bytes_sent) }), h('td', { text: fmtBytes(p.bytes_received) }),
+        h('td', { text: p.envelopes_sent + ' / ' + p.envelopes_received }),
+        h('td', { text: p.synced ? 'yes' : 'syncing…' }))))) : h('p', { class: 'muted', text: 'No neighbour now. Mail waits here until one comes within reach, or goes by bundle.' }));
+  }, ['change', 'mesh']);
+}
+
+// hood draws this node and its neighbours: an SVG star.
+function hood(peers) {
+  const W = 320, H = 240, cx = W / 2, cy = H / 2, r = 88;
+  const svg = h('svg', { svg: true, class: 'hood', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': peers.length + ' neighbours' });
+  const max = Math.max(1, ...peers.map(p => p.bytes_sent + p.bytes_received));
+  peers.forEach((p, i) => {
+    const a = -Math.PI / 2 + 2 * Math.PI * i / Math.max(1, peers.length);
+    const x = cx + r * Math.cos(a), y = cy + r * Math.sin(a);
+    const w = 1 + 5 * Math.log1p(p.bytes_sent + p.bytes_received) / Math.log1p(max);
+    svg.append(h('line', { svg: true, class: 'edge', x1: cx, y1: cy, x2: x.toFixed(1), y2: y.toFixed(1), 'stroke-width': w.toFixed(1) }));
+    svg.append(h('circle', { svg: true, class: 'node', cx: x.toFixed(1), cy: y.toFixed(1), r: 14 }));
+    const label = (p.contact || p.addr);
+    svg.append(h('text', { svg: true, x: x.toFixed(1), y: (y + (y > cy ? 28 : -20)).toFixed(1), text: label.length > 22 ? label.slice(0, 21) + '…' : label }));
+  });
+  svg.append(h('circle', { svg: true, class: 'node me', cx, cy, r: 20 }));
+  svg.append(h('text', { svg: true, x: cx, y: cy + 36, text: 'you' }));
+  return svg;
+}
+
+// ---- pages: bundles --------------------------------------------------------
+
+async function pageBundles(root) {
+  const exProg = h('progress', { max: 1, value: 0, hidden: true, id: 'export-progress' });
+  const exOut = h('div');
+  const exBtn = h('button', { id: 'export', text: 'Export a bundle' });
+  exBtn.addEventListener('click', async () => {
+    exBtn.disabled = true; exProg.hidden = false; exProg.removeAttribute('value');
+    try {
+      const res = await fetch('/ui/export', { credentials: 'same-origin' });
+      if (!res.ok) throw new Error((await res.json()).error);
+      const total = Number(res.headers.get('Content-Length')) || 0;
+      const count = res.headers.get('X-Grapevine-Envelopes');
+      const name = (res.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const reader = res.body.getReader();
+      const parts = []; let got = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value); got += value.length;
+        if (total) { exProg.max = total; exProg.value = got; }
+      }
+      const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
+      const a = h('a', { href: '#/bundles', id: 'export-link', download: name ? name[1] : 'grapevine.gvb', text: 'Save the bundle again' });
+      a.href = url;
+      exOut.replaceChildren(h('p', { class: 'match', text: count + ' envelopes, ' + fmtBytes(got) + '. ' }), a);
+      a.click();
+    } catch (e) { exOut.replaceChildren(errorBox(e)); } finally { exBtn.disabled = false; }
+  });
+  const file = h('input', { type: 'file', id: 'import-file', accept: '.gvb,application/octet-stream' });
+  const imProg = h('progress', { max: 1, value: 0, hidden: true, id: 'import-progress' });
+  const imOut = h('div', { id: 'import-report' });
+  file.addEventListener('change', async () => {
+    const f = file.files[0];
+    if (!f) return;
+    imProg.hidden = false; imProg.max = f.size || 1; imProg.value = 0;
+    try {
+      const rep = await upload('/ui/import', f, 'application/octet-stream', (n, t) => { imProg.max = t; imProg.value = n; });
+      const rows = [['envelopes read', rep.received], ['new messages for you', rep.messages], ['contact requests', rep.requests],
+        ['waiting in requests', rep.request_messages], ['of yours now delivered', rep.delivered], ['to carry for others', rep.new],
+        ['receipts to carry', rep.receipts], ['already held', rep.duplicate], ['expired', rep.expired], ['invalid', rep.invalid]];
+      imOut.replaceChildren(h('p', { class: 'match', text: 'Imported ' + f.name + '.' }),
+        h('dl', { class: 'kv' }, rows.filter(([, v]) => v).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v) })])),
+        rep.complete ? null : h('p', { class: 'mismatch', text: 'The bundle was damaged or cut short; every intact envelope was taken.' }));
+    } catch (e) { imOut.replaceChildren(errorBox(e)); }
+    file.value = '';
+  });
+  append(root, h('h1', { text: 'Bundles' }),
+    h('p', { class: 'muted', text: 'Where there is no network, a USB stick carries mail: export a bundle here, import it on the next device. Whoever carries it cannot read it.' }),
+    h('div', { class: 'card' }, h('h2', { text: 'Export' }), h('p', { class: 'small', text: 'Everything this node holds: your mail, receipts, what it carries for others.' }), exBtn, exProg, exOut),
+    h('div', { class: 'card' }, h('h2', { text: 'Import' }), h('label', { for: 'import-file', text: 'Choose a bundle file (.gvb)' }), file, imProg, imOut));
+}
+
+// ---- pages: settings -------------------------------------------------------
+
+async function pageSettings(root) {
+  const [self, st, set] = await Promise.all([api('GET', '/v1/self'), api('GET', '/v1/status'), api('GET', '/ui/settings')]);
+  const up = set.up;
+  const check = (id, label, on, fn) => {
+    const box = h('input', { type: 'checkbox', id });
+    box.checked = on;
+    box.addEventListener('change', () => fn(box.checked, box));
+    return h('label', { for: id, class: 'row' }, box, h('span', { text: label }));
+  };
+  const clockOut = h('div');
+  const trust = h('button', { class: 'secondary', text: 'The clock is right: trust it' });
+  trust.addEventListener('click', async () => { await api('POST', '/v1/clock/trust', {}); clockOut.replaceChildren(h('p', { class: 'match', text: 'Clock trusted.' })); });
+  append(root, h('h1', { text: 'Settings' }),
+    h('div', { class: 'card' }, h('h2', { text: 'You' }), h('dl', { class: 'kv' },
+      h('dt', { text: 'Name' }), h('dd', { class: 'name', text: self.name }),
+      h('dt', { text: 'Fingerprint' }), h('dd', { class: 'wrap', text: groupFP(self.fingerprint) }))),
+    h('div', { class: 'card' }, h('h2', { text: 'Notifications' }),
+      check('notify', 'Desktop notification when a message arrives', prefs.notify, async (on, box) => {
+        if (on && 'Notification' in window && Notification.permission !== 'granted') {
+          if (await Notification.requestPermission() !== 'granted') { box.checked = false; on = false; }
+        }
+        prefs.notify = on;
+      }),
+      check('notify-text', 'Show who wrote and what in the notification (others may see your screen)', prefs.notifyText, on => { prefs.notifyText = on; }),
+      h('p', { class: 'muted small', text: 'Off unless you turn them on; without the text unless you ask for it.' })),
+    h('div', { class: 'card' }, h('h2', { text: 'This node' }), h('dl', { class: 'kv', id: 'node-settings' },
+      h('dt', { text: 'Relay for others' }), h('dd', { text: up.relay ? 'on, quota ' + fmtBytes(up.relay_quota) : 'off (--no-relay)' }),
+      h('dt', { text: 'Stealth' }), h('dd', { text: up.stealth ? 'on: no beacons' : 'off' }),
+      h('dt', { text: 'LAN discovery' }), h('dd', { text: up.discovery ? 'on' : 'off' }),
+      h('dt', { text: 'Listening on' }), h('dd', { text: (st.listen || []).join(', ') || 'nowhere' }),
+      h('dt', { text: 'Static peers' }), h('dd', { class: 'wrap', text: (up.peers || []).join(', ') || 'none' }),
+      h('dt', { text: 'Retention' }), h('dd', { text: Math.round(set.retention_hours / 24) + ' days (keys and your envelopes)' }),
+      h('dt', { text: 'History' }), h('dd', { text: set.history_days + ' days' }),
+      h('dt', { text: 'Hops' }), h('dd', { text: String(set.hops) }),
+      h('dt', { text: 'Routing' }), h('dd', { text: set.routing }),
+      h('dt', { text: 'Invite lifetime' }), h('dd', { text: set.invite_hours % 24 === 0 ? set.invite_hours / 24 + ' days' : set.invite_hours + ' hours' })),
+      h('p', { class: 'muted small', text: 'These are chosen when the node starts: grapevine up --stealth, --no-relay, --relay-quota 1GiB, --peer HOST:PORT; retention, hops and routing at grapevine init.' })),
+    h('div', { class: 'card' }, h('h2', { text: 'Clock' }),
+      st.clock ? [h('p', { class: 'mismatch', text: 'Not trusted: ' + st.clock }), trust] : h('p', { text: 'The clock is trusted.' }), clockOut),
+    set.lan ? h('div', { class: 'card' }, h('h2', { text: 'Use from another device' }),
+      h('p', { class: 'small', text: 'Scan with the phone. Its browser warns about the certificate: accept it only if the fingerprint it shows is this one.' }),
+      h('img', { class: 'qr', alt: 'QR code of the link for another device', src: '/ui/qr.svg?text=' + encodeURIComponent(set.lan.url) }),
+      h('p', { class: 'link', text: 'SHA-256 ' + set.lan.fingerprint.match(/.{2}/g).join(':') })) : null);
+}
+
+// ---- start -----------------------------------------------------------------
+
+async function lockScreen() {
+  const pass = h('input', { type: 'password', id: 'passphrase', autocomplete: 'current-password', 'aria-label': 'Passphrase' });
+  const out = h('div');
+  const btn = h('button', { id: 'unlock', text: 'Unlock' });
+  const form = h('form', { class: 'card' }, h('h1', { text: 'Your node is locked' }),
+    h('p', { text: 'Enter the passphrase of this Grapevine home to start the node.' }),
+    h('label', { for: 'passphrase', text: 'Passphrase' }), pass, h('p', {}, btn), out);
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    btn.disabled = true; out.replaceChildren(h('p', { class: 'muted', text: 'Unlocking…' }));
+    try {
+      await api('POST', '/ui/unlock', { passphrase: pass.value });
+      pass.value = '';
+      start();
+    } catch (err) { out.replaceChildren(errorBox(err)); btn.disabled = false; pass.select(); }
+  });
+  document.getElementById('nav').hidden = true;
+  main().replaceChildren(form);
+  document.body.dataset.ready = 'locked';
+  pass.focus();
+}
+
+async function start() {
+  let state;
+  try {
+    state = await api('GET', '/ui/state');
+  } catch (e) {
+    document.getElementById('nav').hidden = true;
+    main().replaceChildren(h('div', { class: 'card' }, h('h1', { text: 'Not signed in' }),
+      h('p', { text: 'Open the link that grapevine up printed, or run grapevine ui. It signs this browser in.' })));
+    document.body.dataset.ready = 'signed-out';
+    return;
+  }
+  if (state.locked) { lockScreen(); return; }
+  document.getElementById('nav').hidden = false;
+  startEvents();
+  window.addEventListener('hashchange', route);
+  route();
+}
+document.addEventListener('DOMContentLoaded', start);
