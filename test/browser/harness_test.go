@@ -95,7 +95,7 @@ func startNode(t *testing.T, name string, flags ...string) *gnode {
 		t.Fatal(err)
 	}
 	args := append([]string{"--home", n.home, "up", "--name", name, "--listen", "127.0.0.1:0", "--no-discovery",
-		"--quiet", "--ui", "127.0.0.1:0"}, flags...)
+		"--quiet", "--ui", "127.0.0.1:0", "--receipt-delay", "1s"}, flags...)
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Env = append(os.Environ(), "GRAPEVINE_PASSPHRASE="+passphrase)
 	n.cmd.Stdout, n.cmd.Stderr = f, f
