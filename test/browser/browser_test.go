@@ -79,24 +79,26 @@ func TestTwoPeopleMeet(t *testing.T) {
 	if got := eval[string](t, bt, `document.getElementById('add-link').value`); !strings.EqualFold(got, link) {
 		t.Fatalf("decoded %q, want %q", got, link)
 	}
-	do(t, bt, "add", chromedp.Click(chromedp.CSS("#add")))
+	click(t, bt, "add", "#add")
 	waitJS(t, bt, "Bob's chat with Alice", `/^#\/chat\//.test(document.body.dataset.ready || '')`)
 	if got := eval[string](t, bt, `document.querySelector('.chat-head .name').textContent`); got != hostileName {
 		t.Fatalf("chat title %q, want the name as text %q", got, hostileName)
 	}
-	do(t, bt, "Bob writes", chromedp.SendKeys(chromedp.CSS("#compose"), "Hello Alice, it is Bob"), chromedp.Click(chromedp.CSS("#send")))
+	do(t, bt, "Bob writes", chromedp.SendKeys(chromedp.CSS("#compose"), "Hello Alice, it is Bob"))
+	click(t, bt, "Bob writes", "#send")
 	waitJS(t, bt, "Bob's message shown", `document.querySelectorAll('#messages .msg.out').length === 1`)
 
 	// Alice's chats show the request as it arrives: no reload.
 	show(t, at, "#/")
 	waitJS(t, at, "Bob's request in Alice's chats", `!!document.querySelector('#conversations li .tag.request')`)
 	shoot(t, at, "chats-request")
-	do(t, at, "open the request", chromedp.Click(chromedp.CSS("#conversations li a")))
+	click(t, at, "open the request", "#conversations li a")
 	waitJS(t, at, "the request notice", `!!document.querySelector('[data-testid=request] [data-action=accept]')`)
 	shoot(t, at, "chat-request")
-	do(t, at, "accept", chromedp.Click(chromedp.CSS("[data-action=accept]")))
+	click(t, at, "accept", "[data-action=accept]")
 	waitJS(t, at, "Bob's message, readable after accepting", `[...document.querySelectorAll('#messages .msg.in .text')].some(e => e.textContent === 'Hello Alice, it is Bob')`)
-	do(t, at, "Alice answers", chromedp.SendKeys(chromedp.CSS("#compose"), "Hi Bob! Welcome."), chromedp.Click(chromedp.CSS("#send")))
+	do(t, at, "Alice answers", chromedp.SendKeys(chromedp.CSS("#compose"), "Hi Bob! Welcome."))
+	click(t, at, "Alice answers", "#send")
 
 	// Both see delivered, live.
 	waitJS(t, bt, "Bob's message delivered", `document.querySelector('#messages .msg.out')?.dataset.state === 'delivered'`)
@@ -167,7 +169,7 @@ func TestTwoPeopleMeet(t *testing.T) {
 
 	// Bundles: export downloads a bundle, import uploads it back.
 	show(t, bt, "#/bundles")
-	do(t, bt, "export", chromedp.Click(chromedp.CSS("#export")))
+	click(t, bt, "export", "#export")
 	waitJS(t, bt, "bundle exported", `!!document.getElementById('export-link')`)
 	bundle := filepath.Join(t.TempDir(), "b.gvb")
 	bob.cli(t, "export", bundle)
@@ -189,13 +191,13 @@ func TestTwoPeopleMeet(t *testing.T) {
 	}
 	alice.cli(t, "send", "Bob", "while notifications are off")
 	waitJS(t, bt, "the message counted", `live.lastUnread === 1`)
-	do(t, bt, "notifications on", chromedp.Click(chromedp.CSS("#notify")))
+	click(t, bt, "notifications on", "#notify")
 	alice.cli(t, "send", "Bob", "secret plans")
 	waitJS(t, bt, "a notification without the text", `window.__notes.length === 1`)
 	if note := eval[string](t, bt, `window.__notes[0]`); note != "Grapevine|New message" {
 		t.Fatalf("notification %q", note)
 	}
-	do(t, bt, "with the text", chromedp.Click(chromedp.CSS("#notify-text")))
+	click(t, bt, "with the text", "#notify-text")
 	alice.cli(t, "send", "Bob", "meet at noon")
 	waitJS(t, bt, "a notification with the text", `window.__notes.length === 2`)
 	if note := eval[string](t, bt, `window.__notes[1]`); !strings.HasSuffix(note, ": meet at noon") {
@@ -341,7 +343,7 @@ func TestCamera(t *testing.T) {
 	ct := tab(t, b)
 	signIn(t, ct, carol)
 	show(t, ct, "#/add")
-	do(t, ct, "start the camera", chromedp.Click(chromedp.CSS("#camera")))
+	click(t, ct, "start the camera", "#camera")
 	waitJS(t, ct, "the camera read the code", `document.getElementById('add-link').value.length > 0`)
 	shoot(t, ct, "add-scanned")
 	if got := eval[string](t, ct, `document.getElementById('add-link').value`); !strings.EqualFold(got, self.Link) {
@@ -350,7 +352,7 @@ func TestCamera(t *testing.T) {
 	if live := eval[bool](t, ct, `document.querySelector('video.camera').hidden`); !live {
 		t.Fatal("the camera still runs after reading the code")
 	}
-	do(t, ct, "add", chromedp.Click(chromedp.CSS("#add")))
+	click(t, ct, "add", "#add")
 	waitJS(t, ct, "Carol's chat with Alice", `/^#\/chat\//.test(document.body.dataset.ready || '')`)
 	if out := carol.cli(t, "contacts"); !strings.Contains(out, "Alice") || !strings.Contains(out, "pending") {
 		t.Fatalf("Carol's contacts:\n%s", out)
@@ -413,7 +415,8 @@ func TestLocked(t *testing.T) {
 	do(t, dt, "open", chromedp.Navigate(dana.ui))
 	waitJS(t, dt, "lock screen", `document.body.dataset.ready === 'locked'`)
 	shoot(t, dt, "locked")
-	do(t, dt, "wrong passphrase", chromedp.SendKeys(chromedp.CSS("#passphrase"), "not it"), chromedp.Click(chromedp.CSS("#unlock")))
+	do(t, dt, "wrong passphrase", chromedp.SendKeys(chromedp.CSS("#passphrase"), "not it"))
+	click(t, dt, "wrong passphrase", "#unlock")
 	waitJS(t, dt, "refused", `!!document.querySelector('.notice[role=alert]')`)
 	do(t, dt, "passphrase", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById('passphrase').value = %s; document.getElementById('unlock').click()`, jsString(passphrase))))
 	waitJS(t, dt, "unlocked: chats", `document.body.dataset.ready === '#/'`)

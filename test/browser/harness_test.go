@@ -244,6 +244,14 @@ func waitJS(t *testing.T, ctx context.Context, what, js string) {
 	}
 }
 
+// click clicks the first element matching selector, finding and clicking it
+// in one step in the page: live updates redraw lists, and a node found by
+// one call may be gone by the next.
+func click(t *testing.T, ctx context.Context, what, selector string) {
+	t.Helper()
+	waitJS(t, ctx, what, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, selector))
+}
+
 // show goes to a page of the UI and waits until it rendered.
 func show(t *testing.T, ctx context.Context, hash string) {
 	t.Helper()

@@ -104,7 +104,7 @@ func TestLargeHistoryTimes(t *testing.T) {
 	reload := eval[string](t, ctx, `document.body.dataset.firstReadyMs`)
 	began = time.Now()
 	for i := 2; i <= 10; i++ {
-		do(t, ctx, "show more", chromedp.Click(chromedp.CSS("#more-chats")))
+		click(t, ctx, "show more", "#more-chats")
 		waitJS(t, ctx, "more conversations", fmt.Sprintf(`document.querySelectorAll('#conversations li').length === %d`, i*100))
 	}
 	all := time.Since(began)
@@ -115,7 +115,7 @@ func TestLargeHistoryTimes(t *testing.T) {
 	waitJS(t, ctx, "the newest 50 messages", `document.querySelectorAll('#messages .msg').length === 50`)
 	chat := time.Since(began)
 	began = time.Now()
-	do(t, ctx, "older", chromedp.Click(chromedp.CSS(".messages > button")))
+	click(t, ctx, "older", ".messages > button")
 	waitJS(t, ctx, "50 older messages", `document.querySelectorAll('#messages .msg').length === 100`)
 	older := time.Since(began)
 
