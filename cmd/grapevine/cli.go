@@ -48,6 +48,9 @@ socket in the home instead, and need no passphrase.`,
 	// The running node's own commands (up.go, demo.go): add them here.
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
 	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
+	root.AddCommand(c.versionCmd(), c.verifyCmd())
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 

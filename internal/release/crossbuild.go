@@ -67,13 +67,17 @@ func Check(ctx context.Context, dir string, targets []Target, vet map[string]boo
 }
 
 func goCmd(ctx context.Context, dir string, t Target, args ...string) error {
+	return goRun(ctx, dir, t.BuildEnv(os.Environ()), args...)
+}
+
+func goRun(ctx context.Context, dir string, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = t.BuildEnv(os.Environ())
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s for %s failed: %w\n%s", strings.Join(args, " "), t, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("go %s failed: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }
