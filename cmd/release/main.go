@@ -9,15 +9,15 @@
 //	go run ./cmd/release build -version v0.3.0 [-out dist] [-p 2]
 //
 // builds reproducible binaries of ./cmd/grapevine for every target into
-// dist/ and writes dist/SHA256SUMS. The commit and SOURCE_DATE_EPOCH come
-// from git (HEAD and its commit time) unless -commit and -epoch give them;
-// the tree must be clean. The same commit, version and Go release give the
-// same bytes anywhere.
+// dist/ and writes dist/SHA256SUMS. It builds a commit (-commit, default
+// HEAD), exported with git archive, never the working tree; SOURCE_DATE_EPOCH
+// is the commit's time unless $SOURCE_DATE_EPOCH or -epoch say otherwise.
+// The same commit, version and Go release give the same bytes anywhere.
 //
 //	go run ./cmd/release reproduce -version v0.3.0 [-out dist]
 //
-// builds everything again in a fresh copy of the source and an empty build
-// cache, and compares the result with dist/SHA256SUMS.
+// builds everything again from the commit with an empty build cache, and
+// compares the result with dist/SHA256SUMS.
 //
 //	go run ./cmd/release keygen -key FILE [-pub internal/release/release.pub]
 //
@@ -128,7 +128,7 @@ func gitOutput(args ...string) (string, error) {
 func build(ctx context.Context, args []string, out io.Writer, reproduce bool) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	version := fs.String("version", "", "the release's version, e.g. v0.3.0 (required)")
-	commit := fs.String("commit", "", "the commit hash (default: git rev-parse HEAD, on a clean tree)")
+	commit := fs.String("commit", "", "the commit to build (default HEAD)")
 	epoch := fs.Int64("epoch", 0, "SOURCE_DATE_EPOCH (default: $SOURCE_DATE_EPOCH, else HEAD's commit time)")
 	outDir := fs.String("out", "dist", "output directory")
 	parallel := fs.Int("p", 2, "targets built at once")
@@ -139,17 +139,13 @@ func build(ctx context.Context, args []string, out io.Writer, reproduce bool) er
 		return errors.New("-version is required, e.g. -version v0.3.0")
 	}
 	if *commit == "" {
-		status, err := gitOutput("status", "--porcelain", "--untracked-files=no")
-		if err != nil {
-			return err
-		}
-		if status != "" {
-			return errors.New("the tree has uncommitted changes: commit them, or give -commit")
-		}
-		if *commit, err = gitOutput("rev-parse", "HEAD"); err != nil {
-			return err
-		}
+		*commit = "HEAD"
 	}
+	full, err := gitOutput("rev-parse", "--verify", *commit+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("%s is not a commit: %w", *commit, err)
+	}
+	*commit = full
 	if *epoch == 0 {
 		if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 			v, err := strconv.ParseInt(s, 10, 64)
@@ -167,10 +163,20 @@ func build(ctx context.Context, args []string, out io.Writer, reproduce bool) er
 			}
 		}
 	}
-	o := release.BuildOptions{Dir: ".", Out: *outDir, Version: *version, Commit: *commit, Epoch: *epoch,
+	o := release.BuildOptions{Out: *outDir, Version: *version, Commit: *commit, Epoch: *epoch,
 		Targets: release.Targets(), Parallel: *parallel}
+	tmp, err := os.MkdirTemp("", "grapevine-release-")
+	if err != nil {
+		return err
+	}
+	defer removeAll(tmp)
+	// Build the commit, not the working tree: exactly its files, whatever
+	// is edited or untracked here.
+	if o.Dir, err = exportCommit(ctx, *commit, filepath.Join(tmp, "src")); err != nil {
+		return err
+	}
 	if reproduce {
-		return reproduceBuild(ctx, o, out)
+		return reproduceBuild(ctx, o, tmp, out)
 	}
 	start := time.Now()
 	arts, err := release.Build(ctx, o)
@@ -188,35 +194,37 @@ func build(ctx context.Context, args []string, out io.Writer, reproduce bool) er
 	return nil
 }
 
-// reproduceBuild builds o again from a copy of the tracked source in a new
-// directory, with an empty build cache, and compares with o.Out's sums.
-func reproduceBuild(ctx context.Context, o release.BuildOptions, out io.Writer) error {
-	want, err := release.ReadSums(filepath.Join(o.Out, release.SumsName))
-	if err != nil {
-		return fmt.Errorf("failed to read the sums of the build to reproduce: %w", err)
-	}
-	tmp, err := os.MkdirTemp("", "grapevine-reproduce-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	// git archive: exactly the commit's files, nothing untracked.
-	archive := exec.CommandContext(ctx, "sh", "-c", `mkdir -p "$1" && git archive "$2" | tar -x -C "$1"`, "sh", src, o.Commit)
+// exportCommit writes the files of commit into dir (git archive).
+func exportCommit(ctx context.Context, commit, dir string) (string, error) {
+	archive := exec.CommandContext(ctx, "sh", "-c", `mkdir -p "$1" && git archive "$2" | tar -x -C "$1"`, "sh", dir, commit)
 	if msg, err := archive.CombinedOutput(); err != nil {
-		return fmt.Errorf("failed to export commit %s: %w: %s", o.Commit, err, msg)
+		return "", fmt.Errorf("failed to export commit %s: %w: %s", commit, err, msg)
 	}
-	o.Dir, o.Out = src, filepath.Join(tmp, "out")
-	o.Env = append(os.Environ(), "GOCACHE="+filepath.Join(tmp, "cache"))
-	start := time.Now()
-	arts, err := release.Build(ctx, o)
-	// The module cache marks its files read-only; the build cache is ours.
-	filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+	return dir, nil
+}
+
+// removeAll removes a temporary tree, read-only module cache files included.
+func removeAll(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			os.Chmod(p, 0o755)
 		}
 		return nil
 	})
+	os.RemoveAll(dir)
+}
+
+// reproduceBuild builds o again (o.Dir holds the commit's files) with an
+// empty build cache in tmp, and compares with the sums in o.Out.
+func reproduceBuild(ctx context.Context, o release.BuildOptions, tmp string, out io.Writer) error {
+	want, err := release.ReadSums(filepath.Join(o.Out, release.SumsName))
+	if err != nil {
+		return fmt.Errorf("failed to read the sums of the build to reproduce: %w", err)
+	}
+	o.Out = filepath.Join(tmp, "out")
+	o.Env = append(os.Environ(), "GOCACHE="+filepath.Join(tmp, "cache"))
+	start := time.Now()
+	arts, err := release.Build(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -229,7 +237,7 @@ func reproduceBuild(ctx context.Context, o release.BuildOptions, out io.Writer) 
 		}
 		fmt.Fprintf(out, "%s  %s  %s\n", a.SHA256, a.Name, status)
 	}
-	fmt.Fprintf(out, "Rebuilt %d binaries from a clean copy with an empty build cache in %.0fs.\n", len(arts), time.Since(start).Seconds())
+	fmt.Fprintf(out, "Rebuilt %d binaries from the commit with an empty build cache in %.0fs.\n", len(arts), time.Since(start).Seconds())
 	if len(differ) > 0 {
 		return fmt.Errorf("%d binaries differ from %s: %s", len(differ), o.Out, strings.Join(differ, ", "))
 	}
