@@ -5,6 +5,7 @@ package main
 // unlocking the store itself.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -13,9 +14,12 @@ import (
 
 // core reaches the node of the home: the running node through its local API
 // if one answers (no passphrase needed), else the store, unlocked in-process.
-func (c *cli) core() (api.Core, error) {
+func (c *cli) core(ctx context.Context) (api.Core, error) {
 	home, err := c.homeDir()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkHome(home); err != nil {
 		return nil, err
 	}
 	cl, err := api.Dial(home)
@@ -25,16 +29,16 @@ func (c *cli) core() (api.Core, error) {
 	if !errors.Is(err, api.ErrNoNode) {
 		return nil, err
 	}
-	n, err := c.open()
+	n, err := c.open(ctx)
 	if err != nil {
-		return nil, err // not a typed nil in the interface
+		return nil, err
 	}
-	return n, nil
+	return api.Local{N: n}, nil
 }
 
 // withNode runs fn on the node of the home (see core) and lets go of it.
-func (c *cli) withNode(fn func(n api.Core) error) error {
-	n, err := c.core()
+func (c *cli) withNode(ctx context.Context, fn func(n api.Core) error) error {
+	n, err := c.core(ctx)
 	if err != nil {
 		return err
 	}
@@ -50,6 +54,9 @@ func (c *cli) withNode(fn func(n api.Core) error) error {
 func (c *cli) running() (*api.Client, error) {
 	home, err := c.homeDir()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkHome(home); err != nil {
 		return nil, err
 	}
 	cl, err := api.Dial(home)

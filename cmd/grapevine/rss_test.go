@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
@@ -60,7 +61,7 @@ func BenchmarkIdleNodeRSS(b *testing.B) {
 		var held int
 		for deadline := time.Now().Add(60 * time.Second); ; {
 			if cl, err := api.Dial(home); err == nil {
-				st, err := cl.Status()
+				st, err := cl.Status(context.Background())
 				cl.Close()
 				if err == nil {
 					held = st.Carried

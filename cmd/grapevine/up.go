@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
+	"math/big"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -53,19 +51,17 @@ With no identity in the home yet, up creates one: the name comes from --name
 or a prompt; the passphrase as for every command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return c.up(ctx, o)
+			return c.up(cmd.Context(), o) // Ctrl-C or SIGTERM cancel it (run)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", "", "your display name, when up creates the identity")
 	f.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", mesh.DefaultPort), "TCP address to listen on for neighbours (\"\" for none)")
-	f.StringArrayVar(&o.peers, "peer", nil, "a static peer HOST:PORT to keep a link to (repeatable)")
+	f.StringArrayVar(&o.peers, "peer", nil, "a static peer HOST:PORT to keep a link to (repeatable), e.g. 192.0.2.7:7342, [2001:db8::7]:7342, bridge.example.org:7342")
 	f.BoolVar(&o.stealth, "stealth", false, "never send beacons: only listen, and dial peers you know or hear")
 	f.BoolVar(&o.noDiscovery, "no-discovery", false, "no LAN discovery at all (neither beacons nor listening for them)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "carry nothing for others: keep only your own mail")
-	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others (e.g. 64MiB, 1GiB)")
+	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others: 64MiB, 1G, 1GB, 1.5GiB, 0 for none (K, M, G, T alone and KiB… are powers of 1024; KB, MB… of 1000)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every link event")
 	f.BoolVar(&o.quiet, "quiet", false, "do not print the invite and QR code at start")
 	return cmd
@@ -74,10 +70,15 @@ or a prompt; the passphrase as for every command.`,
 func (c *cli) up(ctx context.Context, o upOptions) error {
 	quota, err := parseSize(o.quota)
 	if err != nil {
-		return fmt.Errorf("invalid --relay-quota: %w", err)
+		return fmt.Errorf("invalid --relay-quota %q: %w", o.quota, err)
 	}
-	if o.noRelay {
+	if o.noRelay || quota == 0 {
 		quota = -1
+	}
+	for _, p := range o.peers {
+		if err := checkPeer(p); err != nil {
+			return fmt.Errorf("invalid --peer %q: %w", p, err)
+		}
 	}
 	home, err := c.homeDir()
 	if err != nil {
@@ -87,7 +88,10 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		cl.Close()
 		return fmt.Errorf("a node is already running in %s", home)
 	}
-	n, err := c.openOrCreate(home, o.name)
+	if err := c.checkHome(home); err != nil {
+		return err
+	}
+	n, err := c.openOrCreate(ctx, home, o.name)
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,7 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 		return
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "Grapevine node %q is up.\nFingerprint: %s\n", self.Name, groupFP(self.Fingerprint))
+	fmt.Fprintf(w, "Grapevine node %q is up.\nFingerprint: %s\n", safe(self.Name), groupFP(self.Fingerprint))
 	if !o.quiet {
 		fmt.Fprintln(w)
 		if err := writeQRText(w, self.Link); err == nil {
@@ -171,18 +175,32 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 	fmt.Fprintf(w, "Local API: %s\nPress Ctrl-C to stop.\n", api.SocketPath(home))
 }
 
-// openOrCreate unlocks the home, creating the identity first if there is none.
-func (c *cli) openOrCreate(home, name string) (*node.Node, error) {
+// openOrCreate unlocks the home, creating the identity first if there is
+// none. The name is checked before the passphrase is asked.
+func (c *cli) openOrCreate(ctx context.Context, home, name string) (*node.Node, error) {
 	if store.Exists(home) {
-		return c.open()
+		n, err := c.open(ctx)
+		if err == nil && name != "" {
+			if self, err := n.Self(); err == nil && self.Name != name {
+				fmt.Fprintf(c.stderr, "Note: %s already holds the identity %q; --name %q is ignored (rename yourself for new contacts only by making a new home).\n",
+					home, safe(self.Name), safe(name))
+			}
+		}
+		return n, err
 	}
 	if name == "" {
 		var err error
-		if name, err = c.ask("Your name (what contacts see when you add them): "); err != nil {
-			return nil, fmt.Errorf("no identity in %s and no --name: %w", home, err)
+		if name, err = c.ask(ctx, "Your name (what contacts see when you add them): "); err != nil {
+			if errors.Is(err, errInterrupted) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("no identity in %s and no --name: give one with --name NAME, or run on a terminal to be asked", home)
 		}
 	}
-	pass, err := c.passphrase(true)
+	if _, err := keys.NormalizeName(name); err != nil {
+		return nil, fmt.Errorf("invalid name %q: %w", name, err)
+	}
+	pass, err := c.passphrase(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -190,41 +208,81 @@ func (c *cli) openOrCreate(home, name string) (*node.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create identity: %w", err)
 	}
-	fmt.Fprintf(c.stderr, "Created identity %q in %s\n", name, home)
+	fmt.Fprintf(c.stderr, "Created identity %q in %s\n", safe(name), home)
 	return n, nil
 }
 
-// ask reads one line from a terminal.
-func (c *cli) ask(prompt string) (string, error) {
-	f, ok := c.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", errors.New("not on a terminal to ask")
-	}
-	fmt.Fprint(c.stderr, prompt)
-	line, err := bufio.NewReader(f).ReadString('\n')
+// checkPeer refuses what cannot be a peer's address: HOST:PORT, with a port
+// from 1 to 65535 and a host name or IP address (IPv6 in brackets).
+func checkPeer(s string) error {
+	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("want HOST:PORT, e.g. 192.0.2.7:%d or [2001:db8::7]:%d", mesh.DefaultPort, mesh.DefaultPort)
 	}
-	return strings.TrimSpace(line), nil
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("the port %q is not a number from 1 to 65535", port)
+	}
+	switch {
+	case host == "":
+		return errors.New("the host is missing")
+	case net.ParseIP(host) != nil:
+		return nil
+	case strings.Contains(host, "%"): // a zone, as in fe80::1%eth0
+		if net.ParseIP(host[:strings.IndexByte(host, '%')]) != nil {
+			return nil
+		}
+	}
+	if len(host) > 253 {
+		return errors.New("the host name is too long")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q is not a host name or IP address", host)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a host name or IP address", host)
+			}
+		}
+	}
+	return nil
 }
 
-// parseSize reads sizes such as 256MiB, 1GiB, 64MB or a number of bytes.
+// parseSize reads a size such as 256MiB, 1G, 1GB, 1.5GiB, 512k or a number
+// of bytes (spaces and case do not matter). K, M, G, T alone and KiB, MiB,
+// GiB, TiB are powers of 1024; KB, MB, GB, TB powers of 1000. A size beyond
+// what a 64-bit count of bytes holds is refused, as is a fraction of a byte.
 func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
+	t := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
 	units := []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1},
+	}
 	mult := int64(1)
 	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
 			break
 		}
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size such as 256MiB", s)
+	const want = "want a size such as 256MiB, 1G or 1.5GB"
+	if t == "" || strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
+		return 0, errors.New(want)
 	}
-	return v * mult, nil
+	v, ok := new(big.Rat).SetString(t)
+	if !ok || v.Sign() < 0 {
+		return 0, errors.New(want)
+	}
+	v.Mul(v, new(big.Rat).SetInt64(mult))
+	if !v.IsInt() {
+		return 0, errors.New("that is not a whole number of bytes")
+	}
+	if !v.Num().IsInt64() {
+		return 0, fmt.Errorf("%s is more than any disk holds (at most 8EiB)", strings.TrimSpace(s))
+	}
+	return v.Num().Int64(), nil
 }

@@ -40,7 +40,7 @@ the node is running on this home, it is stopped first.`,
 				return fmt.Errorf("no grapevine store in %s: nothing to wipe", home)
 			}
 			if !yes {
-				answer, err := c.ask(fmt.Sprintf("This destroys everything in %s, for good.\nType WIPE to confirm: ", home))
+				answer, err := c.ask(cmd.Context(), fmt.Sprintf("This destroys everything in %s, for good.\nType WIPE to confirm: ", home))
 				if err != nil {
 					return errors.New("not wiped: confirm on a terminal, or pass --yes")
 				}

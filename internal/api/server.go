@@ -182,19 +182,27 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /v1/envelopes", func(*http.Request) (any, error) { return list(s.n.Envelopes()) })
 	s.handle("POST /v1/export", func(r *http.Request) (any, error) {
-		path, err := pathOf(r)
+		req, err := decode[ExportRequest](r)
 		if err != nil {
 			return nil, err
 		}
-		count, err := s.n.Export(path)
-		return ExportResponse{Path: path, Count: count}, fileError(err)
+		path, err := absPath(req.Path)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.n.ExportFile(r.Context(), path, node.ExportOptions{Replace: req.Replace})
+		return res, fileError(err)
 	})
 	s.handle("POST /v1/import", func(r *http.Request) (any, error) {
-		path, err := pathOf(r)
+		req, err := decode[PathRequest](r)
 		if err != nil {
 			return nil, err
 		}
-		rep, err := s.n.Import(path)
+		path, err := absPath(req.Path)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := s.n.ImportFile(r.Context(), path)
 		return rep, fileError(err)
 	})
 	s.handle("GET /v1/peers", func(*http.Request) (any, error) {
@@ -261,6 +269,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the request body is over %d bytes", tooLarge.Limit))
 	case errors.Is(err, node.ErrNoContact):
 		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
+	case errors.Is(err, fs.ErrExist):
+		writeError(w, http.StatusConflict, CodeExists, err.Error())
 	case errors.As(err, &br):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	default:
@@ -307,19 +317,16 @@ func contactRef(r *http.Request) (string, error) {
 	return req.Contact, err
 }
 
-// pathOf reads a PathRequest: the path must be absolute, since the node does
-// not share the caller's working directory.
-func pathOf(r *http.Request) (string, error) {
-	req, err := decode[PathRequest](r)
+// absPath checks a path in a request: it must be absolute, since the node
+// does not share the caller's working directory.
+func absPath(path string) (string, error) {
 	switch {
-	case err != nil:
-		return "", err
-	case req.Path == "":
+	case path == "":
 		return "", bad(`missing "path"`)
-	case !filepath.IsAbs(req.Path):
-		return "", bad("the path %q is not absolute (the node runs in another directory)", req.Path)
+	case !filepath.IsAbs(path):
+		return "", bad("the path %q is not absolute (the node runs in another directory)", path)
 	}
-	return filepath.Clean(req.Path), nil
+	return filepath.Clean(path), nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

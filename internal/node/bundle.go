@@ -1,29 +1,12 @@
 package node
 
-import (
-	"fmt"
+import "context"
 
-	"github.com/grapevine-mesh/grapevine/internal/bundle"
-	"github.com/grapevine-mesh/grapevine/internal/envelope"
-)
-
-// Export writes every unexpired envelope this node holds — its outbox, its
-// receipts and what it carries for others — to a bundle file, atomically.
-// Each copy leaves with its hop budget decremented; envelopes with no hops
-// left stay here.
+// Export writes every unexpired envelope this node holds to a bundle file,
+// replacing a regular file at path: ExportFile with Replace.
 func (n *Node) Export(path string) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return bundle.WriteFile(path, func(put func([]byte) error) error {
-		return n.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
-			if e.Hops == 0 || e.Expired(n.now()) {
-				return nil
-			}
-			cp := append([]byte(nil), raw...)
-			envelope.SetHops(cp, e.Hops-1)
-			return put(cp)
-		})
-	})
+	r, err := n.ExportFile(context.Background(), path, ExportOptions{Replace: true})
+	return r.Count, err
 }
 
 // ImportReport is what an import did: the ingest figures and the damage found.
@@ -37,38 +20,9 @@ type ImportReport struct {
 // importBatch is how many envelopes go into one durable transaction.
 const importBatch = 10000
 
-// Import ingests a bundle file. A damaged or truncated bundle yields every
-// intact envelope; a file that is not a bundle is refused; nothing already
-// stored is harmed either way.
+// Import ingests a bundle file: ImportFile without a deadline.
 func (n *Node) Import(path string) (ImportReport, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var rep ImportReport
-	var batch [][]byte
-	flush := func() error {
-		r, err := n.ingest(batch, nil)
-		if err == nil {
-			err = n.enforceQuota(&r)
-		}
-		rep.add(r)
-		batch = batch[:0]
-		return err
-	}
-	br, err := bundle.ReadFile(path, func(env []byte) error {
-		batch = append(batch, append([]byte(nil), env...))
-		if len(batch) == importBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	rep.Damaged, rep.SkippedBytes, rep.Complete = br.Damaged, br.SkippedBytes, br.Complete
-	if err != nil {
-		return rep, fmt.Errorf("failed to import %s: %w", path, err)
-	}
-	return rep, nil
+	return n.ImportFile(context.Background(), path)
 }
 
 func (r *IngestReport) add(o IngestReport) {

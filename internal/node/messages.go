@@ -133,7 +133,7 @@ func (n *Node) Send(ref, text string) (Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
-	case text == "":
+	case strings.TrimSpace(text) == "":
 		return Message{}, errors.New("the message is empty")
 	case len(text) > MaxText:
 		return Message{}, fmt.Errorf("the message is %d bytes, limit %d", len(text), MaxText)
