@@ -49,6 +49,7 @@ socket in the home instead, and need no passphrase.`,
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
 	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
 	root.AddCommand(c.versionCmd(), c.verifyCmd())
+	root.AddCommand(c.checkCmd(), c.repairCmd())
 	root.Version = readBuildInfo().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	return root
@@ -132,11 +133,7 @@ func (c *cli) open(ctx context.Context) (*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Open(home, pass, node.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", home, err)
-	}
-	return n, nil
+	return c.openNode(home, pass, 0)
 }
 
 func (c *cli) printJSON(v any) error {

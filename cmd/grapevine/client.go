@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 )
@@ -24,6 +25,10 @@ func (c *cli) core(ctx context.Context) (api.Core, error) {
 	}
 	cl, err := api.Dial(home)
 	if err == nil {
+		if err := c.waitReady(ctx, cl, home); err != nil {
+			cl.Close()
+			return nil, err
+		}
 		return cl, nil
 	}
 	if !errors.Is(err, api.ErrNoNode) {
@@ -51,7 +56,7 @@ func (c *cli) withNode(ctx context.Context, fn func(n api.Core) error) error {
 
 // running returns a client of the node running in the home, or an error
 // telling how to start one.
-func (c *cli) running() (*api.Client, error) {
+func (c *cli) running(ctx context.Context) (*api.Client, error) {
 	home, err := c.homeDir()
 	if err != nil {
 		return nil, err
@@ -63,5 +68,25 @@ func (c *cli) running() (*api.Client, error) {
 	if errors.Is(err, api.ErrNoNode) {
 		return nil, fmt.Errorf("no node is running in %s: start one with `grapevine up`", home)
 	}
-	return cl, err
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitReady(ctx, cl, home); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// startWait bounds how long a command waits for a starting node: unlocking
+// the store (a memory-hard KDF) and loading what it holds.
+const startWait = 2 * time.Minute
+
+// waitReady waits while the node running in home is starting.
+func (c *cli) waitReady(ctx context.Context, cl *api.Client, home string) error {
+	ctx, cancel := context.WithTimeout(ctx, startWait)
+	defer cancel()
+	return cl.WaitReady(ctx, func() {
+		fmt.Fprintf(c.stderr, "The node in %s is starting; waiting for it…\n", home)
+	})
 }

@@ -59,13 +59,9 @@ func (c *cli) initCmd() *cobra.Command {
 			if store.Exists(home) {
 				return fmt.Errorf("%s already holds a grapevine identity", home)
 			}
-			pass, err := c.passphrase(cmd.Context(), true)
+			n, err := c.create(cmd.Context(), home, name, cfg, false)
 			if err != nil {
 				return err
-			}
-			n, err := node.Init(home, pass, name, cfg, node.Options{})
-			if err != nil {
-				return fmt.Errorf("failed to create identity: %w", err)
 			}
 			defer n.Close()
 			fmt.Fprintf(c.stdout, "Created identity %q in %s\nFingerprint: %s\n", safe(name), home, groupFP(n.Identity().Fingerprint()))
@@ -564,7 +560,7 @@ a contact who recognised you privately on the link (each side proves knowing a
 key only the two of you share, bound to that link) is shown by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.running()
+			cl, err := c.running(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -21,7 +21,7 @@ import (
 func (c *cli) checkHome(home string) error {
 	fi, err := os.Stat(home)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil // it is created 0700
 	}
 	if err != nil {
 		return fmt.Errorf("cannot use the home %s: %w", home, err)
@@ -64,7 +64,7 @@ func (c *cli) checkHome(home string) error {
 			fmt.Fprintf(c.stderr, "Note: %s was mode %04o; it is now 0600.\n", p, perm)
 		}
 	}
-	return nil
+	return c.recoverInit(home)
 }
 
 func ownedBy(path string, fi fs.FileInfo, uid int) error {
@@ -75,3 +75,5 @@ func ownedBy(path string, fi fs.FileInfo, uid int) error {
 	return fmt.Errorf("%s belongs to user %d, not to you (user %d): grapevine will not use a home another user controls. "+
 		"Use a home of your own (--home), or run as its owner (sudo -u)", path, st.Uid, uid)
 }
+
+func isWindows() bool { return false }

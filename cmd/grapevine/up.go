@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
-	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -91,32 +91,41 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	if err := c.checkHome(home); err != nil {
 		return err
 	}
-	n, err := c.openOrCreate(ctx, home, o.name)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
-	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
-		Stealth: o.stealth, RelayQuota: quota, Log: log})
+
+	// The socket first: a command run from now on finds it and waits for
+	// this node ("starting") instead of opening the store itself, which
+	// would hold the store's lock against this node.
 	ln, err := api.Listen(home)
 	if err != nil {
 		return err
 	}
+	srv := api.NewStarting(log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	var apiErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		apiErr = api.NewServer(n, m, log).Serve(ctx, ln)
-	}()
+	wg.Go(func() { apiErr = srv.Serve(ctx, ln) })
+	stopAPI := func() { cancel(); wg.Wait() }
+
+	n, err := c.openForUp(ctx, home, o.name)
+	if err != nil {
+		stopAPI()
+		return err
+	}
+	defer n.Close()
+	defer stopAPI() // before the node closes: no request may reach a closed node
+	for _, w := range n.StoreWarnings() {
+		log.Warn("the store was opened with damage", "problem", w)
+	}
+
+	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
+		Stealth: o.stealth, RelayQuota: quota, Log: log})
+	srv.Ready(n, m)
 	go func() { // announce once listening
 		select {
 		case <-m.Ready():
@@ -124,17 +133,80 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		case <-ctx.Done():
 		}
 	}()
+	// If the store's files are deleted or replaced under the node, nothing
+	// it receives or sends from then on could be kept: stop, and say so.
+	var storeErr error
+	wg.Go(func() {
+		t := time.NewTicker(storeCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := n.CheckStore(); err != nil {
+					storeErr = err
+					log.Error("stopping the node: its store is gone", "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	})
 	err = m.Serve(ctx)
-	cancel()
-	wg.Wait()
-	if err != nil {
+	stopAPI()
+	switch {
+	case storeErr != nil:
+		return fmt.Errorf("%w: the node stopped, since nothing it received or sent could be kept. "+
+			"Restore the home from a backup; or, to start afresh with a new identity, run `grapevine wipe`, then `grapevine up`", storeErr)
+	case err != nil:
 		return err
-	}
-	if apiErr != nil {
+	case apiErr != nil:
 		return fmt.Errorf("local API failed: %w", apiErr)
 	}
 	fmt.Fprintln(c.stderr, "Stopped.")
 	return nil
+}
+
+// storeCheckInterval is how often a running node checks that its store's
+// files are still there.
+const storeCheckInterval = 2 * time.Second
+
+// lockWait is how long up waits for a command that holds the store (it
+// unlocks it with a memory-hard KDF, then works) to let go.
+const lockWait = time.Minute
+
+// openForUp unlocks the home for a node, creating the identity first if
+// there is none. If another grapevine process holds the store, it says so
+// and waits for it.
+func (c *cli) openForUp(ctx context.Context, home, name string) (*node.Node, error) {
+	if !store.Exists(home) {
+		n, err := c.create(ctx, home, name, node.DefaultConfig, true)
+		if err == nil {
+			self, _ := n.Self()
+			fmt.Fprintf(c.stderr, "Created identity %q in %s\n", safe(self.Name), home)
+		}
+		return n, err
+	}
+	pass, err := c.passphrase(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.openNode(home, pass, 2*time.Second)
+	if errors.Is(err, store.ErrInUse) {
+		fmt.Fprintf(c.stderr, "Waiting for another grapevine command to let go of %s…\n", home)
+		n, err = c.openNode(home, pass, lockWait)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if self, err := n.Self(); err == nil && self.Name != name {
+			fmt.Fprintf(c.stderr, "Note: %s already holds the identity %q; --name %q is ignored (rename yourself for new contacts only by making a new home).\n",
+				home, safe(self.Name), safe(name))
+		}
+	}
+	return n, nil
 }
 
 func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
@@ -173,43 +245,6 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 		fmt.Fprintf(w, "Peer:      %s\n", p)
 	}
 	fmt.Fprintf(w, "Local API: %s\nPress Ctrl-C to stop.\n", api.SocketPath(home))
-}
-
-// openOrCreate unlocks the home, creating the identity first if there is
-// none. The name is checked before the passphrase is asked.
-func (c *cli) openOrCreate(ctx context.Context, home, name string) (*node.Node, error) {
-	if store.Exists(home) {
-		n, err := c.open(ctx)
-		if err == nil && name != "" {
-			if self, err := n.Self(); err == nil && self.Name != name {
-				fmt.Fprintf(c.stderr, "Note: %s already holds the identity %q; --name %q is ignored (rename yourself for new contacts only by making a new home).\n",
-					home, safe(self.Name), safe(name))
-			}
-		}
-		return n, err
-	}
-	if name == "" {
-		var err error
-		if name, err = c.ask(ctx, "Your name (what contacts see when you add them): "); err != nil {
-			if errors.Is(err, errInterrupted) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("no identity in %s and no --name: give one with --name NAME, or run on a terminal to be asked", home)
-		}
-	}
-	if _, err := keys.NormalizeName(name); err != nil {
-		return nil, fmt.Errorf("invalid name %q: %w", name, err)
-	}
-	pass, err := c.passphrase(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("failed to create identity: %w", err)
-	}
-	fmt.Fprintf(c.stderr, "Created identity %q in %s\n", safe(name), home)
-	return n, nil
 }
 
 // checkPeer refuses what cannot be a peer's address: HOST:PORT, with a port

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/keys"
@@ -107,6 +108,29 @@ func (e *Error) Error() string { return e.Message }
 // hold as they do in-process.
 func (e *Error) Is(target error) bool {
 	return target == node.ErrNoContact && e.Code == CodeNoContact || target == fs.ErrExist && e.Code == CodeExists
+}
+
+// WaitReady waits while the node answers that it is starting (its store is
+// not open yet), polling a few times a second, until it answers, ctx ends,
+// or a request fails otherwise. starting is called once if it has to wait.
+func (c *Client) WaitReady(ctx context.Context, starting func()) error {
+	told := false
+	for {
+		_, err := c.Status(ctx)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Code != CodeStarting {
+			return err
+		}
+		if !told && starting != nil {
+			starting()
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node did not finish starting: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Self returns the name, fingerprint and current invite link.

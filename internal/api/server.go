@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,21 +23,41 @@ import (
 
 // Server answers the local API for one running node.
 type Server struct {
-	n   *node.Node
-	m   Mesh
-	log *slog.Logger
-	mux *http.ServeMux
+	// n and m are set once, by Ready, before ready is.
+	n     *node.Node
+	m     Mesh
+	ready atomic.Bool
+	log   *slog.Logger
+	mux   *http.ServeMux
 }
 
 // NewServer serves n and m. m may be nil (no mesh): then peers is empty and
 // status shows only what the node holds. log may be nil.
 func NewServer(n *node.Node, m Mesh, log *slog.Logger) *Server {
+	s := NewStarting(log)
+	s.Ready(n, m)
+	return s
+}
+
+// NewStarting returns a server for a node that is not open yet: until Ready,
+// it answers every request 503 with the code "starting". A node listens on
+// its socket first, so that commands run meanwhile wait for it rather than
+// open the store themselves and hold its lock (SPEC §7: one process at a
+// time). log may be nil.
+func NewStarting(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{n: n, m: m, log: log, mux: http.NewServeMux()}
+	s := &Server{log: log, mux: http.NewServeMux()}
 	s.routes()
 	return s
+}
+
+// Ready gives the server its node and mesh (m may be nil): from now on it
+// answers requests. It is called at most once.
+func (s *Server) Ready(n *node.Node, m Mesh) {
+	s.n, s.m = n, m
+	s.ready.Store(true)
 }
 
 // Timeouts of the HTTP server. Import and export of a large bundle take a
@@ -228,6 +249,11 @@ func (s *Server) routes() {
 // handle registers an endpoint that answers JSON or fails with an error.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, CodeStarting, "the node is starting: its store is not open yet")
+			return
+		}
 		v, err := fn(r)
 		if err != nil {
 			s.fail(w, r, err)

@@ -222,6 +222,7 @@ const (
 	CodeMethod     = "method"      // 405: wrong method for the endpoint
 	CodeTooLarge   = "too_large"   // 413: body over MaxBody
 	CodeInternal   = "internal"    // 500: anything else the node refused or failed
+	CodeStarting   = "starting"    // 503: the node is starting; try again
 )
 
 // MaxBody bounds a request body; a text is at most node.MaxText (16 KiB).

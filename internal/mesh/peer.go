@@ -90,7 +90,13 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	defer m.unregister(p)
 	m.log.Info("linked", "addr", addr, "direction", dir)
 	err = p.serve(ctx)
-	m.log.Info("link closed", "addr", addr, "err", err)
+	if se := (*storeError)(nil); errors.As(err, &se) {
+		// Not the neighbour's doing: this node cannot write (a full disk,
+		// a damaged store). Its owner must hear of it.
+		m.log.Error("link closed: failed to store what the neighbour sent", "addr", addr, "err", err)
+	} else {
+		m.log.Info("link closed", "addr", addr, "err", err)
+	}
 	if errors.Is(err, session.ErrProtocol) || errors.Is(err, link.ErrProtocol) {
 		m.penalise(hostOf(remote))
 	}
@@ -185,7 +191,7 @@ func (p *peer) flush() error {
 	}
 	rep, err := p.sess.Flush()
 	if err != nil {
-		return fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)
+		return &storeError{fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)}
 	}
 	log := p.m.log
 	if rep.Messages+rep.Requests+rep.Delivered > 0 { // what the person at this node wants to know
@@ -351,3 +357,8 @@ func (t *tokenBucket) take(n float64, now time.Time) time.Duration {
 	t.last = now
 	return time.Duration(max(-t.tokens/t.rate, 0) * float64(time.Second))
 }
+
+// storeError is a failure to write what a neighbour sent to the store.
+type storeError struct{ error }
+
+func (e *storeError) Unwrap() error { return e.error }
