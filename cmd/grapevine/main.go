@@ -41,7 +41,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "grapevine: error: %s\n", errorText(err))
+		fmt.Fprintf(stderr, "grapevine: error: %s\n", errorText(withHint(err)))
 		return 1
 	}
 	return 0

@@ -139,3 +139,23 @@ func TestMalformedAnswers(t *testing.T) {
 		ln.Close()
 	}
 }
+
+func TestHints(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&node.Error{Kind: node.ErrConflict, Reason: node.ReasonAlreadyContact, Contact: "Bob", Msg: "Bob is already a contact"},
+			`Bob is already a contact (to start new keys with them: grapevine contacts rekey "Bob")`},
+		{&api.Error{Code: api.CodeConflict, Reason: node.ReasonNameTaken, Contact: "Bob", Message: `a contact named "Bob" already exists`},
+			`a contact named "Bob" already exists: choose another with --name`},
+		{&api.Error{Code: api.CodeConflict, Reason: node.ReasonRequestWaiting, Contact: "Eve", Message: "Eve asked to be your contact: accept the request first"},
+			`Eve asked to be your contact: accept the request first (grapevine contacts accept "Eve", or reject)`},
+		{node.ErrNoContact, "no such contact"},
+	}
+	for _, c := range cases {
+		if got := withHint(c.err).Error(); got != c.want {
+			t.Errorf("withHint(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}

@@ -316,14 +316,36 @@ func TestErrors(t *testing.T) {
 		t.Errorf("SafetyNumber(\"\") = %v, want 400", err)
 	}
 
-	// What the node refuses for other reasons keeps its message.
-	_, err = c.AddContact(ctx, must(a.Self())(t).Link, "")
-	if err == nil || err.Error() != "that is your own invite" {
-		t.Errorf("adding one's own invite: %v", err)
+	// What the node refuses for other reasons keeps its message, and is the
+	// caller's doing: 4xx with the reason, never 500.
+	conflicts := []struct {
+		name        string
+		err         error
+		text        string
+		reason, who string
+	}{
+		{"own invite", second(c.AddContact(ctx, must(a.Self())(t).Link, "")), "that is your own invite", node.ReasonOwnInvite, ""},
+		{"accept a pending contact", second(c.Accept(ctx, "Bob")), "is not a contact request", node.ReasonNotRequest, "Bob"},
 	}
-	_, err = c.Accept(ctx, "Bob")
-	if err == nil || !strings.Contains(err.Error(), "is not a contact request") {
-		t.Errorf("accepting a pending contact: %v", err)
+	for _, cf := range conflicts {
+		var ae *Error
+		if !errors.As(cf.err, &ae) || ae.Status != http.StatusConflict || ae.Code != CodeConflict || !errors.Is(cf.err, node.ErrConflict) {
+			t.Errorf("%s: %#v, want 409 %s", cf.name, cf.err, CodeConflict)
+			continue
+		}
+		if !strings.Contains(ae.Error(), cf.text) || ae.Reason != cf.reason || ae.Contact != cf.who {
+			t.Errorf("%s: %q reason %q contact %q", cf.name, ae, ae.Reason, ae.Contact)
+		}
+	}
+	// Invalid input the node finds: 400, with a reason.
+	for name, err := range map[string]error{
+		"blank text":   second(c.Send(ctx, "Bob", "   ")),
+		"invalid name": second(c.Rename(ctx, "Bob", "B\u202eob")),
+	} {
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Reason == "" || !errors.Is(err, node.ErrInvalid) {
+			t.Errorf("%s: %#v, want 400 with a reason", name, err)
+		}
 	}
 }
 

@@ -100,14 +100,28 @@ type Error struct {
 	Status  int    // HTTP status
 	Code    string // one of the Code constants
 	Message string
+	Reason  string // for an error the caller caused: one of the node.Reason constants
+	Contact string // the contact it is about, if any
 }
 
 func (e *Error) Error() string { return e.Message }
 
-// Is makes errors.Is(err, node.ErrNoContact) and errors.Is(err, fs.ErrExist)
-// hold as they do in-process.
+// Is makes errors.Is hold for node.ErrNoContact, node.ErrInvalid,
+// node.ErrConflict, node.ErrExpired and fs.ErrExist as it does in-process.
 func (e *Error) Is(target error) bool {
-	return target == node.ErrNoContact && e.Code == CodeNoContact || target == fs.ErrExist && e.Code == CodeExists
+	switch target {
+	case node.ErrNoContact:
+		return e.Code == CodeNoContact
+	case node.ErrInvalid:
+		return e.Code == CodeBadRequest && e.Reason != ""
+	case node.ErrConflict:
+		return e.Code == CodeConflict
+	case node.ErrExpired:
+		return e.Code == CodeExpired
+	case fs.ErrExist:
+		return e.Code == CodeExists
+	}
+	return false
 }
 
 // WaitReady waits while the node answers that it is starting (its store is
@@ -304,7 +318,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
 			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact}
 	}
 	if out == nil {
 		return nil

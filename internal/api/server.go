@@ -128,11 +128,7 @@ func (s *Server) routes() {
 		if req.Link == "" {
 			return nil, bad(`missing "link": the contact's grapevine: invite link`)
 		}
-		ct, err := s.n.AddContact(req.Link, req.Name)
-		if errors.Is(err, keys.ErrNotInvite) {
-			err = badRequest{err}
-		}
-		return ct, err
+		return ok(s.n.AddContact(req.Link, req.Name))
 	})
 	s.handle("POST /v1/contacts/accept", func(r *http.Request) (any, error) {
 		ref, err := contactRef(r)
@@ -186,16 +182,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		// The node checks the same; here they earn a 400. (JSON carries no
-		// invalid UTF-8: Client checks that.)
-		switch {
-		case req.To == "":
+		if req.To == "" {
 			return nil, bad(`missing "to": a contact's name or fingerprint prefix`)
-		case req.Text == "":
-			return nil, bad("the message is empty")
-		case len(req.Text) > node.MaxText:
-			return nil, bad("the message is %d bytes, limit %d", len(req.Text), node.MaxText)
 		}
+		// The node checks the text (node.ErrInvalid: 400). JSON carries no
+		// invalid UTF-8: Client checks that.
 		return ok(s.n.Send(req.To, req.Text))
 	})
 	s.handle("GET /v1/messages", func(r *http.Request) (any, error) {
@@ -290,6 +281,20 @@ func fileError(err error) error {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var br badRequest
+	var ne *node.Error
+	if errors.As(err, &ne) {
+		// What the caller caused, with what a front end needs to say what
+		// to do next.
+		status, code := http.StatusBadRequest, CodeBadRequest
+		switch {
+		case errors.Is(err, node.ErrConflict):
+			status, code = http.StatusConflict, CodeConflict
+		case errors.Is(err, node.ErrExpired):
+			status, code = http.StatusGone, CodeExpired
+		}
+		writeJSON(w, status, ErrorResponse{Error: err.Error(), Code: code, Reason: ne.Reason, Contact: ne.Contact})
+		return
+	}
 	switch {
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the request body is over %d bytes", tooLarge.Limit))
@@ -297,12 +302,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
 	case errors.Is(err, fs.ErrExist):
 		writeError(w, http.StatusConflict, CodeExists, err.Error())
-	case errors.As(err, &br):
+	case errors.As(err, &br), errors.Is(err, keys.ErrNotInvite):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	default:
-		// Mostly the node refusing what the caller asked (who prints the
-		// error): not worth a warning in the node's log.
-		s.log.Debug("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The node failed (its store, say): the owner should hear of it.
+		s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 	}
 }

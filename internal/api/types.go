@@ -210,15 +210,22 @@ type (
 	ErrorResponse struct {
 		Error string `json:"error"`
 		Code  string `json:"code"` // one of the Code constants
+		// Reason and Contact say more of an error the caller caused
+		// (node.Error): one of the node.Reason constants, and the contact
+		// it is about.
+		Reason  string `json:"reason,omitempty"`
+		Contact string `json:"contact,omitempty"`
 	}
 )
 
 // Error codes, alongside the HTTP status of a failed request.
 const (
-	CodeBadRequest = "bad_request" // 400: malformed JSON, missing or invalid field
+	CodeBadRequest = "bad_request" // 400: malformed JSON, missing or invalid field, node.ErrInvalid
 	CodeNoContact  = "no_contact"  // 404: node.ErrNoContact
 	CodeNotFound   = "not_found"   // 404: no such endpoint
 	CodeExists     = "exists"      // 409: export would replace a file (fs.ErrExist)
+	CodeConflict   = "conflict"    // 409: node.ErrConflict (already a contact, a name taken, …)
+	CodeExpired    = "expired"     // 410: node.ErrExpired (an invite expired)
 	CodeMethod     = "method"      // 405: wrong method for the endpoint
 	CodeTooLarge   = "too_large"   // 413: body over MaxBody
 	CodeInternal   = "internal"    // 500: anything else the node refused or failed
