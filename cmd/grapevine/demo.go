@@ -243,9 +243,7 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, n := range relays {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			poll(wctx, time.Minute, func() (bool, error) {
 				envs, err := n.api.Envelopes(ctx)
 				for _, e := range envs {
@@ -256,7 +254,7 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 				}
 				return false, err
 			})
-		}()
+		})
 	}
 	var arrived time.Duration
 	err = poll(ctx, 60*time.Second, func() (bool, error) {

@@ -4,8 +4,9 @@
 // session), pushes new envelopes to every neighbour at once, and guards the
 // node against misbehaving peers (limits, rate limits, penalties).
 //
-// Its clock and transports are interfaces, and an in-memory transport is
-// provided, so tests and the simulator run this same code on virtual time.
+// Its transport is an interface: the tests run this same code over an
+// in-memory network on virtual time (testing/synctest). The simulator (package
+// sim) runs the node and the session below it, not this package.
 package mesh
 
 import (
@@ -44,11 +45,10 @@ type Config struct {
 	RelayQuota int64
 
 	Transport Transport // default TCP
-	Clock     Clock     // default the time package
 	Rand      io.Reader // default crypto/rand
 	Log       *slog.Logger
-	// DiscoveryConfig tunes discovery (tests); Port, Value, Stealth, Clock,
-	// Rand and Log are filled in by the mesh.
+	// DiscoveryConfig tunes discovery (tests); Port, Value, Stealth, Rand
+	// and Log are filled in by the mesh.
 	DiscoveryConfig discovery.Config
 
 	Keepalive      time.Duration // a Ping after this much silence; default 15 s
@@ -68,8 +68,9 @@ type Config struct {
 	RateBytes     float64 // default 16 MiB
 }
 
-// WithDefaults returns c with every unset timing and limit at its default,
-// so that the simulator keeps the daemon's timers.
+// WithDefaults returns c with every unset timing and limit at its default
+// (the simulator keeps the same timers: sim.ResyncInterval and
+// sim.MaintainInterval).
 func (c Config) WithDefaults() Config {
 	c.fill()
 	return c
@@ -91,9 +92,6 @@ func (c *Config) fill() {
 	def(&c.Penalty, 30*time.Second)
 	if c.Transport == nil {
 		c.Transport = TCP{}
-	}
-	if c.Clock == nil {
-		c.Clock = realClock{}
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
@@ -158,7 +156,9 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	if err := m.rotate(); err != nil {
 		return err
 	}
-	m.started = m.cfg.Clock.Now()
+	m.mu.Lock()
+	m.started = time.Now() // Status reads it, from the local API
+	m.mu.Unlock()
 	var ln net.Listener
 	if m.cfg.Listen != "" {
 		var err error
@@ -173,7 +173,7 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	goes := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	goes := wg.Go
 
 	m.node.Watch(m.noteNew) // runs under the node's lock: only note the IDs
 	defer m.node.Watch(nil)
@@ -224,8 +224,8 @@ func (m *Mesh) rotate() error {
 }
 
 func (m *Mesh) housekeeping(ctx context.Context) {
-	rotate := m.cfg.Clock.After(m.cfg.KeyRotation)
-	maintain := m.cfg.Clock.After(m.cfg.MaintainEvery)
+	rotate := time.After(m.cfg.KeyRotation)
+	maintain := time.After(m.cfg.MaintainEvery)
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,13 +234,13 @@ func (m *Mesh) housekeeping(ctx context.Context) {
 			if err := m.rotate(); err != nil {
 				m.log.Warn("link key rotation failed", "err", err)
 			}
-			rotate = m.cfg.Clock.After(m.cfg.KeyRotation)
+			rotate = time.After(m.cfg.KeyRotation)
 		case <-maintain:
 			if err := m.node.Maintain(); err != nil {
 				m.log.Warn("maintenance failed", "err", err)
 			}
 			m.forgetPenalties()
-			maintain = m.cfg.Clock.After(m.cfg.MaintainEvery)
+			maintain = time.After(m.cfg.MaintainEvery)
 		}
 	}
 }
@@ -299,7 +299,7 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				m.log.Warn("accept failed", "err", err)
 				select { // e.g. out of file descriptors: breathe
-				case <-m.cfg.Clock.After(100 * time.Millisecond):
+				case <-time.After(100 * time.Millisecond):
 				case <-ctx.Done():
 				}
 				continue
@@ -311,8 +311,7 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			c.Close()
 			continue
 		}
-		m.links.Add(1)
-		go func() { defer m.links.Done(); m.run(ctx, c, false, "", false) }()
+		m.links.Go(func() { m.run(ctx, c, false, "", false) })
 	}
 }
 
@@ -336,7 +335,7 @@ func (m *Mesh) penalised(host string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.penalties[host]
-	return ok && m.cfg.Clock.Now().Before(p.until)
+	return ok && time.Now().Before(p.until)
 }
 
 // penalise refuses a host that broke the protocol for a while, longer on
@@ -346,7 +345,7 @@ func (m *Mesh) penalise(host string) {
 	defer m.mu.Unlock()
 	p := m.penalties[host]
 	p.strike = min(p.strike+1, 5)
-	p.until = m.cfg.Clock.Now().Add(m.cfg.Penalty << (p.strike - 1))
+	p.until = time.Now().Add(m.cfg.Penalty << (p.strike - 1))
 	m.penalties[host] = p
 }
 
@@ -354,7 +353,7 @@ func (m *Mesh) penalise(host string) {
 func (m *Mesh) forgetPenalties() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.cfg.Clock.Now()
+	now := time.Now()
 	for host, p := range m.penalties {
 		if now.After(p.until.Add(m.cfg.Penalty << 4)) { // past the longest penalty: a fresh start
 			delete(m.penalties, host)
@@ -367,7 +366,7 @@ func (m *Mesh) forgetPenalties() {
 func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 	backoff := m.cfg.BackoffMin
 	for ctx.Err() == nil {
-		began := m.cfg.Clock.Now()
+		began := time.Now()
 		err := m.dial(ctx, addr, true)
 		var dup *alreadyLinked
 		if errors.As(err, &dup) { // they dialled us first: redial only once that link ends
@@ -382,14 +381,14 @@ func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 		if err != nil {
 			m.log.Debug("dial failed", "addr", addr, "err", err)
 		}
-		if m.cfg.Clock.Now().Sub(began) > 2*m.cfg.BackoffMax {
+		if time.Now().Sub(began) > 2*m.cfg.BackoffMax {
 			backoff = m.cfg.BackoffMin
 		}
 		wait := backoff/2 + m.jitter(backoff)
 		select {
 		case <-ctx.Done():
 			return
-		case <-m.cfg.Clock.After(wait):
+		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, m.cfg.BackoffMax)
 	}
@@ -432,7 +431,6 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
 	dc.Stealth = m.cfg.Stealth || len(m.Addrs()) == 0 // nothing to advertise when not listening
-	dc.Clock = m.cfg.Clock
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
 	interval := dc.Interval
@@ -445,7 +443,7 @@ func (m *Mesh) discover(ctx context.Context) {
 		m.mu.Lock()
 		own := m.value
 		m.mu.Unlock()
-		now := m.cfg.Clock.Now()
+		now := time.Now()
 		if _, ok := firstHeard[s.Value]; !ok {
 			if len(firstHeard) > 4096 {
 				clear(firstHeard)
@@ -464,8 +462,7 @@ func (m *Mesh) discover(ctx context.Context) {
 		if m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
 			return
 		}
-		m.links.Add(1)
-		go func() { defer m.links.Done(); m.dial(ctx, addr, false) }()
+		m.links.Go(func() { m.dial(ctx, addr, false) })
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)

@@ -56,13 +56,11 @@ func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
 func (tm *testMesh) start(n *node.Node, addr string, peers ...string) (*Mesh, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(tm.ctx)
 	m := New(n, Config{Listen: addr, Peers: peers, Transport: tm.net.Transport(addr)})
-	tm.wg.Add(1)
-	go func() {
-		defer tm.wg.Done()
+	tm.wg.Go(func() {
 		if err := m.Serve(ctx); err != nil {
 			tm.t.Errorf("%s: %v", addr, err)
 		}
-	}()
+	})
 	<-m.Ready()
 	return m, cancel
 }

@@ -81,7 +81,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	}
 	p := &peer{m: m, conn: lc, initiator: initiator, localKey: lc.LocalStatic(), remoteKey: lc.RemoteStatic(),
 		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote), Binding: lc.ChannelBinding()}),
-		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: m.cfg.Clock.Now()},
+		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: time.Now()},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := m.register(p); err != nil {
 		lc.Close()
@@ -109,8 +109,7 @@ func (p *peer) serve(ctx context.Context) error {
 	flushc := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for _, f := range []func() error{func() error { return p.read(in) }, p.write, func() error { return p.flusher(flushc) }} {
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- f() }()
+		wg.Go(func() { errc <- f() })
 	}
 	defer func() {
 		p.close()
@@ -126,7 +125,7 @@ func (p *peer) serve(ctx context.Context) error {
 		return err
 	}
 	p.send(append(hello, open...))
-	resync := p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+	resync := time.After(p.m.cfg.ResyncInterval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -141,7 +140,7 @@ func (p *peer) serve(ctx context.Context) error {
 				return err
 			}
 			p.send(open)
-			resync = p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+			resync = time.After(p.m.cfg.ResyncInterval)
 		case f := <-in:
 			out, flush, err := p.sess.Handle(f)
 			if err != nil {
@@ -220,14 +219,13 @@ const junkLimit = 1000
 // read moves frames from the link to the session loop, at most at the
 // configured rate: beyond it, the link is simply read slower.
 func (p *peer) read(in chan<- session.Frame) error {
-	clk := p.m.cfg.Clock
-	envs := newTokenBucket(p.m.cfg.RateEnvelopes, clk.Now())
-	volume := newTokenBucket(p.m.cfg.RateBytes, clk.Now())
+	envs := newTokenBucket(p.m.cfg.RateEnvelopes, time.Now())
+	volume := newTokenBucket(p.m.cfg.RateBytes, time.Now())
 	// A reconciliation message can cost the node a scan of its snapshot;
 	// an honest round needs a handful. Ten a second is plenty.
-	negs := newTokenBucket(10, clk.Now())
+	negs := newTokenBucket(10, time.Now())
 	for {
-		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
+		p.conn.SetReadDeadline(time.Now().Add(p.m.cfg.IdleTimeout))
 		typ, payload, err := p.conn.ReadFrame()
 		if err != nil {
 			var ne net.Error
@@ -239,14 +237,14 @@ func (p *peer) read(in chan<- session.Frame) error {
 		var wait time.Duration
 		switch typ {
 		case session.TypeEnvelope, session.TypeSpray:
-			now := clk.Now()
+			now := time.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 		case session.TypeNegOpen, session.TypeNeg:
-			wait = negs.take(1, clk.Now())
+			wait = negs.take(1, time.Now())
 		}
 		if wait > 0 {
 			select {
-			case <-clk.After(wait):
+			case <-time.After(wait):
 			case <-p.done:
 				return nil
 			}
@@ -262,7 +260,6 @@ func (p *peer) read(in chan<- session.Frame) error {
 // write sends control frames first, then queued envelopes, and a Ping when
 // the link has been quiet for the keepalive interval.
 func (p *peer) write() error {
-	clk := p.m.cfg.Clock
 	for {
 		p.mu.Lock()
 		ctrl := p.ctrl
@@ -292,7 +289,7 @@ func (p *peer) write() error {
 		case <-p.wake:
 		case <-p.done:
 			return nil
-		case <-clk.After(p.m.cfg.Keepalive):
+		case <-time.After(p.m.cfg.Keepalive):
 			p.send([]session.Frame{{Type: session.TypePing}})
 		}
 	}
