@@ -31,7 +31,7 @@ func BenchmarkIdleNodeRSS(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	home := filepath.Join(dir, "home")
-	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -292,7 +292,7 @@ func keygen(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sk, err := release.MarshalPrivateKey(k, pass, release.KDFSensitive)
+	sk, err := release.MarshalPrivateKey(k, pass, release.KDFSensitive())
 	if err != nil {
 		return err
 	}

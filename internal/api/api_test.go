@@ -40,7 +40,7 @@ func shortDir(t *testing.T) string {
 
 func newNode(t *testing.T, home, name string) *node.Node {
 	t.Helper()
-	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}

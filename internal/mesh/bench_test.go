@@ -23,7 +23,7 @@ type tcpNode struct {
 
 func startTCP(b *testing.B, name string, peers ...string) *tcpNode {
 	b.Helper()
-	n, err := node.Init(filepath.Join(b.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(filepath.Join(b.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}

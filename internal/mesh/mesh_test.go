@@ -44,7 +44,7 @@ func newTestNode(t *testing.T, name string) *node.Node {
 
 func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
 	t.Helper()
-	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,12 +101,14 @@ func ParsePublicKey(text []byte) (PublicKey, error) {
 	return k, nil
 }
 
-// Scrypt parameters as minisign stores them (libsodium's opslimit and
-// memlimit); Sensitive is what minisign -G uses (1 GiB of memory).
+// KDFLimits are scrypt parameters as minisign stores them (libsodium's
+// opslimit and memlimit).
 type KDFLimits struct{ Ops, Mem uint64 }
 
-var (
-	KDFSensitive   = KDFLimits{Ops: 33554432, Mem: 1073741824}
+// KDFSensitive is what minisign -G uses (1 GiB of memory).
+func KDFSensitive() KDFLimits { return KDFLimits{Ops: 33554432, Mem: 1073741824} }
+
+const (
 	kdfLimitOps    = uint64(1) << 40 // refuse files that would take forever
 	kdfLimitMemory = uint64(4) << 30
 )

@@ -143,7 +143,7 @@ func TestPrivateKeyFile(t *testing.T) {
 		t.Errorf("unencrypted key: %v", err)
 	}
 	// minisign's own parameters: N = 2^20, r = 8, p = 1 (1 GiB).
-	if n, r, p := scryptParams(KDFSensitive); n != 1<<20 || r != 8 || p != 1 {
+	if n, r, p := scryptParams(KDFSensitive()); n != 1<<20 || r != 8 || p != 1 {
 		t.Errorf("scrypt parameters for minisign's limits: N=%d r=%d p=%d", n, r, p)
 	}
 }

@@ -23,7 +23,7 @@ func newNode(t testing.TB, name string) *node.Node {
 func newNodeWith(t testing.TB, name string, cfg node.Config) *node.Node {
 	t.Helper()
 	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg,
-		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
+		node.Options{KDF: store.TestKDF(), Now: func() time.Time { return epoch }})
 	if err != nil {
 		t.Fatal(err)
 	}

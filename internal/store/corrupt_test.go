@@ -30,7 +30,7 @@ type corruptFixture struct {
 func newCorruptFixture(t *testing.T) *corruptFixture {
 	t.Helper()
 	f := &corruptFixture{dir: t.TempDir(), items: map[string][]byte{}, hk: map[hkey]string{}}
-	opts := Options{KDF: TestKDF, Erasable: []string{"self", "contacts"}}
+	opts := Options{KDF: TestKDF(), Erasable: []string{"self", "contacts"}}
 	s, err := Create(f.dir, corruptPass, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -454,7 +454,7 @@ func TestRolledBackRefused(t *testing.T) {
 // nothing deleted comes back from freed pages — and Check finds it OK.
 func TestRepairHealthy(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Create(dir, corruptPass, Options{KDF: TestKDF})
+	s, err := Create(dir, corruptPass, Options{KDF: TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestRepairHealthy(t *testing.T) {
 func TestFilesGone(t *testing.T) {
 	for _, what := range []string{"delete db", "replace db", "delete key"} {
 		dir := t.TempDir()
-		s, err := Create(dir, corruptPass, Options{KDF: TestKDF})
+		s, err := Create(dir, corruptPass, Options{KDF: TestKDF()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func fuzzSlot(f *testing.F) (slot []byte, table cipherAEAD) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	sl := &keySlot{size: slotMinSize, seq: 3, kdf: TestKDF}
+	sl := &keySlot{size: slotMinSize, seq: 3, kdf: TestKDF()}
 	copy(sl.salt[:], detBytes("fuzz salt", saltSize))
 	if err := sl.wrapDEK(detBytes("fuzz kek", keySize), detBytes("fuzz dek", keySize)); err != nil {
 		f.Fatal(err)

@@ -42,14 +42,14 @@ type KDFParams struct {
 }
 
 // DefaultKDF is RFC 9106's second recommended option (t=3, m=64 MiB, p=4).
-var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+func DefaultKDF() KDFParams { return KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4} }
 
 // TestKDF is deliberately weak and fast. Tests only.
-var TestKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+func TestKDF() KDFParams { return KDFParams{Time: 1, MemoryKiB: 64, Threads: 1} }
 
 // Options tune Create and Open.
 type Options struct {
-	KDF         KDFParams        // used by Create only; zero value means DefaultKDF
+	KDF         KDFParams        // used by Create only; zero value means DefaultKDF()
 	Now         func() time.Time // nil means time.Now; used for expiry decisions
 	LockTimeout time.Duration    // zero (or negative) means 2s; on timeout ErrInUse
 	// Erasable names the collections whose items must be really erased
@@ -218,7 +218,7 @@ func newStore(dek []byte, opts Options) (*Store, cipherAEAD, error) {
 func Create(dir string, passphrase []byte, opts Options) (*Store, error) {
 	kdf := opts.KDF
 	if kdf == (KDFParams{}) {
-		kdf = DefaultKDF
+		kdf = DefaultKDF()
 	}
 	if err := kdf.validate(); err != nil {
 		return nil, fmt.Errorf("failed to create store: %w", err)

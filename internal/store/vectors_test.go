@@ -94,7 +94,7 @@ type vectorInput struct {
 func vectorInputs() []vectorInput {
 	const y2030 = 1893456000
 	return []vectorInput{
-		{"erasable contact, forever", []byte("correct horse battery staple"), TestKDF, 1, "contacts", []byte("bob"), []byte("SECRET-MARKER-alice"), 1 << 40, y2030, 12345, true},
+		{"erasable contact, forever", []byte("correct horse battery staple"), TestKDF(), 1, "contacts", []byte("bob"), []byte("SECRET-MARKER-alice"), 1 << 40, y2030, 12345, true},
 		{"envelope of 54 bytes, binary key", []byte("pässwörd"), KDFParams{Time: 2, MemoryKiB: 32, Threads: 2}, 7, "envelopes", detBytes("envelope id", 32), detBytes("envelope", 54), y2030 + 3*day + 17, y2030 + 1000, 0, false},
 		{"empty passphrase, long value, expired", nil, KDFParams{Time: 1, MemoryKiB: 16, Threads: 1}, 1 << 40, "seen", []byte{}, detBytes("long value", 300), 1, 1700000000, day - 1, false},
 	}
