@@ -242,9 +242,9 @@ func TestHostilePeersAreCutOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go lc.WriteFrame(f.Type, f.Payload)
+			go lc.WriteFrame(byte(f.Type), f.Payload)
 			if !closed(c) {
-				t.Fatalf("frame type %d with %d bytes was not cut off", f.Type, len(f.Payload))
+				t.Fatalf("frame type %v with %d bytes was not cut off", f.Type, len(f.Payload))
 			}
 		}
 
@@ -342,7 +342,7 @@ func TestJunkFloodIsCut(t *testing.T) {
 				s := envelope.Sealing{Expiry: uint32(time.Now().Add(-time.Hour).Unix()), Hops: 3}
 				rand.Read(s.Tag[:])
 				e, _ := envelope.Seal(s, []byte("stale"))
-				if lc.WriteFrame(session.TypeEnvelope, e.Marshal()) != nil {
+				if lc.WriteFrame(byte(session.TypeEnvelope), e.Marshal()) != nil {
 					return
 				}
 			}

@@ -56,7 +56,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	m.mu.Lock()
 	key := m.key
 	m.mu.Unlock()
-	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: session.MaxPayload}
+	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }}
 	var lc *link.Conn
 	var err error
 	if initiator {
@@ -235,7 +235,7 @@ func (p *peer) read(in chan<- session.Frame) error {
 			return err // link.ErrProtocol for undecryptable, oversized or unknown frames
 		}
 		var wait time.Duration
-		switch typ {
+		switch session.FrameType(typ) {
 		case session.TypeEnvelope, session.TypeSpray:
 			now := time.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
@@ -250,7 +250,7 @@ func (p *peer) read(in chan<- session.Frame) error {
 			}
 		}
 		select {
-		case in <- session.Frame{Type: typ, Payload: bytes.Clone(payload)}:
+		case in <- session.Frame{Type: session.FrameType(typ), Payload: bytes.Clone(payload)}:
 		case <-p.done:
 			return nil
 		}
@@ -266,7 +266,7 @@ func (p *peer) write() error {
 		p.ctrl = nil
 		p.mu.Unlock()
 		for _, f := range ctrl {
-			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
+			if err := p.conn.WriteFrame(byte(f.Type), f.Payload); err != nil {
 				return err
 			}
 		}
@@ -275,7 +275,7 @@ func (p *peer) write() error {
 			return err
 		}
 		for _, f := range frames {
-			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
+			if err := p.conn.WriteFrame(byte(f.Type), f.Payload); err != nil {
 				return err
 			}
 		}

@@ -409,20 +409,20 @@ func TestSprayedReceiptFollowsTheCopies(t *testing.T) {
 func FuzzHandle(f *testing.F) {
 	a := newNode(f, "A")
 	ingest(f, a, stranger(f, 50, 5))
-	f.Add(TypeNegOpen, []byte{0x61, 0x00, 0x00})
-	f.Add(TypeWant, make([]byte, 64))
-	f.Add(TypeEnvelope, stranger(f, 1, 5)[0])
-	f.Add(TypeSpray, append([]byte{3}, stranger(f, 1, 5)[0]...))
-	f.Add(TypeOffer, make([]byte, 96))
-	f.Add(TypeReceiptOffer, make([]byte, 128))
-	f.Add(TypePing, []byte{})
+	f.Add(byte(TypeNegOpen), []byte{0x61, 0x00, 0x00})
+	f.Add(byte(TypeWant), make([]byte, 64))
+	f.Add(byte(TypeEnvelope), stranger(f, 1, 5)[0])
+	f.Add(byte(TypeSpray), append([]byte{3}, stranger(f, 1, 5)[0]...))
+	f.Add(byte(TypeOffer), make([]byte, 96))
+	f.Add(byte(TypeReceiptOffer), make([]byte, 128))
+	f.Add(byte(TypePing), []byte{})
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
 		for _, cfg := range []Config{{}, {Initiator: true}} {
 			s := New(a, cfg)
 			if _, err := s.Open(); err != nil {
 				t.Fatal(err)
 			}
-			out, _, err := s.Handle(Frame{typ, payload})
+			out, _, err := s.Handle(Frame{FrameType(typ), payload})
 			if err != nil && !errors.Is(err, ErrProtocol) {
 				t.Fatalf("a peer's frame caused a non-protocol error: %v", err)
 			}
@@ -485,5 +485,13 @@ func TestHelloRecognisesContactsOnly(t *testing.T) {
 	hello, _ := sb.Hello()
 	if _, _, err := sa.Handle(hello[0]); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("a second hello on a link gave %v", err)
+	}
+}
+
+func TestFrameTypeString(t *testing.T) {
+	for typ, want := range map[FrameType]string{TypeNegOpen: "NegOpen", TypeReceiptOffer: "ReceiptOffer", TypePong: "Pong", 0: "FrameType(0)", 200: "FrameType(200)"} {
+		if got := typ.String(); got != want {
+			t.Errorf("FrameType(%d).String() = %q, want %q", byte(typ), got, want)
+		}
 	}
 }

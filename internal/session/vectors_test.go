@@ -167,7 +167,7 @@ func runVector(t *testing.T, v syncVector) syncVector {
 	got := v
 	got.Frames, got.FinalIni, got.FinalRes = nil, nil, nil
 	record := func(from string, f Frame) {
-		got.Frames = append(got.Frames, vectorFrame{From: from, Type: f.Type, Payload: hex.EncodeToString(f.Payload)})
+		got.Frames = append(got.Frames, vectorFrame{From: from, Type: byte(f.Type), Payload: hex.EncodeToString(f.Payload)})
 	}
 	ini, res := New(sa, Config{Initiator: true}), New(sb, Config{})
 	for _, pair := range []struct {
