@@ -363,4 +363,3 @@ func boolIndex(b bool) int {
 	}
 	return 0
 }
-

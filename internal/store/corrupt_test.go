@@ -460,7 +460,9 @@ func TestRepairHealthy(t *testing.T) {
 	}
 	exp := time.Now().Add(48 * time.Hour)
 	for i := range 200 {
-		s.Update(func(tx *Tx) error { return tx.Put("messages", fmt.Append(nil, i), bytes.Repeat([]byte{byte(i)}, 100), exp) })
+		s.Update(func(tx *Tx) error {
+			return tx.Put("messages", fmt.Append(nil, i), bytes.Repeat([]byte{byte(i)}, 100), exp)
+		})
 	}
 	for i := range 100 {
 		s.Update(func(tx *Tx) error { return tx.Delete("messages", fmt.Append(nil, i)) })

@@ -42,8 +42,8 @@ const (
 
 // rawMeta is one of the two meta pages.
 type rawMeta struct {
-	valid    bool
-	problem  string
+	valid   bool
+	problem string
 	// fields is set when the magic and version are right: then the fields
 	// below are read even if the checksum does not match (a flipped bit).
 	fields   bool
