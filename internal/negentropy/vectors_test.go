@@ -251,7 +251,7 @@ func seedVectors() vectors {
 	max := strconv.FormatUint(math.MaxUint64, 10)
 
 	v := vectors{
-		Comment: "Negentropy protocol v1 as used by Grapevine (spec-drafts/negentropy.md). Timestamps are decimal strings, " +
+		Comment: "Negentropy protocol v1 as used by Grapevine (SPEC.md §11). Timestamps are decimal strings, " +
 			"byte strings hex. Transcripts depend on the sender's splitting choices, which are not normative; " +
 			"everything else is. Regenerate with: go test ./internal/negentropy -run TestVectors -update",
 	}
