@@ -159,3 +159,30 @@ func TestHints(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{"0": 0, "512": 512, "1G": 1 << 30, "1g": 1 << 30, "1GB": 1e9, "1GiB": 1 << 30, "1.5GiB": 3 << 29,
+		"256MiB": 256 << 20, "64 MB": 64e6, "2k": 2048, "1T": 1 << 40, "8388607TiB": 8388607 << 40}
+	for in, want := range good {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "lots", "-1", "+1", "1.5", "99999999999GiB", "8388608TiB", "1e30", "1GiBB", "0x10"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"1G", "1.5GiB", "99999999999GiB", "-1", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := parseSize(s); err == nil && n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+		checkPeer(s)
+	})
+}

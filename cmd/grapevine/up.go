@@ -305,7 +305,9 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	const want = "want a size such as 256MiB, 1G or 1.5GB"
-	if t == "" || strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
+	digits, frac, _ := strings.Cut(t, ".")
+	isDigits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
+	if digits == "" || !isDigits(digits) || !isDigits(frac) || strings.HasSuffix(t, ".") {
 		return 0, errors.New(want)
 	}
 	v, ok := new(big.Rat).SetString(t)

@@ -335,7 +335,11 @@ func precheck(path string) (metas [2]rawMeta, err error) {
 	if err != nil {
 		return metas, err
 	}
-	size := fi.Size()
+	return precheckFile(f, fi.Size(), path)
+}
+
+// precheckFile is precheck of the file f of size bytes.
+func precheckFile(f io.ReaderAt, size int64, path string) (metas [2]rawMeta, err error) {
 	head := make([]byte, min(size, 2*65536+pageHeader+metaBodySize))
 	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
 		return metas, err
