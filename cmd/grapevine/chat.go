@@ -20,7 +20,7 @@ with a send box (enter send, esc back to the list, ctrl+a/ctrl+x answer a
 request, ctrl+c quit).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.running()
+			cl, err := c.running(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -1,20 +1,20 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
+	"github.com/grapevine-mesh/grapevine/internal/termtext"
 )
 
 // cli holds what every command shares: streams and global flags.
@@ -34,8 +34,8 @@ whatever link exists — the local network, an address on the internet, a bundle
 file on a USB stick — until each reaches its recipient. No server, no account,
 no phone number. Start with ` + "`grapevine up`" + ` (or ` + "`grapevine demo`" + ` for a first look).
 
-The passphrase that unlocks your home comes from --passphrase-file, or the
-environment variable GRAPEVINE_PASSPHRASE, or a prompt on a terminal. While
+The passphrase that unlocks your home is asked on the terminal, or read
+from --passphrase-file (scripts may also set GRAPEVINE_PASSPHRASE). While
 your node runs (grapevine up), commands talk to it through its local API
 socket in the home instead, and need no passphrase.`,
 		SilenceErrors: true,
@@ -49,6 +49,10 @@ socket in the home instead, and need no passphrase.`,
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
 	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
 	root.AddCommand(c.uiCmd(), c.chatCmd()) // ui.go, chat.go
+	root.AddCommand(c.versionCmd(), c.verifyCmd())
+	root.AddCommand(c.checkCmd(), c.repairCmd())
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 
@@ -71,71 +75,66 @@ func (c *cli) homeDir() (string, error) {
 }
 
 // passphrase reads --passphrase-file, else $GRAPEVINE_PASSPHRASE, else asks
-// on the terminal without echo (twice when confirm is set).
-func (c *cli) passphrase(confirm bool) ([]byte, error) {
+// on the terminal without echo (twice when confirm is set; then a weak one
+// earns a warning). Ctrl-C at the prompt gives up.
+func (c *cli) passphrase(ctx context.Context, confirm bool) ([]byte, error) {
+	var p []byte
 	if c.passphraseFile != "" {
-		b, err := os.ReadFile(c.passphraseFile)
+		b, err := readPassphraseFile(c.passphraseFile)
 		if err != nil {
-			return nil, fmt.Errorf("failed to read passphrase file: %w", err)
+			return nil, err
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			return nil, fmt.Errorf("passphrase file %s is empty", c.passphraseFile)
-		}
-		return []byte(line), nil
-	}
-	if p, ok := os.LookupEnv("GRAPEVINE_PASSPHRASE"); ok {
-		if p == "" {
+		p = b
+	} else if env, ok := os.LookupEnv("GRAPEVINE_PASSPHRASE"); ok {
+		if env == "" {
 			return nil, errors.New("GRAPEVINE_PASSPHRASE is set but empty")
 		}
-		return []byte(p), nil
-	}
-	f, ok := c.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil, errors.New("no passphrase: set GRAPEVINE_PASSPHRASE, use --passphrase-file FILE, or run on a terminal")
-	}
-	fmt.Fprint(c.stderr, "Passphrase: ")
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(c.stderr)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read passphrase: %w", err)
-	}
-	if len(p) == 0 {
-		return nil, errors.New("the passphrase must not be empty")
+		p = []byte(env)
+	} else {
+		f, ok := c.terminal()
+		if !ok {
+			return nil, errors.New("no passphrase: run on a terminal to type it, or use --passphrase-file FILE (or GRAPEVINE_PASSPHRASE in scripts)")
+		}
+		var err error
+		if p, err = c.readSecret(ctx, f, "Passphrase: "); err != nil {
+			return nil, err
+		}
+		if len(p) == 0 {
+			return nil, errors.New("the passphrase must not be empty")
+		}
+		if confirm {
+			q, err := c.readSecret(ctx, f, "Repeat passphrase: ")
+			if err != nil {
+				return nil, err
+			}
+			if !bytes.Equal(p, q) {
+				return nil, errors.New("the passphrases do not match")
+			}
+		}
 	}
 	if confirm {
-		fmt.Fprint(c.stderr, "Repeat passphrase: ")
-		q, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(c.stderr)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read passphrase: %w", err)
-		}
-		if string(p) != string(q) {
-			return nil, errors.New("the passphrases do not match")
-		}
+		c.warnWeak(p)
 	}
 	return p, nil
 }
 
 // open unlocks the home for one command, in-process.
-func (c *cli) open() (*node.Node, error) {
+func (c *cli) open(ctx context.Context) (*node.Node, error) {
 	home, err := c.homeDir()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkHome(home); err != nil {
 		return nil, err
 	}
 	if !store.Exists(home) {
 		return nil, fmt.Errorf("no grapevine identity in %s: run `grapevine init --name NAME` first", home)
 	}
-	pass, err := c.passphrase(false)
+	pass, err := c.passphrase(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Open(home, pass, node.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", home, err)
-	}
-	return n, nil
+	return c.openNode(home, pass, 0)
 }
 
 func (c *cli) printJSON(v any) error {
@@ -144,22 +143,8 @@ func (c *cli) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// table prints rows as aligned columns: cells rendered safely, aligned by
+// the width they take on a terminal (termtext.Table).
 func (c *cli) table(rows [][]string) {
-	w := bufio.NewWriter(c.stdout)
-	widths := map[int]int{}
-	for _, r := range rows {
-		for i, cell := range r {
-			widths[i] = max(widths[i], len([]rune(cell)))
-		}
-	}
-	for _, r := range rows {
-		for i, cell := range r {
-			if i == len(r)-1 {
-				fmt.Fprintln(w, cell)
-			} else {
-				fmt.Fprintf(w, "%-*s  ", widths[i], cell)
-			}
-		}
-	}
-	w.Flush()
+	io.WriteString(c.stdout, termtext.Table(rows))
 }

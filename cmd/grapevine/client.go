@@ -5,36 +5,45 @@ package main
 // unlocking the store itself.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 )
 
 // core reaches the node of the home: the running node through its local API
 // if one answers (no passphrase needed), else the store, unlocked in-process.
-func (c *cli) core() (api.Core, error) {
+func (c *cli) core(ctx context.Context) (api.Core, error) {
 	home, err := c.homeDir()
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkHome(home); err != nil {
+		return nil, err
+	}
 	cl, err := api.Dial(home)
 	if err == nil {
+		if err := c.waitReady(ctx, cl, home); err != nil {
+			cl.Close()
+			return nil, err
+		}
 		return cl, nil
 	}
 	if !errors.Is(err, api.ErrNoNode) {
 		return nil, err
 	}
-	n, err := c.open()
+	n, err := c.open(ctx)
 	if err != nil {
-		return nil, err // not a typed nil in the interface
+		return nil, err
 	}
-	return n, nil
+	return api.Local{N: n}, nil
 }
 
 // withNode runs fn on the node of the home (see core) and lets go of it.
-func (c *cli) withNode(fn func(n api.Core) error) error {
-	n, err := c.core()
+func (c *cli) withNode(ctx context.Context, fn func(n api.Core) error) error {
+	n, err := c.core(ctx)
 	if err != nil {
 		return err
 	}
@@ -47,14 +56,37 @@ func (c *cli) withNode(fn func(n api.Core) error) error {
 
 // running returns a client of the node running in the home, or an error
 // telling how to start one.
-func (c *cli) running() (*api.Client, error) {
+func (c *cli) running(ctx context.Context) (*api.Client, error) {
 	home, err := c.homeDir()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkHome(home); err != nil {
 		return nil, err
 	}
 	cl, err := api.Dial(home)
 	if errors.Is(err, api.ErrNoNode) {
 		return nil, fmt.Errorf("no node is running in %s: start one with `grapevine up`", home)
 	}
-	return cl, err
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitReady(ctx, cl, home); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// startWait bounds how long a command waits for a starting node: unlocking
+// the store (a memory-hard KDF) and loading what it holds.
+const startWait = 2 * time.Minute
+
+// waitReady waits while the node running in home is starting.
+func (c *cli) waitReady(ctx context.Context, cl *api.Client, home string) error {
+	ctx, cancel := context.WithTimeout(ctx, startWait)
+	defer cancel()
+	return cl.WaitReady(ctx, func() {
+		fmt.Fprintf(c.stderr, "The node in %s is starting; waiting for it…\n", home)
+	})
 }

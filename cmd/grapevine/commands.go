@@ -2,8 +2,11 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -11,9 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
+	"github.com/grapevine-mesh/grapevine/internal/termtext"
 )
 
 func (c *cli) initCmd() *cobra.Command {
@@ -26,6 +31,9 @@ func (c *cli) initCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
 				return errors.New("--name is required: the name your contacts see first")
+			}
+			if _, err := keys.NormalizeName(name); err != nil {
+				return fmt.Errorf("invalid --name %q: %w", name, err)
 			}
 			if cfg.Retention < 24*time.Hour {
 				return errors.New("--retention must be at least 24h (one key period)")
@@ -45,19 +53,18 @@ func (c *cli) initCmd() *cobra.Command {
 				cl.Close()
 				return fmt.Errorf("%s already holds a grapevine identity: its node is running", home)
 			}
+			if err := c.checkHome(home); err != nil {
+				return err
+			}
 			if store.Exists(home) {
 				return fmt.Errorf("%s already holds a grapevine identity", home)
 			}
-			pass, err := c.passphrase(true)
+			n, err := c.create(cmd.Context(), home, name, cfg, false)
 			if err != nil {
 				return err
 			}
-			n, err := node.Init(home, pass, name, cfg, node.Options{})
-			if err != nil {
-				return fmt.Errorf("failed to create identity: %w", err)
-			}
 			defer n.Close()
-			fmt.Fprintf(c.stdout, "Created identity %q in %s\nFingerprint: %s\n", name, home, groupFP(n.Identity().Fingerprint()))
+			fmt.Fprintf(c.stdout, "Created identity %q in %s\nFingerprint: %s\n", safe(name), home, groupFP(n.Identity().Fingerprint()))
 			return nil
 		},
 	}
@@ -92,8 +99,8 @@ request. The invite holds a one-time prekey: it works for 7 days (init
 one is shown once it was used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n api.Core) error {
-				self, err := n.Self()
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				self, err := n.Self(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -105,7 +112,7 @@ one is shown once it was used.`,
 				if asJSON {
 					return c.printJSON(self)
 				}
-				fmt.Fprintf(c.stdout, "Name:        %s\nFingerprint: %s\n\n", self.Name, groupFP(self.Fingerprint))
+				fmt.Fprintf(c.stdout, "Name:        %s\nFingerprint: %s\n\n", safe(self.Name), groupFP(self.Fingerprint))
 				if err := writeQRText(c.stdout, self.Link); err != nil {
 					return err
 				}
@@ -130,8 +137,8 @@ func (c *cli) contactsCmd() *cobra.Command {
 contact asked to start new keys (after restoring a backup, say): accept or reject.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n api.Core) error {
-				cs, err := n.Contacts()
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				cs, err := n.Contacts(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -140,6 +147,10 @@ contact asked to start new keys (after restoring a backup, say): accept or rejec
 						cs = []node.Contact{}
 					}
 					return c.printJSON(cs)
+				}
+				if len(cs) == 0 {
+					fmt.Fprintln(c.stdout, "No contacts yet: add one from their invite with `grapevine contacts add LINK`.")
+					return nil
 				}
 				rows := [][]string{{"NAME", "STATE", "FINGERPRINT"}}
 				for _, ct := range cs {
@@ -169,12 +180,12 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 			if err != nil {
 				return err
 			}
-			return c.withNode(func(n api.Core) error {
-				ct, err := n.AddContact(link, name)
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, err := n.AddContact(cmd.Context(), link, name)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.stdout, "Added %s (%s), fingerprint %s\n", ct.Name, ct.State, groupFP(ct.Fingerprint))
+				fmt.Fprintf(c.stdout, "Added %s (%s), fingerprint %s\n", safe(ct.Name), ct.State, groupFP(ct.Fingerprint))
 				return nil
 			})
 		},
@@ -187,10 +198,10 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Accept a contact request, or a contact's proposal of new keys",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				ct, err := n.Accept(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, err := n.Accept(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Accepted %s\n", ct.Name)
+					fmt.Fprintf(c.stdout, "Accepted %s\n", safe(ct.Name))
 				}
 				return err
 			})
@@ -201,10 +212,10 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Reject a contact request and ignore that identity (or refuse proposed new keys)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				err := n.Reject(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				err := n.Reject(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Rejected %s\n", args[0])
+					fmt.Fprintf(c.stdout, "Rejected %s\n", safe(args[0]))
 				}
 				return err
 			})
@@ -215,10 +226,10 @@ Otherwise a contact request is queued for them, and you can write at once.`,
 		Short: "Show the safety number to compare with a contact in person",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				ct, num, err := n.SafetyNumber(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, num, err := n.SafetyNumber(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Safety number with %s:\n\n    %s\n\nIt must read the same on %s's device.\n", ct.Name, num, ct.Name)
+					fmt.Fprintf(c.stdout, "Safety number with %s:\n\n    %s\n\nIt must read the same on %s's device.\n", safe(ct.Name), num, safe(ct.Name))
 				}
 				return err
 			})
@@ -232,10 +243,10 @@ later is carried like a stranger's mail and never opened here. Adding its invite
 again starts afresh.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				ct, err := n.Remove(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, err := n.Remove(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Removed %s (%s)\n", ct.Name, groupFP(ct.Fingerprint))
+					fmt.Fprintf(c.stdout, "Removed %s (%s)\n", safe(ct.Name), groupFP(ct.Fingerprint))
 				}
 				return err
 			})
@@ -246,10 +257,10 @@ again starts afresh.`,
 		Short: "Give a contact another name (only you see it)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				ct, err := n.Rename(args[0], args[1])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, err := n.Rename(cmd.Context(), args[0], args[1])
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Renamed to %s\n", ct.Name)
+					fmt.Fprintf(c.stdout, "Renamed to %s\n", safe(ct.Name))
 				}
 				return err
 			})
@@ -265,13 +276,13 @@ waits on their side. For a contact you added who never answered, this sends
 your request again (while the invite you used is valid).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				ct, err := n.Rekey(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ct, err := n.Rekey(cmd.Context(), args[0])
 				if err == nil {
 					if ct.State == node.StatePending {
-						fmt.Fprintf(c.stdout, "Sent your request to %s again\n", ct.Name)
+						fmt.Fprintf(c.stdout, "Sent your request to %s again\n", safe(ct.Name))
 					} else {
-						fmt.Fprintf(c.stdout, "Proposed new keys to %s; they take effect once %s accepts\n", ct.Name, ct.Name)
+						fmt.Fprintf(c.stdout, "Proposed new keys to %s; they take effect once %s accepts\n", safe(ct.Name), safe(ct.Name))
 					}
 				}
 				return err
@@ -295,18 +306,18 @@ of it, and says so here and in status. If the device's clock is right (it was
 off for more than 30 days, say), --trust accepts it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n api.Core) error {
+			return c.withNode(cmd.Context(), func(n api.Core) error {
 				if trust {
-					if err := n.TrustClock(); err != nil {
+					if err := n.TrustClock(cmd.Context()); err != nil {
 						return err
 					}
 				}
-				st, err := n.Stats()
+				st, err := n.Stats(cmd.Context())
 				if err != nil {
 					return err
 				}
 				if st.Clock != "" {
-					fmt.Fprintf(c.stdout, "Not trusted: %s\n", st.Clock)
+					fmt.Fprintf(c.stdout, "Not trusted: %s\n", safe(st.Clock))
 					return nil
 				}
 				fmt.Fprintf(c.stdout, "The clock is trusted: %s\n", time.Now().Format("2006-01-02 15:04:05 MST"))
@@ -320,23 +331,39 @@ off for more than 30 days, say), --trust accepts it.`,
 
 func (c *cli) sendCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "send CONTACT TEXT",
+		Use:   "send CONTACT TEXT|-",
 		Short: "Write to a contact (name or fingerprint prefix)",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
 export, and with every neighbour your node links to: at once if it is running
-(grapevine up). TEXT may be several words.`,
+(grapevine up). TEXT may be several words; - reads the text from standard
+input (up to 16 KiB; a final newline is dropped), for texts of several lines.
+A text of only spaces is refused.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				m, err := n.Send(args[0], strings.Join(args[1:], " "))
+			text := strings.Join(args[1:], " ")
+			if len(args) == 2 && args[1] == "-" {
+				b, err := io.ReadAll(io.LimitReader(c.stdin, node.MaxText+2))
+				if err != nil {
+					return fmt.Errorf("failed to read the text from standard input: %w", err)
+				}
+				text = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			}
+			if strings.TrimSpace(text) == "" {
+				return errors.New("the message is empty: write some text (or - to read it from standard input)")
+			}
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				m, err := n.Send(cmd.Context(), args[0], text)
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Queued %s to %s\n", m.ID[:16], m.Contact)
+					fmt.Fprintf(c.stdout, "Queued %s to %s\n", shortID(m.ID), safe(m.Contact))
 				}
 				return err
 			})
 		},
 	}
 }
+
+// shortID is the first 16 characters of an ID, as much as there is.
+func shortID(id string) string { return id[:min(len(id), 16)] }
 
 func (c *cli) messagesCmd() *cobra.Command {
 	var asJSON, follow bool
@@ -347,7 +374,12 @@ func (c *cli) messagesCmd() *cobra.Command {
 neighbour has it yet), carried (handed to at least one neighbour, no receipt yet),
 delivered (their device's receipt came back) or expired (no receipt, and every
 copy has expired: it can no longer arrive; write it again). What you received:
-received.`,
+received.
+
+Texts are shown as written, except what could act on the terminal: control
+characters and escape sequences (shown as \x1b and the like) and characters
+that reorder text (\u202e and the like). A text of several lines is shown
+with a bar before each of its lines.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
@@ -357,8 +389,8 @@ received.`,
 			if follow {
 				return c.followMessages(cmd.Context(), ref, asJSON)
 			}
-			return c.withNode(func(n api.Core) error {
-				ms, err := n.Messages(ref)
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				ms, err := n.Messages(cmd.Context(), ref)
 				if err != nil {
 					return err
 				}
@@ -368,18 +400,27 @@ received.`,
 					}
 					return c.printJSON(ms)
 				}
+				if len(ms) == 0 {
+					if ref != "" {
+						fmt.Fprintf(c.stdout, "No messages with %s yet.\n", safe(ref))
+					} else {
+						fmt.Fprintln(c.stdout, "No messages yet.")
+					}
+					return nil
+				}
 				for _, m := range ms {
 					arrow := "from"
 					if m.Direction == "out" {
 						arrow = "to"
 					}
-					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safeText(m.Contact), m.Status, safeText(m.Text))
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n%s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safe(m.Contact), safe(m.Status),
+						termtext.Text(m.Text, "    "))
 				}
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}; status is queued, carried, delivered, expired or received")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd
 }
@@ -391,8 +432,8 @@ func (c *cli) envelopesCmd() *cobra.Command {
 		Short: "List the sealed envelopes this node holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n api.Core) error {
-				es, err := n.Envelopes()
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				es, err := n.Envelopes(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -402,38 +443,58 @@ func (c *cli) envelopesCmd() *cobra.Command {
 					}
 					return c.printJSON(es)
 				}
+				if len(es) == 0 {
+					fmt.Fprintln(c.stdout, "No envelopes: nothing to carry, nothing waiting to leave.")
+					return nil
+				}
 				rows := [][]string{{"ID", "KIND", "SIZE", "HOPS", "EXPIRES"}}
 				for _, e := range es {
 					kind := e.Kind
 					if e.Own {
 						kind += " (own)"
 					}
-					rows = append(rows, []string{e.ID[:16], kind, fmt.Sprint(e.Size), fmt.Sprint(e.Hops), e.Expires.Local().Format("2006-01-02 15:04")})
+					rows = append(rows, []string{shortID(e.ID), kind, fmt.Sprint(e.Size), fmt.Sprint(e.Hops), e.Expires.Local().Format("2006-01-02 15:04")})
 				}
 				c.table(rows)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, size, expires, hops}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, size, expires, hops, kind, own}")
 	return cmd
 }
 
 func (c *cli) exportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "export FILE",
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "export FILE|DIRECTORY [--force]",
 		Short: "Write every envelope this node holds to a bundle file (atomically)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Write every envelope this node holds to a bundle file, to carry on a USB stick
+or any other way. Given a directory (a USB stick's mount point, say), the
+bundle goes into it under a new name, grapevine-YYYYMMDD-HHMMSS.gvb.
+
+A file that exists is replaced only with --force, and only if it is a regular
+file: never a directory, a device, a pipe or a link. The bundle is written
+under a temporary name and renamed once complete, so a reader never sees half
+of it; an export that was stopped leaves nothing behind (one that was killed
+leaves a .grapevine-export-*.tmp file, which the next export into that
+directory removes).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withNode(func(n api.Core) error {
-				count, err := n.Export(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				res, err := n.ExportFile(cmd.Context(), args[0], node.ExportOptions{Replace: force})
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%w: export to another name, or to a directory (a new file is made in it); --force replaces a regular file", err)
+				}
 				if err == nil {
-					fmt.Fprintf(c.stdout, "Exported %d envelopes to %s\n", count, args[0])
+					fmt.Fprintf(c.stdout, "Exported %d envelopes to %s\n", res.Count, safe(res.Path))
 				}
 				return err
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists (a regular file only)")
+	return cmd
 }
 
 func (c *cli) importCmd() *cobra.Command {
@@ -446,8 +507,12 @@ func (c *cli) importCmd() *cobra.Command {
 			if _, err := os.Stat(args[0]); err != nil {
 				return fmt.Errorf("failed to import: %w", err)
 			}
-			return c.withNode(func(n api.Core) error {
-				rep, err := n.Import(args[0])
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				rep, err := n.ImportFile(cmd.Context(), args[0])
+				if errors.Is(err, context.Canceled) {
+					c.printImport(args[0], rep)
+					return errors.New("import stopped: what was read is kept; import the file again to take the rest")
+				}
 				if err != nil {
 					return err
 				}
@@ -459,12 +524,12 @@ func (c *cli) importCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, damaged, skipped_bytes, complete}")
 	return cmd
 }
 
 func (c *cli) printImport(path string, r node.ImportReport) {
-	fmt.Fprintf(c.stdout, "Imported %s: %d envelopes read\n", path, r.Received)
+	fmt.Fprintf(c.stdout, "Imported %s: %d envelopes read\n", safe(path), r.Received)
 	line := func(n int, what string) {
 		if n > 0 {
 			fmt.Fprintf(c.stdout, "  %d %s\n", n, what)
@@ -483,6 +548,9 @@ func (c *cli) printImport(path string, r node.ImportReport) {
 	line(r.Invalid, "invalid, skipped")
 	line(r.Forged, "forged receipts, dropped")
 	line(r.Ignored, "from identities you rejected, ignored")
+	line(r.Rekeys, "contacts proposing new keys (see `grapevine contacts`)")
+	line(r.Refused, "for others, not carried (this node does not relay)")
+	line(r.Evicted, "carried envelopes dropped to stay within the relay quota")
 	if r.Damaged > 0 {
 		fmt.Fprintf(c.stdout, "  %d damaged regions skipped (%d bytes)\n", r.Damaged, r.SkippedBytes)
 	}
@@ -503,12 +571,12 @@ a contact who recognised you privately on the link (each side proves knowing a
 key only the two of you share, bound to that link) is shown by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.running()
+			cl, err := c.running(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			ps, err := cl.Peers()
+			ps, err := cl.Peers(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -517,6 +585,10 @@ key only the two of you share, bound to that link) is shown by name.`,
 					ps = []mesh.PeerInfo{}
 				}
 				return c.printJSON(ps)
+			}
+			if len(ps) == 0 {
+				fmt.Fprintln(c.stdout, "No neighbours linked now.")
+				return nil
 			}
 			rows := [][]string{{"ADDRESS", "TRANSPORT", "DIRECTION", "SINCE", "SENT", "RECEIVED", "ENV SENT", "ENV RECEIVED", "CONTACT"}}
 			for _, p := range ps {
@@ -532,7 +604,7 @@ key only the two of you share, bound to that link) is shown by name.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {addr, transport, direction, static, since, bytes_sent, bytes_received, envelopes_sent, envelopes_received, synced}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {addr, transport, direction, static, since, bytes_sent, bytes_received, envelopes_sent, envelopes_received, synced, offers_sent, contact}")
 	return cmd
 }
 
@@ -550,9 +622,9 @@ With --json: the running node's status with "running": true, or the stored
 figures alone with "running": false.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withNode(func(n api.Core) error {
+			return c.withNode(cmd.Context(), func(n api.Core) error {
 				if cl, ok := n.(*api.Client); ok {
-					st, err := cl.Status()
+					st, err := cl.Status(cmd.Context())
 					if err != nil {
 						return err
 					}
@@ -565,7 +637,7 @@ figures alone with "running": false.`,
 					c.printStatus(&st, st.Stats)
 					return nil
 				}
-				stats, err := n.Stats()
+				stats, err := n.Stats(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -580,7 +652,7 @@ figures alone with "running": false.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON: {running, queued, queued_bytes, receipts, carried, carried_bytes, relay_quota, store_bytes, carried_from, envelopes_held, clock, peers, listen, discovery, relay, started} (the last six only while running)")
 	return cmd
 }
 

@@ -139,7 +139,7 @@ func (n *demoNode) start(ctx context.Context, exe, pass, peer string) error {
 		if err != nil {
 			return false, nil
 		}
-		st, err := cl.Status()
+		st, err := cl.Status(ctx)
 		if err != nil || len(st.Listen) == 0 {
 			cl.Close()
 			return false, nil
@@ -190,16 +190,16 @@ func poll(ctx context.Context, within time.Duration, cond func() (bool, error)) 
 }
 
 func demoContacts(ctx context.Context, out interface{ Write([]byte) (int, error) }, first, last *demoNode) error {
-	self, err := last.api.Self()
+	self, err := last.api.Self(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\n%s adds %s from the invite link (as if scanning a QR code in person).\n", first.name, last.name)
-	if _, err := first.api.AddContact(self.Link, ""); err != nil {
+	if _, err := first.api.AddContact(ctx, self.Link, ""); err != nil {
 		return err
 	}
 	err = poll(ctx, 30*time.Second, func() (bool, error) {
-		cs, err := last.api.Contacts()
+		cs, err := last.api.Contacts(ctx)
 		for _, c := range cs {
 			if c.Name == first.name && c.State == node.StateRequest {
 				return true, err
@@ -211,11 +211,11 @@ func demoContacts(ctx context.Context, out interface{ Write([]byte) (int, error)
 		return fmt.Errorf("%s's contact request did not reach %s: %w", first.name, last.name, err)
 	}
 	fmt.Fprintf(out, "%s's contact request travelled down the line; %s accepts it.\n", first.name, last.name)
-	if _, err := last.api.Accept(first.name); err != nil {
+	if _, err := last.api.Accept(ctx, first.name); err != nil {
 		return err
 	}
 	return poll(ctx, 30*time.Second, func() (bool, error) {
-		cs, err := first.api.Contacts()
+		cs, err := first.api.Contacts(ctx)
 		for _, c := range cs {
 			if c.Name == last.name && c.State == node.StateActive {
 				return true, err
@@ -228,7 +228,7 @@ func demoContacts(ctx context.Context, out interface{ Write([]byte) (int, error)
 func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) }, ns []*demoNode) error {
 	first, last := ns[0], ns[len(ns)-1]
 	text := "Hello from the other end of the line!"
-	m, err := first.api.Send(last.name, text)
+	m, err := first.api.Send(ctx, last.name, text)
 	if err != nil {
 		return err
 	}
@@ -243,11 +243,9 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 	wctx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, n := range relays {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			poll(wctx, time.Minute, func() (bool, error) {
-				envs, err := n.api.Envelopes()
+				envs, err := n.api.Envelopes(ctx)
 				for _, e := range envs {
 					if e.ID == m.ID {
 						seenAt[i], hopsLeft[i] = time.Since(start), e.Hops
@@ -256,11 +254,11 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 				}
 				return false, err
 			})
-		}()
+		})
 	}
 	var arrived time.Duration
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
-		msgs, err := last.api.Messages(first.name)
+		msgs, err := last.api.Messages(ctx, first.name)
 		for _, r := range msgs {
 			if r.Text == text {
 				arrived = time.Since(start)
@@ -283,7 +281,7 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 	}
 	fmt.Fprintf(out, "  +%-7s %s received it: %q\n", ms(arrived), last.name, text)
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
-		msgs, err := first.api.Messages(last.name)
+		msgs, err := first.api.Messages(ctx, last.name)
 		for _, r := range msgs {
 			if r.ID == m.ID && r.Status == node.StatusDelivered {
 				return true, nil
@@ -297,7 +295,7 @@ func demoMessage(ctx context.Context, out interface{ Write([]byte) (int, error) 
 	fmt.Fprintf(out, "  +%-7s %s's receipt came back: %s's message shows as delivered.\n", ms(time.Since(start)), last.name, first.name)
 	err = poll(ctx, 60*time.Second, func() (bool, error) {
 		for _, n := range ns[1 : len(ns)-1] {
-			envs, err := n.api.Envelopes()
+			envs, err := n.api.Envelopes(ctx)
 			if err != nil {
 				return false, err
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/node"
@@ -17,7 +18,7 @@ import (
 // follows the running node's event stream and prints each new message and
 // each change of state as it happens, until Ctrl-C.
 func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error {
-	cl, err := c.running()
+	cl, err := c.running(ctx)
 	if err != nil {
 		return err
 	}
@@ -25,8 +26,8 @@ func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	seen := map[string]string{} // message ID → status printed
-	show := func() error {
-		ms, err := cl.Messages(ref)
+	show := func(ctx context.Context) error {
+		ms, err := cl.Messages(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -40,9 +41,9 @@ func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error
 					return err
 				}
 			case ok:
-				fmt.Fprintf(c.stdout, "%s  %s %s [%s → %s]\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safeText(m.Contact), status, m.Status)
+				fmt.Fprintf(c.stdout, "%s  %s %s [%s → %s]\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safe(m.Contact), safe(status), safe(m.Status))
 			default:
-				fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n    %s\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safeText(m.Contact), m.Status, safeText(m.Text))
+				fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n%s\n", m.Time.Local().Format("2006-01-02 15:04"), arrowOf(m), safe(m.Contact), safe(m.Status), termtext.Text(m.Text, "    "))
 			}
 			seen[m.ID] = m.Status
 		}
@@ -52,12 +53,14 @@ func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error
 		if ev.Type == "mesh" {
 			return nil
 		}
-		return show() // hello: everything so far; change: what is new
+		return show(ctx) // hello: everything so far; change: what is new
 	})
 	if err == nil && ctx.Err() != nil {
 		// Stopped (Ctrl-C): a last look, so that what the node knew when
 		// the user stopped is printed, whatever the events in flight.
-		err = show()
+		last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = show(last)
 	}
 	return err
 }
@@ -73,7 +76,3 @@ func arrowOf(m node.Message) string {
 func (c *cli) printJSONLine(v any) error {
 	return json.NewEncoder(c.stdout).Encode(v)
 }
-
-// safeText is a contact's name or text made harmless for a terminal: no
-// escape sequences, no bidi overrides (internal/termtext).
-func safeText(s string) string { return termtext.Text(s) }

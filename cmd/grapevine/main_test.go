@@ -21,10 +21,14 @@ package main
 //	                         from its end.
 //	flipbyte FILE OFFSET     invert every bit of the byte at OFFSET (negative
 //	                         counts from the end).
+//	zero FILE OFFSET LEN     overwrite LEN bytes of FILE at OFFSET with zeros.
+//	chown UID PATH           give PATH (not following a link) to user UID (needs root).
 //	eventually SECS REGEXP PROG ARGS...
 //	                         run PROG until its stdout matches REGEXP (multi-line
 //	                         mode), for at most SECS seconds; stdout is then
 //	                         the last run's.
+//
+// and the condition [root]: the test runs as root.
 
 import (
 	"bytes"
@@ -61,6 +65,14 @@ func TestScripts(t *testing.T) {
 			"truncate":   cmdTruncate,
 			"flipbyte":   cmdFlipByte,
 			"eventually": cmdEventually,
+			"chown":      cmdChown,
+			"zero":       cmdZero,
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
 			// Never fall back to a real home directory.
@@ -273,4 +285,29 @@ func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	b[off] ^= 0xff
 	ts.Check(os.WriteFile(path, b, 0o644))
+}
+
+func cmdChown(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: chown UID PATH")
+	}
+	uid, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	ts.Check(os.Lchown(ts.MkAbs(args[1]), uid, -1))
+}
+
+func cmdZero(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: zero FILE OFFSET LEN")
+	}
+	off, err1 := strconv.ParseInt(args[1], 10, 64)
+	n, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil {
+		ts.Fatalf("zero: offset and length must be integers")
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_RDWR, 0)
+	ts.Check(err)
+	defer f.Close()
+	_, err = f.WriteAt(make([]byte, n), off)
+	ts.Check(err)
 }

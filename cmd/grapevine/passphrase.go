@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -41,7 +41,7 @@ Stop the node first: the passphrase cannot be changed while it runs.`,
 			if !store.Exists(home) {
 				return fmt.Errorf("no grapevine identity in %s: run `grapevine init --name NAME` first", home)
 			}
-			old, err := c.passphrase(false)
+			old, err := c.passphrase(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ Stop the node first: the passphrase cannot be changed while it runs.`,
 				return fmt.Errorf("failed to open %s: %w", home, err)
 			}
 			defer st.Close()
-			newPass, err := c.newPassphrase(newFile)
+			newPass, err := c.newPassphrase(cmd.Context(), newFile)
 			if err != nil {
 				return err
 			}
@@ -76,21 +76,23 @@ Stop the node first: the passphrase cannot be changed while it runs.`,
 
 // newPassphrase reads the new passphrase from path, or else asks twice on
 // the terminal.
-func (c *cli) newPassphrase(path string) ([]byte, error) {
+func (c *cli) newPassphrase(ctx context.Context, path string) ([]byte, error) {
 	if path != "" {
-		return readPassphraseFile(path)
+		p, err := readPassphraseFile(path)
+		if err == nil {
+			c.warnWeak(p)
+		}
+		return p, err
 	}
-	f, ok := c.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := c.terminal()
+	if !ok {
 		return nil, errors.New("no new passphrase: use --new-passphrase-file FILE, or run on a terminal")
 	}
 	var got [2][]byte
 	for i, prompt := range []string{"New passphrase: ", "Repeat new passphrase: "} {
-		fmt.Fprint(c.stderr, prompt)
-		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(c.stderr)
+		p, err := c.readSecret(ctx, f, prompt)
 		if err != nil {
-			return nil, fmt.Errorf("failed to read passphrase: %w", err)
+			return nil, err
 		}
 		got[i] = p
 	}
@@ -100,6 +102,7 @@ func (c *cli) newPassphrase(path string) ([]byte, error) {
 	case !bytes.Equal(got[0], got[1]):
 		return nil, errors.New("the passphrases do not match")
 	}
+	c.warnWeak(got[0])
 	return got[0], nil
 }
 

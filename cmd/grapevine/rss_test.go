@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ func BenchmarkIdleNodeRSS(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	home := filepath.Join(dir, "home")
-	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func BenchmarkIdleNodeRSS(b *testing.B) {
 		var held int
 		for deadline := time.Now().Add(60 * time.Second); ; {
 			if cl, err := api.Dial(home); err == nil {
-				st, err := cl.Status()
+				st, err := cl.Status(context.Background())
 				cl.Close()
 				if err == nil {
 					held = st.Carried
@@ -111,7 +112,7 @@ func BenchmarkQuotaFilledRSS(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	home := filepath.Join(dir, "home")
-	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, []byte("pw"), "Relay", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func BenchmarkQuotaFilledRSS(b *testing.B) {
 		}
 		for deadline := time.Now().Add(60 * time.Second); ; {
 			if cl, err := api.Dial(home); err == nil {
-				_, err := cl.Status()
+				_, err := cl.Status(context.Background())
 				cl.Close()
 				if err == nil {
 					break

@@ -113,12 +113,12 @@ link carries a secret that signs this browser in; it works until the node
 stops. With --print, only print it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.running()
+			cl, err := c.running(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			ui, err := cl.UI()
+			ui, err := cl.UI(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
+	"math/big"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/mesh"
@@ -56,19 +53,17 @@ With no identity in the home yet, up creates one: the name comes from --name
 or a prompt; the passphrase as for every command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return c.up(ctx, o)
+			return c.up(cmd.Context(), o) // Ctrl-C or SIGTERM cancel it (run)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", "", "your display name, when up creates the identity")
 	f.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", mesh.DefaultPort), "TCP address to listen on for neighbours (\"\" for none)")
-	f.StringArrayVar(&o.peers, "peer", nil, "a static peer HOST:PORT to keep a link to (repeatable)")
+	f.StringArrayVar(&o.peers, "peer", nil, "a static peer HOST:PORT to keep a link to (repeatable), e.g. 192.0.2.7:7342, [2001:db8::7]:7342, bridge.example.org:7342")
 	f.BoolVar(&o.stealth, "stealth", false, "never send beacons: only listen, and dial peers you know or hear")
 	f.BoolVar(&o.noDiscovery, "no-discovery", false, "no LAN discovery at all (neither beacons nor listening for them)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "carry nothing for others: keep only your own mail")
-	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others (e.g. 64MiB, 1GiB)")
+	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others: 64MiB, 1G, 1GB, 1.5GiB, 0 for none (K, M, G, T alone and KiB… are powers of 1024; KB, MB… of 1000)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every link event")
 	f.BoolVar(&o.quiet, "quiet", false, "do not print the invite and QR code at start")
 	f.DurationVar(&o.receiptDelay, "receipt-delay", node.DefaultConfig.ReceiptDelay, "when up creates the identity: the longest your receipts wait before they leave (see init --help)")
@@ -79,10 +74,15 @@ or a prompt; the passphrase as for every command.`,
 func (c *cli) up(ctx context.Context, o upOptions) error {
 	quota, err := parseSize(o.quota)
 	if err != nil {
-		return fmt.Errorf("invalid --relay-quota: %w", err)
+		return fmt.Errorf("invalid --relay-quota %q: %w", o.quota, err)
 	}
-	if o.noRelay {
+	if o.noRelay || quota == 0 {
 		quota = -1
+	}
+	for _, p := range o.peers {
+		if err := checkPeer(p); err != nil {
+			return fmt.Errorf("invalid --peer %q: %w", p, err)
+		}
 	}
 	home, err := c.homeDir()
 	if err != nil {
@@ -92,46 +92,56 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		cl.Close()
 		return fmt.Errorf("a node is already running in %s", home)
 	}
+	if err := c.checkHome(home); err != nil {
+		return err
+	}
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
-	ctx, cancelUI := context.WithCancel(ctx)
-	defer cancelUI()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ui, waitUI, err := c.startUI(ctx, &o, log) // ui.go
 	if err != nil {
 		return err
 	}
 	defer waitUI()
-	defer cancelUI()
-	var n *node.Node
-	if o.ui.locked {
-		n, err = c.unlockViaUI(ctx, ui, home)
-	} else {
-		n, err = c.openOrCreate(home, o.name, o.receiptDelay)
-	}
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
-		Stealth: o.stealth, RelayQuota: quota, Log: log})
+	defer cancel() // before waitUI: the web UI stops with ctx
+
+	// The socket first: a command run from now on finds it and waits for
+	// this node ("starting") instead of opening the store itself, which
+	// would hold the store's lock against this node.
 	ln, err := api.Listen(home)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	srv := api.NewStarting(log)
 	var wg sync.WaitGroup
 	var apiErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a := api.NewServer(n, m, log)
-		serveUI(ui, a, n, m)
-		apiErr = a.Serve(ctx, ln)
-	}()
+	wg.Go(func() { apiErr = srv.Serve(ctx, ln) })
+	stopAPI := func() { cancel(); wg.Wait() }
+
+	var n *node.Node
+	if o.ui.locked {
+		n, err = c.unlockViaUI(ctx, ui, home)
+	} else {
+		n, err = c.openForUp(ctx, home, o.name, o.receiptDelay)
+	}
+	if err != nil {
+		stopAPI()
+		return err
+	}
+	defer n.Close()
+	defer stopAPI() // before the node closes: no request may reach a closed node
+	for _, w := range n.StoreWarnings() {
+		log.Warn("the store was opened with damage", "problem", w)
+	}
+
+	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
+		Stealth: o.stealth, RelayQuota: quota, Log: log})
+	srv.Ready(n, m)
+	serveUI(ui, srv, n, m)
 	go func() { // announce once listening
 		select {
 		case <-m.Ready():
@@ -139,17 +149,82 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		case <-ctx.Done():
 		}
 	}()
+	// If the store's files are deleted or replaced under the node, nothing
+	// it receives or sends from then on could be kept: stop, and say so.
+	var storeErr error
+	wg.Go(func() {
+		t := time.NewTicker(storeCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := n.CheckStore(); err != nil {
+					storeErr = err
+					log.Error("stopping the node: its store is gone", "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	})
 	err = m.Serve(ctx)
-	cancel()
-	wg.Wait()
-	if err != nil {
+	stopAPI()
+	switch {
+	case storeErr != nil:
+		return fmt.Errorf("%w: the node stopped, since nothing it received or sent could be kept. "+
+			"Restore the home from a backup; or, to start afresh with a new identity, run `grapevine wipe`, then `grapevine up`", storeErr)
+	case err != nil:
 		return err
-	}
-	if apiErr != nil {
+	case apiErr != nil:
 		return fmt.Errorf("local API failed: %w", apiErr)
 	}
 	fmt.Fprintln(c.stderr, "Stopped.")
 	return nil
+}
+
+// storeCheckInterval is how often a running node checks that its store's
+// files are still there.
+const storeCheckInterval = 2 * time.Second
+
+// lockWait is how long up waits for a command that holds the store (it
+// unlocks it with a memory-hard KDF, then works) to let go.
+const lockWait = time.Minute
+
+// openForUp unlocks the home for a node, creating the identity first if
+// there is none. If another grapevine process holds the store, it says so
+// and waits for it.
+func (c *cli) openForUp(ctx context.Context, home, name string, receiptDelay time.Duration) (*node.Node, error) {
+	if !store.Exists(home) {
+		cfg := node.DefaultConfig
+		cfg.ReceiptDelay = receiptDelay
+		n, err := c.create(ctx, home, name, cfg, true)
+		if err == nil {
+			self, _ := n.Self()
+			fmt.Fprintf(c.stderr, "Created identity %q in %s\n", safe(self.Name), home)
+		}
+		return n, err
+	}
+	pass, err := c.passphrase(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.openNode(home, pass, 2*time.Second)
+	if errors.Is(err, store.ErrInUse) {
+		fmt.Fprintf(c.stderr, "Waiting for another grapevine command to let go of %s…\n", home)
+		n, err = c.openNode(home, pass, lockWait)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		if self, err := n.Self(); err == nil && self.Name != name {
+			fmt.Fprintf(c.stderr, "Note: %s already holds the identity %q; --name %q is ignored (rename yourself for new contacts only by making a new home).\n",
+				home, safe(self.Name), safe(name))
+		}
+	}
+	return n, nil
 }
 
 func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
@@ -159,7 +234,7 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 		return
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "Grapevine node %q is up.\nFingerprint: %s\n", self.Name, groupFP(self.Fingerprint))
+	fmt.Fprintf(w, "Grapevine node %q is up.\nFingerprint: %s\n", safe(self.Name), groupFP(self.Fingerprint))
 	if !o.quiet {
 		fmt.Fprintln(w)
 		if err := writeQRText(w, self.Link); err == nil {
@@ -193,62 +268,79 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 	fmt.Fprintf(w, "Local API: %s\nPress Ctrl-C to stop.\n", api.SocketPath(home))
 }
 
-// openOrCreate unlocks the home, creating the identity first if there is none.
-func (c *cli) openOrCreate(home, name string, receiptDelay time.Duration) (*node.Node, error) {
-	if store.Exists(home) {
-		return c.open()
+// checkPeer refuses what cannot be a peer's address: HOST:PORT, with a port
+// from 1 to 65535 and a host name or IP address (IPv6 in brackets).
+func checkPeer(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT, e.g. 192.0.2.7:%d or [2001:db8::7]:%d", mesh.DefaultPort, mesh.DefaultPort)
 	}
-	if name == "" {
-		var err error
-		if name, err = c.ask("Your name (what contacts see when you add them): "); err != nil {
-			return nil, fmt.Errorf("no identity in %s and no --name: %w", home, err)
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("the port %q is not a number from 1 to 65535", port)
+	}
+	switch {
+	case host == "":
+		return errors.New("the host is missing")
+	case net.ParseIP(host) != nil:
+		return nil
+	case strings.Contains(host, "%"): // a zone, as in fe80::1%eth0
+		if net.ParseIP(host[:strings.IndexByte(host, '%')]) != nil {
+			return nil
 		}
 	}
-	pass, err := c.passphrase(true)
-	if err != nil {
-		return nil, err
+	if len(host) > 253 {
+		return errors.New("the host name is too long")
 	}
-	cfg := node.DefaultConfig
-	cfg.ReceiptDelay = receiptDelay
-	n, err := node.Init(home, pass, name, cfg, node.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("failed to create identity: %w", err)
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q is not a host name or IP address", host)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a host name or IP address", host)
+			}
+		}
 	}
-	fmt.Fprintf(c.stderr, "Created identity %q in %s\n", name, home)
-	return n, nil
+	return nil
 }
 
-// ask reads one line from a terminal.
-func (c *cli) ask(prompt string) (string, error) {
-	f, ok := c.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", errors.New("not on a terminal to ask")
-	}
-	fmt.Fprint(c.stderr, prompt)
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(line), nil
-}
-
-// parseSize reads sizes such as 256MiB, 1GiB, 64MB or a number of bytes.
+// parseSize reads a size such as 256MiB, 1G, 1GB, 1.5GiB, 512k or a number
+// of bytes (spaces and case do not matter). K, M, G, T alone and KiB, MiB,
+// GiB, TiB are powers of 1024; KB, MB, GB, TB powers of 1000. A size beyond
+// what a 64-bit count of bytes holds is refused, as is a fraction of a byte.
 func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
+	t := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
 	units := []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1},
+	}
 	mult := int64(1)
 	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
 			break
 		}
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size such as 256MiB", s)
+	const want = "want a size such as 256MiB, 1G or 1.5GB"
+	digits, frac, _ := strings.Cut(t, ".")
+	isDigits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
+	if digits == "" || !isDigits(digits) || !isDigits(frac) || strings.HasSuffix(t, ".") {
+		return 0, errors.New(want)
 	}
-	return v * mult, nil
+	v, ok := new(big.Rat).SetString(t)
+	if !ok || v.Sign() < 0 {
+		return 0, errors.New(want)
+	}
+	v.Mul(v, new(big.Rat).SetInt64(mult))
+	if !v.IsInt() {
+		return 0, errors.New("that is not a whole number of bytes")
+	}
+	if !v.Num().IsInt64() {
+		return 0, fmt.Errorf("%s is more than any disk holds (at most 8EiB)", strings.TrimSpace(s))
+	}
+	return v.Num().Int64(), nil
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,7 +43,7 @@ the node is running on this home, it is stopped first.`,
 				return fmt.Errorf("no grapevine store in %s: nothing to wipe", home)
 			}
 			if !yes {
-				answer, err := c.ask(fmt.Sprintf("This destroys everything in %s, for good.\nType WIPE to confirm: ", home))
+				answer, err := c.ask(cmd.Context(), fmt.Sprintf("This destroys everything in %s, for good.\nType WIPE to confirm: ", home))
 				if err != nil {
 					return errors.New("not wiped: confirm on a terminal, or pass --yes")
 				}
@@ -51,6 +54,18 @@ the node is running on this home, it is stopped first.`,
 			note := c.stopNode(home)
 			if err := store.Wipe(home); err != nil {
 				return err
+			}
+			// What an interrupted init left holds a store too.
+			if ents, err := os.ReadDir(home); err == nil {
+				for _, e := range ents {
+					if e.IsDir() && strings.HasPrefix(e.Name(), initPrefix) {
+						dir := filepath.Join(home, e.Name())
+						if err := store.Wipe(dir); err != nil {
+							return err
+						}
+						os.RemoveAll(dir)
+					}
+				}
 			}
 			fmt.Fprintf(c.stdout, "Wiped %s.\n", home)
 			if note != "" {

@@ -23,6 +23,9 @@ import (
 
 var pass = []byte("test passphrase")
 
+// ctx is the context of every client call in these tests.
+var ctx = context.Background()
+
 // shortDir is a fresh directory with a short path: unix socket paths are
 // limited to about 104 bytes, and t.TempDir() can be long (macOS).
 func shortDir(t *testing.T) string {
@@ -37,7 +40,7 @@ func shortDir(t *testing.T) string {
 
 func newNode(t *testing.T, home, name string) *node.Node {
 	t.Helper()
-	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, pass, name, node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,43 +131,43 @@ func TestEveryEndpoint(t *testing.T) {
 	dir := shortDir(t)
 	bob := newNode(t, filepath.Join(dir, "bob"), "Bob")
 
-	self := must(c.Self())(t)
+	self := must(c.Self(ctx))(t)
 	same(t, "Self", self, must(a.Self())(t))
 	if self.Name != "Alice" || !strings.HasPrefix(self.Link, "grapevine:") {
 		t.Fatalf("Self = %+v", self)
 	}
-	if inv := must(c.Invite())(t); inv.Link() != self.Link || inv.Name != "Alice" {
+	if inv := must(c.Invite(ctx))(t); inv.Link() != self.Link || inv.Name != "Alice" {
 		t.Errorf("Invite link %s, want %s", inv.Link(), self.Link)
 	}
-	if cs := must(c.Contacts())(t); len(cs) != 0 {
+	if cs := must(c.Contacts(ctx))(t); len(cs) != 0 {
 		t.Errorf("Contacts of a new node = %+v", cs)
 	}
 
 	// Alice adds Bob and writes to him.
 	bobSelf := must(bob.Self())(t)
-	ct := must(c.AddContact(bobSelf.Link, "Bobby"))(t)
+	ct := must(c.AddContact(ctx, bobSelf.Link, "Bobby"))(t)
 	if ct.Name != "Bobby" || ct.State != node.StatePending || ct.Fingerprint != bobSelf.Fingerprint {
 		t.Errorf("AddContact = %+v", ct)
 	}
-	same(t, "Contacts", must(c.Contacts())(t), must(a.Contacts())(t))
-	gotCt, num, err := c.SafetyNumber("bobby")
+	same(t, "Contacts", must(c.Contacts(ctx))(t), must(a.Contacts())(t))
+	gotCt, num, err := c.SafetyNumber(ctx, "bobby")
 	wantCt, wantNum, _ := a.SafetyNumber("bobby")
 	if err != nil || num == "" {
 		t.Fatalf("SafetyNumber = %q, %v", num, err)
 	}
 	same(t, "SafetyNumber", []any{gotCt, num}, []any{wantCt, wantNum})
-	m := must(c.Send("Bobby", "See you at the well at nine"))(t)
+	m := must(c.Send(ctx, "Bobby", "See you at the well at nine"))(t)
 	if m.Contact != "Bobby" || m.Status != node.StatusQueued || m.Text != "See you at the well at nine" || m.Direction != "out" {
 		t.Errorf("Send = %+v", m)
 	}
-	same(t, "Messages", must(c.Messages(""))(t), must(a.Messages(""))(t))
-	same(t, "Messages(Bobby)", must(c.Messages("Bobby"))(t), must(a.Messages("Bobby"))(t))
-	same(t, "Envelopes", must(c.Envelopes())(t), must(a.Envelopes())(t))
+	same(t, "Messages", must(c.Messages(ctx, ""))(t), must(a.Messages(""))(t))
+	same(t, "Messages(Bobby)", must(c.Messages(ctx, "Bobby"))(t), must(a.Messages("Bobby"))(t))
+	same(t, "Envelopes", must(c.Envelopes(ctx))(t), must(a.Envelopes())(t))
 
 	// Export takes a relative path from the caller's working directory.
 	t.Chdir(dir)
-	if n := must(c.Export("alice.gvb"))(t); n != 2 { // the request and the message
-		t.Errorf("Export wrote %d envelopes, want 2", n)
+	if r := must(c.ExportFile(ctx, "alice.gvb", node.ExportOptions{}))(t); r.Count != 2 || r.Path != filepath.Join(dir, "alice.gvb") { // the request and the message
+		t.Errorf("Export wrote %+v, want 2 envelopes in alice.gvb", r)
 	}
 	rep := must(bob.Import(filepath.Join(dir, "alice.gvb")))(t)
 	if rep.Requests != 1 || rep.RequestMessages != 1 {
@@ -174,15 +177,15 @@ func TestEveryEndpoint(t *testing.T) {
 	must(bob.Send("Alice", "Nine it is"))(t)
 	must(bob.Export(filepath.Join(dir, "bob.gvb")))(t)
 
-	got := must(c.Import("bob.gvb"))(t)
+	got := must(c.ImportFile(ctx, "bob.gvb"))(t)
 	if got.Messages != 1 || got.Delivered != 1 || !got.Complete || got.Received == 0 {
 		t.Errorf("Import = %+v", got)
 	}
-	ms := must(c.Messages("Bobby"))(t)
+	ms := must(c.Messages(ctx, "Bobby"))(t)
 	if len(ms) != 2 || ms[0].Status != node.StatusDelivered || ms[1].Text != "Nine it is" || ms[1].Status != node.StatusReceived {
 		t.Errorf("Messages after import = %+v", ms)
 	}
-	if cs := must(c.Contacts())(t); len(cs) != 1 || cs[0].State != node.StateActive {
+	if cs := must(c.Contacts(ctx))(t); len(cs) != 1 || cs[0].State != node.StateActive {
 		t.Errorf("Contacts after Bob accepted = %+v", cs)
 	}
 
@@ -192,18 +195,18 @@ func TestEveryEndpoint(t *testing.T) {
 	for _, o := range []*node.Node{carol, dave} {
 		must(o.AddContact(self.Link, ""))(t)
 		must(o.Export(filepath.Join(dir, "o.gvb")))(t)
-		if rep := must(c.Import(filepath.Join(dir, "o.gvb")))(t); rep.Requests != 1 {
+		if rep := must(c.ImportFile(ctx, filepath.Join(dir, "o.gvb")))(t); rep.Requests != 1 {
 			t.Fatalf("Import of a request = %+v", rep)
 		}
 	}
-	if ct := must(c.Accept("Dave"))(t); ct.Name != "Dave" || ct.State != node.StateActive {
+	if ct := must(c.Accept(ctx, "Dave"))(t); ct.Name != "Dave" || ct.State != node.StateActive {
 		t.Errorf("Accept = %+v", ct)
 	}
-	if err := c.Reject("Carol"); err != nil {
+	if err := c.Reject(ctx, "Carol"); err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, ct := range must(c.Contacts())(t) {
+	for _, ct := range must(c.Contacts(ctx))(t) {
 		names = append(names, ct.Name+":"+ct.State)
 	}
 	if strings.Join(names, " ") != "Bobby:active Dave:active" {
@@ -211,7 +214,7 @@ func TestEveryEndpoint(t *testing.T) {
 	}
 
 	// Peers and status come from the mesh.
-	if ps := must(c.Peers())(t); ps == nil || len(ps) != 0 {
+	if ps := must(c.Peers(ctx))(t); ps == nil || len(ps) != 0 {
 		t.Errorf("Peers with none linked = %#v, want empty", ps)
 	}
 	since := time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC)
@@ -220,11 +223,11 @@ func TestEveryEndpoint(t *testing.T) {
 			EnvelopesSent: 3, EnvelopesReceived: 4, Synced: true},
 		{Addr: "198.51.100.1:7117", Transport: "tcp", Direction: "out", Static: true, Since: since.Add(time.Minute)},
 	}
-	same(t, "Peers", must(c.Peers())(t), f.mesh.peers)
+	same(t, "Peers", must(c.Peers(ctx))(t), f.mesh.peers)
 	f.mesh.status = mesh.Status{Stats: must(a.Stats())(t), Peers: 2, Listen: []string{"[::]:7117"},
 		Discovery: true, Relay: true, Started: since}
-	same(t, "Status", must(c.Status())(t), f.mesh.status)
-	same(t, "Stats", must(c.Stats())(t), f.mesh.status.Stats)
+	same(t, "Status", must(c.Status(ctx))(t), f.mesh.status)
+	same(t, "Stats", must(c.Stats(ctx))(t), f.mesh.status.Stats)
 }
 
 func TestNoMesh(t *testing.T) {
@@ -233,10 +236,10 @@ func TestNoMesh(t *testing.T) {
 	serve(t, n, home, nil)
 	c := must(Dial(home))(t)
 	defer c.Close()
-	if ps := must(c.Peers())(t); len(ps) != 0 {
+	if ps := must(c.Peers(ctx))(t); len(ps) != 0 {
 		t.Errorf("Peers = %+v", ps)
 	}
-	st := must(c.Status())(t)
+	st := must(c.Status(ctx))(t)
 	if st.Stats != must(n.Stats())(t) || st.Peers != 0 || !st.Relay {
 		t.Errorf("Status = %+v", st)
 	}
@@ -249,17 +252,17 @@ func TestErrors(t *testing.T) {
 
 	// An unknown contact fails as in-process, with the same text.
 	noContact := map[string][2]error{}
-	_, err := c.Accept("Zed")
+	_, err := c.Accept(ctx, "Zed")
 	_, want := a.Accept("Zed")
 	noContact["Accept"] = [2]error{err, want}
-	noContact["Reject"] = [2]error{c.Reject("Zed"), a.Reject("Zed")}
-	_, _, err = c.SafetyNumber("Zed")
+	noContact["Reject"] = [2]error{c.Reject(ctx, "Zed"), a.Reject("Zed")}
+	_, _, err = c.SafetyNumber(ctx, "Zed")
 	_, _, want = a.SafetyNumber("Zed")
 	noContact["SafetyNumber"] = [2]error{err, want}
-	_, err = c.Send("Zed", "hello")
+	_, err = c.Send(ctx, "Zed", "hello")
 	_, want = a.Send("Zed", "hello")
 	noContact["Send"] = [2]error{err, want}
-	_, err = c.Messages("Zed")
+	_, err = c.Messages(ctx, "Zed")
 	_, want = a.Messages("Zed")
 	noContact["Messages"] = [2]error{err, want}
 	for what, e := range noContact {
@@ -279,21 +282,21 @@ func TestErrors(t *testing.T) {
 
 	// Bad input: 400, with the node's wording.
 	bob := newNode(t, filepath.Join(dir, "bob"), "Bob")
-	must(c.AddContact(must(bob.Self())(t).Link, ""))(t)
+	must(c.AddContact(ctx, must(bob.Self())(t).Link, ""))(t)
 	badInput := []struct {
 		name string
 		err  error
 		text string
 	}{
-		{"empty text", second(c.Send("Bob", "")), "the message is empty"},
-		{"long text", second(c.Send("Bob", strings.Repeat("x", node.MaxText+1))), "limit 16384"},
-		{"no recipient", second(c.Send("", "hi")), `missing "to"`},
-		{"bad link", second(c.AddContact("grapevine:notalink", "")), "not a valid grapevine invite"},
-		{"no link", second(c.AddContact("", "")), `missing "link"`},
-		{"no contact", c.Reject(""), `missing "contact"`},
-		{"no file", second(c.Import(filepath.Join(dir, "missing.gvb"))), "no such file"},
-		{"not a bundle", second(c.Import(writeFile(t, dir, "junk.gvb", "hello"))), "not a grapevine bundle"},
-		{"no directory", second(c.Export(filepath.Join(dir, "no", "such", "x.gvb"))), "no such file"},
+		{"empty text", second(c.Send(ctx, "Bob", "")), "the message is empty"},
+		{"long text", second(c.Send(ctx, "Bob", strings.Repeat("x", node.MaxText+1))), "limit 16384"},
+		{"no recipient", second(c.Send(ctx, "", "hi")), `missing "to"`},
+		{"bad link", second(c.AddContact(ctx, "grapevine:notalink", "")), "not a valid grapevine invite"},
+		{"no link", second(c.AddContact(ctx, "", "")), `missing "link"`},
+		{"no contact", c.Reject(ctx, ""), `missing "contact"`},
+		{"no file", second(c.ImportFile(ctx, filepath.Join(dir, "missing.gvb"))), "no such file"},
+		{"not a bundle", second(c.ImportFile(ctx, writeFile(t, dir, "junk.gvb", "hello"))), "not a grapevine bundle"},
+		{"no directory", second(c.ExportFile(ctx, filepath.Join(dir, "no", "such", "x.gvb"), node.ExportOptions{})), "no such file"},
 	}
 	for _, b := range badInput {
 		var ae *Error
@@ -304,23 +307,45 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	// JSON cannot carry invalid UTF-8: the client refuses it as the node does.
-	_, err = c.Send("Bob", "\xff")
+	_, err = c.Send(ctx, "Bob", "\xff")
 	if _, want := a.Send("Bob", "\xff"); err == nil || err.Error() != want.Error() {
 		t.Errorf("Send of invalid UTF-8: %v, in-process %v", err, want)
 	}
-	_, _, err = c.SafetyNumber("")
+	_, _, err = c.SafetyNumber(ctx, "")
 	if ae := (*Error)(nil); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
 		t.Errorf("SafetyNumber(\"\") = %v, want 400", err)
 	}
 
-	// What the node refuses for other reasons keeps its message.
-	_, err = c.AddContact(must(a.Self())(t).Link, "")
-	if err == nil || err.Error() != "that is your own invite" {
-		t.Errorf("adding one's own invite: %v", err)
+	// What the node refuses for other reasons keeps its message, and is the
+	// caller's doing: 4xx with the reason, never 500.
+	conflicts := []struct {
+		name        string
+		err         error
+		text        string
+		reason, who string
+	}{
+		{"own invite", second(c.AddContact(ctx, must(a.Self())(t).Link, "")), "that is your own invite", node.ReasonOwnInvite, ""},
+		{"accept a pending contact", second(c.Accept(ctx, "Bob")), "is not a contact request", node.ReasonNotRequest, "Bob"},
 	}
-	_, err = c.Accept("Bob")
-	if err == nil || !strings.Contains(err.Error(), "is not a contact request") {
-		t.Errorf("accepting a pending contact: %v", err)
+	for _, cf := range conflicts {
+		var ae *Error
+		if !errors.As(cf.err, &ae) || ae.Status != http.StatusConflict || ae.Code != CodeConflict || !errors.Is(cf.err, node.ErrConflict) {
+			t.Errorf("%s: %#v, want 409 %s", cf.name, cf.err, CodeConflict)
+			continue
+		}
+		if !strings.Contains(ae.Error(), cf.text) || ae.Reason != cf.reason || ae.Contact != cf.who {
+			t.Errorf("%s: %q reason %q contact %q", cf.name, ae, ae.Reason, ae.Contact)
+		}
+	}
+	// Invalid input the node finds: 400, with a reason.
+	for name, err := range map[string]error{
+		"blank text":   second(c.Send(ctx, "Bob", "   ")),
+		"invalid name": second(c.Rename(ctx, "Bob", "B\u202eob")),
+	} {
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || ae.Reason == "" || !errors.Is(err, node.ErrInvalid) {
+			t.Errorf("%s: %#v, want 400 with a reason", name, err)
+		}
 	}
 }
 
@@ -424,7 +449,7 @@ func TestSocket(t *testing.T) {
 	if !errors.Is(err, ErrRunning) || err.Error() != "a node is already running in "+f.home {
 		t.Errorf("second Listen: %v", err)
 	}
-	must(f.c.Self())(t)
+	must(f.c.Self(ctx))(t)
 
 	// Stopping the server removes the socket; then no node answers.
 	f.stop()
@@ -434,7 +459,7 @@ func TestSocket(t *testing.T) {
 	if _, err := Dial(f.home); !errors.Is(err, ErrNoNode) || err.Error() != "no node is running in "+f.home {
 		t.Errorf("Dial with no node: %v", err)
 	}
-	if _, err := f.c.Self(); err == nil || !strings.Contains(err.Error(), "failed to reach the node") {
+	if _, err := f.c.Self(ctx); err == nil || !strings.Contains(err.Error(), "failed to reach the node") {
 		t.Errorf("request after the node stopped: %v", err)
 	}
 }
@@ -462,7 +487,7 @@ func TestStaleSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if self := must(c.Self())(t); self.Name != "Alice" {
+	if self := must(c.Self(ctx))(t); self.Name != "Alice" {
 		t.Errorf("Self = %+v", self)
 	}
 }
@@ -511,16 +536,16 @@ func TestNoSocket(t *testing.T) {
 func TestConcurrentRequests(t *testing.T) {
 	f := newFixture(t)
 	bob := newNode(t, filepath.Join(shortDir(t), "bob"), "Bob")
-	must(f.c.AddContact(must(bob.Self())(t).Link, ""))(t)
+	must(f.c.AddContact(ctx, must(bob.Self())(t).Link, ""))(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
 	for i := range 20 {
 		wg.Go(func() {
-			_, err := f.c.Send("Bob", strings.Repeat("x", i+1))
+			_, err := f.c.Send(ctx, "Bob", strings.Repeat("x", i+1))
 			errs <- err
 		})
 		wg.Go(func() {
-			_, err := f.c.Messages("")
+			_, err := f.c.Messages(ctx, "")
 			errs <- err
 		})
 	}
@@ -531,7 +556,29 @@ func TestConcurrentRequests(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if ms := must(f.c.Messages("Bob"))(t); len(ms) != 20 {
+	if ms := must(f.c.Messages(ctx, "Bob"))(t); len(ms) != 20 {
 		t.Errorf("%d messages, want 20", len(ms))
+	}
+}
+
+// TestSocketOfAnotherUser: a socket that belongs to someone else is never
+// talked to, even in a home that is ours (it needs root to make one).
+func TestSocketOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a socket of another user needs root")
+	}
+	f := newFixture(t)
+	path := SocketPath(f.home)
+	if err := os.Lchown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Dial(f.home)
+	if err == nil || errors.Is(err, ErrNoNode) || !strings.Contains(err.Error(), "belongs to user 65534") {
+		t.Errorf("Dial of a socket of user 65534: %v", err)
+	}
+	// A client that connected before is refused on its next connection too.
+	f.c.Close()
+	if _, err := f.c.Self(ctx); err == nil || !strings.Contains(err.Error(), "belongs to user 65534") {
+		t.Errorf("request over a socket now of user 65534: %v", err)
 	}
 }

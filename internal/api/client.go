@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"time"
 	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/keys"
@@ -34,20 +37,49 @@ type Client struct {
 // Dial connects to the node running in home. When none answers (no socket,
 // or a stale one), the error wraps ErrNoNode and the caller may open the
 // store itself.
+//
+// Before it talks to the socket, Dial checks that it belongs to this user,
+// and (on Linux) that the process serving it runs as this user: otherwise
+// someone else could pose as the node and read what is sent to it.
 func Dial(home string) (*Client, error) {
 	path := SocketPath(home)
-	conn, err := net.DialTimeout("unix", path, probeTimeout)
+	dial := func(ctx context.Context) (net.Conn, error) {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s is not a socket: move it away", path)
+		}
+		if err := checkOwner(path, fi); err != nil {
+			return nil, err
+		}
+		d := net.Dialer{Timeout: probeTimeout}
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPeer(conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	conn, err := dial(context.Background())
 	if err != nil {
 		if noNode(err, path) {
 			return nil, fmt.Errorf("%w in %s", ErrNoNode, home)
 		}
-		return nil, fmt.Errorf("failed to reach the node at %s: %w", path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) || errors.As(err, new(*net.OpError)) {
+			return nil, fmt.Errorf("failed to reach the node at %s: %w", path, err)
+		}
+		return nil, err
 	}
 	conn.Close()
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{Timeout: probeTimeout}
-			return d.DialContext(ctx, "unix", path)
+			return dial(ctx)
 		},
 		MaxIdleConns:       2,
 		IdleConnTimeout:    idleTimeout / 2,
@@ -68,23 +100,63 @@ type Error struct {
 	Status  int    // HTTP status
 	Code    string // one of the Code constants
 	Message string
+	Reason  string // for an error the caller caused: one of the node.Reason constants
+	Contact string // the contact it is about, if any
 }
 
 func (e *Error) Error() string { return e.Message }
 
-// Is makes errors.Is(err, node.ErrNoContact) hold as it does in-process.
-func (e *Error) Is(target error) bool { return target == node.ErrNoContact && e.Code == CodeNoContact }
+// Is makes errors.Is hold for node.ErrNoContact, node.ErrInvalid,
+// node.ErrConflict, node.ErrExpired and fs.ErrExist as it does in-process.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case node.ErrNoContact:
+		return e.Code == CodeNoContact
+	case node.ErrInvalid:
+		return e.Code == CodeBadRequest && e.Reason != ""
+	case node.ErrConflict:
+		return e.Code == CodeConflict
+	case node.ErrExpired:
+		return e.Code == CodeExpired
+	case fs.ErrExist:
+		return e.Code == CodeExists
+	}
+	return false
+}
+
+// WaitReady waits while the node answers that it is starting (its store is
+// not open yet), polling a few times a second, until it answers, ctx ends,
+// or a request fails otherwise. starting is called once if it has to wait.
+func (c *Client) WaitReady(ctx context.Context, starting func()) error {
+	told := false
+	for {
+		_, err := c.Status(ctx)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Code != CodeStarting {
+			return err
+		}
+		if !told && starting != nil {
+			starting()
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node did not finish starting: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
 
 // Self returns the name, fingerprint and current invite link.
-func (c *Client) Self() (node.Self, error) {
+func (c *Client) Self(ctx context.Context) (node.Self, error) {
 	var v node.Self
-	return v, c.do(http.MethodGet, "/v1/self", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/self", nil, nil, &v)
 }
 
 // Invite returns the current invite.
-func (c *Client) Invite() (*keys.Invite, error) {
+func (c *Client) Invite(ctx context.Context) (*keys.Invite, error) {
 	var v Invite
-	if err := c.do(http.MethodGet, "/v1/invite", nil, nil, &v); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/v1/invite", nil, nil, &v); err != nil {
 		return nil, err
 	}
 	inv, err := keys.ParseLink(v.Link)
@@ -95,121 +167,122 @@ func (c *Client) Invite() (*keys.Invite, error) {
 }
 
 // Contacts lists contacts sorted by name.
-func (c *Client) Contacts() ([]node.Contact, error) {
+func (c *Client) Contacts(ctx context.Context) ([]node.Contact, error) {
 	var v []node.Contact
-	return v, c.do(http.MethodGet, "/v1/contacts", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/contacts", nil, nil, &v)
 }
 
 // AddContact adds the person behind an invite link; name may be empty.
-func (c *Client) AddContact(link, name string) (node.Contact, error) {
+func (c *Client) AddContact(ctx context.Context, link, name string) (node.Contact, error) {
 	var v node.Contact
-	return v, c.do(http.MethodPost, "/v1/contacts", nil, AddContactRequest{Link: link, Name: name}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts", nil, AddContactRequest{Link: link, Name: name}, &v)
 }
 
 // Accept answers a contact request.
-func (c *Client) Accept(ref string) (node.Contact, error) {
+func (c *Client) Accept(ctx context.Context, ref string) (node.Contact, error) {
 	var v node.Contact
-	return v, c.do(http.MethodPost, "/v1/contacts/accept", nil, ContactRequest{Contact: ref}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts/accept", nil, ContactRequest{Contact: ref}, &v)
 }
 
 // Reject refuses a contact request and ignores that identity from now on.
-func (c *Client) Reject(ref string) error {
-	return c.do(http.MethodPost, "/v1/contacts/reject", nil, ContactRequest{Contact: ref}, nil)
+func (c *Client) Reject(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/contacts/reject", nil, ContactRequest{Contact: ref}, nil)
 }
 
 // Remove forgets a contact, its keys and its messages.
-func (c *Client) Remove(ref string) (node.Contact, error) {
+func (c *Client) Remove(ctx context.Context, ref string) (node.Contact, error) {
 	var v node.Contact
-	return v, c.do(http.MethodPost, "/v1/contacts/remove", nil, ContactRequest{Contact: ref}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts/remove", nil, ContactRequest{Contact: ref}, &v)
 }
 
 // Rename gives a contact another local name.
-func (c *Client) Rename(ref, name string) (node.Contact, error) {
+func (c *Client) Rename(ctx context.Context, ref, name string) (node.Contact, error) {
 	var v node.Contact
-	return v, c.do(http.MethodPost, "/v1/contacts/rename", nil, RenameRequest{Contact: ref, Name: name}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts/rename", nil, RenameRequest{Contact: ref, Name: name}, &v)
 }
 
 // Rekey starts new keys with a contact (or sends a pending request again).
-func (c *Client) Rekey(ref string) (node.Contact, error) {
+func (c *Client) Rekey(ctx context.Context, ref string) (node.Contact, error) {
 	var v node.Contact
-	return v, c.do(http.MethodPost, "/v1/contacts/rekey", nil, ContactRequest{Contact: ref}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/contacts/rekey", nil, ContactRequest{Contact: ref}, &v)
 }
 
 // TrustClock accepts the device's clock as it reads now.
-func (c *Client) TrustClock() error {
-	return c.do(http.MethodPost, "/v1/clock/trust", nil, struct{}{}, nil)
+func (c *Client) TrustClock(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/clock/trust", nil, struct{}{}, nil)
 }
 
 // SafetyNumber returns the safety number shared with a contact.
-func (c *Client) SafetyNumber(ref string) (node.Contact, string, error) {
+func (c *Client) SafetyNumber(ctx context.Context, ref string) (node.Contact, string, error) {
 	var v SafetyNumber
-	err := c.do(http.MethodGet, "/v1/contacts/verify", url.Values{"contact": {ref}}, nil, &v)
+	err := c.do(ctx, http.MethodGet, "/v1/contacts/verify", url.Values{"contact": {ref}}, nil, &v)
 	return v.Contact, v.SafetyNumber, err
 }
 
 // Send writes text to a contact; the node passes it on to its neighbours.
-func (c *Client) Send(ref, text string) (node.Message, error) {
+func (c *Client) Send(ctx context.Context, ref, text string) (node.Message, error) {
 	var v node.Message
 	if !utf8.ValidString(text) { // JSON would replace the bad bytes
 		return v, errors.New("the message is not valid UTF-8")
 	}
-	return v, c.do(http.MethodPost, "/v1/send", nil, SendRequest{To: ref, Text: text}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/send", nil, SendRequest{To: ref, Text: text}, &v)
 }
 
 // Messages lists messages, oldest first, with one contact (ref) or all ("").
-func (c *Client) Messages(ref string) ([]node.Message, error) {
+func (c *Client) Messages(ctx context.Context, ref string) ([]node.Message, error) {
 	var q url.Values
 	if ref != "" {
 		q = url.Values{"contact": {ref}}
 	}
 	var v []node.Message
-	return v, c.do(http.MethodGet, "/v1/messages", q, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/messages", q, nil, &v)
 }
 
 // Envelopes lists every envelope the node holds.
-func (c *Client) Envelopes() ([]node.EnvelopeInfo, error) {
+func (c *Client) Envelopes(ctx context.Context) ([]node.EnvelopeInfo, error) {
 	var v []node.EnvelopeInfo
-	return v, c.do(http.MethodGet, "/v1/envelopes", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/envelopes", nil, nil, &v)
 }
 
-// Export has the node write a bundle file at path (relative paths are taken
-// from the caller's working directory) and returns how many envelopes it holds.
-func (c *Client) Export(path string) (int, error) {
+// ExportFile has the node write a bundle file at path (relative paths are
+// taken from the caller's working directory): see node.ExportFile.
+func (c *Client) ExportFile(ctx context.Context, path string, o node.ExportOptions) (node.ExportResult, error) {
+	var v node.ExportResult
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return 0, err
+		return v, err
 	}
-	var v ExportResponse
-	return v.Count, c.do(http.MethodPost, "/v1/export", nil, PathRequest{Path: abs}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/export", nil, ExportRequest{Path: abs, Replace: o.Replace}, &v)
 }
 
-// Import has the node take in the bundle file at path (relative paths are
-// taken from the caller's working directory).
-func (c *Client) Import(path string) (node.ImportReport, error) {
+// ImportFile has the node take in the bundle file at path (relative paths
+// are taken from the caller's working directory). Cancelling ctx stops the
+// import where it is: see node.ImportFile.
+func (c *Client) ImportFile(ctx context.Context, path string) (node.ImportReport, error) {
 	var v node.ImportReport
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return v, err
 	}
-	return v, c.do(http.MethodPost, "/v1/import", nil, PathRequest{Path: abs}, &v)
+	return v, c.do(ctx, http.MethodPost, "/v1/import", nil, PathRequest{Path: abs}, &v)
 }
 
 // Stats counts what the node holds.
-func (c *Client) Stats() (node.Stats, error) {
-	st, err := c.Status()
+func (c *Client) Stats(ctx context.Context) (node.Stats, error) {
+	st, err := c.Status(ctx)
 	return st.Stats, err
 }
 
 // Status returns the running node's state.
-func (c *Client) Status() (mesh.Status, error) {
+func (c *Client) Status(ctx context.Context) (mesh.Status, error) {
 	var v mesh.Status
-	return v, c.do(http.MethodGet, "/v1/status", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &v)
 }
 
 // Peers lists the neighbours the node is linked to.
-func (c *Client) Peers() ([]mesh.PeerInfo, error) {
+func (c *Client) Peers(ctx context.Context) ([]mesh.PeerInfo, error) {
 	var v []mesh.PeerInfo
-	return v, c.do(http.MethodGet, "/v1/peers", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/peers", nil, nil, &v)
 }
 
 // maxResponse bounds what is read of a response: message lists can be long.
@@ -217,7 +290,7 @@ const maxResponse = 256 << 20
 
 // do sends one request (in, if not nil, as JSON) and decodes the response
 // into out (if not nil).
-func (c *Client) do(method, path string, query url.Values, in, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -227,7 +300,7 @@ func (c *Client) do(method, path string, query url.Values, in, out any) error {
 		body = bytes.NewReader(b)
 	}
 	u := url.URL{Scheme: "http", Host: "grapevine", Path: path, RawQuery: query.Encode()}
-	req, err := http.NewRequest(method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
 	}
@@ -245,7 +318,7 @@ func (c *Client) do(method, path string, query url.Values, in, out any) error {
 		if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
 			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact}
 	}
 	if out == nil {
 		return nil

@@ -5,6 +5,7 @@ package api
 // unread counts, messages one page at a time, and read marks.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,11 @@ func (s *Server) uiRoutes() {
 // events streams server-sent events until the client goes or the server
 // stops (the request's context ends with Serve's).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, CodeStarting, "the node is starting: its store is not open yet")
+		return
+	}
 	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil { // a stream outlives the write timeout
 		s.log.Debug("event stream without deadline control", "err", err)
@@ -156,7 +162,7 @@ type notFoundError struct{ error }
 func notFound(msg string) error { return notFoundError{errors.New(msg)} }
 
 // UI asks the running node where its web UI is served.
-func (c *Client) UI() (UI, error) {
+func (c *Client) UI(ctx context.Context) (UI, error) {
 	var v UI
-	return v, c.do(http.MethodGet, "/v1/ui", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/ui", nil, nil, &v)
 }

@@ -17,14 +17,14 @@ import (
 
 // Conversations lists contacts with their last message and unread count,
 // newest first.
-func (c *Client) Conversations() ([]node.Conversation, error) {
+func (c *Client) Conversations(ctx context.Context) ([]node.Conversation, error) {
 	var v []node.Conversation
-	return v, c.do(http.MethodGet, "/v1/conversations", nil, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/conversations", nil, nil, &v)
 }
 
 // MessagesPage returns up to limit messages with a contact before the
 // message with ID before ("" for the newest), oldest first.
-func (c *Client) MessagesPage(ref, before string, limit int) (node.MessagePage, error) {
+func (c *Client) MessagesPage(ctx context.Context, ref, before string, limit int) (node.MessagePage, error) {
 	q := url.Values{"contact": {ref}}
 	if before != "" {
 		q.Set("before", before)
@@ -33,12 +33,12 @@ func (c *Client) MessagesPage(ref, before string, limit int) (node.MessagePage, 
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	var v node.MessagePage
-	return v, c.do(http.MethodGet, "/v1/messages/page", q, nil, &v)
+	return v, c.do(ctx, http.MethodGet, "/v1/messages/page", q, nil, &v)
 }
 
 // MarkRead marks everything with a contact as read.
-func (c *Client) MarkRead(ref string) error {
-	return c.do(http.MethodPost, "/v1/read", nil, ContactRequest{Contact: ref}, nil)
+func (c *Client) MarkRead(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodPost, "/v1/read", nil, ContactRequest{Contact: ref}, nil)
 }
 
 // Events follows the node's event stream, calling fn for each event (the

@@ -16,7 +16,8 @@ import (
 // answer as the node does in-process.
 func TestEventStream(t *testing.T) {
 	f := newFixture(t)
-	bob, err := node.Init(filepath.Join(t.TempDir(), "bob"), pass, "Bob", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	ctx := context.Background()
+	bob, err := node.Init(filepath.Join(t.TempDir(), "bob"), pass, "Bob", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,34 +32,34 @@ func TestEventStream(t *testing.T) {
 	if ev := <-events; ev.Type != "hello" || ev.Seq != 1 {
 		t.Fatalf("first event %+v, want hello 1", ev)
 	}
-	if _, err := f.c.AddContact(self.Link, ""); err != nil {
+	if _, err := f.c.AddContact(ctx, self.Link, ""); err != nil {
 		t.Fatal(err)
 	}
 	if ev := <-events; ev.Type != "change" {
 		t.Fatalf("after adding a contact: %+v", ev)
 	}
-	if _, err := f.c.Send("Bob", "hello"); err != nil {
+	if _, err := f.c.Send(ctx, "Bob", "hello"); err != nil {
 		t.Fatal(err)
 	}
 	if ev := <-events; ev.Type != "change" {
 		t.Fatalf("after sending: %+v", ev)
 	}
 
-	convs := must(f.c.Conversations())(t)
+	convs := must(f.c.Conversations(ctx))(t)
 	same(t, "conversations", convs, must(f.n.Conversations())(t))
 	if len(convs) != 1 || convs[0].Last == nil || convs[0].Last.Text != "hello" {
 		t.Fatalf("conversations: %+v", convs)
 	}
-	page := must(f.c.MessagesPage("Bob", "", 10))(t)
+	page := must(f.c.MessagesPage(ctx, "Bob", "", 10))(t)
 	same(t, "page", page, must(f.n.MessagesPage("Bob", "", 10))(t))
-	if err := f.c.MarkRead("Bob"); err != nil {
+	if err := f.c.MarkRead(ctx, "Bob"); err != nil {
 		t.Fatal(err)
 	}
 	var apiErr *Error
-	if _, err := f.c.MessagesPage("Nobody", "", 10); !errors.As(err, &apiErr) || apiErr.Code != CodeNoContact {
+	if _, err := f.c.MessagesPage(ctx, "Nobody", "", 10); !errors.As(err, &apiErr) || apiErr.Code != CodeNoContact {
 		t.Fatalf("page of nobody: %v", err)
 	}
-	if _, err := f.c.MessagesPage("Bob", "", 100000); !errors.As(err, &apiErr) || apiErr.Code != CodeBadRequest {
+	if _, err := f.c.MessagesPage(ctx, "Bob", "", 100000); !errors.As(err, &apiErr) || apiErr.Code != CodeBadRequest {
 		t.Fatalf("page too long: %v", err)
 	}
 

@@ -17,7 +17,7 @@ import (
 // never a server error — except import/export, whose paths may name files
 // the fuzzer cannot foresee.
 func FuzzRequest(f *testing.F) {
-	n, err := node.Init(filepath.Join(f.TempDir(), "home"), []byte("pw"), "Alice", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(filepath.Join(f.TempDir(), "home"), []byte("pw"), "Alice", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		f.Fatal(err)
 	}

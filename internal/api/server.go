@@ -23,23 +23,43 @@ import (
 
 // Server answers the local API for one running node.
 type Server struct {
-	n   *node.Node
-	m   Mesh
-	log *slog.Logger
-	mux *http.ServeMux
-	ui  atomic.Pointer[UI] // the web UI's address, if served (events.go)
+	// n and m are set once, by Ready, before ready is.
+	n     *node.Node
+	m     Mesh
+	ready atomic.Bool
+	log   *slog.Logger
+	mux   *http.ServeMux
+	ui    atomic.Pointer[UI] // the web UI's address, if served (events.go)
 }
 
 // NewServer serves n and m. m may be nil (no mesh): then peers is empty and
 // status shows only what the node holds. log may be nil.
 func NewServer(n *node.Node, m Mesh, log *slog.Logger) *Server {
+	s := NewStarting(log)
+	s.Ready(n, m)
+	return s
+}
+
+// NewStarting returns a server for a node that is not open yet: until Ready,
+// it answers every request 503 with the code "starting". A node listens on
+// its socket first, so that commands run meanwhile wait for it rather than
+// open the store themselves and hold its lock (SPEC §7: one process at a
+// time). log may be nil.
+func NewStarting(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{n: n, m: m, log: log, mux: http.NewServeMux()}
+	s := &Server{log: log, mux: http.NewServeMux()}
 	s.routes()
 	s.uiRoutes() // events.go
 	return s
+}
+
+// Ready gives the server its node and mesh (m may be nil): from now on it
+// answers requests. It is called at most once.
+func (s *Server) Ready(n *node.Node, m Mesh) {
+	s.n, s.m = n, m
+	s.ready.Store(true)
 }
 
 // Timeouts of the HTTP server. Import and export of a large bundle take a
@@ -112,11 +132,7 @@ func (s *Server) routes() {
 		if req.Link == "" {
 			return nil, bad(`missing "link": the contact's grapevine: invite link`)
 		}
-		ct, err := s.n.AddContact(req.Link, req.Name)
-		if errors.Is(err, keys.ErrNotInvite) {
-			err = badRequest{err}
-		}
-		return ct, err
+		return ok(s.n.AddContact(req.Link, req.Name))
 	})
 	s.handle("POST /v1/contacts/accept", func(r *http.Request) (any, error) {
 		ref, err := contactRef(r)
@@ -170,16 +186,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		// The node checks the same; here they earn a 400. (JSON carries no
-		// invalid UTF-8: Client checks that.)
-		switch {
-		case req.To == "":
+		if req.To == "" {
 			return nil, bad(`missing "to": a contact's name or fingerprint prefix`)
-		case req.Text == "":
-			return nil, bad("the message is empty")
-		case len(req.Text) > node.MaxText:
-			return nil, bad("the message is %d bytes, limit %d", len(req.Text), node.MaxText)
 		}
+		// The node checks the text (node.ErrInvalid: 400). JSON carries no
+		// invalid UTF-8: Client checks that.
 		return ok(s.n.Send(req.To, req.Text))
 	})
 	s.handle("GET /v1/messages", func(r *http.Request) (any, error) {
@@ -187,19 +198,27 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /v1/envelopes", func(*http.Request) (any, error) { return list(s.n.Envelopes()) })
 	s.handle("POST /v1/export", func(r *http.Request) (any, error) {
-		path, err := pathOf(r)
+		req, err := decode[ExportRequest](r)
 		if err != nil {
 			return nil, err
 		}
-		count, err := s.n.Export(path)
-		return ExportResponse{Path: path, Count: count}, fileError(err)
+		path, err := absPath(req.Path)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.n.ExportFile(r.Context(), path, node.ExportOptions{Replace: req.Replace})
+		return res, fileError(err)
 	})
 	s.handle("POST /v1/import", func(r *http.Request) (any, error) {
-		path, err := pathOf(r)
+		req, err := decode[PathRequest](r)
 		if err != nil {
 			return nil, err
 		}
-		rep, err := s.n.Import(path)
+		path, err := absPath(req.Path)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := s.n.ImportFile(r.Context(), path)
 		return rep, fileError(err)
 	})
 	s.handle("GET /v1/peers", func(*http.Request) (any, error) {
@@ -225,6 +244,11 @@ func (s *Server) routes() {
 // handle registers an endpoint that answers JSON or fails with an error.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, CodeStarting, "the node is starting: its store is not open yet")
+			return
+		}
 		v, err := fn(r)
 		if err != nil {
 			s.fail(w, r, err)
@@ -261,19 +285,34 @@ func fileError(err error) error {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var br badRequest
+	var ne *node.Error
+	if errors.As(err, &ne) {
+		// What the caller caused, with what a front end needs to say what
+		// to do next.
+		status, code := http.StatusBadRequest, CodeBadRequest
+		switch {
+		case errors.Is(err, node.ErrConflict):
+			status, code = http.StatusConflict, CodeConflict
+		case errors.Is(err, node.ErrExpired):
+			status, code = http.StatusGone, CodeExpired
+		}
+		writeJSON(w, status, ErrorResponse{Error: err.Error(), Code: code, Reason: ne.Reason, Contact: ne.Contact})
+		return
+	}
 	switch {
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the request body is over %d bytes", tooLarge.Limit))
 	case errors.Is(err, node.ErrNoContact):
 		writeError(w, http.StatusNotFound, CodeNoContact, err.Error())
-	case errors.As(err, &br):
+	case errors.Is(err, fs.ErrExist):
+		writeError(w, http.StatusConflict, CodeExists, err.Error())
+	case errors.As(err, &br), errors.Is(err, keys.ErrNotInvite):
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 	case errors.As(err, new(notFoundError)):
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	default:
-		// Mostly the node refusing what the caller asked (who prints the
-		// error): not worth a warning in the node's log.
-		s.log.Debug("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The node failed (its store, say): the owner should hear of it.
+		s.log.Warn("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 	}
 }
@@ -314,19 +353,16 @@ func contactRef(r *http.Request) (string, error) {
 	return req.Contact, err
 }
 
-// pathOf reads a PathRequest: the path must be absolute, since the node does
-// not share the caller's working directory.
-func pathOf(r *http.Request) (string, error) {
-	req, err := decode[PathRequest](r)
+// absPath checks a path in a request: it must be absolute, since the node
+// does not share the caller's working directory.
+func absPath(path string) (string, error) {
 	switch {
-	case err != nil:
-		return "", err
-	case req.Path == "":
+	case path == "":
 		return "", bad(`missing "path"`)
-	case !filepath.IsAbs(req.Path):
-		return "", bad("the path %q is not absolute (the node runs in another directory)", req.Path)
+	case !filepath.IsAbs(path):
+		return "", bad("the path %q is not absolute (the node runs in another directory)", path)
 	}
-	return filepath.Clean(req.Path), nil
+	return filepath.Clean(path), nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

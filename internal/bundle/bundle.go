@@ -93,7 +93,7 @@ func (w *Writer) Add(envelope []byte) error {
 	if len(envelope) > MaxEnvelope {
 		return fmt.Errorf("bundle: envelope of %d bytes exceeds maximum of %d", len(envelope), MaxEnvelope)
 	}
-	if w.count >= math.MaxUint32 {
+	if uint64(w.count) >= math.MaxUint32 {
 		return errors.New("bundle: too many envelopes for one bundle")
 	}
 	pre, crc := w.pre[:], w.crc[:]

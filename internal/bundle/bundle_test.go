@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // encode writes envs as a complete bundle and returns the bytes and the
@@ -750,4 +752,97 @@ func BenchmarkRead(b *testing.B) {
 		iters++
 	}
 	b.ReportMetric(float64(iters*benchN)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+func TestCreate(t *testing.T) {
+	envs, want, _ := smallBundle(t)
+	add := func(put func([]byte) error) error {
+		for _, e := range envs {
+			if err := put(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	dir := t.TempDir()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	o := CreateOptions{Now: func() time.Time { return at }}
+
+	// A new file.
+	path := filepath.Join(dir, "out.gvb")
+	if got, n, err := Create(path, o, add); err != nil || got != path || n != len(envs) {
+		t.Fatalf("Create = %s, %d, %v", got, n, err)
+	}
+	// Not over an existing one, without Replace: it stays as it was.
+	if err := os.WriteFile(path, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Create(path, o, add); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "exists and is not replaced") {
+		t.Errorf("Create over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "precious" {
+		t.Errorf("the existing file became %q", b)
+	}
+	// With Replace, yes.
+	if _, _, err := Create(path, CreateOptions{Replace: true}, add); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, want) {
+		t.Error("the replaced file is not the bundle")
+	}
+
+	// Into a directory, under a new name each time.
+	usb := filepath.Join(dir, "usb")
+	os.Mkdir(usb, 0o755)
+	for i, name := range []string{"grapevine-20260304-050607.gvb", "grapevine-20260304-050607-2.gvb", "grapevine-20260304-050607-3.gvb"} {
+		got, _, err := Create(usb+string(filepath.Separator), o, add)
+		if err != nil || got != filepath.Join(usb, name) {
+			t.Errorf("export %d into a directory: %s, %v; want %s", i, got, err, name)
+		}
+	}
+	onlyFiles(t, usb, "grapevine-20260304-050607-2.gvb", "grapevine-20260304-050607-3.gvb", "grapevine-20260304-050607.gvb")
+
+	// Never over anything but a regular file, even with Replace.
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(path, link); err == nil {
+		if _, _, err := Create(link, CreateOptions{Replace: true}, add); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "a symbolic link") {
+			t.Errorf("Create over a symlink: %v", err)
+		}
+	}
+	if runtime.GOOS != "windows" {
+		fifo := filepath.Join(dir, "fifo")
+		if err := mkfifo(fifo); err == nil {
+			if _, _, err := Create(fifo, CreateOptions{Replace: true}, add); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "a named pipe") {
+				t.Errorf("Create over a named pipe: %v", err)
+			}
+		}
+		if _, _, err := Create("/dev/null", CreateOptions{Replace: true}, add); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "a device") {
+			t.Errorf("Create over /dev/null: %v", err)
+		}
+	}
+	if _, _, err := Create(filepath.Join(dir, "nope", "x.gvb"), o, add); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("Create in a missing directory: %v", err)
+	}
+	if _, _, err := Create(filepath.Join(path, "x.gvb"), o, add); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("Create under a file: %v", err)
+	}
+
+	// A killed writer's temporary file is removed by the next Create once
+	// stale; a fresh one (a writer at work) stays.
+	tmpDir := filepath.Join(dir, "tmp")
+	os.Mkdir(tmpDir, 0o755)
+	stale := filepath.Join(tmpDir, ".grapevine-export-123.tmp")
+	fresh := filepath.Join(tmpDir, ".grapevine-export-456.tmp")
+	other := filepath.Join(tmpDir, ".other.tmp")
+	for _, p := range []string{stale, fresh, other} {
+		os.WriteFile(p, []byte("partial"), 0o600)
+	}
+	old := at.Add(-StaleTemp - time.Minute)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(other, old, old)
+	os.Chtimes(fresh, at, at)
+	if _, _, err := Create(filepath.Join(tmpDir, "b.gvb"), o, add); err != nil {
+		t.Fatal(err)
+	}
+	onlyFiles(t, tmpDir, ".grapevine-export-456.tmp", ".other.tmp", "b.gvb")
 }

@@ -6,9 +6,10 @@
 // bytes; it never parses, decrypts or authenticates them. What it owns is:
 //
 //   - the byte layout (header, length-prefixed CRC-32C-protected records,
-//     end record; see SPEC-bundle.md in this directory);
+//     end record; see SPEC.md §8);
 //   - writing bundles, including the atomic file write used by export
-//     (WriteFile: temp file, fsync, rename, fsync directory);
+//     (Create: temp file, fsync, link or rename, fsync directory; never over
+//     anything but a regular file, and over that only if asked);
 //   - reading bundles robustly: a truncated or partly corrupt bundle still
 //     yields every intact envelope, resynchronising on the record sync
 //     marker after damage, with a Report of what was skipped; a file that is

@@ -39,12 +39,12 @@ func Read(r io.Reader, fn func(envelope []byte) error) (Report, error) {
 	}
 	if len(h) < len(magic) {
 		if len(h) == 0 {
-			return rep, fmt.Errorf("bundle: empty input: %w", ErrNotBundle)
+			return rep, fmt.Errorf("%w: the file is empty", ErrNotBundle)
 		}
-		return rep, fmt.Errorf("bundle: input of %d bytes is shorter than the header: %w", len(h), ErrNotBundle)
+		return rep, fmt.Errorf("%w: the file is %d bytes, shorter than a bundle's header (bundles are written by grapevine export)", ErrNotBundle, len(h))
 	}
 	if !bytes.Equal(h[:len(magic)], magic[:]) {
-		return rep, fmt.Errorf("bundle: bad magic %x: %w", h[:len(magic)], ErrNotBundle)
+		return rep, fmt.Errorf("%w: the file does not begin as a bundle does (bundles are written by grapevine export)", ErrNotBundle)
 	}
 	if len(h) < headerLen {
 		// The magic is intact but the file stops before the version
@@ -52,7 +52,7 @@ func Read(r io.Reader, fn func(envelope []byte) error) (Report, error) {
 		return rep, nil
 	}
 	if v := h[len(magic)]; v != Version {
-		return rep, fmt.Errorf("bundle: format version %d (this build reads version %d): %w", v, Version, ErrUnsupportedVersion)
+		return rep, fmt.Errorf("%w: the bundle is of format version %d, and this grapevine reads version %d: import it with another grapevine (grapevine version)", ErrUnsupportedVersion, v, Version)
 	}
 	br.Discard(headerLen)
 

@@ -3,15 +3,11 @@ package bundle
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "regenerate testdata/vectors.json")
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
+)
 
 const vectorsPath = "testdata/vectors.json"
 
@@ -95,27 +91,7 @@ func makeVectors(t *testing.T) []vector {
 }
 
 func TestVectors(t *testing.T) {
-	if *update {
-		vs := makeVectors(t)
-		out, err := json.MarshalIndent(vs, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(vectorsPath), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(out, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
+	vs := testkit.Vectors(t, vectorsPath, func() []vector { return makeVectors(t) })
 	if len(vs) < 5 {
 		t.Fatalf("only %d vectors", len(vs))
 	}

@@ -3,14 +3,11 @@ package discovery
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/vectors/beacon.json from the implementation")
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
+)
 
 const vectorsPath = "../../testdata/vectors/beacon.json"
 
@@ -77,27 +74,13 @@ func decodeVector(t *testing.T, in beaconVector) beaconVector {
 }
 
 func TestVectors(t *testing.T) {
-	if *update {
+	vs := testkit.Vectors(t, vectorsPath, func() []beaconVector {
 		var vs []beaconVector
 		for _, in := range vectorInputs() {
 			vs = append(vs, decodeVector(t, in))
 		}
-		data, err := json.MarshalIndent(vs, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(data, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []beaconVector
-	if err := json.Unmarshal(data, &vs); err != nil {
-		t.Fatal(err)
-	}
+		return vs
+	})
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"flag"
-	"os"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/vectors/envelope.json from the implementation")
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
+)
 
 const vectorsPath = "../../testdata/vectors/envelope.json"
 
@@ -166,7 +163,7 @@ func mustHex(t *testing.T, s string) []byte {
 }
 
 func TestEnvelopeVectors(t *testing.T) {
-	if *update {
+	vs := testkit.Vectors(t, vectorsPath, func() []envVector {
 		k := hex.EncodeToString(bytes.Repeat([]byte{0x42}, 32))
 		seeds := []envVector{
 			{Comment: "empty content", Key: k, Tag: strings.Repeat("aa", 16), Secret: strings.Repeat("5e", 16), Content: "", Expiry: 1800000000, Hops: 12},
@@ -177,18 +174,10 @@ func TestEnvelopeVectors(t *testing.T) {
 		for _, v := range seeds {
 			out = append(out, v.compute(t))
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []envVector
-	if err := json.Unmarshal(b, &vs); err != nil || len(vs) == 0 {
-		t.Fatalf("no vectors: %v", err)
+		return out
+	})
+	if len(vs) == 0 {
+		t.Fatal("no vectors")
 	}
 	for _, want := range vs {
 		if got := want.compute(t); got != want {

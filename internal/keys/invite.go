@@ -91,11 +91,15 @@ var ErrNotInvite = errors.New("not a valid grapevine invite")
 func ParseLink(s string) (*Invite, error) {
 	s = strings.TrimSpace(s)
 	if len(s) < len(LinkScheme) || !strings.EqualFold(s[:len(LinkScheme)], LinkScheme) {
-		return nil, fmt.Errorf("%w: a link starts with %q", ErrNotInvite, LinkScheme)
+		shown := s
+		if len(shown) > 24 {
+			shown = shown[:24] + "…"
+		}
+		return nil, fmt.Errorf("%w: %q does not start with %q — copy the whole link your contact's grapevine shows (grapevine id), or scan their QR code", ErrNotInvite, shown, LinkScheme)
 	}
 	raw, err := b32.DecodeString(strings.ToUpper(s[len(LinkScheme):]))
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad base32: %v", ErrNotInvite, err)
+		return nil, fmt.Errorf("%w: the link holds characters an invite never has (after %q only the letters a–z and the digits 2–7): was it copied whole and unchanged?", ErrNotInvite, LinkScheme)
 	}
 	return ParseInvite(raw)
 }
@@ -103,14 +107,14 @@ func ParseLink(s string) (*Invite, error) {
 // ParseInvite decodes and verifies the binary form. It does not check expiry.
 func ParseInvite(b []byte) (*Invite, error) {
 	if len(b) < inviteFixed+64 {
-		return nil, fmt.Errorf("%w: %d bytes is too short", ErrNotInvite, len(b))
+		return nil, fmt.Errorf("%w: the link is cut short (it holds %d bytes, an invite at least %d): copy all of it", ErrNotInvite, len(b), inviteFixed+1+64)
 	}
 	if b[0] != InviteVersion {
-		return nil, fmt.Errorf("%w: unsupported version %d", ErrNotInvite, b[0])
+		return nil, fmt.Errorf("%w: it is an invite of version %d, and this grapevine reads version %d: one of you needs another grapevine (grapevine version)", ErrNotInvite, b[0], InviteVersion)
 	}
 	n := int(b[117])
 	if len(b) != inviteFixed+n+64 {
-		return nil, fmt.Errorf("%w: length %d does not match name length %d", ErrNotInvite, len(b), n)
+		return nil, fmt.Errorf("%w: the link is cut short or has extra characters (%d bytes where its name says %d): copy all of it, and nothing more", ErrNotInvite, len(b), inviteFixed+n+64)
 	}
 	inv := &Invite{Identity: Public{Sign: ed25519.PublicKey(append([]byte(nil), b[1:33]...))}}
 	copy(inv.Identity.DH[:], b[33:65])
@@ -120,10 +124,10 @@ func ParseInvite(b []byte) (*Invite, error) {
 	inv.Name = string(b[inviteFixed : inviteFixed+n])
 	copy(inv.Sig[:], b[inviteFixed+n:])
 	if err := CheckName(inv.Name); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotInvite, err)
+		return nil, fmt.Errorf("%w: the name in it is not acceptable: %v", ErrNotInvite, err)
 	}
 	if !ed25519.Verify(inv.Identity.Sign, append([]byte(inviteLabel), b[:inviteFixed+n]...), inv.Sig[:]) {
-		return nil, fmt.Errorf("%w: bad signature", ErrNotInvite)
+		return nil, fmt.Errorf("%w: it was altered or mistyped (its signature does not match what it says): ask your contact for the link again", ErrNotInvite)
 	}
 	return inv, nil
 }

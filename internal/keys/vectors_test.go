@@ -3,18 +3,13 @@ package keys
 import (
 	"bytes"
 	"crypto/ecdh"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors/keys.json from the implementation")
 
 const vectorsPath = "../../testdata/vectors/keys.json"
 
@@ -69,26 +64,6 @@ type stepVector struct {
 	Envelope  string `json:"envelope"`
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// stream is deterministic "randomness" for vectors: SHA-256 of a label and
-// a counter, 32 bytes at a time.
-func stream(label string, n int) []byte {
-	var out []byte
-	for i := uint32(0); len(out) < n; i++ {
-		h := sha256.Sum256(binary.BigEndian.AppendUint32([]byte(label), i))
-		out = append(out, h[:]...)
-	}
-	return out[:n]
-}
-
 // script is the transcript every vector follows.
 var script = []struct {
 	from   string
@@ -109,17 +84,17 @@ var script = []struct {
 func (v *keyVector) compute(t testing.TB) keyVector {
 	out := *v
 	out.Steps = nil
-	a, err := IdentityFromSeeds(v.AName, unhex(t, v.ASignSeed), unhex(t, v.ADHPriv))
+	a, err := IdentityFromSeeds(v.AName, testkit.Unhex(t, v.ASignSeed), testkit.Unhex(t, v.ADHPriv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := IdentityFromSeeds(v.BName, unhex(t, v.BSignSeed), unhex(t, v.BDHPriv))
+	b, err := IdentityFromSeeds(v.BName, testkit.Unhex(t, v.BSignSeed), testkit.Unhex(t, v.BDHPriv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkPriv, _ := ecdh.X25519().NewPrivateKey(unhex(t, v.PrekeyPriv))
+	pkPriv, _ := ecdh.X25519().NewPrivateKey(testkit.Unhex(t, v.PrekeyPriv))
 	pk := &Prekey{Priv: pkPriv, Expiry: v.InviteExpiry}
-	copy(pk.Secret[:], unhex(t, v.InviteSecret))
+	copy(pk.Secret[:], testkit.Unhex(t, v.InviteSecret))
 	inv := NewInvite(b, pk)
 	out.AFingerprint, out.BFingerprint = a.Public().Fingerprint(), b.Public().Fingerprint()
 	out.SafetyNumber = SafetyNumber(a.Public(), b.Public())
@@ -131,7 +106,7 @@ func (v *keyVector) compute(t testing.TB) keyVector {
 	tag := IntroTag(pk.Secret, v.IntroSlot)
 	mask := IntroMask(pk.Secret, tag)
 	out.IntroTag, out.IntroMask = hex.EncodeToString(tag[:]), hex.EncodeToString(mask[:])
-	ir := bytes.NewReader(unhex(t, v.InitiateRandom))
+	ir := bytes.NewReader(testkit.Unhex(t, v.InitiateRandom))
 	fc, err := Initiate(a, inv, v.P0, ir)
 	if err != nil || ir.Len() != 0 {
 		t.Fatalf("Initiate: %v, %d random bytes left", err, ir.Len())
@@ -165,7 +140,7 @@ func (v *keyVector) compute(t testing.TB) keyVector {
 		if st.ack {
 			from.receipt(last[st.from])
 		}
-		random := stream(v.Comment+" step "+string(rune('0'+i)), st.random)
+		random := testkit.Stream(v.Comment+" step "+string(rune('0'+i)), st.random)
 		rr := bytes.NewReader(random)
 		e, sent, err := from.s.Seal(p, []byte(st.text), 2000000000, 12, rr)
 		if err != nil || rr.Len() != 0 {
@@ -187,7 +162,7 @@ func (v *keyVector) compute(t testing.TB) keyVector {
 		t.Fatal("no proof key")
 	}
 	low := a.Public().Fingerprint() < b.Public().Fingerprint()
-	proof := LinkProofWith(key, true, low, unhex(t, v.LinkBinding))
+	proof := LinkProofWith(key, true, low, testkit.Unhex(t, v.LinkBinding))
 	out.LinkProof = hex.EncodeToString(proof[:])
 	out.computeRekey(t, a, b)
 	return out
@@ -203,7 +178,7 @@ func (out *keyVector) computeRekey(t testing.TB, a, b *Identity) {
 	}
 	tag := RekeyTag(base, a.Public(), out.P0, 0)
 	mask := RekeyMask(base, tag)
-	eph, err := ecdh.X25519().NewPrivateKey(unhex(t, out.RekeyEphemeral))
+	eph, err := ecdh.X25519().NewPrivateKey(testkit.Unhex(t, out.RekeyEphemeral))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,35 +201,24 @@ func seedVectors() []keyVector {
 		{Comment: "first contact and a transcript of seven envelopes", ASignSeed: h(0x01), ADHPriv: h(0x02), AName: "Alice",
 			BSignSeed: h(0x03), BDHPriv: h(0x04), BName: "Bob", PrekeyPriv: h(0x05),
 			InviteSecret: hex.EncodeToString(bytes.Repeat([]byte{0x06}, 16)), InviteExpiry: 1800000000,
-			IntroSlot: 42, P0: 20413, InitiateRandom: hex.EncodeToString(stream("initiate 1", 128)), LinkBinding: h(0x08),
+			IntroSlot: 42, P0: 20413, InitiateRandom: hex.EncodeToString(testkit.Stream("initiate 1", 128)), LinkBinding: h(0x08),
 			RekeyEphemeral: h(0x09)},
 		{Comment: "non-ASCII names, a later period", ASignSeed: h(0x11), ADHPriv: h(0x12), AName: "Zoë",
 			BSignSeed: h(0x13), BDHPriv: h(0x14), BName: "Bình", PrekeyPriv: h(0x15),
 			InviteSecret: hex.EncodeToString(bytes.Repeat([]byte{0x16}, 16)), InviteExpiry: 1900000000,
-			IntroSlot: 255, P0: 21000, InitiateRandom: hex.EncodeToString(stream("initiate 2", 128)), LinkBinding: h(0x18),
+			IntroSlot: 255, P0: 21000, InitiateRandom: hex.EncodeToString(testkit.Stream("initiate 2", 128)), LinkBinding: h(0x18),
 			RekeyEphemeral: h(0x19)},
 	}
 }
 
 func TestKeyVectors(t *testing.T) {
-	if *update {
+	vs := testkit.Vectors(t, vectorsPath, func() []keyVector {
 		var vs []keyVector
 		for _, v := range seedVectors() {
 			vs = append(vs, v.compute(t))
 		}
-		b, _ := json.MarshalIndent(vs, "", "  ")
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []keyVector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+		return vs
+	})
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}

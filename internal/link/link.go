@@ -11,8 +11,8 @@
 // set a read deadline of IdleTimeout before each ReadFrame, and Close the link
 // when it expires.
 //
-// The wire format is specified in SPEC.md, "Links between neighbours" (draft:
-// spec-drafts/link.md); test vectors live in testdata/vectors/link.json.
+// The wire format is specified in SPEC.md §10, "Links between neighbours";
+// test vectors live in testdata/vectors/link.json.
 package link
 
 import (

@@ -5,16 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"net"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/flynn/noise"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/vectors/link.json from the implementation")
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
+)
 
 const vectorsPath = "../../testdata/vectors/link.json"
 
@@ -224,27 +222,13 @@ func checkRaw(t *testing.T, v linkVector) {
 }
 
 func TestVectors(t *testing.T) {
-	if *update {
+	vs := testkit.Vectors(t, vectorsPath, func() []linkVector {
 		var vs []linkVector
 		for _, v := range seedVectors() {
 			vs = append(vs, v.compute(t))
 		}
-		b, err := json.MarshalIndent(vs, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []linkVector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+		return vs
+	})
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}

@@ -23,15 +23,14 @@ type tcpNode struct {
 
 func startTCP(b *testing.B, name string, peers ...string) *tcpNode {
 	b.Helper()
-	n, err := node.Init(filepath.Join(b.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(filepath.Join(b.TempDir(), name), []byte("pw"), name, node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	m := New(n, Config{Listen: "127.0.0.1:0", Peers: peers})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); m.Serve(ctx) }()
+	wg.Go(func() { m.Serve(ctx) })
 	<-m.Ready()
 	return &tcpNode{n: n, m: m, stop: func() { cancel(); wg.Wait(); n.Close() }}
 }

@@ -27,7 +27,7 @@ func attackerLink(t *testing.T, tm *testMesh, self, victim string) (*link.Conn, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc, err := link.Client(tm.ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: session.MaxPayload})
+	lc, err := link.Client(tm.ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func hello(t *testing.T, lc *link.Conn) {
 	t.Helper()
 	proofs := make([]byte, 32*16)
 	rand.Read(proofs)
-	if err := lc.WriteFrame(session.TypeHello, proofs); err != nil {
+	if err := lc.WriteFrame(byte(session.TypeHello), proofs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -59,7 +59,7 @@ func TestPingFloodWithoutReadingIsCut(t *testing.T) {
 		start := time.Now()
 		cut := false
 		for range 200000 {
-			if err := lc.WriteFrame(session.TypePing, nil); err != nil {
+			if err := lc.WriteFrame(byte(session.TypePing), nil); err != nil {
 				cut = true
 				break
 			}
@@ -96,7 +96,7 @@ func TestOneHostHoldsItsShare(t *testing.T) {
 			}
 			key, _ := noise.DH25519.GenerateKeypair(rand.Reader)
 			ctx, cancel := context.WithTimeout(tm.ctx, 15*time.Second)
-			lc, err := link.Client(ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: session.MaxPayload})
+			lc, err := link.Client(ctx, c, link.Config{Static: key, Rand: rand.Reader, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }})
 			cancel()
 			if err != nil {
 				continue // turned away

@@ -4,8 +4,9 @@
 // session), pushes new envelopes to every neighbour at once, and guards the
 // node against misbehaving peers (limits, rate limits, penalties).
 //
-// Its clock and transports are interfaces, and an in-memory transport is
-// provided, so tests and the simulator run this same code on virtual time.
+// Its transport is an interface: the tests run this same code over an
+// in-memory network on virtual time (testing/synctest). The simulator (package
+// sim) runs the node and the session below it, not this package.
 package mesh
 
 import (
@@ -44,11 +45,10 @@ type Config struct {
 	RelayQuota int64
 
 	Transport Transport // default TCP
-	Clock     Clock     // default the time package
 	Rand      io.Reader // default crypto/rand
 	Log       *slog.Logger
-	// DiscoveryConfig tunes discovery (tests); Port, Value, Stealth, Clock,
-	// Rand and Log are filled in by the mesh.
+	// DiscoveryConfig tunes discovery (tests); Port, Value, Stealth, Rand
+	// and Log are filled in by the mesh.
 	DiscoveryConfig discovery.Config
 
 	Keepalive      time.Duration // a Ping after this much silence; default 15 s
@@ -79,8 +79,9 @@ type Config struct {
 	RateBytes     float64 // default 16 MiB
 }
 
-// WithDefaults returns c with every unset timing and limit at its default,
-// so that the simulator keeps the daemon's timers.
+// WithDefaults returns c with every unset timing and limit at its default
+// (the simulator keeps the same timers: sim.ResyncInterval and
+// sim.MaintainInterval).
 func (c Config) WithDefaults() Config {
 	c.fill()
 	return c
@@ -102,9 +103,6 @@ func (c *Config) fill() {
 	def(&c.Penalty, 30*time.Second)
 	if c.Transport == nil {
 		c.Transport = TCP{}
-	}
-	if c.Clock == nil {
-		c.Clock = realClock{}
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
@@ -182,7 +180,9 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	if err := m.rotate(); err != nil {
 		return err
 	}
-	m.started = m.cfg.Clock.Now()
+	m.mu.Lock()
+	m.started = time.Now() // Status reads it, from the local API
+	m.mu.Unlock()
 	var ln net.Listener
 	if m.cfg.Listen != "" {
 		var err error
@@ -197,7 +197,7 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	goes := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	goes := wg.Go
 
 	m.node.Watch(m.noteNew) // runs under the node's lock: only note the IDs
 	defer m.node.Watch(nil)
@@ -251,9 +251,9 @@ func (m *Mesh) rotate() error {
 const ReleaseEvery = time.Second
 
 func (m *Mesh) housekeeping(ctx context.Context) {
-	rotate := m.cfg.Clock.After(m.cfg.KeyRotation)
-	maintain := m.cfg.Clock.After(m.cfg.MaintainEvery)
-	release := m.cfg.Clock.After(ReleaseEvery)
+	rotate := time.After(m.cfg.KeyRotation)
+	maintain := time.After(m.cfg.MaintainEvery)
+	release := time.After(ReleaseEvery)
 	for {
 		select {
 		case <-ctx.Done():
@@ -262,18 +262,18 @@ func (m *Mesh) housekeeping(ctx context.Context) {
 			if err := m.node.ReleaseReceipts(false); err != nil {
 				m.log.Warn("releasing receipts failed", "err", err)
 			}
-			release = m.cfg.Clock.After(ReleaseEvery)
+			release = time.After(ReleaseEvery)
 		case <-rotate:
 			if err := m.rotate(); err != nil {
 				m.log.Warn("link key rotation failed", "err", err)
 			}
-			rotate = m.cfg.Clock.After(m.cfg.KeyRotation)
+			rotate = time.After(m.cfg.KeyRotation)
 		case <-maintain:
 			if err := m.node.Maintain(); err != nil {
 				m.log.Warn("maintenance failed", "err", err)
 			}
 			m.forgetPenalties()
-			maintain = m.cfg.Clock.After(m.cfg.MaintainEvery)
+			maintain = time.After(m.cfg.MaintainEvery)
 		}
 	}
 }
@@ -332,7 +332,7 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				m.log.Warn("accept failed", "err", err)
 				select { // e.g. out of file descriptors: breathe
-				case <-m.cfg.Clock.After(100 * time.Millisecond):
+				case <-time.After(100 * time.Millisecond):
 				case <-ctx.Done():
 				}
 				continue
@@ -349,8 +349,7 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			c.Close()
 			continue
 		}
-		m.links.Add(1)
-		go func() { defer m.links.Done(); m.run(ctx, c, false, "", false, func() { m.handshook(host) }) }()
+		m.links.Go(func() { m.run(ctx, c, false, "", false, func() { m.handshook(host) }) })
 	}
 }
 
@@ -410,7 +409,7 @@ const IdleYield = 2 * time.Minute
 func (m *Mesh) idlest() *peer {
 	var best *peer
 	var bestAt time.Time
-	now := m.cfg.Clock.Now()
+	now := time.Now()
 	for p := range m.peers {
 		at := p.lastUseful()
 		if now.Sub(at) >= IdleYield && (best == nil || at.Before(bestAt)) {
@@ -423,7 +422,7 @@ func (m *Mesh) idlest() *peer {
 // shed logs, at most every 10 s, that the node turned a connection away.
 func (m *Mesh) shed(host, why string) {
 	m.mu.Lock()
-	now := m.cfg.Clock.Now()
+	now := time.Now()
 	log := now.Sub(m.shedLog) >= 10*time.Second
 	if log {
 		m.shedLog = now
@@ -448,7 +447,7 @@ func (m *Mesh) penalised(host string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.penalties[host]
-	return ok && m.cfg.Clock.Now().Before(p.until)
+	return ok && time.Now().Before(p.until)
 }
 
 // penalise refuses a host that broke the protocol for a while, longer on
@@ -458,7 +457,7 @@ func (m *Mesh) penalise(host string) {
 	defer m.mu.Unlock()
 	p := m.penalties[host]
 	p.strike = min(p.strike+1, 5)
-	p.until = m.cfg.Clock.Now().Add(m.cfg.Penalty << (p.strike - 1))
+	p.until = time.Now().Add(m.cfg.Penalty << (p.strike - 1))
 	m.penalties[host] = p
 }
 
@@ -466,7 +465,7 @@ func (m *Mesh) penalise(host string) {
 func (m *Mesh) forgetPenalties() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.cfg.Clock.Now()
+	now := time.Now()
 	for host, p := range m.penalties {
 		if now.After(p.until.Add(m.cfg.Penalty << 4)) { // past the longest penalty: a fresh start
 			delete(m.penalties, host)
@@ -479,7 +478,7 @@ func (m *Mesh) forgetPenalties() {
 func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 	backoff := m.cfg.BackoffMin
 	for ctx.Err() == nil {
-		began := m.cfg.Clock.Now()
+		began := time.Now()
 		err := m.dial(ctx, addr, true)
 		var dup *alreadyLinked
 		if errors.As(err, &dup) { // they dialled us first: redial only once that link ends
@@ -494,14 +493,14 @@ func (m *Mesh) keepDialling(ctx context.Context, addr string) {
 		if err != nil {
 			m.log.Debug("dial failed", "addr", addr, "err", err)
 		}
-		if m.cfg.Clock.Now().Sub(began) > 2*m.cfg.BackoffMax {
+		if time.Now().Sub(began) > 2*m.cfg.BackoffMax {
 			backoff = m.cfg.BackoffMin
 		}
 		wait := backoff/2 + m.jitter(backoff)
 		select {
 		case <-ctx.Done():
 			return
-		case <-m.cfg.Clock.After(wait):
+		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, m.cfg.BackoffMax)
 	}
@@ -544,7 +543,6 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
 	dc.Stealth = m.cfg.Stealth || len(m.Addrs()) == 0 // nothing to advertise when not listening
-	dc.Clock = m.cfg.Clock
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
 	interval := dc.Interval
@@ -552,13 +550,13 @@ func (m *Mesh) discover(ctx context.Context) {
 		interval = discovery.DefaultInterval
 	}
 	firstHeard := map[[discovery.ValueSize]byte]time.Time{} // Serve calls found one at a time
-	dials := newTokenBucket(m.cfg.DialRate, m.cfg.Clock.Now())
+	dials := newTokenBucket(m.cfg.DialRate, time.Now())
 	d := discovery.New(dc)
 	err := d.Serve(ctx, func(s discovery.Sighting) {
 		m.mu.Lock()
 		own := m.value
 		m.mu.Unlock()
-		now := m.cfg.Clock.Now()
+		now := time.Now()
 		if _, ok := firstHeard[s.Value]; !ok {
 			if len(firstHeard) > 4096 {
 				clear(firstHeard)
@@ -580,8 +578,7 @@ func (m *Mesh) discover(ctx context.Context) {
 		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
 			return
 		}
-		m.links.Add(1)
-		go func() { defer m.links.Done(); m.dial(ctx, addr, false) }()
+		m.links.Go(func() { m.dial(ctx, addr, false) })
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)

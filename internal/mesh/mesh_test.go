@@ -46,7 +46,7 @@ func newTestNode(t *testing.T, name string) *node.Node {
 
 func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
 	t.Helper()
-	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,11 @@ func newTestNodeWith(t *testing.T, name string, cfg node.Config) *node.Node {
 func (tm *testMesh) start(n *node.Node, addr string, peers ...string) (*Mesh, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(tm.ctx)
 	m := New(n, Config{Listen: addr, Peers: peers, Transport: tm.net.Transport(addr)})
-	tm.wg.Add(1)
-	go func() {
-		defer tm.wg.Done()
+	tm.wg.Go(func() {
 		if err := m.Serve(ctx); err != nil {
 			tm.t.Errorf("%s: %v", addr, err)
 		}
-	}()
+	})
 	<-m.Ready()
 	return m, cancel
 }
@@ -280,9 +278,9 @@ func TestHostilePeersAreCutOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go lc.WriteFrame(f.Type, f.Payload)
+			go lc.WriteFrame(byte(f.Type), f.Payload)
 			if !closed(c) {
-				t.Fatalf("frame type %d with %d bytes was not cut off", f.Type, len(f.Payload))
+				t.Fatalf("frame type %v with %d bytes was not cut off", f.Type, len(f.Payload))
 			}
 		}
 
@@ -380,7 +378,7 @@ func TestJunkFloodIsCut(t *testing.T) {
 				s := envelope.Sealing{Expiry: uint32(time.Now().Add(-time.Hour).Unix()), Hops: 3}
 				rand.Read(s.Tag[:])
 				e, _ := envelope.Seal(s, []byte("stale"))
-				if lc.WriteFrame(session.TypeEnvelope, e.Marshal()) != nil {
+				if lc.WriteFrame(byte(session.TypeEnvelope), e.Marshal()) != nil {
 					return
 				}
 			}

@@ -46,7 +46,7 @@ func (p *peer) lastUseful() time.Time {
 
 func (p *peer) wasUseful() {
 	p.mu.Lock()
-	p.useful = p.m.cfg.Clock.Now()
+	p.useful = time.Now()
 	p.mu.Unlock()
 }
 
@@ -79,7 +79,7 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	m.mu.Lock()
 	key := m.key
 	m.mu.Unlock()
-	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: session.MaxPayload}
+	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }}
 	var lc *link.Conn
 	var err error
 	if initiator {
@@ -107,8 +107,8 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	}
 	p := &peer{m: m, conn: lc, initiator: initiator, localKey: lc.LocalStatic(), remoteKey: lc.RemoteStatic(),
 		sess: session.New(m.node, session.Config{Initiator: initiator, Source: hostOf(remote), Binding: lc.ChannelBinding()}),
-		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: m.cfg.Clock.Now()},
-		wake: make(chan struct{}, 1), done: make(chan struct{}), useful: m.cfg.Clock.Now()}
+		info: PeerInfo{Addr: addr, Transport: m.cfg.Transport.Name(), Direction: dir, Static: static, Since: time.Now()},
+		wake: make(chan struct{}, 1), done: make(chan struct{}), useful: time.Now()}
 	if err := m.register(p); err != nil {
 		lc.Close()
 		return err
@@ -116,7 +116,13 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	defer m.unregister(p)
 	m.log.Info("linked", "addr", addr, "direction", dir)
 	err = p.serve(ctx)
-	m.log.Info("link closed", "addr", addr, "err", err)
+	if se := (*storeError)(nil); errors.As(err, &se) {
+		// Not the neighbour's doing: this node cannot write (a full disk,
+		// a damaged store). Its owner must hear of it.
+		m.log.Error("link closed: failed to store what the neighbour sent", "addr", addr, "err", err)
+	} else {
+		m.log.Info("link closed", "addr", addr, "err", err)
+	}
 	if errors.Is(err, session.ErrProtocol) || errors.Is(err, link.ErrProtocol) {
 		m.penalise(hostOf(remote))
 	}
@@ -129,8 +135,7 @@ func (p *peer) serve(ctx context.Context) error {
 	flushc := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for _, f := range []func() error{func() error { return p.read(in) }, p.write, func() error { return p.flusher(flushc) }} {
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- f() }()
+		wg.Go(func() { errc <- f() })
 	}
 	defer func() {
 		p.close()
@@ -146,7 +151,7 @@ func (p *peer) serve(ctx context.Context) error {
 		return err
 	}
 	p.send(append(hello, open...))
-	resync := p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+	resync := time.After(p.m.cfg.ResyncInterval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,7 +166,7 @@ func (p *peer) serve(ctx context.Context) error {
 				return err
 			}
 			p.send(open)
-			resync = p.m.cfg.Clock.After(p.m.cfg.ResyncInterval)
+			resync = time.After(p.m.cfg.ResyncInterval)
 		case f := <-in:
 			out, flush, err := p.sess.Handle(f)
 			if err != nil {
@@ -211,7 +216,7 @@ func (p *peer) flush() error {
 	}
 	rep, err := p.sess.Flush()
 	if err != nil {
-		return fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)
+		return &storeError{fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)}
 	}
 	log := p.m.log
 	if rep.Messages+rep.Requests+rep.Delivered > 0 { // what the person at this node wants to know
@@ -240,17 +245,16 @@ const junkLimit = 1000
 // read moves frames from the link to the session loop, at most at the
 // configured rate: beyond it, the link is simply read slower.
 func (p *peer) read(in chan<- session.Frame) error {
-	clk := p.m.cfg.Clock
-	envs := newTokenBucket(p.m.cfg.RateEnvelopes, clk.Now())
-	volume := newTokenBucket(p.m.cfg.RateBytes, clk.Now())
+	envs := newTokenBucket(p.m.cfg.RateEnvelopes, time.Now())
+	volume := newTokenBucket(p.m.cfg.RateBytes, time.Now())
 	// A reconciliation message can cost the node a scan of its snapshot;
 	// an honest round needs a handful. Ten a second is plenty.
-	negs := newTokenBucket(10, clk.Now())
+	negs := newTokenBucket(10, time.Now())
 	// Every other frame (Ping, Want, Offer, Hello, Done) costs little each,
 	// but a peer could send them without end: a hundred a second is plenty.
-	ctrl := newTokenBucket(100, clk.Now())
+	ctrl := newTokenBucket(100, time.Now())
 	for {
-		p.conn.SetReadDeadline(clk.Now().Add(p.m.cfg.IdleTimeout))
+		p.conn.SetReadDeadline(time.Now().Add(p.m.cfg.IdleTimeout))
 		typ, payload, err := p.conn.ReadFrame()
 		if err != nil {
 			var ne net.Error
@@ -260,25 +264,25 @@ func (p *peer) read(in chan<- session.Frame) error {
 			return err // link.ErrProtocol for undecryptable, oversized or unknown frames
 		}
 		var wait time.Duration
-		switch typ {
+		switch session.FrameType(typ) {
 		case session.TypeEnvelope, session.TypeSpray:
-			now := clk.Now()
+			now := time.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 			p.wasUseful()
 		case session.TypeNegOpen, session.TypeNeg:
-			wait = negs.take(1, clk.Now())
+			wait = negs.take(1, time.Now())
 		default:
-			wait = ctrl.take(1, clk.Now())
+			wait = ctrl.take(1, time.Now())
 		}
 		if wait > 0 {
 			select {
-			case <-clk.After(wait):
+			case <-time.After(wait):
 			case <-p.done:
 				return nil
 			}
 		}
 		select {
-		case in <- session.Frame{Type: typ, Payload: bytes.Clone(payload)}:
+		case in <- session.Frame{Type: session.FrameType(typ), Payload: bytes.Clone(payload)}:
 		case <-p.done:
 			return nil
 		}
@@ -288,7 +292,6 @@ func (p *peer) read(in chan<- session.Frame) error {
 // write sends control frames first, then queued envelopes, and a Ping when
 // the link has been quiet for the keepalive interval.
 func (p *peer) write() error {
-	clk := p.m.cfg.Clock
 	for {
 		p.mu.Lock()
 		ctrl := p.ctrl
@@ -296,9 +299,9 @@ func (p *peer) write() error {
 		p.mu.Unlock()
 		// A peer that stops reading is cut after WriteTimeout, rather
 		// than holding this goroutine and the frames queued for it.
-		p.conn.SetWriteDeadline(clk.Now().Add(p.m.cfg.WriteTimeout))
+		p.conn.SetWriteDeadline(time.Now().Add(p.m.cfg.WriteTimeout))
 		for _, f := range ctrl {
-			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
+			if err := p.conn.WriteFrame(byte(f.Type), f.Payload); err != nil {
 				return err
 			}
 		}
@@ -307,7 +310,7 @@ func (p *peer) write() error {
 			return err
 		}
 		for _, f := range frames {
-			if err := p.conn.WriteFrame(f.Type, f.Payload); err != nil {
+			if err := p.conn.WriteFrame(byte(f.Type), f.Payload); err != nil {
 				return err
 			}
 		}
@@ -324,7 +327,7 @@ func (p *peer) write() error {
 		case <-p.wake:
 		case <-p.done:
 			return nil
-		case <-clk.After(p.m.cfg.Keepalive):
+		case <-time.After(p.m.cfg.Keepalive):
 			p.send([]session.Frame{{Type: session.TypePing}})
 		}
 	}
@@ -395,3 +398,8 @@ func (t *tokenBucket) take(n float64, now time.Time) time.Duration {
 	t.last = now
 	return time.Duration(max(-t.tokens/t.rate, 0) * float64(time.Second))
 }
+
+// storeError is a failure to write what a neighbour sent to the store.
+type storeError struct{ error }
+
+func (e *storeError) Unwrap() error { return e.error }

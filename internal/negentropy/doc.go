@@ -6,8 +6,7 @@
 // reconciliation protocol (https://github.com/hoytech/negentropy, file
 // docs/negentropy-protocol-v1.md) byte for byte, so it interoperates with
 // the reference implementations. The exact message layout, as Grapevine uses
-// it, is in spec-drafts/negentropy.md; test vectors are in
-// testdata/vectors/negentropy.json.
+// it, is in SPEC.md §11; test vectors are in testdata/vectors/negentropy.json.
 //
 // An item is an (expiry, envelope ID) pair: Item.Timestamp is the envelope's
 // expiry in Unix seconds and Item.ID its 32-byte envelope ID. Each node puts

@@ -2,8 +2,7 @@ package negentropy
 
 // A policy is how we split a range whose fingerprints differ: into how many
 // Fingerprint buckets, or when to send an IdList instead. It only shapes
-// what we send; the peer reads any choice. See spec-drafts/negentropy.md
-// ("Splitting", non-normative) for the reasoning.
+// what we send; the peer reads any choice (SPEC.md §11).
 //
 // Messages are numbered by level: the initiator's first message is level 0,
 // the responder's reply level 1, the initiator's next message level 2, and

@@ -6,17 +6,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"math"
 	"math/big"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/vectors/negentropy.json from the implementation")
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
+)
 
 const vectorsPath = "../../testdata/vectors/negentropy.json"
 
@@ -71,23 +69,7 @@ type transcriptVector struct {
 }
 
 func TestVectors(t *testing.T) {
-	if *update {
-		b, err := json.MarshalIndent(computeVectors(t, seedVectors()), "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want vectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	want := testkit.Vectors(t, vectorsPath, func() vectors { return computeVectors(t, seedVectors()) })
 	if len(want.Varints) == 0 || len(want.Fingerprints) == 0 || len(want.Bounds) == 0 || len(want.Transcripts) == 0 {
 		t.Fatal("vector file is missing a section")
 	}
@@ -269,7 +251,7 @@ func seedVectors() vectors {
 	max := strconv.FormatUint(math.MaxUint64, 10)
 
 	v := vectors{
-		Comment: "Negentropy protocol v1 as used by Grapevine (spec-drafts/negentropy.md). Timestamps are decimal strings, " +
+		Comment: "Negentropy protocol v1 as used by Grapevine (SPEC.md §11). Timestamps are decimal strings, " +
 			"byte strings hex. Transcripts depend on the sender's splitting choices, which are not normative; " +
 			"everything else is. Regenerate with: go test ./internal/negentropy -run TestVectors -update",
 	}

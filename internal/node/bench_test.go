@@ -109,7 +109,7 @@ func conversation(tb testing.TB, self *keys.Identity, p keys.Period) (mine, thei
 // rest and commit, in batches as an import does.
 func BenchmarkIngestCarried(b *testing.B) {
 	clk := newTestClock()
-	n, err := Init(filepath.Join(b.TempDir(), "home"), []byte("pw"), "Relay", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
+	n, err := Init(filepath.Join(b.TempDir(), "home"), []byte("pw"), "Relay", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,8 +174,8 @@ func BenchmarkWireSizes(b *testing.B) {
 	for b.Loop() {
 		clk := newTestClock()
 		dir := b.TempDir()
-		alice, _ := Init(filepath.Join(dir, "a"), []byte("pw"), "Alice", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
-		bob, _ := Init(filepath.Join(dir, "b"), []byte("pw"), "Bob", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
+		alice, _ := Init(filepath.Join(dir, "a"), []byte("pw"), "Alice", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF()})
+		bob, _ := Init(filepath.Join(dir, "b"), []byte("pw"), "Bob", DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF()})
 		self, _ := bob.Self()
 		if _, err := alice.AddContact(self.Link, ""); err != nil {
 			b.Fatal(err)

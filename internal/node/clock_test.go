@@ -22,7 +22,7 @@ func (s *skewed) Now() time.Time          { return s.real.Now().Add(s.skew) }
 func (s *skewed) Elapsed() time.Duration  { return s.real.Now().Sub(s.start) }
 func (s *skewed) restart()                { s.start = s.real.Now() }
 func (s *skewed) set(to time.Time)        { s.skew = to.Sub(s.real.Now()) }
-func (s *skewed) opts() Options           { return Options{Now: s.Now, Elapsed: s.Elapsed, KDF: store.TestKDF} }
+func (s *skewed) opts() Options           { return Options{Now: s.Now, Elapsed: s.Elapsed, KDF: store.TestKDF()} }
 func newSkewed(real *testClock) *skewed   { return &skewed{real: real, start: real.Now()} }
 func (tn *testNode) clockWarning() string { st, _ := tn.Stats(); return st.Clock }
 func (tn *testNode) reopenWith(o Options) {

@@ -283,7 +283,7 @@ func resolve(tx *store.Tx, ref string) (*contactRecord, error) {
 	for _, c := range matches {
 		names = append(names, fmt.Sprintf("%q (%s)", c.Name, c.Fingerprint[:8]))
 	}
-	return nil, fmt.Errorf("%q is ambiguous: it matches %s; give more of the fingerprint", ref, strings.Join(names, ", "))
+	return nil, invalid(ReasonAmbiguous, "%q is ambiguous: it matches %s; give more of the fingerprint", ref, strings.Join(names, ", "))
 }
 
 // nameTaken reports whether another contact than exceptFP has this name.
@@ -343,15 +343,15 @@ func (n *Node) AddContact(link, name string) (Contact, error) {
 	}
 	now := n.now()
 	if !now.Before(inv.ExpiresAt()) {
-		return Contact{}, fmt.Errorf("this invite expired on %s: ask %s for a new one", inv.ExpiresAt().Format(time.DateOnly), inv.Name)
+		return Contact{}, expired(inv.Name, "this invite expired on %s: ask %s for a new one", inv.ExpiresAt().Format(time.DateOnly), inv.Name)
 	}
 	if inv.Identity.Equal(n.id.Public()) {
-		return Contact{}, errors.New("that is your own invite")
+		return Contact{}, conflict(ReasonOwnInvite, "", "that is your own invite")
 	}
 	if name == "" {
 		name = inv.Name
 	} else if name, err = keys.NormalizeName(name); err != nil {
-		return Contact{}, fmt.Errorf("invalid name: %w", err)
+		return Contact{}, badName(err)
 	}
 	fp := inv.Identity.Fingerprint()
 	var out *contactRecord
@@ -362,14 +362,14 @@ func (n *Node) AddContact(link, name string) (Contact, error) {
 		}
 		switch {
 		case c != nil && c.State == StateActive:
-			return fmt.Errorf("%s is already a contact (to start new keys with them: grapevine contacts rekey %q)", c.Name, c.Name)
+			return conflict(ReasonAlreadyContact, c.Name, "%s is already a contact", c.Name)
 		case c != nil && c.State == StatePending: // send the request again
 			out = c
 			return n.initiate(tx, c, inv, link)
 		}
 		if taken, err := nameTaken(tx, name, fp, nil); err != nil || taken {
 			if err == nil {
-				err = fmt.Errorf("a contact named %q already exists: choose another with --name", name)
+				err = conflict(ReasonNameTaken, name, "a contact named %q already exists", name)
 			}
 			return err
 		}
@@ -446,7 +446,7 @@ func (n *Node) Accept(ref string) (Contact, error) {
 			return err
 		}
 		if c.State != StateRequest && c.Proposal == nil {
-			return fmt.Errorf("%s is not a contact request and proposed no new keys (state %s)", c.Name, c.State)
+			return conflict(ReasonNotRequest, c.Name, "%s is not a contact request and proposed no new keys (state %s)", c.Name, c.State)
 		}
 		out = c
 		return n.accept(tx, c)
@@ -511,7 +511,7 @@ func (n *Node) Reject(ref string) error {
 			return saveContact(tx, c)
 		}
 		if c.State != StateRequest {
-			return fmt.Errorf("%s is not a contact request (state %s)", c.Name, c.State)
+			return conflict(ReasonNotRequest, c.Name, "%s is not a contact request (state %s)", c.Name, c.State)
 		}
 		if err := deleteMessagesOf(tx, fp, false); err != nil {
 			return err
@@ -564,7 +564,7 @@ func (n *Node) Rename(ref, name string) (Contact, error) {
 	defer n.mu.Unlock()
 	name, err := keys.NormalizeName(name)
 	if err != nil {
-		return Contact{}, fmt.Errorf("invalid name: %w", err)
+		return Contact{}, badName(err)
 	}
 	var out Contact
 	err = n.update(func(tx *store.Tx) error {
@@ -574,7 +574,7 @@ func (n *Node) Rename(ref, name string) (Contact, error) {
 		}
 		if taken, err := nameTaken(tx, name, c.Fingerprint, nil); err != nil || taken {
 			if err == nil {
-				err = fmt.Errorf("a contact named %q already exists", name)
+				err = conflict(ReasonNameTaken, name, "a contact named %q already exists", name)
 			}
 			return err
 		}
@@ -607,13 +607,13 @@ func (n *Node) Rekey(ref string) (Contact, error) {
 				return fmt.Errorf("cannot send the request to %s again: %w", c.Name, err)
 			}
 			if !n.now().Before(inv.ExpiresAt()) {
-				return fmt.Errorf("the invite you added %s by expired on %s: ask them for a new one and add it", c.Name, inv.ExpiresAt().Format(time.DateOnly))
+				return expired(c.Name, "the invite you added %s by expired on %s: ask them for a new one and add it", c.Name, inv.ExpiresAt().Format(time.DateOnly))
 			}
 			return n.initiate(tx, c, inv, c.Invite)
 		case StateActive:
 			return n.initiateRekey(tx, c)
 		}
-		return fmt.Errorf("%s asked to be your contact: accept or reject the request instead", c.Name)
+		return conflict(ReasonRequestWaiting, c.Name, "%s asked to be your contact: accept or reject the request instead", c.Name)
 	})
 	if err != nil {
 		n.rebuildIndexQuietly()

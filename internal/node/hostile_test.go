@@ -26,7 +26,7 @@ func seededNode(t *testing.T, name string, clk *testClock, seed uint64, cfg Conf
 	home := filepath.Join(t.TempDir(), name)
 	var s [32]byte
 	s[0], s[1] = byte(seed), byte(seed>>8)
-	n, err := Init(home, []byte("pw-"+name), name, cfg, Options{Now: clk.Now, KDF: store.TestKDF, Rand: mrand.NewChaCha8(s)})
+	n, err := Init(home, []byte("pw-"+name), name, cfg, Options{Now: clk.Now, KDF: store.TestKDF(), Rand: mrand.NewChaCha8(s)})
 	if err != nil {
 		t.Fatal(err)
 	}

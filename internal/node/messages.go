@@ -146,12 +146,12 @@ func (n *Node) Send(ref, text string) (Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
-	case text == "":
-		return Message{}, errors.New("the message is empty")
+	case strings.TrimSpace(text) == "":
+		return Message{}, invalid(ReasonInvalidText, "the message is empty")
 	case len(text) > MaxText:
-		return Message{}, fmt.Errorf("the message is %d bytes, limit %d", len(text), MaxText)
+		return Message{}, invalid(ReasonInvalidText, "the message is %d bytes, limit %d", len(text), MaxText)
 	case !utf8.ValidString(text):
-		return Message{}, errors.New("the message is not valid UTF-8")
+		return Message{}, invalid(ReasonInvalidText, "the message is not valid UTF-8")
 	}
 	now := n.now().UTC().Truncate(time.Second)
 	var msg Message
@@ -161,7 +161,7 @@ func (n *Node) Send(ref, text string) (Message, error) {
 			return err
 		}
 		if c.State == StateRequest {
-			return fmt.Errorf("%s asked to be your contact: accept first (grapevine contacts accept %q)", c.Name, c.Name)
+			return conflict(ReasonRequestWaiting, c.Name, "%s asked to be your contact: accept the request first", c.Name)
 		}
 		e, sent, err := n.sendContent(tx, c, &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text}, kindText)
 		if err != nil {

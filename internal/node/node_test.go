@@ -38,7 +38,7 @@ type testNode struct {
 func newTestNode(t *testing.T, name string, clk *testClock) *testNode {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
-	n, err := Init(home, []byte("pw-"+name), name, DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF})
+	n, err := Init(home, []byte("pw-"+name), name, DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}

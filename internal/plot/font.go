@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/sfnt"
 )
 
 // The Go Regular and Go Bold fonts are parsed once and then only read, so
@@ -51,7 +52,7 @@ func (fc *typesetter) font(bold bool) *ttFont {
 // glyph is one positioned glyph of a shaped string, in pixels from the
 // start of the string's baseline.
 type glyph struct {
-	id uint16
+	id sfnt.GlyphIndex
 	x  float64
 }
 

@@ -11,8 +11,8 @@
 // committed or compared in tests. Nothing here needs cgo or system fonts:
 // the SVG asks for the generic sans-serif family, and the PNG is drawn with
 // the anti-aliasing rasterizer golang.org/x/image/vector, its text from the
-// outlines of the Go fonts embedded in golang.org/x/image/font/gofont (read
-// by a small TrueType reader in this package, see ttf.go).
+// outlines of the Go fonts embedded in golang.org/x/image/font/gofont, read
+// with golang.org/x/image/font/sfnt (sfnt.go).
 //
 // Bad data does not panic. Points whose X or Y is NaN, infinite or larger in
 // magnitude than 1e300 are skipped and break the line into separate pieces;

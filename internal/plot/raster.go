@@ -263,23 +263,28 @@ func (r *rasterizer) text(t textItem) error {
 		return float32(q.X - ox), float32(q.Y - oy)
 	}
 	for _, g := range glyphs {
-		for _, c := range f.contours(g.id, 0) {
-			ops := contourPath(c)
-			if len(ops) == 0 {
-				continue
-			}
-			for _, op := range ops {
-				switch op.Kind {
-				case 0:
-					r.z.MoveTo(v(op.P, g.x))
-				case 1:
-					r.z.LineTo(v(op.P, g.x))
-				case 2:
-					cx, cy := v(op.C, g.x)
-					px, py := v(op.P, g.x)
-					r.z.QuadTo(cx, cy, px, py)
+		ops := f.outline(g.id)
+		for i, op := range ops {
+			switch op.Kind {
+			case 0:
+				if i > 0 {
+					r.z.ClosePath()
 				}
+				r.z.MoveTo(v(op.P, g.x))
+			case 1:
+				r.z.LineTo(v(op.P, g.x))
+			case 2:
+				cx, cy := v(op.C, g.x)
+				px, py := v(op.P, g.x)
+				r.z.QuadTo(cx, cy, px, py)
+			case 3:
+				cx, cy := v(op.C, g.x)
+				dx, dy := v(op.D, g.x)
+				px, py := v(op.P, g.x)
+				r.z.CubeTo(cx, cy, dx, dy, px, py)
 			}
+		}
+		if len(ops) > 0 {
 			r.z.ClosePath()
 		}
 	}

@@ -39,18 +39,33 @@ import (
 //	          proves delivered), 1 ≤ n ≤ MaxReceiptOffer: receipts down to
 //	          their last copy, for holders of that envelope to claim by a Want
 const (
-	TypeNegOpen      byte = 1
-	TypeNeg          byte = 2
-	TypeEnvelope     byte = 3
-	TypeWant         byte = 4
-	TypeDone         byte = 5
-	TypePing         byte = 6
-	TypePong         byte = 7
-	TypeHello        byte = 8
-	TypeSpray        byte = 9
-	TypeOffer        byte = 10
-	TypeReceiptOffer byte = 11
+	TypeNegOpen      FrameType = 1
+	TypeNeg          FrameType = 2
+	TypeEnvelope     FrameType = 3
+	TypeWant         FrameType = 4
+	TypeDone         FrameType = 5
+	TypePing         FrameType = 6
+	TypePong         FrameType = 7
+	TypeHello        FrameType = 8
+	TypeSpray        FrameType = 9
+	TypeOffer        FrameType = 10
+	TypeReceiptOffer FrameType = 11
 )
+
+// FrameType is the first byte of a link frame's plaintext: what the frame
+// carries.
+type FrameType byte
+
+var frameTypeNames = [...]string{TypeNegOpen: "NegOpen", TypeNeg: "Neg", TypeEnvelope: "Envelope", TypeWant: "Want",
+	TypeDone: "Done", TypePing: "Ping", TypePong: "Pong", TypeHello: "Hello", TypeSpray: "Spray", TypeOffer: "Offer",
+	TypeReceiptOffer: "ReceiptOffer"}
+
+func (t FrameType) String() string {
+	if int(t) < len(frameTypeNames) && frameTypeNames[t] != "" {
+		return frameTypeNames[t]
+	}
+	return fmt.Sprintf("FrameType(%d)", byte(t))
+}
 
 // Limits on frame payloads.
 const (
@@ -65,7 +80,7 @@ const (
 
 // MaxPayload is the largest payload each frame type may have; a peer that
 // sends more is cut off.
-func MaxPayload(typ byte) int {
+func MaxPayload(typ FrameType) int {
 	switch typ {
 	case TypeNegOpen, TypeNeg:
 		return FrameLimit
@@ -87,7 +102,7 @@ func MaxPayload(typ byte) int {
 
 // Frame is one message on a link.
 type Frame struct {
-	Type    byte
+	Type    FrameType
 	Payload []byte
 }
 
@@ -220,7 +235,7 @@ func (s *Session) Open() ([]Frame, error) {
 // received wait for Flush, which Handle requests by flush = true.
 func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 	if max := MaxPayload(f.Type); max < 0 || len(f.Payload) > max {
-		return nil, false, fmt.Errorf("%w: frame type %d with %d bytes", ErrProtocol, f.Type, len(f.Payload))
+		return nil, false, fmt.Errorf("%w: frame type %v with %d bytes", ErrProtocol, f.Type, len(f.Payload))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -535,7 +550,7 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 
 // appendSplit appends p as frames of type typ of at most max bytes each
 // (one frame in practice: Next takes fewer envelopes than a frame holds).
-func appendSplit(frames []Frame, typ byte, p []byte, max int) []Frame {
+func appendSplit(frames []Frame, typ FrameType, p []byte, max int) []Frame {
 	for len(p) > 0 {
 		n := min(len(p), max)
 		frames = append(frames, Frame{typ, p[:n]})

@@ -24,7 +24,7 @@ func newNodeWith(t testing.TB, name string, cfg node.Config) *node.Node {
 	t.Helper()
 	cfg.ReceiptDelay = 0 // these tests are about the link: receipts leave at once
 	n, err := node.Init(filepath.Join(t.TempDir(), name), []byte("pw"), name, cfg,
-		node.Options{KDF: store.TestKDF, Now: func() time.Time { return epoch }})
+		node.Options{KDF: store.TestKDF(), Now: func() time.Time { return epoch }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,20 +410,20 @@ func TestSprayedReceiptFollowsTheCopies(t *testing.T) {
 func FuzzHandle(f *testing.F) {
 	a := newNode(f, "A")
 	ingest(f, a, stranger(f, 50, 5))
-	f.Add(TypeNegOpen, []byte{0x61, 0x00, 0x00})
-	f.Add(TypeWant, make([]byte, 64))
-	f.Add(TypeEnvelope, stranger(f, 1, 5)[0])
-	f.Add(TypeSpray, append([]byte{3}, stranger(f, 1, 5)[0]...))
-	f.Add(TypeOffer, make([]byte, 96))
-	f.Add(TypeReceiptOffer, make([]byte, 128))
-	f.Add(TypePing, []byte{})
+	f.Add(byte(TypeNegOpen), []byte{0x61, 0x00, 0x00})
+	f.Add(byte(TypeWant), make([]byte, 64))
+	f.Add(byte(TypeEnvelope), stranger(f, 1, 5)[0])
+	f.Add(byte(TypeSpray), append([]byte{3}, stranger(f, 1, 5)[0]...))
+	f.Add(byte(TypeOffer), make([]byte, 96))
+	f.Add(byte(TypeReceiptOffer), make([]byte, 128))
+	f.Add(byte(TypePing), []byte{})
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
 		for _, cfg := range []Config{{}, {Initiator: true}} {
 			s := New(a, cfg)
 			if _, err := s.Open(); err != nil {
 				t.Fatal(err)
 			}
-			out, _, err := s.Handle(Frame{typ, payload})
+			out, _, err := s.Handle(Frame{FrameType(typ), payload})
 			if err != nil && !errors.Is(err, ErrProtocol) {
 				t.Fatalf("a peer's frame caused a non-protocol error: %v", err)
 			}
@@ -532,5 +532,13 @@ func TestClaimsAreBounded(t *testing.T) {
 	t.Logf("%d offers under B's tags: %d claimed, %d after the first %d offers", 20*len(tags), wanted, late, MaxClaims)
 	if wanted == 0 || late != 0 {
 		t.Fatalf("%d claims, %d of them past the first %d offers", wanted, late, MaxClaims)
+	}
+}
+
+func TestFrameTypeString(t *testing.T) {
+	for typ, want := range map[FrameType]string{TypeNegOpen: "NegOpen", TypeReceiptOffer: "ReceiptOffer", TypePong: "Pong", 0: "FrameType(0)", 200: "FrameType(200)"} {
+		if got := typ.String(); got != want {
+			t.Errorf("FrameType(%d).String() = %q, want %q", byte(typ), got, want)
+		}
 	}
 }

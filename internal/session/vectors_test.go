@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -16,9 +13,8 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/negentropy"
 	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors/sync.json")
 
 // memStore is an in-memory Store: it holds envelopes and nothing else, so
 // the vectors depend only on the sync protocol.
@@ -167,7 +163,7 @@ func runVector(t *testing.T, v syncVector) syncVector {
 	got := v
 	got.Frames, got.FinalIni, got.FinalRes = nil, nil, nil
 	record := func(from string, f Frame) {
-		got.Frames = append(got.Frames, vectorFrame{From: from, Type: f.Type, Payload: hex.EncodeToString(f.Payload)})
+		got.Frames = append(got.Frames, vectorFrame{From: from, Type: byte(f.Type), Payload: hex.EncodeToString(f.Payload)})
 	}
 	ini, res := New(sa, Config{Initiator: true}), New(sb, Config{})
 	for _, pair := range []struct {
@@ -199,7 +195,7 @@ func runVector(t *testing.T, v syncVector) syncVector {
 // the same envelopes on each side must give exactly the same frames.
 func TestVectors(t *testing.T) {
 	path := filepath.Join("..", "..", "testdata", "vectors", "sync.json")
-	if *update {
+	vs := testkit.Vectors(t, path, func() []syncVector {
 		var ini, res []int
 		for i := range 40 {
 			if i%5 != 0 {
@@ -217,19 +213,8 @@ func TestVectors(t *testing.T) {
 		for i := range vs {
 			vs[i] = runVector(t, vs[i])
 		}
-		b, _ := json.MarshalIndent(vs, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []syncVector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+		return vs
+	})
 	if len(vs) == 0 {
 		t.Fatal("no vectors")
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
-	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/sim/mobility"
 )
@@ -19,6 +18,14 @@ import (
 // epoch is virtual time zero: a fixed date, so expiries and key periods are
 // the same on every run.
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// The daemon's timers that the simulator keeps (mesh.Config's defaults;
+// TestDaemonTimers checks they agree): how often a link reconciles again, and
+// how often a node expires items and forgets old keys.
+const (
+	ResyncInterval   = 5 * time.Minute
+	MaintainInterval = 10 * time.Minute
+)
 
 type simNode struct {
 	n     *node.Node
@@ -71,7 +78,6 @@ func Run(ctx context.Context, sc Scenario, progress io.Writer) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("invalid scenario: %w", err)
 	}
-	mc := mesh.Config{}.WithDefaults()
 	e := &engine{
 		sc: sc, world: world, progress: progress,
 		workload:    rand.New(rand.NewPCG(sc.Seed, 1)),
@@ -79,8 +85,8 @@ func Run(ctx context.Context, sc Scenario, progress io.Writer) (*Result, error) 
 		loss:        rand.New(rand.NewPCG(sc.Seed, 3)),
 		links:       map[[2]int32]*vlink{},
 		pending:     map[[2]int32]bool{},
-		resyncEvery: mc.ResyncInterval,
-		maintain:    mc.MaintainEvery,
+		resyncEvery: ResyncInterval,
+		maintain:    MaintainInterval,
 		msgs:        map[envelope.ID]*message{},
 	}
 	defer e.close()

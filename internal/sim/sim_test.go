@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/sim/mobility"
 )
 
@@ -154,5 +155,14 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want an error about %s", err, tc.want)
 		}
+	}
+}
+
+// TestDaemonTimers: the simulator keeps the running node's timers.
+func TestDaemonTimers(t *testing.T) {
+	d := mesh.Config{}.WithDefaults()
+	if d.ResyncInterval != ResyncInterval || d.MaintainEvery != MaintainInterval {
+		t.Errorf("mesh resyncs every %v and maintains every %v; the simulator %v and %v",
+			d.ResyncInterval, d.MaintainEvery, ResyncInterval, MaintainInterval)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // values.
 func BenchmarkPutBatch(b *testing.B) {
 	const batch = 1000
-	s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF})
+	s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF()})
 	defer s.Close()
 	value := make([]byte, 200)
 	exp := time.Now().Add(24 * time.Hour)
@@ -68,7 +68,7 @@ func BenchmarkMemoryPutGet100k(b *testing.B) {
 // BenchmarkFilePutGet is BenchmarkMemoryPutGet on a bbolt file store, for
 // comparison: every Update is fsynced.
 func BenchmarkFilePutGet(b *testing.B) {
-	s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF})
+	s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF()})
 	defer s.Close()
 	benchPutGet(b, s, 0)
 }
@@ -156,7 +156,7 @@ func BenchmarkErasableTx(b *testing.B) {
 	}
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
-			s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF, Erasable: []string{"contacts"}})
+			s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF(), Erasable: []string{"contacts"}})
 			defer s.Close()
 			mustUpdate(b, s, func(tx *Tx) error {
 				for i := range 100 {
@@ -189,7 +189,7 @@ func BenchmarkErasableTx(b *testing.B) {
 // directory.
 func BenchmarkOpen100k(b *testing.B) {
 	dir := b.TempDir()
-	opts := Options{KDF: TestKDF, Erasable: []string{"contacts"}}
+	opts := Options{KDF: TestKDF(), Erasable: []string{"contacts"}}
 	s := mustCreate(b, dir, opts)
 	value := make([]byte, 182)
 	exp := time.Now().Add(7 * 24 * time.Hour)
@@ -234,7 +234,7 @@ func BenchmarkBytesPerItem(b *testing.B) {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			var file, inuse, mem float64
 			for b.Loop() {
-				s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF})
+				s := mustCreate(b, b.TempDir(), Options{KDF: TestKDF()})
 				m, err := CreateMemory(Options{})
 				if err != nil {
 					b.Fatal(err)

@@ -265,7 +265,7 @@ func TestCrashDuringPassphraseChange(t *testing.T) {
 	sn := &snapshotter{t: t, dir: dir}
 	s.kf.hook = sn.hook
 	newPass := []byte("a new passphrase")
-	if err := s.ChangePassphrase(newPass, TestKDF); err != nil {
+	if err := s.ChangePassphrase(newPass, TestKDF()); err != nil {
 		t.Fatal(err)
 	}
 	sn.take("after", nil)

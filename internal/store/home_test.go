@@ -89,7 +89,7 @@ func TestChangePassphrase(t *testing.T) {
 		s.Close()
 	}
 	// A memory store has no passphrase.
-	if err := mustCreateMemory(t, testOpts(nil)).ChangePassphrase(newPass, TestKDF); err == nil {
+	if err := mustCreateMemory(t, testOpts(nil)).ChangePassphrase(newPass, TestKDF()); err == nil {
 		t.Fatal("ChangePassphrase on a memory store succeeded")
 	}
 }
@@ -183,7 +183,7 @@ func TestWipeSymlink(t *testing.T) {
 func BenchmarkWipe(b *testing.B) {
 	const dbSize = 256 << 20
 	src := b.TempDir()
-	s := mustCreate(b, src, Options{KDF: TestKDF})
+	s := mustCreate(b, src, Options{KDF: TestKDF()})
 	s.Close()
 	key, err := os.ReadFile(filepath.Join(src, KeyFileName))
 	if err != nil {

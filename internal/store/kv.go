@@ -67,12 +67,18 @@ type (
 	boltCursor bolt.Cursor
 )
 
+// update and view run bbolt under guard: a damaged page is an error naming
+// the file, never a panic.
 func (d *boltDB) update(fn func(kvTx) error) error {
-	return d.db.Update(func(tx *bolt.Tx) error { return fn((*boltTx)(tx)) })
+	return guard(d.path, func() error {
+		return d.db.Update(func(tx *bolt.Tx) error { return fn((*boltTx)(tx)) })
+	})
 }
 
 func (d *boltDB) view(fn func(kvTx) error) error {
-	return d.db.View(func(tx *bolt.Tx) error { return fn((*boltTx)(tx)) })
+	return guard(d.path, func() error {
+		return d.db.View(func(tx *bolt.Tx) error { return fn((*boltTx)(tx)) })
+	})
 }
 
 func (d *boltDB) size() (int64, error) {

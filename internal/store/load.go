@@ -12,11 +12,12 @@ import (
 // sealed under its successor (the commit happened, the key file write
 // after it did not) is replaced by it, and a key whose item is sealed
 // under the seal key (it stopped being erasable) is dropped. It reports
-// whether the table changed.
+// whether the table changed, and how many keys it dropped because their
+// item is not there (missing).
 //
 // Items with no key are only peeked at (their header decrypted, not
 // authenticated); items with a key are opened in full, as there are few.
-func (s *Store) load() (changed bool, err error) {
+func (s *Store) load() (changed bool, missing int, err error) {
 	seen := make(map[hkey]bool, len(s.keys))
 	err = s.db.view(func(tx kvTx) error {
 		b := tx.Bucket(bucketItems)
@@ -42,6 +43,7 @@ func (s *Store) load() (changed bool, err error) {
 				coll, exact, ok = peekItem(s.sealKey, v, &buf)
 			}
 			if !ok {
+				s.unreadable++
 				continue // undecodable: see SPEC §7, "Directory"
 			}
 			cd := s.dir.colls[string(coll)]
@@ -53,15 +55,16 @@ func (s *Store) load() (changed bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	for hk := range s.keys {
 		if !seen[hk] {
 			delete(s.keys, hk)
 			changed = true
+			missing++
 		}
 	}
-	return changed, nil
+	return changed, missing, nil
 }
 
 // loadErasable opens an item that has a key in the table: under that key,

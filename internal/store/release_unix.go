@@ -1,10 +1,11 @@
-//go:build linux || darwin || freebsd || netbsd || openbsd
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
 
 package store
 
 import (
-	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // releaseMemory tells the kernel that the store file's pages need not stay
@@ -24,6 +25,6 @@ func (d *boltDB) releaseMemory() {
 	// bbolt reports its mapping as a uintptr; reading the same word as a
 	// pointer keeps vet's unsafe.Pointer rules satisfied.
 	base := *(*unsafe.Pointer)(unsafe.Pointer(&info.Data))
-	page := int64(syscall.Getpagesize())
-	syscall.Madvise(unsafe.Slice((*byte)(base), size/page*page), syscall.MADV_DONTNEED)
+	page := int64(unix.Getpagesize())
+	unix.Madvise(unsafe.Slice((*byte)(base), size/page*page), unix.MADV_DONTNEED)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -41,14 +42,14 @@ type KDFParams struct {
 }
 
 // DefaultKDF is RFC 9106's second recommended option (t=3, m=64 MiB, p=4).
-var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+func DefaultKDF() KDFParams { return KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4} }
 
 // TestKDF is deliberately weak and fast. Tests only.
-var TestKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+func TestKDF() KDFParams { return KDFParams{Time: 1, MemoryKiB: 64, Threads: 1} }
 
 // Options tune Create and Open.
 type Options struct {
-	KDF         KDFParams        // used by Create only; zero value means DefaultKDF
+	KDF         KDFParams        // used by Create only; zero value means DefaultKDF()
 	Now         func() time.Time // nil means time.Now; used for expiry decisions
 	LockTimeout time.Duration    // zero (or negative) means 2s; on timeout ErrInUse
 	// Erasable names the collections whose items must be really erased
@@ -106,6 +107,12 @@ type Store struct {
 	// commit, after the key file holds the new keys.
 	commitHook func()
 
+	// warnings says what Open found wrong that did not stop it; unreadable
+	// counts the items it could not read; ids are the files it opened.
+	warnings   []string
+	unreadable int
+	ids        [2]os.FileInfo
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -140,14 +147,42 @@ func (o Options) clock() func() time.Time {
 }
 
 func openBolt(path string, o Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, o.boltOptions())
+	db, _, err := openBoltWith(path, o.boltOptions())
+	return db, err
+}
+
+// openBoltWith opens the database under guard. If bbolt panics on a
+// damaged page halfway through opening, the file it opened (and locked) is
+// closed here, so that the lock does not outlive the failed open.
+func openBoltWith(path string, bo *bolt.Options) (*bolt.DB, [2]rawMeta, error) {
+	metas, err := precheck(path)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, ErrInUse
-		}
-		return nil, err
+		return nil, metas, err
 	}
-	return db, nil
+	var file *os.File
+	bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	var db *bolt.DB
+	err = guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, bo)
+		return err
+	})
+	if db == nil && file != nil {
+		file.Close() // bbolt closes it on an error it returns; not on a panic
+	}
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, metas, ErrInUse
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, metas, &CorruptError{File: path, Detail: fmt.Sprintf("neither of its two meta pages is intact (%v)", err)}
+	case err != nil:
+		return nil, metas, err
+	}
+	return db, metas, nil
 }
 
 // newStore derives the subkeys from dek (which it copies) and returns the
@@ -183,7 +218,7 @@ func newStore(dek []byte, opts Options) (*Store, cipherAEAD, error) {
 func Create(dir string, passphrase []byte, opts Options) (*Store, error) {
 	kdf := opts.KDF
 	if kdf == (KDFParams{}) {
-		kdf = DefaultKDF
+		kdf = DefaultKDF()
 	}
 	if err := kdf.validate(); err != nil {
 		return nil, fmt.Errorf("failed to create store: %w", err)
@@ -292,14 +327,17 @@ func Open(dir string, passphrase []byte, opts Options) (*Store, error) {
 	if err := checkFiles(dbPath, keyPath); err != nil {
 		return nil, err
 	}
-	db, err := openBolt(dbPath, opts)
+	db, metas, err := openBoltWith(dbPath, opts.boltOptions())
 	if err != nil {
 		if errors.Is(err, ErrInUse) {
 			return nil, ErrInUse
 		}
 		return nil, fmt.Errorf("failed to open store file: %w", err)
 	}
-	s, err := unlock(db, dbPath, keyPath, passphrase, opts)
+	// One meta page that does not verify: bbolt uses the other, which may
+	// be one transaction older (a torn write at a crash, or damage).
+	metaDamaged := metas[0].valid != metas[1].valid
+	s, err := unlock(db, dbPath, keyPath, passphrase, opts, metaDamaged)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -336,12 +374,15 @@ func checkFiles(dbPath, keyPath string) error {
 // unlock reads the key file (under the database lock, so that no other
 // process is writing it), checks that it belongs to the database, unwraps
 // the data key and loads the directory.
-func unlock(db *bolt.DB, dbPath, keyPath string, passphrase []byte, opts Options) (*Store, error) {
+func unlock(db *bolt.DB, dbPath, keyPath string, passphrase []byte, opts Options, metaDamaged bool) (*Store, error) {
 	kf, sl, err := readKeyFile(keyPath)
+	if errors.Is(err, errCorruptKeyFile) {
+		return nil, fmt.Errorf("failed to open store: %w", &CorruptError{File: keyPath, Detail: err.Error()})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to open store: key file %s: %w", keyPath, err)
 	}
-	s, err := unlockWith(kf, sl, db, dbPath, passphrase, opts)
+	s, err := unlockWith(kf, sl, db, dbPath, passphrase, opts, metaDamaged)
 	if err != nil {
 		kf.close()
 		return nil, err
@@ -349,9 +390,9 @@ func unlock(db *bolt.DB, dbPath, keyPath string, passphrase []byte, opts Options
 	return s, nil
 }
 
-func unlockWith(kf *keyFile, sl *keySlot, db *bolt.DB, dbPath string, passphrase []byte, opts Options) (*Store, error) {
+func unlockWith(kf *keyFile, sl *keySlot, db *bolt.DB, dbPath string, passphrase []byte, opts Options, metaDamaged bool) (*Store, error) {
 	if err := checkMeta(db, sl.id); err != nil {
-		return nil, fmt.Errorf("failed to open store %s: %w", dbPath, err)
+		return nil, fmt.Errorf("failed to open store: %w", err)
 	}
 	kek := deriveKEK(passphrase, sl.salt[:], sl.kdf)
 	defer clear(kek)
@@ -369,10 +410,26 @@ func unlockWith(kf *keyFile, sl *keySlot, db *bolt.DB, dbPath string, passphrase
 		return nil, fmt.Errorf("failed to open store: key file %s: %w", kf.path, err)
 	}
 	s.kf, s.db = kf, &boltDB{db: db, path: dbPath}
-	repair, err := s.load()
+	repair, missing, err := s.load()
 	if err != nil {
 		return nil, fmt.Errorf("failed to open store: %w", err)
 	}
+	if metaDamaged && missing > 0 {
+		// The key file holds keys of items the database no longer has, and
+		// the database fell back to its older meta page: it lost its last
+		// transaction. Dropping those keys (what crash repair does) would
+		// make that transaction unrecoverable; write nothing, and say so.
+		return nil, fmt.Errorf("failed to open store: %w", &CorruptError{File: dbPath, Detail: fmt.Sprintf(
+			"its newest meta page is damaged, so it shows the state before its last change, and %s holds keys of %d items it no longer has: that change is lost unless repaired. Nothing was written",
+			KeyFileName, missing)})
+	}
+	if metaDamaged {
+		s.warnings = append(s.warnings, fmt.Sprintf("one of the two meta pages of %s is damaged: if it was the newer one, the last change written before it was damaged is lost", dbPath))
+	}
+	if s.unreadable > 0 {
+		s.warnings = append(s.warnings, fmt.Sprintf("%d items in %s cannot be read (damaged, or their keys are lost from %s)", s.unreadable, dbPath, KeyFileName))
+	}
+	s.ids, _ = fileIDs(dbPath, kf)
 	if repair || kf.needsRepair(sl, s.keys) {
 		if err := kf.write(s.keys, true); err != nil {
 			return nil, fmt.Errorf("failed to open store: failed to repair key file: %w", err)
@@ -383,21 +440,24 @@ func unlockWith(kf *keyFile, sl *keySlot, db *bolt.DB, dbPath string, passphrase
 
 // checkMeta checks the database's meta record against the key file's id.
 func checkMeta(db *bolt.DB, id [storeIDSize]byte) error {
-	return db.View(func(tx *bolt.Tx) error {
-		mb := tx.Bucket([]byte(bucketMeta))
-		if mb == nil {
-			return errors.New("not a grapevine store: no meta record")
-		}
-		m := mb.Get([]byte(metaKey))
-		switch {
-		case len(m) != metaSize || string(m[:len(storeMagic)]) != storeMagic:
-			return errors.New("not a grapevine store of this version: bad meta record")
-		case !bytes.Equal(m[len(storeMagic):], id[:]):
-			return fmt.Errorf("the key file %s belongs to another store", KeyFileName)
-		case tx.Bucket([]byte(bucketItems)) == nil || tx.Bucket([]byte(bucketExpiry)) == nil:
-			return errors.New("corrupt store: a bucket is missing")
-		}
-		return nil
+	return guard(db.Path(), func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			corrupt := func(detail string) error { return &CorruptError{File: db.Path(), Detail: detail} }
+			mb := tx.Bucket([]byte(bucketMeta))
+			if mb == nil {
+				return corrupt("it has no meta record (not a grapevine store, or its first pages are damaged)")
+			}
+			m := mb.Get([]byte(metaKey))
+			switch {
+			case len(m) != metaSize || string(m[:len(storeMagic)]) != storeMagic:
+				return corrupt("its meta record is not that of a grapevine store of this version")
+			case !bytes.Equal(m[len(storeMagic):], id[:]):
+				return fmt.Errorf("the key file %s belongs to another store than %s", KeyFileName, db.Path())
+			case tx.Bucket([]byte(bucketItems)) == nil || tx.Bucket([]byte(bucketExpiry)) == nil:
+				return corrupt("a bucket is missing")
+			}
+			return nil
+		})
 	})
 }
 

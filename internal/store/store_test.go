@@ -37,7 +37,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 func testOpts(clock *fakeClock) Options {
-	o := Options{KDF: TestKDF, LockTimeout: 200 * time.Millisecond}
+	o := Options{KDF: TestKDF(), LockTimeout: 200 * time.Millisecond}
 	if clock != nil {
 		o.Now = clock.Now
 	}
@@ -887,10 +887,10 @@ func b2i(b bool) int {
 
 func TestDefaultKDFOpens(t *testing.T) {
 	if testing.Short() {
-		t.Skip("DefaultKDF uses 64 MiB of memory")
+		t.Skip("DefaultKDF() uses 64 MiB of memory")
 	}
 	dir := t.TempDir()
-	s, err := Create(dir, testPass, Options{}) // zero KDF means DefaultKDF
+	s, err := Create(dir, testPass, Options{}) // zero KDF means DefaultKDF()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -906,8 +906,8 @@ func TestDefaultKDFOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sl.kdf != DefaultKDF {
-		t.Fatalf("stored KDF %+v, want %+v", sl.kdf, DefaultKDF)
+	if sl.kdf != DefaultKDF() {
+		t.Fatalf("stored KDF %+v, want %+v", sl.kdf, DefaultKDF())
 	}
 	s, err = Open(dir, testPass, Options{})
 	if err != nil {

@@ -2,36 +2,22 @@ package store
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
 )
 
-// Regenerate with: go test ./internal/store/ -run TestWriteVectors -update-vectors
-var updateVectors = flag.Bool("update-vectors", false, "rewrite testdata/store-vectors.json")
+// Regenerate with: go test ./internal/store/ -run TestVectors -update
 
 const vectorsFile = "testdata/store-vectors.json"
 
-// detBytes returns n deterministic bytes derived from label:
-// SHA-256(label || be32(0)) || SHA-256(label || be32(1)) || ... truncated.
-func detBytes(label string, n int) []byte {
-	var out []byte
-	for i := uint32(0); len(out) < n; i++ {
-		h := sha256.New()
-		h.Write([]byte(label))
-		h.Write(binary.BigEndian.AppendUint32(nil, i))
-		out = h.Sum(out)
-	}
-	return out[:n]
-}
+// detBytes returns n deterministic bytes derived from label (testkit.Stream).
+func detBytes(label string, n int) []byte { return testkit.Stream(label, n) }
 
 type vectorKDF struct {
 	Time      uint32 `json:"time"`
@@ -94,7 +80,7 @@ type vectorInput struct {
 func vectorInputs() []vectorInput {
 	const y2030 = 1893456000
 	return []vectorInput{
-		{"erasable contact, forever", []byte("correct horse battery staple"), TestKDF, 1, "contacts", []byte("bob"), []byte("SECRET-MARKER-alice"), 1 << 40, y2030, 12345, true},
+		{"erasable contact, forever", []byte("correct horse battery staple"), TestKDF(), 1, "contacts", []byte("bob"), []byte("SECRET-MARKER-alice"), 1 << 40, y2030, 12345, true},
 		{"envelope of 54 bytes, binary key", []byte("pässwörd"), KDFParams{Time: 2, MemoryKiB: 32, Threads: 2}, 7, "envelopes", detBytes("envelope id", 32), detBytes("envelope", 54), y2030 + 3*day + 17, y2030 + 1000, 0, false},
 		{"empty passphrase, long value, expired", nil, KDFParams{Time: 1, MemoryKiB: 16, Threads: 1}, 1 << 40, "seen", []byte{}, detBytes("long value", 300), 1, 1700000000, day - 1, false},
 	}
@@ -168,30 +154,6 @@ func computeVector(in vectorInput) (storeVector, error) {
 	return v, nil
 }
 
-func TestWriteVectors(t *testing.T) {
-	if !*updateVectors {
-		t.Skip("run with -update-vectors to regenerate " + vectorsFile)
-	}
-	var vs []storeVector
-	for _, in := range vectorInputs() {
-		v, err := computeVector(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vs = append(vs, v)
-	}
-	out, err := json.MarshalIndent(vs, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(vectorsFile), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(vectorsFile, append(out, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func mustHex(t *testing.T, field, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
@@ -201,18 +163,21 @@ func mustHex(t *testing.T, field, s string) []byte {
 	return b
 }
 
-// loadVectors reads the vector file.
+// loadVectors reads the vector file; with -update (testkit.Update) it
+// writes it from the implementation first.
 func loadVectors(t *testing.T) []storeVector {
 	t.Helper()
-	raw, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []storeVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	return vs
+	return testkit.Vectors(t, vectorsFile, func() []storeVector {
+		var vs []storeVector
+		for _, in := range vectorInputs() {
+			v, err := computeVector(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	})
 }
 
 // TestVectors recomputes every vector in the file from its inputs alone,

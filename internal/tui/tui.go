@@ -21,13 +21,13 @@ import (
 
 // Source is what the client uses of the node (an *api.Client).
 type Source interface {
-	Self() (node.Self, error)
-	Conversations() ([]node.Conversation, error)
-	MessagesPage(ref, before string, limit int) (node.MessagePage, error)
-	Send(ref, text string) (node.Message, error)
-	Accept(ref string) (node.Contact, error)
-	Reject(ref string) error
-	MarkRead(ref string) error
+	Self(ctx context.Context) (node.Self, error)
+	Conversations(ctx context.Context) ([]node.Conversation, error)
+	MessagesPage(ctx context.Context, ref, before string, limit int) (node.MessagePage, error)
+	Send(ctx context.Context, ref, text string) (node.Message, error)
+	Accept(ctx context.Context, ref string) (node.Contact, error)
+	Reject(ctx context.Context, ref string) error
+	MarkRead(ctx context.Context, ref string) error
 	Events(ctx context.Context, fn func(api.Event) error) error
 }
 
@@ -44,6 +44,7 @@ type (
 )
 
 type model struct {
+	ctx    context.Context // Run's: requests end when the client does
 	src    Source
 	log    *slog.Logger
 	self   node.Self
@@ -63,13 +64,13 @@ func Run(ctx context.Context, src Source, log *slog.Logger, opts ...tea.ProgramO
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	self, err := src.Self()
+	self, err := src.Self(ctx)
 	if err != nil {
 		return err
 	}
-	m := &model{src: src, log: log, self: self, w: 80, h: 24}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	m := &model{ctx: ctx, src: src, log: log, self: self, w: 80, h: 24}
 	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
 	go func() {
 		err := src.Events(ctx, func(ev api.Event) error {
@@ -94,22 +95,22 @@ func (m *model) Init() tea.Cmd { return m.reload() }
 
 // reload fetches the conversations and the open chat.
 func (m *model) reload() tea.Cmd {
-	src, open := m.src, m.open
+	ctx, src, open := m.ctx, m.src, m.open
 	return func() tea.Msg {
 		next := &model{}
 		var err error
-		if next.convs, err = src.Conversations(); err != nil {
+		if next.convs, err = src.Conversations(ctx); err != nil {
 			return failed{err}
 		}
 		if open != "" {
-			page, err := src.MessagesPage(open, "", history)
+			page, err := src.MessagesPage(ctx, open, "", history)
 			if err != nil {
 				return failed{err}
 			}
 			next.msgs, next.carry = page.Messages, page.Carriers
 			for _, c := range next.convs {
 				if c.Contact.Fingerprint == open && c.Unread > 0 {
-					if err := src.MarkRead(open); err != nil {
+					if err := src.MarkRead(ctx, open); err != nil {
 						return failed{err}
 					}
 				}
@@ -196,9 +197,9 @@ func (m *model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.input = nil
-		src, fp := m.src, m.open
+		ctx, src, fp := m.ctx, m.src, m.open
 		return m, func() tea.Msg {
-			msg, err := src.Send(fp, text)
+			msg, err := src.Send(ctx, fp, text)
 			if err != nil {
 				return failed{err}
 			}
@@ -271,13 +272,13 @@ func (m *model) answer(fp string, accept bool) tea.Cmd {
 		m.status = "nothing to accept or reject here"
 		return nil
 	}
-	src := m.src
+	ctx, src := m.ctx, m.src
 	return func() tea.Msg {
 		var err error
 		if accept {
-			_, err = src.Accept(fp)
+			_, err = src.Accept(ctx, fp)
 		} else {
-			err = src.Reject(fp)
+			err = src.Reject(ctx, fp)
 		}
 		if err != nil {
 			return failed{err}
@@ -419,7 +420,7 @@ func (m *model) chatView() []string {
 			head += "  " + dim + l + reset
 		}
 		body = append(body, head)
-		for _, para := range strings.Split(termtext.Text(msg.Text), "\n") {
+		for _, para := range termtext.Lines(msg.Text) {
 			wrapped := ansi.Hardwrap(para, max(m.w-2, 10), true)
 			for _, l := range strings.Split(wrapped, "\n") {
 				body = append(body, "  "+l)

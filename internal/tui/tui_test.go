@@ -30,7 +30,7 @@ func TestViewDefusesHostileContent(t *testing.T) {
 	}
 	list := m.View().Content
 	check(list)
-	if !strings.Contains(list, "Mallory�]0;pwned��") || !strings.Contains(list, "[request: a accept, x reject]") {
+	if !strings.Contains(list, `Mallory\x1b]0;pwned\x07\u202e`) || !strings.Contains(list, "[request: a accept, x reject]") {
 		t.Fatalf("list:\n%s", list)
 	}
 	m.open = "abcd"
@@ -38,7 +38,7 @@ func TestViewDefusesHostileContent(t *testing.T) {
 	m.carry = map[string]int{"2": 3}
 	chat := m.View().Content
 	check(chat)
-	for _, want := range []string{"hi�[2J�[31mred�31m", "second line", "✓ carried by 3", "ctrl+a accept"} {
+	for _, want := range []string{`hi\x1b[2J\x1b[31mred\x9b31m`, "second line", "✓ carried by 3", "ctrl+a accept"} {
 		if !strings.Contains(chat, want) {
 			t.Fatalf("chat lacks %q:\n%s", want, chat)
 		}

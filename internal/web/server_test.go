@@ -237,7 +237,7 @@ func TestBundleDownloadAndUpload(t *testing.T) {
 
 func TestUnlock(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "h")
-	n, err := node.Init(home, []byte("right"), "Dana", node.DefaultConfig, node.Options{KDF: store.TestKDF})
+	n, err := node.Init(home, []byte("right"), "Dana", node.DefaultConfig, node.Options{KDF: store.TestKDF()})
 	if err != nil {
 		t.Fatal(err)
 	}

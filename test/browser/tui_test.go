@@ -110,7 +110,7 @@ func TestTerminalChat(t *testing.T) {
 	if title := strings.TrimSpace(term.run("display-message", "-p", "-t", "chat", "#{pane_title}")); strings.Contains(title, "pwned") {
 		t.Fatalf("a text set the terminal's title to %q", title)
 	}
-	if !strings.Contains(scr, "live one �]2;pwned� and �[2J�[31mred") {
+	if !strings.Contains(scr, `live one \x1b]2;pwned\x07 and \x1b[2J\x1b[31mred`) {
 		t.Fatalf("the hostile text is not shown defused:\n%s", scr)
 	}
 	if !strings.Contains(scr, "Hi Bob, Alice here") {

@@ -188,7 +188,7 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 	pong := make(chan struct{}, 1)
 	readFrames := func() error {
 		typ, _, err := lc.ReadFrame()
-		if err == nil && typ == session.TypePong {
+		if err == nil && session.FrameType(typ) == session.TypePong {
 			select {
 			case pong <- struct{}{}:
 			default:
@@ -205,7 +205,7 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		go func() { closed <- waitClosed(hostileResult{}, time.Now(), readFrames) }()
 		if cfg.Mode == modeFlood {
 			for _, raw := range randomEnvelopes(cfg.Flood, cfg.Size) {
-				if err := lc.WriteFrame(session.TypeEnvelope, raw); err != nil {
+				if err := lc.WriteFrame(byte(session.TypeEnvelope), raw); err != nil {
 					r.Err = err.Error()
 					return r, nil
 				}
@@ -214,7 +214,7 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		}
 		// The target handles frames in order, so its Pong means it took
 		// everything sent before the Ping (storing it may take a moment).
-		if err := lc.WriteFrame(session.TypePing, nil); err != nil {
+		if err := lc.WriteFrame(byte(session.TypePing), nil); err != nil {
 			r.Err = err.Error()
 			return r, nil
 		}
@@ -236,7 +236,7 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		p := make([]byte, session.MaxPayload(session.TypeWant)+envelope.IDSize) // one ID too many
 		rand.Read(p)
 		began := time.Now()
-		if err := lc.WriteFrame(session.TypeWant, p); err != nil {
+		if err := lc.WriteFrame(byte(session.TypeWant), p); err != nil {
 			return r, err
 		}
 		return waitClosed(r, began, readFrames), nil
