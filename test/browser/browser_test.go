@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/grapevine-mesh/grapevine/internal/qrscan"
 	"rsc.io/qr"
 )
 
@@ -62,9 +64,20 @@ func TestTwoPeopleMeet(t *testing.T) {
 		t.Fatalf("validity: %q", v)
 	}
 	shoot(t, at, "invite")
-	photo, err := chromedp.Run(at, chromedp.Screenshot(chromedp.CSS("#invite-qr")))
-	if err != nil {
-		t.Fatal(err)
+	// The photo: loaded is not yet painted on a busy machine, so the
+	// screenshot is taken again until it holds a code.
+	var photo []byte
+	for try := 0; ; try++ {
+		var err error
+		if photo, err = chromedp.Run(at, chromedp.Screenshot(chromedp.CSS("#invite-qr"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = qrscan.Decode(bytes.NewReader(photo)); err == nil {
+			break
+		} else if try == 40 {
+			t.Fatalf("no code in the screenshot of the invite's QR code: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	photoPath := filepath.Join(t.TempDir(), "alice-qr.png")
 	if err := os.WriteFile(photoPath, photo, 0o644); err != nil {
