@@ -51,7 +51,7 @@ type Config struct {
 	// and Log are filled in by the mesh.
 	DiscoveryConfig discovery.Config
 
-	Keepalive      time.Duration // a Ping after this much silence; default 15 s
+	Keepalive      time.Duration // a Ping after about this much silence (±1/3, random); default 15 s
 	IdleTimeout    time.Duration // cut a link silent this long; default 45 s
 	ResyncInterval time.Duration // reconcile again this often; default 5 min
 	KeyRotation    time.Duration // new link key and beacon value; default 1 h
