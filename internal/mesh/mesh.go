@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -39,7 +40,7 @@ type Config struct {
 	Listen    string   // address to listen on; "" listens nowhere (dial only)
 	Peers     []string // static peers, dialled and redialled with backoff
 	Discovery bool     // LAN discovery by multicast beacons
-	Stealth   bool     // send no beacons (still listens, dials what it hears)
+	Stealth   bool     // send nothing unasked: no beacon, no multicast join, no dial to a beacon heard
 	// RelayQuota is the most bytes carried for others; 0 means the default
 	// (node.DefaultRelayQuota), a negative value turns relaying off.
 	RelayQuota int64
@@ -54,7 +55,7 @@ type Config struct {
 	Keepalive      time.Duration // a Ping after about this much silence (±1/3, random); default 15 s
 	IdleTimeout    time.Duration // cut a link silent this long; default 45 s
 	ResyncInterval time.Duration // reconcile again this often; default 5 min
-	KeyRotation    time.Duration // new link key and beacon value; default 1 h
+	KeyRotation    time.Duration // new link key and beacon value at every whole multiple of the clock; default 1 h
 	MaintainEvery  time.Duration // expire items, forget old keys; default 10 min
 	BackoffMin     time.Duration // first redial delay of a static peer; default 1 s
 	BackoffMax     time.Duration // default 60 s
@@ -149,6 +150,9 @@ type Mesh struct {
 	shedLog   time.Time      // when shedding load was last logged
 	listen    []string
 
+	tried            map[string]time.Time // host → when a beacon last made us dial it
+	discoveryRotates atomic.Bool          // discovery runs and calls rotate itself
+
 	links   sync.WaitGroup // inbound and discovered links in progress
 	ready   chan struct{}  // closed once Serve listens
 	fresh   chan struct{}  // new envelopes wait in newIDs
@@ -171,7 +175,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, shaking: map[string]int{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -251,7 +255,13 @@ func (m *Mesh) rotate() error {
 const ReleaseEvery = time.Second
 
 func (m *Mesh) housekeeping(ctx context.Context) {
-	rotate := time.After(m.cfg.KeyRotation)
+	// Rotations come at whole multiples of the wall clock, as discovery's
+	// do (SPEC §9.4), so that one node's hides among its neighbours'.
+	untilBoundary := func() time.Duration {
+		now := time.Now()
+		return now.Truncate(m.cfg.KeyRotation).Add(m.cfg.KeyRotation).Sub(now)
+	}
+	rotate := time.After(untilBoundary())
 	maintain := time.After(m.cfg.MaintainEvery)
 	release := time.After(ReleaseEvery)
 	for {
@@ -264,10 +274,12 @@ func (m *Mesh) housekeeping(ctx context.Context) {
 			}
 			release = time.After(ReleaseEvery)
 		case <-rotate:
-			if err := m.rotate(); err != nil {
-				m.log.Warn("link key rotation failed", "err", err)
+			if !m.discoveryRotates.Load() {
+				if err := m.rotate(); err != nil {
+					m.log.Warn("link key rotation failed", "err", err)
+				}
 			}
-			rotate = time.After(m.cfg.KeyRotation)
+			rotate = time.After(untilBoundary())
 		case <-maintain:
 			if err := m.node.Maintain(); err != nil {
 				m.log.Warn("maintenance failed", "err", err)
@@ -542,9 +554,18 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc := m.cfg.DiscoveryConfig
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
-	dc.Stealth = m.cfg.Stealth || len(m.Addrs()) == 0 // nothing to advertise when not listening
+	dc.Stealth = m.cfg.Stealth
+	dc.ListenOnly = len(m.Addrs()) == 0 // nothing to advertise when not listening
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
+	dc.RotateEvery = m.cfg.KeyRotation
+	dc.Rotate = func() {
+		if err := m.rotate(); err != nil {
+			m.log.Warn("link key rotation failed", "err", err)
+		}
+	}
+	m.discoveryRotates.Store(true)
+	defer m.discoveryRotates.Store(false)
 	interval := dc.Interval
 	if interval <= 0 {
 		interval = discovery.DefaultInterval
@@ -563,22 +584,34 @@ func (m *Mesh) discover(ctx context.Context) {
 			}
 			firstHeard[s.Value] = now
 		}
-		// The smaller value dials. A stealth node is heard by nobody, so it
-		// dials whatever it hears; and a neighbour that should have dialled
-		// but has not for three intervals (our beacons may not reach it)
-		// is dialled anyway.
+		// The smaller value dials. A node that does not listen is heard by
+		// nobody, so it dials whatever it hears; and a neighbour that
+		// should have dialled but has not for three intervals (our beacons
+		// may not reach it) is dialled anyway.
 		waited := now.Sub(firstHeard[s.Value]) > 3*interval
-		if !m.cfg.Stealth && !discovery.Dials(own, s.Value) && !waited {
+		if !dc.ListenOnly && !discovery.Dials(own, s.Value) && !waited {
 			return
 		}
 		addr := s.Addr.String()
-		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
+		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) || !m.mayTry(s.Addr, now, 3*interval) {
 			return
 		}
 		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
 			return
 		}
-		m.links.Go(func() { m.dial(ctx, addr, false) })
+		// Not at once: a SYN a millisecond after every beacon would show
+		// a listener who hears whom (SPEC §9.6).
+		delay := m.jitter(interval)
+		m.links.Go(func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if !m.linkedTo(s.Addr) {
+				m.dial(ctx, addr, false)
+			}
+		})
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)
@@ -593,6 +626,23 @@ func dialable(ap netip.AddrPort) bool {
 	a := ap.Addr()
 	return ap.Port() >= 1024 && a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		(a.IsLinkLocalUnicast() || a.IsPrivate() || a.Is4() && a.IsGlobalUnicast())
+}
+
+// mayTry records a dial to ap's host caused by a beacon, unless one was
+// made within the last `within`: a node that has just tried a neighbour
+// does not answer its next beacons too.
+func (m *Mesh) mayTry(ap netip.AddrPort, now time.Time, within time.Duration) bool {
+	host := ap.Addr().WithZone("").String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.tried[host]; ok && now.Sub(t) < within {
+		return false
+	}
+	if len(m.tried) > 4096 {
+		clear(m.tried)
+	}
+	m.tried[host] = now
+	return true
 }
 
 func (m *Mesh) linkedTo(ap netip.AddrPort) bool {
