@@ -141,6 +141,7 @@ type Mesh struct {
 
 	mu        sync.Mutex
 	key       noise.DHKey // current link key
+	keyAddrs  map[netip.Addr]bool // the host's addresses when key was made
 	value     [discovery.ValueSize]byte
 	peers     map[*peer]struct{}
 	busy      map[string]bool // addresses being dialled or linked from here
@@ -245,10 +246,54 @@ func (m *Mesh) rotate() error {
 	if _, err := io.ReadFull(m.cfg.Rand, v[:]); err != nil {
 		return fmt.Errorf("failed to draw a beacon value: %w", err)
 	}
+	addrs := map[netip.Addr]bool{}
+	if ifas, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifas {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+					addrs[ip.Unmap()] = true
+				}
+			}
+		}
+	}
 	m.mu.Lock()
-	m.key, m.value = key, v
+	m.key, m.value, m.keyAddrs = key, v, addrs
 	m.mu.Unlock()
 	return nil
+}
+
+// keyFor returns the link key for a connection from local. An address the
+// host did not have when the key was made means the device moved (a new
+// network, a new lease): the key rotates first, or it would link the old
+// address and the new (discovery notices the move too, but only at its
+// next look, seconds later).
+func (m *Mesh) keyFor(local net.Addr) noise.DHKey {
+	ip := addrIP(local)
+	m.mu.Lock()
+	moved := ip.IsValid() && !ip.IsLoopback() && len(m.keyAddrs) > 0 && !m.keyAddrs[ip]
+	m.mu.Unlock()
+	if moved {
+		m.log.Debug("new local address: rotating the link key", "addr", ip)
+		if err := m.rotate(); err != nil {
+			m.log.Warn("link key rotation failed", "err", err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.key
+}
+
+// addrIP is the IP address of a TCP address, zone removed; invalid for
+// other transports.
+func addrIP(a net.Addr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().WithZone("").Unmap()
 }
 
 // ReleaseEvery is how often a running node looks for receipts due to leave.
@@ -588,7 +633,10 @@ func (m *Mesh) discover(ctx context.Context) {
 		// nobody, so it dials whatever it hears; and a neighbour that
 		// should have dialled but has not for three intervals (our beacons
 		// may not reach it) is dialled anyway.
-		waited := now.Sub(firstHeard[s.Value]) > 3*interval
+		// A neighbour that dialled us over one family still beacons over
+		// the other, from an address no link of ours has: a link accepted
+		// since we first heard it is taken to be from it.
+		waited := now.Sub(firstHeard[s.Value]) > 3*interval && !m.acceptedSince(firstHeard[s.Value].Add(-interval))
 		if !dc.ListenOnly && !discovery.Dials(own, s.Value) && !waited {
 			return
 		}
@@ -626,6 +674,19 @@ func dialable(ap netip.AddrPort) bool {
 	a := ap.Addr()
 	return ap.Port() >= 1024 && a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		(a.IsLinkLocalUnicast() || a.IsPrivate() || a.Is4() && a.IsGlobalUnicast())
+}
+
+// acceptedSince reports whether a link that a neighbour dialled is up and
+// began after t.
+func (m *Mesh) acceptedSince(t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.peers {
+		if p.info.Direction == "in" && !p.info.Since.Before(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayTry records a dial to ap's host caused by a beacon, unless one was

@@ -77,9 +77,7 @@ func (p *peer) close() {
 // run handshakes over c and serves the link until it ends. shaken, if not
 // nil, is called once the handshake is over, whatever its outcome.
 func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string, static bool, shaken func()) error {
-	m.mu.Lock()
-	key := m.key
-	m.mu.Unlock()
+	key := m.keyFor(c.LocalAddr())
 	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }}
 	var lc *link.Conn
 	var err error
