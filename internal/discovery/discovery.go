@@ -471,7 +471,6 @@ func (s *session) addrKey() string {
 	return strings.Join(keys, "\n")
 }
 
-
 // rotate has the caller change its value (and link key), and silences every
 // beacon train for Interval plus a random part of gap, so the new value
 // starts at a phase of its own.

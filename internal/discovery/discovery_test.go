@@ -528,7 +528,9 @@ func TestRetrySchedule(t *testing.T) {
 	fake := net.Interface{Index: 9, Name: "fake0", Flags: net.FlagUp | net.FlagMulticast}
 	d := New(Config{Value: value(1), Rand: seeded(3), Log: slog.New(log),
 		Interfaces: func() ([]net.Interface, error) { return []net.Interface{fake}, nil },
-		Addrs:      func(*net.Interface) ([]net.Addr, error) { return []net.Addr{&net.IPNet{IP: net.IPv4(10, 0, 0, 9), Mask: net.CIDRMask(24, 32)}}, nil }})
+		Addrs: func(*net.Interface) ([]net.Addr, error) {
+			return []net.Addr{&net.IPNet{IP: net.IPv4(10, 0, 0, 9), Mask: net.CIDRMask(24, 32)}}, nil
+		}})
 	s := &session{d: d, ctx: context.Background(), links: map[int]*link{}}
 	var sendErr, joinErr error
 	sends := 0

@@ -140,7 +140,7 @@ type Mesh struct {
 	started time.Time
 
 	mu        sync.Mutex
-	key       noise.DHKey // current link key
+	key       noise.DHKey         // current link key
 	keyAddrs  map[netip.Addr]bool // the host's addresses when key was made
 	value     [discovery.ValueSize]byte
 	peers     map[*peer]struct{}
