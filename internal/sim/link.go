@@ -11,11 +11,9 @@ import (
 // framing of SPEC §10 (2-byte length, type byte, 16-byte Poly1305 tag).
 const (
 	frameOverhead = 2 + 1 + 16
-	// handshakeBytes is the Noise XX handshake (SPEC §10): 32 + 98 + 66.
-	handshakeBytes = 32 + 98 + 66
-	// beaconInterval is how often a node beacons (SPEC §9): two nodes in
-	// range link up within one interval, at a uniformly random moment.
-	beaconInterval = 5 * time.Second
+	// handshakeBytes is the Noise XX handshake (SPEC §10.2): 32 + 98 + 66
+	// bytes and, on average, 15.5 bytes of padding in each message.
+	handshakeBytes = 32 + 98 + 66 + 3*31/2
 	// commitDelay is how long a receiving node gathers envelopes before it
 	// ingests them in one transaction (the mesh's group commit).
 	commitDelay = 5 * time.Millisecond

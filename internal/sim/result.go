@@ -34,13 +34,18 @@ type Result struct {
 	PairsConnected float64 `json:"pairs_connected"` // share of messages whose two ends were in one component
 
 	// What happened.
-	Delivered                 int     `json:"delivered"`
+	Delivered                 int     `json:"delivered"`      // opened by their recipient within their TTL
+	DeliveredLate             int     `json:"delivered_late"` // opened after their TTL (expiry is rounded up to the minute)
 	DeliveryRatio             float64 `json:"delivery_ratio"`
 	LatencyP50                float64 `json:"latency_p50_s"`
 	LatencyP90                float64 `json:"latency_p90_s"`
 	Transmissions             int64   `json:"transmissions"`         // envelopes and receipts put on a link
 	ReceiptTransmissions      int64   `json:"receipt_transmissions"` // of which receipts
 	TransmissionsPerDelivered float64 `json:"transmissions_per_delivered"`
+	// OverheadRatio is the DTN literature's (relayed − delivered) /
+	// delivered, counting message copies only (no receipts), where every
+	// copy put on a link is relayed, the last hop included.
+	OverheadRatio float64 `json:"overhead_ratio"`
 	LinkBytes                 int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
 	BytesPerDelivered         float64 `json:"bytes_per_delivered"`
 	PeakStoreBytes            int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
@@ -76,7 +81,11 @@ func (r *Result) init(sc Scenario) {
 	r.Bandwidth = sc.Bandwidth
 }
 
-func (r *Result) delivered(latency time.Duration) {
+func (r *Result) delivered(latency, ttl time.Duration) {
+	if latency > ttl {
+		r.DeliveredLate++
+		return
+	}
 	r.Delivered++
 	r.latencies = append(r.latencies, latency)
 }
@@ -90,6 +99,8 @@ func (r *Result) finish(sc Scenario) {
 	}
 	if r.Delivered > 0 {
 		r.TransmissionsPerDelivered = round(float64(r.Transmissions)/float64(r.Delivered), 2)
+		copies := r.Transmissions - r.ReceiptTransmissions
+		r.OverheadRatio = round(float64(copies-int64(r.Delivered))/float64(r.Delivered), 2)
 		r.BytesPerDelivered = round(float64(r.LinkBytes)/float64(r.Delivered), 0)
 	}
 	lat := slices.Clone(r.latencies)
@@ -156,6 +167,7 @@ func WriteTable(w io.Writer, rs []*Result) error {
 		return fmt.Sprintf("%d of %d (%s)", r.Delivered, r.Messages, pct(r.DeliveryRatio))
 	})
 	row("latency p50 / p90", func(r *Result) string { return secs(r.LatencyP50) + " / " + secs(r.LatencyP90) })
+	row("overhead ratio", func(r *Result) string { return fmt.Sprintf("%.2f", r.OverheadRatio) })
 	row("transmissions per delivered", func(r *Result) string {
 		return fmt.Sprintf("%.1f (%.0f %% receipts)", r.TransmissionsPerDelivered, 100*float64(r.ReceiptTransmissions)/max(1, float64(r.Transmissions)))
 	})

@@ -287,7 +287,7 @@ func less(a, b [2]int32) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1
 
 func (e *engine) inRange(p [2]int32) {
 	e.pending[p] = true
-	wait := time.Duration(e.radio.Int64N(int64(beaconInterval)))
+	wait := time.Duration(e.radio.Int64N(int64(e.sc.beaconInterval())))
 	e.q.after(wait, func() {
 		if e.pending[p] {
 			delete(e.pending, p)
@@ -333,7 +333,7 @@ func (e *engine) noteOpened(i int, ids []envelope.ID) {
 	for _, id := range ids {
 		if m, ok := e.msgs[id]; ok && m.to == i && !m.done {
 			m.done = true
-			e.res.delivered(e.q.now - m.sent)
+			e.res.delivered(e.q.now-m.sent, e.sc.TTL)
 		}
 	}
 }
