@@ -45,11 +45,11 @@ type Result struct {
 	// OverheadRatio is the DTN literature's (relayed − delivered) /
 	// delivered, counting message copies only (no receipts), where every
 	// copy put on a link is relayed, the last hop included.
-	OverheadRatio float64 `json:"overhead_ratio"`
-	LinkBytes                 int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
-	BytesPerDelivered         float64 `json:"bytes_per_delivered"`
-	PeakStoreBytes            int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
-	Links                     int     `json:"links"`            // links that came up
+	OverheadRatio     float64 `json:"overhead_ratio"`
+	LinkBytes         int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
+	BytesPerDelivered float64 `json:"bytes_per_delivered"`
+	PeakStoreBytes    int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
+	Links             int     `json:"links"`            // links that came up
 
 	// Timeline is the share of all messages delivered within a time of
 	// being sent, from 0 to their TTL, for plots.
