@@ -86,6 +86,7 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 	if !l.alive {
 		return // the link broke while the frame was in the air
 	}
+	e.noteHop(l, k, f)
 	out, _, err := l.sess[k].Handle(f)
 	if err != nil {
 		e.fail(err)
@@ -97,6 +98,27 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 		e.q.after(commitDelay, func() { e.flush(l, k) })
 	}
 	e.pull(l, k)
+}
+
+// noteHop records how far a message has come when a copy first reaches
+// end k: one link further than the node that sent it.
+func (e *engine) noteHop(l *vlink, k int, f session.Frame) {
+	raw := f.Payload
+	switch f.Type {
+	case session.TypeEnvelope:
+	case session.TypeSpray:
+		raw = raw[1:]
+	default:
+		return
+	}
+	m := e.msgs[envelope.ComputeID(raw)]
+	if m == nil || m.hops == nil {
+		return
+	}
+	from, to := l.ends[1-k], l.ends[k]
+	if m.hops[to] == unreached && m.hops[from] != unreached {
+		m.hops[to] = min(m.hops[from]+1, unreached-1)
+	}
 }
 
 // flush ingests what end k received (a group commit).

@@ -50,12 +50,19 @@ type Result struct {
 	BytesPerDelivered float64 `json:"bytes_per_delivered"`
 	PeakStoreBytes    int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
 	Links             int     `json:"links"`            // links that came up
+	// DeliveredByHops[h] counts the messages delivered over h links (the
+	// path of the first copy their recipient received).
+	DeliveredByHops []int `json:"delivered_by_hops"`
 
 	// Timeline is the share of all messages delivered within a time of
 	// being sent, from 0 to their TTL, for plots.
 	Timeline []TimePoint `json:"-"`
+	// TimelineByHops is the same for those delivered over 1, 2, 3 and 4
+	// or more links: the four add up to Timeline.
+	TimelineByHops [4][]TimePoint `json:"-"`
 
 	latencies    []time.Duration
+	hops         []uint8 // of each delivered message, as latencies
 	contactPairs [][2]int32
 }
 
@@ -81,13 +88,18 @@ func (r *Result) init(sc Scenario) {
 	r.Bandwidth = sc.Bandwidth
 }
 
-func (r *Result) delivered(latency, ttl time.Duration) {
+func (r *Result) delivered(latency, ttl time.Duration, hops uint8) {
 	if latency > ttl {
 		r.DeliveredLate++
 		return
 	}
 	r.Delivered++
 	r.latencies = append(r.latencies, latency)
+	r.hops = append(r.hops, hops)
+	for len(r.DeliveredByHops) <= int(hops) {
+		r.DeliveredByHops = append(r.DeliveredByHops, 0)
+	}
+	r.DeliveredByHops[hops]++
 }
 
 func (r *Result) finish(sc Scenario) {
@@ -108,6 +120,16 @@ func (r *Result) finish(sc Scenario) {
 	r.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
 	r.LatencyP90 = round(percentile(lat, 0.9).Seconds(), 3)
 	r.Timeline = timeline(lat, sc.TTL, sc.Messages)
+	for g := range r.TimelineByHops {
+		var in []time.Duration
+		for i, h := range r.hops {
+			if min(max(int(h), 1), 4)-1 == g {
+				in = append(in, r.latencies[i])
+			}
+		}
+		slices.Sort(in)
+		r.TimelineByHops[g] = timeline(in, sc.TTL, sc.Messages)
+	}
 }
 
 // percentile is the nearest-rank percentile of sorted durations.

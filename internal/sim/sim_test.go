@@ -192,6 +192,16 @@ func TestTraceFerry(t *testing.T) {
 	if r.LatencyP50 < 400 {
 		t.Errorf("median latency %v s: too fast for a 1 km walk", r.LatencyP50)
 	}
+	// Between the two who stand still every path has 2 links; with the
+	// walker, 1.
+	if len(r.DeliveredByHops) != 3 || r.DeliveredByHops[0] != 0 || r.DeliveredByHops[1] == 0 || r.DeliveredByHops[2] == 0 ||
+		r.DeliveredByHops[1]+r.DeliveredByHops[2] != r.Delivered {
+		t.Errorf("delivered by hops %v; want only 1 and 2 links, %d in all", r.DeliveredByHops, r.Delivered)
+	}
+	last := func(tl []TimePoint) float64 { return tl[len(tl)-1].Delivered }
+	if sum := last(r.TimelineByHops[0]) + last(r.TimelineByHops[1]); sum != last(r.Timeline) {
+		t.Errorf("timelines by hops end at %v, the whole at %v", sum, last(r.Timeline))
+	}
 	still, err := mobility.ParseTrace(strings.NewReader("0,0,0,0\n0,1,500,0\n0,2,1000,0\n"))
 	if err != nil {
 		t.Fatal(err)
