@@ -77,19 +77,15 @@ func (in *Initiator) Initiate() ([]byte, error) {
 	}
 	in.initiated = true
 	s := &in.s
-	w := newWriter(s.limit)
-	n := s.st.Len()
-	b := s.policy.buckets(n, 0)
+	b := max(minFirstBuckets, s.policy.buckets(s.st.Len(), 0))
 	if s.limit > 0 {
 		// Rather fewer, larger buckets that all fit than a deferred remainder.
 		const perBucket = 3 + 1 + 1 + FingerprintSize // typical timestamp delta, prefix length, mode, fingerprint
-		b = min(b, w.budget/perBucket)
+		b = min(b, (s.limit-reserve)/perBucket)
 	}
-	if !s.splitInto(w, 0, n, infinity, b) {
-		w.deferRest(s.st)
-	}
+	msg := s.initiate(b)
 	s.level += 2
-	return w.buf, nil
+	return msg, nil
 }
 
 // Reconcile processes the peer's reply to our last message. It returns the
