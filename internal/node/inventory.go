@@ -178,7 +178,15 @@ func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 		}
 	}
 	if _, ok := iv.snapTouched[id]; !ok && iv.snap != nil {
-		iv.snapTouched[id] = expiry
+		if len(iv.snapTouched) > len(iv.m)/2+1024 {
+			// No reconciliation for a long while (a node that only answers
+			// rounds, under a flood): make the next snapshot afresh rather
+			// than keep a record of every change.
+			iv.snap = nil
+			clear(iv.snapTouched)
+		} else {
+			iv.snapTouched[id] = expiry
+		}
 	}
 }
 
