@@ -2,8 +2,8 @@ package session
 
 import (
 	"bytes"
-	"encoding/binary"
 	"container/heap"
+	"encoding/binary"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/node"
