@@ -66,6 +66,14 @@ const (
 	IdleTimeout = 3 * KeepaliveInterval
 )
 
+// What a link costs on the wire beyond what it carries (SPEC §10), for
+// planning: the handshake with the mean padding, and the framing of one
+// frame (2-byte length, type byte, 16-byte tag).
+const (
+	MeanHandshakeBytes = 3*lenSize + msg1Size + msg2Size + msg3Size + 3*maxPad/2
+	FrameOverhead      = lenSize + 1 + tagSize
+)
+
 const (
 	tagSize   = 16                  // ChaChaPoly authentication tag
 	keySize   = 32                  // X25519 public key

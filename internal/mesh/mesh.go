@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/grapevine-mesh/grapevine/internal/session"
 	"io"
 	"log/slog"
 	"net"
@@ -96,7 +97,7 @@ func (c *Config) fill() {
 	}
 	def(&c.Keepalive, 15*time.Second)
 	def(&c.IdleTimeout, 45*time.Second)
-	def(&c.ResyncInterval, 5*time.Minute)
+	def(&c.ResyncInterval, session.ResyncInterval)
 	def(&c.KeyRotation, time.Hour)
 	def(&c.MaintainEvery, 10*time.Minute)
 	def(&c.BackoffMin, time.Second)

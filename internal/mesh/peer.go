@@ -51,13 +51,10 @@ func (p *peer) wasUseful() {
 	p.mu.Unlock()
 }
 
-// Bounds of one link's state (SPEC §12.4): a peer that does not read what
-// it is sent is cut once this many control frames wait for it; received
-// envelopes are stored before more than pendingBytes of them pile up.
-const (
-	maxCtrl      = 1024
-	pendingBytes = 4 << 20
-)
+// maxCtrl bounds one link's state (SPEC §12.4): a peer that does not read
+// what it is sent is cut once this many control frames wait for it (what
+// it sends us waits for the store within session.BacklogBytes).
+const maxCtrl = 1024
 
 // dialer returns the link key of the side that dialled this link.
 func (p *peer) dialer() string {
@@ -141,15 +138,11 @@ func (p *peer) serve(ctx context.Context) error {
 		wg.Wait()
 		p.flush() // keep what arrived; nothing was acknowledged anyway
 	}()
-	hello, err := p.sess.Hello()
+	start, err := p.sess.Start()
 	if err != nil {
 		return err
 	}
-	open, err := p.sess.Open()
-	if err != nil {
-		return err
-	}
-	p.send(append(hello, open...))
+	p.send(start)
 	resync := time.After(p.m.cfg.ResyncInterval)
 	for {
 		select {
@@ -167,20 +160,20 @@ func (p *peer) serve(ctx context.Context) error {
 			p.send(open)
 			resync = time.After(p.m.cfg.ResyncInterval)
 		case f := <-in:
-			out, flush, err := p.sess.Handle(f)
+			out, next, err := p.sess.Receive(f)
 			if err != nil {
 				return err
 			}
 			p.send(out)
-			if p.sess.Queued() > 0 { // a Want queues envelopes without a reply frame
+			if next.Pull { // a Want queues envelopes without a reply frame
 				p.poke()
 			}
-			if flush && (p.sess.Pending() >= 4*maxBatch || p.sess.PendingBytes() >= pendingBytes) { // the flusher is behind: wait for it
+			if next.StoreNow { // the flusher is behind: wait for it
 				if err := p.flush(); err != nil {
 					return err
 				}
 			}
-			if p.sess.Pending() > 0 {
+			if next.Store {
 				select {
 				case flushc <- struct{}{}:
 				default:
@@ -189,9 +182,6 @@ func (p *peer) serve(ctx context.Context) error {
 		}
 	}
 }
-
-// maxBatch is the session's default ingest batch.
-const maxBatch = 512
 
 // flusher ingests received envelopes in the background: while one durable
 // commit runs, the next envelopes pile up and go into the following one
@@ -304,7 +294,7 @@ func (p *peer) write() error {
 				return err
 			}
 		}
-		frames, ids, err := p.sess.Next(64)
+		frames, ids, err := p.sess.Pull()
 		if err != nil {
 			return err
 		}
@@ -315,9 +305,6 @@ func (p *peer) write() error {
 		}
 		if len(ids) > 0 {
 			p.wasUseful()
-		}
-		if err := p.m.node.MarkCarried(ids); err != nil {
-			return err
 		}
 		if len(ctrl) > 0 || len(frames) > 0 {
 			continue

@@ -117,6 +117,7 @@ type Store interface {
 	Redundant(id envelope.ID, hops uint8) bool
 	LinkProofs(binding []byte, dialled bool) ([]byte, error)
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
+	MarkCarried(ids []envelope.ID) error
 }
 
 // Config sets up a session.
@@ -175,7 +176,7 @@ var ErrProtocol = errors.New("protocol violation")
 // New starts a session over a fresh link.
 func New(st Store, cfg Config) *Session {
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 512
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	// The sent set only saves pushing back what the peer holds: two
 	// generations of 32,768 IDs bound it at a few MB per link.

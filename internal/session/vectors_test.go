@@ -31,6 +31,8 @@ func (s *memStore) held(id envelope.ID) node.Held {
 	return node.Held{ID: id, Expiry: e.Expiry, Size: len(s.m[id]), Hops: e.Hops, Receipt: e.Kind == envelope.KindReceipt}
 }
 
+func (s *memStore) MarkCarried([]envelope.ID) error { return nil }
+
 func (s *memStore) Inventory() []node.Held {
 	var out []node.Held
 	for id := range s.m {

@@ -1,25 +1,21 @@
 package sim
 
 import (
+	"github.com/grapevine-mesh/grapevine/internal/link"
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/session"
 )
 
-// Link model constants. A frame on the air costs its payload plus the link
-// framing of SPEC §10 (2-byte length, type byte, 16-byte Poly1305 tag).
+// The radio below the link; what the link itself costs comes from package
+// link, and how a session is driven over it from package session (the
+// same Start, Receive and Pull the mesh calls).
 const (
-	frameOverhead = 2 + 1 + 16
-	// handshakeBytes is the Noise XX handshake (SPEC §10.2): 32 + 98 + 66
-	// bytes and, on average, 15.5 bytes of padding in each message.
-	handshakeBytes = 32 + 98 + 66 + 3*31/2
 	// commitDelay is how long a receiving node gathers envelopes before it
-	// ingests them in one transaction (the mesh's group commit).
+	// ingests them in one transaction: the mesh's group commit takes what
+	// piled up while the previous commit ran; a few milliseconds here.
 	commitDelay = 5 * time.Millisecond
-	// pullBatch is how many queued envelopes a sender takes at a time, so
-	// that priorities (receipts first) apply to what arrives meanwhile.
-	pullBatch = 16
 	// minRetransmit is TCP's minimum retransmission timeout.
 	minRetransmit = 200 * time.Millisecond
 )
@@ -48,7 +44,7 @@ type direction struct {
 func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 	d := &l.dir[k]
 	for _, f := range frames {
-		size := len(f.Payload) + frameOverhead
+		size := len(f.Payload) + link.FrameOverhead
 		e.res.LinkBytes += int64(size)
 		switch f.Type {
 		case session.TypeEnvelope:
@@ -87,17 +83,22 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 		return // the link broke while the frame was in the air
 	}
 	e.noteHop(l, k, f)
-	out, _, err := l.sess[k].Handle(f)
+	out, next, err := l.sess[k].Receive(f)
 	if err != nil {
 		e.fail(err)
 		return
 	}
 	e.send(l, k, out)
-	if l.sess[k].Pending() > 0 && !l.committing[k] {
+	switch {
+	case next.StoreNow:
+		e.ingest(l, k)
+	case next.Store && !l.committing[k]:
 		l.committing[k] = true
 		e.q.after(commitDelay, func() { e.flush(l, k) })
 	}
-	e.pull(l, k)
+	if next.Pull {
+		e.pull(l, k)
+	}
 }
 
 // noteHop records how far a message has come when a copy first reaches
@@ -152,7 +153,7 @@ func (e *engine) pull(l *vlink, k int) {
 		if !l.alive {
 			return
 		}
-		frames, ids, err := l.sess[k].Next(pullBatch)
+		frames, _, err := l.sess[k].Pull()
 		if err != nil {
 			e.fail(err)
 			return
@@ -161,10 +162,6 @@ func (e *engine) pull(l *vlink, k int) {
 			return
 		}
 		e.send(l, k, frames)
-		if err := e.nodes[l.ends[k]].n.MarkCarried(ids); err != nil {
-			e.fail(err)
-			return
-		}
 		e.pull(l, k)
 	})
 }
@@ -180,26 +177,26 @@ func (e *engine) linkUp(a, b int32) {
 	l.sess[0] = session.New(e.nodes[a].n, session.Config{Initiator: true, Source: e.nodes[b].name, Binding: binding})
 	l.sess[1] = session.New(e.nodes[b].n, session.Config{Source: e.nodes[a].name, Binding: binding})
 	// Noise XX: three messages, then both sides may send.
-	e.res.LinkBytes += handshakeBytes
-	ready := e.q.now + 3*e.sc.Latency + e.airtime(handshakeBytes)
+	e.res.LinkBytes += link.MeanHandshakeBytes
+	ready := e.q.now + 3*e.sc.Latency + e.airtime(link.MeanHandshakeBytes)
 	l.dir[0].busyUntil, l.dir[1].busyUntil = ready, ready
 	e.links[[2]int32{a, b}] = l
 	e.nodes[a].links = append(e.nodes[a].links, l)
 	e.nodes[b].links = append(e.nodes[b].links, l)
 	e.res.Links++
 	for k := range 2 {
-		hello, err := l.sess[k].Hello()
+		start, err := l.sess[k].Start()
 		if err != nil {
 			e.fail(err)
 			return
 		}
-		e.send(l, k, hello)
+		e.send(l, k, start)
 	}
-	e.resync(l)
+	e.q.after(e.resyncEvery, func() { e.resync(l) })
 }
 
-// resync runs a reconciliation round now and every resync interval while
-// the link lasts.
+// resync runs a reconciliation round again every resync interval while the
+// link lasts.
 func (e *engine) resync(l *vlink) {
 	if !l.alive {
 		return

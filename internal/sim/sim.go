@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"github.com/grapevine-mesh/grapevine/internal/session"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -23,7 +24,7 @@ var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // TestDaemonTimers checks they agree): how often a link reconciles again, and
 // how often a node expires items and forgets old keys.
 const (
-	ResyncInterval   = 5 * time.Minute
+	ResyncInterval   = session.ResyncInterval
 	MaintainInterval = 10 * time.Minute
 )
 
