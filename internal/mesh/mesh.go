@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -616,33 +617,26 @@ func (m *Mesh) discover(ctx context.Context) {
 	if interval <= 0 {
 		interval = discovery.DefaultInterval
 	}
-	firstHeard := map[[discovery.ValueSize]byte]time.Time{} // Serve calls found one at a time
 	dials := newTokenBucket(m.cfg.DialRate, time.Now())
+	heard := &heardValues{m: map[[discovery.ValueSize]byte]*heardValue{}, alias: map[string][]string{}}
 	d := discovery.New(dc)
 	err := d.Serve(ctx, func(s discovery.Sighting) {
 		m.mu.Lock()
 		own := m.value
 		m.mu.Unlock()
 		now := time.Now()
-		if _, ok := firstHeard[s.Value]; !ok {
-			if len(firstHeard) > 4096 {
-				clear(firstHeard)
-			}
-			firstHeard[s.Value] = now
-		}
+		first, target := heard.note(s, now)
 		// The smaller value dials. A node that does not listen is heard by
 		// nobody, so it dials whatever it hears; and a neighbour that
 		// should have dialled but has not for three intervals (our beacons
-		// may not reach it) is dialled anyway.
-		// A neighbour that dialled us over one family still beacons over
-		// the other, from an address no link of ours has: a link accepted
-		// since we first heard it is taken to be from it.
-		waited := now.Sub(firstHeard[s.Value]) > 3*interval && !m.acceptedSince(firstHeard[s.Value].Add(-interval))
+		// may not reach it) is dialled anyway — unless a link was dialled
+		// to us since we first heard it, which is taken to be from it.
+		waited := now.Sub(first) > 3*interval && !m.acceptedSince(first.Add(-interval))
 		if !dc.ListenOnly && !discovery.Dials(own, s.Value) && !waited {
 			return
 		}
-		addr := s.Addr.String()
-		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) || !m.mayTry(s.Addr, now, 3*interval) {
+		if !dialable(target) || m.penalised(hostOf(target.String())) || m.full() || m.linkedTo(target, heard.aliases(target)) ||
+			!m.mayTry(fmt.Sprintf("%x", s.Value), now, 3*interval) {
 			return
 		}
 		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
@@ -657,14 +651,80 @@ func (m *Mesh) discover(ctx context.Context) {
 				return
 			case <-time.After(delay):
 			}
-			if !m.linkedTo(s.Addr) {
-				m.dial(ctx, addr, false)
+			if target := heard.target(s); dialable(target) && !m.linkedTo(target, heard.aliases(target)) {
+				m.dial(ctx, target.String(), false)
 			}
 		})
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)
 	}
+}
+
+// heardValues remembers, per beacon value, when it was first heard and
+// from which addresses. A dual-stack neighbour beacons over both families,
+// from two addresses: one value heard from both says they are one node's
+// (aliases), so a link to either counts for both, also after the neighbour
+// rotates to a new value. Links go to the IPv6 link-local address whenever
+// the value was heard there.
+type heardValues struct {
+	mu    sync.Mutex
+	m     map[[discovery.ValueSize]byte]*heardValue
+	alias map[string][]string // host → other hosts of the same node
+}
+
+type heardValue struct {
+	first time.Time
+	six   netip.AddrPort
+	hosts []string
+}
+
+// aliases returns the hosts known to be the same node as ap's.
+func (h *heardValues) aliases(ap netip.AddrPort) []string {
+	host := ap.Addr().WithZone("").String()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string{host}, h.alias[host]...)
+}
+
+// note records a sighting and returns when its value was first heard and
+// the address to dial for it.
+func (h *heardValues) note(s discovery.Sighting, now time.Time) (time.Time, netip.AddrPort) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.m[s.Value]
+	if v == nil {
+		if len(h.m) > 4096 {
+			clear(h.m)
+			clear(h.alias)
+		}
+		v = &heardValue{first: now}
+		h.m[s.Value] = v
+	}
+	if host := s.Addr.Addr().WithZone("").String(); !slices.Contains(v.hosts, host) && len(v.hosts) < 8 {
+		for _, other := range v.hosts {
+			h.alias[host] = append(h.alias[host], other)
+			h.alias[other] = append(h.alias[other], host)
+		}
+		v.hosts = append(v.hosts, host)
+	}
+	if s.Addr.Addr().Is6() && s.Addr.Addr().IsLinkLocalUnicast() {
+		v.six = s.Addr
+	}
+	if v.six.IsValid() {
+		return v.first, v.six
+	}
+	return v.first, s.Addr
+}
+
+// target is the address to dial for s's value now.
+func (h *heardValues) target(s discovery.Sighting) netip.AddrPort {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v := h.m[s.Value]; v != nil && v.six.IsValid() {
+		return v.six
+	}
+	return s.Addr
 }
 
 // dialable says whether a beacon could honestly announce this address: a
@@ -690,32 +750,32 @@ func (m *Mesh) acceptedSince(t time.Time) bool {
 	return false
 }
 
-// mayTry records a dial to ap's host caused by a beacon, unless one was
-// made within the last `within`: a node that has just tried a neighbour
-// does not answer its next beacons too.
-func (m *Mesh) mayTry(ap netip.AddrPort, now time.Time, within time.Duration) bool {
-	host := ap.Addr().WithZone("").String()
+// mayTry records a dial caused by a beacon value, unless one was made for
+// it within the last `within`: a node that has just tried a neighbour does
+// not answer its next beacons (over either family) too.
+func (m *Mesh) mayTry(value string, now time.Time, within time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t, ok := m.tried[host]; ok && now.Sub(t) < within {
+	if t, ok := m.tried[value]; ok && now.Sub(t) < within {
 		return false
 	}
 	if len(m.tried) > 4096 {
 		clear(m.tried)
 	}
-	m.tried[host] = now
+	m.tried[value] = now
 	return true
 }
 
-func (m *Mesh) linkedTo(ap netip.AddrPort) bool {
+// linkedTo says whether a link to ap is up or being made, or one to a host
+// known to be the same node (hosts: ap's and its aliases).
+func (m *Mesh) linkedTo(ap netip.AddrPort, hosts []string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.busy[ap.String()] {
 		return true
 	}
-	host := ap.Addr().WithZone("").String()
 	for p := range m.peers {
-		if hostOf(p.info.Addr) == host {
+		if slices.Contains(hosts, hostOf(p.info.Addr)) {
 			return true
 		}
 	}

@@ -331,7 +331,27 @@ func TestPassiveListener(t *testing.T) {
 	if float64(right)/float64(trials) > 0.75 {
 		t.Errorf("the listener linked %d of %d values across rotations by time alone", right, trials)
 	}
-	// 4. The stealth node joined no beacon group (no IGMP or MLD report).
+	// 4. Beacons do not make linked neighbours dial each other again (over
+	// the other address family, say): A's links are one per neighbour, plus
+	// one more for C's restart and D's move, and the probes.
+	links := 0
+	for _, line := range strings.Split(a.logText(), "\n") {
+		if strings.Contains(line, "msg=linked") && !strings.Contains(line, "169.254.50.254") {
+			links++
+		}
+	}
+	t.Logf("A made or took %d links (4 neighbours, a restart, a move)", links)
+	if testing.Verbose() {
+		for _, line := range strings.Split(a.logText(), "\n") {
+			if strings.Contains(line, "msg=linked") || strings.Contains(line, "link closed") {
+				t.Log(line)
+			}
+		}
+	}
+	if links > 7 {
+		t.Errorf("A made or took %d links with 4 neighbours: beacons make linked nodes dial again", links)
+	}
+	// 5. The stealth node joined no beacon group (no IGMP or MLD report).
 	maddr := ipCmd(t, "-n", e.ns.name, "maddr", "show", "dev", e.ifName)
 	if strings.Contains(maddr, "239.255.73.42") || strings.Contains(maddr, "ff02::7342") {
 		t.Errorf("the stealth node joined the beacon groups:\n%s", maddr)
