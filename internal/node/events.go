@@ -88,11 +88,24 @@ func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
 		h := maphash.Bytes(c.seed, v)
 		cv, ok := c.contacts[h]
 		if !ok {
-			var r contactRecord
+			// Only what the UI shows: a record is mostly its sessions'
+			// keys, which the decoder then skips instead of filling in
+			// (three quarters of a cold conversation list went there).
+			var r struct {
+				Fingerprint string          `json:"fingerprint"`
+				Name        string          `json:"name"`
+				State       string          `json:"state"`
+				Added       time.Time       `json:"added"`
+				Proposal    json.RawMessage `json:"proposal"`
+			}
 			if err := jsonUnmarshal(v, &r); err != nil {
 				return fmt.Errorf("failed to decode contact: %w", err)
 			}
-			cv = contactView{fp: r.Fingerprint, state: r.State, added: r.Added, view: r.view()}
+			full := contactRecord{Fingerprint: r.Fingerprint, Name: r.Name, State: r.State, Added: r.Added}
+			if len(r.Proposal) > 0 && string(r.Proposal) != "null" {
+				full.Proposal = &peerSession{} // view only asks whether there is one
+			}
+			cv = contactView{fp: r.Fingerprint, state: r.State, added: r.Added, view: full.view()}
 		}
 		next[h] = cv
 		out = append(out, cv)
@@ -106,13 +119,13 @@ func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
 
 // eachMessage calls fn with every message record (without its commitment),
 // decoding only the records that changed since the last call.
-func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord)) error {
+func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord, expires time.Time)) error {
 	c := &n.events.cache
 	if c.contacts == nil && c.messages == nil {
 		c.seed = maphash.MakeSeed()
 	}
 	next := make(map[uint64]messageRecord, len(c.messages))
-	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+	err := tx.ForEach(colMessages, func(v []byte, exp time.Time) error {
 		h := maphash.Bytes(c.seed, v)
 		r, ok := c.messages[h]
 		if !ok {
@@ -122,7 +135,7 @@ func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord)) error {
 			r.Commit = nil
 		}
 		next[h] = r
-		fn(&r)
+		fn(&r, exp)
 		return nil
 	})
 	if err == nil {
@@ -191,15 +204,56 @@ func loadReadMarks(tx *store.Tx) (map[string]uint64, error) {
 // newest activity first (a contact without messages counts from when it was
 // added). Requests are included: their messages are not shown (nor counted)
 // until accepted.
+//
+// Making the list reads every contact and message. What it found is kept
+// (convMemo) until a write touches contacts, messages or read marks, or a
+// message it counted expires: a UI asks for the list on every change, and
+// most changes in a busy mesh are envelopes carried for others.
 func (n *Node) Conversations() ([]Conversation, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	type last struct {
-		rec messageRecord
-		ok  bool
+	memo := n.convs
+	if memo == nil || memo.gen != n.convGen || !now.Before(memo.until) {
+		var err error
+		if memo, err = n.makeConversations(); err != nil {
+			return nil, err
+		}
+		n.convs = memo
 	}
-	var out []Conversation
+	out := make([]Conversation, len(memo.entries))
+	for i := range memo.entries {
+		e := &memo.entries[i]
+		out[i] = Conversation{Contact: e.contact, Unread: e.unread, Messages: e.messages, Added: e.added}
+		if e.hasLast {
+			m := e.last.view(e.contact.Name, now)
+			out[i].Last = &m
+		}
+	}
+	return out, nil
+}
+
+// convMemo is the conversation list as made at one count of writes
+// (Node.convGen), in order; only the messages' states, which follow the
+// clock, are worked out again on every call.
+type convMemo struct {
+	gen     uint64
+	until   time.Time // the first expiry of an item read: the list changes then
+	entries []convEntry
+}
+
+type convEntry struct {
+	contact          Contact
+	added            time.Time
+	messages, unread int
+	last             messageRecord
+	hasLast          bool
+}
+
+// makeConversations reads every contact and message (with n.mu held).
+func (n *Node) makeConversations() (*convMemo, error) {
+	memo := &convMemo{gen: n.convGen, until: store.Forever}
+	var entries []convEntry
 	err := n.st.View(func(tx *store.Tx) error {
 		cs, err := n.contactViews(tx)
 		if err != nil {
@@ -210,47 +264,47 @@ func (n *Node) Conversations() ([]Conversation, error) {
 			return err
 		}
 		byFP := make(map[string]int, len(cs))
-		lasts := make([]last, len(cs))
-		out = make([]Conversation, len(cs))
+		entries = make([]convEntry, len(cs))
 		for i, c := range cs {
 			byFP[c.fp] = i
-			out[i] = Conversation{Contact: c.view, Added: c.added}
+			entries[i] = convEntry{contact: c.view, added: c.added}
 		}
-		err = n.eachMessage(tx, func(r *messageRecord) {
+		return n.eachMessage(tx, func(r *messageRecord, exp time.Time) {
 			i, ok := byFP[r.Contact]
 			if !ok || r.Held || r.Kind != kindText || cs[i].state == StateRequest {
 				return
 			}
-			out[i].Messages++
-			if r.Direction == "in" && r.Seq > marks[r.Contact] {
-				out[i].Unread++
+			if exp.Before(memo.until) {
+				memo.until = exp
 			}
-			if l := &lasts[i]; !l.ok || newerMessage(r, &l.rec) {
-				l.rec, l.ok = *r, true
+			e := &entries[i]
+			e.messages++
+			if r.Direction == "in" && r.Seq > marks[r.Contact] {
+				e.unread++
+			}
+			if !e.hasLast || newerMessage(r, &e.last) {
+				e.last, e.hasLast = *r, true
 			}
 		})
-		for i, c := range cs {
-			if lasts[i].ok {
-				m := lasts[i].rec.view(c.view.Name, now)
-				out[i].Last = &m
-			}
-		}
-		return err
 	})
-	activity := func(c *Conversation) time.Time {
-		if c.Last != nil {
-			return c.Last.Time
-		}
-		return c.Added
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		ai, aj := activity(&out[i]), activity(&out[j])
+	activity := func(e *convEntry) time.Time {
+		if e.hasLast {
+			return e.last.Time
+		}
+		return e.added
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		ai, aj := activity(&entries[i]), activity(&entries[j])
 		if !ai.Equal(aj) {
 			return ai.After(aj)
 		}
-		return keys.NameKey(out[i].Contact.Name) < keys.NameKey(out[j].Contact.Name)
+		return keys.NameKey(entries[i].contact.Name) < keys.NameKey(entries[j].contact.Name)
 	})
-	return out, err
+	memo.entries = entries
+	return memo, nil
 }
 
 // newerMessage orders messages as Messages does: by time, then local arrival.
@@ -299,7 +353,7 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 		if c.State == StateRequest {
 			return nil
 		}
-		return n.eachMessage(tx, func(r *messageRecord) {
+		return n.eachMessage(tx, func(r *messageRecord, _ time.Time) {
 			if r.Contact == c.Fingerprint && !r.Held && r.Kind == kindText {
 				recs = append(recs, *r)
 			}

@@ -118,8 +118,10 @@ const live = { source: null, listeners: new Set(), lastUnread: null };
 function onLive(fn) { live.listeners.add(fn); return () => live.listeners.delete(fn); }
 function startEvents() {
   if (live.source) return;
-  // What is unread now is the baseline: a notification is for what comes after.
-  api('GET', '/v1/conversations').then(cs => { live.lastUnread = cs.reduce((a, c) => a + c.unread, 0); }, () => {});
+  // What is unread now is the baseline for notifications (a notification
+  // is for what comes after): taken from the first page's own list, or
+  // asked for once the first page is shown (route), so that the list is
+  // not fetched twice while the first page loads.
   const es = new EventSource('/api/v1/events');
   live.source = es;
   es.addEventListener('open', () => setBanner(null));
@@ -148,12 +150,13 @@ const prefs = {
   get notifyText() { return localStorage.getItem('notifyText') === 'on'; },
   set notifyText(v) { localStorage.setItem('notifyText', v ? 'on' : 'off'); },
 };
+function unreadOf(convs) { return convs.reduce((a, c) => a + c.unread, 0); }
 async function notifyNew() {
   // The count is kept also while notifications are off: turning them on
   // must not announce what came before.
   let convs;
   try { convs = await api('GET', '/v1/conversations'); } catch (e) { return; }
-  const unread = convs.reduce((a, c) => a + c.unread, 0);
+  const unread = unreadOf(convs);
   const before = live.lastUnread;
   live.lastUnread = unread;
   if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
@@ -197,6 +200,9 @@ async function route() {
     // For the tests' timing: when the first page had its data on screen,
     // in ms since the navigation started.
     if (!document.body.dataset.firstReadyMs) document.body.dataset.firstReadyMs = String(Math.round(performance.now()));
+    if (live.lastUnread === null) {
+      api('GET', '/v1/conversations').then(cs => { if (live.lastUnread === null) live.lastUnread = unreadOf(cs); }, () => {});
+    }
     return;
   }
   location.hash = '#/';
@@ -241,6 +247,7 @@ async function pageChats(root) {
     const t0 = performance.now();
     convs = await api('GET', '/v1/conversations');
     root.dataset.fetchMs = String(Math.round(performance.now() - t0));
+    if (live.lastUnread === null) live.lastUnread = unreadOf(convs);
     empty.hidden = convs.length > 0;
     draw();
     root.dataset.count = String(convs.length);
