@@ -25,7 +25,7 @@ func FuzzRequest(f *testing.F) {
 	defer n.Close()
 	s := NewServer(n, nil, nil)
 	paths := []string{"/v1/contacts", "/v1/contacts/accept", "/v1/contacts/reject", "/v1/send",
-		"/v1/contacts/verify?contact=", "/v1/messages?contact=", "/v1/self", "/v1/invite", "/v1/envelopes", "/v1/settings"}
+		"/v1/contacts/verify?contact=", "/v1/messages?contact=", "/v1/self", "/v1/invite", "/v1/envelopes", "/v1/settings", "/v1/conversations/page?limit="}
 	for i := range paths {
 		f.Add(uint8(i), []byte(`{"link":"grapevine:abc","name":"x"}`))
 		f.Add(uint8(i), []byte(`{"to":"Bob","text":"hi"}`))

@@ -210,6 +210,21 @@ func loadReadMarks(tx *store.Tx) (map[string]uint64, error) {
 // message it counted expires: a UI asks for the list on every change, and
 // most changes in a busy mesh are envelopes carried for others.
 func (n *Node) Conversations() ([]Conversation, error) {
+	p, err := n.ConversationsPage(0, -1)
+	return p.Conversations, err
+}
+
+// ConversationPage is part of the list of conversations.
+type ConversationPage struct {
+	Conversations []Conversation `json:"conversations"`
+	Total         int            `json:"total"`  // conversations in all
+	Unread        int            `json:"unread"` // unread messages in all
+}
+
+// ConversationsPage returns limit conversations of the list Conversations
+// returns, from offset on (limit < 0: all of them from offset), with the
+// totals of the whole list: a UI shows the first page of a long list first.
+func (n *Node) ConversationsPage(offset, limit int) (ConversationPage, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
@@ -217,20 +232,28 @@ func (n *Node) Conversations() ([]Conversation, error) {
 	if memo == nil || memo.gen != n.convGen || !now.Before(memo.until) {
 		var err error
 		if memo, err = n.makeConversations(); err != nil {
-			return nil, err
+			return ConversationPage{Conversations: []Conversation{}}, err
 		}
 		n.convs = memo
 	}
-	out := make([]Conversation, len(memo.entries))
-	for i := range memo.entries {
-		e := &memo.entries[i]
-		out[i] = Conversation{Contact: e.contact, Unread: e.unread, Messages: e.messages, Added: e.added}
+	all := memo.entries
+	page := ConversationPage{Total: len(all), Unread: memo.unread}
+	offset = min(max(offset, 0), len(all))
+	end := len(all)
+	if limit >= 0 {
+		end = min(end, offset+limit)
+	}
+	page.Conversations = make([]Conversation, end-offset)
+	for i := offset; i < end; i++ {
+		e := &all[i]
+		c := Conversation{Contact: e.contact, Unread: e.unread, Messages: e.messages, Added: e.added}
 		if e.hasLast {
 			m := e.last.view(e.contact.Name, now)
-			out[i].Last = &m
+			c.Last = &m
 		}
+		page.Conversations[i-offset] = c
 	}
-	return out, nil
+	return page, nil
 }
 
 // convMemo is the conversation list as made at one count of writes
@@ -240,6 +263,7 @@ type convMemo struct {
 	gen     uint64
 	until   time.Time // the first expiry of an item read: the list changes then
 	entries []convEntry
+	unread  int // of all entries
 }
 
 type convEntry struct {
@@ -304,6 +328,9 @@ func (n *Node) makeConversations() (*convMemo, error) {
 		return keys.NameKey(entries[i].contact.Name) < keys.NameKey(entries[j].contact.Name)
 	})
 	memo.entries = entries
+	for i := range entries {
+		memo.unread += entries[i].unread
+	}
 	return memo, nil
 }
 

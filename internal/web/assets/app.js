@@ -150,13 +150,14 @@ const prefs = {
   get notifyText() { return localStorage.getItem('notifyText') === 'on'; },
   set notifyText(v) { localStorage.setItem('notifyText', v ? 'on' : 'off'); },
 };
-function unreadOf(convs) { return convs.reduce((a, c) => a + c.unread, 0); }
 async function notifyNew() {
   // The count is kept also while notifications are off: turning them on
   // must not announce what came before.
-  let convs;
-  try { convs = await api('GET', '/v1/conversations'); } catch (e) { return; }
-  const unread = unreadOf(convs);
+  // The newest conversations and the unread count of all: a new message
+  // puts its conversation first.
+  let page;
+  try { page = await api('GET', '/v1/conversations/page?limit=20'); } catch (e) { return; }
+  const convs = page.conversations, unread = page.unread;
   const before = live.lastUnread;
   live.lastUnread = unread;
   if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
@@ -201,7 +202,7 @@ async function route() {
     // in ms since the navigation started.
     if (!document.body.dataset.firstReadyMs) document.body.dataset.firstReadyMs = String(Math.round(performance.now()));
     if (live.lastUnread === null) {
-      api('GET', '/v1/conversations').then(cs => { if (live.lastUnread === null) live.lastUnread = unreadOf(cs); }, () => {});
+      api('GET', '/v1/conversations/page?limit=1').then(p => { if (live.lastUnread === null) live.lastUnread = p.unread; }, () => {});
     }
     return;
   }
@@ -209,7 +210,10 @@ async function route() {
 }
 function go(hash) { if (location.hash === hash) route(); else location.hash = hash; }
 // keep calls fn now and again on every live change while the page is shown.
-function keep(fn, types) {
+function keep(fn, types) { return keepFn(fn, types)(); }
+// keepFn is keep without the first call: it returns the function that runs
+// fn (one run at a time; a call during a run runs it once more after).
+function keepFn(fn, types) {
   let busy = false, again = false;
   const run = async () => {
     if (busy) { again = true; return; }
@@ -219,7 +223,7 @@ function keep(fn, types) {
     if (again) { again = false; run(); }
   };
   cleanup.push(onLive(type => { if (!types || types.includes(type)) run(); }));
-  return run();
+  return run;
 }
 
 // ---- pages: conversations --------------------------------------------------
@@ -230,28 +234,32 @@ async function pageChats(root) {
     h('p', { text: 'No contacts yet. Show your invite to someone, or scan theirs.' }),
     h('div', { class: 'row' }, h('a', { class: 'button', href: '#/invite', text: 'Show my invite' }),
       h('a', { class: 'button secondary', href: '#/add', text: 'Add a contact' })));
-  // Long lists show a page at a time: the first 100, then more on demand.
+  // Long lists come a page at a time: the first 100, then more on demand;
+  // a change fetches again what is shown.
   const PAGE = 100;
-  let shown = PAGE, convs = [];
+  let shown = PAGE, convs = [], total = 0;
   const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
-  more.addEventListener('click', () => { shown += PAGE; draw(); });
   function draw() {
     const t0 = performance.now();
-    list.replaceChildren(...convs.slice(0, shown).map(convRow));
-    more.hidden = convs.length <= shown;
-    more.textContent = 'Show more (' + (convs.length - shown) + ')';
+    list.replaceChildren(...convs.map(convRow));
+    more.hidden = total <= convs.length;
+    more.textContent = 'Show more (' + (total - convs.length) + ')';
     root.dataset.renderMs = String(Math.round(performance.now() - t0));
   }
-  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
-  await keep(async () => {
+  const load = keepFn(async () => {
     const t0 = performance.now();
-    convs = await api('GET', '/v1/conversations');
+    const page = await api('GET', '/v1/conversations/page?limit=' + shown);
     root.dataset.fetchMs = String(Math.round(performance.now() - t0));
-    if (live.lastUnread === null) live.lastUnread = unreadOf(convs);
-    empty.hidden = convs.length > 0;
+    if (live.lastUnread === null) live.lastUnread = page.unread;
+    convs = page.conversations;
+    total = page.total;
+    empty.hidden = total > 0;
     draw();
-    root.dataset.count = String(convs.length);
+    root.dataset.count = String(total);
   }, ['change']);
+  more.addEventListener('click', () => { shown += PAGE; load(); });
+  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
+  await load();
 }
 function convRow(c) {
   const last = c.last;
