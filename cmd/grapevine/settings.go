@@ -46,7 +46,8 @@ func (c *cli) settingsSetCmd() *cobra.Command {
 		Short: "Change settings: stealth=on|off relay=on|off quota=SIZE retention=DAYSd",
 		Long: `Change one or more settings, all or none:
 
-  stealth=on|off     on: send no beacons (still listen, and dial what you hear)
+  stealth=on|off     on: send nothing unasked on the LAN (no beacons, no
+                     multicast joins): link only with peers and whoever dials
   relay=on|off       off: carry nothing for others, keep only your own mail
   quota=SIZE         most space to carry envelopes for others, as up's
                      --relay-quota: 64MiB, 1G, 1.5GB (K, M, G, T and KiB… are

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/discovery"
 	"github.com/grapevine-mesh/grapevine/internal/mesh"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -26,6 +27,8 @@ type upOptions struct {
 	listen       string
 	peers        []string
 	stealth      bool
+	beaconEvery  time.Duration
+	keyRotation  time.Duration
 	noRelay      bool
 	noDiscovery  bool
 	quota        string
@@ -68,7 +71,10 @@ or a prompt; the passphrase as for every command.`,
 	f.StringVar(&o.name, "name", "", "your display name, when up creates the identity")
 	f.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", mesh.DefaultPort), "TCP address to listen on for neighbours (\"\" for none)")
 	f.StringArrayVar(&o.peers, "peer", nil, "a static peer HOST:PORT to keep a link to (repeatable), e.g. 192.0.2.7:7342, [2001:db8::7]:7342, bridge.example.org:7342")
-	f.BoolVar(&o.stealth, "stealth", false, "never send beacons: only listen, and dial peers you know or hear")
+	f.BoolVar(&o.stealth, "stealth", false, "send nothing unasked on the local network: no beacons, no multicast joins, no dials to nodes heard; link only with --peer addresses and those who dial you")
+	f.DurationVar(&o.beaconEvery, "beacon-interval", discovery.DefaultInterval, "mean time between two LAN beacons (each gap random within ±50 %); shorter finds neighbours sooner and costs more air")
+	f.DurationVar(&o.keyRotation, "key-rotation", time.Hour, "new link key and beacon value at every whole multiple of this on the clock")
+	f.Lookup("key-rotation").Hidden = true // for tests: an hour is the setting the privacy analysis assumes
 	f.BoolVar(&o.noDiscovery, "no-discovery", false, "no LAN discovery at all (neither beacons nor listening for them)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "carry nothing for others: keep only your own mail")
 	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others: 64MiB, 1G, 1GB, 1.5GiB, 0 for none (K, M, G, T alone and KiB… are powers of 1024; KB, MB… of 1000)")
@@ -143,6 +149,10 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 		log.Warn("the store was opened with damage", "problem", w)
 	}
 
+	if o.beaconEvery < 100*time.Millisecond || o.keyRotation < time.Second {
+		stopAPI()
+		return fmt.Errorf("invalid --beacon-interval %v or --key-rotation %v: at least 100ms and 1s", o.beaconEvery, o.keyRotation)
+	}
 	set, err := runSettings(n, o, quota)
 	if err != nil {
 		stopAPI()
@@ -151,7 +161,8 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	o.stealth = set.Stealth // for announce
 	// The node has its relay quota already (RelayQuota 0 keeps it).
 	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
-		Stealth: set.Stealth, Log: log})
+		Stealth: set.Stealth, Log: log, KeyRotation: o.keyRotation,
+		DiscoveryConfig: discovery.Config{Interval: o.beaconEvery}})
 	srv.Ready(n, m)
 	serveUI(ui, srv, n, m)
 	go func() { // announce once listening
@@ -296,7 +307,7 @@ func (c *cli) announce(n *node.Node, m *mesh.Mesh, home string, o upOptions) {
 	case o.noDiscovery:
 		disc = "off"
 	case o.stealth:
-		disc = "stealth (listening only, no beacons)"
+		disc = "stealth (sends nothing unasked: no beacons, not listening for them)"
 	}
 	fmt.Fprintf(w, "Discovery: %s\n", disc)
 	for _, p := range o.peers {

@@ -92,9 +92,9 @@ func TestSettingsLive(t *testing.T) {
 	}
 	defer c.Close()
 
-	// A listener that only hears: it counts Alice's beacons.
+	// A listener that only hears (sends no beacon): it counts Alice's beacons.
 	var heard atomic.Int64
-	ear := discovery.New(discovery.Config{Stealth: true, BeaconPort: beaconPort, IncludeLoopback: true,
+	ear := discovery.New(discovery.Config{ListenOnly: true, BeaconPort: beaconPort, IncludeLoopback: true,
 		Interfaces: func() ([]net.Interface, error) { return []net.Interface{lo}, nil }})
 	ectx, stopEar := context.WithCancel(context.Background())
 	earDone := make(chan struct{})

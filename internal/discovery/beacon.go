@@ -11,7 +11,10 @@
 // A Discoverer sends a beacon on every up, multicast-capable interface every
 // Interval (±50 % jitter) to 239.255.73.42 and ff02::7342, port 7343, and
 // reports every beacon it hears from someone else. It follows interfaces as
-// they come and go. In Stealth mode it sends nothing and only listens.
+// they come and go, and tells its caller when to rotate the value: at every
+// whole RotateEvery of the wall clock and whenever an address changes, each
+// time followed by a random silence. In Stealth mode it sends nothing at all,
+// not even a multicast join, and hears nothing.
 package discovery
 
 import (
@@ -87,7 +90,7 @@ func Decode(p []byte) (Beacon, error) {
 // neighbour that beaconed peer: the side with the numerically smaller value
 // (compared as 16-byte big-endian integers) dials, the other waits. Equal
 // values — one's own beacon — dial nobody. The rule is for two beaconing
-// nodes: a Stealth node is never heard, so it dials whomever it hears.
+// nodes: a ListenOnly node is never heard, so it dials whomever it hears.
 func Dials(own, peer [ValueSize]byte) bool {
 	return bytes.Compare(own[:], peer[:]) < 0
 }

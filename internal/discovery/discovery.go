@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,12 @@ const (
 	// SoonJitter bounds the delay of the first beacon after Serve starts and
 	// after an interface appears: uniform in [0, SoonJitter).
 	SoonJitter = time.Second
+	// DefaultRotateEvery is the default rotation period: values rotate at
+	// every whole hour of the wall clock.
+	DefaultRotateEvery = time.Hour
+	// DefaultRotateGap bounds the random part of the silence after a
+	// rotation (see Config.RotateGap).
+	DefaultRotateGap = time.Minute
 )
 
 var (
@@ -86,10 +93,32 @@ type Config struct {
 	// RescanInterval is how often interfaces are listed again to join new
 	// ones and forget vanished ones. Default DefaultRescanInterval.
 	RescanInterval time.Duration
-	// Stealth sends no beacon at all; the Discoverer still listens and
-	// reports what it hears. A stealth node is found by nobody: it must
-	// dial the others itself.
+	// Stealth sends nothing at all: no beacon, and no multicast group join
+	// (which would announce itself by IGMP or MLD). The Discoverer opens no
+	// socket and hears nothing; it only watches the clock and the addresses
+	// to call Rotate. A stealth node is found by nobody and finds nobody:
+	// it links with the peers it is told about and those who dial it.
 	Stealth bool
+	// ListenOnly joins the groups and reports what it hears, but sends no
+	// beacon (a node that accepts no links has nothing to advertise).
+	ListenOnly bool
+
+	// Rotate, if set, is called from Serve's goroutine whenever the value
+	// must change, and must make Value return a fresh one (and the caller
+	// rotate its link key with it) before it returns. Serve calls it at
+	// every wall-clock multiple of RotateEvery — so that nodes whose clocks
+	// roughly agree all rotate together, and one node's change hides among
+	// the others' — and whenever the addresses of the interfaces in use
+	// change, before anything is sent from a new address.
+	Rotate func()
+	// RotateEvery is the rotation period; default DefaultRotateEvery.
+	RotateEvery time.Duration
+	// RotateGap: after a periodic rotation no beacon leaves for Interval
+	// plus a time uniform in [0, RotateGap), drawn per interface and
+	// family, so the new value's beacons start at a phase unrelated to the
+	// old one's. (After an address change: Interval plus [0, Interval).)
+	// Default DefaultRotateGap, or RotateEvery/4 if that is shorter.
+	RotateGap time.Duration
 
 	// BeaconPort, Group4 and Group6 override the constants (tests).
 	BeaconPort     uint16
@@ -97,6 +126,8 @@ type Config struct {
 	// Interfaces lists candidate interfaces; default net.Interfaces.
 	// Only those that are up and multicast-capable are used.
 	Interfaces func() ([]net.Interface, error)
+	// Addrs lists an interface's addresses; default (*net.Interface).Addrs.
+	Addrs func(*net.Interface) ([]net.Addr, error)
 	// IncludeLoopback also uses loopback interfaces (tests). They are
 	// skipped otherwise.
 	IncludeLoopback bool
@@ -146,6 +177,12 @@ func New(cfg Config) *Discoverer {
 	if cfg.RescanInterval <= 0 {
 		cfg.RescanInterval = DefaultRescanInterval
 	}
+	if cfg.RotateEvery <= 0 {
+		cfg.RotateEvery = DefaultRotateEvery
+	}
+	if cfg.RotateGap <= 0 {
+		cfg.RotateGap = min(DefaultRotateGap, cfg.RotateEvery/4)
+	}
 	if cfg.BeaconPort == 0 {
 		cfg.BeaconPort = BeaconPort
 	}
@@ -157,6 +194,9 @@ func New(cfg Config) *Discoverer {
 	}
 	if cfg.Interfaces == nil {
 		cfg.Interfaces = net.Interfaces
+	}
+	if cfg.Addrs == nil {
+		cfg.Addrs = (*net.Interface).Addrs
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -172,10 +212,11 @@ func New(cfg Config) *Discoverer {
 	return d
 }
 
-// Serve sends beacons (unless Stealth) and calls found for every beacon
-// heard from another node, until ctx is done; then it closes its sockets and
-// returns nil. It returns an error only if the configuration is invalid or
-// neither an IPv4 nor an IPv6 socket could be opened; trouble with one
+// Serve sends beacons (unless Stealth or ListenOnly) and calls found for
+// every beacon heard from another node (unless Stealth), and calls Rotate
+// when the value must change, until ctx is done; then it closes its sockets
+// and returns nil. It returns an error only if the configuration is invalid
+// or neither an IPv4 nor an IPv6 socket could be opened; trouble with one
 // interface or one datagram is logged and skipped.
 //
 // found is called from Serve's goroutines, one call at a time, for every
@@ -188,8 +229,8 @@ func (d *Discoverer) Serve(ctx context.Context, found func(Sighting)) error {
 		return errors.New("discovery: Serve is already running")
 	}
 	defer d.serving.Store(false)
-	if cfg.Value == nil && !cfg.Stealth {
-		return errors.New("discovery: Config.Value is required unless Stealth")
+	if cfg.Value == nil && !cfg.Stealth && !cfg.ListenOnly {
+		return errors.New("discovery: Config.Value is required unless Stealth or ListenOnly")
 	}
 	if !cfg.Group4.Is4() || !cfg.Group4.IsMulticast() {
 		return fmt.Errorf("discovery: %v is not an IPv4 multicast group", cfg.Group4)
@@ -203,6 +244,10 @@ func (d *Discoverer) Serve(ctx context.Context, found func(Sighting)) error {
 	}
 
 	s := &session{d: d, ctx: ctx, links: map[int]*link{}}
+	if cfg.Stealth {
+		s.loop() // no socket: nothing to send or hear, only rotations
+		return nil
+	}
 	var err4, err6 error
 	s.p4, err4 = listen4(cfg.BeaconPort)
 	if err4 != nil {
@@ -243,6 +288,11 @@ type session struct {
 	p6    *ipv6.PacketConn
 	fams  [2]*family    // IPv4, IPv6; nil if that socket could not be opened
 	links map[int]*link // by interface index; owned by loop
+
+	addrs      string    // the addresses in use, as addrKey says
+	scanned    bool      // addrs is set
+	nextRotate time.Time // the next wall-clock rotation
+	nextScan   time.Time // the next rescan
 }
 
 // Indexes of session.fams and link.st.
@@ -264,6 +314,7 @@ type link struct {
 	ifi          net.Interface
 	st           [2]famState
 	lastAddrsErr string // the last error of ifi.Addrs, logged once
+	addrs        string // its MAC and IP addresses, for addrKey
 }
 
 // famState is one family's state on one interface.
@@ -318,30 +369,50 @@ func (s *session) loop() {
 	cfg := &s.d.cfg
 	s.families()
 	now := cfg.Clock.Now()
-	s.rescan(now)
-	nextScan := now.Add(cfg.RescanInterval)
+	s.start(now)
 	for {
-		now = cfg.Clock.Now()
-		if !now.Before(nextScan) {
-			s.rescan(now)
-			nextScan = now.Add(cfg.RescanInterval)
-		}
-		s.sendDue(now)
-
-		wake := nextScan
-		for _, l := range s.links {
-			for _, st := range l.st {
-				if !st.due.IsZero() && st.due.Before(wake) {
-					wake = st.due
-				}
-			}
-		}
+		wake := s.step(now)
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-cfg.Clock.After(wake.Sub(now)):
 		}
+		now = cfg.Clock.Now()
 	}
+}
+
+// start plans the first rotation and joins the interfaces.
+func (s *session) start(now time.Time) {
+	s.nextRotate = nextBoundary(now, s.d.cfg.RotateEvery)
+	s.rescan(now)
+	s.nextScan = now.Add(s.d.cfg.RescanInterval)
+}
+
+// step does what is due at now: a rotation, a rescan, beacons. It returns
+// when the next thing is due.
+func (s *session) step(now time.Time) (wake time.Time) {
+	cfg := &s.d.cfg
+	if !now.Before(s.nextRotate) {
+		s.rotate(now, "period", cfg.RotateGap)
+	}
+	if !now.Before(s.nextScan) {
+		s.rescan(now)
+		s.nextScan = now.Add(cfg.RescanInterval)
+	}
+	s.sendDue(now)
+
+	wake = s.nextScan
+	if s.nextRotate.Before(wake) {
+		wake = s.nextRotate
+	}
+	for _, l := range s.links {
+		for _, st := range l.st {
+			if !st.due.IsZero() && st.due.Before(wake) {
+				wake = st.due
+			}
+		}
+	}
+	return wake
 }
 
 // usable reports whether Serve should use ifi at all.
@@ -359,12 +430,17 @@ func (s *session) usable(ifi *net.Interface) bool {
 // IPv4 address, IPv6 if it has a link-local IPv6 address, so that a beacon's
 // source is an address the receiver can dial back on that link. (A loopback
 // interface has no fe80:: address: it beacons over IPv4 only.)
-func addrFamilies(ifi *net.Interface) (want [2]bool, err error) {
-	addrs, err := ifi.Addrs()
+//
+// It also returns the interface's MAC and IP addresses as one string, to
+// notice when they change.
+func addrFamilies(ifi *net.Interface, list func(*net.Interface) ([]net.Addr, error)) (want [2]bool, key string, err error) {
+	addrs, err := list(ifi)
 	if err != nil {
-		return want, err
+		return want, "", err
 	}
+	keys := []string{ifi.Name, ifi.HardwareAddr.String()}
 	for _, a := range addrs {
+		keys = append(keys, a.String())
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
 			continue
@@ -381,17 +457,58 @@ func addrFamilies(ifi *net.Interface) (want [2]bool, err error) {
 			want[fam6] = true
 		}
 	}
-	return want, nil
+	slices.Sort(keys[2:])
+	return want, strings.Join(keys, " "), nil
+}
+
+// addrKey is every address of the interfaces in use, as one string.
+func (s *session) addrKey() string {
+	keys := make([]string, 0, len(s.links))
+	for _, l := range s.links {
+		keys = append(keys, l.addrs)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, "\n")
+}
+
+// rotate has the caller change its value (and link key), and silences every
+// beacon train for Interval plus a random part of gap, so the new value
+// starts at a phase of its own.
+func (s *session) rotate(now time.Time, why string, gap time.Duration) {
+	cfg := &s.d.cfg
+	s.nextRotate = nextBoundary(now, cfg.RotateEvery)
+	if cfg.Rotate == nil {
+		return
+	}
+	cfg.Rotate()
+	for _, l := range s.links {
+		for f := range l.st {
+			if st := &l.st[f]; st.joined && s.beaconing() {
+				st.due = now.Add(cfg.Interval + s.uniform(gap))
+			}
+		}
+	}
+	cfg.Log.Debug("discovery: rotated", "why", why)
+}
+
+// beaconing says whether this Discoverer sends beacons at all.
+func (s *session) beaconing() bool { return !s.d.cfg.Stealth && !s.d.cfg.ListenOnly }
+
+// nextBoundary is the first multiple of every (counted from the zero time,
+// so whole hours of UTC for an hour) after now.
+func nextBoundary(now time.Time, every time.Duration) time.Time {
+	return now.Truncate(every).Add(every)
 }
 
 // rescan lists the interfaces, joins the groups on new ones and leaves them
-// on vanished ones. Errors are logged; whatever worked stays.
-func (s *session) rescan(now time.Time) {
+// on vanished ones, and rotates if the addresses changed (it reports whether
+// it did). Errors are logged; whatever worked stays.
+func (s *session) rescan(now time.Time) (rotated bool) {
 	cfg := &s.d.cfg
 	ifs, err := cfg.Interfaces()
 	if err != nil {
 		cfg.Log.Warn("discovery: listing interfaces", "err", err)
-		return
+		return false
 	}
 	seen := map[int]bool{}
 	for i := range ifs {
@@ -404,7 +521,7 @@ func (s *session) rescan(now time.Time) {
 			s.forget(l) // the index now names another interface
 			l = nil
 		}
-		want, err := addrFamilies(&ifi)
+		want, key, err := addrFamilies(&ifi, cfg.Addrs)
 		if err != nil {
 			if l != nil {
 				seen[ifi.Index] = true // keep what we have
@@ -422,6 +539,7 @@ func (s *session) rescan(now time.Time) {
 		}
 		l.ifi = ifi
 		l.lastAddrsErr = ""
+		l.addrs = key
 		seen[ifi.Index] = true
 		for f := range s.fams {
 			s.join(l, f, want[f], now)
@@ -432,7 +550,19 @@ func (s *session) rescan(now time.Time) {
 			s.forget(l)
 		}
 	}
+	// A new address (a new network, a new MAC, a new lease) gets a new
+	// value, or the value would link the device's old and new addresses.
+	// The pause is short: the operating system's own traffic (DHCP, ARP,
+	// duplicate address detection) marks the moment anyway, and a device
+	// that just joined a network should be found soon.
+	key := s.addrKey()
+	if s.scanned && key != s.addrs {
+		s.rotate(now, "address change", cfg.Interval)
+		rotated = true
+	}
+	s.addrs, s.scanned = key, true
 	s.publish()
+	return rotated
 }
 
 // join joins (want) or leaves family f's group on l. A fresh join plans a
@@ -458,7 +588,7 @@ func (s *session) join(l *link, f int, want bool, now time.Time) {
 	}
 	s.d.cfg.Log.Debug("discovery: joined", "iface", l.ifi.Name, "family", fam.name)
 	*st = famState{joined: true}
-	if !s.d.cfg.Stealth {
+	if s.beaconing() {
 		st.due = now.Add(s.uniform(SoonJitter))
 	}
 }
@@ -485,8 +615,14 @@ func (s *session) publish() {
 // and plans the next one.
 func (s *session) sendDue(now time.Time) {
 	cfg := &s.d.cfg
-	if cfg.Stealth {
+	if !s.beaconing() || !s.anyDue(now) {
 		return
+	}
+	// Read the addresses again first: a beacon with the old value must not
+	// leave from a new address (the rescan every few seconds may not have
+	// seen it yet).
+	if s.rescan(now) {
+		return // rotated: everything is silent for a while
 	}
 	idxs := make([]int, 0, len(s.links))
 	for idx := range s.links {
@@ -518,6 +654,17 @@ func (s *session) sendDue(now time.Time) {
 			}
 		}
 	}
+}
+
+func (s *session) anyDue(now time.Time) bool {
+	for _, l := range s.links {
+		for _, st := range l.st {
+			if st.joined && !st.due.IsZero() && !now.Before(st.due) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // uniform returns a duration uniform in [0, span) drawn from cfg.Rand, or

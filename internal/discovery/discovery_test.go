@@ -304,30 +304,33 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-// TestLoopback runs three Discoverers on the host's loopback interface
-// (IPv4 only: lo has no link-local IPv6 address): two beaconing, one in
-// stealth. Each hears the others that beacon, nobody hears the stealth node
-// or itself, and the stealth node sends nothing.
+// TestLoopback runs four Discoverers on the host's loopback interface
+// (IPv4 only: lo has no link-local IPv6 address): two beaconing, one
+// listening only, one in stealth. Each hears the others that beacon, nobody
+// hears the listening node or itself, the listening node sends nothing, and
+// the stealth node neither joins the group nor hears anything.
 func TestLoopback(t *testing.T) {
 	lo := loopback(t)
 	port := freeUDPPort(t)
 	only := func() ([]net.Interface, error) { return []net.Interface{lo}, nil }
-	mk := func(v byte, tcp uint16, stealth bool, log *logRecorder) *Discoverer {
+	mk := func(v byte, tcp uint16, mode string, log *logRecorder) *Discoverer {
 		d := New(Config{
-			Port: tcp, Value: value(v), Stealth: stealth,
+			Port: tcp, Value: value(v), ListenOnly: mode == "listen", Stealth: mode == "stealth",
 			Interval: 100 * time.Millisecond, RescanInterval: 100 * time.Millisecond,
 			BeaconPort: port, Interfaces: only, IncludeLoopback: true,
 			Log: slog.New(log),
 		})
 		return d
 	}
-	logA, logB, logC := &logRecorder{}, &logRecorder{}, &logRecorder{}
-	a := mk(1, 1001, false, logA)
-	b := mk(2, 1002, false, logB)
-	c := mk(3, 1003, true, logC)
-	var cSent atomic.Int32
+	logA, logB, logC, logD := &logRecorder{}, &logRecorder{}, &logRecorder{}, &logRecorder{}
+	a := mk(1, 1001, "", logA)
+	b := mk(2, 1002, "", logB)
+	c := mk(3, 1003, "listen", logC)
+	dd := mk(4, 1004, "stealth", logD)
+	var cSent, dSent atomic.Int32
 	c.onSend = func(time.Time, string, Beacon) { cSent.Add(1) }
-	gotA, gotB, gotC := serve(t, a), serve(t, b), serve(t, c)
+	dd.onSend = func(time.Time, string, Beacon) { dSent.Add(1) }
+	gotA, gotB, gotC, gotD := serve(t, a), serve(t, b), serve(t, c), serve(t, dd)
 
 	from := func(v byte, port uint16) func(Sighting) bool {
 		return func(s Sighting) bool {
@@ -336,13 +339,13 @@ func TestLoopback(t *testing.T) {
 	}
 	gotA.waitFor(t, "A hears B", from(2, 1002))
 	gotB.waitFor(t, "B hears A", from(1, 1001))
-	gotC.waitFor(t, "stealth C hears A", from(1, 1001))
-	gotC.waitFor(t, "stealth C hears B", from(2, 1002))
+	gotC.waitFor(t, "listening C hears A", from(1, 1001))
+	gotC.waitFor(t, "listening C hears B", from(2, 1002))
 	time.Sleep(500 * time.Millisecond) // several more rounds
 	for name, got := range map[string]*sightings{"A": gotA, "B": gotB, "C": gotC} {
 		for _, s := range got.all() {
-			if s.Value == value(3)() {
-				t.Errorf("%s heard the stealth node: %+v", name, s)
+			if s.Value == value(3)() || s.Value == value(4)() {
+				t.Errorf("%s heard the listening or the stealth node: %+v", name, s)
 			}
 			own := map[string]byte{"A": 1, "B": 2, "C": 3}[name]
 			if s.Value == value(own)() {
@@ -351,7 +354,10 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 	if n := cSent.Load(); n != 0 {
-		t.Errorf("stealth node sent %d beacons", n)
+		t.Errorf("listening node sent %d beacons", n)
+	}
+	if n, heard := dSent.Load(), len(gotD.all()); n != 0 || heard != 0 || logD.count("discovery: joined") != 0 {
+		t.Errorf("stealth node sent %d beacons, heard %d, joined %d groups", n, heard, logD.count("discovery: joined"))
 	}
 	// Own beacons did loop back, and were dropped.
 	if logA.count("discovery: own beacon ignored") == 0 || logB.count("discovery: own beacon ignored") == 0 {
@@ -367,7 +373,7 @@ func TestGarbageIgnored(t *testing.T) {
 	port := freeUDPPort(t)
 	log := &logRecorder{}
 	d := New(Config{
-		Stealth: true, BeaconPort: port, IncludeLoopback: true,
+		ListenOnly: true, BeaconPort: port, IncludeLoopback: true,
 		Interfaces: func() ([]net.Interface, error) { return []net.Interface{lo}, nil },
 		Log:        slog.New(log),
 	})
@@ -519,7 +525,12 @@ func TestServeTwice(t *testing.T) {
 // resets the count. A failed join is logged at Warn once, then at Debug.
 func TestRetrySchedule(t *testing.T) {
 	log := &logRecorder{}
-	d := New(Config{Value: value(1), Rand: seeded(3), Log: slog.New(log)})
+	fake := net.Interface{Index: 9, Name: "fake0", Flags: net.FlagUp | net.FlagMulticast}
+	d := New(Config{Value: value(1), Rand: seeded(3), Log: slog.New(log),
+		Interfaces: func() ([]net.Interface, error) { return []net.Interface{fake}, nil },
+		Addrs: func(*net.Interface) ([]net.Addr, error) {
+			return []net.Addr{&net.IPNet{IP: net.IPv4(10, 0, 0, 9), Mask: net.CIDRMask(24, 32)}}, nil
+		}})
 	s := &session{d: d, ctx: context.Background(), links: map[int]*link{}}
 	var sendErr, joinErr error
 	sends := 0
@@ -529,7 +540,7 @@ func TestRetrySchedule(t *testing.T) {
 		leave: func(*net.Interface) error { return nil },
 		send:  func(*net.Interface, []byte) error { sends++; return sendErr },
 	}
-	l := &link{ifi: net.Interface{Index: 9, Name: "fake0"}}
+	l := &link{ifi: fake}
 	s.links[9] = l
 	st := &l.st[fam4]
 

@@ -26,15 +26,15 @@ import (
 // log lines on its standard output; closing its standard input stops it.
 //
 //	nsA veth0 (169.254.1.1/24) ---- nsB veth0 (169.254.1.2/24)
-//	nsA veth1 (169.254.3.1/24) ---- nsC veth0 (169.254.3.3/24)   C: stealth
+//	nsA veth1 (169.254.3.1/24) ---- nsC veth0 (169.254.3.3/24)   C: listens only
 //	nsA veth2 (169.254.2.1/24) ---- nsB veth2 (169.254.2.2/24)   added while running, then removed
 
 const helperEnv = "GRAPEVINE_DISCOVERY_HELPER"
 
 type helperConfig struct {
-	Port    uint16
-	Value   byte
-	Stealth bool
+	Port       uint16
+	Value      byte
+	ListenOnly bool
 }
 
 // TestHelperProcess is a Discoverer inside a namespace, for TestNetns.
@@ -49,7 +49,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d := New(Config{
-		Port: hc.Port, Value: value(hc.Value), Stealth: hc.Stealth,
+		Port: hc.Port, Value: value(hc.Value), ListenOnly: hc.ListenOnly,
 		Interval: 200 * time.Millisecond, RescanInterval: 200 * time.Millisecond,
 		Log: log,
 	})
@@ -313,7 +313,7 @@ func TestNetns(t *testing.T) {
 
 	a := startHelper(t, "A", nsA, helperConfig{Value: 1})              // default port 7342
 	b := startHelper(t, "B", nsB, helperConfig{Value: 2, Port: 17342}) //
-	c := startHelper(t, "C", nsC, helperConfig{Value: 3, Port: 27342, Stealth: true})
+	c := startHelper(t, "C", nsC, helperConfig{Value: 3, Port: 27342, ListenOnly: true})
 	six := func(ll netip.Addr, zone string, port uint16) netip.AddrPort {
 		return netip.AddrPortFrom(ll.WithZone(zone), port)
 	}
@@ -326,7 +326,7 @@ func TestNetns(t *testing.T) {
 	a.waitFor(t, 0, "B over IPv4", sighting(2, four("169.254.1.2", 17342), "veth0"))
 	b.waitFor(t, 0, "A over IPv6", sighting(1, six(llA0, "veth0", TCPPort), "veth0"))
 	b.waitFor(t, 0, "A over IPv4", sighting(1, four("169.254.1.1", TCPPort), "veth0"))
-	// The stealth node hears A.
+	// The listening node hears A.
 	c.waitFor(t, 0, "A over IPv6", sighting(1, six(llA1, "veth0", TCPPort), "veth0"))
 	c.waitFor(t, 0, "A over IPv4", sighting(1, four("169.254.3.1", TCPPort), "veth0"))
 
@@ -355,11 +355,11 @@ func TestNetns(t *testing.T) {
 	c.stop(t)
 	for _, h := range []*helper{a, b, c} {
 		if n := h.count(valueIs(3)); n != 0 {
-			t.Errorf("%s heard the stealth node %d times", h.name, n)
+			t.Errorf("%s heard the listening node %d times", h.name, n)
 		}
 	}
 	if n := c.count(msgIs("test: sent")); n != 0 {
-		t.Errorf("the stealth node sent %d beacons", n)
+		t.Errorf("the listening node sent %d beacons", n)
 	}
 	if n := a.count(valueIs(1)) + b.count(valueIs(2)); n != 0 {
 		t.Errorf("own beacons reported %d times", n)

@@ -48,8 +48,8 @@ func fuzzKey(f *testing.F) [32]byte {
 	v := seedVectors()[0]
 	a, b := net.Pipe()
 	client, _ := link(f, a, b,
-		Config{Static: testKeyFrom(f, unhex(f, v.InitiatorStaticPriv)), Rand: bytes.NewReader(unhex(f, v.InitiatorEphemeralPriv))},
-		Config{Static: testKeyFrom(f, unhex(f, v.ResponderStaticPriv)), Rand: bytes.NewReader(unhex(f, v.ResponderEphemeralPriv))})
+		Config{Static: testKeyFrom(f, unhex(f, v.InitiatorStaticPriv)), Rand: bytes.NewReader(unhex(f, v.InitiatorEphemeralPriv+v.InitiatorPadRand))},
+		Config{Static: testKeyFrom(f, unhex(f, v.ResponderStaticPriv)), Rand: bytes.NewReader(unhex(f, v.ResponderEphemeralPriv+v.ResponderPadRand))})
 	return client.send.UnsafeKey()
 }
 

@@ -34,11 +34,11 @@ import (
 const (
 	// Version is the link protocol version sent in the hello and the only one
 	// accepted from a peer.
-	Version = 1
+	Version = 2
 
 	// Prologue is mixed into the Noise handshake hash; a peer using any other
 	// prologue fails to authenticate handshake message 2 or 3.
-	Prologue = "grapevine link v1"
+	Prologue = "grapevine link v2"
 
 	// Protocol is the full Noise protocol name.
 	Protocol = "Noise_XX_25519_ChaChaPoly_BLAKE2s"

@@ -9,6 +9,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,8 +162,8 @@ func TestRoundTripPipe(t *testing.T) {
 		for _, n := range sizes() {
 			want += uint64(lenSize + 1 + n + tagSize)
 		}
-		if sent != want {
-			t.Errorf("client sent %d bytes, want %d", sent, want)
+		if sent < want || sent > want+2*maxPad {
+			t.Errorf("client sent %d bytes, want %d plus at most %d of padding", sent, want, 2*maxPad)
 		}
 	})
 }
@@ -374,12 +375,14 @@ func TestHandshakeBadPeer(t *testing.T) {
 			name:   "garbage to server",
 			server: true,
 			peer:   func(t *testing.T, c net.Conn) { c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); drain(c) },
-			want:   "link: handshake message 1 is 18245 bytes, want 32 (not a grapevine link?)",
+			want:   "link: handshake message 1 is 18245 bytes, want 32 to 63 (not a grapevine link?)",
 		},
 		{
 			name: "garbage to client",
 			peer: func(t *testing.T, c net.Conn) {
-				io.ReadFull(c, make([]byte, lenSize+msg1Size))
+				var hdr [lenSize]byte
+				io.ReadFull(c, hdr[:])
+				io.ReadFull(c, make([]byte, binary.BigEndian.Uint16(hdr[:])))
 				c.Write(prefixed(payloadOf(msg2Size, 9)))
 				drain(c)
 			},
@@ -389,23 +392,23 @@ func TestHandshakeBadPeer(t *testing.T) {
 			name:   "too long message 1",
 			server: true,
 			peer:   func(t *testing.T, c net.Conn) { c.Write([]byte{0xff, 0xff}); drain(c) },
-			want:   "link: handshake message 1 is 65535 bytes, want 32 (not a grapevine link?)",
+			want:   "link: handshake message 1 is 65535 bytes, want 32 to 63 (not a grapevine link?)",
 		},
 		{
-			name:   "message 1 with a payload",
+			name:   "message 1 with too much padding",
 			server: true,
-			peer:   func(t *testing.T, c net.Conn) { c.Write(prefixed(payloadOf(msg1Size+1, 1))); drain(c) },
-			want:   "link: handshake message 1 is 33 bytes, want 32 (not a grapevine link?)",
+			peer:   func(t *testing.T, c net.Conn) { c.Write(prefixed(payloadOf(msg1Size+maxPad+1, 1))); drain(c) },
+			want:   "link: handshake message 1 is 64 bytes, want 32 to 63 (not a grapevine link?)",
 		},
 		{
 			name: "too long message 2",
 			peer: func(t *testing.T, c net.Conn) {
 				p := newRawPeer(t, c, false, Prologue)
 				p.read()
-				p.write([]byte{Version, 0, 0})
+				p.write(make([]byte, helloSize+maxPad+1))
 				drain(c)
 			},
-			want: "link: handshake message 2 is 99 bytes, want 98 (not a grapevine link?)",
+			want: "link: handshake message 2 is 130 bytes, want 98 to 129 (not a grapevine link?)",
 		},
 		{
 			name:   "too long message 3",
@@ -417,7 +420,7 @@ func TestHandshakeBadPeer(t *testing.T) {
 				p.write(bytes.Repeat([]byte{Version}, 100))
 				drain(c)
 			},
-			want: "link: handshake message 3 is 164 bytes, want 66 (not a grapevine link?)",
+			want: "link: handshake message 3 is 164 bytes, want 66 to 97 (not a grapevine link?)",
 		},
 		{
 			name:   "low-order ephemeral key",
@@ -429,9 +432,9 @@ func TestHandshakeBadPeer(t *testing.T) {
 		{
 			name: "wrong prologue, responder",
 			peer: func(t *testing.T, c net.Conn) {
-				p := newRawPeer(t, c, false, "grapevine link v2")
+				p := newRawPeer(t, c, false, "grapevine link v1")
 				p.read()
-				p.write(hello[:])
+				p.write(hello(0))
 				drain(c)
 			},
 			want: "link: handshake message 2 rejected: chacha20poly1305: message authentication failed",
@@ -440,7 +443,7 @@ func TestHandshakeBadPeer(t *testing.T) {
 			name:   "wrong prologue, initiator",
 			server: true,
 			peer: func(t *testing.T, c net.Conn) {
-				p := newRawPeer(t, c, true, "grapevine link v2")
+				p := newRawPeer(t, c, true, "grapevine link v1")
 				p.write(nil)
 				if _, err := p.read(); err == nil {
 					t.Error("a peer with another prologue read message 2")
@@ -451,14 +454,14 @@ func TestHandshakeBadPeer(t *testing.T) {
 			want: "link: handshake message 3 rejected: chacha20poly1305: message authentication failed",
 		},
 		{
-			name: "version 2, responder",
+			name: "version 3, responder",
 			peer: func(t *testing.T, c net.Conn) {
 				p := newRawPeer(t, c, false, Prologue)
 				p.read()
-				p.write([]byte{2, 0})
+				p.write([]byte{3, 0})
 				drain(c)
 			},
-			want: "link: peer speaks link protocol version 2, want 1",
+			want: "link: peer speaks link protocol version 3, want 2",
 		},
 		{
 			name:   "version 0, initiator",
@@ -470,7 +473,7 @@ func TestHandshakeBadPeer(t *testing.T) {
 				p.write([]byte{0, 0})
 				drain(c)
 			},
-			want: "link: peer speaks link protocol version 0, want 1",
+			want: "link: peer speaks link protocol version 0, want 2",
 		},
 		{
 			name:   "hang up in message 1",
@@ -530,7 +533,7 @@ func TestHelloFlagsIgnored(t *testing.T) {
 			p.read()
 			p.write([]byte{Version, 0xff})
 			payload, err := p.read()
-			if err != nil || !bytes.Equal(payload, hello[:]) {
+			if err != nil || len(payload) < helloSize || !bytes.Equal(payload, hello(len(payload)-helloSize)) {
 				t.Errorf("message 3: hello %x, error %v", payload, err)
 			}
 			drain(theirs)
@@ -695,7 +698,7 @@ func TestRandFailure(t *testing.T) {
 			drain(theirs)
 		}()
 		_, err := Server(context.Background(), ours, Config{Static: freshKey(t), Rand: bytes.NewReader(make([]byte, 31))})
-		if err == nil || err.Error() != "link: failed to make handshake message 2: unexpected EOF" {
+		if err == nil || err.Error() != "link: failed to draw an ephemeral key: unexpected EOF" {
 			t.Fatalf("got %v", err)
 		}
 		if errors.Is(err, ErrProtocol) {
@@ -977,4 +980,35 @@ func ExampleClient() {
 	typ, payload, err := c.ReadFrame()
 	fmt.Println(typ, string(payload), err)
 	// Output: 1 HELLO <nil>
+}
+
+// TestHandshakeSizesVary is the passive listener's view of a handshake
+// (SPEC §13.2): the three messages' sizes are drawn per link, so they are no
+// fixed fingerprint, and each stays within its range.
+func TestHandshakeSizesVary(t *testing.T) {
+	rnd := mrand.NewChaCha8([32]byte{7})
+	seen := [3]map[int]bool{{}, {}, {}}
+	for range 64 {
+		a, b := net.Pipe()
+		ta, tb := &tapConn{Conn: a}, &tapConn{Conn: b}
+		var ik, rk [96]byte
+		rnd.Read(ik[:])
+		rnd.Read(rk[:])
+		c, s := link(t, ta, tb, Config{Static: freshKey(t), Rand: bytes.NewReader(ik[:])}, Config{Static: freshKey(t), Rand: bytes.NewReader(rk[:])})
+		c.Close()
+		s.Close()
+		for i, m := range [][]byte{ta.writes[0], tb.writes[0], ta.writes[1]} {
+			n := len(m) - lenSize
+			lo := [3]int{msg1Size, msg2Size, msg3Size}[i]
+			if n < lo || n > lo+maxPad {
+				t.Fatalf("message %d is %d bytes, outside %d..%d", i+1, n, lo, lo+maxPad)
+			}
+			seen[i][n] = true
+		}
+	}
+	for i, s := range seen {
+		if len(s) < 16 {
+			t.Errorf("message %d took only %d sizes in 64 handshakes", i+1, len(s))
+		}
+	}
 }

@@ -22,10 +22,12 @@ type linkVector struct {
 	Comment  string `json:"comment"`
 	Protocol string
 	Prologue string
-	// Inputs: private keys. The ephemeral private key is the 32 bytes the
-	// handshake draws from its random source.
-	InitiatorStaticPriv, InitiatorEphemeralPriv string
-	ResponderStaticPriv, ResponderEphemeralPriv string
+	// Inputs: private keys. The ephemeral private key is the first 32 bytes
+	// the handshake draws from its random source; the padding randomness
+	// what it draws next (SPEC §10.2): the responder one length byte, the
+	// initiator a length byte, message 1's padding, a length byte.
+	InitiatorStaticPriv, InitiatorEphemeralPriv, InitiatorPadRand string
+	ResponderStaticPriv, ResponderEphemeralPriv, ResponderPadRand string
 	// Outputs.
 	InitiatorStaticPub, ResponderStaticPub string
 	// Each message with its 2-byte big-endian length prefix.
@@ -50,8 +52,8 @@ func seedVectors() []linkVector {
 	return []linkVector{
 		{
 			Comment:             "short frames each way, an empty one, and a second frame to show the nonce advancing",
-			InitiatorStaticPriv: h(0x01), InitiatorEphemeralPriv: h(0x02),
-			ResponderStaticPriv: h(0x03), ResponderEphemeralPriv: h(0x04),
+			InitiatorStaticPriv: h(0x01), InitiatorEphemeralPriv: h(0x02), InitiatorPadRand: "00" + "00",
+			ResponderStaticPriv: h(0x03), ResponderEphemeralPriv: h(0x04), ResponderPadRand: "00",
 			Frames: []frameVector{
 				{From: "initiator", Type: 1, Payload: hs("hello, neighbour")},
 				{From: "responder", Type: 2, Payload: ""},
@@ -62,7 +64,8 @@ func seedVectors() []linkVector {
 		{
 			Comment:             "other keys; one frame each way, the responder's of 1000 bytes",
 			InitiatorStaticPriv: h(0x11), InitiatorEphemeralPriv: h(0x12),
-			ResponderStaticPriv: h(0x13), ResponderEphemeralPriv: h(0x14),
+			InitiatorPadRand:    "e3" + "0102030405" + "3f",                                       // 0xe3 & 31 = 3 bytes of padding, then 31
+			ResponderStaticPriv: h(0x13), ResponderEphemeralPriv: h(0x14), ResponderPadRand: "11", // 17
 			Frames: []frameVector{
 				{From: "initiator", Type: 0, Payload: hs("x")},
 				{From: "responder", Type: 3, Payload: hex.EncodeToString(payloadOf(1000, 0x5a))},
@@ -106,8 +109,8 @@ func (v linkVector) compute(t testing.TB) linkVector {
 	a, b := net.Pipe()
 	ta, tb := &tapConn{Conn: a}, &tapConn{Conn: b}
 	initiator, responder := link(t, ta, tb,
-		Config{Static: ik, Rand: bytes.NewReader(unhex(t, v.InitiatorEphemeralPriv))},
-		Config{Static: rk, Rand: bytes.NewReader(unhex(t, v.ResponderEphemeralPriv))})
+		Config{Static: ik, Rand: bytes.NewReader(unhex(t, v.InitiatorEphemeralPriv+v.InitiatorPadRand))},
+		Config{Static: rk, Rand: bytes.NewReader(unhex(t, v.ResponderEphemeralPriv+v.ResponderPadRand))})
 	if len(ta.writes) != 2 || len(tb.writes) != 1 {
 		t.Fatalf("handshake took %d and %d writes, want 2 and 1", len(ta.writes), len(tb.writes))
 	}
@@ -146,7 +149,8 @@ func testKeyFrom(t testing.TB, priv []byte) noise.DHKey {
 
 // checkRaw recomputes v with flynn/noise directly, following SPEC.md rather
 // than this package's code: each message is its length then the Noise
-// message, the hellos are 01 00, and a frame is its length then
+// message, message 1's payload is the padding drawn, the hellos are 02 00
+// and zeros, and a frame is its length then
 // Encrypt(type || payload) with empty associated data.
 func checkRaw(t *testing.T, v linkVector) {
 	t.Helper()
@@ -156,7 +160,7 @@ func checkRaw(t *testing.T, v linkVector) {
 			Random:        bytes.NewReader(unhex(t, eph)),
 			Pattern:       noise.HandshakeXX,
 			Initiator:     initiator,
-			Prologue:      []byte("grapevine link v1"),
+			Prologue:      []byte("grapevine link v2"),
 			StaticKeypair: testKeyFrom(t, unhex(t, static)),
 		})
 		if err != nil {
@@ -169,35 +173,39 @@ func checkRaw(t *testing.T, v linkVector) {
 	lp := func(m []byte) string {
 		return hex.EncodeToString(append(binary.BigEndian.AppendUint16(nil, uint16(len(m))), m...))
 	}
-	hello := []byte{0x01, 0x00}
+	iPad, rPad := unhex(t, v.InitiatorPadRand), unhex(t, v.ResponderPadRand)
+	n1 := int(iPad[0] & 31)
+	pad1, n3 := iPad[1:1+n1], int(iPad[1+n1]&31)
+	hello2 := append([]byte{0x02, 0x00}, make([]byte, rPad[0]&31)...)
+	hello3 := append([]byte{0x02, 0x00}, make([]byte, n3)...)
 
-	m1, _, _, err := ini.WriteMessage(nil, nil)
+	m1, _, _, err := ini.WriteMessage(nil, pad1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, _, err := res.ReadMessage(nil, m1); err != nil {
 		t.Fatal(err)
 	}
-	m2, _, _, err := res.WriteMessage(nil, hello)
+	m2, _, _, err := res.WriteMessage(nil, hello2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, _, _, err := ini.ReadMessage(nil, m2); err != nil || !bytes.Equal(p, hello) {
+	if p, _, _, err := ini.ReadMessage(nil, m2); err != nil || !bytes.Equal(p, hello2) {
 		t.Fatal(p, err)
 	}
-	m3, iSend, iRecv, err := ini.WriteMessage(nil, hello)
+	m3, iSend, iRecv, err := ini.WriteMessage(nil, hello3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, rRecv, rSend, err := res.ReadMessage(nil, m3)
-	if err != nil || !bytes.Equal(p, hello) {
+	if err != nil || !bytes.Equal(p, hello3) {
 		t.Fatal(p, err)
 	}
 	if lp(m1) != v.Message1 || lp(m2) != v.Message2 || lp(m3) != v.Message3 {
 		t.Errorf("%s: handshake messages differ from a direct flynn/noise run", v.Comment)
 	}
-	if len(m1) != 32 || len(m2) != 98 || len(m3) != 66 {
-		t.Errorf("message sizes %d, %d, %d; SPEC says 32, 98, 66", len(m1), len(m2), len(m3))
+	if len(m1) != 32+n1 || len(m2) != 98+int(rPad[0]&31) || len(m3) != 66+n3 {
+		t.Errorf("message sizes %d, %d, %d; SPEC says 32, 98, 66 plus the padding", len(m1), len(m2), len(m3))
 	}
 	if hex.EncodeToString(ini.ChannelBinding()) != v.HandshakeHash || hex.EncodeToString(res.ChannelBinding()) != v.HandshakeHash {
 		t.Errorf("%s: handshake hash differs", v.Comment)

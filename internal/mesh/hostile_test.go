@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"crypto/rand"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"net"
 	"net/netip"
 	"testing"
@@ -37,7 +38,7 @@ func attackerLink(t *testing.T, tm *testMesh, self, victim string) (*link.Conn, 
 // hello sends a well-formed Hello of random proofs.
 func hello(t *testing.T, lc *link.Conn) {
 	t.Helper()
-	proofs := make([]byte, 32*16)
+	proofs := make([]byte, node.LinkHelloSize)
 	rand.Read(proofs)
 	if err := lc.WriteFrame(byte(session.TypeHello), proofs); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flynn/noise"
@@ -39,7 +40,7 @@ type Config struct {
 	Listen    string   // address to listen on; "" listens nowhere (dial only)
 	Peers     []string // static peers, dialled and redialled with backoff
 	Discovery bool     // LAN discovery by multicast beacons
-	Stealth   bool     // send no beacons (still listens, dials what it hears)
+	Stealth   bool     // send nothing unasked: no beacon, no multicast join, no dial to a beacon heard
 	// RelayQuota is the most bytes carried for others; 0 means the default
 	// (node.DefaultRelayQuota), a negative value turns relaying off.
 	RelayQuota int64
@@ -51,10 +52,10 @@ type Config struct {
 	// and Log are filled in by the mesh.
 	DiscoveryConfig discovery.Config
 
-	Keepalive      time.Duration // a Ping after this much silence; default 15 s
+	Keepalive      time.Duration // a Ping after about this much silence (±1/3, random); default 15 s
 	IdleTimeout    time.Duration // cut a link silent this long; default 45 s
 	ResyncInterval time.Duration // reconcile again this often; default 5 min
-	KeyRotation    time.Duration // new link key and beacon value; default 1 h
+	KeyRotation    time.Duration // new link key and beacon value at every whole multiple of the clock; default 1 h
 	MaintainEvery  time.Duration // expire items, forget old keys; default 10 min
 	BackoffMin     time.Duration // first redial delay of a static peer; default 1 s
 	BackoffMax     time.Duration // default 60 s
@@ -139,7 +140,8 @@ type Mesh struct {
 	started time.Time
 
 	mu        sync.Mutex
-	key       noise.DHKey // current link key
+	key       noise.DHKey         // current link key
+	keyAddrs  map[netip.Addr]bool // the host's addresses when key was made
 	value     [discovery.ValueSize]byte
 	peers     map[*peer]struct{}
 	busy      map[string]bool // addresses being dialled or linked from here
@@ -155,6 +157,9 @@ type Mesh struct {
 	discCtx    context.Context    // Serve's; nil when discovery is not running
 	discCancel context.CancelFunc // stops the running discovery service
 	discDone   chan struct{}      // closed when it has stopped
+
+	tried            map[string]time.Time // host → when a beacon last made us dial it
+	discoveryRotates atomic.Bool          // discovery runs and calls rotate itself
 
 	links   sync.WaitGroup // inbound and discovered links in progress
 	ready   chan struct{}  // closed once Serve listens
@@ -178,7 +183,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, shaking: map[string]int{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -258,17 +263,67 @@ func (m *Mesh) rotate() error {
 	if _, err := io.ReadFull(m.cfg.Rand, v[:]); err != nil {
 		return fmt.Errorf("failed to draw a beacon value: %w", err)
 	}
+	addrs := map[netip.Addr]bool{}
+	if ifas, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifas {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+					addrs[ip.Unmap()] = true
+				}
+			}
+		}
+	}
 	m.mu.Lock()
-	m.key, m.value = key, v
+	m.key, m.value, m.keyAddrs = key, v, addrs
 	m.mu.Unlock()
 	return nil
+}
+
+// keyFor returns the link key for a connection from local. An address the
+// host did not have when the key was made means the device moved (a new
+// network, a new lease): the key rotates first, or it would link the old
+// address and the new (discovery notices the move too, but only at its
+// next look, seconds later).
+func (m *Mesh) keyFor(local net.Addr) noise.DHKey {
+	ip := addrIP(local)
+	m.mu.Lock()
+	moved := ip.IsValid() && !ip.IsLoopback() && len(m.keyAddrs) > 0 && !m.keyAddrs[ip]
+	m.mu.Unlock()
+	if moved {
+		m.log.Debug("new local address: rotating the link key", "addr", ip)
+		if err := m.rotate(); err != nil {
+			m.log.Warn("link key rotation failed", "err", err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.key
+}
+
+// addrIP is the IP address of a TCP address, zone removed; invalid for
+// other transports.
+func addrIP(a net.Addr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().WithZone("").Unmap()
 }
 
 // ReleaseEvery is how often a running node looks for receipts due to leave.
 const ReleaseEvery = time.Second
 
 func (m *Mesh) housekeeping(ctx context.Context) {
-	rotate := time.After(m.cfg.KeyRotation)
+	// Rotations come at whole multiples of the wall clock, as discovery's
+	// do (SPEC §9.4), so that one node's hides among its neighbours'.
+	untilBoundary := func() time.Duration {
+		now := time.Now()
+		return now.Truncate(m.cfg.KeyRotation).Add(m.cfg.KeyRotation).Sub(now)
+	}
+	rotate := time.After(untilBoundary())
 	maintain := time.After(m.cfg.MaintainEvery)
 	release := time.After(ReleaseEvery)
 	for {
@@ -281,10 +336,12 @@ func (m *Mesh) housekeeping(ctx context.Context) {
 			}
 			release = time.After(ReleaseEvery)
 		case <-rotate:
-			if err := m.rotate(); err != nil {
-				m.log.Warn("link key rotation failed", "err", err)
+			if !m.discoveryRotates.Load() {
+				if err := m.rotate(); err != nil {
+					m.log.Warn("link key rotation failed", "err", err)
+				}
 			}
-			rotate = time.After(m.cfg.KeyRotation)
+			rotate = time.After(untilBoundary())
 		case <-maintain:
 			if err := m.node.Maintain(); err != nil {
 				m.log.Warn("maintenance failed", "err", err)
@@ -567,10 +624,10 @@ func (m *Mesh) startDiscovery() {
 	}()
 }
 
-// SetStealth turns stealth on (no beacons sent; the node still listens for
-// others' and dials what it hears) or off, at once: the discovery service
-// stops and starts again with the new choice. Without discovery it only
-// changes what Serve will start with.
+// SetStealth turns stealth on (nothing sent unasked on the LAN: no beacons,
+// no multicast joins; see discovery.Config.Stealth) or off, at once: the
+// discovery service stops and starts again with the new choice. Without
+// discovery it only changes what Serve will start with.
 func (m *Mesh) SetStealth(on bool) {
 	m.mu.Lock()
 	changed := m.cfg.Stealth != on
@@ -601,9 +658,18 @@ func (m *Mesh) discover(ctx context.Context) {
 	dc := m.cfg.DiscoveryConfig
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
-	dc.Stealth = stealth || len(m.Addrs()) == 0 // nothing to advertise when not listening
+	dc.Stealth = stealth
+	dc.ListenOnly = len(m.Addrs()) == 0 // nothing to advertise when not listening
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log
+	dc.RotateEvery = m.cfg.KeyRotation
+	dc.Rotate = func() {
+		if err := m.rotate(); err != nil {
+			m.log.Warn("link key rotation failed", "err", err)
+		}
+	}
+	m.discoveryRotates.Store(true)
+	defer m.discoveryRotates.Store(false)
 	interval := dc.Interval
 	if interval <= 0 {
 		interval = discovery.DefaultInterval
@@ -622,22 +688,37 @@ func (m *Mesh) discover(ctx context.Context) {
 			}
 			firstHeard[s.Value] = now
 		}
-		// The smaller value dials. A stealth node is heard by nobody, so it
-		// dials whatever it hears; and a neighbour that should have dialled
-		// but has not for three intervals (our beacons may not reach it)
-		// is dialled anyway.
-		waited := now.Sub(firstHeard[s.Value]) > 3*interval
-		if !stealth && !discovery.Dials(own, s.Value) && !waited {
+		// The smaller value dials. A node that does not listen is heard by
+		// nobody, so it dials whatever it hears; and a neighbour that
+		// should have dialled but has not for three intervals (our beacons
+		// may not reach it) is dialled anyway.
+		// A neighbour that dialled us over one family still beacons over
+		// the other, from an address no link of ours has: a link accepted
+		// since we first heard it is taken to be from it.
+		waited := now.Sub(firstHeard[s.Value]) > 3*interval && !m.acceptedSince(firstHeard[s.Value].Add(-interval))
+		if !dc.ListenOnly && !discovery.Dials(own, s.Value) && !waited {
 			return
 		}
 		addr := s.Addr.String()
-		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) {
+		if !dialable(s.Addr) || m.penalised(hostOf(addr)) || m.full() || m.linkedTo(s.Addr) || !m.mayTry(s.Addr, now, 3*interval) {
 			return
 		}
 		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
 			return
 		}
-		m.links.Go(func() { m.dial(ctx, addr, false) })
+		// Not at once: a SYN a millisecond after every beacon would show
+		// a listener who hears whom (SPEC §9.6).
+		delay := m.jitter(interval)
+		m.links.Go(func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if !m.linkedTo(s.Addr) {
+				m.dial(ctx, addr, false)
+			}
+		})
 	})
 	if err != nil {
 		m.log.Warn("discovery stopped", "err", err)
@@ -652,6 +733,36 @@ func dialable(ap netip.AddrPort) bool {
 	a := ap.Addr()
 	return ap.Port() >= 1024 && a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		(a.IsLinkLocalUnicast() || a.IsPrivate() || a.Is4() && a.IsGlobalUnicast())
+}
+
+// acceptedSince reports whether a link that a neighbour dialled is up and
+// began after t.
+func (m *Mesh) acceptedSince(t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.peers {
+		if p.info.Direction == "in" && !p.info.Since.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayTry records a dial to ap's host caused by a beacon, unless one was
+// made within the last `within`: a node that has just tried a neighbour
+// does not answer its next beacons too.
+func (m *Mesh) mayTry(ap netip.AddrPort, now time.Time, within time.Duration) bool {
+	host := ap.Addr().WithZone("").String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.tried[host]; ok && now.Sub(t) < within {
+		return false
+	}
+	if len(m.tried) > 4096 {
+		clear(m.tried)
+	}
+	m.tried[host] = now
+	return true
 }
 
 func (m *Mesh) linkedTo(ap netip.AddrPort) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -76,9 +77,7 @@ func (p *peer) close() {
 // run handshakes over c and serves the link until it ends. shaken, if not
 // nil, is called once the handshake is over, whatever its outcome.
 func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string, static bool, shaken func()) error {
-	m.mu.Lock()
-	key := m.key
-	m.mu.Unlock()
+	key := m.keyFor(c.LocalAddr())
 	cfg := link.Config{Static: key, Rand: m.cfg.Rand, MaxPayload: func(t byte) int { return session.MaxPayload(session.FrameType(t)) }}
 	var lc *link.Conn
 	var err error
@@ -327,10 +326,17 @@ func (p *peer) write() error {
 		case <-p.wake:
 		case <-p.done:
 			return nil
-		case <-time.After(p.m.cfg.Keepalive):
+		case <-time.After(jittered(p.m.cfg.Keepalive)):
 			p.send([]session.Frame{{Type: session.TypePing}})
 		}
 	}
+}
+
+// jittered returns a keepalive gap uniform in [2k/3, 4k/3): Pings at a
+// fixed interval (15.000 s) would mark a Grapevine link to a listener who
+// sees only packet times (SPEC §13.2).
+func jittered(k time.Duration) time.Duration {
+	return k*2/3 + rand.N(k*2/3)
 }
 
 func (p *peer) send(frames []session.Frame) {

@@ -11,18 +11,19 @@ import (
 )
 
 // Two contacts who link recognise each other privately (SPEC §12.6): each
-// side sends a proof per active contact, bound to the link, padded with
-// random values; the other finds the one it expects, if any. A stranger
-// sees only random values, and roughly how many (a power of two).
+// side sends a Hello of LinkProofSlots proofs, one per active contact (a
+// random LinkProofSlots of them when there are more), bound to the link,
+// the rest random values; the other finds the one it expects, if any. The
+// Hello has one size whatever the number of contacts, so a stranger learns
+// nothing from it, not even roughly how many.
 const (
-	MinLinkProofs = 32
-	MaxLinkProofs = 512
-	linkProofSize = 16
+	LinkProofSlots = 32
+	LinkProofSize  = 8 // the first 8 bytes of a proof: a stranger's guess matches with p = 2⁻⁶⁴
+	LinkHelloSize  = LinkProofSlots * LinkProofSize
 )
 
-// LinkProofs returns this node's proofs for a link whose handshake hash is
-// binding: one per active contact (at most MaxLinkProofs), padded with
-// random values to a power of two of at least MinLinkProofs, shuffled.
+// LinkProofs returns this node's Hello for a link whose handshake hash is
+// binding: LinkHelloSize bytes of proofs and random values, shuffled.
 func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -30,18 +31,24 @@ func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var proofs [][]byte
+	picked := make([]int, len(rc.send))
+	for i := range picked {
+		picked[i] = i
+	}
+	// More contacts than slots: a fresh random choice per link, so each
+	// contact is recognised on some links rather than some contacts never.
+	if err := n.shuffleInts(picked); err != nil {
+		return nil, err
+	}
+	picked = picked[:min(len(picked), LinkProofSlots)]
+	proofs := make([][]byte, 0, LinkProofSlots)
 	low := n.id.Public().Fingerprint()
-	for i, key := range rc.send {
-		proof := keys.LinkProofWith(key, dialled, low < rc.sendTo[i], binding)
-		proofs = append(proofs, proof[:])
+	for _, i := range picked {
+		proof := keys.LinkProofWith(rc.send[i], dialled, low < rc.sendTo[i], binding)
+		proofs = append(proofs, proof[:LinkProofSize])
 	}
-	total := MinLinkProofs
-	for total < len(proofs) {
-		total *= 2
-	}
-	for len(proofs) < total {
-		r := make([]byte, linkProofSize)
+	for len(proofs) < LinkProofSlots {
+		r := make([]byte, LinkProofSize)
 		if _, err := io.ReadFull(n.rand, r); err != nil {
 			return nil, fmt.Errorf("failed to pad link proofs: %w", err)
 		}
@@ -53,15 +60,23 @@ func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 	return bytes.Join(proofs, nil), nil
 }
 
+func (n *Node) shuffleInts(s []int) error {
+	return shuffleWith(n.rand, len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}
+
 // shuffle is Fisher–Yates with the node's randomness.
 func (n *Node) shuffle(s [][]byte) error {
+	return shuffleWith(n.rand, len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}
+
+func shuffleWith(rnd io.Reader, n int, swap func(i, j int)) error {
 	var b [4]byte
-	for i := len(s) - 1; i > 0; i-- {
-		if _, err := io.ReadFull(n.rand, b[:]); err != nil {
+	for i := n - 1; i > 0; i-- {
+		if _, err := io.ReadFull(rnd, b[:]); err != nil {
 			return fmt.Errorf("failed to shuffle: %w", err)
 		}
 		j := int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])) % (i + 1)
-		s[i], s[j] = s[j], s[i]
+		swap(i, j)
 	}
 	return nil
 }
@@ -70,8 +85,8 @@ func (n *Node) shuffle(s [][]byte) error {
 // (periods one either side of now, for clock skew). peerDialled says which
 // side the proofs came from.
 func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (Contact, bool, error) {
-	if len(proofs)%linkProofSize != 0 || len(proofs) > MaxLinkProofs*linkProofSize {
-		return Contact{}, false, fmt.Errorf("link proofs of %d bytes", len(proofs))
+	if len(proofs) != LinkHelloSize {
+		return Contact{}, false, fmt.Errorf("link proofs of %d bytes, want %d", len(proofs), LinkHelloSize)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -79,14 +94,15 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 	if err != nil {
 		return Contact{}, false, err
 	}
-	expect := make(map[[linkProofSize]byte]int, len(rc.recv))
+	expect := make(map[[LinkProofSize]byte]int, len(rc.recv))
 	self := n.id.Public().Fingerprint()
 	for _, r := range rc.recv {
 		c := rc.contacts[r.contact]
-		expect[keys.LinkProofWith(r.key, peerDialled, c.Fingerprint < self, binding)] = r.contact
+		proof := keys.LinkProofWith(r.key, peerDialled, c.Fingerprint < self, binding)
+		expect[[LinkProofSize]byte(proof[:LinkProofSize])] = r.contact
 	}
-	for i := 0; i < len(proofs); i += linkProofSize {
-		if c, ok := expect[[linkProofSize]byte(proofs[i:i+linkProofSize])]; ok {
+	for i := 0; i < len(proofs); i += LinkProofSize {
+		if c, ok := expect[[LinkProofSize]byte(proofs[i:i+LinkProofSize])]; ok {
 			return rc.contacts[c], true, nil
 		}
 	}
@@ -99,7 +115,7 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 // (reindex, rebuildIndex, Reject).
 type recognitionKeys struct {
 	period   keys.Period
-	send     [][]byte  // for my proofs: one per active contact, the first MaxLinkProofs added
+	send     [][]byte  // for my proofs: one per active contact
 	sendTo   []string  // the contact each is for (its fingerprint)
 	contacts []Contact // active contacts
 	recv     []struct {
@@ -122,7 +138,7 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 		if len(c.Sessions) == 0 {
 			continue
 		}
-		if key, ok := c.Sessions[0].S.ProofKey(p); ok && len(rc.send) < MaxLinkProofs {
+		if key, ok := c.Sessions[0].S.ProofKey(p); ok {
 			rc.send = append(rc.send, key)
 			rc.sendTo = append(rc.sendTo, c.Fingerprint)
 		}
@@ -151,6 +167,6 @@ func (n *Node) activeContacts() ([]*contactRecord, error) {
 		}
 		return err
 	})
-	slices.SortFunc(out, func(a, b *contactRecord) int { return a.Added.Compare(b.Added) }) // the first MaxLinkProofs get proofs
+	slices.SortFunc(out, func(a, b *contactRecord) int { return a.Added.Compare(b.Added) })
 	return out, err
 }

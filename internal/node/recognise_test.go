@@ -1,8 +1,12 @@
 package node
 
 import (
+	"fmt"
+
 	"bytes"
 	"crypto/rand"
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
 	"testing"
 	"time"
 )
@@ -15,8 +19,8 @@ func TestContactsRecogniseEachOtherOnALink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fromAlice) != MinLinkProofs*linkProofSize {
-		t.Fatalf("%d bytes of proofs; want the padded minimum", len(fromAlice))
+	if len(fromAlice) != LinkHelloSize {
+		t.Fatalf("%d bytes of proofs; want %d", len(fromAlice), LinkHelloSize)
 	}
 	c, ok, err := bob.RecogniseLink(binding, true, fromAlice)
 	if err != nil || !ok || c.Name != "Alice" {
@@ -45,7 +49,7 @@ func TestContactsRecogniseEachOtherOnALink(t *testing.T) {
 	}
 	// Two links give unrelated proofs.
 	again, _ := alice.LinkProofs(other, true)
-	if bytes.Contains(again, fromAlice[:linkProofSize]) {
+	if bytes.Contains(again, fromAlice[:LinkProofSize]) {
 		t.Fatal("proofs repeat across links")
 	}
 	// A day later (clocks a period apart) they still recognise each other.
@@ -56,5 +60,54 @@ func TestContactsRecogniseEachOtherOnALink(t *testing.T) {
 	}
 	if _, _, err := bob.RecogniseLink(binding, true, fromAlice[:17]); err == nil {
 		t.Fatal("ragged proofs accepted")
+	}
+}
+
+// TestHelloSizeCountsNoContacts is the passive listener's view of a Hello
+// (SPEC §13.2): its length is the same with 1 contact as with 41, so it does
+// not count them; with more active contacts than slots, each link carries a
+// fresh random choice, so a contact is recognised on most links.
+func TestHelloSizeCountsNoContacts(t *testing.T) {
+	_, alice, bob, _ := friendsAndCarrier(t)
+	binding := make([]byte, 32)
+	one, err := alice.LinkProofs(binding, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := alice.id
+	err = alice.st.Update(func(tx *store.Tx) error {
+		for i := range 40 {
+			mine, _, peer := conversation(t, self, keys.PeriodOf(alice.clk.Now())-1)
+			c := &contactRecord{Fingerprint: fmt.Sprintf("fake%02d", i), Name: fmt.Sprintf("Fake %d", i), State: StateActive,
+				Sign: peer.Sign, DH: peer.DH[:], Added: alice.clk.Now(), Sessions: []*peerSession{{S: mine}}}
+			if err := saveContact(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.recog = nil
+	recognised := 0
+	const links = 50
+	for range links {
+		rand.Read(binding)
+		many, err := alice.LinkProofs(binding, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(many) != len(one) || len(many) != LinkHelloSize {
+			t.Fatalf("Hello of %d bytes with 41 contacts, %d with 1", len(many), len(one))
+		}
+		if c, ok, _ := bob.RecogniseLink(binding, true, many); ok && c.Name == "Alice" {
+			recognised++
+		}
+	}
+	// Bob is in Alice's 32 slots with probability 32/41 per link.
+	t.Logf("Bob recognised Alice on %d of %d links (expected %.0f)", recognised, links, links*32.0/41)
+	if recognised < 25 || recognised == links {
+		t.Fatalf("recognised on %d of %d links; want about %.0f", recognised, links, links*32.0/41)
 	}
 }

@@ -15,8 +15,9 @@ import (
 
 // Settings are the node's changeable settings.
 type Settings struct {
-	// Stealth: send no discovery beacons. The node only keeps the choice;
-	// the mesh applies it (mesh.SetStealth).
+	// Stealth: send nothing unasked on the LAN (no beacons, no multicast
+	// joins). The node only keeps the choice; the mesh applies it
+	// (mesh.SetStealth).
 	Stealth bool `json:"stealth"`
 	// Relay: carry envelopes for others. Off, only one's own mail is kept.
 	Relay bool `json:"relay"`

@@ -95,7 +95,7 @@ func MaxPayload(typ FrameType) int {
 	case TypeDone, TypePing, TypePong:
 		return 0
 	case TypeHello:
-		return node.MaxLinkProofs * 16
+		return node.LinkHelloSize
 	}
 	return -1 // unknown type: never allowed
 }
@@ -192,7 +192,7 @@ func (s *Session) recognise(proofs []byte) error {
 		return fmt.Errorf("%w: a second hello", ErrProtocol)
 	}
 	s.hello = true
-	if len(proofs)%16 != 0 || len(proofs) < node.MinLinkProofs*16 {
+	if len(proofs) != node.LinkHelloSize {
 		return fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(proofs))
 	}
 	c, ok, err := s.st.RecogniseLink(s.cfg.Binding, !s.cfg.Initiator, proofs)

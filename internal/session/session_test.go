@@ -238,7 +238,7 @@ func TestProtocolViolations(t *testing.T) {
 		{"garbage negentropy", Config{}, Frame{TypeNegOpen, []byte{0x61, 0xff, 0xff}}},
 		{"ping with payload", Config{}, Frame{TypePing, []byte{1}}},
 		{"short hello", Config{}, Frame{TypeHello, make([]byte, 16)}},
-		{"ragged hello", Config{}, Frame{TypeHello, make([]byte, 32*16+1)}},
+		{"ragged hello", Config{}, Frame{TypeHello, make([]byte, node.LinkHelloSize+1)}},
 		{"oversized hello", Config{}, Frame{TypeHello, make([]byte, 513*16)}},
 		{"spray without copies", Config{}, Frame{TypeSpray, nil}},
 		{"spray of 0 copies", Config{}, Frame{TypeSpray, append([]byte{0}, stranger(t, 1, 5)[0]...)}},

@@ -96,7 +96,7 @@ func (s *memStore) IngestFrom(_ string, raws [][]byte, _ []uint8) (node.IngestRe
 }
 
 func (s *memStore) LinkProofs([]byte, bool) ([]byte, error) {
-	return make([]byte, node.MinLinkProofs*16), nil
+	return make([]byte, node.LinkHelloSize), nil
 }
 
 func (s *memStore) RecogniseLink([]byte, bool, []byte) (node.Contact, bool, error) {

@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 	if cfg := os.Getenv(hostileEnv); cfg != "" {
 		os.Exit(runHostile(cfg)) // a hostile client inside a namespace
 	}
+	if iface := os.Getenv(observeEnv); iface != "" {
+		os.Exit(runObserver(iface)) // a passive listener inside a namespace
+	}
 	code := m.Run()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)

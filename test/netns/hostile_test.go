@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ const (
 	modeSilent   = "silent"   // connect and never speak
 	modeRefused  = "refused"  // connect from a penalised address: expect to be dropped at once
 	modeFlood    = "flood"    // a proper link, then many valid-looking envelopes
+	modeProbe    = "probe"    // a handshake, to learn the target's link key, then close
 )
 
 type hostileConfig struct {
@@ -61,6 +63,7 @@ type hostileResult struct {
 	Pong   bool    // modePing, modeFlood: the target answered a Ping
 	Sent   int     // modeFlood: envelopes sent
 	Err    string  // what ended the connection, as seen by the client
+	Key    string  // modeProbe: the target's link key, hex
 }
 
 // hostile runs the hostile client in ns and returns what it saw.
@@ -153,12 +156,14 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		if _, err := c.Write(msg1); err != nil {
 			return r, err
 		}
-		msg2 := make([]byte, 2+98)
-		if _, err := io.ReadFull(c, msg2); err != nil {
+		var hdr [2]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			return r, fmt.Errorf("no second handshake message: %w", err)
 		}
-		if n := binary.BigEndian.Uint16(msg2); n != 98 {
+		if n := binary.BigEndian.Uint16(hdr[:]); n < 98 || n > 98+31 {
 			return r, fmt.Errorf("second handshake message of %d bytes", n)
+		} else if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+			return r, fmt.Errorf("no second handshake message: %w", err)
 		}
 		msg3 := make([]byte, 2+66)
 		binary.BigEndian.PutUint16(msg3, 66)
@@ -184,6 +189,10 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		return r, fmt.Errorf("handshake: %w", err)
 	}
 	r.Linked = true
+	if cfg.Mode == modeProbe {
+		r.Key = hex.EncodeToString(lc.RemoteStatic())
+		return r, nil
+	}
 	c.SetDeadline(time.Now().Add(limit)) // the handshake cleared it
 	pong := make(chan struct{}, 1)
 	readFrames := func() error {

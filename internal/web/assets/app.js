@@ -757,7 +757,7 @@ async function pageSettings(root) {
   const relay = check('set-relay', 'Carry mail for others (relay)', node.relay);
   const quota = h('input', { type: 'text', id: 'set-quota', value: sizeText(node.relay_quota), autocomplete: 'off', spellcheck: 'false',
     'aria-describedby': 'set-quota-hint' });
-  const stealth = check('set-stealth', 'Stealth: send no beacons (neighbours do not find this node; it still finds them)', node.stealth);
+  const stealth = check('set-stealth', 'Stealth: send nothing on the LAN unasked (no beacons: neighbours do not find this node, nor it them; it links with its peers and whoever dials it)', node.stealth);
   const retention = h('input', { type: 'text', id: 'set-retention', value: node.retention, autocomplete: 'off', spellcheck: 'false',
     'aria-describedby': 'set-retention-hint' });
   const fields = { relay_quota: quota, retention };
