@@ -213,8 +213,8 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 func runSettings(n *node.Node, o upOptions, quota int64) (node.Settings, error) {
 	set := n.Settings()
 	given := o.given
-	if given == nil { // called without cobra (the demo): every flag counts
-		given = func(string) bool { return true }
+	if given == nil { // not from the command line: no flag was given
+		given = func(string) bool { return false }
 	}
 	var flags []string
 	if given("stealth") {
