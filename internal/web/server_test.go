@@ -133,6 +133,18 @@ func TestHeadersAndAssets(t *testing.T) {
 			}
 		}
 	}
+	// Revalidated by ETag: the same script again is a 304, without a body.
+	resp, _ = f.do(t, http.MethodGet, "/static/app.js", nil, nil)
+	tag := resp.Header.Get("ETag")
+	if tag == "" || resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("app.js: ETag %q, Cache-Control %q", tag, resp.Header.Get("Cache-Control"))
+	}
+	if resp, body := f.do(t, http.MethodGet, "/static/app.js", nil, map[string]string{"If-None-Match": tag}); resp.StatusCode != http.StatusNotModified || body != "" {
+		t.Errorf("app.js with its ETag: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, _ := f.do(t, http.MethodGet, "/static/app.js", nil, map[string]string{"If-None-Match": `"old"`}); resp.StatusCode != 200 {
+		t.Errorf("app.js with another ETag: %d", resp.StatusCode)
+	}
 	if resp, _ := f.do(t, http.MethodGet, "/static/..%2fserver.go", nil, nil); resp.StatusCode == 200 {
 		t.Error("served a file outside the assets")
 	}
