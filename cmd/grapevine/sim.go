@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/grapevine-mesh/grapevine/internal/discovery"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -28,6 +31,10 @@ type simOptions struct {
 	area                      string
 	rangeM                    float64
 	mobility                  string
+	trace                     string
+	beacon                    time.Duration
+	nodesSet, areaSet         bool // given on the command line (a trace brings its own)
+	loaded                    *mobility.Trace
 	speed, pause              string
 	tick                      time.Duration
 	duration, ttl, until      time.Duration
@@ -80,7 +87,9 @@ command line win. See docs/simulation.md.`,
 	f.IntVar(&o.nodes, "nodes", d.Nodes, "how many nodes")
 	f.StringVar(&o.area, "area", "1000x1000", "area WxH in metres")
 	f.Float64Var(&o.rangeM, "range", d.Range, "radio range in metres")
-	f.StringVar(&o.mobility, "mobility", "waypoint", "static or waypoint (random waypoint)")
+	f.StringVar(&o.mobility, "mobility", "waypoint", "static, waypoint (random waypoint) or trace (replay --trace)")
+	f.StringVar(&o.trace, "trace", "", "replay the movement in this CSV file of t,node,x,y lines (implies --mobility trace; see docs/simulation.md)")
+	f.DurationVar(&o.beacon, "beacon-interval", discovery.DefaultInterval, "the nodes' mean beacon interval: neighbours link up within one")
 	f.StringVar(&o.speed, "speed", "0.5:1.5", "walking speed MIN:MAX in m/s (waypoint)")
 	f.StringVar(&o.pause, "pause", "0s:5m", "pause at each waypoint MIN:MAX (waypoint)")
 	f.DurationVar(&o.tick, "tick", d.Tick, "how often positions and links are updated")
@@ -150,6 +159,13 @@ func (o *simOptions) scenario() (sim.Scenario, error) {
 	if sc.Mobility, err = mobility.ParseModel(o.mobility); err != nil {
 		return sc, fmt.Errorf("invalid --mobility: %w", err)
 	}
+	if o.beacon < 100*time.Millisecond {
+		return sc, fmt.Errorf("invalid --beacon-interval %v: at least 100ms", o.beacon)
+	}
+	sc.BeaconInterval = o.beacon
+	if err := o.loadTrace(&sc); err != nil {
+		return sc, err
+	}
 	if sc.SpeedMin, sc.SpeedMax, err = parseRange(o.speed, parseFloat); err != nil {
 		return sc, fmt.Errorf("invalid --speed: %w", err)
 	}
@@ -167,6 +183,37 @@ func (o *simOptions) scenario() (sim.Scenario, error) {
 		return sc, fmt.Errorf("invalid --relay-quota: %w", err)
 	}
 	return sc, sc.Validate()
+}
+
+// loadTrace reads --trace (once) and fits the scenario to it: its node
+// count, and its extent as the area unless --area says otherwise.
+func (o *simOptions) loadTrace(sc *sim.Scenario) error {
+	if o.trace == "" {
+		if sc.Mobility == mobility.Traced {
+			return errors.New("invalid --mobility trace: give the movement with --trace FILE")
+		}
+		return nil
+	}
+	if o.loaded == nil {
+		f, err := os.Open(o.trace)
+		if err != nil {
+			return fmt.Errorf("failed to read --trace: %w", err)
+		}
+		defer f.Close()
+		if o.loaded, err = mobility.ParseTrace(f); err != nil {
+			return fmt.Errorf("failed to read --trace %s: %w", o.trace, err)
+		}
+	}
+	sc.Mobility, sc.Trace = mobility.Traced, o.loaded
+	if o.nodesSet && sc.Nodes != o.loaded.Nodes() {
+		return fmt.Errorf("invalid --nodes %d: the trace %s moves %d nodes", sc.Nodes, o.trace, o.loaded.Nodes())
+	}
+	sc.Nodes = o.loaded.Nodes()
+	if !o.areaSet {
+		w, h := o.loaded.Extent()
+		sc.Width, sc.Height = max(math.Ceil(w), 1), max(math.Ceil(h), 1)
+	}
+	return nil
 }
 
 func parseArea(s string) (w, h float64, err error) {
@@ -236,6 +283,7 @@ func sweepValues(fs *pflag.FlagSet, spec string) (string, []string, error) {
 }
 
 func runSim(ctx context.Context, fs *pflag.FlagSet, o *simOptions, stdout, stderr io.Writer) error {
+	o.nodesSet, o.areaSet = fs.Changed("nodes"), fs.Changed("area")
 	var scs []sim.Scenario
 	var labels []string
 	sweepName := ""

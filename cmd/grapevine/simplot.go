@@ -38,6 +38,9 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 		return nil, err
 	}
 	if sweepName == "" {
+		if err := write(hopsChart(rs[0]), "hops"); err != nil {
+			return nil, err
+		}
 		return files, nil
 	}
 	x, xLabel, marks := sweepAxis(sweepName, labels, rs)
@@ -88,6 +91,29 @@ func deliveryChart(sweepName string, labels []string, rs []*sim.Result) *plot.Ch
 		}
 		c.Series = append(c.Series, s)
 	}
+	return c
+}
+
+// hopsChart splits one run's delivery curve by the number of links the
+// delivered copy crossed: how much of what arrives is direct, and how long
+// each extra hop takes.
+func hopsChart(r *sim.Result) *plot.Chart {
+	c := &plot.Chart{Title: "By links crossed: " + describe(r, ""),
+		XLabel: "minutes since sent", YLabel: "messages delivered", Percent: true}
+	for g, name := range []string{"1 link", "2 links", "3 links", "4 or more"} {
+		s := plot.Series{Name: name}
+		for _, p := range r.TimelineByHops[g] {
+			s.X = append(s.X, p.Seconds/60)
+			s.Y = append(s.Y, p.Delivered)
+		}
+		c.Series = append(c.Series, s)
+	}
+	all := plot.Series{Name: "all", Dashed: true}
+	for _, p := range r.Timeline {
+		all.X = append(all.X, p.Seconds/60)
+		all.Y = append(all.Y, p.Delivered)
+	}
+	c.Series = append(c.Series, all)
 	return c
 }
 

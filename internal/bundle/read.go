@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -28,151 +27,130 @@ type Report struct {
 // wrapped), r fails with something other than io.EOF, or fn fails.
 //
 // Read streams: memory use is bounded by a fixed buffer of about
-// 2*MaxEnvelope bytes, whatever the length fields claim.
+// 2*MaxEnvelope bytes, whatever the length fields claim. Its work is linear
+// in the file's size, however it is crafted: each byte goes through the CRC
+// once, and a record tried while resynchronising costs a few products (see
+// spanCRC), not a pass over its claimed length.
 func Read(r io.Reader, fn func(envelope []byte) error) (Report, error) {
-	var rep Report
-	br := bufio.NewReaderSize(r, readBufSize)
+	rep, _, err := read(r, fn)
+	return rep, err
+}
 
-	h, err := br.Peek(headerLen)
-	if err != nil && err != io.EOF {
-		return rep, fmt.Errorf("bundle: reading header: %w", err)
+// read is Read, also returning how many bytes went through the CRC.
+func read(r io.Reader, fn func(envelope []byte) error) (Report, int64, error) {
+	var rep Report
+	var h [headerLen]byte
+	n, err := io.ReadFull(r, h[:])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return rep, 0, fmt.Errorf("bundle: reading header: %w", err)
 	}
-	if len(h) < len(magic) {
-		if len(h) == 0 {
-			return rep, fmt.Errorf("%w: the file is empty", ErrNotBundle)
+	if n < len(magic) {
+		if n == 0 {
+			return rep, 0, fmt.Errorf("%w: the file is empty", ErrNotBundle)
 		}
-		return rep, fmt.Errorf("%w: the file is %d bytes, shorter than a bundle's header (bundles are written by grapevine export)", ErrNotBundle, len(h))
+		return rep, 0, fmt.Errorf("%w: the file is %d bytes, shorter than a bundle's header (bundles are written by grapevine export)", ErrNotBundle, n)
 	}
 	if !bytes.Equal(h[:len(magic)], magic[:]) {
-		return rep, fmt.Errorf("%w: the file does not begin as a bundle does (bundles are written by grapevine export)", ErrNotBundle)
+		return rep, 0, fmt.Errorf("%w: the file does not begin as a bundle does (bundles are written by grapevine export)", ErrNotBundle)
 	}
-	if len(h) < headerLen {
+	if n < headerLen {
 		// The magic is intact but the file stops before the version
 		// byte: a bundle truncated to nothing.
-		return rep, nil
+		return rep, 0, nil
 	}
 	if v := h[len(magic)]; v != Version {
-		return rep, fmt.Errorf("%w: the bundle is of format version %d, and this grapevine reads version %d: import it with another grapevine (grapevine version)", ErrUnsupportedVersion, v, Version)
+		return rep, 0, fmt.Errorf("%w: the bundle is of format version %d, and this grapevine reads version %d: import it with another grapevine (grapevine version)", ErrUnsupportedVersion, v, Version)
 	}
-	br.Discard(headerLen)
+	s := newSource(r)
+	err = records(s, &rep, fn)
+	if err == nil {
+		if ferr := s.failure(); ferr != nil {
+			err = fmt.Errorf("bundle: reading: %w", ferr)
+		}
+	}
+	return rep, s.crcBytes, err
+}
 
+// records reads records from s until the end record or the end of the
+// stream (SPEC.md §8, Reading).
+func records(s *source, rep *Report, fn func([]byte) error) error {
+	var p int64 // where the next record should start
 	// scanning is set while inside a damaged region, looking for the next
 	// sync marker. beginDamage skips the first byte of the bad record and
 	// starts a scan; the region is counted in Damaged when the scan ends.
 	scanning := false
 	beginDamage := func() {
-		br.Discard(1)
+		p++
 		rep.SkippedBytes++
 		scanning = true
 	}
-
 	for {
 		if scanning {
-			found, err := scanToSync(br, &rep.SkippedBytes)
-			if err != nil && err != io.EOF {
-				return rep, fmt.Errorf("bundle: reading: %w", err)
+			q := s.scan(p)
+			if s.failure() != nil {
+				return nil // reported by read
 			}
 			rep.Damaged++
 			scanning = false
-			if !found {
-				return rep, nil
+			if q < 0 {
+				rep.SkippedBytes += s.end() - p
+				return nil
 			}
+			rep.SkippedBytes += q - p
+			p = q
 		}
-
-		p, err := br.Peek(recordPrefix)
-		if err != nil && err != io.EOF {
-			return rep, fmt.Errorf("bundle: reading: %w", err)
+		s.fill(p, maxRecordLen)
+		if s.failure() != nil {
+			return nil
 		}
-		if len(p) == 0 {
-			return rep, nil // truncated exactly at a record boundary
+		b := s.avail(p)
+		if len(b) == 0 {
+			return nil // truncated exactly at a record boundary
 		}
-		if len(p) < recordPrefix {
-			beginDamage() // cut short by EOF
+		if len(b) < recordPrefix || !bytes.Equal(b[:4], syncMarker[:]) {
+			beginDamage() // cut short by EOF, or no marker
 			continue
 		}
-		if !bytes.Equal(p[:4], syncMarker[:]) {
-			beginDamage()
-			continue
-		}
-		n := binary.BigEndian.Uint32(p[4:8])
-
+		n := binary.BigEndian.Uint32(b[4:8])
 		if n == 0 {
 			// End record.
-			e, err := br.Peek(endRecordLen)
-			if err != nil && err != io.EOF {
-				return rep, fmt.Errorf("bundle: reading: %w", err)
-			}
-			if len(e) < endRecordLen {
+			if len(b) < endRecordLen || binary.BigEndian.Uint32(b[12:16]) != recordCRC(b[4:8], b[8:12]) {
 				beginDamage()
 				continue
 			}
-			if binary.BigEndian.Uint32(e[12:16]) != recordCRC(e[4:8], e[8:12]) {
-				beginDamage()
-				continue
-			}
-			count := binary.BigEndian.Uint32(e[8:12])
+			count := binary.BigEndian.Uint32(b[8:12])
 			rep.Complete = uint64(count) == uint64(rep.Envelopes)
-			br.Discard(endRecordLen)
-			trailing, err := io.Copy(io.Discard, br)
-			if err != nil {
-				return rep, fmt.Errorf("bundle: reading: %w", err)
+			p += endRecordLen
+			trailing := s.end() - p
+			for !s.eof && s.err == nil {
+				p = s.end()
+				s.fill(p, maxRecordLen)
+				trailing += s.end() - p
+			}
+			if s.failure() != nil {
+				return nil
 			}
 			if trailing > 0 {
 				rep.Damaged++
 				rep.SkippedBytes += trailing
 			}
-			return rep, nil
-		}
-
-		if n > MaxEnvelope {
-			beginDamage()
-			continue
+			return nil
 		}
 		total := recordPrefix + int(n) + recordTrail
-		rec, err := br.Peek(total)
-		if err != nil && err != io.EOF {
-			return rep, fmt.Errorf("bundle: reading: %w", err)
-		}
-		if len(rec) < total {
+		if n > MaxEnvelope || len(b) < total {
 			beginDamage()
 			continue
 		}
-		body := rec[recordPrefix : recordPrefix+int(n)]
-		if binary.BigEndian.Uint32(rec[total-4:]) != recordCRC(rec[4:8], body) {
+		body := b[recordPrefix : recordPrefix+int(n)]
+		if binary.BigEndian.Uint32(b[total-4:]) != s.spanCRC(p+4, p+int64(recordPrefix)+int64(n)) {
 			beginDamage()
 			continue
 		}
 		rep.Envelopes++
 		if err := fn(body); err != nil {
-			return rep, err
+			return err
 		}
-		br.Discard(total)
-	}
-}
-
-// scanToSync discards bytes until the next sync marker is at the front of
-// br (found == true) or input ends, adding the discarded count to *skipped.
-func scanToSync(br *bufio.Reader, skipped *int64) (found bool, err error) {
-	for {
-		buf, err := br.Peek(readBufSize)
-		if i := bytes.Index(buf, syncMarker[:]); i >= 0 {
-			br.Discard(i)
-			*skipped += int64(i)
-			return true, nil
-		}
-		if err != nil {
-			// EOF or a read error: nothing more will come; the
-			// remaining bytes cannot contain a whole marker.
-			if err == io.EOF {
-				br.Discard(len(buf))
-				*skipped += int64(len(buf))
-			}
-			return false, err
-		}
-		// Keep the last len(syncMarker)-1 bytes: they may begin a marker.
-		k := len(buf) - (len(syncMarker) - 1)
-		br.Discard(k)
-		*skipped += int64(k)
+		p += int64(total)
 	}
 }
 

@@ -77,19 +77,15 @@ func (in *Initiator) Initiate() ([]byte, error) {
 	}
 	in.initiated = true
 	s := &in.s
-	w := newWriter(s.limit)
-	n := s.st.Len()
-	b := s.policy.buckets(n, 0)
+	b := max(minFirstBuckets, s.policy.buckets(s.st.Len(), 0))
 	if s.limit > 0 {
 		// Rather fewer, larger buckets that all fit than a deferred remainder.
 		const perBucket = 3 + 1 + 1 + FingerprintSize // typical timestamp delta, prefix length, mode, fingerprint
-		b = min(b, w.budget/perBucket)
+		b = min(b, (s.limit-reserve)/perBucket)
 	}
-	if !s.splitInto(w, 0, n, infinity, b) {
-		w.deferRest(s.st)
-	}
+	msg := s.initiate(b)
 	s.level += 2
-	return w.buf, nil
+	return msg, nil
 }
 
 // Reconcile processes the peer's reply to our last message. It returns the
@@ -143,7 +139,7 @@ func (in *Initiator) compare(lo, hi int, ids []byte) {
 		theirs[[IDSize]byte(ids[i:])] = false
 	}
 	for i := lo; i < hi; i++ {
-		id := in.s.st.items[i].ID
+		id := in.s.st.at(i).ID
 		if _, ok := theirs[id]; ok {
 			theirs[id] = true
 		} else {
@@ -213,6 +209,7 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	n := s.st.Len()
 	var prev bound // the lower bound of the next range: 0, empty ID
 	lower := 0     // index of our first item not below prev
+	hashes := oneExtraBudget
 	for !r.empty() {
 		start := r.pos
 		if prev.ts == math.MaxUint64 {
@@ -245,9 +242,9 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				w.skipTo(cur, upper)
 				break
 			}
-			switch x := s.st.oneExtra(lower, upper, fp); {
+			switch x := s.st.oneExtra(lower, upper, fp, &hashes); {
 			case x >= 0 && in != nil:
-				in.have = in.report(in.have, s.st.items[x].ID)
+				in.have = in.report(in.have, s.st.at(x).ID)
 				w.skipTo(cur, upper)
 			case x >= 0:
 				ok = s.sendRun(w, lower, upper, cur, x, x+1)
@@ -308,7 +305,7 @@ func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 		}
 		nb := ub
 		if next < hi {
-			nb = minimalBound(&s.st.items[next-1], &s.st.items[next])
+			nb = minimalBound(s.st.at(next-1), s.st.at(next))
 		}
 		if !w.fingerprint(nb, next, s.st.Fingerprint(cur, next)) {
 			return false
@@ -334,24 +331,39 @@ func (s *session) answerIDList(w *writer, lo, hi int, ub bound, ids []byte) bool
 	for i := 0; i < len(ids); i += IDSize {
 		theirs[[IDSize]byte(ids[i:])] = struct{}{}
 	}
-	items := s.st.items
+	// Look for their IDs among ours, but not past the point where more of
+	// ours than fit in the frame were not theirs: the answer would be cut
+	// there anyway, so it lists ours from the start of the range. The
+	// answer then costs what fits in a frame and what they sent, not a
+	// lookup per item we hold.
+	limit := hi
+	if w.budget > 0 {
+		limit = min(hi, lo+len(theirs)+max(0, w.budget-len(w.buf))/IDSize+1)
+	}
 	held := 0
-	for i := lo; i < hi; i++ {
-		if _, ok := theirs[items[i].ID]; ok {
+	s.st.each(lo, limit, func(_ int, it *Item) bool {
+		if _, ok := theirs[it.ID]; ok {
 			held++
 		}
-	}
+		return held < len(theirs)
+	})
 	if held < len(theirs) {
 		return w.idList(s.st, lo, hi, ub)
 	}
-	lacks := func(i int) bool { _, ok := theirs[items[i].ID]; return !ok }
+	lacks := func(i int) bool { _, ok := theirs[s.st.at(i).ID]; return !ok }
 	for i := lo; i < hi; {
 		if !lacks(i) {
 			i++
 			continue
 		}
+		// A run longer than a frame holds is cut where the frame is full
+		// anyway: look no further than one ID past that.
+		stop := hi
+		if w.budget > 0 {
+			stop = min(hi, i+max(0, w.budget-len(w.buf))/IDSize+2)
+		}
 		j := i + 1
-		for j < hi && lacks(j) {
+		for j < stop && lacks(j) {
 			j++
 		}
 		if !s.sendRun(w, lo, hi, ub, i, j) {
@@ -371,13 +383,12 @@ func (s *session) answerIDList(w *writer, lo, hi int, ub bound, ids []byte) bool
 // range and learns that it needs these IDs. It returns false if not all of
 // it fit.
 func (s *session) sendRun(w *writer, lo, hi int, ub bound, i, j int) bool {
-	items := s.st.items
 	if i > lo {
-		w.skipTo(minimalBound(&items[i-1], &items[i]), i)
+		w.skipTo(minimalBound(s.st.at(i-1), s.st.at(i)), i)
 	}
 	end := ub
 	if j < hi {
-		end = minimalBound(&items[j-1], &items[j])
+		end = minimalBound(s.st.at(j-1), s.st.at(j))
 	}
 	if !w.idList(s.st, i, j, end) {
 		return false

@@ -296,12 +296,12 @@ func TestLimits(t *testing.T) {
 
 func TestStorage(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	items := gen(r, 100, func(i int) uint64 { return uint64(i % 7) })
+	items := gen(r, 3000, func(i int) uint64 { return uint64(i % 7) }) // several chunks
 	st, err := NewStorage(items)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.IsSortedFunc(st.items, Item.Compare) {
+	if !slices.IsSortedFunc(st.all(), Item.Compare) {
 		t.Fatal("not sorted")
 	}
 	for i := range st.Len() {
@@ -317,7 +317,7 @@ func TestStorage(t *testing.T) {
 		}
 		lo := r.IntN(st.Len() + 1)
 		want := lo
-		for want < st.Len() && b.above(&st.items[want]) {
+		for want < st.Len() && b.above(st.at(want)) {
 			want++
 		}
 		if got := st.lowerBound(lo, st.Len(), b); got != want {
@@ -336,7 +336,7 @@ func TestStorage(t *testing.T) {
 		t.Error("storage aliases the caller's slice")
 	}
 	// NewSortedStorage keeps sorted items as they are and refuses others.
-	sorted := slices.Clone(st.items)
+	sorted := st.all()
 	kept, err := NewSortedStorage(sorted)
 	if err != nil {
 		t.Fatal(err)
@@ -406,17 +406,19 @@ func TestOneExtra(t *testing.T) {
 		var sum sum256
 		for i := lo; i < hi; i++ {
 			if i != x {
-				sum = sum.add(&st.items[i].ID)
+				sum = sum.add(&st.at(i).ID)
 			}
 		}
-		if got := st.oneExtra(lo, hi, sum.fingerprint(uint64(hi-lo-1))); got != x {
+		budget := oneExtraBudget
+		if got := st.oneExtra(lo, hi, sum.fingerprint(uint64(hi-lo-1)), &budget); got != x {
 			t.Fatalf("oneExtra(%d, %d) = %d, want %d", lo, hi, got, x)
 		}
-		if got := st.oneExtra(lo, hi, st.Fingerprint(lo, hi)); got != -1 {
+		if got := st.oneExtra(lo, hi, st.Fingerprint(lo, hi), &budget); got != -1 {
 			t.Fatalf("oneExtra of the full range's fingerprint = %d", got)
 		}
 	}
-	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}); got != -1 {
+	budget := oneExtraBudget
+	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}, &budget); got != -1 {
 		t.Fatalf("oneExtra of an empty range = %d", got)
 	}
 }

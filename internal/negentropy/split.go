@@ -18,6 +18,9 @@ package negentropy
 //   - from lastLevel on, split into ceil(m/idList) buckets, at most maxBuckets.
 //
 // Buckets hold equal numbers of our items, the first m mod b one more.
+//
+// The first message is never an IdList and has at least minFirstBuckets
+// buckets, padded to a size class (see first.go).
 type policy struct {
 	firstItems int
 	minFirst   int

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sort"
 )
 
 const (
@@ -80,14 +81,46 @@ func (s sum256) fingerprint(count uint64) [FingerprintSize]byte {
 	return [FingerprintSize]byte(h[:FingerprintSize])
 }
 
-// A Storage is an immutable, sorted vector of items with the queries
-// reconciliation needs. It keeps prefix sums of the IDs so that the
-// fingerprint of any range of items costs O(1). A Storage may be shared by
-// any number of concurrent Initiators and Responders.
+// A Storage is an immutable, sorted sequence of items with the queries
+// reconciliation needs. A Storage may be shared by any number of concurrent
+// Initiators and Responders.
+//
+// Items are kept in chunks of at most maxChunk, each with prefix sums of its
+// IDs, and the Storage keeps the sums and counts before each chunk, so that
+// the fingerprint of any range of items costs O(log n) and one SHA-256.
+// With returns a new Storage with some items added and removed that shares
+// every chunk it did not change with the old one: a node keeps one Storage
+// up to date as envelopes come and go, at a cost per change that does not
+// grow with what it holds (SPEC.md §11.2), instead of building one of every
+// item for each reconciliation.
 type Storage struct {
+	chunks []*chunk
+	// starts[c] is the index of chunks[c]'s first item; starts[len(chunks)]
+	// is the number of items.
+	starts []int
+	// base[c] is the sum modulo 2^256 of the IDs before chunks[c].
+	base []sum256
+}
+
+// chunk is a run of at most maxChunk items in order, never empty, never
+// modified once made.
+type chunk struct {
 	items []Item
 	// sums[i] is the sum modulo 2^256 of the IDs of items[:i].
 	sums []sum256
+}
+
+// maxChunk is the most items in a chunk: a change rewrites the chunks it
+// touches, so they are small; a Storage keeps O(n/maxChunk) words apart
+// from its chunks, so they are not tiny.
+const maxChunk = 512
+
+func newChunk(items []Item) *chunk {
+	c := &chunk{items: items, sums: make([]sum256, len(items)+1)}
+	for i := range items {
+		c.sums[i+1] = c.sums[i].add(&items[i].ID)
+	}
+	return c
 }
 
 // NewStorage returns a Storage holding a copy of items, sorted. It rejects
@@ -103,97 +136,298 @@ func NewStorage(items []Item) (*Storage, error) {
 }
 
 // NewSortedStorage is NewStorage for items already sorted, which it keeps
-// rather than copies: the caller must not modify them afterwards. A node
-// that keeps its envelope list in order builds one at every reconciliation
-// (or reuses the last), so the copy and sort are worth saving. It rejects
-// items out of order as it rejects duplicates.
+// rather than copies: the caller must not modify them afterwards. It
+// rejects items out of order as it rejects duplicates.
 func NewSortedStorage(items []Item) (*Storage, error) {
-	s := &Storage{items: items}
-	s.sums = make([]sum256, len(s.items)+1)
-	for i := range s.items {
-		it := &s.items[i]
-		if it.Timestamp > MaxTimestamp {
-			return nil, errors.New("negentropy: item timestamp 2^64-1 is reserved for infinity")
-		}
-		if i > 0 && s.items[i-1] == *it {
-			return nil, fmt.Errorf("negentropy: duplicate item (timestamp %d, id %x)", it.Timestamp, it.ID)
-		}
-		if i > 0 && s.items[i-1].Compare(*it) > 0 {
-			return nil, fmt.Errorf("negentropy: item %d (timestamp %d, id %x) is out of order", i, it.Timestamp, it.ID)
-		}
-		s.sums[i+1] = s.sums[i].add(&it.ID)
+	if err := checkSorted(items); err != nil {
+		return nil, err
 	}
-	return s, nil
+	return build(items), nil
+}
+
+func checkSorted(items []Item) error {
+	for i := range items {
+		it := &items[i]
+		if it.Timestamp > MaxTimestamp {
+			return errors.New("negentropy: item timestamp 2^64-1 is reserved for infinity")
+		}
+		if i > 0 && items[i-1] == *it {
+			return fmt.Errorf("negentropy: duplicate item (timestamp %d, id %x)", it.Timestamp, it.ID)
+		}
+		if i > 0 && items[i-1].Compare(*it) > 0 {
+			return fmt.Errorf("negentropy: item %d (timestamp %d, id %x) is out of order", i, it.Timestamp, it.ID)
+		}
+	}
+	return nil
+}
+
+// build cuts sorted, checked items into chunks of maxChunk/2 to maxChunk.
+func build(items []Item) *Storage {
+	var chunks []*chunk
+	for len(items) > 0 {
+		k := min(len(items), maxChunk*3/4)
+		if len(items)-k < maxChunk/4 {
+			k = len(items) // no runt at the end
+			if k > maxChunk {
+				k = len(items) / 2
+			}
+		}
+		chunks = append(chunks, newChunk(items[:k:k]))
+		items = items[k:]
+	}
+	return index(chunks)
+}
+
+// index makes a Storage of chunks, computing where each starts.
+func index(chunks []*chunk) *Storage {
+	s := &Storage{chunks: chunks, starts: make([]int, len(chunks)+1), base: make([]sum256, len(chunks)+1)}
+	for c, ch := range chunks {
+		s.starts[c+1] = s.starts[c] + len(ch.items)
+		s.base[c+1] = s.base[c].sub(negate(ch.sums[len(ch.items)]))
+	}
+	return s
+}
+
+// negate returns -t modulo 2^256, so that s.sub(negate(t)) is s + t.
+func negate(t sum256) sum256 { return sum256{}.sub(t) }
+
+// With returns a Storage holding the items of s, less those in remove, plus
+// those in add; s is unchanged. Items of remove that s does not hold and
+// items of add that it holds already are ignored, so a caller may pass the
+// state it wants for each changed item. An item in both lists is added. The
+// cost is O(k log k + k log n) for k changes, plus rewriting each chunk
+// that changes (at most maxChunk items each) and O(n/maxChunk) words for
+// the index; a Storage whose chunks have thinned out is repacked, which
+// deletions pay for. It rejects items whose timestamp is above
+// MaxTimestamp.
+func (s *Storage) With(add, remove []Item) (*Storage, error) {
+	add = slices.Clone(add)
+	slices.SortFunc(add, Item.Compare)
+	add = slices.Compact(add)
+	if err := checkSorted(add); err != nil {
+		return nil, err
+	}
+	gone := make(map[Item]struct{}, len(remove))
+	for _, it := range remove {
+		gone[it] = struct{}{}
+	}
+	for _, it := range add {
+		delete(gone, it)
+	}
+	// Which chunk each change falls in: the first whose last item is not
+	// below it, else the last chunk.
+	touched := map[int]bool{}
+	where := func(it Item) int {
+		c := sort.Search(len(s.chunks), func(c int) bool {
+			ch := s.chunks[c]
+			return ch.items[len(ch.items)-1].Compare(it) >= 0
+		})
+		return min(c, len(s.chunks)-1)
+	}
+	if len(s.chunks) == 0 {
+		if len(add) == 0 {
+			return s, nil
+		}
+		return build(add), nil
+	}
+	for it := range gone {
+		c := where(it)
+		items := s.chunks[c].items
+		if j, ok := slices.BinarySearchFunc(items, it, Item.Compare); ok && items[j] == it {
+			touched[c] = true // held: the chunk changes
+		}
+	}
+	addAt := map[int][]Item{}
+	for _, it := range add {
+		c := where(it)
+		touched[c] = true
+		addAt[c] = append(addAt[c], it)
+	}
+	if len(touched) == 0 {
+		return s, nil
+	}
+	chunks := make([]*chunk, 0, len(s.chunks)+len(add)/maxChunk+2)
+	n := 0
+	for c, ch := range s.chunks {
+		if !touched[c] {
+			chunks = append(chunks, ch)
+			n += len(ch.items)
+			continue
+		}
+		// Merge: the chunk's items not removed, and the ones added here.
+		adds := addAt[c]
+		merged := make([]Item, 0, len(ch.items)+len(adds))
+		i := 0
+		for _, it := range ch.items {
+			for i < len(adds) && adds[i].Compare(it) < 0 {
+				merged = append(merged, adds[i])
+				i++
+			}
+			if i < len(adds) && adds[i] == it {
+				i++ // held already
+			}
+			if _, ok := gone[it]; !ok {
+				merged = append(merged, it)
+			}
+		}
+		merged = append(merged, adds[i:]...)
+		n += len(merged)
+		for len(merged) > maxChunk {
+			k := min(maxChunk/2, len(merged)-maxChunk/2)
+			chunks = append(chunks, newChunk(merged[:k:k]))
+			merged = merged[k:]
+		}
+		if len(merged) > 0 {
+			chunks = append(chunks, newChunk(merged))
+		}
+	}
+	// Deletions thin chunks out: repack when there are more than twice as
+	// many as full ones would need (the O(n) this costs is paid by the
+	// Omega(n) deletions since the last repack).
+	if len(chunks) > 2*(n/maxChunk)+4 {
+		all := make([]Item, 0, n)
+		for _, ch := range chunks {
+			all = append(all, ch.items...)
+		}
+		return build(all), nil
+	}
+	return index(chunks), nil
 }
 
 // Len returns the number of items.
-func (s *Storage) Len() int { return len(s.items) }
+func (s *Storage) Len() int { return s.starts[len(s.chunks)] }
+
+// locate returns the chunk holding item i and i's index in it, for 0 <= i
+// < Len().
+func (s *Storage) locate(i int) (c, j int) {
+	c = sort.Search(len(s.chunks), func(c int) bool { return s.starts[c+1] > i })
+	return c, i - s.starts[c]
+}
 
 // At returns the i-th item in sort order.
-func (s *Storage) At(i int) Item { return s.items[i] }
+func (s *Storage) At(i int) Item {
+	if i < 0 || i >= s.Len() {
+		panic(fmt.Sprintf("negentropy: item %d out of bounds of %d items", i, s.Len()))
+	}
+	c, j := s.locate(i)
+	return s.chunks[c].items[j]
+}
+
+// at returns a pointer to the i-th item, which the caller must not modify.
+func (s *Storage) at(i int) *Item {
+	c, j := s.locate(i)
+	return &s.chunks[c].items[j]
+}
+
+// prefix returns the sum of the IDs of the first i items, 0 <= i <= Len().
+func (s *Storage) prefix(i int) sum256 {
+	if i == s.Len() {
+		return s.base[len(s.chunks)]
+	}
+	c, j := s.locate(i)
+	return s.base[c].sub(negate(s.chunks[c].sums[j]))
+}
+
+// each calls fn for the items [lo, hi) in order, until it returns false.
+func (s *Storage) each(lo, hi int, fn func(i int, it *Item) bool) {
+	if lo >= hi {
+		return
+	}
+	c, j := s.locate(lo)
+	for i := lo; i < hi; c, j = c+1, 0 {
+		items := s.chunks[c].items
+		for ; j < len(items) && i < hi; j, i = j+1, i+1 {
+			if !fn(i, &items[j]) {
+				return
+			}
+		}
+	}
+}
 
 // Fingerprint returns the fingerprint of items [lo, hi) in sort order. It
 // panics if the range is out of bounds, like slicing.
 func (s *Storage) Fingerprint(lo, hi int) [FingerprintSize]byte {
-	if lo < 0 || lo > hi || hi > len(s.items) {
-		panic(fmt.Sprintf("negentropy: fingerprint range [%d, %d) out of bounds of %d items", lo, hi, len(s.items)))
+	if lo < 0 || lo > hi || hi > s.Len() {
+		panic(fmt.Sprintf("negentropy: fingerprint range [%d, %d) out of bounds of %d items", lo, hi, s.Len()))
 	}
-	return s.sums[hi].sub(s.sums[lo]).fingerprint(uint64(hi - lo))
+	return s.sum(lo, hi).fingerprint(uint64(hi - lo))
 }
+
+func (s *Storage) sum(lo, hi int) sum256 { return s.prefix(hi).sub(s.prefix(lo)) }
 
 // LowerBound returns the index of the first item not before it, or Len() if
 // every item sorts before it.
 func (s *Storage) LowerBound(it Item) int {
-	return s.lowerBound(0, len(s.items), bound{ts: it.Timestamp, id: it.ID, n: IDSize})
+	return s.lowerBound(0, s.Len(), bound{ts: it.Timestamp, id: it.ID, n: IDSize})
 }
 
 // lowerBound returns the index of the first item in [lo, hi) that is not
-// below b, or hi. Ranges in a message are consecutive and mostly short, so
-// it gallops from lo before searching by halves.
+// below b, or hi: the chunk by halves, then the item in it by halves.
 func (s *Storage) lowerBound(lo, hi int, b bound) int {
-	for step := 1; lo+step < hi; step *= 2 {
-		if !b.above(&s.items[lo+step-1]) {
-			hi = lo + step - 1
-			break
-		}
-		lo += step
+	c := sort.Search(len(s.chunks), func(c int) bool {
+		ch := s.chunks[c]
+		return !b.above(&ch.items[len(ch.items)-1])
+	})
+	i := s.Len()
+	if c < len(s.chunks) {
+		items := s.chunks[c].items
+		i = s.starts[c] + sort.Search(len(items), func(j int) bool { return !b.above(&items[j]) })
 	}
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if b.above(&s.items[mid]) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
+	return max(lo, min(i, hi))
 }
 
 // oneExtra returns the index x in [lo, hi) such that fp is the fingerprint
 // of items [lo, hi) without item x, or -1 if there is none. A peer whose
 // fingerprint of a range differs from ours often lacks exactly one of our
 // items there; this finds which, at the cost of one SHA-256 per item, so
-// that the difference is settled without splitting the range. Ranges in a
-// message are disjoint, so a message costs at most Len() hashes.
-func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte) int {
-	if lo == hi {
+// that the difference is settled without splitting the range. It tries
+// only ranges of at most maxOneExtra items and spends at most *budget
+// hashes (taking them off it): a peer must not buy a hash per item held
+// with a few bytes (SPEC.md §11.3). Past either, it returns -1 and the
+// range is split as any other.
+func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte, budget *int) int {
+	if lo == hi || hi-lo > maxOneExtra || hi-lo > *budget {
 		return -1
 	}
-	sum := s.sums[hi].sub(s.sums[lo])
+	*budget -= hi - lo
+	sum := s.sum(lo, hi)
 	var buf [IDSize + maxVarintLen]byte
 	tail := appendVarint(buf[IDSize:IDSize], uint64(hi-lo-1))
 	msg := buf[:IDSize+len(tail)]
-	for x := lo; x < hi; x++ {
+	found := -1
+	s.each(lo, hi, func(x int, it *Item) bool {
 		var id sum256
 		for i := range id {
-			id[i] = binary.LittleEndian.Uint64(s.items[x].ID[8*i:])
+			id[i] = binary.LittleEndian.Uint64(it.ID[8*i:])
 		}
 		for i, limb := range sum.sub(id) {
 			binary.LittleEndian.PutUint64(msg[8*i:], limb)
 		}
 		if h := sha256.Sum256(msg); [FingerprintSize]byte(h[:FingerprintSize]) == fp {
-			return x
+			found = x
+			return false
 		}
+		return true
+	})
+	return found
+}
+
+// The one-extra-item check (see oneExtra) costs a SHA-256 per item of the
+// range it is tried on. It is tried only on ranges of at most maxOneExtra
+// items — an honest first message cuts 100,000 items into buckets of 400,
+// 1,000,000 into buckets of 977 — and on at most oneExtraBudget items per
+// message received, so that a message costs at most that many hashes
+// whatever the store holds.
+const (
+	maxOneExtra    = 1024
+	oneExtraBudget = 16384
+)
+
+// all returns a copy of every item in order.
+func (s *Storage) all() []Item {
+	out := make([]Item, 0, s.Len())
+	for _, ch := range s.chunks {
+		out = append(out, ch.items...)
 	}
-	return -1
+	return out
 }

@@ -284,25 +284,28 @@ func (w *writer) idList(s *Storage, lo, hi int, b bound) bool {
 		m := w.mark()
 		w.flush()
 		if j < hi {
-			b = minimalBound(&s.items[j-1], &s.items[j])
+			b = minimalBound(s.at(j-1), s.at(j))
 		}
 		w.putBound(b)
 		w.buf = appendVarint(w.buf, modeIDList)
 		w.buf = appendVarint(w.buf, uint64(j-lo))
-		for i := lo; i < j; i++ {
-			w.buf = append(w.buf, s.items[i].ID[:]...)
-		}
-		w.end = j
-		if w.fits() {
+		// Size it before writing it: a range may hold every item we have.
+		if size := len(w.buf) + (j-lo)*IDSize; w.budget == 0 || size <= w.budget {
+			s.each(lo, j, func(_ int, it *Item) bool {
+				w.buf = append(w.buf, it.ID[:]...)
+				return true
+			})
+			w.end = j
 			return j == hi
-		}
-		over := len(w.buf) - w.budget
-		w.reset(m)
-		// Drop enough IDs to fit and try again (the bound may grow). An
-		// empty list short of b would say nothing.
-		j -= min(j-lo, (over+IDSize-1)/IDSize)
-		if j == lo {
-			return false
+		} else {
+			over := size - w.budget
+			w.reset(m)
+			// Drop enough IDs to fit and try again (the bound may grow). An
+			// empty list short of b would say nothing.
+			j -= min(j-lo, (over+IDSize-1)/IDSize)
+			if j == lo {
+				return false
+			}
 		}
 	}
 }
@@ -314,7 +317,7 @@ func (w *writer) deferRest(s *Storage) {
 	w.flush()
 	w.putBound(infinity)
 	w.buf = appendVarint(w.buf, modeFingerprint)
-	fp := s.Fingerprint(w.end, len(s.items))
+	fp := s.Fingerprint(w.end, s.Len())
 	w.buf = append(w.buf, fp[:]...)
-	w.end = len(s.items)
+	w.end = s.Len()
 }

@@ -21,7 +21,7 @@ type ImportReport struct {
 // a bundle of large envelopes is imported in bounded memory.
 const (
 	importBatch      = 10000
-	importBatchBytes = 8 << 20
+	importBatchBytes = 2 << 20
 )
 
 // Import ingests a bundle file: ImportFile without a deadline.

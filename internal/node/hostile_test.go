@@ -389,3 +389,36 @@ func TestQuotaCountsWhatItemsCost(t *testing.T) {
 		t.Fatalf("%d items of %d bytes cost more than the quota", items, size/int64(items))
 	}
 }
+
+// TestSprayCopiesAreNotLostToADuplicate (issue 12's routing defect): a
+// spray that reaches a node already holding the envelope hands over copies
+// its sender gave up; they join the copies held instead of vanishing.
+func TestSprayCopiesAreNotLostToADuplicate(t *testing.T) {
+	clk := newTestClock()
+	relay := seededNode(t, "Relay", clk, 3, DefaultConfig)
+	raw := strangerEnvelopes(t, clk, 1, time.Hour)[0]
+	id := envelope.ComputeID(raw)
+	copies := func() uint8 {
+		hs := relay.Describe([]envelope.ID{id})
+		if len(hs) != 1 {
+			t.Fatalf("relay describes %d envelopes", len(hs))
+		}
+		return hs[0].Copies
+	}
+	if _, err := relay.IngestFrom("a", [][]byte{raw}, []uint8{4}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := relay.IngestFrom("b", [][]byte{raw}, []uint8{3})
+	if err != nil || rep.Duplicate != 1 {
+		t.Fatalf("second spray: %+v, %v", rep, err)
+	}
+	if c := copies(); c != 7 {
+		t.Fatalf("after sprays of 4 and 3 copies the relay holds %d", c)
+	}
+	// The sum is capped, and a plain copy (no budget: epidemic) changes nothing.
+	relay.IngestFrom("c", [][]byte{raw}, []uint8{MaxCopies})
+	relay.IngestFrom("d", [][]byte{raw}, nil)
+	if c := copies(); c != MaxCopies {
+		t.Fatalf("copies %d after a spray of MaxCopies; want the cap %d", c, MaxCopies)
+	}
+}

@@ -180,10 +180,19 @@ func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, erro
 		return false, err
 	}
 	in.rep.Duplicate++
-	if len(v) > 1 && e.Hops > v[2] {
+	// Spray copies handed over with a copy already held join the ones held:
+	// the sender has given them up, and dropping them would lose them from
+	// the mesh (SPEC §12.7). Unlimited (0) stays unlimited.
+	flags := v[0]
+	if held := copiesOf(flags); in.copies > 0 && held > 0 {
+		flags = withCopies(flags, min(held+in.copies, MaxCopies))
+	}
+	if len(v) > 1 && (e.Hops > v[2] || flags != v[0]) {
 		raw := bytes.Clone(v[1:]) // record's slice is read-only
-		envelope.SetHops(raw, e.Hops)
-		return true, in.n.putEnvelope(in.tx, raw, v[0])
+		if e.Hops > v[2] {
+			envelope.SetHops(raw, e.Hops)
+		}
+		return true, in.n.putEnvelope(in.tx, raw, flags)
 	}
 	return true, nil
 }

@@ -84,17 +84,23 @@ func (iv *inventory) expected(ix *index) []envelope.ID {
 }
 
 type inventory struct {
-	m        map[envelope.ID]heldMeta
-	sorted   []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
-	touched  map[envelope.ID]struct{} // added, changed or removed since sorted was made
-	snap     *negentropy.Storage      // sorted as Negentropy items; nil: not made since sorted changed
-	recent   recentRecords
-	carried  int64 // bytes held for others
-	cost     int64 // what they cost, ItemOverhead each included: what the quota bounds
-	seq      uint32
-	bytes    int64 // bytes held in all
-	bySource map[uint32]int64
-	sources  map[string]uint32 // source name → index; index 0 is ""
+	m       map[envelope.ID]heldMeta
+	sorted  []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
+	touched map[envelope.ID]struct{} // added, changed or removed since sorted was made
+	snap    *negentropy.Storage      // every envelope held as Negentropy items; nil: not made yet
+	// snapTouched holds the envelopes added, changed or removed since snap
+	// was made, with the expiry each had in it (or its first since): the
+	// next snapshot applies these to the last one rather than being made of
+	// every envelope, so that a reconciliation costs the same whatever is
+	// held (SPEC §11.2).
+	snapTouched map[envelope.ID]uint32
+	recent      recentRecords
+	carried     int64 // bytes held for others
+	cost        int64 // what they cost, ItemOverhead each included: what the quota bounds
+	seq         uint32
+	bytes       int64 // bytes held in all
+	bySource    map[uint32]int64
+	sources     map[string]uint32 // source name → index; index 0 is ""
 	// tags maps the tag of every sealed envelope carried for others to its
 	// ID, so that keys learnt later find what they open without reading the
 	// store. Entries of envelopes gone since are dropped lazily.
@@ -103,7 +109,7 @@ type inventory struct {
 
 func newInventory() *inventory {
 	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
-		touched: map[envelope.ID]struct{}{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
+		touched: map[envelope.ID]struct{}{}, snapTouched: map[envelope.ID]uint32{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
 }
 
 // sourceIndex numbers source names; past 65,536 of them (a node up for
@@ -137,7 +143,7 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 		iv.cost += hm.cost()
 		iv.bySource[hm.source] += hm.cost()
 	}
-	iv.touch(id)
+	iv.touch(id, hm.expiry)
 	return !ok
 }
 
@@ -156,14 +162,31 @@ func (iv *inventory) remove(id envelope.ID) {
 			delete(iv.bySource, hm.source)
 		}
 	}
-	iv.touch(id)
+	iv.touch(id, hm.expiry)
 }
 
 // touch notes a change for list; before the first list (while a node loads
 // what it holds) there is nothing to merge into, and nothing is noted.
-func (iv *inventory) touch(id envelope.ID) {
+func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 	if iv.sorted != nil {
 		iv.touched[id] = struct{}{}
+		if len(iv.touched) > len(iv.m)/2+1024 {
+			// Nobody listed for a long while: sort afresh at the next list
+			// rather than keep a record of every change.
+			iv.sorted = nil
+			clear(iv.touched)
+		}
+	}
+	if _, ok := iv.snapTouched[id]; !ok && iv.snap != nil {
+		if len(iv.snapTouched) > len(iv.m)/2+1024 {
+			// No reconciliation for a long while (a node that only answers
+			// rounds, under a flood): make the next snapshot afresh rather
+			// than keep a record of every change.
+			iv.snap = nil
+			clear(iv.snapTouched)
+		} else {
+			iv.snapTouched[id] = expiry
+		}
 	}
 }
 
@@ -173,7 +196,6 @@ func (iv *inventory) touch(id envelope.ID) {
 // rather than sorting everything it sorts what changed and merges.
 func (iv *inventory) list() []Held {
 	if iv.sorted == nil {
-		iv.snap = nil
 		iv.sorted = make([]Held, 0, len(iv.m))
 		for id, hm := range iv.m {
 			iv.sorted = append(iv.sorted, hm.held(id))
@@ -204,29 +226,48 @@ func (iv *inventory) list() []Held {
 		out = append(out, h)
 	}
 	out = append(out, fresh[i:]...)
-	iv.sorted, iv.snap = out, nil
+	iv.sorted = out
 	clear(iv.touched)
 	return out
 }
 
-// snapshot returns what list returns as a Negentropy storage, made again
-// only when list has changed since the last one (list drops it then): a
+// snapshot returns every envelope held as a Negentropy storage, in the
+// order list returns them. The first is made of every envelope; each later
+// one is the last with what changed since applied (negentropy's With): a
 // node reconciles at every link set-up and every few minutes on each link,
-// mostly holding what it held at the one before.
+// and a stranger may open a round ten times a second, so a snapshot must
+// not cost a pass over everything held.
 func (iv *inventory) snapshot() (*negentropy.Storage, error) {
-	held := iv.list()
-	if iv.snap != nil {
+	if iv.snap == nil {
+		held := iv.list()
+		items := make([]negentropy.Item, len(held))
+		for i, h := range held {
+			items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
+		}
+		st, err := negentropy.NewSortedStorage(items)
+		if err != nil {
+			return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
+		}
+		iv.snap = st
+		clear(iv.snapTouched)
+		return st, nil
+	}
+	if len(iv.snapTouched) == 0 {
 		return iv.snap, nil
 	}
-	items := make([]negentropy.Item, len(held))
-	for i, h := range held {
-		items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
+	var add, remove []negentropy.Item
+	for id, expiry := range iv.snapTouched {
+		remove = append(remove, negentropy.Item{Timestamp: uint64(expiry), ID: id})
+		if hm, ok := iv.m[id]; ok {
+			add = append(add, negentropy.Item{Timestamp: uint64(hm.expiry), ID: id})
+		}
 	}
-	st, err := negentropy.NewSortedStorage(items)
+	st, err := iv.snap.With(add, remove)
 	if err != nil {
-		return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
+		return nil, fmt.Errorf("failed to update the envelope snapshot: %w", err)
 	}
 	iv.snap = st
+	clear(iv.snapTouched)
 	return st, nil
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/rand"
+	"fmt"
 	mathrand "math/rand/v2"
 	"slices"
 	"testing"
@@ -203,4 +204,70 @@ func TestInventoryListMatchesSort(t *testing.T) {
 			t.Fatalf("round %d: list has %d envelopes, a full sort %d, or their order differs", round, len(got), len(want))
 		}
 	}
+}
+
+// TestSnapshotStaysTrueUnderChurn is a differential test of the snapshot
+// kept up to date change by change (SPEC §11.2): after envelopes arrive
+// from several sources, are evicted by the quota, expire and are swept, and
+// are purged by receipts, every snapshot holds exactly the items of one
+// built afresh from the inventory, with the same fingerprint over every
+// range tried.
+func TestSnapshotStaysTrueUnderChurn(t *testing.T) {
+	clk, alice, _, relay := friendsAndCarrier(t)
+	relay.SetRelayQuota(120 << 10)
+	r := mathrand.New(mathrand.NewPCG(3, 4))
+	evicted, swept := 0, 0
+	for round := range 40 {
+		switch round % 4 {
+		case 0, 1: // arrivals from a few sources, with several lifetimes
+			src := fmt.Sprintf("10.0.0.%d", r.IntN(4))
+			rep, err := relay.IngestFrom(src, strangerEnvelopes(t, clk, 20+r.IntN(60), time.Duration(1+r.IntN(5))*time.Hour), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evicted += rep.Evicted
+		case 2: // time passes: some expire and are swept
+			clk.Advance(time.Duration(r.IntN(90)) * time.Minute)
+			before := len(relay.Inventory())
+			if err := relay.Maintain(); err != nil {
+				t.Fatal(err)
+			}
+			swept += before - len(relay.Inventory())
+		case 3: // mail with its receipt: carried, then purged
+			mustSend(t, alice, "Bob", fmt.Sprintf("round %d", round))
+			carry(t, alice, relay)
+		}
+		got, err := relay.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := relay.Inventory()
+		items := make([]negentropy.Item, len(inv))
+		for i, h := range inv {
+			items[i] = negentropy.Item{Timestamp: uint64(h.Expiry), ID: h.ID}
+		}
+		want, err := negentropy.NewSortedStorage(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Len() != want.Len() {
+			t.Fatalf("round %d: snapshot holds %d items, a fresh one %d", round, got.Len(), want.Len())
+		}
+		for i := range got.Len() {
+			if got.At(i) != want.At(i) {
+				t.Fatalf("round %d: item %d differs", round, i)
+			}
+		}
+		for range 50 {
+			lo := r.IntN(got.Len() + 1)
+			hi := lo + r.IntN(got.Len()-lo+1)
+			if got.Fingerprint(lo, hi) != want.Fingerprint(lo, hi) {
+				t.Fatalf("round %d: fingerprint of [%d, %d) differs", round, lo, hi)
+			}
+		}
+	}
+	if evicted == 0 || swept == 0 {
+		t.Fatalf("the churn evicted %d and swept %d: it must do both", evicted, swept)
+	}
+	t.Logf("evicted %d, swept %d", evicted, swept)
 }

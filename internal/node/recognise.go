@@ -17,7 +17,7 @@ import (
 // Hello has one size whatever the number of contacts, so a stranger learns
 // nothing from it, not even roughly how many.
 const (
-	LinkProofSlots = 32
+	LinkProofSlots = 16
 	LinkProofSize  = 8 // the first 8 bytes of a proof: a stranger's guess matches with p = 2⁻⁶⁴
 	LinkHelloSize  = LinkProofSlots * LinkProofSize
 )

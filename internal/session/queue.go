@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"container/heap"
+	"encoding/binary"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/node"
@@ -66,28 +67,58 @@ func (q *sendQueue) pop() (envelope.ID, bool) {
 	return x.id, true
 }
 
+// list returns the queued IDs, in no particular order.
+func (q *sendQueue) list() []envelope.ID {
+	out := make([]envelope.ID, 0, len(q.h))
+	for _, x := range q.h {
+		out = append(out, x.id)
+	}
+	return out
+}
+
+// filter keeps the queued IDs for which keep is true.
+func (q *sendQueue) filter(keep func(envelope.ID) bool) {
+	h := q.h[:0]
+	for _, x := range q.h {
+		if keep(x.id) {
+			h = append(h, x)
+		} else {
+			delete(q.ids, x.id)
+		}
+	}
+	clear(q.h[len(h):])
+	q.h = h
+	heap.Init(&q.h)
+}
+
 // idSet remembers up to about 2×limit IDs: when the current generation
 // fills, the older one is dropped. Forgetting only costs a duplicate send.
+// It keeps the first 8 bytes of each ID (about 20 bytes an entry, not 60):
+// IDs are SHA-256 outputs, and making an envelope whose ID shares its first
+// 8 bytes with a given one costs 2^64 hashes.
 type idSet struct {
-	cur, old map[envelope.ID]struct{}
+	cur, old map[uint64]struct{}
 	limit    int
 }
 
 func newIDSet(limit int) idSet {
-	return idSet{cur: map[envelope.ID]struct{}{}, old: map[envelope.ID]struct{}{}, limit: limit}
+	return idSet{cur: map[uint64]struct{}{}, old: map[uint64]struct{}{}, limit: limit}
 }
+
+func idKey(id envelope.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
 
 func (s *idSet) add(id envelope.ID) {
 	if len(s.cur) >= s.limit {
-		s.old, s.cur = s.cur, map[envelope.ID]struct{}{}
+		s.old, s.cur = s.cur, make(map[uint64]struct{}, s.limit)
 	}
-	s.cur[id] = struct{}{}
+	s.cur[idKey(id)] = struct{}{}
 }
 
 func (s *idSet) has(id envelope.ID) bool {
-	if _, ok := s.cur[id]; ok {
+	k := idKey(id)
+	if _, ok := s.cur[k]; ok {
 		return true
 	}
-	_, ok := s.old[id]
+	_, ok := s.old[k]
 	return ok
 }

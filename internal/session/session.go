@@ -138,6 +138,9 @@ type Stats struct {
 	Rounds            int  `json:"rounds"`      // reconciliation rounds finished
 	Synced            bool `json:"synced"`      // at least one round finished
 	NegBytes          int  `json:"neg_bytes"`
+	// PushDropped counts envelopes not pushed live because the send queue
+	// was full (MaxPushQueue): the next reconciliation round sends them.
+	PushDropped int `json:"push_dropped,omitempty"`
 	// Contact is the name of the contact who recognised us on this link, if
 	// any (SPEC §12.6); strangers stay nameless.
 	Contact string `json:"contact,omitempty"`
@@ -161,6 +164,9 @@ type Session struct {
 	stats           Stats
 	hello           bool // the peer's Hello arrived
 	claimsLeft      int  // offers this link may still get answers for
+	prunedAt        int  // the queue's length after the last prune
+	// droppedSincePrune counts pushes refused since the last prune.
+	droppedSincePrune int
 }
 
 // ErrProtocol marks a peer that broke the protocol: the link is cut.
@@ -452,10 +458,44 @@ func (s *Session) enqueue(ids []envelope.ID) {
 }
 
 // Offer queues envelopes that just arrived here for the peer (live push).
+// A queue that holds MaxPushQueue envelopes or more takes no more pushes —
+// first it forgets the envelopes no longer held — so that a flood of junk
+// pushed on to a peer slower than the flood costs at most that much memory
+// per link; what is not pushed goes at the next reconciliation round (SPEC
+// §12.2). Envelopes queued by reconciliation and Want are not limited: they
+// are held here, and each is queued once.
 func (s *Session) Offer(ids []envelope.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.queue.Len()+len(ids) > MaxPushQueue && (s.queue.Len() >= 2*s.prunedAt || s.droppedSincePrune >= MaxPushQueue) {
+		s.prune()
+	}
+	if room := MaxPushQueue - s.queue.Len(); len(ids) > room {
+		n := len(ids) - max(room, 0)
+		s.stats.PushDropped += n
+		s.droppedSincePrune += n
+		ids = ids[:max(room, 0)]
+	}
 	s.enqueue(ids)
+}
+
+// MaxPushQueue bounds the envelopes a link's send queue takes by live push
+// (Offer): about 100 bytes each, 400 KB a link.
+const MaxPushQueue = 4096
+
+// prune drops from the send queue the envelopes no longer held (evicted,
+// expired, purged since they were queued). It costs a look-up per queued
+// envelope, so it runs only once the queue has doubled since the last time,
+// or as many pushes as the queue holds were refused since.
+func (s *Session) prune() {
+	held := s.st.Describe(s.queue.list())
+	keep := make(map[envelope.ID]node.Held, len(held))
+	for _, h := range held {
+		keep[h.ID] = h
+	}
+	s.queue.filter(func(id envelope.ID) bool { _, ok := keep[id]; return ok })
+	s.prunedAt = max(s.queue.Len(), MaxPushQueue/4)
+	s.droppedSincePrune = 0
 }
 
 // Flush ingests the envelopes received since the last flush, durably.

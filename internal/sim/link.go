@@ -11,11 +11,9 @@ import (
 // framing of SPEC §10 (2-byte length, type byte, 16-byte Poly1305 tag).
 const (
 	frameOverhead = 2 + 1 + 16
-	// handshakeBytes is the Noise XX handshake (SPEC §10): 32 + 98 + 66.
-	handshakeBytes = 32 + 98 + 66
-	// beaconInterval is how often a node beacons (SPEC §9): two nodes in
-	// range link up within one interval, at a uniformly random moment.
-	beaconInterval = 5 * time.Second
+	// handshakeBytes is the Noise XX handshake (SPEC §10.2): 32 + 98 + 66
+	// bytes and, on average, 15.5 bytes of padding in each message.
+	handshakeBytes = 32 + 98 + 66 + 3*31/2
 	// commitDelay is how long a receiving node gathers envelopes before it
 	// ingests them in one transaction (the mesh's group commit).
 	commitDelay = 5 * time.Millisecond
@@ -88,6 +86,7 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 	if !l.alive {
 		return // the link broke while the frame was in the air
 	}
+	e.noteHop(l, k, f)
 	out, _, err := l.sess[k].Handle(f)
 	if err != nil {
 		e.fail(err)
@@ -99,6 +98,27 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 		e.q.after(commitDelay, func() { e.flush(l, k) })
 	}
 	e.pull(l, k)
+}
+
+// noteHop records how far a message has come when a copy first reaches
+// end k: one link further than the node that sent it.
+func (e *engine) noteHop(l *vlink, k int, f session.Frame) {
+	raw := f.Payload
+	switch f.Type {
+	case session.TypeEnvelope:
+	case session.TypeSpray:
+		raw = raw[1:]
+	default:
+		return
+	}
+	m := e.msgs[envelope.ComputeID(raw)]
+	if m == nil || m.hops == nil {
+		return
+	}
+	from, to := l.ends[1-k], l.ends[k]
+	if m.hops[to] == unreached && m.hops[from] != unreached {
+		m.hops[to] = min(m.hops[from]+1, unreached-1)
+	}
 }
 
 // flush ingests what end k received (a group commit).

@@ -34,23 +34,35 @@ type Result struct {
 	PairsConnected float64 `json:"pairs_connected"` // share of messages whose two ends were in one component
 
 	// What happened.
-	Delivered                 int     `json:"delivered"`
+	Delivered                 int     `json:"delivered"`      // opened by their recipient within their TTL
+	DeliveredLate             int     `json:"delivered_late"` // opened after their TTL (expiry is rounded up to the minute)
 	DeliveryRatio             float64 `json:"delivery_ratio"`
 	LatencyP50                float64 `json:"latency_p50_s"`
 	LatencyP90                float64 `json:"latency_p90_s"`
 	Transmissions             int64   `json:"transmissions"`         // envelopes and receipts put on a link
 	ReceiptTransmissions      int64   `json:"receipt_transmissions"` // of which receipts
 	TransmissionsPerDelivered float64 `json:"transmissions_per_delivered"`
-	LinkBytes                 int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
-	BytesPerDelivered         float64 `json:"bytes_per_delivered"`
-	PeakStoreBytes            int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
-	Links                     int     `json:"links"`            // links that came up
+	// OverheadRatio is the DTN literature's (relayed − delivered) /
+	// delivered, counting message copies only (no receipts), where every
+	// copy put on a link is relayed, the last hop included.
+	OverheadRatio     float64 `json:"overhead_ratio"`
+	LinkBytes         int64   `json:"link_bytes"` // every frame, reconciliation and handshakes included
+	BytesPerDelivered float64 `json:"bytes_per_delivered"`
+	PeakStoreBytes    int64   `json:"peak_store_bytes"` // the most any one node held (envelopes, own and carried)
+	Links             int     `json:"links"`            // links that came up
+	// DeliveredByHops[h] counts the messages delivered over h links (the
+	// path of the first copy their recipient received).
+	DeliveredByHops []int `json:"delivered_by_hops"`
 
 	// Timeline is the share of all messages delivered within a time of
 	// being sent, from 0 to their TTL, for plots.
 	Timeline []TimePoint `json:"-"`
+	// TimelineByHops is the same for those delivered over 1, 2, 3 and 4
+	// or more links: the four add up to Timeline.
+	TimelineByHops [4][]TimePoint `json:"-"`
 
 	latencies    []time.Duration
+	hops         []uint8 // of each delivered message, as latencies
 	contactPairs [][2]int32
 }
 
@@ -76,9 +88,18 @@ func (r *Result) init(sc Scenario) {
 	r.Bandwidth = sc.Bandwidth
 }
 
-func (r *Result) delivered(latency time.Duration) {
+func (r *Result) delivered(latency, ttl time.Duration, hops uint8) {
+	if latency > ttl {
+		r.DeliveredLate++
+		return
+	}
 	r.Delivered++
 	r.latencies = append(r.latencies, latency)
+	r.hops = append(r.hops, hops)
+	for len(r.DeliveredByHops) <= int(hops) {
+		r.DeliveredByHops = append(r.DeliveredByHops, 0)
+	}
+	r.DeliveredByHops[hops]++
 }
 
 func (r *Result) finish(sc Scenario) {
@@ -90,6 +111,8 @@ func (r *Result) finish(sc Scenario) {
 	}
 	if r.Delivered > 0 {
 		r.TransmissionsPerDelivered = round(float64(r.Transmissions)/float64(r.Delivered), 2)
+		copies := r.Transmissions - r.ReceiptTransmissions
+		r.OverheadRatio = round(float64(copies-int64(r.Delivered))/float64(r.Delivered), 2)
 		r.BytesPerDelivered = round(float64(r.LinkBytes)/float64(r.Delivered), 0)
 	}
 	lat := slices.Clone(r.latencies)
@@ -97,6 +120,16 @@ func (r *Result) finish(sc Scenario) {
 	r.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
 	r.LatencyP90 = round(percentile(lat, 0.9).Seconds(), 3)
 	r.Timeline = timeline(lat, sc.TTL, sc.Messages)
+	for g := range r.TimelineByHops {
+		var in []time.Duration
+		for i, h := range r.hops {
+			if min(max(int(h), 1), 4)-1 == g {
+				in = append(in, r.latencies[i])
+			}
+		}
+		slices.Sort(in)
+		r.TimelineByHops[g] = timeline(in, sc.TTL, sc.Messages)
+	}
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
@@ -156,6 +189,7 @@ func WriteTable(w io.Writer, rs []*Result) error {
 		return fmt.Sprintf("%d of %d (%s)", r.Delivered, r.Messages, pct(r.DeliveryRatio))
 	})
 	row("latency p50 / p90", func(r *Result) string { return secs(r.LatencyP50) + " / " + secs(r.LatencyP90) })
+	row("overhead ratio", func(r *Result) string { return fmt.Sprintf("%.2f", r.OverheadRatio) })
 	row("transmissions per delivered", func(r *Result) string {
 		return fmt.Sprintf("%.1f (%.0f %% receipts)", r.TransmissionsPerDelivered, 100*float64(r.ReceiptTransmissions)/max(1, float64(r.Transmissions)))
 	})

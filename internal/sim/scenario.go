@@ -16,6 +16,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/grapevine-mesh/grapevine/internal/discovery"
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/node"
@@ -29,11 +30,16 @@ type Scenario struct {
 	Width, Height float64 // metres
 	Range         float64 // metres: a link exists while two nodes are this close
 	Mobility      mobility.Model
-	SpeedMin      float64 // m/s, waypoint only
+	Trace         *mobility.Trace // Mobility = trace: the movement replayed
+	SpeedMin      float64         // m/s, waypoint only
 	SpeedMax      float64
 	PauseMin      time.Duration // waypoint only
 	PauseMax      time.Duration
 	Tick          time.Duration // how often positions and links are updated
+	// BeaconInterval is the nodes' mean beacon interval (SPEC §9.3): two
+	// nodes in range link up within one, at a uniformly random moment.
+	// Zero means the node's default, 5 s.
+	BeaconInterval time.Duration
 
 	Duration  time.Duration
 	Messages  int           // sent between random contact pairs
@@ -104,9 +110,16 @@ func (s Scenario) Validate() error {
 }
 
 func (s Scenario) world() mobility.Config {
-	return mobility.Config{Nodes: s.Nodes, Width: s.Width, Height: s.Height, Model: s.Mobility,
+	return mobility.Config{Nodes: s.Nodes, Width: s.Width, Height: s.Height, Model: s.Mobility, Trace: s.Trace,
 		SpeedMin: s.SpeedMin, SpeedMax: s.SpeedMax,
 		PauseMin: s.PauseMin.Seconds(), PauseMax: s.PauseMax.Seconds(), Seed: s.Seed}
+}
+
+func (s Scenario) beaconInterval() time.Duration {
+	if s.BeaconInterval <= 0 {
+		return discovery.DefaultInterval
+	}
+	return s.BeaconInterval
 }
 
 // pairs is how many contact pairs the workload draws from.

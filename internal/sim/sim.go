@@ -38,7 +38,12 @@ type message struct {
 	to   int
 	sent time.Duration
 	done bool
+	// hops is, per node, how many links the first copy it received had
+	// crossed (unreached: 255); dropped once delivered.
+	hops []uint8
 }
+
+const unreached = 255
 
 type engine struct {
 	sc Scenario
@@ -287,7 +292,7 @@ func less(a, b [2]int32) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1
 
 func (e *engine) inRange(p [2]int32) {
 	e.pending[p] = true
-	wait := time.Duration(e.radio.Int64N(int64(beaconInterval)))
+	wait := time.Duration(e.radio.Int64N(int64(e.sc.beaconInterval())))
 	e.q.after(wait, func() {
 		if e.pending[p] {
 			delete(e.pending, p)
@@ -324,7 +329,12 @@ func (e *engine) sendMessage(from, to int) {
 		e.fail(err)
 		return
 	}
-	e.msgs[id] = &message{to: to, sent: e.q.now}
+	hops := make([]uint8, e.sc.Nodes)
+	for i := range hops {
+		hops[i] = unreached
+	}
+	hops[from] = 0
+	e.msgs[id] = &message{to: to, sent: e.q.now, hops: hops}
 	e.fanout(from)
 }
 
@@ -333,7 +343,8 @@ func (e *engine) noteOpened(i int, ids []envelope.ID) {
 	for _, id := range ids {
 		if m, ok := e.msgs[id]; ok && m.to == i && !m.done {
 			m.done = true
-			e.res.delivered(e.q.now - m.sent)
+			e.res.delivered(e.q.now-m.sent, e.sc.TTL, m.hops[i])
+			m.hops = nil
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/grapevine-mesh/grapevine/internal/node"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,49 @@ func TestDaemonTimers(t *testing.T) {
 	if d.ResyncInterval != ResyncInterval || d.MaintainEvery != MaintainInterval {
 		t.Errorf("mesh resyncs every %v and maintains every %v; the simulator %v and %v",
 			d.ResyncInterval, d.MaintainEvery, ResyncInterval, MaintainInterval)
+	}
+}
+
+// TestTraceFerry replays testdata/traces/ferry.csv: two nodes a kilometre
+// apart meet only through a third that walks between them, so every
+// message is stored, carried and forwarded. With the walker standing still
+// in the middle instead, nothing arrives.
+func TestTraceFerry(t *testing.T) {
+	f, err := os.Open("../../testdata/traces/ferry.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := mobility.ParseTrace(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := Default
+	sc.Mobility, sc.Trace, sc.Nodes, sc.Width, sc.Height, sc.Range = mobility.Traced, tr, 3, 1000, 1, 50
+	sc.Duration, sc.TTL, sc.SendUntil, sc.Messages, sc.Contacts = 4000*time.Second, 3000*time.Second, 500*time.Second, 12, 2
+	r := run(t, sc)
+	if r.DeliveryRatio != 1 || r.Mobility != "trace" {
+		t.Errorf("ferry: %s delivered %d of %d", r.Mobility, r.Delivered, r.Messages)
+	}
+	if r.LatencyP50 < 400 {
+		t.Errorf("median latency %v s: too fast for a 1 km walk", r.LatencyP50)
+	}
+	// Between the two who stand still every path has 2 links; with the
+	// walker, 1.
+	if len(r.DeliveredByHops) != 3 || r.DeliveredByHops[0] != 0 || r.DeliveredByHops[1] == 0 || r.DeliveredByHops[2] == 0 ||
+		r.DeliveredByHops[1]+r.DeliveredByHops[2] != r.Delivered {
+		t.Errorf("delivered by hops %v; want only 1 and 2 links, %d in all", r.DeliveredByHops, r.Delivered)
+	}
+	last := func(tl []TimePoint) float64 { return tl[len(tl)-1].Delivered }
+	if sum := last(r.TimelineByHops[0]) + last(r.TimelineByHops[1]); sum != last(r.Timeline) {
+		t.Errorf("timelines by hops end at %v, the whole at %v", sum, last(r.Timeline))
+	}
+	still, err := mobility.ParseTrace(strings.NewReader("0,0,0,0\n0,1,500,0\n0,2,1000,0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Trace = still
+	if r := run(t, sc); r.Delivered != 0 {
+		t.Errorf("nobody walks, yet %d of %d arrived", r.Delivered, r.Messages)
 	}
 }

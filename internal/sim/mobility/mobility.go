@@ -22,6 +22,7 @@
 package mobility
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -55,6 +56,8 @@ const (
 	// (they already have the centre-heavy stationary shape), and the
 	// distribution of the world's state is the same at every time.
 	Waypoint
+	// Traced replays measured movement (Config.Trace; see Trace).
+	Traced
 )
 
 // String returns the name ParseModel accepts.
@@ -64,6 +67,8 @@ func (m Model) String() string {
 		return "static"
 	case Waypoint:
 		return "waypoint"
+	case Traced:
+		return "trace"
 	}
 	return fmt.Sprintf("Model(%d)", int(m))
 }
@@ -75,8 +80,10 @@ func ParseModel(s string) (Model, error) {
 		return Static, nil
 	case "waypoint":
 		return Waypoint, nil
+	case "trace":
+		return Traced, nil
 	}
-	return 0, fmt.Errorf("mobility: unknown model %q (want \"static\" or \"waypoint\")", s)
+	return 0, fmt.Errorf("mobility: unknown model %q (want \"static\", \"waypoint\" or \"trace\")", s)
 }
 
 // Limits on Config values, chosen to keep all arithmetic far from float64
@@ -99,6 +106,10 @@ type Config struct {
 	SpeedMin, SpeedMax float64 // m/s, MinSpeed <= SpeedMin <= SpeedMax <= MaxSpeed
 	PauseMin, PauseMax float64 // seconds, 0 <= PauseMin <= PauseMax <= MaxPause
 
+	// Trace only: the movement to replay; Nodes must be its node count and
+	// the area must hold every sample.
+	Trace *Trace
+
 	Seed uint64
 }
 
@@ -116,9 +127,20 @@ func (c Config) Validate() error {
 	switch c.Model {
 	case Static:
 		return nil
+	case Traced:
+		if c.Trace == nil {
+			return errors.New("mobility: Model = trace needs a Trace")
+		}
+		if c.Trace.Nodes() != c.Nodes {
+			return fmt.Errorf("mobility: the trace moves %d nodes, not %d", c.Trace.Nodes(), c.Nodes)
+		}
+		if w, h := c.Trace.Extent(); w > c.Width || h > c.Height {
+			return fmt.Errorf("mobility: the trace reaches %gx%g m, outside the %gx%g m area", w, h, c.Width, c.Height)
+		}
+		return nil
 	case Waypoint:
 	default:
-		return fmt.Errorf("mobility: Model = %v, want Static or Waypoint", c.Model)
+		return fmt.Errorf("mobility: Model = %v, want Static, Waypoint or Traced", c.Model)
 	}
 	if !(c.SpeedMin >= MinSpeed && c.SpeedMin <= MaxSpeed) {
 		return fmt.Errorf("mobility: SpeedMin = %v m/s, want %v to %v m/s (random waypoint needs a positive minimum speed)", c.SpeedMin, MinSpeed, MaxSpeed)
@@ -142,6 +164,7 @@ type World struct {
 	t    float64
 	x, y []float64 // positions at time t
 	wp   []node    // Waypoint state; nil for Static
+	cur  []int     // Trace: each node's last sample at or before t
 
 	pPause float64 // Waypoint: long-run probability that a node is paused
 	diag   float64 // length of the area's diagonal
@@ -171,6 +194,11 @@ func New(c Config) (*World, error) {
 		x:    make([]float64, c.Nodes),
 		y:    make([]float64, c.Nodes),
 		diag: hypot(c.Width, c.Height),
+	}
+	if c.Model == Traced {
+		w.cur = make([]int, c.Nodes)
+		w.placeTrace(0)
+		return w, nil
 	}
 	if c.Model == Static {
 		for i := range c.Nodes {
@@ -288,9 +316,20 @@ func (w *World) newLeg(n *node) {
 // resolution of the current time would otherwise loop forever.
 const maxStuck = 1000
 
+// placeTrace sets the positions at t from the trace.
+func (w *World) placeTrace(t float64) {
+	for i := range w.cur {
+		w.x[i], w.y[i] = w.c.Trace.at(i, t, &w.cur[i])
+	}
+}
+
 // place processes every node's legs that start at or before t and sets the
 // positions at t.
 func (w *World) place(t float64) {
+	if w.cur != nil {
+		w.placeTrace(t)
+		return
+	}
 	W, H := w.c.Width, w.c.Height
 	for i := range w.wp {
 		n := &w.wp[i]
