@@ -9,8 +9,9 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
 
-// TestConversationsKeptRight checks the kept conversation list (convMemo)
-// against one made afresh after every kind of write that changes it:
+// TestConversationsKeptRight checks the kept conversation list (convMemo),
+// and the chats' pages cut from it, against ones made afresh after every
+// kind of write that changes them:
 // messages sent and received, states moving to carried and delivered,
 // read marks, a request and its acceptance, a rename, a removal, and
 // messages expiring with the history window. It also checks that writes
@@ -19,24 +20,47 @@ func TestConversationsKeptRight(t *testing.T) {
 	clk := newTestClock()
 	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
 	dave := newTestNode(t, "Dave", clk)
-	check := func(step string) {
-		t.Helper()
-		kept, err := alice.Conversations()
-		if err != nil {
-			t.Fatal(err)
-		}
+	forget := func() {
 		alice.mu.Lock()
 		alice.convs = nil
 		alice.events.cache = viewCache{}
 		alice.mu.Unlock()
-		fresh, err := alice.Conversations()
+	}
+	// state is the list and every chat's pages (two messages a page).
+	state := func(fresh bool) string {
+		t.Helper()
+		if fresh {
+			forget()
+		}
+		convs, err := alice.Conversations()
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, _ := json.Marshal(kept)
-		f, _ := json.Marshal(fresh)
-		if string(k) != string(f) {
-			t.Fatalf("%s: the kept list\n%s\ndiffers from a fresh one\n%s", step, k, f)
+		out, _ := json.Marshal(convs)
+		for _, c := range convs {
+			before := ""
+			for {
+				if fresh {
+					forget()
+				}
+				p, err := alice.MessagesPage(c.Contact.Fingerprint, before, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := json.Marshal(p)
+				out = append(append(out, '\n'), b...)
+				if !p.More {
+					break
+				}
+				before = p.Messages[0].ID
+			}
+		}
+		return string(out)
+	}
+	check := func(step string) {
+		t.Helper()
+		if kept, fresh := state(false), state(true); kept != fresh {
+			t.Fatalf("%s: the kept list and pages\n%s\ndiffer from fresh ones\n%s", step, kept, fresh)
 		}
 	}
 	check("empty")

@@ -64,7 +64,7 @@ func (h *hub) carriedBy(id string) int {
 type viewCache struct {
 	seed     maphash.Seed
 	contacts map[uint64]contactView
-	messages map[uint64]messageRecord
+	messages map[uint64]*messageRecord // shared, read-only: the kept list holds them too
 }
 
 // contactView is what the UI shows of a contact record.
@@ -117,25 +117,27 @@ func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
 	return out, err
 }
 
-// eachMessage calls fn with every message record (without its commitment),
+// eachMessage calls fn with every message record (without its commitment;
+// fn must not change it: it is kept and shared),
 // decoding only the records that changed since the last call.
 func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord, expires time.Time)) error {
 	c := &n.events.cache
 	if c.contacts == nil && c.messages == nil {
 		c.seed = maphash.MakeSeed()
 	}
-	next := make(map[uint64]messageRecord, len(c.messages))
+	next := make(map[uint64]*messageRecord, len(c.messages))
 	err := tx.ForEach(colMessages, func(v []byte, exp time.Time) error {
 		h := maphash.Bytes(c.seed, v)
 		r, ok := c.messages[h]
 		if !ok {
-			if err := json.Unmarshal(v, &r); err != nil {
+			r = new(messageRecord)
+			if err := json.Unmarshal(v, r); err != nil {
 				return fmt.Errorf("failed to decode message: %w", err)
 			}
 			r.Commit = nil
 		}
 		next[h] = r
-		fn(&r, exp)
+		fn(r, exp)
 		return nil
 	})
 	if err == nil {
@@ -228,13 +230,9 @@ func (n *Node) ConversationsPage(offset, limit int) (ConversationPage, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	memo := n.convs
-	if memo == nil || memo.gen != n.convGen || !now.Before(memo.until) {
-		var err error
-		if memo, err = n.makeConversations(); err != nil {
-			return ConversationPage{Conversations: []Conversation{}}, err
-		}
-		n.convs = memo
+	memo, err := n.keptConversations(now)
+	if err != nil {
+		return ConversationPage{Conversations: []Conversation{}}, err
 	}
 	all := memo.entries
 	page := ConversationPage{Total: len(all), Unread: memo.unread}
@@ -247,8 +245,8 @@ func (n *Node) ConversationsPage(offset, limit int) (ConversationPage, error) {
 	for i := offset; i < end; i++ {
 		e := &all[i]
 		c := Conversation{Contact: e.contact, Unread: e.unread, Messages: e.messages, Added: e.added}
-		if e.hasLast {
-			m := e.last.view(e.contact.Name, now)
+		if len(e.msgs) > 0 {
+			m := e.msgs[len(e.msgs)-1].view(e.contact.Name, now)
 			c.Last = &m
 		}
 		page.Conversations[i-offset] = c
@@ -256,13 +254,29 @@ func (n *Node) ConversationsPage(offset, limit int) (ConversationPage, error) {
 	return page, nil
 }
 
+// keptConversations returns the kept list, made again if a write touched
+// what it is made of or a message in it expired (with n.mu held).
+func (n *Node) keptConversations(now time.Time) (*convMemo, error) {
+	if memo := n.convs; memo != nil && memo.gen == n.convGen && now.Before(memo.until) {
+		return memo, nil
+	}
+	memo, err := n.makeConversations()
+	if err != nil {
+		return nil, err
+	}
+	n.convs = memo
+	return memo, nil
+}
+
 // convMemo is the conversation list as made at one count of writes
-// (Node.convGen), in order; only the messages' states, which follow the
+// (Node.convGen), in order, with each conversation's messages: a chat's
+// pages are slices of them. Only the messages' states, which follow the
 // clock, are worked out again on every call.
 type convMemo struct {
 	gen     uint64
 	until   time.Time // the first expiry of an item read: the list changes then
 	entries []convEntry
+	byFP    map[string]*convEntry
 	unread  int // of all entries
 }
 
@@ -270,8 +284,7 @@ type convEntry struct {
 	contact          Contact
 	added            time.Time
 	messages, unread int
-	last             messageRecord
-	hasLast          bool
+	msgs             []*messageRecord // shown in the chat, oldest first (shared with the record cache: read only)
 }
 
 // makeConversations reads every contact and message (with n.mu held).
@@ -306,17 +319,19 @@ func (n *Node) makeConversations() (*convMemo, error) {
 			if r.Direction == "in" && r.Seq > marks[r.Contact] {
 				e.unread++
 			}
-			if !e.hasLast || newerMessage(r, &e.last) {
-				e.last, e.hasLast = *r, true
-			}
+			e.msgs = append(e.msgs, r)
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	for i := range entries {
+		ms := entries[i].msgs
+		sort.Slice(ms, func(a, b int) bool { return newerMessage(ms[b], ms[a]) })
+	}
 	activity := func(e *convEntry) time.Time {
-		if e.hasLast {
-			return e.last.Time
+		if len(e.msgs) > 0 {
+			return e.msgs[len(e.msgs)-1].Time
 		}
 		return e.added
 	}
@@ -328,8 +343,10 @@ func (n *Node) makeConversations() (*convMemo, error) {
 		return keys.NameKey(entries[i].contact.Name) < keys.NameKey(entries[j].contact.Name)
 	})
 	memo.entries = entries
+	memo.byFP = make(map[string]*convEntry, len(entries))
 	for i := range entries {
 		memo.unread += entries[i].unread
+		memo.byFP[entries[i].contact.Fingerprint] = &entries[i]
 	}
 	return memo, nil
 }
@@ -366,8 +383,8 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	var recs []messageRecord
 	var who Contact
+	var request bool
 	err := n.st.View(func(tx *store.Tx) error {
 		// A full fingerprint (what a UI sends) is looked up directly.
 		c, err := loadContact(tx, ref)
@@ -376,20 +393,24 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 				return err
 			}
 		}
-		who = c.view()
-		if c.State == StateRequest {
-			return nil
-		}
-		return n.eachMessage(tx, func(r *messageRecord, _ time.Time) {
-			if r.Contact == c.Fingerprint && !r.Held && r.Kind == kindText {
-				recs = append(recs, *r)
-			}
-		})
+		who, request = c.view(), c.State == StateRequest
+		return nil
 	})
 	if err != nil {
 		return MessagePage{Messages: []Message{}}, err
 	}
-	sort.Slice(recs, func(i, j int) bool { return newerMessage(&recs[j], &recs[i]) })
+	// The conversation's messages, oldest first, are the kept list's: a
+	// page is a slice of them, not a read of every message.
+	var recs []*messageRecord
+	if !request {
+		memo, err := n.keptConversations(now)
+		if err != nil {
+			return MessagePage{Messages: []Message{}}, err
+		}
+		if e := memo.byFP[who.Fingerprint]; e != nil {
+			recs = e.msgs
+		}
+	}
 	end := len(recs)
 	if before != "" {
 		end = 0
