@@ -47,13 +47,7 @@ func (c *cli) startUI(ctx context.Context, o *upOptions, log *slog.Logger) (srv 
 		}
 		return nil, func() error { return nil }, nil
 	}
-	quota := o.quota
-	if o.noRelay {
-		quota = "0"
-	}
-	q, _ := parseSize(quota)
-	set := web.Settings{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery, Stealth: o.stealth,
-		Relay: !o.noRelay, RelayQuota: q}
+	set := web.Settings{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery}
 	addr := o.ui.addr
 	if addr == uiDefault {
 		addr = web.DefaultAddr

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -36,6 +35,9 @@ type upOptions struct {
 	verbose      bool
 	quiet        bool // no invite and QR at start (the demo starts many nodes)
 	ui           uiOptions
+	// given says which flags were given on the command line: those win
+	// over the saved settings (node.Settings) for this run.
+	given func(name string) bool
 }
 
 func (c *cli) upCmd() *cobra.Command {
@@ -49,6 +51,11 @@ finds others on the local network by multicast beacons (unless --stealth or
 each neighbour on what the other lacks, and carries envelopes for everyone
 within the relay quota.
 
+Stealth, relaying and the relay quota are settings saved in the home
+(grapevine settings, or the web UI, change them while the node runs): the
+node starts with the saved ones. --stealth, --no-relay and --relay-quota,
+when given, win over them for this run only.
+
 While it runs, every other grapevine command talks to it through the local
 API socket in the home directory, and needs no passphrase.
 
@@ -56,6 +63,7 @@ With no identity in the home yet, up creates one: the name comes from --name
 or a prompt; the passphrase as for every command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.given = cmd.Flags().Changed
 			return c.up(cmd.Context(), o) // Ctrl-C or SIGTERM cancel it (run)
 		},
 	}
@@ -81,9 +89,6 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	quota, err := parseSize(o.quota)
 	if err != nil {
 		return fmt.Errorf("invalid --relay-quota %q: %w", o.quota, err)
-	}
-	if o.noRelay || quota == 0 {
-		quota = -1
 	}
 	for _, p := range o.peers {
 		if err := checkPeer(p); err != nil {
@@ -145,10 +150,18 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	}
 
 	if o.beaconEvery < 100*time.Millisecond || o.keyRotation < time.Second {
+		stopAPI()
 		return fmt.Errorf("invalid --beacon-interval %v or --key-rotation %v: at least 100ms and 1s", o.beaconEvery, o.keyRotation)
 	}
+	set, err := runSettings(n, o, quota)
+	if err != nil {
+		stopAPI()
+		return err
+	}
+	o.stealth = set.Stealth // for announce
+	// The node has its relay quota already (RelayQuota 0 keeps it).
 	m := mesh.New(n, mesh.Config{Listen: o.listen, Peers: o.peers, Discovery: !o.noDiscovery,
-		Stealth: o.stealth, RelayQuota: quota, Log: log, KeyRotation: o.keyRotation,
+		Stealth: set.Stealth, Log: log, KeyRotation: o.keyRotation,
 		DiscoveryConfig: discovery.Config{Interval: o.beaconEvery}})
 	srv.Ready(n, m)
 	serveUI(ui, srv, n, m)
@@ -192,6 +205,34 @@ func (c *cli) up(ctx context.Context, o upOptions) error {
 	}
 	fmt.Fprintln(c.stderr, "Stopped.")
 	return nil
+}
+
+// runSettings starts from the settings saved in the home and lets the
+// flags given to up win for this run (not saved: a systemd unit's options
+// keep their say at every start, whatever was changed in the UI meanwhile).
+func runSettings(n *node.Node, o upOptions, quota int64) (node.Settings, error) {
+	set := n.Settings()
+	given := o.given
+	if given == nil { // not from the command line: no flag was given
+		given = func(string) bool { return false }
+	}
+	var flags []string
+	if given("stealth") {
+		set.Stealth, flags = o.stealth, append(flags, "stealth")
+	}
+	if given("relay-quota") && quota > 0 {
+		set.RelayQuota, flags = quota, append(flags, "relay_quota")
+	}
+	if given("no-relay") || given("relay-quota") && quota == 0 {
+		set.Relay, flags = !o.noRelay && quota != 0, append(flags, "relay")
+	}
+	if len(flags) == 0 {
+		return set, nil
+	}
+	if err := n.RunWith(set, flags); err != nil {
+		return set, fmt.Errorf("failed to apply up's flags: %w", err)
+	}
+	return n.Settings(), nil
 }
 
 // storeCheckInterval is how often a running node checks that its store's
@@ -314,43 +355,6 @@ func checkPeer(s string) error {
 	return nil
 }
 
-// parseSize reads a size such as 256MiB, 1G, 1GB, 1.5GiB, 512k or a number
-// of bytes (spaces and case do not matter). K, M, G, T alone and KiB, MiB,
-// GiB, TiB are powers of 1024; KB, MB, GB, TB powers of 1000. A size beyond
-// what a 64-bit count of bytes holds is refused, as is a fraction of a byte.
-func parseSize(s string) (int64, error) {
-	t := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1},
-	}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
-			break
-		}
-	}
-	const want = "want a size such as 256MiB, 1G or 1.5GB"
-	digits, frac, _ := strings.Cut(t, ".")
-	isDigits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
-	if digits == "" || !isDigits(digits) || !isDigits(frac) || strings.HasSuffix(t, ".") {
-		return 0, errors.New(want)
-	}
-	v, ok := new(big.Rat).SetString(t)
-	if !ok || v.Sign() < 0 {
-		return 0, errors.New(want)
-	}
-	v.Mul(v, new(big.Rat).SetInt64(mult))
-	if !v.IsInt() {
-		return 0, errors.New("that is not a whole number of bytes")
-	}
-	if !v.Num().IsInt64() {
-		return 0, fmt.Errorf("%s is more than any disk holds (at most 8EiB)", strings.TrimSpace(s))
-	}
-	return v.Num().Int64(), nil
-}
+// parseSize reads a size as --relay-quota and `settings set quota=` take
+// it (api.ParseSize: the local API reads sizes alike).
+func parseSize(s string) (int64, error) { return api.ParseSize(s) }

@@ -102,6 +102,7 @@ type Error struct {
 	Message string
 	Reason  string // for an error the caller caused: one of the node.Reason constants
 	Contact string // the contact it is about, if any
+	Field   string // the request's field refused, if one was
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -318,7 +319,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
 			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact, Field: e.Field}
 	}
 	if out == nil {
 		return nil

@@ -37,9 +37,37 @@ const (
 // defaultPage is the size of a page of messages when the caller names none.
 const defaultPage = 50
 
+// A page of conversations: how many when the caller names no limit, and
+// at most.
+const (
+	defaultConversations = 100
+	maxConversations     = 10_000
+)
+
 func (s *Server) uiRoutes() {
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.handle("GET /v1/conversations", func(*http.Request) (any, error) { return list(s.n.Conversations()) })
+	// One page of the list, with its totals: the first screen of a long
+	// list need not carry (nor the browser parse) a thousand conversations.
+	s.handle("GET /v1/conversations/page", func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		offset, limit := 0, defaultConversations
+		if v := q.Get("offset"); v != "" {
+			o, err := strconv.Atoi(v)
+			if err != nil || o < 0 {
+				return nil, bad("offset %q: want a whole number from 0", v)
+			}
+			offset = o
+		}
+		if v := q.Get("limit"); v != "" {
+			l, err := strconv.Atoi(v)
+			if err != nil || l < 1 || l > maxConversations {
+				return nil, bad("limit %q: want 1 to %d", v, maxConversations)
+			}
+			limit = l
+		}
+		return ok(s.n.ConversationsPage(offset, limit))
+	})
 	s.handle("GET /v1/messages/page", func(r *http.Request) (any, error) {
 		q := r.URL.Query()
 		ref := q.Get("contact")

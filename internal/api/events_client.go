@@ -22,6 +22,14 @@ func (c *Client) Conversations(ctx context.Context) ([]node.Conversation, error)
 	return v, c.do(ctx, http.MethodGet, "/v1/conversations", nil, nil, &v)
 }
 
+// ConversationsPage returns limit conversations from offset on, with the
+// totals of the whole list.
+func (c *Client) ConversationsPage(ctx context.Context, offset, limit int) (node.ConversationPage, error) {
+	var v node.ConversationPage
+	q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
+	return v, c.do(ctx, http.MethodGet, "/v1/conversations/page", q, nil, &v)
+}
+
 // MessagesPage returns up to limit messages with a contact before the
 // message with ID before ("" for the newest), oldest first.
 func (c *Client) MessagesPage(ctx context.Context, ref, before string, limit int) (node.MessagePage, error) {

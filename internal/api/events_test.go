@@ -50,6 +50,18 @@ func TestEventStream(t *testing.T) {
 	if len(convs) != 1 || convs[0].Last == nil || convs[0].Last.Text != "hello" {
 		t.Fatalf("conversations: %+v", convs)
 	}
+	cp := must(f.c.ConversationsPage(ctx, 0, 1))(t)
+	same(t, "a page of conversations", cp, must(f.n.ConversationsPage(0, 1))(t))
+	if cp.Total != 1 || len(cp.Conversations) != 1 || cp.Conversations[0].Contact.Name != "Bob" {
+		t.Fatalf("conversations page: %+v", cp)
+	}
+	if cp := must(f.c.ConversationsPage(ctx, 1, 10))(t); cp.Total != 1 || len(cp.Conversations) != 0 {
+		t.Fatalf("conversations past the end: %+v", cp)
+	}
+	var pageErr *Error
+	if _, err := f.c.ConversationsPage(ctx, 0, 0); !errors.As(err, &pageErr) || pageErr.Code != CodeBadRequest || !strings.Contains(pageErr.Message, "limit") {
+		t.Fatalf("limit 0: %v", err)
+	}
 	page := must(f.c.MessagesPage(ctx, "Bob", "", 10))(t)
 	same(t, "page", page, must(f.n.MessagesPage("Bob", "", 10))(t))
 	if err := f.c.MarkRead(ctx, "Bob"); err != nil {

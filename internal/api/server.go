@@ -51,7 +51,8 @@ func NewStarting(log *slog.Logger) *Server {
 	}
 	s := &Server{log: log, mux: http.NewServeMux()}
 	s.routes()
-	s.uiRoutes() // events.go
+	s.uiRoutes()       // events.go
+	s.settingsRoutes() // settings.go
 	return s
 }
 
@@ -286,6 +287,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var br badRequest
 	var ne *node.Error
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: fe.msg, Code: CodeBadRequest, Field: fe.field})
+		return
+	}
 	if errors.As(err, &ne) {
 		// What the caller caused, with what a front end needs to say what
 		// to do next.

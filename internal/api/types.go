@@ -32,6 +32,8 @@ type Core interface {
 	ExportFile(ctx context.Context, path string, o node.ExportOptions) (node.ExportResult, error)
 	ImportFile(ctx context.Context, path string) (node.ImportReport, error)
 	Stats(ctx context.Context) (node.Stats, error)
+	Settings(ctx context.Context) (Settings, error)
+	UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error)
 	Close() error
 }
 
@@ -215,6 +217,9 @@ type (
 		// it is about.
 		Reason  string `json:"reason,omitempty"`
 		Contact string `json:"contact,omitempty"`
+		// Field names the request's field whose value was refused
+		// (PUT /v1/settings), so a form can point at it.
+		Field string `json:"field,omitempty"`
 	}
 )
 

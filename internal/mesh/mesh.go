@@ -153,6 +153,13 @@ type Mesh struct {
 	shedLog   time.Time      // when shedding load was last logged
 	listen    []string
 
+	// The discovery service runs under its own context, so SetStealth can
+	// restart it with the new choice; discMu orders restarts and Serve's end.
+	discMu     sync.Mutex
+	discCtx    context.Context    // Serve's; nil when discovery is not running
+	discCancel context.CancelFunc // stops the running discovery service
+	discDone   chan struct{}      // closed when it has stopped
+
 	tried            map[string]time.Time // host → when a beacon last made us dial it
 	discoveryRotates atomic.Bool          // discovery runs and calls rotate itself
 
@@ -218,9 +225,19 @@ func (m *Mesh) Serve(ctx context.Context) error {
 		goes(func() { m.keepDialling(ctx, addr) })
 	}
 	if m.cfg.Discovery {
-		goes(func() { m.discover(ctx) })
+		m.discMu.Lock()
+		m.discCtx = ctx
+		m.startDiscovery()
+		m.discMu.Unlock()
 	}
 	<-ctx.Done()
+	m.discMu.Lock()
+	if m.discCtx != nil {
+		m.discCancel()
+		<-m.discDone
+		m.discCtx = nil
+	}
+	m.discMu.Unlock()
 	m.closeAll()
 	wg.Wait()
 	m.links.Wait() // every link has stored what it received: the node may close
@@ -597,11 +614,53 @@ func (m *Mesh) dial(ctx context.Context, addr string, static bool) error {
 	return m.run(ctx, c, true, addr, static, nil)
 }
 
+// startDiscovery runs the discovery service under a child of m.discCtx,
+// with m.discMu held.
+func (m *Mesh) startDiscovery() {
+	ctx, cancel := context.WithCancel(m.discCtx)
+	done := make(chan struct{})
+	m.discCancel, m.discDone = cancel, done
+	go func() {
+		defer close(done)
+		m.discover(ctx)
+	}()
+}
+
+// SetStealth turns stealth on (nothing sent unasked on the LAN: no beacons,
+// no multicast joins; see discovery.Config.Stealth) or off, at once: the
+// discovery service stops and starts again with the new choice. Without
+// discovery it only changes what Serve will start with.
+func (m *Mesh) SetStealth(on bool) {
+	m.mu.Lock()
+	changed := m.cfg.Stealth != on
+	m.cfg.Stealth = on
+	m.mu.Unlock()
+	if !changed {
+		return
+	}
+	m.discMu.Lock()
+	defer m.discMu.Unlock()
+	if m.discCtx == nil {
+		return
+	}
+	m.discCancel()
+	<-m.discDone
+	m.log.Info("discovery restarted", "stealth", on)
+	m.startDiscovery()
+}
+
+func (m *Mesh) stealth() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Stealth
+}
+
 func (m *Mesh) discover(ctx context.Context) {
+	stealth := m.stealth() // a change restarts discovery (SetStealth)
 	dc := m.cfg.DiscoveryConfig
 	dc.Port = portOf(m.Addrs())
 	dc.Value = func() [discovery.ValueSize]byte { m.mu.Lock(); defer m.mu.Unlock(); return m.value }
-	dc.Stealth = m.cfg.Stealth
+	dc.Stealth = stealth
 	dc.ListenOnly = len(m.Addrs()) == 0 // nothing to advertise when not listening
 	dc.Rand = m.cfg.Rand
 	dc.Log = m.log

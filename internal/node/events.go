@@ -64,7 +64,7 @@ func (h *hub) carriedBy(id string) int {
 type viewCache struct {
 	seed     maphash.Seed
 	contacts map[uint64]contactView
-	messages map[uint64]messageRecord
+	messages map[uint64]*messageRecord // shared, read-only: the kept list holds them too
 }
 
 // contactView is what the UI shows of a contact record.
@@ -88,11 +88,24 @@ func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
 		h := maphash.Bytes(c.seed, v)
 		cv, ok := c.contacts[h]
 		if !ok {
-			var r contactRecord
+			// Only what the UI shows: a record is mostly its sessions'
+			// keys, which the decoder then skips instead of filling in
+			// (three quarters of a cold conversation list went there).
+			var r struct {
+				Fingerprint string          `json:"fingerprint"`
+				Name        string          `json:"name"`
+				State       string          `json:"state"`
+				Added       time.Time       `json:"added"`
+				Proposal    json.RawMessage `json:"proposal"`
+			}
 			if err := jsonUnmarshal(v, &r); err != nil {
 				return fmt.Errorf("failed to decode contact: %w", err)
 			}
-			cv = contactView{fp: r.Fingerprint, state: r.State, added: r.Added, view: r.view()}
+			full := contactRecord{Fingerprint: r.Fingerprint, Name: r.Name, State: r.State, Added: r.Added}
+			if len(r.Proposal) > 0 && string(r.Proposal) != "null" {
+				full.Proposal = &peerSession{} // view only asks whether there is one
+			}
+			cv = contactView{fp: r.Fingerprint, state: r.State, added: r.Added, view: full.view()}
 		}
 		next[h] = cv
 		out = append(out, cv)
@@ -104,25 +117,27 @@ func (n *Node) contactViews(tx *store.Tx) ([]contactView, error) {
 	return out, err
 }
 
-// eachMessage calls fn with every message record (without its commitment),
+// eachMessage calls fn with every message record (without its commitment;
+// fn must not change it: it is kept and shared),
 // decoding only the records that changed since the last call.
-func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord)) error {
+func (n *Node) eachMessage(tx *store.Tx, fn func(r *messageRecord, expires time.Time)) error {
 	c := &n.events.cache
 	if c.contacts == nil && c.messages == nil {
 		c.seed = maphash.MakeSeed()
 	}
-	next := make(map[uint64]messageRecord, len(c.messages))
-	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
+	next := make(map[uint64]*messageRecord, len(c.messages))
+	err := tx.ForEach(colMessages, func(v []byte, exp time.Time) error {
 		h := maphash.Bytes(c.seed, v)
 		r, ok := c.messages[h]
 		if !ok {
-			if err := json.Unmarshal(v, &r); err != nil {
+			r = new(messageRecord)
+			if err := json.Unmarshal(v, r); err != nil {
 				return fmt.Errorf("failed to decode message: %w", err)
 			}
 			r.Commit = nil
 		}
 		next[h] = r
-		fn(&r)
+		fn(r, exp)
 		return nil
 	})
 	if err == nil {
@@ -191,15 +206,91 @@ func loadReadMarks(tx *store.Tx) (map[string]uint64, error) {
 // newest activity first (a contact without messages counts from when it was
 // added). Requests are included: their messages are not shown (nor counted)
 // until accepted.
+//
+// Making the list reads every contact and message. What it found is kept
+// (convMemo) until a write touches contacts, messages or read marks, or a
+// message it counted expires: a UI asks for the list on every change, and
+// most changes in a busy mesh are envelopes carried for others.
 func (n *Node) Conversations() ([]Conversation, error) {
+	p, err := n.ConversationsPage(0, -1)
+	return p.Conversations, err
+}
+
+// ConversationPage is part of the list of conversations.
+type ConversationPage struct {
+	Conversations []Conversation `json:"conversations"`
+	Total         int            `json:"total"`  // conversations in all
+	Unread        int            `json:"unread"` // unread messages in all
+}
+
+// ConversationsPage returns limit conversations of the list Conversations
+// returns, from offset on (limit < 0: all of them from offset), with the
+// totals of the whole list: a UI shows the first page of a long list first.
+func (n *Node) ConversationsPage(offset, limit int) (ConversationPage, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	type last struct {
-		rec messageRecord
-		ok  bool
+	memo, err := n.keptConversations(now)
+	if err != nil {
+		return ConversationPage{Conversations: []Conversation{}}, err
 	}
-	var out []Conversation
+	all := memo.entries
+	page := ConversationPage{Total: len(all), Unread: memo.unread}
+	offset = min(max(offset, 0), len(all))
+	end := len(all)
+	if limit >= 0 {
+		end = min(end, offset+limit)
+	}
+	page.Conversations = make([]Conversation, end-offset)
+	for i := offset; i < end; i++ {
+		e := &all[i]
+		c := Conversation{Contact: e.contact, Unread: e.unread, Messages: e.messages, Added: e.added}
+		if len(e.msgs) > 0 {
+			m := e.msgs[len(e.msgs)-1].view(e.contact.Name, now)
+			c.Last = &m
+		}
+		page.Conversations[i-offset] = c
+	}
+	return page, nil
+}
+
+// keptConversations returns the kept list, made again if a write touched
+// what it is made of or a message in it expired (with n.mu held).
+func (n *Node) keptConversations(now time.Time) (*convMemo, error) {
+	if memo := n.convs; memo != nil && memo.gen == n.convGen && now.Before(memo.until) {
+		return memo, nil
+	}
+	memo, err := n.makeConversations()
+	if err != nil {
+		return nil, err
+	}
+	n.convs = memo
+	return memo, nil
+}
+
+// convMemo is the conversation list as made at one count of writes
+// (Node.convGen), in order, with each conversation's messages: a chat's
+// pages are slices of them. Only the messages' states, which follow the
+// clock, are worked out again on every call.
+type convMemo struct {
+	gen     uint64
+	until   time.Time // the first expiry of an item read: the list changes then
+	entries []convEntry
+	byFP    map[string]*convEntry
+	unread  int // of all entries
+}
+
+type convEntry struct {
+	contact          Contact
+	added            time.Time
+	messages, unread int
+	msgs             []*messageRecord // shown in the chat, oldest first (shared with the record cache: read only)
+}
+
+// makeConversations reads every contact and message (with n.mu held).
+func (n *Node) makeConversations() (*convMemo, error) {
+	memo := &convMemo{gen: n.convGen, until: store.Forever}
+	var entries []convEntry
 	err := n.st.View(func(tx *store.Tx) error {
 		cs, err := n.contactViews(tx)
 		if err != nil {
@@ -210,47 +301,54 @@ func (n *Node) Conversations() ([]Conversation, error) {
 			return err
 		}
 		byFP := make(map[string]int, len(cs))
-		lasts := make([]last, len(cs))
-		out = make([]Conversation, len(cs))
+		entries = make([]convEntry, len(cs))
 		for i, c := range cs {
 			byFP[c.fp] = i
-			out[i] = Conversation{Contact: c.view, Added: c.added}
+			entries[i] = convEntry{contact: c.view, added: c.added}
 		}
-		err = n.eachMessage(tx, func(r *messageRecord) {
+		return n.eachMessage(tx, func(r *messageRecord, exp time.Time) {
 			i, ok := byFP[r.Contact]
 			if !ok || r.Held || r.Kind != kindText || cs[i].state == StateRequest {
 				return
 			}
-			out[i].Messages++
+			if exp.Before(memo.until) {
+				memo.until = exp
+			}
+			e := &entries[i]
+			e.messages++
 			if r.Direction == "in" && r.Seq > marks[r.Contact] {
-				out[i].Unread++
+				e.unread++
 			}
-			if l := &lasts[i]; !l.ok || newerMessage(r, &l.rec) {
-				l.rec, l.ok = *r, true
-			}
+			e.msgs = append(e.msgs, r)
 		})
-		for i, c := range cs {
-			if lasts[i].ok {
-				m := lasts[i].rec.view(c.view.Name, now)
-				out[i].Last = &m
-			}
-		}
-		return err
 	})
-	activity := func(c *Conversation) time.Time {
-		if c.Last != nil {
-			return c.Last.Time
-		}
-		return c.Added
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		ai, aj := activity(&out[i]), activity(&out[j])
+	for i := range entries {
+		ms := entries[i].msgs
+		sort.Slice(ms, func(a, b int) bool { return newerMessage(ms[b], ms[a]) })
+	}
+	activity := func(e *convEntry) time.Time {
+		if len(e.msgs) > 0 {
+			return e.msgs[len(e.msgs)-1].Time
+		}
+		return e.added
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		ai, aj := activity(&entries[i]), activity(&entries[j])
 		if !ai.Equal(aj) {
 			return ai.After(aj)
 		}
-		return keys.NameKey(out[i].Contact.Name) < keys.NameKey(out[j].Contact.Name)
+		return keys.NameKey(entries[i].contact.Name) < keys.NameKey(entries[j].contact.Name)
 	})
-	return out, err
+	memo.entries = entries
+	memo.byFP = make(map[string]*convEntry, len(entries))
+	for i := range entries {
+		memo.unread += entries[i].unread
+		memo.byFP[entries[i].contact.Fingerprint] = &entries[i]
+	}
+	return memo, nil
 }
 
 // newerMessage orders messages as Messages does: by time, then local arrival.
@@ -285,8 +383,8 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	var recs []messageRecord
 	var who Contact
+	var request bool
 	err := n.st.View(func(tx *store.Tx) error {
 		// A full fingerprint (what a UI sends) is looked up directly.
 		c, err := loadContact(tx, ref)
@@ -295,20 +393,24 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 				return err
 			}
 		}
-		who = c.view()
-		if c.State == StateRequest {
-			return nil
-		}
-		return n.eachMessage(tx, func(r *messageRecord) {
-			if r.Contact == c.Fingerprint && !r.Held && r.Kind == kindText {
-				recs = append(recs, *r)
-			}
-		})
+		who, request = c.view(), c.State == StateRequest
+		return nil
 	})
 	if err != nil {
 		return MessagePage{Messages: []Message{}}, err
 	}
-	sort.Slice(recs, func(i, j int) bool { return newerMessage(&recs[j], &recs[i]) })
+	// The conversation's messages, oldest first, are the kept list's: a
+	// page is a slice of them, not a read of every message.
+	var recs []*messageRecord
+	if !request {
+		memo, err := n.keptConversations(now)
+		if err != nil {
+			return MessagePage{Messages: []Message{}}, err
+		}
+		if e := memo.byFP[who.Fingerprint]; e != nil {
+			recs = e.msgs
+		}
+	}
 	end := len(recs)
 	if before != "" {
 		end = 0

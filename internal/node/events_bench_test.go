@@ -36,6 +36,28 @@ func BenchmarkUIQueries(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// Cold: as the first list after the node opened, every record decoded.
+	b.Run("conversations-cold", func(b *testing.B) {
+		for b.Loop() {
+			n.mu.Lock()
+			n.events.cache, n.convs = viewCache{}, nil
+			n.mu.Unlock()
+			if cs, err := n.Conversations(); err != nil || len(cs) != 200 {
+				b.Fatal(len(cs), err)
+			}
+		}
+	})
+	// After a change to a message: the records are decoded already.
+	b.Run("conversations-changed", func(b *testing.B) {
+		for b.Loop() {
+			n.mu.Lock()
+			n.convGen++
+			n.mu.Unlock()
+			if cs, err := n.Conversations(); err != nil || len(cs) != 200 {
+				b.Fatal(len(cs), err)
+			}
+		}
+	})
 	b.Run("conversations", func(b *testing.B) {
 		for b.Loop() {
 			if cs, err := n.Conversations(); err != nil || len(cs) != 200 {

@@ -353,6 +353,12 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
+		if tx.Touched(colMessages) || tx.Touched(colContacts) || tx.Touched(colSelf) {
+			// The conversation list read these: it is made again
+			// (events.go). Bumped before the commit: a transaction that
+			// then fails only costs a needless rebuild.
+			n.convGen++
+		}
 		if due { // the trusted time rides along with writes that happen anyway
 			return putClock(tx, last)
 		}
@@ -639,11 +645,18 @@ func (n *Node) HeldBytes() int64 {
 }
 
 // SetRelayQuota sets how many bytes the node carries for others; 0 turns
-// relaying off (only its own mail and receipts for it are kept).
+// relaying off (only its own mail and receipts for it are kept). It lasts
+// until the node closes (SaveSettings saves settings), and evicts nothing
+// at once: the next arrival does (SaveSettings evicts at once).
 func (n *Node) SetRelayQuota(q int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.quota = q
+	s := n.set
+	s.Relay = q > 0
+	if q > 0 {
+		s.RelayQuota = q
+	}
+	n.applySettings(s)
 }
 
 // IngestFrom is Ingest for envelopes handed over by a neighbour; source names

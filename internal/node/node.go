@@ -110,13 +110,15 @@ type Node struct {
 	log  *slog.Logger
 	idx  *index
 
-	inv     *inventory
-	journal []change             // envelope writes of the transaction in progress
-	written map[envelope.ID]bool // envelopes those writes touched
-	watch   func([]envelope.ID)  // told of newly held envelopes
-	source  string               // who handed over the envelopes being ingested
-	quota   int64                // bytes carried for others at most
-	recog   *recognitionKeys     // nil when a contact changed since
+	inv      *inventory
+	journal  []change             // envelope writes of the transaction in progress
+	written  map[envelope.ID]bool // envelopes those writes touched
+	watch    func([]envelope.ID)  // told of newly held envelopes
+	source   string               // who handed over the envelopes being ingested
+	quota    int64                // bytes carried for others at most: set.RelayQuota, or 0 with relaying off
+	set      settingsRecord       // the settings in force (settings.go)
+	setFlags []string             // those that up's flags chose for this run
+	recog    *recognitionKeys     // nil when a contact changed since
 
 	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
 
@@ -124,6 +126,11 @@ type Node struct {
 	idxWindow [2]keys.Period // the periods the tag index was built for
 
 	events hub // told of every committed change (events.go)
+	// convGen counts the writes to what the conversation list is made of
+	// (contacts, messages, read marks); convs is that list as made at some
+	// count, reused while the count stays (events.go).
+	convGen uint64
+	convs   *convMemo
 }
 
 // now is the node's trusted time (clock.go).
@@ -267,7 +274,8 @@ func create(st *store.Store, clk *clock, name string, cfg Config, opts Options) 
 		return nil, fmt.Errorf("failed to save identity: %w", err)
 	}
 	n := &Node{st: st, id: id, cfg: cfg, clk: clk, rand: opts.Rand, log: opts.Log,
-		idx: newIndex(), inv: newInventory(), quota: DefaultRelayQuota}
+		idx: newIndex(), inv: newInventory()}
+	n.applySettings(defaultSettings())
 	return n, nil
 }
 
@@ -280,7 +288,7 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory(), quota: DefaultRelayQuota}
+	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory()}
 	if err := n.load(); err != nil {
 		st.Close()
 		return nil, err
@@ -321,6 +329,11 @@ func (n *Node) load() error {
 		if _, err = getJSON(tx, colSelf, []byte("config"), &n.cfg); err != nil {
 			return err
 		}
+		set, err := loadSettings(tx)
+		if err != nil {
+			return err
+		}
+		n.applySettings(set)
 		last, err := loadClock(tx)
 		n.clk.start(last)
 		return err
@@ -342,8 +355,10 @@ func (n *Node) maintain() error {
 			return fmt.Errorf("failed to save the clock: %w", err)
 		}
 	}
-	if _, err := n.st.Sweep(); err != nil {
+	if removed, err := n.st.Sweep(); err != nil {
 		return fmt.Errorf("failed to remove expired items: %w", err)
+	} else if removed > 0 {
+		n.convGen++ // an expired message may be gone (events.go)
 	}
 	if err := n.releaseReceipts(false); err != nil {
 		return err
@@ -447,8 +462,13 @@ func (n *Node) TrustClock() error {
 	return n.update(func(*store.Tx) error { return nil }) // writes the clock
 }
 
-// Config returns the node's policy.
-func (n *Node) Config() Config { return n.cfg }
+// Config returns the node's policy. Its retention may change while the
+// node runs (SaveSettings).
+func (n *Node) Config() Config {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg
+}
 
 // Self describes the local identity.
 type Self struct {

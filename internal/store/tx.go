@@ -27,7 +27,23 @@ type Tx struct {
 	// pend holds this transaction's changes to the erasure table, by hkey;
 	// nil until an erasable item is touched.
 	pend map[hkey]pendKey
+	// touched names the collections this transaction put or deleted items
+	// in, so a caller keeping a summary of a collection knows when to
+	// redo it (Touched).
+	touched map[string]bool
 }
+
+// touch records a write to collection (Touched).
+func (tx *Tx) touch(collection string) {
+	if tx.touched == nil {
+		tx.touched = map[string]bool{}
+	}
+	tx.touched[collection] = true
+}
+
+// Touched reports whether this transaction put or deleted an item of
+// collection so far (whether or not the item existed or changed).
+func (tx *Tx) Touched(collection string) bool { return tx.touched[collection] }
 
 // pendKey is an item key a transaction gives an item, or (drop) the
 // removal of its key.
@@ -96,6 +112,7 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 	if err := tx.check(collection); err != nil {
 		return fmt.Errorf("failed to put item: %w", err)
 	}
+	tx.touch(collection)
 	exact, err := expirySeconds(expires)
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
@@ -259,6 +276,7 @@ func (tx *Tx) Delete(collection string, key []byte) error {
 	if err := tx.check(collection); err != nil {
 		return fmt.Errorf("failed to delete item: %w", err)
 	}
+	tx.touch(collection)
 	if !tx.writable {
 		return fmt.Errorf("failed to delete item from %q: %w", collection, bolterrors.ErrTxNotWritable)
 	}

@@ -52,14 +52,12 @@ const DefaultAddr = "127.0.0.1:7343"
 const CookieName = "grapevine_session"
 
 // Settings are what `grapevine up` was started with, shown on the settings
-// page (they change with up's flags).
+// page (they change with up's flags). Stealth, relaying, the quota and
+// retention change in the page itself (the API's /v1/settings).
 type Settings struct {
-	Listen     string   `json:"listen"`
-	Peers      []string `json:"peers"`
-	Discovery  bool     `json:"discovery"`
-	Stealth    bool     `json:"stealth"`
-	Relay      bool     `json:"relay"`
-	RelayQuota int64    `json:"relay_quota"`
+	Listen    string   `json:"listen"`
+	Peers     []string `json:"peers"`
+	Discovery bool     `json:"discovery"`
 }
 
 // Unlocker opens the node with a passphrase, for a node started locked: the

@@ -133,6 +133,18 @@ func TestHeadersAndAssets(t *testing.T) {
 			}
 		}
 	}
+	// Revalidated by ETag: the same script again is a 304, without a body.
+	resp, _ = f.do(t, http.MethodGet, "/static/app.js", nil, nil)
+	tag := resp.Header.Get("ETag")
+	if tag == "" || resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("app.js: ETag %q, Cache-Control %q", tag, resp.Header.Get("Cache-Control"))
+	}
+	if resp, body := f.do(t, http.MethodGet, "/static/app.js", nil, map[string]string{"If-None-Match": tag}); resp.StatusCode != http.StatusNotModified || body != "" {
+		t.Errorf("app.js with its ETag: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, _ := f.do(t, http.MethodGet, "/static/app.js", nil, map[string]string{"If-None-Match": `"old"`}); resp.StatusCode != 200 {
+		t.Errorf("app.js with another ETag: %d", resp.StatusCode)
+	}
 	if resp, _ := f.do(t, http.MethodGet, "/static/..%2fserver.go", nil, nil); resp.StatusCode == 200 {
 		t.Error("served a file outside the assets")
 	}
@@ -158,6 +170,11 @@ func TestRefusals(t *testing.T) {
 		{"same-site fetch", "GET", "/api/v1/self", map[string]string{"Sec-Fetch-Site": "same-site"}, true, 403},
 		{"cross-origin", "POST", "/api/v1/send", map[string]string{"Origin": "http://evil.example"}, true, 403},
 		{"null origin", "POST", "/api/v1/send", map[string]string{"Origin": "null"}, true, 403},
+		{"settings, cross-origin", "PUT", "/api/v1/settings", map[string]string{"Origin": "http://evil.example"}, true, 403},
+		{"settings, cross-site", "PUT", "/api/v1/settings", map[string]string{"Sec-Fetch-Site": "cross-site"}, true, 403},
+		{"settings without cookie", "PUT", "/api/v1/settings", nil, false, 401},
+		{"settings, rebinding host", "GET", "/api/v1/settings", map[string]string{"Host": "evil.example:" + port}, true, 403},
+		{"settings signed in", "PUT", "/api/v1/settings", nil, true, 200}, // {} changes nothing
 		{"bundle paths", "POST", "/api/v1/export", nil, true, 403},
 		{"bundle paths", "POST", "/api/v1/import", nil, true, 403},
 		{"wrong secret", "GET", "/open?k=nope", nil, false, 403},
@@ -176,15 +193,24 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	// Without an Origin at all, a change is refused.
-	req, _ := http.NewRequest(http.MethodPost, f.base+"/api/v1/read", strings.NewReader(`{"contact":"x"}`))
-	req.AddCookie(f.cookie)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPost, "/api/v1/read", `{"contact":"x"}`},
+		{http.MethodPut, "/api/v1/settings", `{"relay":false}`},
+	} {
+		req, _ := http.NewRequest(c.method, f.base+c.path, strings.NewReader(c.body))
+		req.AddCookie(f.cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("a change without Origin, %s %s: %d", c.method, c.path, resp.StatusCode)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 403 {
-		t.Errorf("a change without Origin: %d", resp.StatusCode)
+	// None of the refused requests changed a setting.
+	if resp, body := f.do(t, http.MethodGet, "/api/v1/settings", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, `"relay":true`) {
+		t.Errorf("settings after refused changes: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +13,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
+	"time"
 )
 
 //go:embed assets
@@ -17,7 +22,8 @@ var assets embed.FS
 
 // static serves one embedded asset. Assets change only with the binary,
 // but a browser must not keep an old script after an upgrade: they are
-// revalidated every time (cheap on loopback).
+// revalidated every time, by an ETag of their content, so a page loaded
+// again gets "304 Not Modified" instead of the script and style again.
 func (s *Server) static(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(name, "/") || strings.HasPrefix(name, ".") {
@@ -35,8 +41,25 @@ func (s *Server) static(name string) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(b)
+		w.Header().Set("ETag", assetETag(name, b))
+		// ServeContent answers If-None-Match with 304 (no modification
+		// time: the ETag alone decides).
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 	}
+}
+
+// assetETags holds each asset's ETag, computed once: the assets are in the
+// binary and never change while it runs.
+var assetETags sync.Map
+
+func assetETag(name string, b []byte) string {
+	if v, ok := assetETags.Load(name); ok {
+		return v.(string)
+	}
+	sum := sha256.Sum256(b)
+	tag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	assetETags.Store(name, tag)
+	return tag
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

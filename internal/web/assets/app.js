@@ -36,7 +36,7 @@ const main = () => document.getElementById('main');
 // ---- the node's API --------------------------------------------------------
 
 class APIError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  constructor(status, code, message, field) { super(message); this.status = status; this.code = code; this.field = field; }
 }
 async function api(method, path, body) {
   const opts = { method, credentials: 'same-origin', headers: {} };
@@ -47,7 +47,7 @@ async function api(method, path, body) {
   const res = await fetch(path.startsWith('/ui/') ? path : '/api' + path, opts);
   let data = null;
   try { data = await res.json(); } catch (e) { data = null; }
-  if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText);
+  if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText, data && data.field);
   return data;
 }
 async function upload(path, blob, type, onProgress) {
@@ -118,8 +118,10 @@ const live = { source: null, listeners: new Set(), lastUnread: null };
 function onLive(fn) { live.listeners.add(fn); return () => live.listeners.delete(fn); }
 function startEvents() {
   if (live.source) return;
-  // What is unread now is the baseline: a notification is for what comes after.
-  api('GET', '/v1/conversations').then(cs => { live.lastUnread = cs.reduce((a, c) => a + c.unread, 0); }, () => {});
+  // What is unread now is the baseline for notifications (a notification
+  // is for what comes after): taken from the first page's own list, or
+  // asked for once the first page is shown (route), so that the list is
+  // not fetched twice while the first page loads.
   const es = new EventSource('/api/v1/events');
   live.source = es;
   es.addEventListener('open', () => setBanner(null));
@@ -151,9 +153,11 @@ const prefs = {
 async function notifyNew() {
   // The count is kept also while notifications are off: turning them on
   // must not announce what came before.
-  let convs;
-  try { convs = await api('GET', '/v1/conversations'); } catch (e) { return; }
-  const unread = convs.reduce((a, c) => a + c.unread, 0);
+  // The newest conversations and the unread count of all: a new message
+  // puts its conversation first.
+  let page;
+  try { page = await api('GET', '/v1/conversations/page?limit=20'); } catch (e) { return; }
+  const convs = page.conversations, unread = page.unread;
   const before = live.lastUnread;
   live.lastUnread = unread;
   if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
@@ -197,13 +201,19 @@ async function route() {
     // For the tests' timing: when the first page had its data on screen,
     // in ms since the navigation started.
     if (!document.body.dataset.firstReadyMs) document.body.dataset.firstReadyMs = String(Math.round(performance.now()));
+    if (live.lastUnread === null) {
+      api('GET', '/v1/conversations/page?limit=1').then(p => { if (live.lastUnread === null) live.lastUnread = p.unread; }, () => {});
+    }
     return;
   }
   location.hash = '#/';
 }
 function go(hash) { if (location.hash === hash) route(); else location.hash = hash; }
 // keep calls fn now and again on every live change while the page is shown.
-function keep(fn, types) {
+function keep(fn, types) { return keepFn(fn, types)(); }
+// keepFn is keep without the first call: it returns the function that runs
+// fn (one run at a time; a call during a run runs it once more after).
+function keepFn(fn, types) {
   let busy = false, again = false;
   const run = async () => {
     if (busy) { again = true; return; }
@@ -213,7 +223,7 @@ function keep(fn, types) {
     if (again) { again = false; run(); }
   };
   cleanup.push(onLive(type => { if (!types || types.includes(type)) run(); }));
-  return run();
+  return run;
 }
 
 // ---- pages: conversations --------------------------------------------------
@@ -224,27 +234,32 @@ async function pageChats(root) {
     h('p', { text: 'No contacts yet. Show your invite to someone, or scan theirs.' }),
     h('div', { class: 'row' }, h('a', { class: 'button', href: '#/invite', text: 'Show my invite' }),
       h('a', { class: 'button secondary', href: '#/add', text: 'Add a contact' })));
-  // Long lists show a page at a time: the first 100, then more on demand.
+  // Long lists come a page at a time: the first 100, then more on demand;
+  // a change fetches again what is shown.
   const PAGE = 100;
-  let shown = PAGE, convs = [];
+  let shown = PAGE, convs = [], total = 0;
   const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
-  more.addEventListener('click', () => { shown += PAGE; draw(); });
   function draw() {
     const t0 = performance.now();
-    list.replaceChildren(...convs.slice(0, shown).map(convRow));
-    more.hidden = convs.length <= shown;
-    more.textContent = 'Show more (' + (convs.length - shown) + ')';
+    list.replaceChildren(...convs.map(convRow));
+    more.hidden = total <= convs.length;
+    more.textContent = 'Show more (' + (total - convs.length) + ')';
     root.dataset.renderMs = String(Math.round(performance.now() - t0));
   }
-  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
-  await keep(async () => {
+  const load = keepFn(async () => {
     const t0 = performance.now();
-    convs = await api('GET', '/v1/conversations');
+    const page = await api('GET', '/v1/conversations/page?limit=' + shown);
     root.dataset.fetchMs = String(Math.round(performance.now() - t0));
-    empty.hidden = convs.length > 0;
+    if (live.lastUnread === null) live.lastUnread = page.unread;
+    convs = page.conversations;
+    total = page.total;
+    empty.hidden = total > 0;
     draw();
-    root.dataset.count = String(convs.length);
+    root.dataset.count = String(total);
   }, ['change']);
+  more.addEventListener('click', () => { shown += PAGE; load(); });
+  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
+  await load();
 }
 function convRow(c) {
   const last = c.last;
@@ -716,22 +731,76 @@ async function pageBundles(root) {
 
 // ---- pages: settings -------------------------------------------------------
 
+// sizeText writes a byte count as the node reads it back (64MiB, 1.5GiB).
+function sizeText(n) {
+  for (const [u, m] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]]) {
+    if (n >= m && (n % m === 0 || (n * 10) % m === 0)) return String(n / m) + u;
+  }
+  return String(n);
+}
+
 async function pageSettings(root) {
-  const [self, st, set] = await Promise.all([api('GET', '/v1/self'), api('GET', '/v1/status'), api('GET', '/ui/settings')]);
+  const [self, st, set, node] = await Promise.all([api('GET', '/v1/self'), api('GET', '/v1/status'), api('GET', '/ui/settings'),
+    api('GET', '/v1/settings')]);
   const up = set.up;
   const check = (id, label, on, fn) => {
     const box = h('input', { type: 'checkbox', id });
     box.checked = on;
-    box.addEventListener('change', () => fn(box.checked, box));
+    if (fn) box.addEventListener('change', () => fn(box.checked, box));
     return h('label', { for: id, class: 'row' }, box, h('span', { text: label }));
   };
   const clockOut = h('div');
   const trust = h('button', { class: 'secondary', text: 'The clock is right: trust it' });
   trust.addEventListener('click', async () => { await api('POST', '/v1/clock/trust', {}); clockOut.replaceChildren(h('p', { class: 'match', text: 'Clock trusted.' })); });
+
+  // The node's settings: a form that changes them all at once, or none.
+  const relay = check('set-relay', 'Carry mail for others (relay)', node.relay);
+  const quota = h('input', { type: 'text', id: 'set-quota', value: sizeText(node.relay_quota), autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-quota-hint' });
+  const stealth = check('set-stealth', 'Stealth: send nothing on the LAN unasked (no beacons: neighbours do not find this node, nor it them; it links with its peers and whoever dials it)', node.stealth);
+  const retention = h('input', { type: 'text', id: 'set-retention', value: node.retention, autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-retention-hint' });
+  const fields = { relay_quota: quota, retention };
+  const out = h('div', { id: 'settings-out', role: 'status' });
+  const save = h('button', { id: 'save-settings', type: 'submit', text: 'Save' });
+  const flagNote = () => node.flags && node.flags.length
+    ? h('p', { class: 'notice small', id: 'settings-flags', text: 'grapevine up was started with a flag for ' + node.flags.join(', ') +
+      ': a change here applies now and is saved, but that flag wins again when the node restarts with it.' }) : null;
+  let flags = flagNote();
+  const form = h('form', { class: 'card', id: 'node-settings-form', novalidate: true }, h('h2', { text: 'Relaying and privacy' }),
+    relay,
+    h('label', { for: 'set-quota', text: 'Space for others\u2019 mail (relay quota)' }), quota,
+    h('p', { class: 'muted small', id: 'set-quota-hint', text: 'For example 64MiB, 1GiB, 1.5GB. Lowering it drops what is carried beyond it at once.' }),
+    stealth,
+    h('label', { for: 'set-retention', text: 'Retention' }), retention,
+    h('p', { class: 'muted small', id: 'set-retention-hint', text: 'How long keys are kept and your envelopes live: 1d to 31d (or hours, 36h). A shorter one forgets older keys at once: mail written before it can no longer be opened.' }),
+    flags, h('p', { class: 'row' }, save), out);
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
+    save.disabled = true;
+    out.replaceChildren(h('p', { class: 'muted', text: 'Saving…' }));
+    try {
+      const now = await api('PUT', '/v1/settings', { relay: relay.querySelector('input').checked, relay_quota: quota.value.trim(),
+        stealth: stealth.querySelector('input').checked, retention: retention.value.trim() });
+      Object.assign(node, now);
+      quota.value = sizeText(now.relay_quota);
+      retention.value = now.retention;
+      out.replaceChildren(h('p', { class: 'match', text: 'Saved. The node runs with it now, and keeps it after a restart.' }));
+      root.dataset.saved = String((Number(root.dataset.saved) || 0) + 1);
+    } catch (err) {
+      // The node names the field it refused: point at it.
+      const field = err.field && fields[err.field];
+      if (field) { field.setAttribute('aria-invalid', 'true'); field.focus(); }
+      out.replaceChildren(errorBox(new Error('Not saved: ' + err.message)));
+    } finally { save.disabled = false; }
+  });
+
   append(root, h('h1', { text: 'Settings' }),
     h('div', { class: 'card' }, h('h2', { text: 'You' }), h('dl', { class: 'kv' },
       h('dt', { text: 'Name' }), h('dd', { class: 'name', text: self.name }),
       h('dt', { text: 'Fingerprint' }), h('dd', { class: 'wrap', text: groupFP(self.fingerprint) }))),
+    form,
     h('div', { class: 'card' }, h('h2', { text: 'Notifications' }),
       check('notify', 'Desktop notification when a message arrives', prefs.notify, async (on, box) => {
         if (on && 'Notification' in window && Notification.permission !== 'granted') {
@@ -742,17 +811,14 @@ async function pageSettings(root) {
       check('notify-text', 'Show who wrote and what in the notification (others may see your screen)', prefs.notifyText, on => { prefs.notifyText = on; }),
       h('p', { class: 'muted small', text: 'Off unless you turn them on; without the text unless you ask for it.' })),
     h('div', { class: 'card' }, h('h2', { text: 'This node' }), h('dl', { class: 'kv', id: 'node-settings' },
-      h('dt', { text: 'Relay for others' }), h('dd', { text: up.relay ? 'on, quota ' + fmtBytes(up.relay_quota) : 'off (--no-relay)' }),
-      h('dt', { text: 'Stealth' }), h('dd', { text: up.stealth ? 'on: no beacons' : 'off' }),
-      h('dt', { text: 'LAN discovery' }), h('dd', { text: up.discovery ? 'on' : 'off' }),
+      h('dt', { text: 'LAN discovery' }), h('dd', { text: up.discovery ? 'on' : 'off (--no-discovery)' }),
       h('dt', { text: 'Listening on' }), h('dd', { text: (st.listen || []).join(', ') || 'nowhere' }),
       h('dt', { text: 'Static peers' }), h('dd', { class: 'wrap', text: (up.peers || []).join(', ') || 'none' }),
-      h('dt', { text: 'Retention' }), h('dd', { text: Math.round(set.retention_hours / 24) + ' days (keys and your envelopes)' }),
       h('dt', { text: 'History' }), h('dd', { text: set.history_days + ' days' }),
       h('dt', { text: 'Hops' }), h('dd', { text: String(set.hops) }),
       h('dt', { text: 'Routing' }), h('dd', { text: set.routing }),
       h('dt', { text: 'Invite lifetime' }), h('dd', { text: set.invite_hours % 24 === 0 ? set.invite_hours / 24 + ' days' : set.invite_hours + ' hours' })),
-      h('p', { class: 'muted small', text: 'These are chosen when the node starts: grapevine up --stealth, --no-relay, --relay-quota 1GiB, --peer HOST:PORT; retention, hops and routing at grapevine init.' })),
+      h('p', { class: 'muted small', text: 'These are chosen when the node starts (grapevine up --listen, --peer HOST:PORT, --no-discovery) or at grapevine init (history, hops, routing).' })),
     h('div', { class: 'card' }, h('h2', { text: 'Clock' }),
       st.clock ? [h('p', { class: 'mismatch', text: 'Not trusted: ' + st.clock }), trust] : h('p', { text: 'The clock is trusted.' }), clockOut),
     set.lan ? h('div', { class: 'card' }, h('h2', { text: 'Use from another device' }),

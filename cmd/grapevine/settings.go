@@ -1,0 +1,161 @@
+package main
+
+// grapevine settings: show and change the settings the web UI's settings
+// page changes (stealth, relaying, the relay quota, retention), through the
+// running node's local API, or in the store when no node runs.
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grapevine-mesh/grapevine/internal/api"
+)
+
+func (c *cli) settingsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "settings [--json]",
+		Short: "Show your node's settings: stealth, relaying, relay quota, retention",
+		Long: `Show the settings your node runs with. Change them with
+grapevine settings set (or on the web UI's settings page): a running node
+applies a change at once, and every change is saved in the home, so the node
+starts with it next time. --stealth, --no-relay and --relay-quota given to
+grapevine up win over the saved settings for that run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				set, err := n.Settings(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return c.printSettings(set, n, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(c.settingsSetCmd())
+	return cmd
+}
+
+func (c *cli) settingsSetCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "set KEY=VALUE...",
+		Short: "Change settings: stealth=on|off relay=on|off quota=SIZE retention=DAYSd",
+		Long: `Change one or more settings, all or none:
+
+  stealth=on|off     on: send nothing unasked on the LAN (no beacons, no
+                     multicast joins): link only with peers and whoever dials
+  relay=on|off       off: carry nothing for others, keep only your own mail
+  quota=SIZE         most space to carry envelopes for others, as up's
+                     --relay-quota: 64MiB, 1G, 1.5GB (K, M, G, T and KiB… are
+                     powers of 1024; KB, MB… of 1000)
+  retention=DURATION how long keys are kept and your envelopes live: 7d, 36h
+                     (from 1d to 31d); a shorter one forgets older keys at once
+
+A running node applies them at once: a lower quota evicts what it carries
+beyond it, relay=off drops what it carries for others.`,
+		Example: `  grapevine settings set quota=64MiB relay=on
+  grapevine settings set stealth=on retention=14d`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := parseSettingsArgs(args)
+			if err != nil {
+				return err
+			}
+			return c.withNode(cmd.Context(), func(n api.Core) error {
+				set, err := n.UpdateSettings(cmd.Context(), u)
+				if err != nil {
+					return err
+				}
+				return c.printSettings(set, n, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// parseSettingsArgs reads KEY=VALUE arguments; values are checked by the
+// node (api.SettingsUpdate), on/off here.
+func parseSettingsArgs(args []string) (api.SettingsUpdate, error) {
+	var u api.SettingsUpdate
+	seen := map[string]bool{}
+	onOff := func(key, v string) (*bool, error) {
+		switch strings.ToLower(v) {
+		case "on", "true", "yes":
+			t := true
+			return &t, nil
+		case "off", "false", "no":
+			f := false
+			return &f, nil
+		}
+		return nil, fmt.Errorf("%s=%q: want on or off", key, v)
+	}
+	for _, a := range args {
+		key, v, ok := strings.Cut(a, "=")
+		key = strings.ToLower(strings.TrimSpace(key))
+		if !ok || v == "" {
+			return u, fmt.Errorf("%q: want KEY=VALUE, e.g. quota=64MiB (keys: stealth, relay, quota, retention)", a)
+		}
+		if key == "relay-quota" || key == "relay_quota" {
+			key = "quota"
+		}
+		if seen[key] {
+			return u, fmt.Errorf("%s is given twice", key)
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "stealth":
+			u.Stealth, err = onOff(key, v)
+		case "relay":
+			u.Relay, err = onOff(key, v)
+		case "quota":
+			q := api.SizeText(v)
+			u.RelayQuota = &q
+		case "retention":
+			u.Retention = &v
+		default:
+			err = fmt.Errorf("unknown setting %q (keys: stealth, relay, quota, retention)", key)
+		}
+		if err != nil {
+			return u, err
+		}
+	}
+	return u, nil
+}
+
+func (c *cli) printSettings(set api.Settings, n api.Core, asJSON bool) error {
+	if asJSON {
+		return c.printJSON(set)
+	}
+	stealth := "off (beacons sent)"
+	if set.Stealth {
+		stealth = "on (no beacons)"
+	}
+	relay := "on"
+	if !set.Relay {
+		relay = "off (only your own mail is kept)"
+	}
+	quota := bytesText(set.RelayQuota) + " for others"
+	if !set.Relay {
+		quota += " (when relay is on)"
+	}
+	c.table([][]string{
+		{"stealth:", stealth},
+		{"relay:", relay},
+		{"quota:", quota},
+		{"retention:", set.Retention},
+	})
+	if len(set.Flags) > 0 {
+		fmt.Fprintf(c.stdout, "\nFor this run, grapevine up's flags chose: %s (a change applies now and is saved; the flag wins again at the next start).\n",
+			strings.Join(set.Flags, ", "))
+	}
+	if _, running := n.(*api.Client); !running {
+		fmt.Fprintln(c.stdout, "\nNo node is running: these are saved in the home, and the node starts with them.")
+	}
+	return nil
+}
