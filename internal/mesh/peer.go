@@ -168,6 +168,9 @@ func (p *peer) serve(ctx context.Context) error {
 			if next.Pull { // a Want queues envelopes without a reply frame
 				p.poke()
 			}
+			if next.Release > 0 { // a hold began: it ends by then at the latest
+				time.AfterFunc(next.Release, func() { p.sess.Release(); p.poke() })
+			}
 			if next.StoreNow { // the flusher is behind: wait for it
 				if err := p.flush(); err != nil {
 					return err

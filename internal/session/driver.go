@@ -28,13 +28,19 @@ const (
 	// fast peer cannot pile up memory faster than the store takes it.
 	BacklogEnvelopes = 4 * DefaultMaxBatch
 	BacklogBytes     = 4 << 20
+	// HoldTimeout bounds how long a side that wanted envelopes in a
+	// reconciliation round holds back its own (see hold).
+	HoldTimeout = 2 * time.Second
+	// maxHold bounds the wanted IDs a hold waits for.
+	maxHold = 4096
 )
 
 // Next says what a driver does after Receive.
 type Next struct {
-	Pull     bool // envelopes are queued: the writer should Pull
-	Store    bool // received envelopes wait: Flush soon (a group commit)
-	StoreNow bool // the backlog is full: Flush before reading on
+	Pull     bool          // envelopes are queued: the writer should Pull
+	Store    bool          // received envelopes wait: Flush soon (a group commit)
+	StoreNow bool          // the backlog is full: Flush before reading on
+	Release  time.Duration // a hold began: call Release after this long
 }
 
 // Start returns the frames a link sends first: the Hello and, on the side
@@ -60,8 +66,65 @@ func (s *Session) Receive(f Frame) ([]Frame, Next, error) {
 	}
 	pending := s.Pending()
 	next := Next{Pull: s.Queued() > 0, Store: pending > 0}
+	s.mu.Lock()
+	if s.holdStarted {
+		s.holdStarted = false
+		next.Release = HoldTimeout
+	}
+	s.mu.Unlock()
 	next.StoreNow = flush && (pending >= BacklogEnvelopes || s.PendingBytes() >= BacklogBytes)
 	return out, next, nil
+}
+
+// Receipts cross messages at link-up: the side that reconciles pushes a
+// message while the receipt that proves it delivered — held by the peer,
+// wanted by this side — is on its way back, and the message goes over the
+// air for nothing. So after a round, a side that wanted envelopes sends
+// only receipts until what it wanted has arrived: the peer sends receipts
+// first, so the first wanted envelope that is not a receipt, or the last
+// one, ends the hold; a receipt that arrives purges the message it proves
+// delivered before it leaves. A hold never lasts beyond HoldTimeout (the
+// peer may no longer hold what was wanted): the driver calls Release.
+
+// hold starts holding back non-receipts until the wanted IDs arrive.
+// Called with s.mu held.
+func (s *Session) hold(wanted []envelope.ID) {
+	if len(wanted) == 0 {
+		return
+	}
+	if s.holding == nil {
+		s.holding = make(map[envelope.ID]struct{}, min(len(wanted), maxHold))
+		s.holdStarted = true
+	}
+	for _, id := range wanted {
+		if len(s.holding) >= maxHold {
+			break
+		}
+		s.holding[id] = struct{}{}
+	}
+}
+
+// arrived notes an envelope from the peer: a wanted one that is not a
+// receipt, or the last wanted, ends the hold. Called with s.mu held.
+func (s *Session) arrived(id envelope.ID, receipt bool) {
+	if s.holding == nil {
+		return
+	}
+	if _, ok := s.holding[id]; !ok {
+		return
+	}
+	delete(s.holding, id)
+	if !receipt || len(s.holding) == 0 {
+		s.holding = nil
+	}
+}
+
+// Release ends a hold (see hold); the driver calls it HoldTimeout after
+// Receive asked, and should then Pull.
+func (s *Session) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = nil
 }
 
 // Pull takes the next PullBatch queued envelopes as frames (Next), and

@@ -58,6 +58,9 @@ func (q *sendQueue) push(h node.Held) {
 	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt})
 }
 
+// receiptFirst says whether the next envelope to leave is a receipt.
+func (q *sendQueue) receiptFirst() bool { return len(q.h) > 0 && q.h[0].receipt }
+
 func (q *sendQueue) pop() (envelope.ID, bool) {
 	if len(q.h) == 0 {
 		return envelope.ID{}, false

@@ -164,6 +164,10 @@ type Session struct {
 	inboxCopies     []uint8
 	stats           Stats
 	hello           bool // the peer's Hello arrived
+	// holding lists the envelopes this side wanted in reconciliation; until
+	// they arrive (or Release), only receipts leave (see Next).
+	holding     map[envelope.ID]struct{}
+	holdStarted bool // a hold began in the frame being handled: Receive tells the driver
 	claimsLeft      int  // offers this link may still get answers for
 	prunedAt        int  // the queue's length after the last prune
 	// droppedSincePrune counts pushes refused since the last prune.
@@ -311,7 +315,9 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.enqueue(toIDs(have))
-	out := wantFrames(s.notSent(toIDs(need)))
+	wanted := s.notSent(toIDs(need))
+	s.hold(wanted)
+	out := wantFrames(wanted)
 	if done {
 		s.ini = nil
 		s.stats.Rounds++
@@ -366,6 +372,7 @@ func (s *Session) envelope(raw []byte, copies uint8) error {
 	}
 	id := envelope.ComputeID(raw)
 	s.sent.add(id)
+	s.arrived(id, e.Kind == envelope.KindReceipt)
 	if copies == 0 && s.st.Redundant(id, e.Hops) {
 		s.stats.Redundant++ // another neighbour was quicker
 		return nil
@@ -539,6 +546,9 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	ids := make([]envelope.ID, 0, max)
 	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
 	for len(ids) < max {
+		if s.holding != nil && !s.queue.receiptFirst() {
+			break // holding: only receipts leave (see hold)
+		}
 		id, ok := s.queue.pop()
 		if !ok {
 			break

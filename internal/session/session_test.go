@@ -542,3 +542,40 @@ func TestFrameTypeString(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptsBeforeMessagesAtLinkUp: relay R1 carries A's message, relay R2
+// carries the receipt that proves it delivered. When R1 dials R2, R1 wants
+// the receipt and would push the message; it holds the message back until
+// the receipt it wanted has arrived, which purges the message: the message
+// never crosses the link.
+func TestReceiptsBeforeMessagesAtLinkUp(t *testing.T) {
+	a, b := newNode(t, "A"), newNode(t, "B")
+	r1, r2 := newNode(t, "R1"), newNode(t, "R2")
+	befriend(t, a, b, "A", "B")
+	m, err := a.Send("B", "crossing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgID, _ := envelope.ParseID(m.ID)
+	pump(t, New(a, Config{Initiator: true}), New(r1, Config{})) // R1 carries the message
+	pump(t, New(a, Config{Initiator: true}), New(b, Config{}))  // B reads it, writes its receipt
+	pump(t, New(b, Config{Initiator: true}), New(r2, Config{})) // R2 carries the receipt
+	if _, held := copiesAt(t, r2, msgID); held {
+		t.Fatal("R2 holds the message already: the test shows nothing")
+	}
+	sent := 0
+	s1 := New(r1, Config{Initiator: true})
+	pumpRecord(t, s1, New(r2, Config{}), func(from string, f Frame) {
+		if from == "initiator" && f.Type == TypeEnvelope {
+			if e, _ := envelope.Parse(f.Payload); e != nil && envelope.ComputeID(f.Payload) == msgID {
+				sent++
+			}
+		}
+	})
+	if sent != 0 {
+		t.Fatalf("R1 sent the delivered message %d times", sent)
+	}
+	if _, held := copiesAt(t, r1, msgID); held {
+		t.Fatal("R1 still carries the message after the receipt")
+	}
+}

@@ -99,6 +99,14 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 	if next.Pull {
 		e.pull(l, k)
 	}
+	if next.Release > 0 {
+		e.q.after(next.Release, func() {
+			if l.alive {
+				l.sess[k].Release()
+				e.pull(l, k)
+			}
+		})
+	}
 }
 
 // noteHop records how far a message has come when a copy first reaches
