@@ -168,8 +168,8 @@ type Session struct {
 	// they arrive (or Release), only receipts leave (see Next).
 	holding     map[envelope.ID]struct{}
 	holdStarted bool // a hold began in the frame being handled: Receive tells the driver
-	claimsLeft      int  // offers this link may still get answers for
-	prunedAt        int  // the queue's length after the last prune
+	claimsLeft  int  // offers this link may still get answers for
+	prunedAt    int  // the queue's length after the last prune
 	// droppedSincePrune counts pushes refused since the last prune.
 	droppedSincePrune int
 }
