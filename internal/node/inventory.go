@@ -107,8 +107,8 @@ type inventory struct {
 	tags map[[envelope.TagSize]byte]envelope.ID
 }
 
-func newInventory() *inventory {
-	return &inventory{m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
+func newInventory(cache int) *inventory {
+	return &inventory{recent: recentRecords{limit: cache}, m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
 		touched: map[envelope.ID]struct{}{}, snapTouched: map[envelope.ID]uint32{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
 }
 
@@ -446,7 +446,7 @@ func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
 
 // loadInventory reads what the store holds, at open.
 func (n *Node) loadInventory() error {
-	iv := newInventory()
+	iv := newInventory(n.inv.recent.limit)
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
 		id := envelope.ComputeID(raw)
 		iv.add(id, metaOf(e, len(raw), flags, 0))

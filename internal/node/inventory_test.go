@@ -173,7 +173,7 @@ func TestNoRelayKeepsOnlyOwnMail(t *testing.T) {
 // The inventory's order (merged from what changed) always equals a full
 // sort of what it holds, through random additions, changes and removals.
 func TestInventoryListMatchesSort(t *testing.T) {
-	iv := newInventory()
+	iv := newInventory(DefaultRecordCache)
 	rng := mathrand.New(mathrand.NewPCG(1, 2))
 	var ids []envelope.ID
 	for round := range 300 {

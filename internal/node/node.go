@@ -80,6 +80,11 @@ type Options struct {
 	KDF     store.KDFParams // for Init only
 	// LockTimeout is how long to wait for another process holding the home.
 	LockTimeout time.Duration
+	// RecordCache bounds, in bytes, the envelopes written last that the node
+	// keeps decoded in memory for live push to read (default
+	// DefaultRecordCache; negative: none). The simulator, which runs
+	// thousands of nodes, keeps little.
+	RecordCache int
 }
 
 func (o *Options) fill() {
@@ -95,6 +100,12 @@ func (o *Options) fill() {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case o.RecordCache == 0:
+		o.RecordCache = DefaultRecordCache
+	case o.RecordCache < 0:
+		o.RecordCache = 0
 	}
 }
 
@@ -274,7 +285,7 @@ func create(st *store.Store, clk *clock, name string, cfg Config, opts Options) 
 		return nil, fmt.Errorf("failed to save identity: %w", err)
 	}
 	n := &Node{st: st, id: id, cfg: cfg, clk: clk, rand: opts.Rand, log: opts.Log,
-		idx: newIndex(), inv: newInventory()}
+		idx: newIndex(), inv: newInventory(opts.RecordCache)}
 	n.applySettings(defaultSettings())
 	return n, nil
 }
@@ -288,7 +299,7 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory()}
+	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory(opts.RecordCache)}
 	if err := n.load(); err != nil {
 		st.Close()
 		return nil, err

@@ -33,7 +33,7 @@ func BenchmarkOpener(b *testing.B) {
 				name = fmt.Sprintf("n=%d/changed", n)
 			}
 			b.Run(name, func(b *testing.B) {
-				iv := newInventory()
+				iv := newInventory(DefaultRecordCache)
 				expiry := uint32(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
 				add := func(i int) {
 					var id envelope.ID

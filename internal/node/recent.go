@@ -5,8 +5,9 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
-// recentBytes bounds the records kept in memory by recentRecords.
-const recentBytes = 1 << 20
+// DefaultRecordCache bounds the records kept in memory by recentRecords,
+// unless Options.RecordCache says otherwise.
+const DefaultRecordCache = 1 << 20
 
 // recentRecords keeps the stored records (flags byte ‖ envelope) written
 // last, oldest evicted first. Live push forwards an envelope moments after
@@ -18,6 +19,7 @@ const recentBytes = 1 << 20
 // envelopes, which carriers see anyway; the store's sealing protects them
 // at rest, not in a running node's memory.
 type recentRecords struct {
+	limit int // bytes; 0: none kept
 	m     map[envelope.ID]recentRecord
 	fifo  []recentKey // insertion order; entries whose seq no longer matches are stale
 	head  int         // fifo[:head] is consumed
@@ -44,7 +46,7 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 	r.m[id] = recentRecord{v: v, seq: r.seq}
 	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
 	r.bytes += len(v)
-	for r.bytes > recentBytes && r.head < len(r.fifo) {
+	for r.bytes > r.limit && r.head < len(r.fifo) {
 		k := r.fifo[r.head]
 		r.head++
 		if rec, ok := r.m[k.id]; ok && rec.seq == k.seq {

@@ -10,8 +10,10 @@ import (
 // TestRecentRecordsBound: the newest records stay, the oldest go once the
 // byte bound is passed, and a rewritten record is not evicted by the stale
 // place of its first version.
+const recentBytes = DefaultRecordCache
+
 func TestRecentRecordsBound(t *testing.T) {
-	var r recentRecords
+	r := recentRecords{limit: recentBytes}
 	id := func(i int) envelope.ID { return envelope.ID{byte(i), byte(i >> 8), byte(i >> 16)} }
 	rec := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
 	r.put(id(0), rec(0))

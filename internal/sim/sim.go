@@ -28,6 +28,12 @@ const (
 	MaintainInterval = 10 * time.Minute
 )
 
+// simRecordCache is each simulated node's cache of envelopes written last
+// (node.Options.RecordCache): enough for live push to find what just
+// arrived, far below a real node's megabyte, which thousands of nodes
+// cannot afford.
+const simRecordCache = 64 << 10
+
 type simNode struct {
 	n     *node.Node
 	name  string
@@ -139,7 +145,7 @@ func (e *engine) setup() error {
 	e.nodes = make([]*simNode, sc.Nodes)
 	for i := range e.nodes {
 		name := "n" + strconv.Itoa(i)
-		n, err := node.InitMemory(name, cfg, node.Options{Now: clock, Rand: rand.NewChaCha8(seedFor(sc.Seed, i))})
+		n, err := node.InitMemory(name, cfg, node.Options{Now: clock, Rand: rand.NewChaCha8(seedFor(sc.Seed, i)), RecordCache: simRecordCache})
 		if err != nil {
 			return fmt.Errorf("failed to create node %d: %w", i, err)
 		}
