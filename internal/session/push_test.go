@@ -36,6 +36,16 @@ func TestPushQueueIsBounded(t *testing.T) {
 	if q := s.Queued(); q != 100 {
 		t.Fatalf("after the queued envelopes were evicted, %d queued; want the 100 pushed since", q)
 	}
+	// A backlog that reconciliation queued, larger than MaxPushQueue, takes
+	// no room from pushes, and what is pushed goes first: new mail does not
+	// wait behind a large transfer (the soak's honest neighbour did).
+	backlog := New(st, Config{})
+	backlog.enqueue(ids[MaxPushQueue : 2*MaxPushQueue+100])
+	fresh := ids[2*MaxPushQueue+200]
+	backlog.Offer([]envelope.ID{fresh})
+	if _, sent, err := backlog.Next(1); err != nil || len(sent) != 1 || sent[0] != fresh {
+		t.Fatalf("with a backlog of %d, the next envelope sent is %v (%v), not the one pushed", MaxPushQueue+100, sent, err)
+	}
 	// Reconciliation is not bounded by it: a peer that lacks everything
 	// gets everything.
 	a := New(newMemStore(raws[MaxPushQueue:]), Config{Initiator: true})

@@ -9,18 +9,22 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
-// sendQueue orders what a session sends: receipts first (they are small and
-// purge copies everywhere they pass), then the soonest to expire, then by ID
-// so the order is deterministic.
+// sendQueue orders what a session sends: envelopes pushed live (they just
+// arrived here) before the backlog that reconciliation and Wants queue, so
+// that new mail does not wait behind a large transfer; within each, receipts
+// first (they are small and purge copies everywhere they pass), then the
+// soonest to expire, then by ID so the order is deterministic.
 type sendQueue struct {
-	h   queueHeap
-	ids map[envelope.ID]struct{}
+	h      queueHeap
+	ids    map[envelope.ID]struct{}
+	pushed int // how many of the queued were pushed live
 }
 
 type queued struct {
 	id      envelope.ID
 	expiry  uint32
 	receipt bool
+	pushed  bool
 }
 
 type queueHeap []queued
@@ -28,6 +32,9 @@ type queueHeap []queued
 func (h queueHeap) Len() int { return len(h) }
 func (h queueHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
+	if a.pushed != b.pushed {
+		return a.pushed
+	}
 	if a.receipt != b.receipt {
 		return a.receipt
 	}
@@ -50,12 +57,15 @@ func newSendQueue() sendQueue { return sendQueue{ids: map[envelope.ID]struct{}{}
 func (q *sendQueue) Len() int                { return len(q.h) }
 func (q *sendQueue) has(id envelope.ID) bool { _, ok := q.ids[id]; return ok }
 
-func (q *sendQueue) push(h node.Held) {
+func (q *sendQueue) push(h node.Held, pushed bool) {
 	if q.has(h.ID) {
 		return
 	}
 	q.ids[h.ID] = struct{}{}
-	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt})
+	if pushed {
+		q.pushed++
+	}
+	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed})
 }
 
 // receiptFirst says whether the next envelope to leave is a receipt.
@@ -67,6 +77,9 @@ func (q *sendQueue) pop() (envelope.ID, bool) {
 	}
 	x := heap.Pop(&q.h).(queued)
 	delete(q.ids, x.id)
+	if x.pushed {
+		q.pushed--
+	}
 	return x.id, true
 }
 
@@ -87,6 +100,9 @@ func (q *sendQueue) filter(keep func(envelope.ID) bool) {
 			h = append(h, x)
 		} else {
 			delete(q.ids, x.id)
+			if x.pushed {
+				q.pushed--
+			}
 		}
 	}
 	clear(q.h[len(h):])

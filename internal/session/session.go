@@ -182,10 +182,13 @@ func New(st Store, cfg Config) *Session {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
-	// The sent set only saves pushing back what the peer holds: two
-	// generations of 32,768 IDs bound it at a few MB per link.
-	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 15),
-		offered: newIDSet(1 << 16), claims: newIDSet(1 << 12), claimsLeft: MaxClaims}
+	// The sent set only saves pushing back what the peer holds, and the
+	// offered set only tells a claim from a plain Want (forgetting one makes
+	// it a plain Want, and the envelope comes back as an offer): two
+	// generations of 8,192 IDs each keep them at about 300 KB a link, which
+	// 64 links under a flood of junk multiply (BenchmarkSoak).
+	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 13),
+		offered: newIDSet(1 << 13), claims: newIDSet(1 << 12), claimsLeft: MaxClaims}
 }
 
 // Hello returns the frame that opens a link: this node's proofs for its
@@ -447,26 +450,29 @@ func (s *Session) want(p []byte) error {
 	}
 	s.enqueue(ids)
 	for _, h := range s.st.Describe(claimed) { // offered, hence "sent": queue anyway
-		s.queue.push(h)
+		s.queue.push(h, false)
 	}
 	return nil
 }
 
-// enqueue queues envelopes held here that the peer is not known to hold.
-func (s *Session) enqueue(ids []envelope.ID) {
+// enqueue queues envelopes held here that the peer is not known to hold;
+// pushed says they are live pushes (Offer), which go first.
+func (s *Session) enqueue(ids []envelope.ID, pushed ...bool) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
 		if !s.sent.has(id) && !s.queue.has(id) {
 			fresh = append(fresh, id)
 		}
 	}
+	live := len(pushed) > 0 && pushed[0]
 	for _, h := range s.st.Describe(fresh) {
-		s.queue.push(h)
+		s.queue.push(h, live)
 	}
 }
 
-// Offer queues envelopes that just arrived here for the peer (live push).
-// A queue that holds MaxPushQueue envelopes or more takes no more pushes —
+// Offer queues envelopes that just arrived here for the peer (live push),
+// ahead of the backlog that reconciliation queued. A queue that holds
+// MaxPushQueue pushed envelopes takes no more pushes —
 // first it forgets the envelopes no longer held — so that a flood of junk
 // pushed on to a peer slower than the flood costs at most that much memory
 // per link; what is not pushed goes at the next reconciliation round (SPEC
@@ -475,16 +481,16 @@ func (s *Session) enqueue(ids []envelope.ID) {
 func (s *Session) Offer(ids []envelope.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.queue.Len()+len(ids) > MaxPushQueue && (s.queue.Len() >= 2*s.prunedAt || s.droppedSincePrune >= MaxPushQueue) {
+	if s.queue.pushed+len(ids) > MaxPushQueue && (s.queue.Len() >= 2*s.prunedAt || s.droppedSincePrune >= MaxPushQueue) {
 		s.prune()
 	}
-	if room := MaxPushQueue - s.queue.Len(); len(ids) > room {
+	if room := MaxPushQueue - s.queue.pushed; len(ids) > room {
 		n := len(ids) - max(room, 0)
 		s.stats.PushDropped += n
 		s.droppedSincePrune += n
 		ids = ids[:max(room, 0)]
 	}
-	s.enqueue(ids)
+	s.enqueue(ids, true)
 }
 
 // MaxPushQueue bounds the envelopes a link's send queue takes by live push
