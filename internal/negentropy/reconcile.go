@@ -191,8 +191,8 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 //
 //   - Skip: nothing to do.
 //   - Fingerprint equal to ours: nothing to do.
-//   - Fingerprint equal to that of our items in the range but one, x: the
-//     peer lacks x and holds the rest. The initiator notes x as have; the
+//   - Fingerprint equal to that of our items in the range but one, x, in a
+//     range that ends before infinity: the peer lacks x and holds the rest. The initiator notes x as have; the
 //     responder sends x in an IdList range of its own (see oneExtra).
 //   - Any other Fingerprint: split our items in the range (Fingerprints of
 //     smaller buckets, or an IdList when few).
@@ -212,9 +212,6 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	hashes := oneExtraBudget
 	for !r.empty() {
 		start := r.pos
-		if prev.ts == math.MaxUint64 {
-			return nil, r.fail(start, "range after the infinity bound")
-		}
 		cur, err := r.bound()
 		if err != nil {
 			return nil, err
@@ -228,6 +225,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 			return nil, err
 		}
 		upper := s.st.lowerBound(lower, n, cur)
+		// A range whose lower bound is at infinity (timestamp 2^64-1)
+		// holds no item on either side. A frame-limited v1 peer may still
+		// send one: having answered a range up to infinity and gone over
+		// its limit, it appends its deferral, a Fingerprint up to infinity
+		// of its items from there on: none. Such a range must say it is
+		// empty; one that claims items is malformed (see empty below).
+		empty := prev.ts == math.MaxUint64
 		ok := true
 		switch mode {
 		case modeSkip:
@@ -242,7 +246,20 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				w.skipTo(cur, upper)
 				break
 			}
-			switch x := s.st.oneExtra(lower, upper, fp, &hashes); {
+			if empty {
+				return nil, r.fail(start, "fingerprint of items after the infinity bound")
+			}
+			// The one-extra-item check only on ranges that end before
+			// infinity: a v1 peer's deferral (SPEC.md §11.5) is a
+			// Fingerprint up to infinity that may cover fewer of its items
+			// than the range's bounds say, and "theirs equals ours less x"
+			// would then conclude wrongly. Every other Fingerprint a v1
+			// peer sends is exact (SPEC.md §11.3).
+			x := -1
+			if cur.ts != math.MaxUint64 {
+				x = s.st.oneExtra(lower, upper, fp, &hashes)
+			}
+			switch {
 			case x >= 0 && in != nil:
 				in.have = in.report(in.have, s.st.at(x).ID)
 				w.skipTo(cur, upper)
@@ -259,6 +276,9 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 			}
 			if count > uint64(len(r.msg)-r.pos)/IDSize {
 				return nil, r.fail(countAt, "id list of %d ids is longer than the %d bytes left", count, len(r.msg)-r.pos)
+			}
+			if empty && count > 0 {
+				return nil, r.fail(countAt, "id list of %d ids after the infinity bound", count)
 			}
 			ids, _ := r.bytes(count*IDSize, "id list")
 			if in != nil {
