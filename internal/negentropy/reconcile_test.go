@@ -55,7 +55,7 @@ func reconcileStorage(tb testing.TB, sa, sb *Storage, limitA, limitB int, pa, pb
 		tb.Fatal(err)
 	}
 	for {
-		if res.roundTrips > 1000 {
+		if res.roundTrips > 100_000 {
 			tb.Fatalf("no convergence after %d round trips", res.roundTrips)
 		}
 		res.roundTrips++

@@ -27,6 +27,35 @@ import (
 // It splits a differing range into 16 Fingerprint buckets, or one IdList
 // below 32 items. limit 0 is no limit.
 func refRespond(st *Storage, limit int, msg []byte) ([]byte, error) {
+	return refReconcile(st, limit, msg, nil)
+}
+
+// refPeer is the initiator's state in the model: what it learned.
+type refPeer struct {
+	have, need map[[IDSize]byte]bool
+}
+
+// refInitiate is the reference initiator's first message: its items split
+// as any differing range (16 Fingerprint buckets, or an IdList below 32).
+func refInitiate(st *Storage) []byte {
+	var lastOut uint64
+	return refSplit(st, 0, st.Len(), infinity, []byte{ProtocolVersion}, func(o []byte, b bound) []byte {
+		if b.ts == math.MaxUint64 {
+			o = appendVarint(o, 0)
+		} else {
+			o = appendVarint(o, b.ts-lastOut+1)
+		}
+		lastOut = b.ts
+		o = appendVarint(o, uint64(b.n))
+		return append(o, b.id[:b.n]...)
+	})
+}
+
+// refReconcile is the reference's reconcileAux: the responder's if in is
+// nil, else the initiator's, which records an IdList's differences in in
+// and answers nothing to it. The initiator is done when the message it
+// returns holds only the version byte.
+func refReconcile(st *Storage, limit int, msg []byte, in *refPeer) ([]byte, error) {
 	if len(msg) == 0 || msg[0] != ProtocolVersion {
 		return nil, fmt.Errorf("reference model: not a version 1 message")
 	}
@@ -86,8 +115,28 @@ func refRespond(st *Storage, limit int, msg []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := r.bytes(count*IDSize, "id list"); err != nil {
+			listed, err := r.bytes(count*IDSize, "id list")
+			if err != nil {
 				return nil, err
+			}
+			if in != nil {
+				theirs := make(map[[IDSize]byte]bool)
+				for i := 0; i < len(listed); i += IDSize {
+					theirs[[IDSize]byte(listed[i:])] = true
+				}
+				for i := lower; i < upper; i++ {
+					id := st.at(i).ID
+					if theirs[id] {
+						delete(theirs, id)
+					} else {
+						in.have[id] = true
+					}
+				}
+				for id := range theirs {
+					in.need[id] = true
+				}
+				skip = true
+				break
 			}
 			doSkip()
 			var ids []byte
