@@ -12,7 +12,7 @@ package negentropy
 // reads any valid bound (SPEC.md §11.2). Nothing else on the wire changes.
 const (
 	minFirstBuckets = 16
-	minFirstSize    = 512
+	minFirstSize    = 384
 )
 
 // firstRange is one range of the first message: its items [lo, hi), its
