@@ -518,3 +518,45 @@ func fewAgainstMany(r *rand.Rand) (a, b []Item) {
 	}
 	return a, b
 }
+
+// TestReferenceInitiator reconciles the model of a reference initiator
+// (frame-limited: its deferral drops its answer to a range and fingerprints
+// only what lies past it) with Grapevine responders over random sets: what
+// it learns must be exactly the differences.
+func TestReferenceInitiator(t *testing.T) {
+	r := newRand(78)
+	for run := range 300 {
+		c := randomCase(r)
+		if run%3 == 0 {
+			c.a, c.b = fewAgainstMany(r)
+			c.b, c.a = c.a, c.b // many at the initiator, few at the responder
+		}
+		limitA := c.limitA
+		if limitA == 0 && run%2 == 0 {
+			limitA = MinFrameSizeLimit + r.IntN(2000)
+		}
+		t.Run(fmt.Sprint(run), func(t *testing.T) {
+			sa, sb := mustStorage(t, c.a), mustStorage(t, c.b)
+			resp, err := NewResponder(sb, c.limitB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := refPeer{have: map[[IDSize]byte]bool{}, need: map[[IDSize]byte]bool{}}
+			msg := refInitiate(sa)
+			for rounds := 0; len(msg) > 1; rounds++ {
+				if rounds > 10_000 {
+					t.Fatalf("%v: no convergence", c)
+				}
+				reply, err := resp.Reconcile(msg)
+				if err != nil {
+					t.Fatalf("%v: responder: %v", c, err)
+				}
+				if msg, err = refReconcile(sa, limitA, reply, &in); err != nil {
+					t.Fatalf("%v: reference model: %v", c, err)
+				}
+			}
+			sameSet(t, "have", in.have, minus(c.a, c.b))
+			sameSet(t, "need", in.need, minus(c.b, c.a))
+		})
+	}
+}
