@@ -43,7 +43,7 @@
 //
 // How ranges are split (how many fingerprint buckets, when to send an ID
 // list) is the sender's choice and never affects how a message is read. This
-// package sends a first message of 16 buckets padded to 384 bytes, whatever
+// package sends a first message of 14 buckets padded to 320 bytes, whatever
 // the store holds; when a peer's fingerprint differs from ours it first
 // checks whether the peer lacks exactly one of our items in the range, which
 // settles most single differences without further splitting, and it

@@ -11,8 +11,8 @@ package negentropy
 // prefix than the shortest separating one, up to 32 bytes, and the peer
 // reads any valid bound (SPEC.md §11.2). Nothing else on the wire changes.
 const (
-	minFirstBuckets = 16
-	minFirstSize    = 384
+	minFirstBuckets = 14
+	minFirstSize    = 320
 )
 
 // firstRange is one range of the first message: its items [lo, hi), its

@@ -6,9 +6,9 @@ import (
 )
 
 // TestFirstMessageHidesTheCount: the initiator's first message, which a
-// listener sees at every link set-up, is 384 bytes for every store of 0 to
+// listener sees at every link set-up, is 320 bytes for every store of 0 to
 // 120,000 items (expiries spread over a week, as envelopes' are), with or
-// without a frame size limit: it is always 16 ranges, padded (SPEC.md
+// without a frame size limit: it is always 14 ranges, padded (SPEC.md
 // §11.7). Before, it was 24 + 32n bytes for small stores, and then a power
 // of two from 512 bytes that grew with the store.
 func TestFirstMessageHidesTheCount(t *testing.T) {

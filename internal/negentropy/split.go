@@ -38,16 +38,16 @@ type policy struct {
 	probe      int
 }
 
-// defaultPolicy: the first message has 16 buckets (about 340 bytes, padded
-// to 384, as the reference implementation's), so that nodes in sync pay
-// little. A differing bucket of a large store is cut into buckets of 400
+// defaultPolicy: the first message has 14 buckets (about 300 bytes, padded
+// to 320; the reference implementation's has 16 and 337 bytes), so that
+// nodes in sync pay little. A differing bucket of a large store is cut into buckets of 400
 // items, in which one difference is mostly settled by the next message
 // through the one-extra-item test (see Storage.oneExtra); the others are
 // split three ways per message until they are, and ranges of four items or
 // fewer go as IdLists. Many differences are found out from how many of the
 // peer's ranges differ, and go as IdLists early.
 var defaultPolicy = policy{
-	first:      16,
+	first:      14,
 	wideItems:  400,
 	maxWide:    1024,
 	idList:     4,
