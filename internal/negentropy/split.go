@@ -88,10 +88,10 @@ func (p *policy) buckets(m, level int, density float64, saturated bool) int {
 			k = max(k, p.probe)
 		}
 		if k > p.maxBuckets {
-			return min(max(k, p.bucketsByLevel(m, level)), p.maxWide, m)
+			return min(max(k, p.bucketsByLevel(m, level, density)), p.maxWide, m)
 		}
 	}
-	return p.bucketsByLevel(m, level)
+	return p.bucketsByLevel(m, level, density)
 }
 
 // denseIDList is the density (differences per item) from which a differing
@@ -122,11 +122,18 @@ func estimate(differed, all, items int) (density float64, ok bool) {
 	return -math.Log1p(-f) * float64(all) / float64(items), true
 }
 
-func (p *policy) bucketsByLevel(m, level int) int {
+func (p *policy) bucketsByLevel(m, level int, density float64) int {
 	if m > maxOneExtra {
 		// Too many items for the one-extra-item check (a bucket of the
 		// first message, or a deferred remainder): cut it into buckets
-		// that the check can settle.
+		// that the check can settle, once differences are known to be
+		// there. Before that (density 0: a message of a few large ranges,
+		// such as a 20-byte opener of a made-up Fingerprint of everything)
+		// into as many as the first message has, so that such a message
+		// costs a few hashes whatever the store holds (SPEC.md §11.3).
+		if density == 0 {
+			return p.first
+		}
 		return min(max(p.first, (m+p.wideItems-1)/p.wideItems), p.maxWide)
 	}
 	if level >= p.lastLevel {
