@@ -220,8 +220,9 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 //   - Skip: nothing to do.
 //   - Fingerprint equal to ours: nothing to do.
 //   - Fingerprint equal to that of our items in the range but one, x, in a
-//     range that ends before infinity: the peer lacks x and holds the rest. The initiator notes x as have; the
-//     responder sends x in an IdList range of its own (see oneExtra).
+//     range that ends before infinity: the peer lacks x and holds the rest.
+//     The initiator notes x as have; the responder sends x in an IdList
+//     range of its own (see oneExtra).
 //   - Any other Fingerprint: split our items in the range (Fingerprints of
 //     smaller buckets, or an IdList when few).
 //   - IdList, initiator: note the differences; nothing more to send.
@@ -286,10 +287,10 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 			// Fingerprint up to infinity that may cover fewer of its items
 			// than the range's bounds say, and "theirs equals ours less x"
 			// would then conclude wrongly. Every other Fingerprint a v1
-			// peer sends is exact (SPEC.md §11.3).
+			// peer sends is exact (SPEC.md §11.3). Nor where the range
+			// likely holds two differences or more: the hashes would be
+			// spent in vain.
 			x := -1
-			// Not where the range likely holds two differences or more:
-			// the hashes would be spent in vain.
 			if cur.ts != math.MaxUint64 && s.density*float64(upper-lower) < 2 {
 				x = s.st.oneExtra(lower, upper, fp, &hashes)
 			}
@@ -361,9 +362,6 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			break
 		}
 		upper := s.st.lowerBound(lower, n, b)
-		if upper < lower {
-			break
-		}
 		switch mode {
 		case modeFingerprint:
 			fp, err := r.bytes(FingerprintSize, "fingerprint")
@@ -399,9 +397,10 @@ func (s *session) split(w *writer, lo, hi int, ub bound) bool {
 }
 
 // splitInto writes our items [lo, hi), which end at ub, as one IdList if
-// b is 0 or they are one at most, else as Fingerprints of b buckets of equal size (the first
-// (hi-lo) mod b buckets one item larger), each ending at the minimal bound
-// before the next bucket's first item. It returns false if not all of it
+// b is 0 or they are one at most, else as Fingerprints of b buckets of
+// equal size (the first (hi-lo) mod b buckets one item larger), each ending
+// at the minimal bound before the next bucket's first item: b = 1 is one
+// Fingerprint of the whole range. It returns false if not all of it
 // fit, having written what did.
 func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 	m := hi - lo

@@ -72,8 +72,8 @@ func (p *policy) buckets(m, level int, density float64, saturated bool) int {
 		// again: the IDs must cross anyway, and fingerprints only add
 		// bytes and round trips. The responder lists its items; the
 		// initiator sends the range back as one Fingerprint, so that only
-		// one side lists (a Grapevine responder lists it; any v1 responder
-		// splits it finer).
+		// one side lists. The exchange still progresses: a responder,
+		// Grapevine's or any v1 one, lists such a range or splits it finer.
 		if level%2 == 1 {
 			return 0
 		}
