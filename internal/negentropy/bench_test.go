@@ -118,3 +118,27 @@ func BenchmarkReferenceModel(b *testing.B) {
 		}
 	}
 }
+
+// TestAgainstReferenceFigures holds the rows of SPEC.md §11.7 on which the
+// reference implementation was ahead before (issue 12): nodes in sync, and
+// 50,000 differences among 100,000 items at the sessions' 60,000-byte
+// limit, where the reference model takes 338 bytes, and 105 round trips and
+// 6,544,848 bytes. Deterministic: the fixture's seed is fixed.
+func TestAgainstReferenceFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 100,000-item sets")
+	}
+	sa, sb := fixture(t, 1, 100_000, 0)
+	if res := reconcileStorage(t, sa, sb, 60_000, 60_000, nil, nil); res.wire > 337 || res.roundTrips != 1 {
+		t.Errorf("in sync: %d bytes in %d round trips; the reference takes 338 in 1", res.wire, res.roundTrips)
+	}
+	sa, sb = fixture(t, 1, 100_000, 50_000)
+	res := reconcileStorage(t, sa, sb, 60_000, 60_000, nil, nil)
+	if len(res.have) != 25_000 || len(res.need) != 25_000 {
+		t.Fatalf("have %d, need %d; want 25000 each", len(res.have), len(res.need))
+	}
+	t.Logf("50,000 differences: %d bytes in %d round trips", res.wire, res.roundTrips)
+	if res.wire > 3_500_000 || res.roundTrips > 60 {
+		t.Errorf("50,000 differences at 60,000 bytes: %d bytes in %d round trips; budget 3,500,000 in 60 (the reference: 6,544,848 in 105)", res.wire, res.roundTrips)
+	}
+}
