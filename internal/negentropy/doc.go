@@ -11,8 +11,8 @@
 // An item is an (expiry, envelope ID) pair: Item.Timestamp is the envelope's
 // expiry in Unix seconds and Item.ID its 32-byte envelope ID. Each node puts
 // the items it holds into a Storage, an immutable sorted vector with
-// precomputed prefix sums, so that the fingerprint of any range costs O(1)
-// and finding a range's end O(log n).
+// prefix sums kept per chunk, so that the fingerprint of any range costs
+// O(log n) and one SHA-256, and finding a range's end O(log n).
 //
 // The package is sans-IO: it produces and consumes byte messages and leaves
 // moving them to the caller. One node creates an Initiator and sends the
@@ -43,12 +43,17 @@
 //
 // How ranges are split (how many fingerprint buckets, when to send an ID
 // list) is the sender's choice and never affects how a message is read. This
-// package splits finely in the first message, and when a peer's fingerprint
-// differs from ours it first checks whether the peer lacks exactly one of our
-// items in the range, which settles most differences without further
-// splitting: 100 differences among 100,000 items cost about 11 KB in two or
-// three round trips, where the reference implementation needs about 1 KB
-// per difference.
+// package sends a first message of 14 buckets padded to 320 bytes, whatever
+// the store holds; when a peer's fingerprint differs from ours it first
+// checks whether the peer lacks exactly one of our items in the range, which
+// settles most single differences without further splitting, and it
+// estimates how dense the differences are from how many of the peer's
+// ranges differ, going to ID lists early when they are dense: 100
+// differences among 100,000 items cost about 15 KB in three round trips,
+// where the reference implementation needs about 1 KB per difference
+// (SPEC.md §11.7 has the table). A peer's message is read as any v1 peer may
+// legally write it, including the reference implementations' deferral under
+// a frame size limit (SPEC.md §11.5).
 //
 // Initiator and Responder are not safe for concurrent use; a Storage is
 // immutable and may be shared by any number of them.

@@ -4,15 +4,15 @@ package negentropy
 // set-up, encrypted but not hidden in size, and it is the same on every
 // link: if its length followed the number of items, it would count the
 // envelopes a node holds and follow the node from link to link. So it is
-// always Fingerprint ranges — at least minFirstBuckets of them, empty ones
-// included, never an IdList — padded to a size class: the least power of
+// always at least minFirstBuckets ranges — Fingerprints, except that a range
+// in which we hold no item is an empty IdList (see initiate) — padded to a size class: the least power of
 // two of at least minFirstSize bytes that holds it (at most the frame size
 // limit). The padding is legal Negentropy: a bound may carry more of its ID
 // prefix than the shortest separating one, up to 32 bytes, and the peer
 // reads any valid bound (SPEC.md §11.2). Nothing else on the wire changes.
 const (
-	minFirstBuckets = 16
-	minFirstSize    = 512
+	minFirstBuckets = 14
+	minFirstSize    = 320
 )
 
 // firstRange is one range of the first message: its items [lo, hi), its
@@ -99,7 +99,11 @@ func (s *session) initiate(b int) []byte {
 			size += varintLen(r.b.ts-prevTs+1) + 1 + r.b.n
 			prevTs = r.b.ts
 		}
-		size += 1 + FingerprintSize
+		if r.lo == r.hi {
+			size += 2 // an empty IdList: mode, count 0
+		} else {
+			size += 1 + FingerprintSize
+		}
 	}
 	padding := firstSize(size, s.limit) - size
 	for i := range ranges {
@@ -119,6 +123,14 @@ func (s *session) initiate(b int) []byte {
 			b = infinity
 		}
 		w.putBound(b)
+		if r.lo == r.hi {
+			// Never a Fingerprint of a range where we hold nothing: a v1
+			// peer that defers its answer to such a range could send back
+			// a Fingerprint we would find equal to ours (SPEC.md §11.5).
+			w.buf = appendVarint(w.buf, modeIDList)
+			w.buf = appendVarint(w.buf, 0)
+			continue
+		}
 		w.buf = appendVarint(w.buf, modeFingerprint)
 		fp := s.st.Fingerprint(r.lo, r.hi)
 		w.buf = append(w.buf, fp[:]...)

@@ -6,10 +6,11 @@ import (
 )
 
 // TestFirstMessageHidesTheCount: the initiator's first message, which a
-// listener sees at every link set-up, is 512 bytes for every store of 0 to
-// 9,000 items (expiries spread over a week, as envelopes' are), and beyond
-// that a power of two, so its length tells only a size class (SPEC.md §11.2).
-// Before, it was 24 + 32n bytes for small stores.
+// listener sees at every link set-up, is 320 bytes for every store of 0 to
+// 120,000 items (expiries spread over a week, as envelopes' are), with or
+// without a frame size limit: it is always 14 ranges, padded (SPEC.md
+// §11.7). Before, it was 24 + 32n bytes for small stores, and then a power
+// of two from 512 bytes that grew with the store.
 func TestFirstMessageHidesTheCount(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	all := gen(r, 120_000, func(int) uint64 { return 1_800_000_000 + r.Uint64N(7*86400) })
@@ -32,20 +33,13 @@ func TestFirstMessageHidesTheCount(t *testing.T) {
 	for n := range 70 {
 		sizes = append(sizes, n)
 	}
-	sizes = append(sizes, 100, 401, 1000, 2500, 6400, 6401, 8000, 9000)
+	sizes = append(sizes, 100, 401, 1000, 2500, 6400, 6401, 8000, 9000, 10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 120_000)
 	for _, n := range sizes {
-		for _, limit := range []int{0, 60000} {
+		for _, limit := range []int{0, 60000, MinFrameSizeLimit} {
 			if got := first(n, limit); got != minFirstSize {
 				t.Errorf("first message for %d items (limit %d) is %d bytes, want %d", n, limit, got, minFirstSize)
 			}
 		}
-	}
-	for _, n := range []int{10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 120_000} {
-		got := first(n, 60000)
-		if got&(got-1) != 0 {
-			t.Errorf("first message for %d items is %d bytes, not a power of two", n, got)
-		}
-		t.Logf("%d items: %d bytes", n, got)
 	}
 	// Timestamps at the top of the range leave no room for empty ranges
 	// past the last item: the message is still well formed and padded.

@@ -134,11 +134,11 @@ func FuzzInitiator(f *testing.F) {
 var fuzzPolicies = []*policy{
 	nil, // ours
 	// The reference implementation's: 16 buckets, IdList below 32 items.
-	{firstItems: 1 << 30, maxFirst: 16, idList: 31, lateIDList: 31, lastLevel: 0, maxBuckets: 16},
+	{first: 16, wideItems: 1 << 30, maxWide: 16, idList: 31, lateIDList: 31, lastLevel: 0, maxBuckets: 16},
 	// Halving, IdLists of single items.
-	{firstItems: 1 << 30, maxFirst: 2, idList: 1, lateIDList: 1, lastLevel: 0, maxBuckets: 2},
+	{first: 2, wideItems: 1 << 30, maxWide: 2, idList: 1, lateIDList: 1, lastLevel: 0, maxBuckets: 2},
 	// Very fine first message.
-	{firstItems: 2, minFirst: 16, maxFirst: 1024, idList: 4, lateIDList: 8, lastLevel: 5, maxBuckets: 3},
+	{first: 1024, wideItems: 2, maxWide: 1024, idList: 4, lateIDList: 8, lastLevel: 5, maxBuckets: 3, probe: 16},
 }
 
 // FuzzReconcile reconciles two sets drawn from the input, 3 bytes an item

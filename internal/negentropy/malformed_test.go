@@ -37,7 +37,12 @@ var malformed = []struct {
 	{"id list longer than message", "61 00 00 02 02" + strings.Repeat("ee", 40), "negentropy: id list of 2 ids is longer than the 40 bytes left at offset 4"},
 	{"huge id list", "61 00 00 02 81ffffffffffffffff7f", "negentropy: id list of 18446744073709551615 ids is longer than the 0 bytes left at offset 4"},
 	{"bound out of order", "61 06 01 10 00  01 01 05 00", "negentropy: bound out of order at offset 5"},
-	{"range after infinity", "61 00 00 00  00 00 00", "negentropy: range after the infinity bound at offset 4"},
+	// Ranges after the infinity bound are legal (a frame-limited peer's
+	// deferral may follow one) but hold no item: one that claims any is
+	// malformed.
+	{"fingerprint after infinity", "61 00 00 00  00 00 01" + strings.Repeat("00", 16), "negentropy: fingerprint of items after the infinity bound at offset 4"},
+	{"id list after infinity", "61 00 00 00  00 00 02 01" + strings.Repeat("ee", 32), "negentropy: id list of 1 ids after the infinity bound at offset 7"},
+	{"id list above infinity", "61 00 01 01 00  00 01 02 02 01" + strings.Repeat("ee", 32), "negentropy: id list of 1 ids after the infinity bound at offset 9"},
 }
 
 func TestMalformed(t *testing.T) {
@@ -80,6 +85,13 @@ func TestWellFormedEdges(t *testing.T) {
 			"61 06 01 10 00  00 00 02 02 10" + zeros31 + "20" + zeros31},
 		{"zero-padded prefix", "61 06 02 2000 00  00 00 02 00", "61 06 02 2000 00  00 00 02 01 20" + zeros31},
 		{"duplicate ids in a list", "61 00 00 02 02 10" + zeros31 + "10" + zeros31, "61 06 01 20 00  00 00 02 01 20" + zeros31},
+		// What a frame-limited v1 responder sends when an IdList up to
+		// infinity took it over its limit: its deferral, a Fingerprint of
+		// its items past infinity (none) up to infinity.
+		{"empty fingerprint after infinity", "61 00 00 02 00  00 00 01 7f9c9e31ac8256ca2f258583df262dbc",
+			"61 00 00 02 02 10" + zeros31 + "20" + zeros31},
+		{"skip and empty id list after infinity", "61 00 00 00  00 00 00  00 00 02 00", "61"},
+		{"bound above infinity", "61 00 01 01 00  00 01 02 01 7f9c9e31ac8256ca2f258583df262dbc", "61"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, _ := NewResponder(st, 0)

@@ -34,6 +34,28 @@ type session struct {
 	limit  int
 	policy policy
 	level  int
+	// density is the estimated number of differences per item, from the
+	// Fingerprints the peer sent (see estimate): it shapes our splits and
+	// carries over a deferral, so that a remainder is not refined again
+	// from coarse buckets. 0 while unknown.
+	density float64
+	// saturated is whether density is a lower bound (every range differed).
+	saturated bool
+}
+
+// observe updates the density estimate from the Fingerprint ranges of a
+// message: all of them, differed of which differed, holding items of ours.
+func (s *session) observe(differed, all, items int) {
+	d, ok := estimate(differed, all, items)
+	if !ok {
+		return
+	}
+	if s.saturated && d < s.density {
+		// A finer split that still differs everywhere tells no more than
+		// the coarser one did.
+		d = s.density
+	}
+	s.density, s.saturated = d, differed == all
 }
 
 func checkArgs(st *Storage, frameSizeLimit int) error {
@@ -77,7 +99,7 @@ func (in *Initiator) Initiate() ([]byte, error) {
 	}
 	in.initiated = true
 	s := &in.s
-	b := max(minFirstBuckets, s.policy.buckets(s.st.Len(), 0))
+	b := max(minFirstBuckets, s.policy.buckets(s.st.Len(), 0, 0, false))
 	if s.limit > 0 {
 		// Rather fewer, larger buckets that all fit than a deferred remainder.
 		const perBucket = 3 + 1 + 1 + FingerprintSize // typical timestamp delta, prefix length, mode, fingerprint
@@ -132,8 +154,9 @@ func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]by
 
 // compare is what the Initiator does with an IdList from the peer: ours in
 // [lo, hi) that are not in the list are have, the listed IDs we do not hold
-// in that range are need.
-func (in *Initiator) compare(lo, hi int, ids []byte) {
+// in that range are need. It returns how many differences the range holds
+// and how many items the two sides hold there together.
+func (in *Initiator) compare(lo, hi int, ids []byte) (diffs, union int) {
 	theirs := make(map[[IDSize]byte]bool, len(ids)/IDSize) // ID -> matched one of ours
 	for i := 0; i < len(ids); i += IDSize {
 		theirs[[IDSize]byte(ids[i:])] = false
@@ -144,14 +167,19 @@ func (in *Initiator) compare(lo, hi int, ids []byte) {
 			theirs[id] = true
 		} else {
 			in.have = in.report(in.have, id)
+			diffs++
 		}
 	}
+	have := diffs
 	for i := 0; i < len(ids); i += IDSize {
 		id := [IDSize]byte(ids[i:])
 		if !theirs[id] {
 			in.need = in.report(in.need, id)
+			theirs[id] = true // a repeated ID counts once
+			diffs++
 		}
 	}
+	return diffs, hi - lo + diffs - have
 }
 
 func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte {
@@ -191,9 +219,10 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 //
 //   - Skip: nothing to do.
 //   - Fingerprint equal to ours: nothing to do.
-//   - Fingerprint equal to that of our items in the range but one, x: the
-//     peer lacks x and holds the rest. The initiator notes x as have; the
-//     responder sends x in an IdList range of its own (see oneExtra).
+//   - Fingerprint equal to that of our items in the range but one, x, in a
+//     range that ends before infinity: the peer lacks x and holds the rest.
+//     The initiator notes x as have; the responder sends x in an IdList
+//     range of its own (see oneExtra).
 //   - Any other Fingerprint: split our items in the range (Fingerprints of
 //     smaller buckets, or an IdList when few).
 //   - IdList, initiator: note the differences; nothing more to send.
@@ -210,11 +239,12 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	var prev bound // the lower bound of the next range: 0, empty ID
 	lower := 0     // index of our first item not below prev
 	hashes := oneExtraBudget
+	s.observe(s.scan(msg))
+	// The differences found in the peer's IdLists of this message, and the
+	// items in those ranges (initiator only).
+	listDiffs, listItems := 0, 0
 	for !r.empty() {
 		start := r.pos
-		if prev.ts == math.MaxUint64 {
-			return nil, r.fail(start, "range after the infinity bound")
-		}
 		cur, err := r.bound()
 		if err != nil {
 			return nil, err
@@ -228,6 +258,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 			return nil, err
 		}
 		upper := s.st.lowerBound(lower, n, cur)
+		// A range whose lower bound is at infinity (timestamp 2^64-1)
+		// holds no item on either side. A frame-limited v1 peer may still
+		// send one: having answered a range up to infinity and gone over
+		// its limit, it appends its deferral, a Fingerprint up to infinity
+		// of its items from there on: none. Such a range must say it is
+		// empty; one that claims items is malformed (see empty below).
+		empty := prev.ts == math.MaxUint64
 		ok := true
 		switch mode {
 		case modeSkip:
@@ -242,7 +279,22 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				w.skipTo(cur, upper)
 				break
 			}
-			switch x := s.st.oneExtra(lower, upper, fp, &hashes); {
+			if empty {
+				return nil, r.fail(start, "fingerprint of items after the infinity bound")
+			}
+			// The one-extra-item check only on ranges that end before
+			// infinity: a v1 peer's deferral (SPEC.md §11.5) is a
+			// Fingerprint up to infinity that may cover fewer of its items
+			// than the range's bounds say, and "theirs equals ours less x"
+			// would then conclude wrongly. Every other Fingerprint a v1
+			// peer sends is exact (SPEC.md §11.3). Nor where the range
+			// likely holds two differences or more: the hashes would be
+			// spent in vain.
+			x := -1
+			if cur.ts != math.MaxUint64 && s.density*float64(upper-lower) < 2 {
+				x = s.st.oneExtra(lower, upper, fp, &hashes)
+			}
+			switch {
 			case x >= 0 && in != nil:
 				in.have = in.report(in.have, s.st.at(x).ID)
 				w.skipTo(cur, upper)
@@ -260,9 +312,21 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 			if count > uint64(len(r.msg)-r.pos)/IDSize {
 				return nil, r.fail(countAt, "id list of %d ids is longer than the %d bytes left", count, len(r.msg)-r.pos)
 			}
+			if empty && count > 0 {
+				return nil, r.fail(countAt, "id list of %d ids after the infinity bound", count)
+			}
 			ids, _ := r.bytes(count*IDSize, "id list")
 			if in != nil {
-				in.compare(lower, upper, ids)
+				diffs, union := in.compare(lower, upper, ids)
+				if union >= minDensityRange {
+					// An IdList tells the differences in its range exactly:
+					// a better estimate than any from Fingerprints.
+					listDiffs += diffs
+					listItems += union
+					if listItems >= 4*minDensityRange {
+						s.density, s.saturated = float64(listDiffs)/float64(listItems), false
+					}
+				}
 				w.skipTo(cur, upper)
 			} else {
 				ok = s.answerIDList(w, lower, upper, cur, ids)
@@ -280,20 +344,67 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	return w.buf, nil
 }
 
+// scan reads the Fingerprint ranges of msg that end before infinity and
+// hold items of ours, before anything is answered, for the density
+// estimate: how many there are, how many differ from ours, and our items
+// in them. It stops at anything malformed, which process reports.
+func (s *session) scan(msg []byte) (differed, all, items int) {
+	r := &reader{msg: msg, pos: 1}
+	n := s.st.Len()
+	lower := 0
+	for !r.empty() {
+		b, err := r.bound()
+		if err != nil {
+			break
+		}
+		mode, err := r.varint("mode")
+		if err != nil {
+			break
+		}
+		upper := s.st.lowerBound(lower, n, b)
+		switch mode {
+		case modeFingerprint:
+			fp, err := r.bytes(FingerprintSize, "fingerprint")
+			if err != nil {
+				return differed, all, items
+			}
+			if upper > lower && b.ts != math.MaxUint64 {
+				all++
+				items += upper - lower
+				if [FingerprintSize]byte(fp) != s.st.Fingerprint(lower, upper) {
+					differed++
+				}
+			}
+		case modeIDList:
+			count, err := r.varint("id list length")
+			if err != nil || count > uint64(len(r.msg)-r.pos)/IDSize {
+				return differed, all, items
+			}
+			r.pos += int(count) * IDSize
+		case modeSkip:
+		default:
+			return differed, all, items
+		}
+		lower = upper
+	}
+	return differed, all, items
+}
+
 // split writes our items [lo, hi), which end at upper bound ub, as the
 // policy says for this level. It returns false if not all of it fit.
 func (s *session) split(w *writer, lo, hi int, ub bound) bool {
-	return s.splitInto(w, lo, hi, ub, s.policy.buckets(hi-lo, s.level))
+	return s.splitInto(w, lo, hi, ub, s.policy.buckets(hi-lo, s.level, s.density, s.saturated))
 }
 
 // splitInto writes our items [lo, hi), which end at ub, as one IdList if
-// b is 0, else as Fingerprints of b buckets of equal size (the first
-// (hi-lo) mod b buckets one item larger), each ending at the minimal bound
-// before the next bucket's first item. It returns false if not all of it
+// b is 0 or they are one at most, else as Fingerprints of b buckets of
+// equal size (the first (hi-lo) mod b buckets one item larger), each ending
+// at the minimal bound before the next bucket's first item: b = 1 is one
+// Fingerprint of the whole range. It returns false if not all of it
 // fit, having written what did.
 func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 	m := hi - lo
-	if b <= 1 || m <= 1 {
+	if b == 0 || m <= 1 {
 		return w.idList(s.st, lo, hi, ub)
 	}
 	b = min(b, m)

@@ -384,7 +384,9 @@ func (s *Storage) lowerBound(lo, hi int, b bound) int {
 // only ranges of at most maxOneExtra items and spends at most *budget
 // hashes (taking them off it): a peer must not buy a hash per item held
 // with a few bytes (SPEC.md §11.3). Past either, it returns -1 and the
-// range is split as any other.
+// range is split as any other. It must be given only exact fingerprints:
+// the caller never tries it on a range up to infinity, where a v1 peer's
+// deferral may fingerprint fewer items than the range holds (SPEC.md §11.5).
 func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte, budget *int) int {
 	if lo == hi || hi-lo > maxOneExtra || hi-lo > *budget {
 		return -1

@@ -313,9 +313,23 @@ func (w *writer) idList(s *Storage, lo, hi int, b bound) bool {
 // deferRest ends the message with a Fingerprint from the end of what is
 // written up to infinity, so that the peer takes up the remaining ranges in
 // the next round. The reserve always leaves room for it.
+//
+// If we hold no item there it is an empty IdList instead: we never send a
+// Fingerprint of a range in which we hold nothing. A v1 peer that defers
+// sends a Fingerprint up to infinity of its items past the range it was
+// answering only, and that could equal our Fingerprint of an empty
+// remainder though the peer holds items in the range; as long as every
+// Fingerprint we send covers one of our items, a deferred answer can never
+// look equal to ours (SPEC.md §11.5). An empty IdList also costs less and
+// asks for what the peer must send anyway: its IDs.
 func (w *writer) deferRest(s *Storage) {
 	w.flush()
 	w.putBound(infinity)
+	if w.end == s.Len() {
+		w.buf = appendVarint(w.buf, modeIDList)
+		w.buf = appendVarint(w.buf, 0)
+		return
+	}
 	w.buf = appendVarint(w.buf, modeFingerprint)
 	fp := s.Fingerprint(w.end, s.Len())
 	w.buf = append(w.buf, fp[:]...)
