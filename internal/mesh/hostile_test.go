@@ -3,9 +3,11 @@ package mesh
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -188,4 +190,62 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 		t.Fatal(err)
 	}
 	return ap
+}
+
+// TestSlowHandshakesYield (the soak's slowloris): forty connections from
+// twenty addresses each send a byte a second, never finishing a handshake,
+// and reconnect at once when dropped, so every handshake slot is always
+// taken. A friend dialling in still links within seconds: the oldest slow
+// handshake yields its slot to a newcomer.
+func TestSlowHandshakesYield(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		victim, friend := newTestNode(t, "Victim"), newTestNode(t, "Friend")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		m, _ := tm.start(victim, "v")
+		ctx, stop := context.WithCancel(tm.ctx)
+		var wg sync.WaitGroup
+		for i := range 40 {
+			tr := tm.net.Transport(fmt.Sprintf("slow-%d", i%20))
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					c, err := tr.Dial(ctx, "v")
+					if err != nil {
+						time.Sleep(100 * time.Millisecond)
+						continue
+					}
+					// A well-formed length (32), then the message a byte a
+					// second: never wrong, never done within the deadline.
+					msg := append([]byte{0, 32}, make([]byte, 32)...)
+					for k := 0; ctx.Err() == nil && k < len(msg); k++ {
+						if _, err := c.Write(msg[k : k+1]); err != nil {
+							break
+						}
+						time.Sleep(time.Second)
+					}
+					c.Close()
+				}
+			})
+		}
+		time.Sleep(5 * time.Second)
+		m.mu.Lock()
+		full := m.shakes >= m.cfg.MaxHandshakes
+		m.mu.Unlock()
+		if !full {
+			t.Fatalf("the slow connections hold %d handshake slots of %d: the test shows nothing", m.shakes, m.cfg.MaxHandshakes)
+		}
+		began := time.Now()
+		tm.start(friend, "f", "v")
+		eventually(t, "Friend links", 30*time.Second, func() bool {
+			for _, p := range m.Peers() {
+				if hostOf(p.Addr) == "f" {
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("with every handshake slot held by slow connections, the friend linked after %v", time.Since(began))
+		stop()
+		wg.Wait()
+	})
 }

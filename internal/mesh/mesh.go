@@ -148,9 +148,10 @@ type Mesh struct {
 	peers     map[*peer]struct{}
 	busy      map[string]bool // addresses being dialled or linked from here
 	penalties map[string]penalty
-	shaking   map[string]int // handshakes in progress, per host
-	shakes    int            // handshakes in progress in all
-	shedLog   time.Time      // when shedding load was last logged
+	shaking   map[string]int         // handshakes in progress, per host
+	shakes    int                    // handshakes in progress in all
+	inShake   map[net.Conn]time.Time // inbound handshakes in progress, since when
+	shedLog   time.Time              // when shedding load was last logged
 	listen    []string
 
 	// The discovery service runs under its own context, so SetStealth can
@@ -185,7 +186,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, shaking: map[string]int{}, tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, inShake: map[net.Conn]time.Time{}, tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -420,12 +421,12 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			c.Close()
 			continue
 		}
-		if why := m.admit(host); why != "" {
+		if why := m.admit(host, c); why != "" {
 			m.shed(host, why)
 			c.Close()
 			continue
 		}
-		m.links.Go(func() { m.run(ctx, c, false, "", false, func() { m.handshook(host) }) })
+		m.links.Go(func() { m.run(ctx, c, false, "", false, func() { m.handshook(host, c) }) })
 	}
 }
 
@@ -435,15 +436,18 @@ func (m *Mesh) full() bool {
 	return len(m.peers) >= m.cfg.MaxPeers && m.idlest() == nil
 }
 
-// admit reserves a handshake for a new inbound connection from host, or
-// says why not: too many handshakes in progress, from this host or in all,
-// or this host holds its share of links already. A full node still admits
-// one when some link carries nothing useful: it yields (register).
-func (m *Mesh) admit(host string) string {
+// admit reserves a handshake for a new inbound connection c from host, or
+// says why not: too many handshakes from this host, or this host holds its
+// share of links already. A full node still admits one when some link
+// carries nothing useful: it yields (register). When every handshake slot
+// is taken, the oldest handshake that has had handshakeGrace yields its
+// slot: an honest one takes milliseconds, so connections that speak a byte
+// now and then (slowloris) can no longer keep newcomers out.
+func (m *Mesh) admit(host string, c net.Conn) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.shakes >= m.cfg.MaxHandshakes:
+	case m.shakes >= m.cfg.MaxHandshakes && !m.yieldOldestHandshake():
 		return "too many handshakes in progress"
 	case m.shaking[host] >= 2:
 		return "too many handshakes from one address"
@@ -454,16 +458,46 @@ func (m *Mesh) admit(host string) string {
 	}
 	m.shaking[host]++
 	m.shakes++
+	m.inShake[c] = time.Now()
 	return ""
 }
 
-func (m *Mesh) handshook(host string) {
+// handshakeGrace is how long a handshake keeps its slot whatever happens;
+// after it, a newcomer may take the slot when all are busy.
+const handshakeGrace = 2 * time.Second
+
+// yieldOldestHandshake closes the oldest inbound handshake in progress if
+// it began over handshakeGrace ago, and reports whether it did (its slot is
+// counted free once the handshake returns, moments later). Called with m.mu
+// held.
+func (m *Mesh) yieldOldestHandshake() bool {
+	var oldest net.Conn
+	var since time.Time
+	for c, t := range m.inShake {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil || time.Since(since) < handshakeGrace {
+		return false
+	}
+	delete(m.inShake, oldest)
+	oldest.Close()
+	if now := time.Now(); now.Sub(m.shedLog) > time.Minute {
+		m.shedLog = now
+		m.log.Warn("shedding load: a slow handshake yields its slot to a newcomer", "addr", oldest.RemoteAddr().String())
+	}
+	return true
+}
+
+func (m *Mesh) handshook(host string, c net.Conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shaking[host]--; m.shaking[host] <= 0 {
 		delete(m.shaking, host)
 	}
 	m.shakes--
+	delete(m.inShake, c)
 }
 
 func (m *Mesh) linksFrom(host string) int {
