@@ -422,3 +422,37 @@ func TestSprayCopiesAreNotLostToADuplicate(t *testing.T) {
 		t.Fatalf("copies %d after a spray of MaxCopies; want the cap %d", c, MaxCopies)
 	}
 }
+
+// TestChurnDoesNotGrowTheHome (the soak's disk growth): bbolt never
+// shrinks its file, so a home that once carried a lot stays that large when
+// the quota is lowered (or churn leaves it fragmented). A relay fills 32 MiB
+// of quota, then is cut to 2 MiB: maintenance compacts the home back under
+// 3 × the new quota.
+func TestChurnDoesNotGrowTheHome(t *testing.T) {
+	clk := newTestClock()
+	relay := newTestNode(t, "Relay", clk)
+	relay.SetRelayQuota(32 << 20)
+	for range 40 {
+		if _, err := relay.IngestFrom("junk", strangerEnvelopes(t, clk, 1000, time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const quota = 2 << 20
+	relay.SetRelayQuota(quota)
+	if _, err := relay.IngestFrom("junk", strangerEnvelopes(t, clk, 1, time.Hour), nil); err != nil { // evicts
+		t.Fatal(err)
+	}
+	grown, _ := relay.Stats()
+	if err := relay.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := relay.Stats()
+	t.Logf("quota cut to %d: home %d bytes, %d after maintenance (%d envelopes carried)",
+		quota, grown.StoreBytes, after.StoreBytes, after.Carried)
+	if grown.StoreBytes < 6*quota {
+		t.Fatalf("the home grew to only %d bytes: the test shows nothing", grown.StoreBytes)
+	}
+	if after.StoreBytes > 3*quota {
+		t.Fatalf("after maintenance the home is %d bytes, over 3 × the quota", after.StoreBytes)
+	}
+}

@@ -112,14 +112,15 @@ func (o *Options) fill() {
 // Node is an unlocked home. It is safe for concurrent use: one mutex
 // serialises its methods (the store allows one writer anyway).
 type Node struct {
-	mu   sync.Mutex
-	st   *store.Store
-	id   *keys.Identity
-	cfg  Config
-	clk  *clock
-	rand io.Reader
-	log  *slog.Logger
-	idx  *index
+	compactedSize int64 // the store file's size after the last compaction
+	mu            sync.Mutex
+	st            *store.Store
+	id            *keys.Identity
+	cfg           Config
+	clk           *clock
+	rand          io.Reader
+	log           *slog.Logger
+	idx           *index
 
 	inv      *inventory
 	journal  []change             // envelope writes of the transaction in progress
@@ -360,6 +361,34 @@ func (n *Node) Maintain() error {
 	return n.maintain()
 }
 
+// compactMin is the least file size worth a compaction. Beyond it, the
+// store is compacted when more than half the file is free pages, or when
+// the file is more than three times what the envelopes held cost (churn
+// leaves pages half full) — but not again before the file has grown by
+// half since the last compaction, so a home whose size is its contacts and
+// history is not rewritten at every maintenance (SPEC §12.4).
+const compactMin = 16 << 20
+
+// compactIfWasteful rewrites the store file when churn left much of it
+// unused (store.Compact). A failure is logged: the node goes on with the
+// file it has.
+func (n *Node) compactIfWasteful() {
+	waste, size, err := n.st.Waste()
+	if err != nil || size < compactMin || size < n.compactedSize*3/2 {
+		return
+	}
+	if waste < size/2 && size < 3*n.inv.cost {
+		return
+	}
+	before, after, err := n.st.Compact()
+	if err != nil {
+		n.log.Warn("compacting the store failed", "err", err)
+		return
+	}
+	n.compactedSize = after
+	n.log.Info("store compacted", "before_bytes", before, "after_bytes", after)
+}
+
 func (n *Node) maintain() error {
 	if last, due := n.clk.due(time.Hour); due { // an idle node still keeps its time
 		if err := n.update(func(tx *store.Tx) error { return putClock(tx, last) }); err != nil {
@@ -375,6 +404,7 @@ func (n *Node) maintain() error {
 		return err
 	}
 	n.pruneInventory()
+	n.compactIfWasteful()
 	oldest := n.oldestPeriod()
 	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]keys.Period{from, to} && len(n.idx.prekeys) == 0 {
 		// Nothing left the window since the last time and no invite can
