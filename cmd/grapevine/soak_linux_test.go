@@ -399,7 +399,7 @@ func (f *flooder) linkUp(from string) (*link.Conn, net.Conn, error) {
 		return nil, nil, err
 	}
 	c.SetDeadline(time.Time{})
-	hello := make([]byte, 32*16)
+	hello := make([]byte, node.LinkHelloSize)
 	rand.Read(hello)
 	if err := lc.WriteFrame(byte(gvsession.TypeHello), hello); err != nil {
 		c.Close()
