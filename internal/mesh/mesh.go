@@ -151,6 +151,8 @@ type Mesh struct {
 	shaking   map[string]int         // handshakes in progress, per host
 	shakes    int                    // handshakes in progress in all
 	inShake   map[net.Conn]time.Time // inbound handshakes in progress, since when
+	waiting   []waiter               // inbound connections waiting for a handshake slot, oldest first
+	kick      chan struct{}          // a handshake slot may be free: see admitWaiting
 	shedLog   time.Time              // when shedding load was last logged
 	listen    []string
 
@@ -186,7 +188,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, shaking: map[string]int{}, inShake: map[net.Conn]time.Time{}, tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, inShake: map[net.Conn]time.Time{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -220,6 +222,7 @@ func (m *Mesh) Serve(ctx context.Context) error {
 	goes(func() { m.housekeeping(ctx) })
 	if ln != nil {
 		goes(func() { m.accept(ctx, ln) })
+		goes(func() { m.admitWaiting(ctx) })
 		goes(func() { <-ctx.Done(); ln.Close() })
 	}
 	for _, addr := range m.cfg.Peers {
@@ -421,12 +424,78 @@ func (m *Mesh) accept(ctx context.Context, ln net.Listener) {
 			c.Close()
 			continue
 		}
-		if why := m.admit(host, c); why != "" {
+		switch why := m.admit(host, c); why {
+		case "":
+			m.handshake(ctx, c, host)
+		case queued: // admitWaiting starts it when a slot frees
+		default:
 			m.shed(host, why)
 			c.Close()
-			continue
 		}
-		m.links.Go(func() { m.run(ctx, c, false, "", false, func() { m.handshook(host, c) }) })
+	}
+}
+
+// handshake runs the link of an admitted inbound connection.
+func (m *Mesh) handshake(ctx context.Context, c net.Conn, host string) {
+	m.links.Go(func() { m.run(ctx, c, false, "", false, func() { m.handshook(host, c) }) })
+}
+
+// A waiter is an inbound connection waiting for a handshake slot.
+type waiter struct {
+	c     net.Conn
+	host  string
+	since time.Time
+}
+
+// queued is admit's answer for a connection put in the waiting line.
+const queued = "queued"
+
+// admitWaiting admits waiting connections as handshake slots free up, in
+// the order they came: when all are taken, the oldest handshake that has
+// had handshakeGrace yields its slot to the first in line. So connections
+// that speak a byte now and then (slowloris) cannot keep a neighbour out,
+// however fast they reconnect: a newcomer waits its turn behind at most
+// MaxHandshakes others. A connection that waited the handshake timeout is
+// dropped.
+func (m *Mesh) admitWaiting(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.mu.Lock()
+			for _, w := range m.waiting {
+				w.c.Close()
+			}
+			m.waiting = nil
+			m.mu.Unlock()
+			return
+		case <-tick.C:
+		case <-m.kick:
+		}
+		var start []waiter
+		m.mu.Lock()
+		now := time.Now()
+		for len(m.waiting) > 0 {
+			w := m.waiting[0]
+			if now.Sub(w.since) > link.DefaultHandshakeTimeout {
+				w.c.Close()
+				m.waiting = m.waiting[1:]
+				continue
+			}
+			if m.shakes < m.cfg.MaxHandshakes {
+				m.waiting = m.waiting[1:]
+				m.reserve(w.host, w.c)
+				start = append(start, w)
+				continue
+			}
+			m.yieldOldestHandshake() // its slot frees when its handshake returns: kick
+			break
+		}
+		m.mu.Unlock()
+		for _, w := range start {
+			m.handshake(ctx, w.c, w.host)
+		}
 	}
 }
 
@@ -440,26 +509,60 @@ func (m *Mesh) full() bool {
 // says why not: too many handshakes from this host, or this host holds its
 // share of links already. A full node still admits one when some link
 // carries nothing useful: it yields (register). When every handshake slot
-// is taken, the oldest handshake that has had handshakeGrace yields its
-// slot: an honest one takes milliseconds, so connections that speak a byte
-// now and then (slowloris) can no longer keep newcomers out.
+// is taken, c waits in line (queued; see admitWaiting), one per address
+// and as many as there are slots; beyond that it is refused.
 func (m *Mesh) admit(host string, c net.Conn) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.shakes >= m.cfg.MaxHandshakes && !m.yieldOldestHandshake():
-		return "too many handshakes in progress"
 	case m.shaking[host] >= 2:
 		return "too many handshakes from one address"
 	case m.linksFrom(host) >= m.cfg.MaxPerHost:
 		return "this address holds its share of links"
 	case len(m.peers) >= m.cfg.MaxPeers && m.idlest() == nil:
 		return "every link slot busy"
+	case m.shakes >= m.cfg.MaxHandshakes:
+		if slices.ContainsFunc(m.waiting, func(w waiter) bool { return w.host == host }) {
+			return "too many handshakes in progress"
+		}
+		if len(m.waiting) >= m.cfg.MaxHandshakes && !m.displaceWaiter(host) {
+			return "too many handshakes in progress"
+		}
+		m.waiting = append(m.waiting, waiter{c: c, host: host, since: time.Now()})
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+		return queued
 	}
+	m.reserve(host, c)
+	return ""
+}
+
+// displaceWaiter makes room in a full line for a newcomer from host: the
+// waiter whose address has the most handshakes in progress goes, if that is
+// more than host has. An address that already holds slots cannot keep one
+// that holds none out of the line. Called with m.mu held.
+func (m *Mesh) displaceWaiter(host string) bool {
+	worst := -1
+	for i, w := range m.waiting {
+		if worst < 0 || m.shaking[w.host] > m.shaking[m.waiting[worst].host] {
+			worst = i
+		}
+	}
+	if worst < 0 || m.shaking[m.waiting[worst].host] <= m.shaking[host] {
+		return false
+	}
+	m.waiting[worst].c.Close()
+	m.waiting = slices.Delete(m.waiting, worst, worst+1)
+	return true
+}
+
+// reserve takes a handshake slot for c. Called with m.mu held.
+func (m *Mesh) reserve(host string, c net.Conn) {
 	m.shaking[host]++
 	m.shakes++
 	m.inShake[c] = time.Now()
-	return ""
 }
 
 // handshakeGrace is how long a handshake keeps its slot whatever happens;
@@ -498,6 +601,10 @@ func (m *Mesh) handshook(host string, c net.Conn) {
 	}
 	m.shakes--
 	delete(m.inShake, c)
+	select { // a slot is free: the first in line may take it
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (m *Mesh) linksFrom(host string) int {
