@@ -559,6 +559,12 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 		if !ok {
 			break
 		}
+		if s.sent.has(id) && !s.claims.has(id) {
+			// The peer sent it to us while it waited here (two neighbours
+			// who got it at once push it to each other): it holds it.
+			s.stats.Redundant++
+			continue
+		}
 		s.sent.add(id)
 		ids = append(ids, id)
 		if s.claims.has(id) {
