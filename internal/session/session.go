@@ -562,7 +562,6 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 		if s.sent.has(id) && !s.claims.has(id) {
 			// The peer sent it to us while it waited here (two neighbours
 			// who got it at once push it to each other): it holds it.
-			s.stats.Redundant++
 			continue
 		}
 		s.sent.add(id)

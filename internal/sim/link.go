@@ -145,6 +145,8 @@ func (e *engine) ingest(l *vlink, k int) {
 		e.fail(err)
 		return
 	}
+	e.res.Duplicates += int64(rep.Duplicate)
+	e.res.AlreadyDelivered += int64(rep.AlreadyDelivered)
 	e.noteOpened(int(l.ends[k]), rep.Opened)
 	e.fanout(int(l.ends[k]))
 }
@@ -223,6 +225,7 @@ func (e *engine) resync(l *vlink) {
 func (e *engine) linkDown(l *vlink) {
 	l.alive = false
 	delete(e.links, l.ends)
+	e.countDuplicates(l)
 	for k := range 2 {
 		sn := e.nodes[l.ends[k]]
 		for i, x := range sn.links {
@@ -234,6 +237,14 @@ func (e *engine) linkDown(l *vlink) {
 		if l.sess[k].Pending() > 0 {
 			e.ingest(l, k)
 		}
+	}
+}
+
+// countDuplicates adds what l's sessions dropped on arrival as already held
+// (the ingest counts the duplicates that reached the store).
+func (e *engine) countDuplicates(l *vlink) {
+	for k := range 2 {
+		e.res.Duplicates += int64(l.sess[k].Stats().Redundant)
 	}
 }
 

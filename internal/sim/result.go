@@ -42,6 +42,12 @@ type Result struct {
 	Transmissions             int64   `json:"transmissions"`         // envelopes and receipts put on a link
 	ReceiptTransmissions      int64   `json:"receipt_transmissions"` // of which receipts
 	TransmissionsPerDelivered float64 `json:"transmissions_per_delivered"`
+	// Duplicates counts envelopes (messages and receipts) that reached a
+	// node already holding them: transmissions that carried nothing new.
+	Duplicates int64 `json:"duplicates"`
+	// AlreadyDelivered counts messages that reached a node holding the
+	// receipt that proves them delivered.
+	AlreadyDelivered int64 `json:"already_delivered"`
 	// OverheadRatio is the DTN literature's (relayed − delivered) /
 	// delivered, counting message copies only (no receipts), where every
 	// copy put on a link is relayed, the last hop included.

@@ -380,5 +380,8 @@ func (e *engine) loop(ctx context.Context) error {
 }
 
 func (e *engine) finish() {
+	for _, l := range e.links {
+		e.countDuplicates(l)
+	}
 	e.res.finish(e.sc)
 }
