@@ -180,6 +180,8 @@ func TestPassiveListener(t *testing.T) {
 		}
 	}
 	e.waitPeers(1) // stealth still links with the peer it was given
+	a.waitPeers(4) // B, C, D, and E (which dialled it)
+	settled := time.Now()
 
 	// Link keys: one per epoch, however many times it is asked for.
 	var ep time.Time
@@ -226,6 +228,7 @@ func TestPassiveListener(t *testing.T) {
 	restartAt := time.Now()
 	c.stop()
 	c.start(flags...)
+	restarted := time.Now()
 	intoEpoch(intoEpoch(intoEpoch(time.Now())))
 	seen := obs.stop()
 	if len(seen) == 0 {
@@ -332,15 +335,30 @@ func TestPassiveListener(t *testing.T) {
 		t.Errorf("the listener linked %d of %d values across rotations by time alone", right, trials)
 	}
 	// 4. Beacons do not make linked neighbours dial each other again (over
-	// the other address family, say): A's links are one per neighbour, plus
-	// one more for C's restart and D's move, and the probes.
-	links := 0
+	// the other address family, or after a rotation). Once A has linked
+	// with its 4 neighbours, it makes no new link
+	// but at D's move and C's restart, whatever the beacons and rotations;
+	// the probes from the listener do not count. (Right after two nodes meet,
+	// a rotation before both of a neighbour's addresses were heard with one
+	// value can cost one extra link: with hourly rotations, rarely; with
+	// these 6-second ones, often — hence the count starts once A is linked.)
+	calm, all := 0, 0
 	for _, line := range strings.Split(a.logText(), "\n") {
-		if strings.Contains(line, "msg=linked") && !strings.Contains(line, "169.254.50.254") {
-			links++
+		if !strings.Contains(line, "msg=linked") || strings.Contains(line, "169.254.50.254") {
+			continue
+		}
+		all++
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(strings.Fields(line)[0], "time="))
+		if err != nil {
+			t.Fatalf("log line without a time: %q", line)
+		}
+		inMove := !at.Before(movedAt) && at.Before(movedAt.Add(6*time.Second))
+		inRestart := !at.Before(restartAt) && at.Before(restarted.Add(6*time.Second))
+		if at.After(settled) && !inMove && !inRestart {
+			calm++
 		}
 	}
-	t.Logf("A made or took %d links (4 neighbours, a restart, a move)", links)
+	t.Logf("A made or took %d links, %d of them once linked with all 4, outside the move and the restart", all, calm)
 	if testing.Verbose() {
 		for _, line := range strings.Split(a.logText(), "\n") {
 			if strings.Contains(line, "msg=linked") || strings.Contains(line, "link closed") {
@@ -348,8 +366,8 @@ func TestPassiveListener(t *testing.T) {
 			}
 		}
 	}
-	if links > 7 {
-		t.Errorf("A made or took %d links with 4 neighbours: beacons make linked nodes dial again", links)
+	if calm > 1 {
+		t.Errorf("A made or took %d links once linked with all 4, outside the move and the restart: beacons make linked nodes dial again", calm)
 	}
 	// 5. The stealth node joined no beacon group (no IGMP or MLD report).
 	maddr := ipCmd(t, "-n", e.ns.name, "maddr", "show", "dev", e.ifName)
