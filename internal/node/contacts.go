@@ -254,12 +254,26 @@ var ErrNoContact = errors.New("no such contact")
 // matches more than one contact — a name and another's fingerprint, or two
 // fingerprints — is refused rather than guessed.
 func resolve(tx *store.Tx, ref string) (*contactRecord, error) {
-	cs, err := allContacts(tx)
+	// Names and fingerprints only: a record is mostly its sessions' keys,
+	// and a node with a thousand contacts resolves a name at every send.
+	type head struct {
+		Fingerprint string `json:"fingerprint"`
+		Name        string `json:"name"`
+	}
+	var cs []head
+	err := tx.ForEach(colContacts, func(v []byte, _ time.Time) error {
+		var h head
+		if err := jsonUnmarshal(v, &h); err != nil {
+			return fmt.Errorf("failed to decode contact: %w", err)
+		}
+		cs = append(cs, h)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	key := keys.NameKey(strings.TrimSpace(ref))
-	var matches []*contactRecord
+	var matches []head
 	for _, c := range cs {
 		if keys.NameKey(c.Name) == key {
 			matches = append(matches, c)
@@ -277,7 +291,11 @@ func resolve(tx *store.Tx, ref string) (*contactRecord, error) {
 	case 0:
 		return nil, fmt.Errorf("%w: %q (give a contact's name or the start of its fingerprint)", ErrNoContact, ref)
 	case 1:
-		return matches[0], nil
+		c, err := loadContact(tx, matches[0].Fingerprint)
+		if err == nil && c == nil {
+			err = fmt.Errorf("%w: %q", ErrNoContact, ref)
+		}
+		return c, err
 	}
 	var names []string
 	for _, c := range matches {
