@@ -62,9 +62,11 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %d copy budgets for %d envelopes", len(copies), len(raws))
 	}
 	var rep IngestReport
+	var proven []envelope.ID
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID][16]byte{},
 			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
+		defer func() { proven = in.proven }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
 				in.copies = min(copies[i], MaxCopies)
@@ -85,6 +87,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		n.rebuildIndexQuietly()
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
+	n.delivered.add(proven)
 	return rep, nil
 }
 
@@ -100,6 +103,7 @@ type ingest struct {
 	refused  map[envelope.ID]bool      // requests refused in this batch (MaxRequests)
 	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
+	proven   []envelope.ID             // held envelopes purged by a receipt checked against them
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -260,6 +264,7 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 		return true, nil
 	}
 	in.rep.Purged++
+	in.proven = append(in.proven, r.Target)
 	return false, in.n.deleteEnvelope(in.tx, r.Target)
 }
 

@@ -113,6 +113,7 @@ func (o *Options) fill() {
 // serialises its methods (the store allows one writer anyway).
 type Node struct {
 	compactedSize int64 // the store file's size after the last compaction
+	delivered     provenDelivered
 	mu            sync.Mutex
 	st            *store.Store
 	id            *keys.Identity

@@ -118,6 +118,7 @@ type Store interface {
 	LinkProofs(binding []byte, dialled bool) ([]byte, error)
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
 	MarkCarried(ids []envelope.ID) error
+	NotDelivered(ids []envelope.ID) []envelope.ID
 }
 
 // Config sets up a session.
@@ -318,7 +319,7 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.enqueue(toIDs(have))
-	wanted := s.notSent(toIDs(need))
+	wanted := s.st.NotDelivered(s.notSent(toIDs(need)))
 	s.hold(wanted)
 	out := wantFrames(wanted)
 	if done {

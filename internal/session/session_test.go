@@ -579,3 +579,49 @@ func TestReceiptsBeforeMessagesAtLinkUp(t *testing.T) {
 		t.Fatal("R1 still carries the message after the receipt")
 	}
 }
+
+// TestProvenDeliveredIsNotWanted: a relay that purged a message because the
+// receipt it received opened the message's commitment does not ask a
+// neighbour for that message again (the neighbour would send something
+// delivered already); a relay that only holds a receipt it could not check
+// (forgeable) still asks.
+func TestProvenDeliveredIsNotWanted(t *testing.T) {
+	a, b := newNode(t, "A"), newNode(t, "B")
+	r1, r2, r4 := newNode(t, "R1"), newNode(t, "R2"), newNode(t, "R4")
+	befriend(t, a, b, "A", "B")
+	m, err := a.Send("B", "delivered already")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgID, _ := envelope.ParseID(m.ID)
+	pump(t, New(a, Config{Initiator: true}), New(r1, Config{})) // R1 carries the message
+	pump(t, New(a, Config{Initiator: true}), New(r2, Config{})) // so do R2
+	pump(t, New(a, Config{Initiator: true}), New(r4, Config{})) // and R4
+	pump(t, New(a, Config{Initiator: true}), New(b, Config{}))  // B reads it, writes its receipt
+	pump(t, New(b, Config{Initiator: true}), New(r1, Config{})) // R1 gets the receipt: purges the message
+	if _, held := copiesAt(t, r1, msgID); held {
+		t.Fatal("R1 still holds the message after its receipt")
+	}
+	wanted := func(from, to *node.Node) bool {
+		got := false
+		pumpRecord(t, New(from, Config{Initiator: true}), New(to, Config{}), func(side string, f Frame) {
+			if side == "initiator" && f.Type == TypeWant {
+				for p := f.Payload; len(p) >= envelope.IDSize; p = p[envelope.IDSize:] {
+					got = got || envelope.ID(p[:envelope.IDSize]) == msgID
+				}
+			}
+		})
+		return got
+	}
+	if wanted(r1, r2) {
+		t.Fatal("R1 asked R2 for a message it saw proven delivered")
+	}
+	// A stranger holding only a receipt it cannot check (the message never
+	// passed it) asks R4, which carries the message, as it should: such a
+	// receipt proves nothing.
+	r3 := newNode(t, "R3")
+	pump(t, New(b, Config{Initiator: true}), New(r3, Config{}))
+	if !wanted(r3, r4) {
+		t.Fatal("a node with an unchecked receipt did not ask for the message")
+	}
+}

@@ -33,6 +33,8 @@ func (s *memStore) held(id envelope.ID) node.Held {
 
 func (s *memStore) MarkCarried([]envelope.ID) error { return nil }
 
+func (s *memStore) NotDelivered(ids []envelope.ID) []envelope.ID { return ids }
+
 func (s *memStore) Inventory() []node.Held {
 	var out []node.Held
 	for id := range s.m {
