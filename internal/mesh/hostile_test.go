@@ -7,6 +7,7 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/node"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -155,12 +156,7 @@ func TestSilentConnectionsAreShed(t *testing.T) {
 		// The silent handshakes time out after 10 s; the friend's backoff
 		// brings it back within a minute.
 		eventually(t, "Friend links", 2*time.Minute, func() bool {
-			for _, p := range m.Peers() {
-				if hostOf(p.Addr) == "f" {
-					return true
-				}
-			}
-			return false
+			return linkedWith(m, "f")
 		})
 		befriend(t, victim, friend, "Victim", "Friend")
 		for _, c := range conns {
@@ -239,15 +235,59 @@ func TestSlowHandshakesYield(t *testing.T) {
 		began := time.Now()
 		tm.start(friend, "f", "v")
 		eventually(t, "Friend links", 30*time.Second, func() bool {
-			for _, p := range m.Peers() {
-				if hostOf(p.Addr) == "f" {
-					return true
-				}
-			}
-			return false
+			return linkedWith(m, "f")
 		})
 		t.Logf("with every handshake slot held by slow connections, the friend linked after %v", time.Since(began))
 		stop()
 		wg.Wait()
+	})
+}
+
+// linkedWith says whether m has a link up with the node at host.
+func linkedWith(m *Mesh, host string) bool {
+	for _, p := range m.Peers() {
+		if hostOf(p.Addr) == host {
+			return true
+		}
+	}
+	return false
+}
+
+// TestKeepalivesAreJittered (the passive listener, SPEC §12.3): on an idle
+// link a listener who sees only packet times records the node's Pings. They
+// come after a random 10–20 s of silence, not every 15.000 s, so their
+// timing is no fingerprint of Grapevine.
+func TestKeepalivesAreJittered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		victim := newTestNode(t, "Victim")
+		tm := newTestMesh(t)
+		defer tm.stop()
+		tm.start(victim, "v")
+		lc, c := attackerLink(t, tm, "listener", "v")
+		hello(t, lc)
+		var gaps []time.Duration
+		last := time.Now()
+		for len(gaps) < 20 {
+			typ, _, err := lc.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if session.FrameType(typ) != session.TypePing {
+				continue // its Hello, the reconciliation
+			}
+			now := time.Now()
+			gaps = append(gaps, now.Sub(last))
+			last = now
+			if err := lc.WriteFrame(byte(session.TypePong), nil); err != nil { // or it would cut the link
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+		gaps = gaps[1:] // the first counts from the link-up, not from a Ping
+		lo, hi := slices.Min(gaps), slices.Max(gaps)
+		t.Logf("19 keepalive gaps from %v to %v", lo, hi)
+		if lo < 10*time.Second || hi >= 20*time.Second || hi-lo < 4*time.Second {
+			t.Fatalf("keepalive gaps from %v to %v: want random within [10 s, 20 s)", lo, hi)
+		}
 	})
 }
