@@ -163,8 +163,8 @@ type Mesh struct {
 	discCancel context.CancelFunc // stops the running discovery service
 	discDone   chan struct{}      // closed when it has stopped
 
-	tried            map[string]time.Time // host → when a beacon last made us dial it
-	discoveryRotates atomic.Bool          // discovery runs and calls rotate itself
+	tried            map[[discovery.ValueSize]byte]time.Time // beacon value → when it last made us dial
+	discoveryRotates atomic.Bool                             // discovery runs and calls rotate itself
 
 	links   sync.WaitGroup // inbound and discovered links in progress
 	ready   chan struct{}  // closed once Serve listens
@@ -188,7 +188,7 @@ func New(n *node.Node, cfg Config) *Mesh {
 		n.SetRelayQuota(cfg.RelayQuota)
 	}
 	return &Mesh{node: n, cfg: cfg, log: cfg.Log, peers: map[*peer]struct{}{}, busy: map[string]bool{},
-		penalties: map[string]penalty{}, shaking: map[string]int{}, inShake: map[net.Conn]time.Time{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
+		penalties: map[string]penalty{}, shaking: map[string]int{}, inShake: map[net.Conn]time.Time{}, kick: make(chan struct{}, 1), tried: map[[discovery.ValueSize]byte]time.Time{}, fresh: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // Serve runs the node on the network until ctx is done. It returns an error
@@ -836,7 +836,7 @@ func (m *Mesh) discover(ctx context.Context) {
 			return
 		}
 		if !dialable(target) || m.penalised(hostOf(target.String())) || m.full() || m.linkedTo(target, heard.aliases(target)) ||
-			!m.mayTry(fmt.Sprintf("%x", s.Value), now, 3*interval) {
+			!m.mayTry(s.Value, now, 3*interval) {
 			return
 		}
 		if dials.take(1, now) > 0 { // beacons may be forged: dial at a bounded rate
@@ -953,7 +953,7 @@ func (m *Mesh) acceptedSince(t time.Time) bool {
 // mayTry records a dial caused by a beacon value, unless one was made for
 // it within the last `within`: a node that has just tried a neighbour does
 // not answer its next beacons (over either family) too.
-func (m *Mesh) mayTry(value string, now time.Time, within time.Duration) bool {
+func (m *Mesh) mayTry(value [discovery.ValueSize]byte, now time.Time, within time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t, ok := m.tried[value]; ok && now.Sub(t) < within {
