@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -73,10 +74,10 @@ func ptr[T any](v T) *T { return &v }
 // envelopes, stealth stops the beacons (and off starts them again), and a
 // restart keeps it all.
 func TestSettingsLive(t *testing.T) {
-	lo := loopbackInterface(t)
+	lo := testkit.Loopback(t)
 	home := shortDir(t)
 	n := newNode(t, home, "Alice")
-	beaconPort := freeUDPPort(t)
+	beaconPort := testkit.FreeUDPPort(t)
 	disc := discovery.Config{BeaconPort: beaconPort, IncludeLoopback: true, Interval: 40 * time.Millisecond,
 		Interfaces: func() ([]net.Interface, error) { return []net.Interface{lo}, nil }}
 	m := mesh.New(n, mesh.Config{Listen: "127.0.0.1:0", Discovery: true, DiscoveryConfig: disc})
@@ -209,31 +210,6 @@ func strangersMail(t *testing.T, messages int) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func loopbackInterface(t *testing.T) net.Interface {
-	t.Helper()
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagLoopback != 0 && ifi.Flags&net.FlagUp != 0 {
-			return ifi
-		}
-	}
-	t.Skip("no loopback interface")
-	panic("unreachable")
-}
-
-func freeUDPPort(t *testing.T) uint16 {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {

@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"github.com/grapevine-mesh/grapevine/internal/testkit"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -79,34 +80,6 @@ func (c *fakeClock) step(t *testing.T) time.Time {
 // seeded is a deterministic Rand.
 func seeded(seed byte) *rand.ChaCha8 {
 	return rand.NewChaCha8([32]byte{seed})
-}
-
-// loopback returns the host's loopback interface, or skips.
-func loopback(t *testing.T) net.Interface {
-	t.Helper()
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagLoopback != 0 && ifi.Flags&net.FlagUp != 0 {
-			return ifi
-		}
-	}
-	t.Skip("no loopback interface")
-	panic("unreachable")
-}
-
-// freeUDPPort returns a UDP port that was free a moment ago, so that tests
-// on the host's loopback never use the real beacon port.
-func freeUDPPort(t *testing.T) uint16 {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
 
 func value(b byte) func() [16]byte {
@@ -219,13 +192,13 @@ func TestUniformBounds(t *testing.T) {
 // [Interval/2, 3*Interval/2); none while the interface is gone; one soon
 // after it is back.
 func TestSchedule(t *testing.T) {
-	lo := loopback(t)
+	lo := testkit.Loopback(t)
 	clk := newFakeClock()
 	var present atomic.Bool
 	present.Store(true)
 	cfg := Config{
 		Value:           value(7),
-		BeaconPort:      freeUDPPort(t),
+		BeaconPort:      testkit.FreeUDPPort(t),
 		IncludeLoopback: true,
 		Interfaces: func() ([]net.Interface, error) {
 			if present.Load() {
@@ -310,8 +283,8 @@ func TestSchedule(t *testing.T) {
 // hears the listening node or itself, the listening node sends nothing, and
 // the stealth node neither joins the group nor hears anything.
 func TestLoopback(t *testing.T) {
-	lo := loopback(t)
-	port := freeUDPPort(t)
+	lo := testkit.Loopback(t)
+	port := testkit.FreeUDPPort(t)
 	only := func() ([]net.Interface, error) { return []net.Interface{lo}, nil }
 	mk := func(v byte, tcp uint16, mode string, log *logRecorder) *Discoverer {
 		d := New(Config{
@@ -369,8 +342,8 @@ func TestLoopback(t *testing.T) {
 // beacons, and a valid beacon sent unicast to its port: it drops them all and
 // keeps reading.
 func TestGarbageIgnored(t *testing.T) {
-	lo := loopback(t)
-	port := freeUDPPort(t)
+	lo := testkit.Loopback(t)
+	port := testkit.FreeUDPPort(t)
 	log := &logRecorder{}
 	d := New(Config{
 		ListenOnly: true, BeaconPort: port, IncludeLoopback: true,
@@ -441,7 +414,7 @@ func TestServeConfigErrors(t *testing.T) {
 
 func TestServeReturnsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	port := freeUDPPort(t)
+	port := testkit.FreeUDPPort(t)
 	d := New(Config{Value: value(1), BeaconPort: port, Interfaces: func() ([]net.Interface, error) {
 		return nil, errors.New("interfaces are broken")
 	}})
@@ -471,7 +444,7 @@ func itoa(p uint16) string { return strconv.Itoa(int(p)) }
 // nodes on the same host hear them: TTL and hop limit 1, multicast loopback
 // on, and a shared port.
 func TestSocketOptions(t *testing.T) {
-	port := freeUDPPort(t)
+	port := testkit.FreeUDPPort(t)
 	p4, err := listen4(port)
 	if err != nil {
 		t.Fatal(err)
@@ -503,7 +476,7 @@ func TestSocketOptions(t *testing.T) {
 }
 
 func TestServeTwice(t *testing.T) {
-	d := New(Config{Value: value(1), BeaconPort: freeUDPPort(t), Interfaces: func() ([]net.Interface, error) { return nil, nil }})
+	d := New(Config{Value: value(1), BeaconPort: testkit.FreeUDPPort(t), Interfaces: func() ([]net.Interface, error) { return nil, nil }})
 	serve(t, d)
 	deadline := time.Now().Add(5 * time.Second)
 	for !d.serving.Load() && time.Now().Before(deadline) {

@@ -1,7 +1,8 @@
 // Package testkit is what the tests of every package share for test
 // vectors (as age's internal/testkit): the -update flag, reading a vector
 // file (or, with -update, writing it from the implementation first),
-// deterministic bytes, hex. Only tests import it.
+// deterministic bytes, hex; and the host's loopback for tests of LAN
+// discovery. Only tests import it.
 package testkit
 
 import (
