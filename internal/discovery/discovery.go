@@ -620,9 +620,11 @@ func (s *session) sendDue(now time.Time) {
 	}
 	// Read the addresses again first: a beacon with the old value must not
 	// leave from a new address (the rescan every few seconds may not have
-	// seen it yet).
-	if s.rescan(now) {
-		return // rotated: everything is silent for a while
+	// seen it yet). That look is a rescan too: the next periodic one waits.
+	rotated := s.rescan(now)
+	s.nextScan = now.Add(cfg.RescanInterval)
+	if rotated {
+		return // everything is silent for a while
 	}
 	idxs := make([]int, 0, len(s.links))
 	for idx := range s.links {
