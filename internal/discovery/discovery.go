@@ -621,10 +621,17 @@ func (s *session) sendDue(now time.Time) {
 	// Read the addresses again first: a beacon with the old value must not
 	// leave from a new address (the rescan every few seconds may not have
 	// seen it yet). That look is a rescan too: the next periodic one waits.
+	t0 := cfg.Clock.Now()
 	rotated := s.rescan(now)
 	s.nextScan = now.Add(cfg.RescanInterval)
 	if rotated {
 		return // everything is silent for a while
+	}
+	// Listing the interfaces takes a moment: if a boundary passed meanwhile,
+	// the old value must not leave after it.
+	if took := cfg.Clock.Now().Sub(t0); took > 0 && !now.Add(took).Before(s.nextRotate) {
+		s.rotate(now.Add(took), "period", cfg.RotateGap)
+		return
 	}
 	idxs := make([]int, 0, len(s.links))
 	for idx := range s.links {

@@ -518,6 +518,7 @@ func TestRetrySchedule(t *testing.T) {
 	st := &l.st[fam4]
 
 	now := newFakeClock().Now()
+	s.nextRotate = now.Add(1000 * time.Hour) // no rotation in this story
 	joinErr = errors.New("no such device")
 	s.join(l, fam4, true, now)
 	s.join(l, fam4, true, now)
