@@ -106,8 +106,32 @@ type Storage struct {
 // modified once made.
 type chunk struct {
 	items []Item
-	// sums[i] is the sum modulo 2^256 of the IDs of items[:i].
+	// sums[k] is the sum modulo 2^256 of the IDs of items[:k*sumEvery];
+	// the last is the sum of them all. A sum per sumEvery items rather than
+	// per item: a node keeps a Storage of everything it holds, and 32 bytes
+	// per item would nearly double what each costs (40 bytes), while adding
+	// up at most sumEvery-1 IDs on a query is far cheaper than the SHA-256
+	// that follows it.
 	sums []sum256
+}
+
+// sumEvery is how many items apart a chunk keeps its prefix sums.
+const sumEvery = 16
+
+// total is the sum of the IDs of every item in the chunk.
+func (c *chunk) total() sum256 { return c.sums[len(c.sums)-1] }
+
+// prefix is the sum of the IDs of items[:j], 0 <= j <= len(items).
+func (c *chunk) prefix(j int) sum256 {
+	if j == len(c.items) {
+		return c.total()
+	}
+	k := j / sumEvery
+	sum := c.sums[k]
+	for i := k * sumEvery; i < j; i++ {
+		sum = sum.add(&c.items[i].ID)
+	}
+	return sum
 }
 
 // maxChunk is the most items in a chunk: a change rewrites the chunks it
@@ -116,10 +140,15 @@ type chunk struct {
 const maxChunk = 512
 
 func newChunk(items []Item) *chunk {
-	c := &chunk{items: items, sums: make([]sum256, len(items)+1)}
+	c := &chunk{items: items, sums: make([]sum256, 0, (len(items)+sumEvery-1)/sumEvery+1)}
+	var sum sum256
 	for i := range items {
-		c.sums[i+1] = c.sums[i].add(&items[i].ID)
+		if i%sumEvery == 0 {
+			c.sums = append(c.sums, sum)
+		}
+		sum = sum.add(&items[i].ID)
 	}
+	c.sums = append(c.sums, sum) // the total
 	return c
 }
 
@@ -183,7 +212,7 @@ func index(chunks []*chunk) *Storage {
 	s := &Storage{chunks: chunks, starts: make([]int, len(chunks)+1), base: make([]sum256, len(chunks)+1)}
 	for c, ch := range chunks {
 		s.starts[c+1] = s.starts[c] + len(ch.items)
-		s.base[c+1] = s.base[c].sub(negate(ch.sums[len(ch.items)]))
+		s.base[c+1] = s.base[c].sub(negate(ch.total()))
 	}
 	return s
 }
@@ -325,7 +354,7 @@ func (s *Storage) prefix(i int) sum256 {
 		return s.base[len(s.chunks)]
 	}
 	c, j := s.locate(i)
-	return s.base[c].sub(negate(s.chunks[c].sums[j]))
+	return s.base[c].sub(negate(s.chunks[c].prefix(j)))
 }
 
 // each calls fn for the items [lo, hi) in order, until it returns false.

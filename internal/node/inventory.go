@@ -84,10 +84,8 @@ func (iv *inventory) expected(ix *index) []envelope.ID {
 }
 
 type inventory struct {
-	m       map[envelope.ID]heldMeta
-	sorted  []Held                   // m in reconciliation order, but for the IDs in touched; nil: not made yet
-	touched map[envelope.ID]struct{} // added, changed or removed since sorted was made
-	snap    *negentropy.Storage      // every envelope held as Negentropy items; nil: not made yet
+	m    map[envelope.ID]heldMeta
+	snap *negentropy.Storage // every envelope held as Negentropy items; nil: not made yet
 	// snapTouched holds the envelopes added, changed or removed since snap
 	// was made, with the expiry each had in it (or its first since): the
 	// next snapshot applies these to the last one rather than being made of
@@ -109,7 +107,7 @@ type inventory struct {
 
 func newInventory(cache int) *inventory {
 	return &inventory{recent: recentRecords{limit: cache}, m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
-		touched: map[envelope.ID]struct{}{}, snapTouched: map[envelope.ID]uint32{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
+		snapTouched: map[envelope.ID]uint32{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
 }
 
 // sourceIndex numbers source names; past 65,536 of them (a node up for
@@ -165,18 +163,10 @@ func (iv *inventory) remove(id envelope.ID) {
 	iv.touch(id, hm.expiry)
 }
 
-// touch notes a change for list; before the first list (while a node loads
-// what it holds) there is nothing to merge into, and nothing is noted.
+// touch notes a change for the next snapshot; before the first snapshot
+// (while a node loads what it holds) there is nothing to apply it to, and
+// nothing is noted.
 func (iv *inventory) touch(id envelope.ID, expiry uint32) {
-	if iv.sorted != nil {
-		iv.touched[id] = struct{}{}
-		if len(iv.touched) > len(iv.m)/2+1024 {
-			// Nobody listed for a long while: sort afresh at the next list
-			// rather than keep a record of every change.
-			iv.sorted = nil
-			clear(iv.touched)
-		}
-	}
 	if _, ok := iv.snapTouched[id]; !ok && iv.snap != nil {
 		if len(iv.snapTouched) > len(iv.m)/2+1024 {
 			// No reconciliation for a long while (a node that only answers
@@ -191,43 +181,16 @@ func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 }
 
 // list returns every envelope held, sorted by expiry then ID: the order of
-// Negentropy items (timestamp = expiry). The slice is shared: do not modify.
-// It is called at every reconciliation and the set changes in between, so
-// rather than sorting everything it sorts what changed and merges.
+// Negentropy items (timestamp = expiry). It sorts afresh each time: it
+// serves the first snapshot and the API's listing, while reconciliations
+// use the snapshot kept up to date change by change, so a sorted copy kept
+// beside the map would only double what each envelope costs in memory.
 func (iv *inventory) list() []Held {
-	if iv.sorted == nil {
-		iv.sorted = make([]Held, 0, len(iv.m))
-		for id, hm := range iv.m {
-			iv.sorted = append(iv.sorted, hm.held(id))
-		}
-		slices.SortFunc(iv.sorted, compareHeld)
-		return iv.sorted
-	}
-	if len(iv.touched) == 0 {
-		return iv.sorted
-	}
-	fresh := make([]Held, 0, len(iv.touched))
-	for id := range iv.touched {
-		if hm, ok := iv.m[id]; ok {
-			fresh = append(fresh, hm.held(id))
-		}
-	}
-	slices.SortFunc(fresh, compareHeld)
 	out := make([]Held, 0, len(iv.m))
-	i := 0
-	for _, h := range iv.sorted {
-		if _, gone := iv.touched[h.ID]; gone {
-			continue // removed or changed: a changed one is in fresh
-		}
-		for i < len(fresh) && compareHeld(fresh[i], h) < 0 {
-			out = append(out, fresh[i])
-			i++
-		}
-		out = append(out, h)
+	for id, hm := range iv.m {
+		out = append(out, hm.held(id))
 	}
-	out = append(out, fresh[i:]...)
-	iv.sorted = out
-	clear(iv.touched)
+	slices.SortFunc(out, compareHeld)
 	return out
 }
 

@@ -193,6 +193,18 @@ func coarseExpiry(exact, now, jitter uint64) uint64 {
 	return ceilDay(e) + jitter%day
 }
 
+// clearExpiry is the expiry an item shows in clear: the coarse one, but in
+// a memory store the exact one (capped at the horizon all the same). A
+// memory store has no disk for the coarse expiry to hide anything from, and
+// items that stayed up to two days past their expiry would make a simulated
+// day of short-lived envelopes hold every one of them (SPEC §7).
+func (s *Store) clearExpiry(exact, now, jitter uint64) uint64 {
+	if s.exactExpiry {
+		return min(exact, min(now, maxExpiry/2)+horizon)
+	}
+	return coarseExpiry(exact, now, jitter)
+}
+
 // valueAD is the additional data of a sealed value: hkey || be64(coarse).
 func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 	var ad [hkeySize + 8]byte

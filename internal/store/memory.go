@@ -15,7 +15,9 @@ import (
 // with a coarse expiry index, by the same code as a file store, so a node
 // behaves the same on either. There is no key file: Options.Erasable is
 // ignored and every value is sealed under the seal key, since nothing
-// outlives Close. opts.KDF and opts.LockTimeout are ignored too.
+// outlives Close. opts.KDF and opts.LockTimeout are ignored too. Its expiry
+// index holds exact expiries, so Sweep removes an item at its expiry rather
+// than up to two days later: there is no disk to hide them from.
 //
 // FileSize reports the bytes of keys and values the store holds (there is
 // no file) and ReleaseMemory does nothing.
@@ -32,6 +34,7 @@ func CreateMemory(opts Options) (*Store, error) {
 	}
 	clear(s.dek)
 	s.dek = nil
+	s.exactExpiry = true
 	db := newMemDB()
 	// The buckets of a new file store, less the meta record: there is no
 	// key file to match.

@@ -144,7 +144,7 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return fmt.Errorf("failed to generate nonce: %w", err)
 	}
-	coarse := coarseExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	coarse := tx.s.clearExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, exact, collection, rnd[:nonceSize], value)
 	if err := items.Put(hk[:], sealed); err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
@@ -471,7 +471,7 @@ func (tx *Tx) renew(items, index kvBucket, cd collDir, hk hkey, stored []byte) e
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return fmt.Errorf("failed to generate nonce: %w", err)
 	}
-	coarse := coarseExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	coarse := tx.s.clearExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, p.exact, string(p.collection), rnd[:nonceSize], p.value)
 	if err := items.Put(hk[:], sealed); err != nil {
 		return fmt.Errorf("failed to renew item: %w", err)
