@@ -137,6 +137,10 @@ func (p *peer) serve(ctx context.Context) error {
 		p.close()
 		wg.Wait()
 		p.flush() // keep what arrived; nothing was acknowledged anyway
+		// Spray copies the neighbour never acknowledged come back here.
+		if err := p.sess.Close(); err != nil {
+			p.m.log.Error("failed to take back spray copies", "addr", p.info.Addr, "err", err)
+		}
 	}()
 	start, err := p.sess.Start()
 	if err != nil {
@@ -209,6 +213,9 @@ func (p *peer) flush() error {
 	rep, err := p.sess.Flush()
 	if err != nil {
 		return &storeError{fmt.Errorf("failed to store envelopes from %s: %w", p.info.Addr, err)}
+	}
+	if p.sess.Queued() > 0 {
+		p.poke() // acknowledgements of spray copies wait to leave
 	}
 	log := p.m.log
 	if rep.Messages+rep.Requests+rep.Delivered > 0 { // what the person at this node wants to know

@@ -560,6 +560,41 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 	return out, nil
 }
 
+// ReturnCopies gives back spray-and-wait copies handed to a neighbour over a
+// link that ended before the neighbour acknowledged them (SPEC §12.7): each
+// envelope still held with a copy budget takes its copies back (up to
+// MaxCopies). It returns how many copies came back.
+func (n *Node) ReturnCopies(ids []envelope.ID, copies []uint8) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	returned := 0
+	err := n.update(func(tx *store.Tx) error {
+		for i, id := range ids {
+			v, ok, err := n.record(tx, id)
+			if err != nil {
+				return err
+			}
+			held := uint8(0)
+			if ok && len(v) > 1 {
+				held = copiesOf(v[0])
+			}
+			if held == 0 { // gone (delivered, expired) or unlimited
+				continue
+			}
+			back := min(held+copies[i], MaxCopies)
+			returned += int(back - held)
+			if err := n.putEnvelope(tx, bytes.Clone(v[1:]), withCopies(v[0], back)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("failed to take copies back: %w", err)
+	}
+	return returned, nil
+}
+
 // ClaimReceipts answers a neighbour's offer of receipts down to their last
 // copy (receipt IDs and the IDs of the envelopes they prove delivered, side
 // by side): it returns the receipts whose envelope is held here, writer's

@@ -10,6 +10,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -38,6 +39,10 @@ import (
 //	ReceiptOffer n × (32-byte receipt ID || 32-byte ID of the envelope it
 //	          proves delivered), 1 ≤ n ≤ MaxReceiptOffer: receipts down to
 //	          their last copy, for holders of that envelope to claim by a Want
+//	SprayAck  n × 8-byte envelope ID prefixes, 1 ≤ n ≤ MaxSprayAck: Spray
+//	          envelopes whose copies the sender of the ack has stored; the
+//	          copies of a Spray not acknowledged when the link ends go back
+//	          to the node that handed them over (SPEC §12.7)
 const (
 	TypeNegOpen      FrameType = 1
 	TypeNeg          FrameType = 2
@@ -50,7 +55,21 @@ const (
 	TypeSpray        FrameType = 9
 	TypeOffer        FrameType = 10
 	TypeReceiptOffer FrameType = 11
+	TypeSprayAck     FrameType = 12
 )
+
+// MaxSprayAck is the most envelopes one SprayAck acknowledges.
+const MaxSprayAck = 512
+
+// sprayAckSize is the size of one acknowledged envelope in a SprayAck: an
+// ID prefix, which the node that handed the copies over matches against the
+// few it awaits on this link.
+const sprayAckSize = 8
+
+// maxHanded bounds the Spray envelopes a link remembers awaiting their
+// acknowledgement; past it, copies are handed over unacknowledged, as if
+// the link could not lose them.
+const maxHanded = 1 << 13
 
 // FrameType is the first byte of a link frame's plaintext: what the frame
 // carries.
@@ -58,7 +77,7 @@ type FrameType byte
 
 var frameTypeNames = [...]string{TypeNegOpen: "NegOpen", TypeNeg: "Neg", TypeEnvelope: "Envelope", TypeWant: "Want",
 	TypeDone: "Done", TypePing: "Ping", TypePong: "Pong", TypeHello: "Hello", TypeSpray: "Spray", TypeOffer: "Offer",
-	TypeReceiptOffer: "ReceiptOffer"}
+	TypeReceiptOffer: "ReceiptOffer", TypeSprayAck: "SprayAck"}
 
 func (t FrameType) String() string {
 	if int(t) < len(frameTypeNames) && frameTypeNames[t] != "" {
@@ -90,6 +109,8 @@ func MaxPayload(typ FrameType) int {
 		return MaxOffer * offerSize
 	case TypeReceiptOffer:
 		return MaxReceiptOffer * receiptOfferSize
+	case TypeSprayAck:
+		return MaxSprayAck * sprayAckSize
 	case TypeWant:
 		return MaxWant * envelope.IDSize
 	case TypeDone, TypePing, TypePong:
@@ -119,6 +140,7 @@ type Store interface {
 	RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (node.Contact, bool, error)
 	MarkCarried(ids []envelope.ID) error
 	NotDelivered(ids []envelope.ID) []envelope.ID
+	ReturnCopies(ids []envelope.ID, copies []uint8) (int, error)
 }
 
 // Config sets up a session.
@@ -143,6 +165,9 @@ type Stats struct {
 	// PushDropped counts envelopes not pushed live because the send queue
 	// was full (MaxPushQueue): the next reconciliation round sends them.
 	PushDropped int `json:"push_dropped,omitempty"`
+	// CopiesReturned counts spray-and-wait copies handed over on this link,
+	// never acknowledged, and given back to the node when it closed.
+	CopiesReturned int `json:"copies_returned,omitempty"`
 	// Contact is the name of the contact who recognised us on this link, if
 	// any (SPEC §12.6); strangers stay nameless.
 	Contact string `json:"contact,omitempty"`
@@ -163,8 +188,15 @@ type Session struct {
 	offered, claims idSet
 	inbox           [][]byte
 	inboxCopies     []uint8
-	stats           Stats
-	hello           bool // the peer's Hello arrived
+	// inboxSprays are the IDs of the Spray envelopes in inbox; acks, those
+	// stored since, to acknowledge; handed, the Spray envelopes this side
+	// sent that the peer has not acknowledged yet, with the copies each
+	// took along (SPEC §12.7).
+	inboxSprays []envelope.ID
+	acks        []envelope.ID
+	handed      map[uint64]handedCopies
+	stats       Stats
+	hello       bool // the peer's Hello arrived
 	// holding lists the envelopes this side wanted in reconciliation; until
 	// they arrive (or Release), only receipts leave (see Next).
 	holding     map[envelope.ID]struct{}
@@ -270,6 +302,8 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 		out, err = s.offer(f.Payload)
 	case TypeReceiptOffer:
 		out, err = s.receiptOffer(f.Payload)
+	case TypeSprayAck:
+		err = s.sprayAck(f.Payload)
 	case TypeWant:
 		err = s.want(f.Payload)
 	case TypeDone:
@@ -383,6 +417,9 @@ func (s *Session) envelope(raw []byte, copies uint8) error {
 	}
 	s.inbox = append(s.inbox, append([]byte(nil), raw...))
 	s.inboxCopies = append(s.inboxCopies, copies)
+	if copies > 0 {
+		s.inboxSprays = append(s.inboxSprays, id)
+	}
 	s.stats.EnvelopesReceived++
 	return nil
 }
@@ -516,13 +553,64 @@ func (s *Session) prune() {
 // Flush ingests the envelopes received since the last flush, durably.
 func (s *Session) Flush() (node.IngestReport, error) {
 	s.mu.Lock()
-	inbox, copies := s.inbox, s.inboxCopies
-	s.inbox, s.inboxCopies = nil, nil
+	inbox, copies, sprays := s.inbox, s.inboxCopies, s.inboxSprays
+	s.inbox, s.inboxCopies, s.inboxSprays = nil, nil, nil
 	s.mu.Unlock()
 	if len(inbox) == 0 {
 		return node.IngestReport{}, nil
 	}
-	return s.st.IngestFrom(s.cfg.Source, inbox, copies)
+	rep, err := s.st.IngestFrom(s.cfg.Source, inbox, copies)
+	if err == nil && len(sprays) > 0 {
+		// Stored, copies and all: the peer may now forget them.
+		s.mu.Lock()
+		s.acks = append(s.acks, sprays...)
+		s.mu.Unlock()
+	}
+	return rep, err
+}
+
+// handedCopies is a Spray envelope sent and the copies it took along.
+type handedCopies struct {
+	id     envelope.ID
+	copies uint8
+}
+
+// sprayAck forgets the Spray envelopes the peer acknowledges: their copies
+// are its own now.
+func (s *Session) sprayAck(p []byte) error {
+	if len(p) == 0 || len(p)%sprayAckSize != 0 {
+		return fmt.Errorf("%w: spray ack of %d bytes", ErrProtocol, len(p))
+	}
+	for ; len(p) > 0; p = p[sprayAckSize:] {
+		delete(s.handed, binary.LittleEndian.Uint64(p))
+	}
+	return nil
+}
+
+// Close ends the session with its link: the copies of Spray envelopes the
+// peer has not acknowledged go back to the node, which hands them out again
+// to the next neighbours — a link that breaks while a Spray is in the air
+// loses no copies (SPEC §12.7). If the acknowledgement rather than the
+// Spray was lost, both ends keep the copies: a few too many, never too few.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	handed := s.handed
+	s.handed = nil
+	s.mu.Unlock()
+	if len(handed) == 0 {
+		return nil
+	}
+	ids := make([]envelope.ID, 0, len(handed))
+	copies := make([]uint8, 0, len(handed))
+	for _, h := range handed {
+		ids = append(ids, h.id)
+		copies = append(copies, h.copies)
+	}
+	returned, err := s.st.ReturnCopies(ids, copies)
+	s.mu.Lock()
+	s.stats.CopiesReturned += returned
+	s.mu.Unlock()
+	return err
 }
 
 // Pending says how many received envelopes wait for Flush.
@@ -550,6 +638,7 @@ func (s *Session) PendingBytes() int {
 // left, are skipped. No frames means nothing is queued.
 func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	s.mu.Lock()
+	acks := s.ackFrames()
 	ids := make([]envelope.ID, 0, max)
 	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
 	for len(ids) < max {
@@ -576,13 +665,14 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	}
 	s.mu.Unlock()
 	if len(ids) == 0 {
-		return nil, nil, nil
+		return acks, nil, nil
 	}
 	outs, err := s.st.Forward(ids, func(id envelope.ID) bool { return claimed[id] })
 	if err != nil {
 		return nil, nil, err
 	}
-	frames := make([]Frame, 0, len(outs))
+	frames := make([]Frame, 0, len(acks)+len(outs))
+	frames = append(frames, acks...)
 	sent := ids[:0]
 	var offers, receiptOffers []byte
 	s.mu.Lock()
@@ -603,12 +693,31 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 		default:
 			frames = append(frames, Frame{TypeSpray, append([]byte{o.Copies}, o.Raw...)})
 			sent = append(sent, o.ID)
+			if s.handed == nil {
+				s.handed = map[uint64]handedCopies{}
+			}
+			if len(s.handed) < maxHanded {
+				s.handed[idKey(o.ID)] = handedCopies{o.ID, o.Copies}
+			}
 		}
 	}
 	frames = appendSplit(frames, TypeOffer, offers, MaxOffer*offerSize)
 	frames = appendSplit(frames, TypeReceiptOffer, receiptOffers, MaxReceiptOffer*receiptOfferSize)
 	s.stats.EnvelopesSent += len(sent)
 	return frames, sent, nil
+}
+
+// ackFrames takes the acknowledgements waiting to leave, as frames.
+func (s *Session) ackFrames() []Frame {
+	if len(s.acks) == 0 {
+		return nil
+	}
+	p := make([]byte, 0, len(s.acks)*sprayAckSize)
+	for _, id := range s.acks {
+		p = append(p, id[:sprayAckSize]...)
+	}
+	s.acks = nil
+	return appendSplit(nil, TypeSprayAck, p, MaxSprayAck*sprayAckSize)
 }
 
 // appendSplit appends p as frames of type typ of at most max bytes each
@@ -622,11 +731,11 @@ func appendSplit(frames []Frame, typ FrameType, p []byte, max int) []Frame {
 	return frames
 }
 
-// Queued says how many envelopes wait to be sent.
+// Queued says how many envelopes (and acknowledgements) wait to be sent.
 func (s *Session) Queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queue.Len()
+	return s.queue.Len() + len(s.acks)
 }
 
 // Stats returns the session's counters.

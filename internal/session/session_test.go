@@ -352,6 +352,95 @@ func TestSprayAndWait(t *testing.T) {
 	}
 }
 
+// A link that breaks while a Spray is in the air loses no copies: the
+// sender takes back what the peer never acknowledged. Once acknowledged,
+// the copies are the peer's, and closing the link gives nothing back.
+func TestSprayCopiesSurviveABrokenLink(t *testing.T) {
+	cfg := node.DefaultConfig
+	cfg.Copies = 8
+	a := newNodeWith(t, "A", cfg)
+	b, c := newNode(t, "B"), newNode(t, "C")
+	befriend(t, a, b, "A", "B")
+	m, err := a.Send("B", "sprayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := envelope.ParseID(m.ID)
+
+	// The writer's budget varies a little (so that it does not name the
+	// writer, SPEC §12.7): whatever it is, none may be lost.
+	start, _ := copiesAt(t, a, id)
+	if start < 4 {
+		t.Fatalf("A starts with %d copies", start)
+	}
+	give, keep := start/2, start-start/2
+	// A offers and sends its Spray, which the link loses.
+	sa := New(a, Config{Initiator: true})
+	sa.Offer([]envelope.ID{id})
+	frames, _, err := sa.Next(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 1 || frames[0].Type != TypeSpray || frames[0].Payload[0] != give {
+		t.Fatalf("A sent %v, want one Spray with %d copies", frames, give)
+	}
+	if got, _ := copiesAt(t, a, id); got != keep {
+		t.Fatalf("A keeps %d copies while the Spray is in the air, want %d", got, keep)
+	}
+	if err := sa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := copiesAt(t, a, id); got != start {
+		t.Fatalf("after the link broke A has %d copies, want all %d back", got, start)
+	}
+	if got := sa.Stats().CopiesReturned; got != int(give) {
+		t.Fatalf("the session counts %d copies returned, want %d", got, give)
+	}
+
+	// Over a link that works, C stores its half and acknowledges it.
+	sa, sc := New(a, Config{Initiator: true}), New(c, Config{})
+	var acks int
+	pumpRecord(t, sa, sc, func(from string, f Frame) {
+		if f.Type == TypeSprayAck {
+			acks++
+			if from != "responder" || len(f.Payload) == 0 || len(f.Payload)%sprayAckSize != 0 {
+				t.Errorf("ack from the %s with %d bytes", from, len(f.Payload))
+			}
+		}
+	})
+	if acks == 0 {
+		t.Fatal("C acknowledged nothing")
+	}
+	for _, s := range []*Session{sa, sc} {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, _ := copiesAt(t, a, id)
+	cc, _ := copiesAt(t, c, id)
+	if ca != keep || cc != give {
+		t.Fatalf("after an acknowledged spray and a closed link A has %d copies and C %d, want %d and %d", ca, cc, keep, give)
+	}
+}
+
+// A SprayAck of a length that is not a whole number of prefixes is a
+// protocol violation; one naming nothing awaited is ignored.
+func TestSprayAckFraming(t *testing.T) {
+	s := New(newNode(t, "A"), Config{})
+	if _, _, err := s.Handle(Frame{TypeSprayAck, make([]byte, 7)}); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("7-byte ack: %v, want a protocol violation", err)
+	}
+	if _, _, err := s.Handle(Frame{TypeSprayAck, nil}); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("empty ack: %v, want a protocol violation", err)
+	}
+	if _, _, err := s.Handle(Frame{TypeSprayAck, make([]byte, sprayAckSize*(MaxSprayAck+1))}); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("oversized ack: %v, want a protocol violation", err)
+	}
+	if _, _, err := s.Handle(Frame{TypeSprayAck, make([]byte, 16)}); err != nil {
+		t.Fatalf("ack of nothing awaited: %v", err)
+	}
+}
+
 // Under spray-and-wait a receipt follows the copies: B, the recipient,
 // writes its receipt with one copy and so only offers it. E, which never
 // held the message, declines; C, which carries a copy, claims it and drops

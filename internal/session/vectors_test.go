@@ -35,6 +35,8 @@ func (s *memStore) MarkCarried([]envelope.ID) error { return nil }
 
 func (s *memStore) NotDelivered(ids []envelope.ID) []envelope.ID { return ids }
 
+func (s *memStore) ReturnCopies([]envelope.ID, []uint8) (int, error) { return 0, nil }
+
 func (s *memStore) Inventory() []node.Held {
 	var out []node.Held
 	for id := range s.m {

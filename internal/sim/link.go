@@ -149,6 +149,7 @@ func (e *engine) ingest(l *vlink, k int) {
 	e.res.AlreadyDelivered += int64(rep.AlreadyDelivered)
 	e.noteOpened(int(l.ends[k]), rep.Opened)
 	e.fanout(int(l.ends[k]))
+	e.pull(l, k) // acknowledgements of spray copies, if any
 }
 
 // pull schedules end k to take queued envelopes when its radio frees up.
@@ -237,6 +238,15 @@ func (e *engine) linkDown(l *vlink) {
 		if l.sess[k].Pending() > 0 {
 			e.ingest(l, k)
 		}
+	}
+	// Then each side takes back the spray copies the other never
+	// acknowledged: those in the air are lost with the link, and so are
+	// acknowledgements of what was just ingested (both keep those copies).
+	for k := range 2 {
+		if err := l.sess[k].Close(); err != nil {
+			e.fail(err)
+		}
+		e.res.CopiesReturned += int64(l.sess[k].Stats().CopiesReturned)
 	}
 }
 

@@ -48,6 +48,10 @@ type Result struct {
 	// AlreadyDelivered counts messages that reached a node holding the
 	// receipt that proves them delivered.
 	AlreadyDelivered int64 `json:"already_delivered"`
+	// CopiesReturned counts spray-and-wait copies handed over on links that
+	// broke before the receiver acknowledged them, given back to the node
+	// that handed them (SPEC §12.7); 0 under epidemic routing.
+	CopiesReturned int64 `json:"copies_returned"`
 	// OverheadRatio is the DTN literature's (relayed − delivered) /
 	// delivered, counting message copies only (no receipts), where every
 	// copy put on a link is relayed, the last hop included.
