@@ -113,7 +113,12 @@ func Run(ctx context.Context, sc Scenario, progress io.Writer) (*Result, error) 
 	return &e.res, nil
 }
 
+var debugBeforeClose func(*engine)
+
 func (e *engine) close() {
+	if debugBeforeClose != nil {
+		debugBeforeClose(e)
+	}
 	for _, sn := range e.nodes {
 		if sn != nil {
 			sn.n.Close()

@@ -932,4 +932,3 @@ func TestCreateRejectsBadKDF(t *testing.T) {
 		t.Fatalf("failed Create left %v", entries)
 	}
 }
-
