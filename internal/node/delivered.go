@@ -1,6 +1,10 @@
 package node
 
-import "github.com/grapevine-mesh/grapevine/internal/envelope"
+import (
+	"maps"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+)
 
 // provenDelivered remembers, in memory, the envelopes this node purged
 // because a receipt checked against them (its secret opened their
@@ -10,21 +14,35 @@ import "github.com/grapevine-mesh/grapevine/internal/envelope"
 // nothing and could be forged to stop a message from spreading — and the
 // set is bounded; forgetting only costs a wasted transfer.
 type provenDelivered struct {
-	m map[envelope.ID]struct{}
+	m         map[envelope.ID]uint32 // the envelope's expiry: past it, no copy is left to ask for
+	nextPrune int                    // size at which expired entries are dropped
+}
+
+// provenEntry is an envelope proven delivered and its expiry.
+type provenEntry struct {
+	id     envelope.ID
+	expiry uint32
 }
 
 // maxProven bounds the set: past it, it starts afresh.
 const maxProven = 1 << 16
 
-func (p *provenDelivered) add(ids []envelope.ID) {
-	if len(ids) == 0 {
+// add remembers entries; expired ones are dropped whenever the set has
+// doubled since the last time, so that it holds about what is still alive
+// (a busy mesh proves thousands of messages delivered a day).
+func (p *provenDelivered) add(entries []provenEntry, now uint32) {
+	if len(entries) == 0 {
 		return
 	}
-	if p.m == nil || len(p.m)+len(ids) > maxProven {
-		p.m = make(map[envelope.ID]struct{}, len(ids))
+	if p.m == nil || len(p.m)+len(entries) > maxProven {
+		p.m = make(map[envelope.ID]uint32, len(entries))
 	}
-	for _, id := range ids {
-		p.m[id] = struct{}{}
+	for _, e := range entries {
+		p.m[e.id] = e.expiry
+	}
+	if len(p.m) >= p.nextPrune {
+		maps.DeleteFunc(p.m, func(_ envelope.ID, expiry uint32) bool { return expiry <= now })
+		p.nextPrune = max(2*len(p.m), 1024)
 	}
 }
 

@@ -62,7 +62,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %d copy budgets for %d envelopes", len(copies), len(raws))
 	}
 	var rep IngestReport
-	var proven []envelope.ID
+	var proven []provenEntry
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID][16]byte{},
 			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
@@ -87,7 +87,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		n.rebuildIndexQuietly()
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
-	n.delivered.add(proven)
+	n.delivered.add(proven, uint32(n.now().Unix()))
 	return rep, nil
 }
 
@@ -103,7 +103,7 @@ type ingest struct {
 	refused  map[envelope.ID]bool      // requests refused in this batch (MaxRequests)
 	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
-	proven   []envelope.ID             // held envelopes purged by a receipt checked against them
+	proven   []provenEntry             // held envelopes purged by a receipt checked against them
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -264,7 +264,7 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 		return true, nil
 	}
 	in.rep.Purged++
-	in.proven = append(in.proven, r.Target)
+	in.proven = append(in.proven, provenEntry{r.Target, r.Expiry})
 	return false, in.n.deleteEnvelope(in.tx, r.Target)
 }
 

@@ -57,6 +57,19 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 		r.fifo = r.fifo[:copy(r.fifo, r.fifo[r.head:])]
 		r.head = 0
 	}
+	if len(r.fifo)-r.head > 2*len(r.m)+64 {
+		// Records dropped with their envelopes (purged, evicted) leave
+		// stale keys behind that eviction never reaches while the bytes
+		// stay under the limit: keep the live ones only.
+		live := r.fifo[:0]
+		for _, k := range r.fifo[r.head:] {
+			if rec, ok := r.m[k.id]; ok && rec.seq == k.seq {
+				live = append(live, k)
+			}
+		}
+		clear(r.fifo[len(live):])
+		r.fifo, r.head = live, 0
+	}
 }
 
 func (r *recentRecords) drop(id envelope.ID) {

@@ -53,3 +53,43 @@ func TestRecentRecordsBound(t *testing.T) {
 		t.Error("dropped record still returned")
 	}
 }
+
+// TestRecentRecordsDroppedDoNotAccumulate: records dropped with their
+// envelopes (a receipt purges each message soon after it arrived) keep the
+// bytes under the bound, so eviction never walks past their keys; those
+// keys must not pile up for the life of the node (a simulated day grew by
+// a key per message on every node).
+func TestRecentRecordsDroppedDoNotAccumulate(t *testing.T) {
+	r := recentRecords{limit: 64 << 10}
+	id := func(i int) envelope.ID { return envelope.ID{byte(i), byte(i >> 8), byte(i >> 16)} }
+	for i := range 100_000 {
+		r.put(id(i), make([]byte, 300))
+		if i >= 10 {
+			r.drop(id(i - 10)) // purged ten arrivals later
+		}
+		if q := len(r.fifo) - r.head; q > 2*len(r.m)+70 {
+			t.Fatalf("after %d records: %d keys queued for %d records", i+1, q, len(r.m))
+		}
+	}
+	if cap(r.fifo) > 4096 {
+		t.Errorf("the queue's array grew to %d keys for %d records", cap(r.fifo), len(r.m))
+	}
+}
+
+// TestProvenDeliveredForgetsExpired: the set of envelopes proven delivered
+// keeps what may still circulate, not every message of the node's life.
+func TestProvenDeliveredForgetsExpired(t *testing.T) {
+	var p provenDelivered
+	const life = 3600
+	for now := uint32(1_000_000); now < 1_000_000+24*3600; now += 5 { // a message every 5 s, a day
+		p.add([]provenEntry{{envelope.ID{byte(now), byte(now >> 8), byte(now >> 16)}, now + life}}, now)
+	}
+	if alive := life / 5; len(p.m) > 2*alive+1024 {
+		t.Fatalf("%d entries kept, %d alive", len(p.m), alive)
+	}
+	id := envelope.ID{1, 2, 3}
+	p.add([]provenEntry{{id, 2_000_000}}, 1_100_000)
+	if _, ok := p.m[id]; !ok {
+		t.Fatal("a live entry was not kept")
+	}
+}
