@@ -168,6 +168,16 @@ func Parse(b []byte) (*Envelope, error) {
 	return e, nil
 }
 
+// KindOf returns the kind an encoded envelope says it is, without parsing
+// (or allocating) the rest; ok is false if it is too short or of another
+// version. Parse still decides whether the envelope is valid.
+func KindOf(b []byte) (k Kind, ok bool) {
+	if len(b) < 6 || b[0]>>4 != Version {
+		return 0, false
+	}
+	return Kind(b[0] & 0x0f), true
+}
+
 // ComputeID returns the ID of an encoded envelope: SHA-256 of every byte except
 // byte 1, the hop budget, which relays change.
 func ComputeID(raw []byte) ID {

@@ -193,9 +193,13 @@ func FuzzParse(f *testing.F) {
 	f.Add(NewReceipt(e.ID(), 1, [16]byte{}, 1).Marshal())
 	f.Add([]byte{0x10})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		kind, kindOK := KindOf(b)
 		e, err := Parse(b)
 		if err != nil {
 			return
+		}
+		if !kindOK || kind != e.Kind {
+			t.Fatalf("KindOf says %v, %v; Parse %v", kind, kindOK, e.Kind)
 		}
 		if !bytes.Equal(e.Marshal(), b) {
 			t.Fatal("parse then marshal changed the bytes")

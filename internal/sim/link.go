@@ -46,11 +46,12 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 	for _, f := range frames {
 		size := len(f.Payload) + link.FrameOverhead
 		e.res.LinkBytes += int64(size)
+		var msg *message // a message the simulator follows, for hop counts
 		switch f.Type {
 		case session.TypeEnvelope:
-			e.countTransmission(f.Payload)
+			msg = e.countTransmission(f.Payload)
 		case session.TypeSpray:
-			e.countTransmission(f.Payload[1:])
+			msg = e.countTransmission(f.Payload[1:])
 		}
 		start := max(e.q.now, d.busyUntil)
 		d.busyUntil = start + e.airtime(size)
@@ -62,15 +63,26 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 		}
 		arrive = max(arrive, d.lastArrival)
 		d.lastArrival = arrive
-		e.q.at(arrive, func() { e.deliver(l, 1-k, f) })
+		e.q.at(arrive, func() { e.deliver(l, 1-k, f, msg) })
 	}
 }
 
-func (e *engine) countTransmission(raw []byte) {
+// countTransmission counts an envelope put on the air and returns the
+// message it is, if the simulator follows it (receipts it does not).
+func (e *engine) countTransmission(raw []byte) *message {
 	e.res.Transmissions++
-	if env, err := envelope.Parse(raw); err == nil && env.Kind == envelope.KindReceipt {
-		e.res.ReceiptTransmissions++
+	if kind, ok := envelope.KindOf(raw); !ok || kind == envelope.KindReceipt {
+		e.res.ReceiptTransmissions += int64(b2i(ok))
+		return nil
 	}
+	return e.msgs[envelope.ComputeID(raw)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (e *engine) airtime(bytes int) time.Duration {
@@ -78,11 +90,11 @@ func (e *engine) airtime(bytes int) time.Duration {
 }
 
 // deliver hands a frame to end k's session.
-func (e *engine) deliver(l *vlink, k int, f session.Frame) {
+func (e *engine) deliver(l *vlink, k int, f session.Frame, msg *message) {
 	if !l.alive {
 		return // the link broke while the frame was in the air
 	}
-	e.noteHop(l, k, f)
+	e.noteHop(l, k, msg)
 	out, next, err := l.sess[k].Receive(f)
 	if err != nil {
 		e.fail(err)
@@ -111,16 +123,7 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame) {
 
 // noteHop records how far a message has come when a copy first reaches
 // end k: one link further than the node that sent it.
-func (e *engine) noteHop(l *vlink, k int, f session.Frame) {
-	raw := f.Payload
-	switch f.Type {
-	case session.TypeEnvelope:
-	case session.TypeSpray:
-		raw = raw[1:]
-	default:
-		return
-	}
-	m := e.msgs[envelope.ComputeID(raw)]
+func (e *engine) noteHop(l *vlink, k int, m *message) {
 	if m == nil || m.hops == nil {
 		return
 	}
