@@ -1,0 +1,183 @@
+package room
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+)
+
+// forkedHistory builds a history with forks: Alice (owner) and Bob (an
+// admin since epoch 2) commit concurrently on the same parent twice, and
+// Alice equivocates once. It returns every change either admin made and
+// the head the rules say everyone must reach (SPEC §15.3).
+func forkedHistory(t *testing.T) (g *group, all [][]byte, want *State) {
+	g = newGroup(t, "forks", "Alice", "Bob")
+	alice, bob := g.by("Alice"), g.by("Bob")
+	g.commit(t, alice, &Change{Kind: KindAdmin, Target: bob.ed()})
+	g.welcome(t, alice, alice.room.Head().Hash)
+	g.add(t, alice, newPerson(t, "Carol"))
+	g.add(t, alice, newPerson(t, "Dave"))
+
+	// Fork 1 at epoch 4: Alice adds Erin while Bob, not knowing, adds Frank.
+	erin, frank := newPerson(t, "Erin"), newPerson(t, "Frank")
+	erinRK, _ := NewRoomKey(g.rand)
+	frankRK, _ := NewRoomKey(g.rand)
+	erinM := NewMember(erin.id, alice.room.Group, erinRK.Public().(ed25519.PublicKey))
+	frankM := NewMember(frank.id, alice.room.Group, frankRK.Public().(ed25519.PublicKey))
+	e5a := g.commit(t, alice, &Change{Kind: KindAdd, Member: erinM})
+	e5b := g.commit(t, bob, &Change{Kind: KindAdd, Member: frankM})
+	if !bob.room.Canonical(e5b) {
+		t.Fatal("Bob's own change is not his head before he hears of Alice's")
+	}
+	exchange(t, alice, bob)
+	if !bob.room.Canonical(e5a) || bob.room.Canonical(e5b) {
+		t.Fatal("the owner's change does not win the fork at Bob")
+	}
+	// Bob re-issues his add on the winner; Alice removes Dave on top.
+	g.commit(t, bob, &Change{Kind: KindAdd, Member: frankM})
+	exchange(t, alice, bob)
+	g.commit(t, alice, &Change{Kind: KindRemove, Target: g.by("Dave").ed()})
+	exchange(t, alice, bob)
+
+	// Fork 2 at epoch 7: both rename; Alice also signs a second rename on
+	// the same parent (equal rank: the lower hash wins).
+	parent := alice.room.Head()
+	g.commit(t, alice, &Change{Kind: KindRename, Name: "Alpha"})
+	g.commit(t, bob, &Change{Kind: KindRename, Name: "Beta"})
+	gamma := &Change{Kind: KindRename, Name: "Gamma", Group: parent.Group, Epoch: parent.Epoch + 1, Parent: parent.Hash, Start: p0}
+	gamma.Sign(alice.rk)
+	if _, err := alice.room.Add(gamma.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, alice, bob)
+	if alice.room.Head().Hash != bob.room.Head().Hash {
+		t.Fatal("the two admins disagree after exchanging everything")
+	}
+	want = alice.room.Head()
+	if got := want.Name; got != "Alpha" && got != "Gamma" {
+		t.Fatalf("name %q: Bob's rename won over the owner's", got)
+	}
+	for h, c := range alice.room.changes {
+		if h != alice.room.Genesis {
+			all = append(all, c.Marshal())
+		}
+	}
+	return g, all, want
+}
+
+// exchange gives each admin every change the other holds.
+func exchange(t *testing.T, a, b *person) {
+	t.Helper()
+	for _, pair := range [][2]*person{{a, b}, {b, a}} {
+		for _, c := range pair[0].room.changes {
+			if _, err := pair[1].room.Add(c.Marshal()); err != nil && !errors.Is(err, ErrDuplicate) {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func names(s *State) []string {
+	var out []string
+	for _, m := range s.Members() {
+		out = append(out, string(m.Ed[:4]))
+	}
+	return out
+}
+
+// TestMembersConvergeInAnyOrder applies the forked history to a fresh room
+// in 300 random orders: whatever the order — children before parents,
+// losing forks before winners — the chain, member list, admins and name
+// come out the same, and nothing stays pending.
+func TestMembersConvergeInAnyOrder(t *testing.T) {
+	g, all, want := forkedHistory(t)
+	carol := g.by("Carol")
+	genesis := carol.room.changes[carol.room.Genesis]
+	wantMembers := []string{}
+	for _, n := range []string{"Alice", "Bob", "Carol", "Erin", "Frank"} {
+		ed := newPerson(t, n).ed()
+		wantMembers = append(wantMembers, string(ed[:4]))
+	}
+	slices.Sort(wantMembers)
+	if got := names(want); !slices.Equal(got, wantMembers) {
+		t.Fatalf("final members are not Alice, Bob, Carol, Erin, Frank")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		order := slices.Clone(all)
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		r, err := open(genesis, carol.ed(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range order {
+			if _, err := r.Add(b); err != nil {
+				t.Fatalf("order %d: %v", i, err)
+			}
+		}
+		head := r.Head()
+		if head.Hash != want.Hash || head.Name != want.Name || r.Pending() != 0 {
+			t.Fatalf("order %d: head epoch %d %q, %d pending; want epoch %d %q", i, head.Epoch, head.Name, r.Pending(), want.Epoch, want.Name)
+		}
+		if got := names(head); !slices.Equal(got, wantMembers) {
+			t.Fatalf("order %d: members differ", i)
+		}
+		if bob, _ := head.Member(g.by("Bob").ed()); !bob.Admin {
+			t.Fatalf("order %d: Bob lost his admin role", i)
+		}
+	}
+}
+
+// TestOfflineMemberConvergesAndReadsLateMessages: Carol is away during two
+// changes (an add and a removal) and the messages sent after them; it all
+// reaches her in reverse — the messages first, then the newest welcome,
+// then the older one. She ends on the same head and opens every message
+// of the epochs she belongs to once their keys are known.
+func TestOfflineMemberConvergesAndReadsLateMessages(t *testing.T) {
+	g := newGroup(t, "offline", "Alice", "Bob", "Carol", "Dave")
+	alice, bob, carol := g.by("Alice"), g.by("Bob"), g.by("Carol")
+	var welcomes []*Welcome
+	var sent []*envelope.Envelope
+	// Change 1: add Erin (Carol misses it).
+	erin := newPerson(t, "Erin")
+	rk, _ := NewRoomKey(g.rand)
+	erin.rk = rk
+	h1 := g.commit(t, alice, &Change{Kind: KindAdd, Member: NewMember(erin.id, alice.room.Group, rk.Public().(ed25519.PublicKey))})
+	w, _ := alice.room.Welcome(h1, true)
+	var err error
+	if erin.room, err = Join(roundTrip(t, w), erin.id, rk, alice.ed()); err != nil {
+		t.Fatal(err)
+	}
+	g.welcome(t, alice, h1, carol)
+	g.people = append(g.people, erin)
+	w1, _ := alice.room.Welcome(h1, false)
+	welcomes = append(welcomes, w1)
+	sent = append(sent, seal(t, g, bob, "after the add"))
+	// Change 2: remove Dave (Carol misses it too).
+	h2 := g.commit(t, alice, &Change{Kind: KindRemove, Target: g.by("Dave").ed()})
+	g.welcome(t, alice, h2, carol, g.by("Dave"))
+	w2, _ := alice.room.Welcome(h2, false)
+	welcomes = append(welcomes, w2)
+	sent = append(sent, seal(t, g, bob, "after the removal"), seal(t, g, erin, "Erin here"))
+
+	for _, e := range sent {
+		_, err := carol.room.Open(e, p0)
+		wantErr(t, err, ErrUnknown)
+	}
+	slices.Reverse(welcomes)
+	for _, w := range welcomes {
+		if err := carol.room.AcceptWelcome(roundTrip(t, w), alice.ed()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if carol.room.Head().Hash != alice.room.Head().Hash || carol.room.HeldSecrets() != 0 {
+		t.Fatalf("Carol is at epoch %d with %d secrets held; Alice at %d", carol.room.Head().Epoch, carol.room.HeldSecrets(), alice.room.Head().Epoch)
+	}
+	mustOpen(t, carol, sent[0], "after the add")
+	mustOpen(t, carol, sent[1], "after the removal")
+	mustOpen(t, carol, sent[2], "Erin here")
+}
