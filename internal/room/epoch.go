@@ -76,6 +76,7 @@ type sender struct {
 	ed      [32]byte // identity key, what a reader is told
 	key     [32]byte // room key, what signatures verify under
 	ch      chain    // at the next counter not yet opened
+	ahead   chain    // at the first counter past the watched window
 	skipped map[uint32]skippedKey
 }
 
@@ -117,10 +118,10 @@ func newEpoch(s *State, gs [32]byte, self [32]byte) *Epoch {
 
 // rewatch lists the tags of sender sd's next Window counters.
 func (e *Epoch) rewatch(sd *sender) {
-	c := sd.ch
+	sd.ahead = sd.ch
 	for range Window {
-		_, tag := c.step()
-		e.watch[tag] = slot{s: sd, n: c.N - 1}
+		_, tag := sd.ahead.step()
+		e.watch[tag] = slot{s: sd, n: sd.ahead.N - 1}
 	}
 }
 
@@ -368,8 +369,8 @@ func (e *Epoch) counterKey(sl slot) [32]byte {
 }
 
 // consume records that slot sl was opened: counters passed over become
-// skipped keys (bounded), the sender's chain moves past sl, and the watch
-// list follows.
+// skipped keys (bounded, their tags stay watched), the sender's chain moves
+// past sl, and the watch window moves with it, one new tag per counter.
 func (e *Epoch) consume(sl slot, tag [16]byte) {
 	sd := sl.s
 	delete(e.watch, tag)
@@ -382,26 +383,20 @@ func (e *Epoch) consume(sl slot, tag [16]byte) {
 		e.skipped--
 		return
 	}
-	// Unwatch the old window, then move the chain, keeping what is skipped.
-	c := sd.ch
-	for range Window {
-		_, t := c.step()
-		if s, ok := e.watch[t]; ok && s.s == sd {
-			delete(e.watch, t)
-		}
-	}
 	for sd.ch.N < sl.n {
 		ck, t := sd.ch.step()
 		e.order++
 		sd.skipped[sd.ch.N-1] = skippedKey{ck: ck, tag: t, order: e.order}
-		e.watch[t] = slot{s: sd, n: sd.ch.N - 1}
 		e.skipped++
 	}
 	sd.ch.step()
+	for sd.ahead.N < sd.ch.N+Window {
+		_, t := sd.ahead.step()
+		e.watch[t] = slot{s: sd, n: sd.ahead.N - 1}
+	}
 	for e.skipped > MaxSkipped {
 		e.evictOldest()
 	}
-	e.rewatch(sd)
 }
 
 func (e *Epoch) evictOldest() {
