@@ -91,8 +91,19 @@ type slot struct {
 	n uint32
 }
 
+func epochBase(gs, group [32]byte, h Hash) [32]byte {
+	return kdf(gs[:], "grapevine room epoch keys"+string(group[:])+string(h[:]))
+}
+
+func senderChain(base, roomKey [32]byte) chain {
+	return chain{
+		Msg: kdf(base[:], "grapevine room sender chain"+string(roomKey[:])),
+		Tag: kdf(base[:], "grapevine room tag chain"+string(roomKey[:])),
+	}
+}
+
 func newEpoch(s *State, gs [32]byte, self [32]byte) *Epoch {
-	base := kdf(gs[:], "grapevine room epoch keys"+string(s.Group[:])+string(s.Hash[:]))
+	base := epochBase(gs, s.Group, s.Hash)
 	e := &Epoch{
 		Hash: s.Hash, Number: s.Epoch, group: s.Group,
 		mask:    kdf(base[:], "grapevine room header mask"),
@@ -101,10 +112,7 @@ func newEpoch(s *State, gs [32]byte, self [32]byte) *Epoch {
 	}
 	e.sendPeriods = e.periods
 	for _, m := range s.members {
-		c := chain{
-			Msg: kdf(base[:], "grapevine room sender chain"+string(m.Key[:])),
-			Tag: kdf(base[:], "grapevine room tag chain"+string(m.Key[:])),
-		}
+		c := senderChain(base, m.Key)
 		if m.Ed == self {
 			e.me = &c
 			continue
