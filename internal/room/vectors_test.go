@@ -172,4 +172,3 @@ func mustWelcome(t *testing.T, b []byte) *Welcome {
 	}
 	return w
 }
-
