@@ -289,3 +289,61 @@ func TestTagsRevealNothingToNonMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestSeizedMemberCannotReopenWhatItRead: Bob opened Alice's first posts,
+// then his device is seized with everything in it. No key his state can
+// derive — every sender chain run 100 counters on, every skipped key, in
+// any period of the window — opens a post he already opened; he holds no
+// epoch secret to rebuild the chains from (only an epoch's signer keeps
+// it, until ForgetSecret). What he has not opened yet still opens.
+func TestSeizedMemberCannotReopenWhatItRead(t *testing.T) {
+	g := newGroup(t, "seized", "Alice", "Bob", "Carol")
+	alice, bob := g.by("Alice"), g.by("Bob")
+	var read []*envelope.Envelope
+	for i := range 5 {
+		e := seal(t, g, alice, "read "+string(rune('0'+i)))
+		mustOpen(t, bob, e, "read "+string(rune('0'+i)))
+		read = append(read, e)
+	}
+	skippedOver := seal(t, g, alice, "not yet read")
+	mustOpen(t, bob, seal(t, g, alice, "read after a gap"), "read after a gap")
+	for _, ep := range bob.room.epochs {
+		if ep.hasSec {
+			t.Fatal("a member who did not sign the epoch keeps its secret")
+		}
+		for _, sd := range ep.senders {
+			var cks [][32]byte
+			for _, k := range sd.skipped {
+				cks = append(cks, k.ck)
+			}
+			c := sd.ch
+			for range 100 {
+				ck, _ := c.step()
+				cks = append(cks, ck)
+			}
+			for _, ck := range cks {
+				for p := p0 - 1; p <= p0+1; p++ {
+					pk, ok := ep.periods.At(p)
+					if !ok {
+						continue
+					}
+					for _, e := range read {
+						key, _ := messageKeys(ck, pk, e.Body[:saltSize])
+						if _, err := envelope.Open(key, e, prefixSize); err == nil {
+							t.Fatal("a seized state reopens a post it had read")
+						}
+					}
+				}
+			}
+		}
+	}
+	h := alice.room.Head().Hash
+	if ep, _ := alice.room.Epoch(h); !ep.hasSec {
+		t.Fatal("the signer lost the secret before sending its welcomes")
+	}
+	alice.room.ForgetSecret(h)
+	if _, err := alice.room.Welcome(h, false); err == nil {
+		t.Fatal("a forgotten secret still makes welcomes")
+	}
+	mustOpen(t, bob, skippedOver, "not yet read")
+}
