@@ -347,3 +347,18 @@ func TestSeizedMemberCannotReopenWhatItRead(t *testing.T) {
 	}
 	mustOpen(t, bob, skippedOver, "not yet read")
 }
+
+// TestExpiredPeriodsDoNotOpen: once a member's period chains have moved
+// past the retention window, a message sealed before it and never received
+// no longer opens, though its tag is still watched.
+func TestExpiredPeriodsDoNotOpen(t *testing.T) {
+	g := newGroup(t, "expiry", "Alice", "Bob")
+	late := seal(t, g, g.by("Alice"), "lost for a while")
+	bob := g.by("Bob")
+	bob.room.Advance(p0 + Retention + 1)
+	_, err := bob.room.Open(late, p0+Retention+1)
+	wantErr(t, err, ErrExpired)
+	if !bob.room.Recognises(late.Tag) {
+		t.Fatal("the refusal moved the window")
+	}
+}

@@ -26,6 +26,7 @@ type Room struct {
 	valid    map[Hash]bool // checked against its parent's state
 	chain    []Hash        // canonical, from the genesis
 	head     *State
+	root     *State // the genesis state, checked once
 
 	epochs  map[Hash]*Epoch
 	dropped map[Hash]bool // epochs pruned: their keys must never return
@@ -92,7 +93,7 @@ func open(create *Change, self [32]byte, roomKey ed25519.PrivateKey) (*Room, err
 	return &Room{
 		Group: create.Group, Genesis: h, self: self, roomKey: roomKey,
 		changes: map[Hash]*Change{h: create}, children: map[Hash][]Hash{},
-		valid: map[Hash]bool{h: true}, chain: []Hash{h}, head: s,
+		valid: map[Hash]bool{h: true}, chain: []Hash{h}, head: s, root: s.clone(),
 		epochs: map[Hash]*Epoch{}, dropped: map[Hash]bool{}, held: map[Hash]heldSecret{},
 	}, nil
 }
@@ -197,10 +198,7 @@ func (r *Room) stateAt(h Hash) (*State, bool) {
 		path = append(path, c)
 		x = c.Parent
 	}
-	s, err := genesis(r.changes[r.Genesis])
-	if err != nil {
-		return nil, false
-	}
+	s := r.root.clone()
 	for i := len(path) - 1; i >= 0; i-- {
 		s.apply(path[i])
 	}
@@ -210,7 +208,7 @@ func (r *Room) stateAt(h Hash) (*State, bool) {
 // recompute walks the canonical chain from the genesis: at every epoch the
 // valid child that wins (better) is next.
 func (r *Room) recompute() {
-	s, _ := genesis(r.changes[r.Genesis])
+	s := r.root.clone()
 	chain := []Hash{r.Genesis}
 	for {
 		var best *Change
