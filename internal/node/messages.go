@@ -31,6 +31,7 @@ const (
 	kindRequest = "request"
 	kindAccept  = "accept"
 	kindRekey   = "rekey"
+	kindRoom    = "room" // a room invite, join or welcome (rooms.go)
 )
 
 type messageRecord struct {

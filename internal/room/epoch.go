@@ -74,6 +74,7 @@ func (c *chain) step() (ck [32]byte, tag [16]byte) {
 
 type sender struct {
 	ed      [32]byte // identity key, what a reader is told
+	x       [32]byte // identity X25519 key, for its fingerprint
 	key     [32]byte // room key, what signatures verify under
 	ch      chain    // at the next counter not yet opened
 	ahead   chain    // at the first counter past the watched window
@@ -117,7 +118,7 @@ func newEpoch(s *State, gs [32]byte, self [32]byte) *Epoch {
 			e.me = &c
 			continue
 		}
-		sd := &sender{ed: m.Ed, key: m.Key, ch: c, skipped: map[uint32]skippedKey{}}
+		sd := &sender{ed: m.Ed, x: m.X, key: m.Key, ch: c, skipped: map[uint32]skippedKey{}}
 		e.senders[m.Key] = sd
 		e.rewatch(sd)
 	}
@@ -300,6 +301,7 @@ type Message struct {
 	Epoch   Hash
 	Number  uint64
 	Sender  [32]byte // identity key
+	X       [32]byte // the sender's identity X25519 key (with Sender, its fingerprint)
 	Counter uint32
 	Period  keys.Period
 	Content []byte
@@ -359,7 +361,7 @@ func (r *Room) Open(env *envelope.Envelope, now keys.Period) (*Message, error) {
 		return nil, fmt.Errorf("failed to open group envelope: %w: not by the sender whose chain it uses", ErrSignature)
 	}
 	e.consume(sl, env.Tag)
-	return &Message{Epoch: e.Hash, Number: e.Number, Sender: sl.s.ed, Counter: sl.n, Period: p,
+	return &Message{Epoch: e.Hash, Number: e.Number, Sender: sl.s.ed, X: sl.s.x, Counter: sl.n, Period: p,
 		Content: content, Canonical: r.Canonical(e.Hash)}, nil
 }
 
@@ -426,10 +428,15 @@ func (e *Epoch) evictOldest() {
 // Advance deletes the period keys before now - Retention in every epoch,
 // so what never arrived cannot be opened once it has expired.
 func (r *Room) Advance(now keys.Period) {
-	if now < Retention {
-		return
+	if now >= Retention {
+		r.ForgetBefore(now - Retention)
 	}
+}
+
+// ForgetBefore deletes the period keys before oldest in every epoch: the
+// node calls it with the oldest period of its own retention window.
+func (r *Room) ForgetBefore(oldest keys.Period) {
 	for _, e := range r.epochs {
-		e.periods.AdvanceTo(now - Retention)
+		e.periods.AdvanceTo(oldest)
 	}
 }

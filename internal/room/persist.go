@@ -155,7 +155,7 @@ func Unmarshal(b []byte) (*Room, error) {
 			if !ok {
 				return nil, fmt.Errorf("failed to read room: %w: a sender who is not a member", ErrMalformed)
 			}
-			sd := &sender{ed: m.Ed, key: sr.Key, ch: sr.Chain, skipped: map[uint32]skippedKey{}}
+			sd := &sender{ed: m.Ed, x: m.X, key: sr.Key, ch: sr.Chain, skipped: map[uint32]skippedKey{}}
 			for _, k := range sr.Skipped {
 				sd.skipped[k.N] = skippedKey{ck: k.CK, tag: k.Tag, order: k.Order}
 				e.watch[k.Tag] = slot{s: sd, n: k.N}

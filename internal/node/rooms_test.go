@@ -1,0 +1,133 @@
+package node
+
+import (
+	"slices"
+	"testing"
+)
+
+func roomTexts(t *testing.T, n *testNode, ref string) []string {
+	t.Helper()
+	ms, err := n.RoomMessages(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Sender+": "+m.Text)
+	}
+	return out
+}
+
+// everyone carries every node's envelopes to every other node, twice over
+// (answers travel in the second round).
+func everyone(t *testing.T, ns ...*testNode) {
+	t.Helper()
+	for range 2 {
+		for _, a := range ns {
+			for _, b := range ns {
+				if a != b {
+					carry(t, a, b)
+				}
+			}
+		}
+	}
+}
+
+// TestRoomOverPairwiseSessions runs a private group across four nodes:
+// Alice creates it and invites Bob, Carol and Dave (her contacts); they
+// join; posts reach every member as one envelope each, carried by a
+// stranger who is no member; Alice removes Dave, whose node still gets the
+// later envelopes and opens none.
+func TestRoomOverPairwiseSessions(t *testing.T) {
+	clk := newTestClock()
+	alice, bob, carol, dave := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk), newTestNode(t, "Dave", clk)
+	relay := newTestNode(t, "Relay", clk)
+	for _, n := range []*testNode{bob, carol, dave} {
+		befriend(t, alice, n)
+	}
+	info, err := alice.CreateRoom("Rescue team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Bob", "Carol", "Dave"} {
+		if err := alice.InviteToRoom("Rescue team", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	everyone(t, alice, bob, carol, dave)
+	for _, n := range []*testNode{bob, carol, dave} {
+		inv, err := n.RoomInvitations()
+		if err != nil || len(inv) != 1 || inv[0].Name != "Rescue team" || inv[0].From != "Alice" {
+			t.Fatalf("%s's invitations: %+v, %v", n.id.Name, inv, err)
+		}
+		if err := n.JoinRoom("Rescue team"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Joins reach Alice one by one; each add welcomes the members so far.
+	for _, n := range []*testNode{bob, carol, dave} {
+		carry(t, n, alice)
+		everyone(t, alice, bob, carol, dave)
+	}
+	for _, n := range []*testNode{alice, bob, carol, dave} {
+		rs, err := n.Rooms()
+		if err != nil || len(rs) != 1 || rs[0].ID != info.ID || len(rs[0].Members) != 4 {
+			t.Fatalf("%s's rooms: %+v, %v", n.id.Name, rs, err)
+		}
+	}
+
+	// A post from Bob travels through the relay only.
+	m, err := bob.SendRoom("Rescue team", "bridge is out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carry(t, bob, relay)
+	for _, n := range []*testNode{alice, carol, dave} {
+		rep := carry(t, relay, n)
+		want := bob.id.Public().Fingerprint()[:8] + ": bridge is out" // not their contact
+		if n == alice {
+			want = "Bob: bridge is out"
+		}
+		if got := roomTexts(t, n, info.ID); !slices.Contains(got, want) {
+			t.Fatalf("%s reads %q (%+v)", n.id.Name, got, rep)
+		}
+	}
+	if _, err := relay.Rooms(); err != nil {
+		t.Fatal(err)
+	}
+	envelopeOf(t, relay, m.ID) // the relay carries the one envelope
+
+	// Dave is removed; Carol's next post reaches him and stays closed.
+	if err := alice.RemoveFromRoom("Rescue team", "Dave"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol)
+	cm, err := carol.SendRoom("Rescue team", "meet at the school")
+	if err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol, dave)
+	envelopeOf(t, dave, cm.ID) // Dave holds the envelope
+	carolFP := carol.id.Public().Fingerprint()[:8]
+	if got := roomTexts(t, alice, info.ID); !slices.Contains(got, "Carol: meet at the school") {
+		t.Fatalf("Alice reads %q", got)
+	}
+	if got := roomTexts(t, bob, info.ID); !slices.Contains(got, carolFP+": meet at the school") {
+		t.Fatalf("Bob reads %q", got)
+	}
+	if got := roomTexts(t, dave, info.ID); slices.Contains(got, carolFP+": meet at the school") || len(got) != 1 {
+		t.Fatalf("Dave reads %q after his removal", got)
+	}
+	if rs, _ := alice.Rooms(); len(rs[0].Members) != 3 {
+		t.Fatalf("Alice's room has %d members after the removal", len(rs[0].Members))
+	}
+	// The state survives a restart.
+	bob.reopen()
+	if _, err := bob.SendRoom("Rescue team", "after a restart"); err != nil {
+		t.Fatal(err)
+	}
+	carry(t, bob, carol)
+	if got := roomTexts(t, carol, info.ID); !slices.Contains(got, bob.id.Public().Fingerprint()[:8]+": after a restart") {
+		t.Fatalf("Carol reads %q", got)
+	}
+}
