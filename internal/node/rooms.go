@@ -208,7 +208,6 @@ func (n *Node) InviteToRoom(roomRef, contactRef string) error {
 		if _, _, err := n.sendContent(tx, c, &Content{Type: TypeRoomInvite, Time: n.unixNow(), Room: payload}, kindRoom); err != nil {
 			return err
 		}
-		n.reindex(c) // sealing may have stepped the session: the peer's next epoch's tags changed
 		return putJSON(tx, colRoomInvites, inviteKey(id, c.Fingerprint, true),
 			inviteRecord{Group: id, Name: name, Contact: c.Fingerprint, Out: true}, n.now().Add(n.cfg.Retention))
 	})
@@ -276,7 +275,6 @@ func (n *Node) JoinRoom(ref string) error {
 		if _, _, err := n.sendContent(tx, c, &Content{Type: TypeRoomJoin, Time: n.unixNow(), Room: payload}, kindRoom); err != nil {
 			return err
 		}
-		n.reindex(c)
 		found.RoomKey = rk.Seed()
 		return putJSON(tx, colRoomInvites, inviteKey(found.Group, "", false), found, n.now().Add(n.cfg.Retention))
 	})
@@ -354,7 +352,6 @@ func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]
 		if _, _, err := n.sendContent(tx, mc, &Content{Type: TypeRoomWelcome, Time: n.unixNow(), Room: w.Marshal()}, kindRoom); err != nil {
 			return err
 		}
-		n.reindex(mc)
 	}
 	r.ForgetSecret(h)
 	if err := saveRoom(tx, r); err != nil {
