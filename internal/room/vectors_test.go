@@ -12,7 +12,7 @@ import (
 
 const vectorsPath = "../../testdata/vectors/room.json"
 
-// roomVector is one case of SPEC §15.9: Alice creates a group, adds Bob
+// roomVector is one case of SPEC §15.10: Alice creates a group, adds Bob
 // and sends one post; every byte string is hex. Random is all the
 // randomness drawn, in order: the group ID (32), Alice's room key seed
 // (32), the secret of epoch 0 (32), Bob's room key seed (32), the secret
