@@ -27,6 +27,7 @@ import (
 //	room join:    group ID (32) || member entry (160)       (SPEC §15.4)
 //	room welcome: a welcome (SPEC §15.4)
 //	room invite:  group ID (32) || name length (1) || group name
+//	room leave:   group ID (32) || leave statement (64)
 type Content struct {
 	Type    ContentType
 	Time    uint32
@@ -50,6 +51,7 @@ const (
 	TypeRoomJoin    ContentType = 5
 	TypeRoomWelcome ContentType = 6
 	TypeRoomInvite  ContentType = 7
+	TypeRoomLeave   ContentType = 8
 )
 
 // roomMemberEntry is a member entry's size (SPEC §15.2).
@@ -79,7 +81,7 @@ func (c *Content) Marshal() []byte {
 		}
 	case TypeText:
 		b = append(b, c.Text...)
-	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite:
+	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite, TypeRoomLeave:
 		b = append(b, c.Room...)
 	}
 	return b
@@ -130,6 +132,11 @@ func ParseContent(b []byte) (*Content, error) {
 		c.Room = append([]byte(nil), rest...)
 	case TypeRoomWelcome:
 		c.Room = append([]byte(nil), rest...) // room.ParseWelcome checks it
+	case TypeRoomLeave:
+		if len(rest) != 32+64 {
+			return nil, fmt.Errorf("%w: room leave of %d bytes", errContent, len(rest))
+		}
+		c.Room = append([]byte(nil), rest...)
 	case TypeRoomInvite:
 		if len(rest) < 34 || int(rest[32]) != len(rest)-33 {
 			return nil, fmt.Errorf("%w: room invite of %d bytes", errContent, len(rest))
@@ -163,6 +170,8 @@ func (t ContentType) String() string {
 		return "room welcome"
 	case TypeRoomInvite:
 		return "room invite"
+	case TypeRoomLeave:
+		return "room leave"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }

@@ -13,6 +13,7 @@ func FuzzParseContent(f *testing.F) {
 	f.Add((&Content{Type: TypeRoomJoin, Time: 1, Room: make([]byte, 32+roomMemberEntry)}).Marshal())
 	f.Add((&Content{Type: TypeRoomInvite, Time: 1, Room: append(append(make([]byte, 32), 4), "Team"...)}).Marshal())
 	f.Add((&Content{Type: TypeRoomWelcome, Time: 1, Room: make([]byte, 99)}).Marshal())
+	f.Add((&Content{Type: TypeRoomLeave, Time: 1, Room: make([]byte, 96)}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseContent(b)
 		if err != nil {

@@ -352,7 +352,7 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 			return true, err
 		}
 	}
-	if !held && (content.Type == TypeRoomInvite || content.Type == TypeRoomJoin || content.Type == TypeRoomWelcome) {
+	if !held && (content.Type == TypeRoomInvite || content.Type == TypeRoomJoin || content.Type == TypeRoomWelcome || content.Type == TypeRoomLeave) {
 		if err := in.roomContent(c, content); err != nil {
 			return true, err
 		}

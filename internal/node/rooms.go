@@ -316,9 +316,89 @@ func (n *Node) RemoveFromRoom(roomRef, contactRef string) error {
 		if _, ok := r.Head().Member(target); !ok {
 			return invalid(ReasonNoRoom, "%s is not in %q", c.Name, r.Head().Name)
 		}
+		if !n.isAdmin(r) {
+			return invalid(ReasonNotAdmin, "only an admin of %q removes members", r.Head().Name)
+		}
 		return n.commit(tx, r, &room.Change{Kind: room.KindRemove, Target: target}, nil, func(fp string) (*contactRecord, error) {
 			return loadContact(tx, fp)
 		})
+	})
+}
+
+// RenameRoom renames a room I administer.
+func (n *Node) RenameRoom(roomRef, name string) error {
+	norm, err := keys.NormalizeName(name)
+	if err != nil {
+		return badName(err)
+	}
+	return n.adminChange(roomRef, func(*store.Tx, *room.Room) (*room.Change, error) {
+		return &room.Change{Kind: room.KindRename, Name: norm}, nil
+	})
+}
+
+// MakeRoomAdmin makes a member (a contact) an admin of a room I administer.
+func (n *Node) MakeRoomAdmin(roomRef, contactRef string) error {
+	return n.adminChange(roomRef, func(tx *store.Tx, r *room.Room) (*room.Change, error) {
+		c, err := resolve(tx, contactRef)
+		if err != nil {
+			return nil, err
+		}
+		return &room.Change{Kind: room.KindAdmin, Target: [32]byte(c.Sign)}, nil
+	})
+}
+
+func (n *Node) adminChange(roomRef string, build func(*store.Tx, *room.Room) (*room.Change, error)) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.update(func(tx *store.Tx) error {
+		r, _, err := resolveRoom(tx, roomRef)
+		if err != nil {
+			return err
+		}
+		if !n.isAdmin(r) {
+			return invalid(ReasonNotAdmin, "only an admin of %q changes it", r.Head().Name)
+		}
+		c, err := build(tx, r)
+		if err != nil {
+			return err
+		}
+		return n.commit(tx, r, c, nil, func(fp string) (*contactRecord, error) { return loadContact(tx, fp) })
+	})
+}
+
+// LeaveRoom leaves a room: my signed leave goes to an admin who is my
+// active contact, who records it in a new epoch; my copy of the room and
+// its keys are deleted at once.
+func (n *Node) LeaveRoom(roomRef string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.update(func(tx *store.Tx) error {
+		r, id, err := resolveRoom(tx, roomRef)
+		if err != nil {
+			return err
+		}
+		stmt, err := r.LeaveStatement()
+		if err != nil {
+			return err
+		}
+		var admin *contactRecord
+		for _, m := range r.Head().Members() {
+			if m.Admin && m.Ed != n.selfEd() {
+				if c, err := loadContact(tx, fingerprintOf(m)); err == nil && c != nil && c.State == StateActive {
+					admin = c
+					break
+				}
+			}
+		}
+		if admin == nil {
+			return invalid(ReasonNotAdmin, "no other admin of %q is a contact to record the leave", r.Head().Name)
+		}
+		payload := append(bytes.Clone(r.Group[:]), stmt[:]...)
+		if _, _, err := n.sendContent(tx, admin, &Content{Type: TypeRoomLeave, Time: n.unixNow(), Room: payload}, kindRoom); err != nil {
+			return err
+		}
+		n.idx.removeOwner(ownerRoom(id))
+		return tx.Delete(colRooms, []byte(id))
 	})
 }
 
@@ -545,7 +625,30 @@ func (in *ingest) roomContent(c *contactRecord, content *Content) error {
 		return in.roomJoin(c, content)
 	case TypeRoomWelcome:
 		return in.roomWelcome(c, from, content)
+	case TypeRoomLeave:
+		return in.roomLeave(c, from, content)
 	}
+	return nil
+}
+
+// roomLeave records a member's leave, sent to me as an admin: a new epoch
+// without it.
+func (in *ingest) roomLeave(c *contactRecord, from [32]byte, content *Content) error {
+	id := hex.EncodeToString(content.Room[:32])
+	r, err := in.room(id)
+	if err != nil || r == nil || !in.n.isAdmin(r) {
+		return err
+	}
+	if _, member := r.Head().Member(from); !member {
+		return nil
+	}
+	change := &room.Change{Kind: room.KindLeave, Target: from, Leave: [64]byte(content.Room[32:])}
+	if err := in.n.commit(in.tx, r, change, nil, in.contactOf); err != nil {
+		in.n.log.Warn("failed to record a leave", "room", id[:8], "err", err)
+		return nil
+	}
+	in.rooms[id] = r
+	in.changed = true
 	return nil
 }
 
@@ -565,14 +668,7 @@ func (in *ingest) roomJoin(c *contactRecord, content *Content) error {
 		in.rep.Invalid++ // a join for someone else
 		return nil
 	}
-	contactOf := func(fp string) (*contactRecord, error) {
-		mc, err := in.contact(fp)
-		if mc != nil {
-			in.touch(mc)
-		}
-		return mc, err
-	}
-	if err := in.n.commit(in.tx, r, &room.Change{Kind: room.KindAdd, Member: m}, &m.Ed, contactOf); err != nil {
+	if err := in.n.commit(in.tx, r, &room.Change{Kind: room.KindAdd, Member: m}, &m.Ed, in.contactOf); err != nil {
 		in.n.log.Warn("failed to add a member who joined", "room", id[:8], "err", err)
 		return nil
 	}
@@ -627,6 +723,16 @@ func (in *ingest) roomWelcome(c *contactRecord, from [32]byte, content *Content)
 	in.n.idx.setRoom(id, r)
 	in.changed = true
 	return nil
+}
+
+// contactOf is commit's contact loader inside ingest: the batch's own copy,
+// marked changed.
+func (in *ingest) contactOf(fp string) (*contactRecord, error) {
+	mc, err := in.contact(fp)
+	if mc != nil {
+		in.touch(mc)
+	}
+	return mc, err
 }
 
 // room loads a room once per batch; flush stores it.

@@ -131,3 +131,79 @@ func TestRoomOverPairwiseSessions(t *testing.T) {
 		t.Fatalf("Carol reads %q", got)
 	}
 }
+
+// roomOf returns a node's only room.
+func roomOf(t *testing.T, n *testNode) (RoomInfo, bool) {
+	t.Helper()
+	rs, err := n.Rooms()
+	if err != nil || len(rs) > 1 {
+		t.Fatalf("%s's rooms: %+v, %v", n.id.Name, rs, err)
+	}
+	if len(rs) == 0 {
+		return RoomInfo{}, false
+	}
+	return rs[0], true
+}
+
+// TestRoomRenameAdminLeave: Alice renames the room and makes Bob an admin;
+// Carol leaves through an admin who is her contact; everyone left agrees, and
+// Carol's node no longer has the room.
+func TestRoomRenameAdminLeave(t *testing.T) {
+	clk := newTestClock()
+	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	befriend(t, bob, carol)
+	if _, err := alice.CreateRoom("Clinic"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{bob, carol} {
+		if err := alice.InviteToRoom("Clinic", n.id.Name); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol)
+		if err := n.JoinRoom("Clinic"); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol)
+	}
+	if err := bob.RenameRoom("Clinic", "Hijacked"); err == nil {
+		t.Fatal("a member who is not an admin renamed the room")
+	}
+	if err := alice.RenameRoom("Clinic", "Village clinic"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.MakeRoomAdmin("Village clinic", "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol)
+	for _, n := range []*testNode{alice, bob, carol} {
+		r, ok := roomOf(t, n)
+		if !ok || r.Name != "Village clinic" || len(r.Members) != 3 {
+			t.Fatalf("%s sees %+v", n.id.Name, r)
+		}
+	}
+	if r, _ := roomOf(t, carol); !slices.ContainsFunc(r.Members, func(m RoomMember) bool { return m.Name == "Bob" && m.Admin }) {
+		t.Fatalf("Carol does not see Bob as an admin: %+v", r.Members)
+	}
+	if err := carol.LeaveRoom("Village clinic"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := roomOf(t, carol); ok {
+		t.Fatal("Carol still has the room after leaving")
+	}
+	everyone(t, alice, bob, carol)
+	for _, n := range []*testNode{alice, bob} {
+		r, _ := roomOf(t, n)
+		if len(r.Members) != 2 || slices.ContainsFunc(r.Members, func(m RoomMember) bool { return m.Name == "Carol" }) {
+			t.Fatalf("%s still lists Carol: %+v", n.id.Name, r.Members)
+		}
+	}
+	if _, err := bob.SendRoom("Village clinic", "two of us now"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol)
+	if got := roomTexts(t, alice, "Village clinic"); !slices.Contains(got, "Bob: two of us now") {
+		t.Fatalf("Alice reads %q", got)
+	}
+}

@@ -281,6 +281,14 @@ func (r *Room) acceptSecret(h Hash, gs [32]byte, from [32]byte) error {
 	return r.setSecret(h, gs)
 }
 
+// LeaveStatement signs my leave statement for this room (SPEC §15.2).
+func (r *Room) LeaveStatement() ([64]byte, error) {
+	if r.roomKey == nil {
+		return [64]byte{}, fmt.Errorf("failed to leave: %w: no room key", ErrNotMember)
+	}
+	return LeaveStatement(r.roomKey, r.Group), nil
+}
+
 // HeldSecrets counts welcome secrets waiting for their epoch's change.
 func (r *Room) HeldSecrets() int { return len(r.held) }
 
