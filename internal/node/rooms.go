@@ -90,7 +90,13 @@ type earlyWelcome struct {
 	Welcome []byte   `json:"welcome"`
 }
 
-const maxEarly = 16
+// maxEarly bounds the welcomes (or parts of one) a joiner holds before the
+// part that lets it join; maxWelcome bounds one welcome part, so that it
+// fits a pairwise envelope's largest bucket with room to spare.
+const (
+	maxEarly   = 16
+	maxWelcome = 24 * 1024
+)
 
 type roomMessageRecord struct {
 	ID        string    `json:"id"`
@@ -429,8 +435,10 @@ func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]
 		if mc == nil || mc.State != StateActive {
 			return fmt.Errorf("failed to welcome a member who is not an active contact (%s)", fingerprintOf(m)[:8])
 		}
-		if _, _, err := n.sendContent(tx, mc, &Content{Type: TypeRoomWelcome, Time: n.unixNow(), Room: w.Marshal()}, kindRoom); err != nil {
-			return err
+		for _, part := range w.Split(maxWelcome) { // a long history goes in several envelopes
+			if _, _, err := n.sendContent(tx, mc, &Content{Type: TypeRoomWelcome, Time: n.unixNow(), Room: part.Marshal()}, kindRoom); err != nil {
+				return err
+			}
 		}
 	}
 	r.ForgetSecret(h)
@@ -715,6 +723,9 @@ func (in *ingest) roomWelcome(c *contactRecord, from [32]byte, content *Content)
 		if err := in.tx.Delete(colRoomInvites, key); err != nil {
 			return err
 		}
+	} else if _, member := r.Head().Member(from); !member {
+		in.n.log.Warn("ignored a room welcome from someone not in the room", "room", id[:8])
+		return nil
 	} else if err := r.AcceptWelcome(w, from); err != nil {
 		in.n.log.Warn("refused a room welcome", "room", id[:8], "err", err)
 		return nil

@@ -130,8 +130,9 @@ type Change struct {
 	Target [32]byte // remove, admin, leave
 	Leave  [64]byte // leave
 
-	Sig [64]byte
-	raw []byte
+	Sig  [64]byte
+	raw  []byte
+	hash *Hash // cached once raw is final
 }
 
 const (
@@ -189,7 +190,7 @@ func (c *Change) Sign(roomKey ed25519.PrivateKey) {
 	copy(c.Signer[:], roomKey.Public().(ed25519.PublicKey))
 	msg := c.signed()
 	copy(c.Sig[:], ed25519.Sign(roomKey, append([]byte(changeLabel), msg...)))
-	c.raw = append(msg, c.Sig[:]...)
+	c.raw, c.hash = append(msg, c.Sig[:]...), nil
 }
 
 // Marshal returns the encoded change (as signed).
@@ -202,11 +203,15 @@ func (c *Change) Marshal() []byte {
 
 // Hash is the hash of the epoch the change opens.
 func (c *Change) Hash() Hash {
+	if c.hash != nil {
+		return *c.hash
+	}
 	h := sha256.New()
 	h.Write([]byte(epochLabel))
 	h.Write(c.Marshal())
 	var out Hash
 	h.Sum(out[:0])
+	c.hash = &out
 	return out
 }
 

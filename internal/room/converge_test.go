@@ -3,6 +3,7 @@ package room
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -180,4 +181,50 @@ func TestOfflineMemberConvergesAndReadsLateMessages(t *testing.T) {
 	mustOpen(t, carol, sent[0], "after the add")
 	mustOpen(t, carol, sent[1], "after the removal")
 	mustOpen(t, carol, sent[2], "Erin here")
+}
+
+// TestLargeGroupWelcomeInParts: a newcomer to a group of 300 gets the
+// history (about 100 KB) in parts of at most 16 KB, in a random order;
+// it joins and reaches the admin's head.
+func TestLargeGroupWelcomeInParts(t *testing.T) {
+	g := newGroup(t, "large", "Alice")
+	alice := g.by("Alice")
+	var last *person
+	var h Hash
+	for i := range 299 {
+		last = newPerson(t, fmt.Sprintf("M%d", i))
+		rk, _ := NewRoomKey(g.rand)
+		last.rk = rk
+		h = g.commit(t, alice, &Change{Kind: KindAdd, Member: NewMember(last.id, alice.room.Group, rk.Public().(ed25519.PublicKey))})
+	}
+	w, _ := alice.room.Welcome(h, true)
+	if n := len(w.Marshal()); n < 100000 {
+		t.Fatalf("the history is only %d bytes", n)
+	}
+	parts := w.Split(16384)
+	for _, p := range parts {
+		if n := len(p.Marshal()); n > 16384 {
+			t.Fatalf("a part of %d bytes", n)
+		}
+	}
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+	// The part with the create first (as the node holds early parts), the
+	// rest in the shuffled order.
+	first := slices.IndexFunc(parts, func(p *Welcome) bool { c, _ := ParseChange(p.Changes[0]); return c.Kind == KindCreate })
+	r, err := Join(roundTrip(t, parts[first]), last.id, last.rk, alice.ed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		if i != first {
+			if err := r.AcceptWelcome(roundTrip(t, p), alice.ed()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r.Head().Hash != h || len(r.Head().Members()) != 300 || r.HeldSecrets() != 0 {
+		t.Fatalf("the newcomer is at epoch %d with %d members", r.Head().Epoch, len(r.Head().Members()))
+	}
+	last.room = r
+	mustOpen(t, last, seal(t, g, alice, "welcome, three hundredth"), "welcome, three hundredth")
 }

@@ -72,12 +72,22 @@ func (c *chain) step() (ck [32]byte, tag [16]byte) {
 	return ck, tag
 }
 
+// stepTag returns the tag of counter c.N and moves only the tag chain on:
+// what the watch window needs (Msg is left behind and must not be used).
+func (c *chain) stepTag() (tag [16]byte) {
+	t := prf(c.Tag[:], []byte("tag"))
+	copy(tag[:], t[:16])
+	c.Tag = prf(c.Tag[:], []byte("next"))
+	c.N++
+	return tag
+}
+
 type sender struct {
 	ed      [32]byte // identity key, what a reader is told
 	x       [32]byte // identity X25519 key, for its fingerprint
 	key     [32]byte // room key, what signatures verify under
 	ch      chain    // at the next counter not yet opened
-	ahead   chain    // at the first counter past the watched window
+	ahead   chain    // the tag chain at the first counter past the watched window
 	skipped map[uint32]skippedKey
 }
 
@@ -127,9 +137,9 @@ func newEpoch(s *State, gs [32]byte, self [32]byte) *Epoch {
 
 // rewatch lists the tags of sender sd's next Window counters.
 func (e *Epoch) rewatch(sd *sender) {
-	sd.ahead = sd.ch
+	sd.ahead = chain{N: sd.ch.N, Tag: sd.ch.Tag}
 	for range Window {
-		_, tag := sd.ahead.step()
+		tag := sd.ahead.stepTag()
 		e.watch[tag] = slot{s: sd, n: sd.ahead.N - 1}
 	}
 }
@@ -401,7 +411,7 @@ func (e *Epoch) consume(sl slot, tag [16]byte) {
 	}
 	sd.ch.step()
 	for sd.ahead.N < sd.ch.N+Window {
-		_, t := sd.ahead.step()
+		t := sd.ahead.stepTag()
 		e.watch[t] = slot{s: sd, n: sd.ahead.N - 1}
 	}
 	for e.skipped > MaxSkipped {

@@ -81,3 +81,26 @@ func ParseWelcome(b []byte) (*Welcome, error) {
 	}
 	return w, nil
 }
+
+// Split cuts a welcome whose encoding exceeds max bytes into parts of at
+// most max bytes each, every part carrying the same group, epoch and secret
+// and a run of the changes in order. A newcomer joins from the part with
+// the create and accepts the others as they come, in any order: changes
+// whose parent has not arrived are held, and so is the secret until its
+// epoch's change is known. A single change never exceeds max when max is
+// at least welcomeHeader + 2 + MaxChangeSize.
+func (w *Welcome) Split(max int) []*Welcome {
+	var parts []*Welcome
+	cur := &Welcome{Group: w.Group, Epoch: w.Epoch, Secret: w.Secret}
+	size := welcomeHeader
+	for _, c := range w.Changes {
+		if len(cur.Changes) > 0 && size+2+len(c) > max {
+			parts = append(parts, cur)
+			cur = &Welcome{Group: w.Group, Epoch: w.Epoch, Secret: w.Secret}
+			size = welcomeHeader
+		}
+		cur.Changes = append(cur.Changes, c)
+		size += 2 + len(c)
+	}
+	return append(parts, cur)
+}
