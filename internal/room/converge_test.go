@@ -228,3 +228,22 @@ func TestLargeGroupWelcomeInParts(t *testing.T) {
 	last.room = r
 	mustOpen(t, last, seal(t, g, alice, "welcome, three hundredth"), "welcome, three hundredth")
 }
+
+// TestLongLosingForkKeepsTheHead: Bob, an admin cut off from Alice, makes
+// five changes; Alice makes one on the same parent, which wins. Bob's node
+// keeps the canonical head's keys (not his five newer-numbered epochs) and
+// seals in it; Carol reads him.
+func TestLongLosingForkKeepsTheHead(t *testing.T) {
+	g := newGroup(t, "long fork", "Alice", "Bob", "Carol")
+	alice, bob, carol := g.by("Alice"), g.by("Bob"), g.by("Carol")
+	g.welcome(t, alice, g.commit(t, alice, &Change{Kind: KindAdmin, Target: bob.ed()}))
+	for i := range 5 {
+		g.commit(t, bob, &Change{Kind: KindRename, Name: fmt.Sprintf("Bob's %d", i)})
+	}
+	h := g.commit(t, alice, &Change{Kind: KindRename, Name: "Alice's"})
+	g.welcome(t, alice, h)
+	if bob.room.Head().Hash != h {
+		t.Fatalf("Bob's head is epoch %d %q", bob.room.Head().Epoch, bob.room.Head().Name)
+	}
+	mustOpen(t, carol, seal(t, g, bob, "on the winning branch"), "on the winning branch")
+}

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -158,31 +159,22 @@ func (r *Room) setSecret(h Hash, gs [32]byte) error {
 	return nil
 }
 
-// prune keeps the MaxEpochs newest epochs (by number; the canonical one
-// first on a tie) and deletes the others with their keys.
+// prune keeps MaxEpochs epochs and deletes the others with their keys:
+// those on the canonical chain first, newest first, then the newest of
+// forks that lost (a long losing branch must not push out the head).
 func (r *Room) prune() {
 	if len(r.epochs) <= MaxEpochs {
 		return
 	}
-	hs := slices.Collect(func(yield func(Hash) bool) {
-		for h := range r.epochs {
-			if !yield(h) {
-				return
-			}
-		}
-	})
+	hs := slices.Collect(keysOf(r.epochs))
 	slices.SortFunc(hs, func(a, b Hash) int {
-		ea, eb := r.epochs[a], r.epochs[b]
-		if ea.Number != eb.Number {
-			return int(int64(eb.Number) - int64(ea.Number))
-		}
-		ca, cb := r.Canonical(a), r.Canonical(b)
-		if ca != cb && ca {
-			return -1
-		} else if ca != cb {
+		if ca, cb := r.Canonical(a), r.Canonical(b); ca != cb {
+			if ca {
+				return -1
+			}
 			return 1
 		}
-		return 0
+		return cmp.Compare(r.epochs[b].Number, r.epochs[a].Number)
 	})
 	for _, h := range hs[MaxEpochs:] {
 		delete(r.epochs, h)
