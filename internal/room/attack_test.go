@@ -62,7 +62,7 @@ func TestRemovedMemberOpensNothingAfter(t *testing.T) {
 						if tag == e.Tag {
 							t.Fatal("a derivable tag matches")
 						}
-						key, _ := messageKeys(ck, pk, e.Body[:saltSize])
+						key := messageKeys(ck, pk, e.Body[:saltSize])
 						if _, err := envelope.Open(key, e, prefixSize); err == nil {
 							t.Fatal("a derivable key opens a message sent after the removal")
 						}
@@ -203,8 +203,8 @@ func TestForgedSenderIsRefused(t *testing.T) {
 	pk, _ := ep.periods.At(p0)
 	salt := []byte("saltsalt")
 	prefix := append(bytes.Clone(salt), byte(p0%256)^maskByte(ep.mask, tag, salt))
-	key, secret := messageKeys(ck, pk, salt)
-	commit := envelope.Commitment(secret)
+	key := messageKeys(ck, pk, salt)
+	commit := envelope.Commitment([16]byte{1})
 	content := text("I am Carol")
 	for _, signer := range []ed25519.PrivateKey{bob.rk, ed25519.NewKeyFromSeed(make([]byte, 32))} {
 		sig := ed25519.Sign(signer, signed(ep.group, ep.Hash, expiry, tag, commit, prefix, content))
@@ -328,7 +328,7 @@ func TestSeizedMemberCannotReopenWhatItRead(t *testing.T) {
 						continue
 					}
 					for _, e := range read {
-						key, _ := messageKeys(ck, pk, e.Body[:saltSize])
+						key := messageKeys(ck, pk, e.Body[:saltSize])
 						if _, err := envelope.Open(key, e, prefixSize); err == nil {
 							t.Fatal("a seized state reopens a post it had read")
 						}
@@ -361,4 +361,30 @@ func TestExpiredPeriodsDoNotOpen(t *testing.T) {
 	if !bob.room.Recognises(late.Tag) {
 		t.Fatal("the refusal moved the window")
 	}
+}
+
+// TestNoMemberCanPurgeAGroupEnvelope: a receipt purges an envelope from
+// every relay (SPEC §6), so a member who could write one would delete a
+// post before the others got it. The commitment is to a secret the sender
+// drew and deleted: nothing a member can derive for the envelope — its
+// counter key, message key, seal key, a receipt secret derived as pairwise
+// ones are — opens it.
+func TestNoMemberCanPurgeAGroupEnvelope(t *testing.T) {
+	g := newGroup(t, "purge", "Alice", "Bob")
+	alice, bob := g.by("Alice"), g.by("Bob")
+	ep := bob.room.epochs[bob.room.Head().Hash]
+	sd := ep.senders[[32]byte(alice.rk.Public().(ed25519.PublicKey))]
+	ck, _ := sd.ch.peek()
+	e := seal(t, g, alice, "do not purge me")
+	pk, _ := ep.periods.At(p0)
+	salt := e.Body[:saltSize]
+	mk := prf(ck[:], []byte("period"), pk[:])
+	seal := messageKeys(ck, pk, salt)
+	receipt := prf(mk[:], []byte("receipt"), salt)
+	for _, cand := range [][32]byte{ck, mk, seal, receipt, pk, ep.mask} {
+		if envelope.Commitment([16]byte(cand[:16])) == e.Commit {
+			t.Fatal("a member derives the envelope's receipt secret")
+		}
+	}
+	mustOpen(t, bob, e, "do not purge me")
 }

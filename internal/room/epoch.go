@@ -226,7 +226,9 @@ func (r *Room) Recognises(tag [16]byte) bool {
 //
 //	mk             = HMAC(ck_n, "period" || P_p)
 //	seal key       = HMAC(mk, "seal" || salt)
-//	receipt secret = HMAC(mk, "receipt" || salt)[0:16]      (commitment in the header; never revealed)
+//	commitment     = Commitment(16 random bytes the sender draws and deletes):
+//	                 no one, member or not, can write the receipt that would
+//	                 purge the envelope from every relay
 //	signature      = Ed25519(sender's room key, "grapevine room message v1" || group ID || EH
 //	                 || be32(expiry) || tag || commitment || salt || masked period || content)
 const (
@@ -243,12 +245,9 @@ func maskByte(key [32]byte, tag [16]byte, salt []byte) byte {
 	return m[0]
 }
 
-func messageKeys(ck, pk [32]byte, salt []byte) (seal [32]byte, secret [16]byte) {
+func messageKeys(ck, pk [32]byte, salt []byte) (seal [32]byte) {
 	mk := prf(ck[:], []byte("period"), pk[:])
-	seal = prf(mk[:], []byte("seal"), salt)
-	s := prf(mk[:], []byte("receipt"), salt)
-	copy(secret[:], s[:16])
-	return seal, secret
+	return prf(mk[:], []byte("seal"), salt)
 }
 
 func signed(group [32]byte, eh Hash, expiry uint32, tag [16]byte, commit [16]byte, prefix, content []byte) []byte {
@@ -265,7 +264,7 @@ func signed(group [32]byte, eh Hash, expiry uint32, tag [16]byte, commit [16]byt
 
 // Seal seals content (SPEC §5.3: type, time, payload) as my next message
 // in the canonical head's epoch: one envelope that every member opens. It
-// draws the 8-byte salt from rand. now is the trusted period; a clock gone
+// draws the 8-byte salt, then the commitment's 16-byte secret, from rand. now is the trusted period; a clock gone
 // back never takes the sending chain back.
 func (r *Room) Seal(now keys.Period, content []byte, expiry uint32, hops uint8, rand io.Reader) (*envelope.Envelope, error) {
 	e := r.epochs[r.head.Hash]
@@ -287,8 +286,13 @@ func (r *Room) Seal(now keys.Period, content []byte, expiry uint32, hops uint8, 
 	}
 	ck, tag := e.me.step()
 	prefix[saltSize] = byte(p) ^ maskByte(e.mask, tag, prefix[:saltSize])
-	key, secret := messageKeys(ck, pk, prefix[:saltSize])
+	key := messageKeys(ck, pk, prefix[:saltSize])
+	var secret [envelope.SecretSize]byte
+	if _, err := io.ReadFull(rand, secret[:]); err != nil {
+		return nil, fmt.Errorf("failed to draw the commitment's secret: %w", err)
+	}
 	commit := envelope.Commitment(secret)
+	clear(secret[:])
 	sig := ed25519.Sign(r.roomKey, signed(r.Group, e.Hash, expiry, tag, commit, prefix, content))
 	env, err := envelope.Seal(envelope.Sealing{Key: key, Tag: tag, Commit: commit, Expiry: expiry, Hops: hops, Prefix: prefix},
 		append(sig, content...))
@@ -347,10 +351,7 @@ func (r *Room) Open(env *envelope.Envelope, now keys.Period) (*Message, error) {
 		return nil, fmt.Errorf("failed to open group envelope of period %d: %w", p, ErrExpired)
 	}
 	ck := e.counterKey(sl)
-	key, secret := messageKeys(ck, pk, prefix[:saltSize])
-	if envelope.Commitment(secret) != env.Commit {
-		return nil, fmt.Errorf("failed to open group envelope: %w: commitment", ErrOpen)
-	}
+	key := messageKeys(ck, pk, prefix[:saltSize])
 	plain, err := envelope.Open(key, env, prefixSize)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open group envelope: %w", ErrOpen)

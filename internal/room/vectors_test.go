@@ -16,7 +16,8 @@ const vectorsPath = "../../testdata/vectors/room.json"
 // and sends one post; every byte string is hex. Random is all the
 // randomness drawn, in order: the group ID (32), Alice's room key seed
 // (32), the secret of epoch 0 (32), Bob's room key seed (32), the secret
-// of epoch 1 (32), the post's salt (8). Regenerate with
+// of epoch 1 (32), the post's salt (8) and commitment secret (16).
+// Regenerate with
 //
 //	go test ./internal/room -run Vectors -update
 type roomVector struct {
@@ -48,7 +49,7 @@ func TestRoomVectors(t *testing.T) {
 		BName:     "Bob",
 		GroupName: "Rescue team",
 		Start:     20000,
-		Random:    hex.EncodeToString(testkit.Stream("room vector random", 5*32+8)),
+		Random:    hex.EncodeToString(testkit.Stream("room vector random", 5*32+8+16)),
 		Content:   hex.EncodeToString(append([]byte{1, 0x65, 0x53, 0xf1, 0x00}, "Meet at the school at noon."...)),
 		Expiry:    2000000000,
 	}}
