@@ -226,3 +226,24 @@ func BenchmarkRecognise(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEpoch250 measures what a member of a 250-member group does when
+// a welcome arrives: deriving the new epoch's 249 sender chains and the
+// watch windows. It reports the tags one epoch of such a group adds to the
+// index.
+func BenchmarkEpoch250(b *testing.B) {
+	g := newGroup(b, "epoch 250", "Alice")
+	alice := g.by("Alice")
+	for i := range 249 {
+		p := newPerson(b, fmt.Sprintf("M%d", i))
+		rk, _ := NewRoomKey(g.rand)
+		g.commit(b, alice, &Change{Kind: KindAdd, Member: NewMember(p.id, alice.room.Group, rk.Public().(ed25519.PublicKey))})
+	}
+	s := alice.room.Head()
+	var e *Epoch
+	for b.Loop() {
+		e = newEpoch(s, [32]byte{1}, alice.ed())
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/epoch")
+	b.ReportMetric(float64(len(e.watch)), "tags/epoch")
+}
