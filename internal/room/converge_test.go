@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -246,4 +247,68 @@ func TestLongLosingForkKeepsTheHead(t *testing.T) {
 		t.Fatalf("Bob's head is epoch %d %q", bob.room.Head().Epoch, bob.room.Head().Name)
 	}
 	mustOpen(t, carol, seal(t, g, bob, "on the winning branch"), "on the winning branch")
+}
+
+// TestRemovedAdminCannotUndoItsRemoval: Bob, an admin, is removed by
+// Alice. He forks history from before his removal twice: at the parent of
+// his own last change, with a change ground to a lower hash (it would win
+// the tie between his two changes), and at the parent of Dave's change
+// (an admin of a later rank, whom Bob outranks). Neither fork wins, in any
+// order the changes arrive: a removed member's changes count only as
+// ancestors of its removal.
+func TestRemovedAdminCannotUndoItsRemoval(t *testing.T) {
+	g := newGroup(t, "undo", "Alice", "Bob", "Carol", "Dave")
+	alice, bob, carol, dave := g.by("Alice"), g.by("Bob"), g.by("Carol"), g.by("Dave")
+	g.welcome(t, alice, g.commit(t, alice, &Change{Kind: KindAdmin, Target: bob.ed()}))
+	g.welcome(t, alice, g.commit(t, alice, &Change{Kind: KindAdmin, Target: dave.ed()}))
+	beforeDave := alice.room.Head()
+	d1 := g.commit(t, dave, &Change{Kind: KindRename, Name: "Dave's"})
+	g.welcome(t, dave, d1)
+	beforeBob := alice.room.Head()
+	b1 := g.commit(t, bob, &Change{Kind: KindRename, Name: "Bob's"})
+	g.welcome(t, bob, b1)
+	removal := g.commit(t, alice, &Change{Kind: KindRemove, Target: bob.ed()})
+	g.welcome(t, alice, removal, bob)
+
+	fork := func(parent *State, name string, below *Hash) *Change {
+		for i := range 200 {
+			c := &Change{Kind: KindRename, Name: fmt.Sprintf("%s %d", name, i), Group: parent.Group,
+				Epoch: parent.Epoch + 1, Parent: parent.Hash, Start: p0}
+			c.Sign(bob.rk)
+			if h := c.Hash(); below == nil || bytes.Compare(h[:], below[:]) < 0 {
+				return c
+			}
+		}
+		t.Fatal("no hash below the target in 200 tries")
+		return nil
+	}
+	forks := []*Change{fork(beforeBob, "Bob again", &b1), fork(beforeDave, "Bob first", nil)}
+	var all [][]byte
+	for h, c := range alice.room.changes {
+		if h != alice.room.Genesis {
+			all = append(all, c.Marshal())
+		}
+	}
+	for _, f := range forks {
+		all = append(all, f.Marshal())
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 100 {
+		rng.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
+		r, err := open(carol.room.changes[carol.room.Genesis], carol.ed(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range all {
+			if _, err := r.Add(b); err != nil {
+				t.Fatalf("order %d: %v", i, err)
+			}
+		}
+		if r.Head().Hash != removal {
+			t.Fatalf("order %d: the head is epoch %d %q, not Bob's removal", i, r.Head().Epoch, r.Head().Name)
+		}
+		if _, still := r.Head().Member(bob.ed()); still {
+			t.Fatalf("order %d: Bob is still a member", i)
+		}
+	}
 }

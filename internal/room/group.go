@@ -206,14 +206,22 @@ func (r *Room) stateAt(h Hash) (*State, bool) {
 }
 
 // recompute walks the canonical chain from the genesis: at every epoch the
-// valid child that wins (better) is next.
+// valid child that wins (better) is next, leaving out the changes of a
+// member some valid change removed that are not ancestors of that removal
+// (SPEC §15.3): a removed admin cannot fork history from before its
+// removal to undo it.
 func (r *Room) recompute() {
+	revoked := r.revocations()
 	s := r.root.clone()
 	chain := []Hash{r.Genesis}
 	for {
 		var best *Change
 		for _, k := range r.children[s.Hash] {
-			if c := r.changes[k]; r.valid[k] && (best == nil || better(s, c, best)) {
+			c := r.changes[k]
+			if !r.valid[k] || r.outlawed(revoked, c, k) {
+				continue
+			}
+			if best == nil || better(s, c, best) {
 				best = c
 			}
 		}
@@ -224,6 +232,42 @@ func (r *Room) recompute() {
 		chain = append(chain, s.Hash)
 	}
 	r.chain, r.head = chain, s
+}
+
+// revocations maps the room key of every member that a valid remove or
+// leave takes out to the ancestors (and itself) of each such change.
+func (r *Room) revocations() map[[32]byte][]map[Hash]bool {
+	out := map[[32]byte][]map[Hash]bool{}
+	for h, c := range r.changes {
+		if !r.valid[h] || (c.Kind != KindRemove && c.Kind != KindLeave) {
+			continue
+		}
+		parent, ok := r.stateAt(c.Parent)
+		if !ok {
+			continue
+		}
+		target := parent.members[c.Target]
+		ancestors := map[Hash]bool{}
+		for x := h; ; x = r.changes[x].Parent {
+			ancestors[x] = true
+			if x == r.Genesis {
+				break
+			}
+		}
+		out[target.Key] = append(out[target.Key], ancestors)
+	}
+	return out
+}
+
+// outlawed reports whether change c (hash h) is signed by a removed member
+// and is not an ancestor of every change that removed it.
+func (r *Room) outlawed(revoked map[[32]byte][]map[Hash]bool, c *Change, h Hash) bool {
+	for _, ancestors := range revoked[c.Signer] {
+		if !ancestors[h] {
+			return true
+		}
+	}
+	return false
 }
 
 // Commit makes c (its Kind and payload filled in) the next change on the
