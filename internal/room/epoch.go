@@ -27,10 +27,10 @@ import (
 //	T_{n+1} = HMAC(T_n, "next"), tag_n = HMAC(T_n, "tag")[0:16]
 //
 // Every epoch's secret is fresh: its signer draws it and sends it to each
-// member pairwise (Welcome). The secret itself is kept only by the epoch's signer, until it has sent
-// its welcomes (ForgetSecret); every other member derives the chains and
-// drops it, so a device seized later cannot rebuild the keys of messages
-// it already opened.
+// member pairwise (Welcome). Only the signer keeps it, until its welcomes
+// are sent (ForgetSecret); every other member derives the chains and drops
+// it, so a device seized later cannot rebuild the keys of messages it
+// already opened.
 type Epoch struct {
 	Hash   Hash
 	Number uint64
@@ -51,7 +51,7 @@ type Epoch struct {
 	opened  [][16]byte // recently opened tags, to name replays
 }
 
-// chain is one sender's hash chains, at counter n.
+// chain is one sender's hash chains, at counter N.
 type chain struct {
 	N   uint32
 	Msg [32]byte

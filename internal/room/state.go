@@ -30,8 +30,8 @@ type State struct {
 	Name   string
 	Kind   Kind     // of the change that opened the epoch
 	Signer [32]byte // its signer's room key
-	// Secret is the signer's identity key: the one identity a welcome for
-	// this epoch is accepted from.
+	// SignerEd is the signer's identity key: the one identity a welcome
+	// for this epoch is accepted from.
 	SignerEd [32]byte
 
 	members map[[32]byte]*MemberState // by identity key
