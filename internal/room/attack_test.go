@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -387,4 +388,27 @@ func TestNoMemberCanPurgeAGroupEnvelope(t *testing.T) {
 		}
 	}
 	mustOpen(t, bob, e, "do not purge me")
+}
+
+// TestSkippedKeysAreBounded: a sender whose every eighth envelope arrives
+// leaves seven skipped keys each time; past MaxSkipped the oldest go, the
+// receiver's state stays bounded, and the newest skipped still open.
+func TestSkippedKeysAreBounded(t *testing.T) {
+	g := newGroup(t, "skipped", "Alice", "Bob")
+	alice, bob := g.by("Alice"), g.by("Bob")
+	var all []*envelope.Envelope
+	for i := range 8 * 80 {
+		all = append(all, seal(t, g, alice, fmt.Sprint(i)))
+	}
+	for i := Window - 1; i < len(all); i += Window {
+		mustOpen(t, bob, all[i], fmt.Sprint(i))
+	}
+	ep := bob.room.epochs[bob.room.Head().Hash]
+	if ep.skipped != MaxSkipped || len(ep.watch) != MaxSkipped+Window {
+		t.Fatalf("%d skipped keys and %d watched tags, want %d and %d", ep.skipped, len(ep.watch), MaxSkipped, MaxSkipped+Window)
+	}
+	_, err := bob.room.Open(all[0], p0)
+	wantErr(t, err, ErrUnknown)
+	last := len(all) - 2
+	mustOpen(t, bob, all[last], fmt.Sprint(last))
 }
