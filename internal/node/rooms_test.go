@@ -2,6 +2,7 @@ package node
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -205,5 +206,64 @@ func TestRoomRenameAdminLeave(t *testing.T) {
 	everyone(t, alice, bob, carol)
 	if got := roomTexts(t, alice, "Village clinic"); !slices.Contains(got, "Bob: two of us now") {
 		t.Fatalf("Alice reads %q", got)
+	}
+}
+
+// TestOfflineMemberConvergesAtTheNode: Carol is away while Alice adds Erin
+// and removes Dave; posts are written meanwhile. When Carol comes back
+// everything reaches her in one bundle from Bob (not Alice): she lists the
+// same members as Alice and reads the posts of the epochs she is in.
+func TestOfflineMemberConvergesAtTheNode(t *testing.T) {
+	clk := newTestClock()
+	alice, bob, carol, dave, erin := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk),
+		newTestNode(t, "Dave", clk), newTestNode(t, "Erin", clk)
+	for _, n := range []*testNode{bob, carol, dave, erin} {
+		befriend(t, alice, n)
+	}
+	if _, err := alice.CreateRoom("Team"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{bob, carol, dave} {
+		if err := alice.InviteToRoom("Team", n.id.Name); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol, dave)
+		if err := n.JoinRoom("Team"); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol, dave)
+	}
+	// Carol goes away.
+	if err := alice.InviteToRoom("Team", "Erin"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, dave, erin)
+	if err := erin.JoinRoom("Team"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, dave, erin)
+	if _, err := erin.SendRoom("Team", "hello from Erin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.RemoveFromRoom("Team", "Dave"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, erin)
+	if _, err := bob.SendRoom("Team", "Dave is gone"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, erin)
+	// Carol is back: Bob carries everything (Alice's welcomes to her too).
+	carry(t, bob, carol)
+	want, _ := roomOf(t, alice)
+	got, ok := roomOf(t, carol)
+	if !ok || got.Epoch != want.Epoch || len(got.Members) != len(want.Members) || len(got.Members) != 4 {
+		t.Fatalf("Carol sees %+v, Alice %+v", got, want)
+	}
+	texts := roomTexts(t, carol, "Team")
+	for _, w := range []string{"hello from Erin", "Dave is gone"} {
+		if !slices.ContainsFunc(texts, func(s string) bool { return strings.HasSuffix(s, ": "+w) }) {
+			t.Fatalf("Carol reads %q, missing %q", texts, w)
+		}
 	}
 }
