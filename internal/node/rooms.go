@@ -209,6 +209,9 @@ func (n *Node) InviteToRoom(roomRef, contactRef string) error {
 		if c.State != StateActive {
 			return conflict(ReasonRequestWaiting, c.Name, "%s is not an active contact", c.Name)
 		}
+		if _, member := r.Head().Member([32]byte(c.Sign)); member {
+			return invalid(ReasonAlreadyContact, "%s is already in %q", c.Name, r.Head().Name)
+		}
 		name := r.Head().Name
 		payload := append(append(bytes.Clone(r.Group[:]), byte(len(name))), name...)
 		if _, _, err := n.sendContent(tx, c, &Content{Type: TypeRoomInvite, Time: n.unixNow(), Room: payload}, kindRoom); err != nil {

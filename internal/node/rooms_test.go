@@ -70,6 +70,9 @@ func TestRoomOverPairwiseSessions(t *testing.T) {
 		carry(t, n, alice)
 		everyone(t, alice, bob, carol, dave)
 	}
+	if err := alice.InviteToRoom("Rescue team", "Bob"); err == nil {
+		t.Fatal("a member was invited again")
+	}
 	for _, n := range []*testNode{alice, bob, carol, dave} {
 		rs, err := n.Rooms()
 		if err != nil || len(rs) != 1 || rs[0].ID != info.ID || len(rs[0].Members) != 4 {
