@@ -24,6 +24,10 @@ import (
 //	         ..     UTF-8 text (may be empty)
 //	accept:  nothing more
 //	re-key:  p0 (8) || ratchet key (32) || ML-KEM key (1184)
+//	room join:    group ID (32) || member entry (160)       (SPEC §15.4)
+//	room welcome: a welcome (SPEC §15.4)
+//	room invite:  group ID (32) || name length (1) || group name
+//	room leave:   group ID (32) || leave statement (64)
 type Content struct {
 	Type    ContentType
 	Time    uint32
@@ -31,7 +35,8 @@ type Content struct {
 	Period  keys.Period // request, re-key
 	Ratchet [32]byte    // request, re-key
 	KEM     []byte      // request, re-key
-	Name    string      // request only
+	Name    string      // request, room invite
+	Room    []byte      // room join, welcome, invite: the payload after the time
 }
 
 // ContentType says what a sealed envelope holds.
@@ -42,7 +47,15 @@ const (
 	TypeRequest ContentType = 2
 	TypeAccept  ContentType = 3
 	TypeRekey   ContentType = 4
+	// Room contents ride inside pairwise envelopes (SPEC §15.4).
+	TypeRoomJoin    ContentType = 5
+	TypeRoomWelcome ContentType = 6
+	TypeRoomInvite  ContentType = 7
+	TypeRoomLeave   ContentType = 8
 )
+
+// roomMemberEntry is a member entry's size (SPEC §15.2).
+const roomMemberEntry = 160
 
 // MaxText bounds one message's text, in bytes, so it fits the largest bucket.
 const MaxText = 16 * 1024
@@ -68,6 +81,8 @@ func (c *Content) Marshal() []byte {
 		}
 	case TypeText:
 		b = append(b, c.Text...)
+	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite, TypeRoomLeave:
+		b = append(b, c.Room...)
 	}
 	return b
 }
@@ -110,6 +125,26 @@ func ParseContent(b []byte) (*Content, error) {
 		if len(rest) != 0 {
 			return nil, fmt.Errorf("%w: trailing bytes after accept", errContent)
 		}
+	case TypeRoomJoin:
+		if len(rest) != 32+roomMemberEntry {
+			return nil, fmt.Errorf("%w: room join of %d bytes", errContent, len(rest))
+		}
+		c.Room = append([]byte(nil), rest...)
+	case TypeRoomWelcome:
+		c.Room = append([]byte(nil), rest...) // room.ParseWelcome checks it
+	case TypeRoomLeave:
+		if len(rest) != 32+64 {
+			return nil, fmt.Errorf("%w: room leave of %d bytes", errContent, len(rest))
+		}
+		c.Room = append([]byte(nil), rest...)
+	case TypeRoomInvite:
+		if len(rest) < 34 || int(rest[32]) != len(rest)-33 {
+			return nil, fmt.Errorf("%w: room invite of %d bytes", errContent, len(rest))
+		}
+		c.Room, c.Name = append([]byte(nil), rest...), string(rest[33:])
+		if err := keys.CheckName(c.Name); err != nil {
+			return nil, fmt.Errorf("%w: %v", errContent, err)
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", errContent, c.Type)
 	}
@@ -129,6 +164,14 @@ func (t ContentType) String() string {
 		return "accept"
 	case TypeRekey:
 		return "re-key"
+	case TypeRoomJoin:
+		return "room join"
+	case TypeRoomWelcome:
+		return "room welcome"
+	case TypeRoomInvite:
+		return "room invite"
+	case TypeRoomLeave:
+		return "room leave"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }

@@ -10,6 +10,10 @@ func FuzzParseContent(f *testing.F) {
 	f.Add((&Content{Type: TypeRequest, Time: 1, Period: 2, KEM: make([]byte, kemKeySize), Name: "Alice", Text: "x"}).Marshal())
 	f.Add((&Content{Type: TypeRekey, Time: 1, Period: 2, KEM: make([]byte, kemKeySize)}).Marshal())
 	f.Add((&Content{Type: TypeAccept, Time: 1}).Marshal())
+	f.Add((&Content{Type: TypeRoomJoin, Time: 1, Room: make([]byte, 32+roomMemberEntry)}).Marshal())
+	f.Add((&Content{Type: TypeRoomInvite, Time: 1, Room: append(append(make([]byte, 32), 4), "Team"...)}).Marshal())
+	f.Add((&Content{Type: TypeRoomWelcome, Time: 1, Room: make([]byte, 99)}).Marshal())
+	f.Add((&Content{Type: TypeRoomLeave, Time: 1, Room: make([]byte, 96)}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseContent(b)
 		if err != nil {

@@ -33,6 +33,8 @@ const (
 	ReasonInvalidText    = "invalid_text"
 	ReasonAmbiguous      = "ambiguous"
 	ReasonInviteExpired  = "invite_expired"
+	ReasonNoRoom         = "no_room"
+	ReasonNotAdmin       = "not_admin"
 )
 
 // Error is an error the caller caused.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/room"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -24,6 +25,7 @@ const (
 	slotSession = 'c' // an envelope of a session with a contact
 	slotIntro   = 'p' // a contact request sent to one of my invites
 	slotRekey   = 'r' // a re-key request from a contact
+	slotRoom    = 'g' // a message of a group I am in (owner: the group ID in hex)
 )
 
 type slotRef struct {
@@ -56,11 +58,25 @@ func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
 	return r, ok
 }
 
+func ownerRoom(id string) string { return "g" + id }
+
 func (r slotRef) ownerKey() string {
-	if r.kind == slotIntro {
+	switch r.kind {
+	case slotIntro:
 		return r.owner
+	case slotRoom:
+		return ownerRoom(r.owner)
 	}
 	return ownerContact(r.owner)
+}
+
+// setRoom replaces a room's expected tags (SPEC §15.6).
+func (ix *index) setRoom(id string, r *room.Room) {
+	owner := ownerRoom(id)
+	ix.removeOwner(owner)
+	for _, t := range r.Expected() {
+		ix.add(owner, t, slotRef{kind: slotRoom, owner: id})
+	}
 }
 
 func (ix *index) removeOwner(owner string) {
@@ -129,6 +145,9 @@ func (n *Node) rebuildIndex() error {
 		}
 		for _, c := range cs {
 			ix.setContact(c, from, to)
+		}
+		if err := eachRoom(tx, func(id string, r *room.Room) { ix.setRoom(id, r) }); err != nil {
+			return err
 		}
 		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {
 			var r prekeyRecord

@@ -7,6 +7,7 @@ import (
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/room"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -64,7 +65,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	var rep IngestReport
 	var proven []provenEntry
 	err := n.update(func(tx *store.Tx) error {
-		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, carried: map[envelope.ID][16]byte{},
+		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
 			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
 		defer func() { proven = in.proven }()
 		for i, raw := range raws {
@@ -97,6 +98,7 @@ type ingest struct {
 	rep      *IngestReport
 	now      time.Time
 	contacts map[string]*contactRecord // loaded in this transaction; saved by flush
+	rooms    map[string]*room.Room     // likewise, by group ID in hex
 	changed  bool                      // the tag index changed: rescan
 	carried  map[envelope.ID][16]byte  // stored to carry in this batch, with their tags
 	mine     map[envelope.ID]bool      // opened here in this batch, its receipt waiting
@@ -143,7 +145,11 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 		in.rep.AlreadyDelivered += b2i(delivered)
 		return err
 	}
-	if ref, ok := in.n.idx.lookup(e.Tag); ok {
+	if ref, ok := in.n.idx.lookup(e.Tag); ok && ref.kind == slotRoom {
+		if err := in.openRoom(id, e, ref); err != nil { // then carried like any envelope
+			return err
+		}
+	} else if ok {
 		handled, err := in.open(id, e, ref)
 		if err != nil || handled && !in.keepOpened(id) {
 			return err
@@ -312,6 +318,8 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 		return in.openRequest(id, e, ref)
 	case slotRekey:
 		return in.openRekey(id, e, ref)
+	case slotRoom:
+		return false, in.openRoom(id, e, ref) // carried on: not handled
 	}
 	c, err := in.contact(ref.owner)
 	if err != nil || c == nil {
@@ -341,6 +349,11 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 	}
 	if content.Type == TypeText {
 		if err := in.storeIncoming(id, c, content, held); err != nil {
+			return true, err
+		}
+	}
+	if !held && (content.Type == TypeRoomInvite || content.Type == TypeRoomJoin || content.Type == TypeRoomWelcome || content.Type == TypeRoomLeave) {
+		if err := in.roomContent(c, content); err != nil {
 			return true, err
 		}
 	}
@@ -690,6 +703,11 @@ func (in *ingest) rescan() error {
 func (in *ingest) flush() error {
 	for _, c := range in.contacts {
 		if err := saveContact(in.tx, c); err != nil {
+			return err
+		}
+	}
+	for _, r := range in.rooms {
+		if err := saveRoom(in.tx, r); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,7 @@ const (
 	kindRequest = "request"
 	kindAccept  = "accept"
 	kindRekey   = "rekey"
+	kindRoom    = "room" // a room invite, join or welcome (rooms.go)
 )
 
 type messageRecord struct {
@@ -128,6 +129,10 @@ func (n *Node) sendContent(tx *store.Tx, c *contactRecord, content *Content, kin
 	if err := saveContact(tx, c); err != nil {
 		return nil, sent, err
 	}
+	// Sealing may have opened my next epoch, which names the tags of the
+	// peer's next one: the index must expect them now, or the answer is
+	// carried past me as someone else's mail.
+	n.reindex(c)
 	return e, sent, n.putEnvelope(tx, e.Marshal(), n.ownFlags())
 }
 

@@ -164,7 +164,7 @@ const (
 // erasable are the collections holding keys that forward secrecy needs
 // really gone once replaced: the identity, prekeys and contacts' chain
 // keys (store.Options.Erasable).
-var erasable = []string{colSelf, colPrekeys, colContacts}
+var erasable = []string{colSelf, colPrekeys, colContacts, colRooms, colRoomInvites}
 
 type identityRecord struct {
 	Name     string    `json:"name"`
@@ -430,6 +430,9 @@ func (n *Node) maintain() error {
 		}
 		return err
 	})
+	if err == nil {
+		err = n.forgetRoomKeys(oldest)
+	}
 	if err == nil && len(changed)+len(stale) > 0 {
 		err = n.update(func(tx *store.Tx) error {
 			for _, c := range changed {

@@ -663,3 +663,20 @@ func TestParseRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswersToANewEpochAreRecognised: a send that opens a new epoch names
+// the tags of the peer's next one; the index must expect them at once, or
+// the answer is carried past its recipient as someone else's mail until
+// something else refreshes the index.
+func TestAnswersToANewEpochAreRecognised(t *testing.T) {
+	_, alice, bob, _ := friendsAndCarrier(t)
+	for i := range 4 {
+		mustSend(t, alice, "Bob", "ping")
+		carry(t, alice, bob)
+		mustSend(t, bob, "Alice", "pong")
+		carry(t, bob, alice)
+		if got := len(messages(t, alice)); got != 2*(i+1) {
+			t.Fatalf("round %d: Alice has %d messages, want %d", i, got, 2*(i+1))
+		}
+	}
+}
