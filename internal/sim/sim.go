@@ -32,7 +32,7 @@ const (
 // (node.Options.RecordCache): enough for live push to find what just
 // arrived, far below a real node's megabyte, which thousands of nodes
 // cannot afford.
-const simRecordCache = 64 << 10
+const simRecordCache = 16 << 10
 
 type simNode struct {
 	n     *node.Node
