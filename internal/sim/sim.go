@@ -113,11 +113,12 @@ func Run(ctx context.Context, sc Scenario, progress io.Writer) (*Result, error) 
 	return &e.res, nil
 }
 
-var debugBeforeClose func(*engine)
+// beforeClose, when set (by tests), looks at the nodes at the end of a run.
+var beforeClose func(*engine)
 
 func (e *engine) close() {
-	if debugBeforeClose != nil {
-		debugBeforeClose(e)
+	if beforeClose != nil {
+		beforeClose(e)
 	}
 	for _, sn := range e.nodes {
 		if sn != nil {

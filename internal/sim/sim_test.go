@@ -211,3 +211,36 @@ func TestTraceFerry(t *testing.T) {
 		t.Errorf("nobody walks, yet %d of %d arrived", r.Delivered, r.Messages)
 	}
 }
+
+// TestLongRunHoldsOnlyWhatLives: over a run many TTLs long, what the nodes'
+// stores hold stays what is alive, not everything ever sent (a memory store
+// once kept expired envelopes up to two days, and a simulated day grew to
+// gigabytes).
+func TestLongRunHoldsOnlyWhatLives(t *testing.T) {
+	sc := Default
+	sc.Nodes, sc.Width, sc.Height = 30, 200, 200
+	sc.TTL, sc.Messages = 5*time.Minute, 0
+	held := func(d time.Duration) int64 {
+		sc.Duration, sc.Messages = d, int(d/(20*time.Second)) // a message every 20 s
+		var total int64
+		beforeClose = func(e *engine) {
+			for _, sn := range e.nodes {
+				st, err := sn.n.Stats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				total += st.StoreBytes
+			}
+		}
+		defer func() { beforeClose = nil }()
+		if _, err := Run(context.Background(), sc, nil); err != nil {
+			t.Fatal(err)
+		}
+		return total
+	}
+	short, long := held(30*time.Minute), held(2*time.Hour)
+	t.Logf("stores hold %d bytes after 30 min and %d after 2 h (TTL 5 min)", short, long)
+	if long > short*3/2 {
+		t.Errorf("stores grew from %d bytes after 30 min to %d after 2 h: expired envelopes are kept", short, long)
+	}
+}
