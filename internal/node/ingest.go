@@ -30,7 +30,9 @@ type IngestReport struct {
 	Ignored          int `json:"ignored"`          // from identities whose requests I rejected
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
-	Clamped          int `json:"clamped"`          // hop budgets above MaxHops, taken down to it
+	Clamped          int `json:"clamped"`          // hop budgets above MaxHops (Nearby: room.NearbyMaxHops), taken down to it
+	Unstamped        int `json:"unstamped"`        // stamped kinds whose stamp is missing or too easy: dropped (channels.go)
+	Limited          int `json:"limited"`          // stamped envelopes over a link's or a poster's rate: dropped
 
 	Opened []envelope.ID `json:"-"` // the messages for me among them (Messages and RequestMessages), by envelope ID
 }
@@ -132,6 +134,9 @@ func (in *ingest) one(raw []byte) error {
 	id := envelope.ComputeID(raw)
 	if e.Kind == envelope.KindReceipt {
 		return in.receipt(id, e, raw)
+	}
+	if e.Kind.Stamped() {
+		return in.stamped(id, e, raw) // channels.go
 	}
 	return in.sealed(id, e, raw)
 }

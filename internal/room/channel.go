@@ -318,3 +318,29 @@ func (x *ChannelIndex) Lookup(tag [16]byte) (*Channel, keys.Period, bool) {
 
 // Len is the number of tags watched.
 func (x *ChannelIndex) Len() int { return len(x.tags) }
+
+// ChannelKeys is what a node stores of a joined channel: its derived keys,
+// never its password (SPEC §15.11).
+type ChannelKeys struct {
+	Name   string   `json:"name"`
+	Bits   int      `json:"bits"`
+	ID     [32]byte `json:"id"`
+	TagKey [32]byte `json:"tag_key"`
+	MsgKey [32]byte `json:"msg_key"`
+}
+
+// Keys returns the channel's keys to store.
+func (c *Channel) Keys() ChannelKeys {
+	return ChannelKeys{Name: c.Name, Bits: c.Bits, ID: c.ID, TagKey: c.tagKey, MsgKey: c.msgKey}
+}
+
+// ChannelFromKeys rebuilds a joined channel from its stored keys.
+func ChannelFromKeys(k ChannelKeys) (*Channel, error) {
+	if n, err := NormaliseName(k.Name); err != nil || n != k.Name {
+		return nil, fmt.Errorf("failed to load channel: %w %q", ErrChannelName, k.Name)
+	}
+	if k.Bits < MinStampBits || k.Bits > MaxStampBits {
+		return nil, fmt.Errorf("failed to load channel %s: stamp difficulty %d outside %d..%d", k.Name, k.Bits, MinStampBits, MaxStampBits)
+	}
+	return &Channel{Name: k.Name, Bits: k.Bits, ID: k.ID, tagKey: k.TagKey, msgKey: k.MsgKey}, nil
+}
