@@ -724,5 +724,8 @@ func (in *ingest) stamped(id envelope.ID, e *envelope.Envelope, raw []byte) erro
 		return nil
 	}
 	in.rep.New++
-	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+	// Always epidemic within its hop budget, whatever copies came with it:
+	// a public post has many readers, and a wait-phase Offer (§12.7) is
+	// answered only for pairwise tags.
+	return in.n.putEnvelope(in.tx, raw, withCopies(0, 0))
 }
