@@ -444,3 +444,31 @@ func BenchmarkIngestUnstamped(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/envelope")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(batch)), "cpu-ns/envelope")
 }
+
+// TestReadersHoldAChannelToItsDifficulty: a channel that asks more than the
+// relays' floor gets posts stamped at the floor carried by relays (they
+// cannot know the channel) and dropped by its readers, who show none.
+func TestReadersHoldAChannelToItsDifficulty(t *testing.T) {
+	clk := newTestClock()
+	relay, bob := publicNode(t, "Relay", clk, PublicPolicy{}), publicNode(t, "Bob", clk, PublicPolicy{})
+	if _, err := bob.JoinChannel("#hard", "", testBits+3); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := room.JoinChannel("#hard", "", testBits+3)
+	w := newTestNode(t, "Writer", clk)
+	weak := forgePost(t, c, w.id, clk.Now(), "cheap", testBits, "w")
+	for i := 0; room.CheckStamp(weak, testBits+3) == nil; i++ { // at the floor, below the channel's
+		weak = forgePost(t, c, w.id, clk.Now(), "cheap", testBits, fmt.Sprint(i))
+	}
+	strong := forgePost(t, c, w.id, clk.Now(), "paid", testBits+3, "s")
+	if rep, err := relay.IngestFrom("10.0.0.2:1", [][]byte{weak, strong}, nil); err != nil || rep.New != 2 {
+		t.Fatalf("relay: %+v, %v", rep, err)
+	}
+	rep, err := bob.IngestFrom("10.0.0.3:1", [][]byte{weak, strong}, nil)
+	if err != nil || rep.New != 1 || rep.Unstamped != 1 {
+		t.Fatalf("reader: %+v, %v", rep, err)
+	}
+	if got := postTexts(t, bob, "#hard"); len(got) != 1 || got[0] != "paid" {
+		t.Fatalf("Bob reads %q", got)
+	}
+}
