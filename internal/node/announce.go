@@ -40,11 +40,7 @@ func (n *Node) CreateAnnouncements(name string) (AnnouncementChannel, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	o := pubOf(n.ownerKey(name))
-	err := n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	err := n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		pr.owned[name] = true
 		pr.followTags(o, keys.PeriodOf(n.now()))
 		return putJSON(tx, colPublic, []byte("o"+name), publicRecord{Owned: name}, farFuture)
@@ -60,11 +56,7 @@ func (n *Node) FollowAnnouncements(owner, name string) error {
 		return err
 	}
 	n.mu.Lock()
-	err = n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	err = n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		pr.follows[o] = name
 		pr.followTags(o, keys.PeriodOf(n.now()))
 		return putJSON(tx, colPublic, []byte("f"+owner), publicRecord{Follow: owner, Name: name}, farFuture)

@@ -109,6 +109,7 @@ type publicRooms struct {
 	idx       *room.ChannelIndex
 	ann       map[[16]byte][32]byte // tags of followed announcement channels
 	idxPeriod keys.Period
+	stale     bool // a write that changed this state failed: reload from the store
 	links     *limiter
 	posters   *limiter
 }
@@ -180,10 +181,14 @@ func (pr *publicRooms) setPolicy(p PublicPolicy) {
 // public returns the public-room state, loading it on first use, with its
 // tag index built for the current period.
 func (n *Node) public(tx *store.Tx) (*publicRooms, error) {
-	if n.pub == nil {
+	if n.pub == nil || n.pub.stale {
 		pr := &publicRooms{channels: map[string]*room.Channel{"nearby": room.Nearby()}, follows: map[[32]byte]string{},
 			owned: map[string]bool{}, blocks: map[[32]byte]string{}}
-		pr.setPolicy(DefaultPublicPolicy)
+		if old := n.pub; old != nil { // reloaded after a failed write: the policy and rates stay
+			pr.policy, pr.links, pr.posters = old.policy, old.links, old.posters
+		} else {
+			pr.setPolicy(DefaultPublicPolicy)
+		}
 		err := tx.ForEach(colPublic, func(v []byte, _ time.Time) error {
 			var r publicRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -257,6 +262,18 @@ func parseKey(s string) (k [32]byte, err error) {
 	return k, nil
 }
 
+// publicUpdate runs fn in a write transaction; if it fails, the public
+// state it may have changed in memory is reloaded from the store at next use.
+func (n *Node) publicUpdate(fn func(tx *store.Tx, pr *publicRooms) error) error {
+	err := n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
+		return fn(tx, pr)
+	})
+	if err != nil && n.pub != nil {
+		n.pub.stale = true
+	}
+	return err
+}
+
 // ChannelInfo is a joined channel.
 type ChannelInfo struct {
 	Name      string `json:"name"`
@@ -286,11 +303,7 @@ func (n *Node) JoinChannel(name, password string, bits int) (ChannelInfo, error)
 		return ChannelInfo{}, invalid(ReasonInvalidName, "%v", err)
 	}
 	n.mu.Lock()
-	err = n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	err = n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		k := c.Keys()
 		if err := putJSON(tx, colPublic, []byte("c"+c.Name), publicRecord{Channel: &k}, farFuture); err != nil {
 			return err
@@ -327,11 +340,7 @@ func (n *Node) LeaveChannel(name string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	return n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		c, ok := pr.channels[norm]
 		if !ok || c.Nearby() {
 			return invalid(ReasonNoRoom, "not in channel %s", norm)
@@ -535,11 +544,7 @@ func (n *Node) setBlock(key, mode string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	return n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		if mode == "" {
 			delete(pr.blocks, k)
 			return tx.Delete(colPublic, []byte("b"+key))
@@ -564,11 +569,7 @@ func (n *Node) readCarried() error {
 	if err != nil || len(raws) == 0 {
 		return err
 	}
-	return n.update(func(tx *store.Tx) error {
-		pr, err := n.public(tx)
-		if err != nil {
-			return err
-		}
+	return n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		now := n.now()
 		for _, raw := range raws {
 			e, err := envelope.Parse(raw)
