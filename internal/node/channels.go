@@ -265,7 +265,11 @@ func parseKey(s string) (k [32]byte, err error) {
 // publicUpdate runs fn in a write transaction; if it fails, the public
 // state it may have changed in memory is reloaded from the store at next use.
 func (n *Node) publicUpdate(fn func(tx *store.Tx, pr *publicRooms) error) error {
-	err := n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
+	err := n.update(func(tx *store.Tx) error {
+		pr, err := n.public(tx)
+		if err != nil {
+			return err
+		}
 		return fn(tx, pr)
 	})
 	if err != nil && n.pub != nil {
