@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -87,9 +86,7 @@ func (n *Node) Delegate(name, key string, until time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d := room.Delegate(n.ownerKey(name), k[:], uint32(until.Unix()))
-	b := append(append(append([]byte{}, d.Owner[:]...), d.Key[:]...), binary.BigEndian.AppendUint32(nil, d.Expiry)...)
-	return hex.EncodeToString(append(b, d.Sig[:]...)), nil
+	return hex.EncodeToString(room.Delegate(n.ownerKey(name), k[:], uint32(until.Unix())).Marshal()), nil
 }
 
 // Announce posts text to my announcement channel name, signed by its owner
@@ -103,14 +100,13 @@ func (n *Node) Announce(ctx context.Context, name, text string) (PublicPost, err
 // gave me.
 func (n *Node) AnnounceAs(ctx context.Context, delegation, text string) (PublicPost, error) {
 	b, err := hex.DecodeString(delegation)
-	if err != nil || len(b) != 32+32+4+64 {
-		return PublicPost{}, invalid(ReasonInvalidSetting, "not a delegation: want %d bytes in hex", 32+32+4+64)
+	if err != nil {
+		return PublicPost{}, invalid(ReasonInvalidSetting, "not a delegation: want %d bytes in hex", room.DelegationSize)
 	}
-	var d room.Delegation
-	copy(d.Owner[:], b)
-	copy(d.Key[:], b[32:])
-	d.Expiry = binary.BigEndian.Uint32(b[64:])
-	copy(d.Sig[:], b[68:])
+	d, err := room.ParseDelegation(b)
+	if err != nil {
+		return PublicPost{}, invalid(ReasonInvalidSetting, "%v", err)
+	}
 	signer := n.ownerKey("delegate " + hex.EncodeToString(d.Owner[:]))
 	if pubOf(signer) != d.Key {
 		return PublicPost{}, invalid(ReasonInvalidSetting, "the delegation is for another key")

@@ -164,3 +164,30 @@ func VerifyAnnouncement(e *envelope.Envelope) (*Announcement, error) {
 	a.Content = content
 	return a, nil
 }
+
+// DelegationSize is the length of an encoded delegation.
+const DelegationSize = 32 + 32 + 4 + 64
+
+// Marshal encodes a delegation: owner (32) || key (32) || be32(expiry) ||
+// signature (64), what an owner hands its delegate.
+func (d Delegation) Marshal() []byte {
+	b := append(append(make([]byte, 0, DelegationSize), d.Owner[:]...), d.Key[:]...)
+	b = binary.BigEndian.AppendUint32(b, d.Expiry)
+	return append(b, d.Sig[:]...)
+}
+
+// ParseDelegation decodes a delegation and checks the owner's signature.
+func ParseDelegation(b []byte) (Delegation, error) {
+	var d Delegation
+	if len(b) != DelegationSize {
+		return d, fmt.Errorf("failed to parse delegation: %w: %d bytes, want %d", ErrMalformed, len(b), DelegationSize)
+	}
+	copy(d.Owner[:], b)
+	copy(d.Key[:], b[32:])
+	d.Expiry = binary.BigEndian.Uint32(b[64:])
+	copy(d.Sig[:], b[68:])
+	if !ed25519.Verify(d.Owner[:], delegationMessage(d.Owner, d.Key, d.Expiry), d.Sig[:]) {
+		return d, fmt.Errorf("failed to parse delegation: %w", ErrSignature)
+	}
+	return d, nil
+}

@@ -57,3 +57,37 @@ func FuzzVerifyAnnouncement(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDelegation: arbitrary bytes never panic; what parses was
+// signed by its owner and encodes back to the same bytes.
+func FuzzParseDelegation(f *testing.F) {
+	owner := Owner(newPerson(f, "Alice").id, "fuzz")
+	d := Delegate(owner, owner.Public().(ed25519.PublicKey), expiry)
+	f.Add(d.Marshal())
+	f.Add(make([]byte, DelegationSize))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseDelegation(b)
+		if err != nil {
+			return
+		}
+		if string(d.Marshal()) != string(b) {
+			t.Fatal("parse then marshal changed the bytes")
+		}
+	})
+}
+
+// FuzzChannelFromKeys: stored channel keys with any name and difficulty
+// never panic the loader; what loads has a normal name.
+func FuzzChannelFromKeys(f *testing.F) {
+	f.Add("#ok", 21)
+	f.Add("#Bad Name", 5)
+	f.Fuzz(func(t *testing.T, name string, bits int) {
+		c, err := ChannelFromKeys(ChannelKeys{Name: name, Bits: bits})
+		if err != nil {
+			return
+		}
+		if n, err := NormaliseName(c.Name); err != nil || n != c.Name || c.Bits < MinStampBits || c.Bits > MaxStampBits {
+			t.Fatalf("loaded %q (%d bits)", c.Name, c.Bits)
+		}
+	})
+}
