@@ -58,7 +58,7 @@ func (n *Node) FollowAnnouncements(owner, name string) error {
 	err = n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		pr.follows[o] = name
 		pr.followTags(o, keys.PeriodOf(n.now()))
-		return putJSON(tx, colPublic, []byte("f"+owner), publicRecord{Follow: owner, Name: name}, farFuture)
+		return putJSON(tx, colPublic, []byte("f"+hex.EncodeToString(o[:])), publicRecord{Follow: hex.EncodeToString(o[:]), Name: name}, farFuture)
 	})
 	n.mu.Unlock()
 	if err != nil {

@@ -371,7 +371,10 @@ func (n *Node) Channels() ([]ChannelInfo, error) {
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool {
-		return (out[i].Name == "nearby") != (out[j].Name == "nearby") && out[i].Name == "nearby" || (out[i].Name != "nearby") == (out[j].Name != "nearby") && out[i].Name < out[j].Name
+		if ni, nj := out[i].Name == "nearby", out[j].Name == "nearby"; ni != nj {
+			return ni
+		}
+		return out[i].Name < out[j].Name
 	})
 	return out, err
 }
@@ -551,10 +554,10 @@ func (n *Node) setBlock(key, mode string) error {
 	return n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		if mode == "" {
 			delete(pr.blocks, k)
-			return tx.Delete(colPublic, []byte("b"+key))
+			return tx.Delete(colPublic, []byte("b"+hex.EncodeToString(k[:])))
 		}
 		pr.blocks[k] = mode
-		return putJSON(tx, colPublic, []byte("b"+key), publicRecord{Block: hex.EncodeToString(k[:]), Mode: mode}, farFuture)
+		return putJSON(tx, colPublic, []byte("b"+hex.EncodeToString(k[:])), publicRecord{Block: hex.EncodeToString(k[:]), Mode: mode}, farFuture)
 	})
 }
 

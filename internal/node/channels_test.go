@@ -402,7 +402,11 @@ func TestMuteAndBlock(t *testing.T) {
 	if holds(t, bob, cid) {
 		t.Fatal("a blocked poster's post is carried")
 	}
-	if err := bob.Unmute(pa); err != nil {
+	bob.reopen() // mutes and blocks are stored
+	if got := postTexts(t, bob, "#street"); len(got) != 0 {
+		t.Fatalf("after a restart, muted and blocked posters show: %q", got)
+	}
+	if err := bob.Unmute(strings.ToUpper(pa)); err != nil {
 		t.Fatal(err)
 	}
 	if got := postTexts(t, bob, "#street"); len(got) != 1 || got[0] != "hello from alice" {
