@@ -31,8 +31,11 @@ type IngestReport struct {
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
 	Clamped          int `json:"clamped"`          // hop budgets above MaxHops (Nearby: room.NearbyMaxHops), taken down to it
-	Unstamped        int `json:"unstamped"`        // stamped kinds whose stamp is missing or too easy: dropped (channels.go)
-	Limited          int `json:"limited"`          // stamped envelopes over a link's or a poster's rate: dropped
+	// Stamped kinds (channels.go) whose stamp is missing or too easy, and
+	// those over a link's or a poster's rate: dropped. Not in the JSON
+	// report yet: cmd/grapevine's import --json help lists its fields.
+	Unstamped int `json:"-"`
+	Limited   int `json:"-"`
 
 	Opened []envelope.ID `json:"-"` // the messages for me among them (Messages and RequestMessages), by envelope ID
 }
