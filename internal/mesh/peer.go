@@ -222,7 +222,7 @@ func (p *peer) flush() error {
 		log.Info("mail arrived", "messages", rep.Messages, "contact_requests", rep.Requests, "delivered", rep.Delivered)
 	}
 	log.Debug("envelopes received", "addr", p.info.Addr, "new", rep.New, "duplicate", rep.Duplicate,
-		"expired", rep.Expired, "invalid", rep.Invalid, "evicted", rep.Evicted)
+		"expired", rep.Expired, "invalid", rep.Invalid, "evicted", rep.Evicted, "unstamped", rep.Unstamped, "limited", rep.Limited)
 	// Junk — expired, or bearing one of my tags yet not authenticating, or
 	// a public post without a valid stamp (SPEC §15.16) — is tolerated in
 	// small doses (clocks differ); a link that is mostly junk is cut.
