@@ -52,7 +52,30 @@ type Kind uint8
 const (
 	KindSealed  Kind = 0
 	KindReceipt Kind = 1
+	// KindPublic is a stamped post of a public room (a channel or Nearby,
+	// SPEC §15.11): relays check its stamp before storing it.
+	KindPublic Kind = 2
+	// KindAnnounce is a stamped, owner-signed announcement (SPEC §15.14):
+	// relays check its stamp and its signatures before storing it.
+	KindAnnounce Kind = 3
 )
+
+// Stamped envelopes (kinds 2 and 3) carry an 8-byte stamp nonce after the
+// expiry and no receipt commitment:
+//
+//	0      1   version<<4 | kind        (0x22 or 0x23)
+//	1      1   hop budget
+//	2      4   expiry
+//	6      8   stamp nonce              (not covered by the ID, like the hop budget)
+//	14    16   tag
+//	30     n   body (n >= 16)
+const (
+	NonceSize         = 8
+	StampedHeaderSize = 30
+)
+
+// Stamped reports whether envelopes of kind k carry a stamp.
+func (k Kind) Stamped() bool { return k == KindPublic || k == KindAnnounce }
 
 func (k Kind) String() string {
 	switch k {
@@ -60,6 +83,10 @@ func (k Kind) String() string {
 		return "sealed"
 	case KindReceipt:
 		return "receipt"
+	case KindPublic:
+		return "public"
+	case KindAnnounce:
+		return "announce"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -91,6 +118,9 @@ type Envelope struct {
 	Commit [CommitSize]byte
 	Body   []byte
 
+	// KindPublic and KindAnnounce (with Tag and Body)
+	Nonce [NonceSize]byte
+
 	// KindReceipt
 	Target ID
 	Secret [SecretSize]byte
@@ -115,6 +145,9 @@ func (e *Envelope) Size() int {
 	if e.Kind == KindReceipt {
 		return ReceiptSize
 	}
+	if e.Kind.Stamped() {
+		return StampedHeaderSize + len(e.Body)
+	}
 	return HeaderSize + len(e.Body)
 }
 
@@ -127,6 +160,10 @@ func (e *Envelope) Marshal() []byte {
 	case KindReceipt:
 		b = append(b, e.Target[:]...)
 		b = append(b, e.Secret[:]...)
+	case KindPublic, KindAnnounce:
+		b = append(b, e.Nonce[:]...)
+		b = append(b, e.Tag[:]...)
+		b = append(b, e.Body...)
 	default:
 		b = append(b, e.Tag[:]...)
 		b = append(b, e.Commit[:]...)
@@ -162,6 +199,13 @@ func Parse(b []byte) (*Envelope, error) {
 		}
 		copy(e.Target[:], b[6:38])
 		copy(e.Secret[:], b[38:54])
+	case KindPublic, KindAnnounce:
+		if len(b) < StampedHeaderSize+Overhead {
+			return nil, fmt.Errorf("%w: %s envelope of %d bytes, minimum %d", ErrTooShort, e.Kind, len(b), StampedHeaderSize+Overhead)
+		}
+		copy(e.Nonce[:], b[6:14])
+		copy(e.Tag[:], b[14:30])
+		e.Body = b[StampedHeaderSize:]
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrKind, e.Kind)
 	}
@@ -179,11 +223,18 @@ func KindOf(b []byte) (k Kind, ok bool) {
 }
 
 // ComputeID returns the ID of an encoded envelope: SHA-256 of every byte except
-// byte 1, the hop budget, which relays change.
+// byte 1, the hop budget, which relays change — and, for a stamped envelope,
+// except its stamp nonce (bytes 6..14), which the stamp is ground over
+// (SPEC §15.12), so the stamp binds to the ID and one hash checks it.
 func ComputeID(raw []byte) ID {
 	h := sha256.New()
 	h.Write(raw[:1])
-	h.Write(raw[2:])
+	if k := Kind(raw[0] & 0x0f); k.Stamped() && len(raw) >= StampedHeaderSize {
+		h.Write(raw[2:6])
+		h.Write(raw[14:])
+	} else {
+		h.Write(raw[2:])
+	}
 	var id ID
 	h.Sum(id[:0])
 	return id

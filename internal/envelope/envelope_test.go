@@ -192,6 +192,10 @@ func FuzzParse(f *testing.F) {
 	f.Add(e.Marshal())
 	f.Add(NewReceipt(e.ID(), 1, [16]byte{}, 1).Marshal())
 	f.Add([]byte{0x10})
+	pub := &Envelope{Kind: KindPublic, Hops: 2, Expiry: 7, Nonce: [8]byte{1}, Tag: [16]byte{2}, Body: make([]byte, 16)}
+	f.Add(pub.Marshal())
+	pub.Kind = KindAnnounce
+	f.Add(pub.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, kindOK := KindOf(b)
 		e, err := Parse(b)

@@ -222,17 +222,17 @@ func (p *peer) flush() error {
 		log.Info("mail arrived", "messages", rep.Messages, "contact_requests", rep.Requests, "delivered", rep.Delivered)
 	}
 	log.Debug("envelopes received", "addr", p.info.Addr, "new", rep.New, "duplicate", rep.Duplicate,
-		"expired", rep.Expired, "invalid", rep.Invalid, "evicted", rep.Evicted)
-	// Junk — expired, or bearing one of my tags yet not authenticating — is
-	// tolerated in small doses (clocks differ); a link that is mostly junk
-	// is cut.
+		"expired", rep.Expired, "invalid", rep.Invalid, "evicted", rep.Evicted, "unstamped", rep.Unstamped, "limited", rep.Limited)
+	// Junk — expired, or bearing one of my tags yet not authenticating, or
+	// a public post without a valid stamp (SPEC §15.16) — is tolerated in
+	// small doses (clocks differ); a link that is mostly junk is cut.
 	p.mu.Lock()
 	p.received += rep.Received
-	p.junk += rep.Expired + rep.Invalid
+	p.junk += rep.Expired + rep.Invalid + rep.Unstamped
 	junk, received := p.junk, p.received
 	p.mu.Unlock()
 	if junk > junkLimit && junk > received/2 {
-		return fmt.Errorf("%w: %d of %d envelopes were expired or invalid", session.ErrProtocol, junk, received)
+		return fmt.Errorf("%w: %d of %d envelopes were expired, invalid or unstamped", session.ErrProtocol, junk, received)
 	}
 	return nil
 }

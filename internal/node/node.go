@@ -132,6 +132,7 @@ type Node struct {
 	set      settingsRecord       // the settings in force (settings.go)
 	setFlags []string             // those that up's flags chose for this run
 	recog    *recognitionKeys     // nil when a contact changed since
+	pub      *publicRooms         // channels, Nearby, announcements (channels.go); loaded on first use
 
 	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
 
