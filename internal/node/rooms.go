@@ -352,6 +352,12 @@ func (n *Node) MakeRoomAdmin(roomRef, contactRef string) error {
 		if err != nil {
 			return nil, err
 		}
+		switch m, ok := r.Head().Member([32]byte(c.Sign)); {
+		case !ok:
+			return nil, invalid(ReasonNoRoom, "%s is not in %q", c.Name, r.Head().Name)
+		case m.Admin:
+			return nil, invalid(ReasonAlreadyContact, "%s is already an admin of %q", c.Name, r.Head().Name)
+		}
 		return &room.Change{Kind: room.KindAdmin, Target: [32]byte(c.Sign)}, nil
 	})
 }
