@@ -41,8 +41,14 @@ func (c *cli) followMessages(ctx context.Context, ref string, group, asJSON bool
 				return err
 			}
 			gs = []node.RoomInfo{g}
-		} else if gs, err = cl.Groups(ctx); err != nil {
-			return err
+		} else {
+			cs, err := cl.Groups(ctx)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				gs = append(gs, c.RoomInfo)
+			}
 		}
 		for _, g := range gs {
 			ms, err := cl.GroupMessages(ctx, g.ID)

@@ -19,7 +19,7 @@ import (
 
 // groupList is what `groups --json` prints.
 type groupList struct {
-	Groups      []node.RoomInfo       `json:"groups"`
+	Groups      []node.RoomConversation `json:"groups"`
 	Invitations []node.RoomInvitation `json:"invitations"`
 }
 
@@ -28,7 +28,8 @@ func (c *cli) groupsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups [--json]",
 		Short: "List your private groups and invitations; create and change groups",
-		Long: `List the private groups you are in, and the invitations you received.
+		Long: `List the private groups you are in, newest activity first, with their posts and
+the newest post's time and writer; then the invitations you received.
 
 A group is end-to-end encrypted among its members: each post is one envelope,
 which relays carry without learning the group, its members or the writer.
@@ -54,7 +55,7 @@ a contact by its name or the start of its fingerprint.`,
 				if asJSON {
 					l := groupList{Groups: gs, Invitations: inv}
 					if l.Groups == nil {
-						l.Groups = []node.RoomInfo{}
+						l.Groups = []node.RoomConversation{}
 					}
 					if l.Invitations == nil {
 						l.Invitations = []node.RoomInvitation{}
@@ -66,13 +67,18 @@ a contact by its name or the start of its fingerprint.`,
 					return nil
 				}
 				if len(gs) > 0 {
-					rows := [][]string{{"NAME", "ID", "MEMBERS", "EPOCH", "ROLE"}}
+					rows := [][]string{{"NAME", "ID", "MEMBERS", "EPOCH", "ROLE", "POSTS", "LAST"}}
 					for _, g := range gs {
 						role := "member"
 						if g.Admin {
 							role = "admin"
 						}
-						rows = append(rows, []string{g.Name, g.ID[:8], fmt.Sprint(len(g.Members)), fmt.Sprint(g.Epoch), role})
+						last := "-"
+						if g.Last != nil {
+							last = g.Last.Time.Local().Format("2006-01-02 15:04") + " " + g.Last.Sender
+						}
+						rows = append(rows, []string{g.Name, g.ID[:8], fmt.Sprint(len(g.Members)), fmt.Sprint(g.Epoch), role,
+							fmt.Sprint(g.Posts), last})
 					}
 					c.table(rows)
 				}
@@ -91,7 +97,7 @@ a contact by its name or the start of its fingerprint.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print {groups: [{id, name, epoch, admin, members: [{name, fingerprint, admin}]}], invitations: [{room, name, from}]}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {groups: [{id, name, epoch, admin, members: [{name, fingerprint, admin}], posts, last}], invitations: [{room, name, from}]}; groups newest activity first")
 
 	create := &cobra.Command{
 		Use:   "create NAME",

@@ -19,7 +19,7 @@ import (
 // Groups is what the CLI's group commands use of a node: both Local and
 // *Client implement it (it is part of Core).
 type Groups interface {
-	Groups(ctx context.Context) ([]node.RoomInfo, error)
+	Groups(ctx context.Context) ([]node.RoomConversation, error)
 	Group(ctx context.Context, ref string) (node.RoomInfo, error)
 	GroupInvitations(ctx context.Context) ([]node.RoomInvitation, error)
 	CreateGroup(ctx context.Context, name string) (node.RoomInfo, error)
@@ -50,7 +50,9 @@ type (
 )
 
 func (s *Server) groupRoutes() {
-	s.handle("GET /v1/groups", func(*http.Request) (any, error) { return list(s.n.Rooms()) })
+	// The groups as a conversation list: newest activity first, each with
+	// its number of posts and its newest post.
+	s.handle("GET /v1/groups", func(*http.Request) (any, error) { return list(s.n.RoomConversations()) })
 	s.handle("GET /v1/groups/show", func(r *http.Request) (any, error) {
 		ref := r.URL.Query().Get("group")
 		if ref == "" {
@@ -128,9 +130,9 @@ func roomError(err error) error {
 
 func roomErr[T any](v T, err error) (T, error) { return v, roomError(err) }
 
-// Groups lists the groups the node is in.
-func (c *Client) Groups(ctx context.Context) ([]node.RoomInfo, error) {
-	var v []node.RoomInfo
+// Groups lists the groups the node is in, newest activity first.
+func (c *Client) Groups(ctx context.Context) ([]node.RoomConversation, error) {
+	var v []node.RoomConversation
 	return v, c.do(ctx, http.MethodGet, "/v1/groups", nil, nil, &v)
 }
 
@@ -197,11 +199,11 @@ func (c *Client) GroupMessages(ctx context.Context, group string) ([]node.RoomMe
 	return v, c.do(ctx, http.MethodGet, "/v1/groups/messages", url.Values{"group": {group}}, nil, &v)
 }
 
-func (l Local) Groups(ctx context.Context) ([]node.RoomInfo, error) {
+func (l Local) Groups(ctx context.Context) ([]node.RoomConversation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return l.N.Rooms()
+	return l.N.RoomConversations()
 }
 
 func (l Local) Group(ctx context.Context, ref string) (node.RoomInfo, error) {

@@ -42,7 +42,7 @@ func TestGroupEndpoints(t *testing.T) {
 	if g.Name != "Well diggers" || g.Epoch != 0 || !g.Admin || len(g.Members) != 1 || g.Members[0].Name != "me" {
 		t.Fatalf("CreateGroup = %+v", g)
 	}
-	same(t, "Groups", must(c.Groups(ctx))(t), must(a.Rooms())(t))
+	same(t, "Groups", must(c.Groups(ctx))(t), must(a.RoomConversations())(t))
 	if err := c.InviteToGroup(ctx, "Well diggers", "Bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,11 @@ func TestGroupEndpoints(t *testing.T) {
 	m := must(c.SendGroup(ctx, "Well diggers", "dig on"))(t)
 	if m.Sender != "me" || m.Direction != "out" || m.Room != g.ID {
 		t.Errorf("SendGroup = %+v", m)
+	}
+	gs := must(c.Groups(ctx))(t)
+	same(t, "Groups", gs, must(a.RoomConversations())(t))
+	if len(gs) != 1 || gs[0].Posts != 2 || gs[0].Last == nil || gs[0].Last.Text != "dig on" {
+		t.Errorf("Groups after two posts = %+v", gs)
 	}
 	if err := c.RenameGroup(ctx, "Well diggers", "Well team"); err != nil {
 		t.Fatal(err)
