@@ -20,7 +20,7 @@ import (
 // groupList is what `groups --json` prints.
 type groupList struct {
 	Groups      []node.RoomConversation `json:"groups"`
-	Invitations []node.RoomInvitation `json:"invitations"`
+	Invitations []node.RoomInvitation   `json:"invitations"`
 }
 
 func (c *cli) groupsCmd() *cobra.Command {
