@@ -40,7 +40,9 @@ admin who makes a change. Removing a member gives the group new keys that
 the removed member never receives.
 
 A group is named by its name or the start of its ID (4 characters or more);
-a contact by its name or the start of its fingerprint.`,
+a contact by its name or the start of its fingerprint. remove and admin also
+take a member who is not your contact by the start of its fingerprint, as
+groups show lists it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withNode(cmd.Context(), func(n api.Core) error {
@@ -173,7 +175,7 @@ node has added you and its keys have come back.`,
 			},
 		}
 	}
-	remove := simple("remove GROUP CONTACT", "Remove a member from a group you administer (the group gets new keys)", 2,
+	remove := simple("remove GROUP MEMBER", "Remove a member from a group you administer (the group gets new keys)", 2,
 		func(ctx context.Context, n api.Core, a []string) error { return n.RemoveFromGroup(ctx, a[0], a[1]) },
 		"Removed %[2]s from %[1]s: the others get new keys, which %[2]s never receives")
 	leave := simple("leave GROUP", "Leave a group: an admin who is your contact records it; your copy is deleted at once", 1,
@@ -182,7 +184,7 @@ node has added you and its keys have come back.`,
 	rename := simple("rename GROUP NEW-NAME", "Rename a group you administer (every member sees the new name)", 2,
 		func(ctx context.Context, n api.Core, a []string) error { return n.RenameGroup(ctx, a[0], a[1]) },
 		"Renamed %s to %s")
-	admin := simple("admin GROUP CONTACT", "Make a member an admin of a group you administer", 2,
+	admin := simple("admin GROUP MEMBER", "Make a member an admin of a group you administer", 2,
 		func(ctx context.Context, n api.Core, a []string) error { return n.MakeGroupAdmin(ctx, a[0], a[1]) },
 		"Made %[2]s an admin of %[1]s")
 

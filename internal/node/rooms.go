@@ -316,14 +316,12 @@ func (n *Node) RemoveFromRoom(roomRef, contactRef string) error {
 		if err != nil {
 			return err
 		}
-		c, err := resolve(tx, contactRef)
+		target, name, err := n.roomMemberRef(tx, r, contactRef) // roomview.go
 		if err != nil {
 			return err
 		}
-		var target [32]byte
-		copy(target[:], c.Sign)
 		if _, ok := r.Head().Member(target); !ok {
-			return invalid(ReasonNoRoom, "%s is not in %q", c.Name, r.Head().Name)
+			return invalid(ReasonNoRoom, "%s is not in %q", name, r.Head().Name)
 		}
 		if !n.isAdmin(r) {
 			return invalid(ReasonNotAdmin, "only an admin of %q removes members", r.Head().Name)
@@ -348,17 +346,17 @@ func (n *Node) RenameRoom(roomRef, name string) error {
 // MakeRoomAdmin makes a member (a contact) an admin of a room I administer.
 func (n *Node) MakeRoomAdmin(roomRef, contactRef string) error {
 	return n.adminChange(roomRef, func(tx *store.Tx, r *room.Room) (*room.Change, error) {
-		c, err := resolve(tx, contactRef)
+		target, name, err := n.roomMemberRef(tx, r, contactRef)
 		if err != nil {
 			return nil, err
 		}
-		switch m, ok := r.Head().Member([32]byte(c.Sign)); {
+		switch m, ok := r.Head().Member(target); {
 		case !ok:
-			return nil, invalid(ReasonNoRoom, "%s is not in %q", c.Name, r.Head().Name)
+			return nil, invalid(ReasonNoRoom, "%s is not in %q", name, r.Head().Name)
 		case m.Admin:
-			return nil, invalid(ReasonAlreadyContact, "%s is already an admin of %q", c.Name, r.Head().Name)
+			return nil, invalid(ReasonAlreadyContact, "%s is already an admin of %q", name, r.Head().Name)
 		}
-		return &room.Change{Kind: room.KindAdmin, Target: [32]byte(c.Sign)}, nil
+		return &room.Change{Kind: room.KindAdmin, Target: target}, nil
 	})
 }
 

@@ -3,7 +3,9 @@ package node
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/keys"
@@ -110,4 +112,35 @@ func (n *Node) RoomConversations() ([]RoomConversation, error) {
 		return keys.NameKey(out[i].Name) < keys.NameKey(out[j].Name)
 	})
 	return out, err
+}
+
+// roomMemberRef finds whom a change to r is about: a contact (by name or
+// fingerprint prefix), or else a member who is not my contact, by the start
+// of its fingerprint (at least 4 characters; Room lists such a member under
+// the first 8). It returns the identity and the name to show.
+func (n *Node) roomMemberRef(tx *store.Tx, r *room.Room, ref string) ([32]byte, string, error) {
+	c, err := resolve(tx, ref)
+	if err == nil {
+		return [32]byte(c.Sign), c.Name, nil
+	}
+	if !errors.Is(err, ErrNoContact) {
+		return [32]byte{}, "", err
+	}
+	fp := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(ref), " ", ""))
+	if len(fp) < 4 {
+		return [32]byte{}, "", err
+	}
+	var found []room.MemberState
+	for _, m := range r.Head().Members() {
+		if m.Ed != n.selfEd() && strings.HasPrefix(fingerprintOf(m), fp) {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return [32]byte{}, "", err
+	case 1:
+		return found[0].Ed, fingerprintOf(found[0])[:8], nil
+	}
+	return [32]byte{}, "", invalid(ReasonAmbiguous, "%q matches %d members of %q; give more of the fingerprint", ref, len(found), r.Head().Name)
 }

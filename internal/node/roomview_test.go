@@ -71,3 +71,58 @@ func TestRoomConversations(t *testing.T) {
 		t.Error("Bob finds a room he is not in")
 	}
 }
+
+// TestRemoveMemberWhoIsNotMyContact: Bob, made an admin, removes Dave, whom
+// Alice added and who is not Bob's contact, by the start of his fingerprint
+// (as Bob's node lists him); Alice and Carol agree, and Dave's welcome of
+// the new epoch never comes.
+func TestRemoveMemberWhoIsNotMyContact(t *testing.T) {
+	clk := newTestClock()
+	alice, bob, carol, dave := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk), newTestNode(t, "Dave", clk)
+	for _, n := range []*testNode{bob, carol, dave} {
+		befriend(t, alice, n)
+	}
+	befriend(t, bob, carol)
+	if _, err := alice.CreateRoom("Crew"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{bob, carol, dave} {
+		if err := alice.InviteToRoom("Crew", n.id.Name); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol, dave)
+		if err := n.JoinRoom("Crew"); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol, dave)
+	}
+	if err := alice.MakeRoomAdmin("Crew", "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol, dave)
+	daveFP := dave.id.Public().Fingerprint()
+	if err := bob.RemoveFromRoom("Crew", "Dave"); err == nil {
+		t.Fatal("Bob removed a member by a name he does not know")
+	}
+	if err := bob.MakeRoomAdmin("Crew", daveFP[:2]); err == nil {
+		t.Fatal("a 2-character fingerprint prefix was taken")
+	}
+	if err := bob.RemoveFromRoom("Crew", daveFP[:8]); err != nil {
+		t.Fatal(err)
+	}
+	everyone(t, alice, bob, carol, dave)
+	for _, n := range []*testNode{alice, bob, carol} {
+		r, err := n.Room("Crew")
+		if err != nil || len(r.Members) != 3 || r.Epoch != 5 {
+			t.Fatalf("%s sees %+v, %v", n.id.Name, r, err)
+		}
+		for _, m := range r.Members {
+			if m.Fingerprint == daveFP {
+				t.Fatalf("%s still lists Dave", n.id.Name)
+			}
+		}
+	}
+	if r, _ := dave.Room("Crew"); r.Epoch != 4 {
+		t.Errorf("Dave moved to epoch %d after his removal", r.Epoch)
+	}
+}
