@@ -133,3 +133,59 @@ func TestGroupEndpoints(t *testing.T) {
 		t.Errorf("the last admin leaving: %#v", err)
 	}
 }
+
+// TestRoomRefusalsAreTheCallersDoing: what the group's rules refuse (here an
+// admin removing the creator, who outranks it) answers 400 with the rules'
+// reason, not 500.
+func TestRoomRefusalsAreTheCallersDoing(t *testing.T) {
+	f := newFixture(t)
+	c := f.c
+	dir := shortDir(t)
+	carol := newNode(t, filepath.Join(dir, "carol"), "Carol")
+	// Carol creates a group, invites Alice (behind the API) and makes her an
+	// admin: Alice, of a later rank, cannot remove Carol.
+	p := filepath.Join(dir, "x.gvb")
+	move := func(from func(string) error, to func(string) error) {
+		t.Helper()
+		if err := from(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := to(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exportC := func(p string) error { _, err := carol.Export(p); return err }
+	importC := func(p string) error { _, err := carol.Import(p); return err }
+	exportA := func(p string) error {
+		_, err := c.ExportFile(ctx, p, node.ExportOptions{Replace: true})
+		return err
+	}
+	importA := func(p string) error { _, err := c.ImportFile(ctx, p); return err }
+	must(carol.AddContact(must(c.Self(ctx))(t).Link, ""))(t)
+	move(exportC, importA)
+	must(c.Accept(ctx, "Carol"))(t)
+	move(exportA, importC)
+	must(carol.CreateRoom("Clinic"))(t)
+	if err := carol.InviteToRoom("Clinic", "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	move(exportC, importA)
+	if err := c.JoinGroup(ctx, "Clinic"); err != nil {
+		t.Fatal(err)
+	}
+	move(exportA, importC)
+	if err := carol.MakeRoomAdmin("Clinic", "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	move(exportC, importA)
+	if g := must(c.Group(ctx, "Clinic"))(t); !g.Admin || g.Epoch != 2 {
+		t.Fatalf("Alice's view: %+v", g)
+	}
+	err := c.RemoveFromGroup(ctx, "Clinic", "Carol")
+	if ae := (*Error)(nil); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Error(), "removes only admins of a later rank") {
+		t.Errorf("an admin removing the creator: %#v", err)
+	}
+	if g := must(c.Group(ctx, "Clinic"))(t); g.Epoch != 2 || len(g.Members) != 2 {
+		t.Errorf("the refused removal moved the group: %+v", g)
+	}
+}
