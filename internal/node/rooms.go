@@ -206,8 +206,14 @@ func (n *Node) InviteToRoom(roomRef, contactRef string) error {
 		if err != nil {
 			return err
 		}
-		if c.State != StateActive {
-			return conflict(ReasonRequestWaiting, c.Name, "%s is not an active contact", c.Name)
+		switch c.State {
+		case StateRequest:
+			return conflict(ReasonRequestWaiting, c.Name, "%s asked to be your contact: accept the request first", c.Name)
+		case StatePending:
+			return conflict(ReasonNotAnswered, c.Name, "%s has not answered your contact request yet: invite them once they have", c.Name)
+		case StateActive:
+		default:
+			return conflict(ReasonNotAnswered, c.Name, "%s is not an active contact", c.Name)
 		}
 		if _, member := r.Head().Member([32]byte(c.Sign)); member {
 			return invalid(ReasonAlreadyContact, "%s is already in %q", c.Name, r.Head().Name)
