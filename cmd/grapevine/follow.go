@@ -79,7 +79,7 @@ func (c *cli) followMessages(ctx context.Context, ref string, group, asJSON bool
 		}
 		ms, err := cl.Messages(ctx, ref)
 		if err != nil {
-			return err
+			return notAGroup(err)
 		}
 		for _, m := range ms {
 			status, ok := seen[m.ID]
