@@ -173,6 +173,7 @@ let cleanup = [];
 const routes = [
   [/^#?\/?$/, 'chats', pageChats],
   [/^#\/chat\/([a-z2-7]+)$/, 'chats', pageChat],
+  [/^#\/group\/([0-9a-f]{64})$/, 'chats', pageGroup],
   [/^#\/contacts$/, 'contacts', pageContacts],
   [/^#\/contact\/([a-z2-7]+)$/, 'contacts', pageContact],
   [/^#\/verify\/([a-z2-7]+)$/, 'contacts', pageVerify],
@@ -239,6 +240,14 @@ async function pageChats(root) {
   const PAGE = 100;
   let shown = PAGE, convs = [], total = 0;
   const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
+  // Private groups (made with `grapevine groups`) above the chats.
+  const groupsHead = h('h2', { text: 'Groups', hidden: true });
+  const groupList = h('ul', { class: 'list', id: 'groups', hidden: true });
+  const loadGroups = keepFn(async () => {
+    const gs = await api('GET', '/v1/groups');
+    groupsHead.hidden = groupList.hidden = gs.length === 0;
+    groupList.replaceChildren(...gs.map(groupRow));
+  }, ['change']);
   function draw() {
     const t0 = performance.now();
     list.replaceChildren(...convs.map(convRow));
@@ -258,8 +267,83 @@ async function pageChats(root) {
     root.dataset.count = String(total);
   }, ['change']);
   more.addEventListener('click', () => { shown += PAGE; load(); });
-  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
-  await load();
+  append(root, h('h1', { text: 'Chats' }), groupsHead, groupList, empty, list, h('p', {}, more));
+  await Promise.all([load(), loadGroups()]);
+}
+function groupRow(g) {
+  const last = g.last;
+  const preview = last ? (last.direction === 'out' ? 'You' : last.sender) + ': ' + last.text.slice(0, 200) : 'No posts yet';
+  return h('li', { 'data-group': g.id },
+    h('a', { href: '#/group/' + g.id },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }),
+      h('span', { class: 'conv-body' },
+        h('span', { class: 'conv-top' },
+          h('span', { class: 'name', text: g.name }),
+          h('span', { class: 'muted small', text: last ? fmtTime(last.time) : '' })),
+        h('span', { class: 'row' },
+          h('span', { class: 'conv-last', text: preview }),
+          h('span', { class: 'muted small', text: g.members.length + ' members' })))));
+}
+
+// ---- pages: a group --------------------------------------------------------
+
+// pageGroup shows a group's posts with their writers and posts to it; the
+// group itself is made and changed with `grapevine groups`.
+async function pageGroup(root, id) {
+  const q = '?group=' + encodeURIComponent(id);
+  const title = h('span', { class: 'name' });
+  const members = h('span', { class: 'muted small', id: 'group-members' });
+  const head = h('div', { class: 'chat-head' },
+    h('a', { href: '#/', class: 'button secondary', 'aria-label': 'Back to chats', text: '←' }),
+    h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }), title, members);
+  const notices = h('div', { class: 'notices' });
+  const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
+  const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write to the group', maxlength: 16384, 'aria-label': 'Post' });
+  const send = h('button', { id: 'send', text: 'Send' });
+  const form = h('form', { class: 'sendbox' }, text, send);
+  append(root, h('div', { class: 'chat' }, head, notices, list, form));
+  const byID = new Map();
+  function place(m) {
+    if (byID.has(m.id)) return;
+    const meta = h('div', { class: 'meta' }, fmtTime(m.time),
+      m.earlier ? ' · written before the group\'s last change' : '');
+    const el = h('div', { class: 'msg ' + m.direction, 'data-id': m.id },
+      m.direction === 'in' ? h('div', { class: 'sender small', text: m.sender }) : null,
+      h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
+    byID.set(m.id, el);
+    list.appendChild(el);
+  }
+  async function refresh() {
+    const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
+    title.textContent = g.name;
+    members.textContent = g.members.map(m => m.name + (m.admin ? ' (admin)' : '')).join(', ');
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    for (const m of posts.slice(-200)) place(m);
+    if (atBottom || root.dataset.loaded !== '1') list.scrollTop = list.scrollHeight;
+    root.dataset.loaded = '1';
+    root.dataset.count = String(byID.size);
+  }
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    const t = text.value;
+    if (!t.trim()) return;
+    send.disabled = true;
+    try {
+      place(await api('POST', '/v1/groups/send', { group: id, text: t }));
+      text.value = '';
+      list.scrollTop = list.scrollHeight;
+    } catch (err) {
+      notices.append(errorBox(err));
+    } finally {
+      send.disabled = false;
+      text.focus();
+    }
+  });
+  text.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  await keep(refresh, ['change']);
+  text.focus();
 }
 function convRow(c) {
   const last = c.last;
