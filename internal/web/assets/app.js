@@ -243,10 +243,47 @@ async function pageChats(root) {
   // Private groups (made with `grapevine groups`) above the chats.
   const groupsHead = h('h2', { text: 'Groups', hidden: true });
   const groupList = h('ul', { class: 'list', id: 'groups', hidden: true });
+  const invitations = h('ul', { class: 'list', id: 'group-invitations', hidden: true });
+  const groupOut = h('div');
+  const newName = h('input', { type: 'text', id: 'new-group', maxlength: 64, placeholder: 'Name of the group', 'aria-label': 'Name of the group' });
+  const create = h('button', { id: 'create-group', text: 'Create' });
+  const createForm = h('form', { class: 'row' }, newName, create);
+  createForm.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!newName.value.trim()) return;
+    create.disabled = true;
+    try {
+      const g = await api('POST', '/v1/groups', { name: newName.value });
+      go('#/group/' + g.id);
+    } catch (err) {
+      groupOut.replaceChildren(errorBox(err));
+    } finally {
+      create.disabled = false;
+    }
+  });
+  function invitationRow(inv) {
+    const join = h('button', { 'data-action': 'join', text: 'Join' });
+    join.addEventListener('click', async () => {
+      join.disabled = true;
+      try {
+        await api('POST', '/v1/groups/join', { group: inv.room });
+        join.replaceWith(h('span', { class: 'muted small', text: 'Asked to join: the group appears once ' + inv.from + '’s node adds you' }));
+      } catch (err) {
+        groupOut.replaceChildren(errorBox(err));
+        join.disabled = false;
+      }
+    });
+    return h('li', { 'data-invitation': inv.room }, h('span', { class: 'row' },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }),
+      h('span', { class: 'name', text: inv.name }), h('span', { class: 'muted small', text: 'invited by ' + inv.from }), join));
+  }
   const loadGroups = keepFn(async () => {
-    const gs = await api('GET', '/v1/groups');
-    groupsHead.hidden = groupList.hidden = gs.length === 0;
+    const [gs, invs] = await Promise.all([api('GET', '/v1/groups'), api('GET', '/v1/groups/invitations')]);
+    groupsHead.hidden = groupList.hidden = gs.length === 0 && invs.length === 0;
     groupList.replaceChildren(...gs.map(groupRow));
+    invitations.hidden = invs.length === 0;
+    const joining = new Set([...invitations.querySelectorAll('li')].filter(li => !li.querySelector('button')).map(li => li.dataset.invitation));
+    invitations.replaceChildren(...invs.map(inv => joining.has(inv.room) ? invitations.querySelector('[data-invitation="' + inv.room + '"]') : invitationRow(inv)));
   }, ['change']);
   function draw() {
     const t0 = performance.now();
@@ -267,7 +304,9 @@ async function pageChats(root) {
     root.dataset.count = String(total);
   }, ['change']);
   more.addEventListener('click', () => { shown += PAGE; load(); });
-  append(root, h('h1', { text: 'Chats' }), groupsHead, groupList, empty, list, h('p', {}, more));
+  const newGroup = h('details', { class: 'new-group' }, h('summary', { text: 'New group' }),
+    h('p', { class: 'muted small', text: 'You are its admin: invite contacts from its page; each joins on their own device.' }), createForm);
+  append(root, h('h1', { text: 'Chats' }), groupsHead, invitations, groupList, groupOut, empty, list, h('p', {}, more), newGroup);
   await Promise.all([load(), loadGroups()]);
 }
 function groupRow(g) {
@@ -297,11 +336,28 @@ async function pageGroup(root, id) {
     h('a', { href: '#/', class: 'button secondary', 'aria-label': 'Back to chats', text: '←' }),
     h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }), title, members);
   const notices = h('div', { class: 'notices' });
+  // An admin invites active contacts who are not in the group yet.
+  const pick = h('select', { id: 'invite-contact', 'aria-label': 'Contact to invite' });
+  const invite = h('button', { id: 'invite', class: 'secondary', text: 'Invite' });
+  const inviteRow = h('form', { class: 'row', hidden: true }, pick, invite);
+  inviteRow.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!pick.value) return;
+    invite.disabled = true;
+    try {
+      await api('POST', '/v1/groups/invite', { group: id, contact: pick.value });
+      notices.replaceChildren(h('p', { class: 'muted small', text: 'Invited ' + pick.selectedOptions[0].textContent + ': they join from their chats, then your node adds them.' }));
+    } catch (err) {
+      notices.replaceChildren(errorBox(err));
+    } finally {
+      invite.disabled = false;
+    }
+  });
   const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
   const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write to the group', maxlength: 16384, 'aria-label': 'Post' });
   const send = h('button', { id: 'send', text: 'Send' });
   const form = h('form', { class: 'sendbox' }, text, send);
-  append(root, h('div', { class: 'chat' }, head, notices, list, form));
+  append(root, h('div', { class: 'chat' }, head, inviteRow, notices, list, form));
   const byID = new Map();
   function place(m) {
     if (byID.has(m.id)) return;
@@ -317,6 +373,16 @@ async function pageGroup(root, id) {
     const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
     title.textContent = g.name;
     members.textContent = g.members.map(m => m.name + (m.admin ? ' (admin)' : '')).join(', ');
+    if (g.admin) {
+      const inGroup = new Set(g.members.map(m => m.fingerprint));
+      const cs = (await api('GET', '/v1/contacts')).filter(c => c.state === 'active' && !inGroup.has(c.fingerprint));
+      const chosen = pick.value;
+      pick.replaceChildren(...cs.map(c => h('option', { value: c.fingerprint, text: c.name })));
+      if (cs.some(c => c.fingerprint === chosen)) pick.value = chosen;
+      inviteRow.hidden = cs.length === 0;
+    } else {
+      inviteRow.hidden = true;
+    }
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     for (const m of posts.slice(-200)) place(m);
     if (atBottom || root.dataset.loaded !== '1') list.scrollTop = list.scrollHeight;
