@@ -80,4 +80,23 @@ func TestGroupPage(t *testing.T) {
 	waitJS(t, at, "Alice's post shown", `[...document.querySelectorAll('#messages .msg.out .text')].some(e => e.textContent === 'Keys are under the mat')`)
 	shoot(t, at, "group")
 	bob.until(t, "Keys are under the mat", "messages", "Night shift")
+
+	// Alice renames the group and makes Bob an admin from its page; Bob
+	// leaves from his.
+	do(t, at, "open the group's settings", chromedp.Evaluate[chromedp.Void](`document.getElementById('group-manage').open = true`))
+	shoot(t, at, "group-settings")
+	do(t, at, "new name", chromedp.SetValue(chromedp.CSS("#group-rename"), "Day shift"))
+	do(t, at, "rename", chromedp.Evaluate[chromedp.Void](`document.getElementById('group-rename').form.requestSubmit()`))
+	waitJS(t, at, "the new name", `document.querySelector('.chat-head .name').textContent === 'Day shift'`)
+	click(t, at, "make Bob an admin", "#group-member-list [data-action=admin]")
+	bob.until(t, "Day shift", "groups")
+	bob.until(t, "You:    admin", "groups", "show", "Day shift")
+	show(t, bt, "#/")
+	click(t, bt, "Bob opens the group", "#groups li a")
+	waitJS(t, bt, "Bob's view of the group", `document.querySelector('.chat-head .name')?.textContent === 'Day shift'`)
+	do(t, bt, "open the group's settings", chromedp.Evaluate[chromedp.Void](`document.getElementById('group-manage').open = true`))
+	click(t, bt, "leave", "#group-leave")
+	click(t, bt, "confirm", "#group-leave-yes")
+	waitJS(t, bt, "Bob back at his chats, without the group", `document.body.dataset.ready === '#/' && !document.querySelector('#groups li')`)
+	waitJS(t, at, "Bob gone from Alice's group", `document.getElementById('group-members').textContent === 'me (admin)'`)
 }

@@ -357,7 +357,46 @@ async function pageGroup(root, id) {
   const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write to the group', maxlength: 16384, 'aria-label': 'Post' });
   const send = h('button', { id: 'send', text: 'Send' });
   const form = h('form', { class: 'sendbox' }, text, send);
-  append(root, h('div', { class: 'chat' }, head, inviteRow, notices, list, form));
+  // Members, and for an admin the changes: each makes a new epoch whose keys
+  // go to every member (a removed one gets none).
+  const memberList = h('ul', { class: 'list', id: 'group-member-list' });
+  const renameInput = h('input', { type: 'text', id: 'group-rename', maxlength: 64, 'aria-label': 'New name of the group' });
+  const renameForm = h('form', { class: 'row', hidden: true }, renameInput, h('button', { class: 'secondary', text: 'Rename' }));
+  const change = async (path, body, done) => {
+    try {
+      await api('POST', '/v1/groups/' + path, Object.assign({ group: id }, body));
+      notices.replaceChildren(h('p', { class: 'muted small', text: done }));
+    } catch (err) {
+      notices.replaceChildren(errorBox(err));
+    }
+  };
+  renameForm.addEventListener('submit', e => {
+    e.preventDefault();
+    if (renameInput.value.trim()) change('rename', { name: renameInput.value }, 'Renamed: every member sees the new name.');
+  });
+  const leave = h('button', { class: 'secondary', id: 'group-leave', text: 'Leave the group' });
+  const leaveConfirm = h('div', { class: 'notice', hidden: true },
+    h('p', { text: 'Leave? Your copy of the group and its posts are erased here at once; an admin who is your contact records it.' }),
+    h('div', { class: 'row' }, h('button', { class: 'danger', id: 'group-leave-yes', text: 'Yes, leave' })));
+  leave.addEventListener('click', () => { leaveConfirm.hidden = false; });
+  leaveConfirm.querySelector('button').addEventListener('click', async () => {
+    try { await api('POST', '/v1/groups/leave', { group: id }); go('#/'); } catch (err) { notices.replaceChildren(errorBox(err)); }
+  });
+  const manage = h('details', { class: 'group-manage', id: 'group-manage' }, h('summary', { text: 'Members and settings' }),
+    memberList, renameForm, h('div', { class: 'row' }, leave), leaveConfirm);
+  function memberRow(g, m) {
+    const act = (label, action, fn) => {
+      const b = h('button', { class: 'secondary', 'data-action': action, text: label });
+      b.addEventListener('click', async () => { b.disabled = true; await fn(); b.disabled = false; });
+      return b;
+    };
+    const mine = g.admin && m.name !== 'me';
+    return h('li', { 'data-fp': m.fingerprint }, h('span', { class: 'row' },
+      h('span', { class: 'name', text: m.name }), h('span', { class: 'muted small', text: m.admin ? 'admin' : 'member' }),
+      mine && !m.admin ? act('Make admin', 'admin', () => change('admin', { contact: m.fingerprint }, m.name + ' is an admin now.')) : null,
+      mine ? act('Remove', 'remove', () => change('remove', { contact: m.fingerprint }, 'Removed ' + m.name + ': the group has new keys, which ' + m.name + ' never gets.')) : null));
+  }
+  append(root, h('div', { class: 'chat' }, head, inviteRow, manage, notices, list, form));
   const byID = new Map();
   function place(m) {
     if (byID.has(m.id)) return;
@@ -373,6 +412,9 @@ async function pageGroup(root, id) {
     const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
     title.textContent = g.name;
     members.textContent = g.members.map(m => m.name + (m.admin ? ' (admin)' : '')).join(', ');
+    memberList.replaceChildren(...g.members.map(m => memberRow(g, m)));
+    renameForm.hidden = !g.admin;
+    if (document.activeElement !== renameInput) renameInput.value = g.name;
     if (g.admin) {
       const inGroup = new Set(g.members.map(m => m.fingerprint));
       const cs = (await api('GET', '/v1/contacts')).filter(c => c.state === 'active' && !inGroup.has(c.fingerprint));
