@@ -195,7 +195,9 @@ func sender(n, w *gnode) string {
 // and its home holds neither the texts nor the group's name.
 func TestGroupThroughRelay(t *testing.T) {
 	requireNetns(t)
-	t.Parallel()
+	// Not parallel (nor the two group tests below): five nodes start at once,
+	// each making an identity with a memory-hard KDF, which would slow the
+	// timing-sensitive tests that run in parallel (TestPassiveListener).
 	g := newGroupMesh(t, "C", "D", "E")
 	a, b := g.a, g.b
 	texts := map[*gnode]string{}
@@ -245,7 +247,6 @@ func TestGroupThroughRelay(t *testing.T) {
 // the group as it was before its removal.
 func TestGroupRemovedMemberOpensNothing(t *testing.T) {
 	requireNetns(t)
-	t.Parallel()
 	g := newGroupMesh(t, "C", "D", "E")
 	a, c, d, e := g.a, g.c, g.d, g.e
 	before := g.post(c, "before the removal "+randHex(6))
@@ -301,7 +302,6 @@ func TestGroupRemovedMemberOpensNothing(t *testing.T) {
 // meanwhile.
 func TestGroupOfflineMemberConverges(t *testing.T) {
 	requireNetns(t)
-	t.Parallel()
 	g := newGroupMesh(t, "C", "D")
 	a, c, d, e := g.a, g.c, g.d, g.e
 	d.stop()
