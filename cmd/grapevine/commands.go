@@ -330,14 +330,19 @@ off for more than 30 days, say), --trust accepts it.`,
 }
 
 func (c *cli) sendCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "send CONTACT TEXT|-",
-		Short: "Write to a contact (name or fingerprint prefix)",
+	var group bool
+	cmd := &cobra.Command{
+		Use:   "send CONTACT|GROUP TEXT|-",
+		Short: "Write to a contact (name or fingerprint prefix) or a group",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
 export, and with every neighbour your node links to: at once if it is running
 (grapevine up). TEXT may be several words; - reads the text from standard
 input (up to 16 KiB; a final newline is dropped), for texts of several lines.
-A text of only spaces is refused.`,
+A text of only spaces is refused.
+
+To a group you are in (grapevine groups), the post is one envelope that every
+member opens. A name that is not a contact's is taken as a group's; --group
+says so outright (a name that is both is refused without it).`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text := strings.Join(args[1:], " ")
@@ -352,24 +357,40 @@ A text of only spaces is refused.`,
 				return errors.New("the message is empty: write some text (or - to read it from standard input)")
 			}
 			return c.withNode(cmd.Context(), func(n api.Core) error {
+				toGroup := group
+				if !toGroup {
+					var err error
+					if toGroup, err = isGroup(cmd.Context(), n, args[0]); err != nil {
+						return err
+					}
+				}
+				if toGroup {
+					m, err := n.SendGroup(cmd.Context(), args[0], text)
+					if err == nil {
+						fmt.Fprintf(c.stdout, "Queued %s to group %s\n", shortID(m.ID), safe(args[0]))
+					}
+					return err
+				}
 				m, err := n.Send(cmd.Context(), args[0], text)
 				if err == nil {
 					fmt.Fprintf(c.stdout, "Queued %s to %s\n", shortID(m.ID), safe(m.Contact))
 				}
-				return err
+				return notAGroup(err)
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&group, "group", "g", false, "the first argument is a group (its name or the start of its ID)")
+	return cmd
 }
 
 // shortID is the first 16 characters of an ID, as much as there is.
 func shortID(id string) string { return id[:min(len(id), 16)] }
 
 func (c *cli) messagesCmd() *cobra.Command {
-	var asJSON, follow bool
+	var asJSON, follow, group bool
 	cmd := &cobra.Command{
-		Use:   "messages [CONTACT] [--json]",
-		Short: "Show messages, with one contact or all",
+		Use:   "messages [CONTACT|GROUP] [--json]",
+		Short: "Show messages, with one contact, in one group, or all",
 		Long: `Show messages, oldest first. Status of what you wrote: queued (sealed here, no
 neighbour has it yet), carried (handed to at least one neighbour, no receipt yet),
 delivered (their device's receipt came back) or expired (no receipt, and every
@@ -379,7 +400,12 @@ received.
 Texts are shown as written, except what could act on the terminal: control
 characters and escape sequences (shown as \x1b and the like) and characters
 that reorder text (\u202e and the like). A text of several lines is shown
-with a bar before each of its lines.`,
+with a bar before each of its lines.
+
+Given a group (a name that is not a contact's, or --group), its posts with
+their writers: a contact's name, "me", or the start of the fingerprint of a
+member who is not your contact. Without a contact or group, --follow also
+prints new posts in every group.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
@@ -387,12 +413,36 @@ with a bar before each of its lines.`,
 				ref = args[0]
 			}
 			if follow {
-				return c.followMessages(cmd.Context(), ref, asJSON)
+				return c.followMessages(cmd.Context(), ref, group, asJSON)
 			}
 			return c.withNode(cmd.Context(), func(n api.Core) error {
+				toGroup := group
+				if ref != "" && !toGroup {
+					var err error
+					if toGroup, err = isGroup(cmd.Context(), n, ref); err != nil {
+						return err
+					}
+				}
+				if toGroup {
+					ms, err := n.GroupMessages(cmd.Context(), ref)
+					switch {
+					case err != nil:
+						return err
+					case asJSON:
+						if ms == nil {
+							ms = []node.RoomMessage{}
+						}
+						return c.printJSON(ms)
+					case len(ms) == 0:
+						fmt.Fprintf(c.stdout, "No posts in %s yet.\n", safe(ref))
+						return nil
+					}
+					c.printGroupMessages(ms)
+					return nil
+				}
 				ms, err := n.Messages(cmd.Context(), ref)
 				if err != nil {
-					return err
+					return notAGroup(err)
 				}
 				if asJSON {
 					if ms == nil {
@@ -421,6 +471,7 @@ with a bar before each of its lines.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}; status is queued, carried, delivered, expired or received")
+	cmd.Flags().BoolVarP(&group, "group", "g", false, "the argument is a group (its name or the start of its ID); with --json, an array of {id, room, sender, direction, text, time, earlier}")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd
 }

@@ -14,10 +14,11 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/termtext"
 )
 
-// followMessages prints the messages (with one contact, or all), then
-// follows the running node's event stream and prints each new message and
-// each change of state as it happens, until Ctrl-C.
-func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error {
+// followMessages prints the messages (with one contact, in one group, or
+// all), then follows the running node's event stream and prints each new
+// message and each change of state as it happens, until Ctrl-C. Without a
+// contact or group, posts in every group are printed too.
+func (c *cli) followMessages(ctx context.Context, ref string, group, asJSON bool) error {
 	cl, err := c.running(ctx)
 	if err != nil {
 		return err
@@ -25,11 +26,60 @@ func (c *cli) followMessages(ctx context.Context, ref string, asJSON bool) error
 	defer cl.Close()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if ref != "" && !group {
+		if group, err = isGroup(ctx, cl, ref); err != nil {
+			return err
+		}
+	}
 	seen := map[string]string{} // message ID → status printed
+	posts := map[string]bool{}  // group posts printed
+	showPosts := func(ctx context.Context) error {
+		var gs []node.RoomInfo
+		if group {
+			g, err := cl.Group(ctx, ref)
+			if err != nil {
+				return err
+			}
+			gs = []node.RoomInfo{g}
+		} else {
+			cs, err := cl.Groups(ctx)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				gs = append(gs, c.RoomInfo)
+			}
+		}
+		for _, g := range gs {
+			ms, err := cl.GroupMessages(ctx, g.ID)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if posts[m.ID] {
+					continue
+				}
+				posts[m.ID] = true
+				if asJSON {
+					if err := c.printJSONLine(m); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(c.stdout, "%s in %s\n%s\n", groupMessageHead(m), safe(g.Name), termtext.Text(m.Text, "    "))
+			}
+		}
+		return nil
+	}
 	show := func(ctx context.Context) error {
+		if group || ref == "" {
+			if err := showPosts(ctx); err != nil || group {
+				return err
+			}
+		}
 		ms, err := cl.Messages(ctx, ref)
 		if err != nil {
-			return err
+			return notAGroup(err)
 		}
 		for _, m := range ms {
 			status, ok := seen[m.ID]

@@ -24,7 +24,14 @@ func withHint(err error) error {
 		return err
 	}
 	switch reason {
+	case node.ReasonNoRoom:
+		return fmt.Errorf("%w (grapevine groups lists your groups and invitations)", err)
+	case node.ReasonNotAdmin:
+		return fmt.Errorf("%w (grapevine groups show GROUP lists its admins)", err)
 	case node.ReasonAlreadyContact:
+		if contact == "" {
+			return err
+		}
 		return fmt.Errorf("%w (to start new keys with them: grapevine contacts rekey %q)", err, contact)
 	case node.ReasonNameTaken:
 		return fmt.Errorf("%w: choose another with --name", err)

@@ -53,6 +53,7 @@ func NewStarting(log *slog.Logger) *Server {
 	s.routes()
 	s.uiRoutes()       // events.go
 	s.settingsRoutes() // settings.go
+	s.groupRoutes()    // groups.go
 	return s
 }
 

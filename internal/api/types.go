@@ -34,6 +34,7 @@ type Core interface {
 	Stats(ctx context.Context) (node.Stats, error)
 	Settings(ctx context.Context) (Settings, error)
 	UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error)
+	Groups // groups.go
 	Close() error
 }
 

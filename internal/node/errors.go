@@ -35,6 +35,7 @@ const (
 	ReasonInviteExpired  = "invite_expired"
 	ReasonNoRoom         = "no_room"
 	ReasonNotAdmin       = "not_admin"
+	ReasonNotAnswered    = "not_answered" // my request to them has had no answer yet: the contact is not active
 )
 
 // Error is an error the caller caused.

@@ -206,8 +206,14 @@ func (n *Node) InviteToRoom(roomRef, contactRef string) error {
 		if err != nil {
 			return err
 		}
-		if c.State != StateActive {
-			return conflict(ReasonRequestWaiting, c.Name, "%s is not an active contact", c.Name)
+		switch c.State {
+		case StateRequest:
+			return conflict(ReasonRequestWaiting, c.Name, "%s asked to be your contact: accept the request first", c.Name)
+		case StatePending:
+			return conflict(ReasonNotAnswered, c.Name, "%s has not answered your contact request yet: invite them once they have", c.Name)
+		case StateActive:
+		default:
+			return conflict(ReasonNotAnswered, c.Name, "%s is not an active contact", c.Name)
 		}
 		if _, member := r.Head().Member([32]byte(c.Sign)); member {
 			return invalid(ReasonAlreadyContact, "%s is already in %q", c.Name, r.Head().Name)
@@ -316,14 +322,12 @@ func (n *Node) RemoveFromRoom(roomRef, contactRef string) error {
 		if err != nil {
 			return err
 		}
-		c, err := resolve(tx, contactRef)
+		target, name, err := n.roomMemberRef(tx, r, contactRef) // roomview.go
 		if err != nil {
 			return err
 		}
-		var target [32]byte
-		copy(target[:], c.Sign)
 		if _, ok := r.Head().Member(target); !ok {
-			return invalid(ReasonNoRoom, "%s is not in %q", c.Name, r.Head().Name)
+			return invalid(ReasonNoRoom, "%s is not in %q", name, r.Head().Name)
 		}
 		if !n.isAdmin(r) {
 			return invalid(ReasonNotAdmin, "only an admin of %q removes members", r.Head().Name)
@@ -348,11 +352,17 @@ func (n *Node) RenameRoom(roomRef, name string) error {
 // MakeRoomAdmin makes a member (a contact) an admin of a room I administer.
 func (n *Node) MakeRoomAdmin(roomRef, contactRef string) error {
 	return n.adminChange(roomRef, func(tx *store.Tx, r *room.Room) (*room.Change, error) {
-		c, err := resolve(tx, contactRef)
+		target, name, err := n.roomMemberRef(tx, r, contactRef)
 		if err != nil {
 			return nil, err
 		}
-		return &room.Change{Kind: room.KindAdmin, Target: [32]byte(c.Sign)}, nil
+		switch m, ok := r.Head().Member(target); {
+		case !ok:
+			return nil, invalid(ReasonNoRoom, "%s is not in %q", name, r.Head().Name)
+		case m.Admin:
+			return nil, invalid(ReasonAlreadyContact, "%s is already an admin of %q", name, r.Head().Name)
+		}
+		return &room.Change{Kind: room.KindAdmin, Target: target}, nil
 	})
 }
 

@@ -1,7 +1,8 @@
 // Package tui is `grapevine chat`: a full-screen terminal client of the
 // running node (Bubble Tea), with the conversation list, a chat view whose
 // message states change live, a send box, and contact requests to accept or
-// reject. Everything a contact chose (names, texts) is cleaned of escape
+// reject; and the private groups (SPEC §15) the node is in, each with its
+// posts and a send box. Everything a contact chose (names, texts) is cleaned of escape
 // sequences and bidi controls before it reaches the terminal (termtext).
 package tui
 
@@ -9,7 +10,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -29,6 +32,52 @@ type Source interface {
 	Reject(ctx context.Context, ref string) error
 	MarkRead(ctx context.Context, ref string) error
 	Events(ctx context.Context, fn func(api.Event) error) error
+	Groups(ctx context.Context) ([]node.RoomConversation, error)
+	GroupMessages(ctx context.Context, group string) ([]node.RoomMessage, error)
+	SendGroup(ctx context.Context, group, text string) (node.RoomMessage, error)
+}
+
+// groupKey is what stands for a group where a contact's fingerprint stands
+// for a contact (the open chat, the selection): fingerprints have no colon.
+const groupKey = "group:"
+
+// item is one line of the list: a contact's conversation or a group.
+type item struct {
+	conv  *node.Conversation
+	group *node.RoomConversation
+}
+
+func (it item) key() string {
+	if it.group != nil {
+		return groupKey + it.group.ID
+	}
+	return it.conv.Contact.Fingerprint
+}
+
+func (it item) activity() time.Time {
+	switch {
+	case it.group != nil && it.group.Last != nil:
+		return it.group.Last.Time
+	case it.group != nil:
+		return time.Time{}
+	case it.conv.Last != nil:
+		return it.conv.Last.Time
+	}
+	return it.conv.Added
+}
+
+// items lists the conversations and groups together, newest activity first
+// (each list keeps its own order among equals).
+func items(convs []node.Conversation, groups []node.RoomConversation) []item {
+	out := make([]item, 0, len(convs)+len(groups))
+	for i := range convs {
+		out = append(out, item{conv: &convs[i]})
+	}
+	for i := range groups {
+		out = append(out, item{group: &groups[i]})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].activity().After(out[j].activity()) })
+	return out
 }
 
 // history is how many messages of a conversation the chat view keeps.
@@ -36,11 +85,11 @@ const history = 200
 
 // Messages of the program.
 type (
-	changed   struct{}                 // the node changed: reload
-	loaded    struct{ m *model }       // fresh data
-	failed    struct{ err error }      // a request failed
-	streamEnd struct{ err error }      // the event stream ended
-	sent      struct{ m node.Message } // a message was queued
+	changed   struct{}            // the node changed: reload
+	loaded    struct{ m *model }  // fresh data
+	failed    struct{ err error } // a request failed
+	streamEnd struct{ err error } // the event stream ended
+	sent      struct{}            // a message or post was queued
 )
 
 type model struct {
@@ -49,10 +98,13 @@ type model struct {
 	log    *slog.Logger
 	self   node.Self
 	convs  []node.Conversation
+	groups []node.RoomConversation
+	items  []item // convs and groups, as listed
 	sel    int
-	open   string // fingerprint of the open chat, "" for the list
+	open   string // fingerprint of the open chat, groupKey+ID for a group, "" for the list
 	msgs   []node.Message
-	carry  map[string]int // message ID → links it went out on
+	posts  []node.RoomMessage // of the open group
+	carry  map[string]int     // message ID → links it went out on
 	input  []rune
 	status string
 	w, h   int
@@ -102,7 +154,17 @@ func (m *model) reload() tea.Cmd {
 		if next.convs, err = src.Conversations(ctx); err != nil {
 			return failed{err}
 		}
-		if open != "" {
+		if next.groups, err = src.Groups(ctx); err != nil {
+			return failed{err}
+		}
+		next.items = items(next.convs, next.groups)
+		if id, ok := strings.CutPrefix(open, groupKey); ok {
+			posts, err := src.GroupMessages(ctx, id)
+			if err != nil {
+				return failed{err}
+			}
+			next.posts = posts[max(0, len(posts)-history):]
+		} else if open != "" {
 			page, err := src.MessagesPage(ctx, open, "", history)
 			if err != nil {
 				return failed{err}
@@ -121,17 +183,28 @@ func (m *model) reload() tea.Cmd {
 	}
 }
 
-func (m *model) current() *node.Conversation {
-	if m.sel >= 0 && m.sel < len(m.convs) {
-		return &m.convs[m.sel]
+func (m *model) current() *item {
+	if m.sel >= 0 && m.sel < len(m.items) {
+		return &m.items[m.sel]
 	}
 	return nil
 }
 
+// openConv is the open chat's contact conversation (nil for a group).
 func (m *model) openConv() *node.Conversation {
 	for i := range m.convs {
 		if m.convs[i].Contact.Fingerprint == m.open {
 			return &m.convs[i]
+		}
+	}
+	return nil
+}
+
+// openGroup is the open group (nil for a contact's chat).
+func (m *model) openGroup() *node.RoomConversation {
+	for i := range m.groups {
+		if groupKey+m.groups[i].ID == m.open {
+			return &m.groups[i]
 		}
 	}
 	return nil
@@ -145,14 +218,14 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.reload()
 	case loaded:
 		if msg.m.open == m.open { // not a stale answer for another chat
-			selFP := ""
+			selKey := ""
 			if c := m.current(); c != nil {
-				selFP = c.Contact.Fingerprint
+				selKey = c.key()
 			}
-			m.convs, m.msgs, m.carry = msg.m.convs, msg.m.msgs, msg.m.carry
+			m.convs, m.groups, m.items, m.msgs, m.carry, m.posts = msg.m.convs, msg.m.groups, msg.m.items, msg.m.msgs, msg.m.carry, msg.m.posts
 			m.sel = 0
-			for i, c := range m.convs {
-				if c.Contact.Fingerprint == selFP {
+			for i, it := range m.items {
+				if it.key() == selKey {
 					m.sel = i
 				}
 			}
@@ -185,10 +258,20 @@ func (m *model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	c := m.openConv()
 	switch s {
 	case "esc":
-		m.open, m.msgs, m.input = "", nil, nil
+		m.open, m.msgs, m.posts, m.input = "", nil, nil, nil
 		return m, m.reload()
 	case "enter":
 		text := strings.TrimSpace(string(m.input))
+		if g := m.openGroup(); g != nil && text != "" {
+			m.input = nil
+			ctx, src, id := m.ctx, m.src, g.ID
+			return m, func() tea.Msg {
+				if _, err := src.SendGroup(ctx, id, text); err != nil {
+					return failed{err}
+				}
+				return sent{}
+			}
+		}
 		if text == "" || c == nil {
 			return m, nil
 		}
@@ -199,11 +282,10 @@ func (m *model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.input = nil
 		ctx, src, fp := m.ctx, m.src, m.open
 		return m, func() tea.Msg {
-			msg, err := src.Send(ctx, fp, text)
-			if err != nil {
+			if _, err := src.Send(ctx, fp, text); err != nil {
 				return failed{err}
 			}
-			return sent{msg}
+			return sent{}
 		}
 	case "ctrl+a":
 		if c != nil {
@@ -239,23 +321,20 @@ func (m *model) listKey(s string) (tea.Model, tea.Cmd) {
 			m.sel--
 		}
 	case "down", "j":
-		if m.sel < len(m.convs)-1 {
+		if m.sel < len(m.items)-1 {
 			m.sel++
 		}
 	case "enter", "right", "l":
 		if c := m.current(); c != nil {
-			m.open = c.Contact.Fingerprint
+			m.open = c.key()
 			m.status = ""
 			return m, m.reload()
 		}
-	case "a":
-		if c := m.current(); c != nil {
-			return m, m.answer(c.Contact.Fingerprint, true)
+	case "a", "x":
+		if c := m.current(); c != nil && c.conv != nil {
+			return m, m.answer(c.conv.Contact.Fingerprint, s == "a")
 		}
-	case "x":
-		if c := m.current(); c != nil {
-			return m, m.answer(c.Contact.Fingerprint, false)
-		}
+		m.status = "nothing to accept or reject here"
 	}
 	return m, nil
 }
@@ -346,7 +425,7 @@ func (m *model) footer(help string) string {
 
 func (m *model) listView() []string {
 	lines := []string{m.header("chats"), strings.Repeat("─", max(m.w, 1))}
-	if len(m.convs) == 0 {
+	if len(m.items) == 0 {
 		lines = append(lines, "No contacts yet: show your invite (grapevine id) or add one (grapevine contacts add).")
 	}
 	room := max(m.h-4, 1)
@@ -354,26 +433,15 @@ func (m *model) listView() []string {
 	if m.sel >= room {
 		first = m.sel - room + 1
 	}
-	for i := first; i < len(m.convs) && i < first+room; i++ {
-		c := m.convs[i]
-		line := clean(c.Contact.Name)
-		if c.Unread > 0 {
-			line += fmt.Sprintf(" (%d)", c.Unread)
-		}
-		switch {
-		case c.Contact.State == node.StateRequest:
-			line += "  [request: a accept, x reject]"
-		case c.Contact.Rekey:
-			line += "  [new keys proposed: a accept, x reject]"
-		case c.Contact.State == node.StatePending:
-			line += "  [pending]"
-		}
-		if c.Last != nil {
-			who := ""
-			if c.Last.Direction == "out" {
-				who = "you: "
+	for i := first; i < len(m.items) && i < first+room; i++ {
+		var line string
+		if g := m.items[i].group; g != nil {
+			line = "# " + clean(g.Name) + dim + fmt.Sprintf(" · %d members", len(g.Members)) + reset
+			if g.Last != nil {
+				line += "  " + dim + g.Last.Time.Local().Format("15:04") + " " + clean(g.Last.Sender) + ": " + clean(g.Last.Text) + reset
 			}
-			line += "  " + dim + c.Last.Time.Local().Format("15:04") + " " + who + clean(c.Last.Text) + reset
+		} else {
+			line = m.convLine(*m.items[i].conv)
 		}
 		if i == m.sel {
 			line = reverse + "> " + line + reset
@@ -385,7 +453,34 @@ func (m *model) listView() []string {
 	return append(lines, m.footer("↑↓ choose · enter open · a accept · x reject · q quit"))
 }
 
+// convLine is a contact's line in the list.
+func (m *model) convLine(c node.Conversation) string {
+	line := clean(c.Contact.Name)
+	if c.Unread > 0 {
+		line += fmt.Sprintf(" (%d)", c.Unread)
+	}
+	switch {
+	case c.Contact.State == node.StateRequest:
+		line += "  [request: a accept, x reject]"
+	case c.Contact.Rekey:
+		line += "  [new keys proposed: a accept, x reject]"
+	case c.Contact.State == node.StatePending:
+		line += "  [pending]"
+	}
+	if c.Last != nil {
+		who := ""
+		if c.Last.Direction == "out" {
+			who = "you: "
+		}
+		line += "  " + dim + c.Last.Time.Local().Format("15:04") + " " + who + clean(c.Last.Text) + reset
+	}
+	return line
+}
+
 func (m *model) chatView() []string {
+	if g := m.openGroup(); g != nil {
+		return m.groupView(g)
+	}
 	c := m.openConv()
 	name := "?"
 	var notice string
@@ -406,7 +501,6 @@ func (m *model) chatView() []string {
 	}
 	bottom := []string{strings.Repeat("─", max(m.w, 1)), "> " + string(m.input) + "█",
 		m.footer("enter send · esc back · ctrl+c quit")}
-	room := max(m.h-len(top)-len(bottom), 1)
 	var body []string
 	for _, msg := range m.msgs {
 		who := name
@@ -419,14 +513,14 @@ func (m *model) chatView() []string {
 		} else if l := stateLabel[msg.Status]; l != "" {
 			head += "  " + dim + l + reset
 		}
-		body = append(body, head)
-		for _, para := range termtext.Lines(msg.Text) {
-			wrapped := ansi.Hardwrap(para, max(m.w-2, 10), true)
-			for _, l := range strings.Split(wrapped, "\n") {
-				body = append(body, "  "+l)
-			}
-		}
+		body = m.wrap(append(body, head), msg.Text)
 	}
+	return m.frame(top, body, bottom)
+}
+
+// frame puts the newest of body between top and bottom, filling the screen.
+func (m *model) frame(top, body, bottom []string) []string {
+	room := max(m.h-len(top)-len(bottom), 1)
 	if len(body) > room {
 		body = body[len(body)-room:]
 	}
@@ -434,4 +528,43 @@ func (m *model) chatView() []string {
 		body = append(body, "")
 	}
 	return append(append(top, body...), bottom...)
+}
+
+// wrap adds a text's lines to body, indented and wrapped to the screen.
+func (m *model) wrap(body []string, text string) []string {
+	for _, para := range termtext.Lines(text) {
+		wrapped := ansi.Hardwrap(para, max(m.w-2, 10), true)
+		for _, l := range strings.Split(wrapped, "\n") {
+			body = append(body, "  "+l)
+		}
+	}
+	return body
+}
+
+// groupView is an open group: its posts with their writers (a contact's
+// name, the start of a stranger member's fingerprint), and the send box.
+func (m *model) groupView(g *node.RoomConversation) []string {
+	admins := 0
+	for _, mb := range g.Members {
+		if mb.Admin {
+			admins++
+		}
+	}
+	top := []string{m.header("# " + clean(g.Name)), strings.Repeat("─", max(m.w, 1)),
+		dim + fmt.Sprintf("%d members, %d admins (grapevine groups show)", len(g.Members), admins) + reset}
+	bottom := []string{strings.Repeat("─", max(m.w, 1)), "> " + string(m.input) + "█",
+		m.footer("enter post to the group · esc back · ctrl+c quit")}
+	var body []string
+	for _, p := range m.posts {
+		who := clean(p.Sender)
+		if p.Direction == "out" {
+			who = "you"
+		}
+		head := dim + p.Time.Local().Format("15:04") + reset + " " + bold + who + reset
+		if p.Earlier {
+			head += "  " + dim + "(written before the group's last change)" + reset
+		}
+		body = m.wrap(append(body, head), p.Text)
+	}
+	return m.frame(top, body, bottom)
 }

@@ -1,12 +1,15 @@
 package tui
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
@@ -20,6 +23,7 @@ func TestViewDefusesHostileContent(t *testing.T) {
 	m := &model{w: 80, h: 20, self: node.Self{Name: "Alice"}}
 	last := node.Message{ID: "1", Direction: "in", Text: text, Time: now, Status: node.StatusReceived}
 	m.convs = []node.Conversation{{Contact: node.Contact{Name: name, Fingerprint: "abcd", State: node.StateRequest}, Last: &last, Unread: 1}}
+	m.items = items(m.convs, nil)
 	check := func(view string) {
 		t.Helper()
 		for _, bad := range []string{"\x1b]0;", "\x07", "\x1b[2J", "\x1b[31m", "\u009b", "\u202e"} {
@@ -47,5 +51,101 @@ func TestViewDefusesHostileContent(t *testing.T) {
 	m.key(tea.KeyPressMsg{Text: "x\x1b[2J"})
 	if strings.ContainsRune(string(m.input), 0x1b) {
 		t.Fatalf("input %q", string(m.input))
+	}
+}
+
+// fakeSource is a node with one contact and one group.
+type fakeSource struct {
+	convs  []node.Conversation
+	groups []node.RoomConversation
+	posts  []node.RoomMessage
+	sent   []string // "group ID: text" or "contact: text"
+}
+
+func (f *fakeSource) Self(context.Context) (node.Self, error) { return node.Self{Name: "Alice"}, nil }
+func (f *fakeSource) Conversations(context.Context) ([]node.Conversation, error) {
+	return f.convs, nil
+}
+func (f *fakeSource) MessagesPage(context.Context, string, string, int) (node.MessagePage, error) {
+	return node.MessagePage{}, nil
+}
+func (f *fakeSource) Send(_ context.Context, ref, text string) (node.Message, error) {
+	f.sent = append(f.sent, ref+": "+text)
+	return node.Message{}, nil
+}
+func (f *fakeSource) Accept(context.Context, string) (node.Contact, error) {
+	return node.Contact{}, errors.New("unexpected accept")
+}
+func (f *fakeSource) Reject(context.Context, string) error                { return errors.New("unexpected reject") }
+func (f *fakeSource) MarkRead(context.Context, string) error              { return nil }
+func (f *fakeSource) Events(context.Context, func(api.Event) error) error { return nil }
+func (f *fakeSource) Groups(context.Context) ([]node.RoomConversation, error) {
+	return f.groups, nil
+}
+func (f *fakeSource) GroupMessages(_ context.Context, id string) ([]node.RoomMessage, error) {
+	if id != f.groups[0].ID {
+		return nil, errors.New("no such group")
+	}
+	return f.posts, nil
+}
+func (f *fakeSource) SendGroup(_ context.Context, id, text string) (node.RoomMessage, error) {
+	f.sent = append(f.sent, "group "+id+": "+text)
+	return node.RoomMessage{}, nil
+}
+
+// run applies cmd's message (and what follows from it) to m.
+func run(m *model, cmd tea.Cmd) {
+	for cmd != nil {
+		_, cmd = m.Update(cmd())
+	}
+}
+
+// TestGroupsInTheChat: the list holds the group beside the contact, newest
+// activity first; opening it shows its posts with their writers (hostile
+// text defused), and enter posts to the group, not to a contact.
+func TestGroupsInTheChat(t *testing.T) {
+	now := time.Now()
+	old := node.Message{ID: "1", Direction: "in", Text: "an old message", Time: now.Add(-time.Hour), Status: node.StatusReceived}
+	post := node.RoomMessage{ID: "p2", Room: "g1", Sender: "qzx4abcd", Direction: "in", Text: "bridge\x1b[2J is out", Time: now}
+	f := &fakeSource{
+		convs: []node.Conversation{{Contact: node.Contact{Name: "Bob", Fingerprint: "bobfp", State: node.StateActive}, Last: &old}},
+		groups: []node.RoomConversation{{RoomInfo: node.RoomInfo{ID: "g1", Name: "Rescue team", Epoch: 3,
+			Members: []node.RoomMember{{Name: "me", Admin: true}, {Name: "Bob"}, {Name: "qzx4abcd"}}}, Posts: 2, Last: &post}},
+		posts: []node.RoomMessage{{ID: "p1", Room: "g1", Sender: "me", Direction: "out", Text: "who has rope?", Time: now.Add(-time.Minute)}, post},
+	}
+	m := &model{ctx: context.Background(), src: f, w: 100, h: 20, self: node.Self{Name: "Alice"}}
+	run(m, m.Init())
+	list := m.View().Content
+	gi, bi := strings.Index(list, "# Rescue team"), strings.Index(list, "Bob")
+	if gi < 0 || bi < 0 || gi > bi || !strings.Contains(list, "3 members") || !strings.Contains(list, "qzx4abcd: bridge") {
+		t.Fatalf("list (the group, newer, first):\n%s", list)
+	}
+	if strings.Contains(list, "\x1b[2J") {
+		t.Fatalf("the list holds an escape sequence a member wrote")
+	}
+	_, cmd := m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	run(m, cmd)
+	if m.open != groupKey+"g1" {
+		t.Fatalf("enter opened %q", m.open)
+	}
+	view := m.View().Content
+	for _, want := range []string{"# Rescue team", "3 members, 1 admins", "you", "who has rope?", "qzx4abcd", `bridge\x1b[2J is out`, "post to the group"} {
+		if !strings.Contains(view, want) {
+			t.Fatalf("group view lacks %q:\n%s", want, view)
+		}
+	}
+	for _, r := range "rope here" {
+		m.key(tea.KeyPressMsg{Text: string(r), Code: r})
+	}
+	_, cmd = m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	run(m, cmd)
+	if len(f.sent) != 1 || f.sent[0] != "group g1: rope here" {
+		t.Fatalf("sent %q", f.sent)
+	}
+	// a and x answer contact requests only.
+	m.key(tea.KeyPressMsg{Code: tea.KeyEscape})
+	m.sel = 0
+	if _, cmd := m.listKey("a"); cmd != nil || m.status == "" {
+		t.Errorf("a on a group: %v, status %q", cmd, m.status)
 	}
 }

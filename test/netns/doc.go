@@ -23,6 +23,13 @@
 //     neighbours keep syncing through the same node.
 //   - TestFlood: a neighbour flooding valid-looking envelopes fills only its
 //     share of the relay quota; a legitimate neighbour's envelopes stay.
+//   - TestGroupThroughRelay, TestGroupRemovedMemberOpensNothing,
+//     TestGroupOfflineMemberConverges (groups_test.go): a private group of
+//     four over A–B–C–D (and E on C), driven by the groups commands: every
+//     post reaches every member through B, which is no member and opens
+//     none; a removed member holds the later posts' envelopes and opens
+//     none; a member down during two membership changes comes back on the
+//     same member list.
 //
 // The namespaces (named gvt-XXXXXXXX) carry only IPv4 link-local addresses
 // (169.254.0.0/16) and the kernel's IPv6 link-local ones, and are not

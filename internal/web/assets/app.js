@@ -173,6 +173,7 @@ let cleanup = [];
 const routes = [
   [/^#?\/?$/, 'chats', pageChats],
   [/^#\/chat\/([a-z2-7]+)$/, 'chats', pageChat],
+  [/^#\/group\/([0-9a-f]{64})$/, 'chats', pageGroup],
   [/^#\/contacts$/, 'contacts', pageContacts],
   [/^#\/contact\/([a-z2-7]+)$/, 'contacts', pageContact],
   [/^#\/verify\/([a-z2-7]+)$/, 'contacts', pageVerify],
@@ -239,6 +240,51 @@ async function pageChats(root) {
   const PAGE = 100;
   let shown = PAGE, convs = [], total = 0;
   const more = h('button', { class: 'secondary', id: 'more-chats', hidden: true });
+  // Private groups (made with `grapevine groups`) above the chats.
+  const groupsHead = h('h2', { text: 'Groups', hidden: true });
+  const groupList = h('ul', { class: 'list', id: 'groups', hidden: true });
+  const invitations = h('ul', { class: 'list', id: 'group-invitations', hidden: true });
+  const groupOut = h('div');
+  const newName = h('input', { type: 'text', id: 'new-group', maxlength: 64, placeholder: 'Name of the group', 'aria-label': 'Name of the group' });
+  const create = h('button', { id: 'create-group', text: 'Create' });
+  const createForm = h('form', { class: 'row' }, newName, create);
+  createForm.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!newName.value.trim()) return;
+    create.disabled = true;
+    try {
+      const g = await api('POST', '/v1/groups', { name: newName.value });
+      go('#/group/' + g.id);
+    } catch (err) {
+      groupOut.replaceChildren(errorBox(err));
+    } finally {
+      create.disabled = false;
+    }
+  });
+  function invitationRow(inv) {
+    const join = h('button', { 'data-action': 'join', text: 'Join' });
+    join.addEventListener('click', async () => {
+      join.disabled = true;
+      try {
+        await api('POST', '/v1/groups/join', { group: inv.room });
+        join.replaceWith(h('span', { class: 'muted small', text: 'Asked to join: the group appears once ' + inv.from + '’s node adds you' }));
+      } catch (err) {
+        groupOut.replaceChildren(errorBox(err));
+        join.disabled = false;
+      }
+    });
+    return h('li', { 'data-invitation': inv.room }, h('span', { class: 'row' },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }),
+      h('span', { class: 'name', text: inv.name }), h('span', { class: 'muted small', text: 'invited by ' + inv.from }), join));
+  }
+  const loadGroups = keepFn(async () => {
+    const [gs, invs] = await Promise.all([api('GET', '/v1/groups'), api('GET', '/v1/groups/invitations')]);
+    groupsHead.hidden = groupList.hidden = gs.length === 0 && invs.length === 0;
+    groupList.replaceChildren(...gs.map(groupRow));
+    invitations.hidden = invs.length === 0;
+    const joining = new Set([...invitations.querySelectorAll('li')].filter(li => !li.querySelector('button')).map(li => li.dataset.invitation));
+    invitations.replaceChildren(...invs.map(inv => joining.has(inv.room) ? invitations.querySelector('[data-invitation="' + inv.room + '"]') : invitationRow(inv)));
+  }, ['change']);
   function draw() {
     const t0 = performance.now();
     list.replaceChildren(...convs.map(convRow));
@@ -258,8 +304,154 @@ async function pageChats(root) {
     root.dataset.count = String(total);
   }, ['change']);
   more.addEventListener('click', () => { shown += PAGE; load(); });
-  append(root, h('h1', { text: 'Chats' }), empty, list, h('p', {}, more));
-  await load();
+  const newGroup = h('details', { class: 'new-group' }, h('summary', { text: 'New group' }),
+    h('p', { class: 'muted small', text: 'You are its admin: invite contacts from its page; each joins on their own device.' }), createForm);
+  append(root, h('h1', { text: 'Chats' }), groupsHead, invitations, groupList, groupOut, empty, list, h('p', {}, more), newGroup);
+  await Promise.all([load(), loadGroups()]);
+}
+function groupRow(g) {
+  const last = g.last;
+  const preview = last ? (last.direction === 'out' ? 'You' : last.sender) + ': ' + last.text.slice(0, 200) : 'No posts yet';
+  return h('li', { 'data-group': g.id },
+    h('a', { href: '#/group/' + g.id },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }),
+      h('span', { class: 'conv-body' },
+        h('span', { class: 'conv-top' },
+          h('span', { class: 'name', text: g.name }),
+          h('span', { class: 'muted small', text: last ? fmtTime(last.time) : '' })),
+        h('span', { class: 'row' },
+          h('span', { class: 'conv-last', text: preview }),
+          h('span', { class: 'muted small', text: g.members.length + ' members' })))));
+}
+
+// ---- pages: a group --------------------------------------------------------
+
+// pageGroup shows a group's posts with their writers and posts to it; the
+// group itself is made and changed with `grapevine groups`.
+async function pageGroup(root, id) {
+  const q = '?group=' + encodeURIComponent(id);
+  const title = h('span', { class: 'name' });
+  const members = h('span', { class: 'muted small', id: 'group-members' });
+  const head = h('div', { class: 'chat-head' },
+    h('a', { href: '#/', class: 'button secondary', 'aria-label': 'Back to chats', text: '←' }),
+    h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }), title, members);
+  const notices = h('div', { class: 'notices' });
+  // An admin invites active contacts who are not in the group yet.
+  const pick = h('select', { id: 'invite-contact', 'aria-label': 'Contact to invite' });
+  const invite = h('button', { id: 'invite', class: 'secondary', text: 'Invite' });
+  const inviteRow = h('form', { class: 'row', hidden: true }, pick, invite);
+  inviteRow.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!pick.value) return;
+    invite.disabled = true;
+    try {
+      await api('POST', '/v1/groups/invite', { group: id, contact: pick.value });
+      notices.replaceChildren(h('p', { class: 'muted small', text: 'Invited ' + pick.selectedOptions[0].textContent + ': they join from their chats, then your node adds them.' }));
+    } catch (err) {
+      notices.replaceChildren(errorBox(err));
+    } finally {
+      invite.disabled = false;
+    }
+  });
+  const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
+  const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write to the group', maxlength: 16384, 'aria-label': 'Post' });
+  const send = h('button', { id: 'send', text: 'Send' });
+  const form = h('form', { class: 'sendbox' }, text, send);
+  // Members, and for an admin the changes: each makes a new epoch whose keys
+  // go to every member (a removed one gets none).
+  const memberList = h('ul', { class: 'list', id: 'group-member-list' });
+  const renameInput = h('input', { type: 'text', id: 'group-rename', maxlength: 64, 'aria-label': 'New name of the group' });
+  const renameForm = h('form', { class: 'row', hidden: true }, renameInput, h('button', { class: 'secondary', text: 'Rename' }));
+  const change = async (path, body, done) => {
+    try {
+      await api('POST', '/v1/groups/' + path, Object.assign({ group: id }, body));
+      notices.replaceChildren(h('p', { class: 'muted small', text: done }));
+    } catch (err) {
+      notices.replaceChildren(errorBox(err));
+    }
+  };
+  renameForm.addEventListener('submit', e => {
+    e.preventDefault();
+    if (renameInput.value.trim()) change('rename', { name: renameInput.value }, 'Renamed: every member sees the new name.');
+  });
+  const leave = h('button', { class: 'secondary', id: 'group-leave', text: 'Leave the group' });
+  const leaveConfirm = h('div', { class: 'notice', hidden: true },
+    h('p', { text: 'Leave? Your copy of the group and its posts are erased here at once; an admin who is your contact records it.' }),
+    h('div', { class: 'row' }, h('button', { class: 'danger', id: 'group-leave-yes', text: 'Yes, leave' })));
+  leave.addEventListener('click', () => { leaveConfirm.hidden = false; });
+  leaveConfirm.querySelector('button').addEventListener('click', async () => {
+    try { await api('POST', '/v1/groups/leave', { group: id }); go('#/'); } catch (err) { notices.replaceChildren(errorBox(err)); }
+  });
+  const manage = h('details', { class: 'group-manage', id: 'group-manage' }, h('summary', { text: 'Members and settings' }),
+    memberList, renameForm, h('div', { class: 'row' }, leave), leaveConfirm);
+  function memberRow(g, m) {
+    const act = (label, action, fn) => {
+      const b = h('button', { class: 'secondary', 'data-action': action, text: label });
+      b.addEventListener('click', async () => { b.disabled = true; await fn(); b.disabled = false; });
+      return b;
+    };
+    const mine = g.admin && m.name !== 'me';
+    return h('li', { 'data-fp': m.fingerprint }, h('span', { class: 'row' },
+      h('span', { class: 'name', text: m.name }), h('span', { class: 'muted small', text: m.admin ? 'admin' : 'member' }),
+      mine && !m.admin ? act('Make admin', 'admin', () => change('admin', { contact: m.fingerprint }, m.name + ' is an admin now.')) : null,
+      mine ? act('Remove', 'remove', () => change('remove', { contact: m.fingerprint }, 'Removed ' + m.name + ': the group has new keys, which ' + m.name + ' never gets.')) : null));
+  }
+  append(root, h('div', { class: 'chat' }, head, inviteRow, manage, notices, list, form));
+  const byID = new Map();
+  function place(m) {
+    if (byID.has(m.id)) return;
+    const meta = h('div', { class: 'meta' }, fmtTime(m.time),
+      m.earlier ? ' · written before the group\'s last change' : '');
+    const el = h('div', { class: 'msg ' + m.direction, 'data-id': m.id },
+      m.direction === 'in' ? h('div', { class: 'sender small', text: m.sender }) : null,
+      h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
+    byID.set(m.id, el);
+    list.appendChild(el);
+  }
+  async function refresh() {
+    const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
+    title.textContent = g.name;
+    members.textContent = g.members.map(m => m.name + (m.admin ? ' (admin)' : '')).join(', ');
+    memberList.replaceChildren(...g.members.map(m => memberRow(g, m)));
+    renameForm.hidden = !g.admin;
+    if (document.activeElement !== renameInput) renameInput.value = g.name;
+    if (g.admin) {
+      const inGroup = new Set(g.members.map(m => m.fingerprint));
+      const cs = (await api('GET', '/v1/contacts')).filter(c => c.state === 'active' && !inGroup.has(c.fingerprint));
+      const chosen = pick.value;
+      pick.replaceChildren(...cs.map(c => h('option', { value: c.fingerprint, text: c.name })));
+      if (cs.some(c => c.fingerprint === chosen)) pick.value = chosen;
+      inviteRow.hidden = cs.length === 0;
+    } else {
+      inviteRow.hidden = true;
+    }
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    for (const m of posts.slice(-200)) place(m);
+    if (atBottom || root.dataset.loaded !== '1') list.scrollTop = list.scrollHeight;
+    root.dataset.loaded = '1';
+    root.dataset.count = String(byID.size);
+  }
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    const t = text.value;
+    if (!t.trim()) return;
+    send.disabled = true;
+    try {
+      place(await api('POST', '/v1/groups/send', { group: id, text: t }));
+      text.value = '';
+      list.scrollTop = list.scrollHeight;
+    } catch (err) {
+      notices.append(errorBox(err));
+    } finally {
+      send.disabled = false;
+      text.focus();
+    }
+  });
+  text.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  await keep(refresh, ['change']);
+  text.focus();
 }
 function convRow(c) {
   const last = c.last;
