@@ -50,10 +50,11 @@ async function api(method, path, body) {
   if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText, data && data.field);
   return data;
 }
-async function upload(path, blob, type, onProgress) {
+async function upload(path, blob, type, onProgress, timeoutMs) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
+    if (timeoutMs) xhr.timeout = timeoutMs;
     xhr.setRequestHeader('Content-Type', type || 'application/octet-stream');
     if (onProgress) xhr.upload.addEventListener('progress', e => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
     xhr.addEventListener('load', () => {
@@ -63,6 +64,10 @@ async function upload(path, blob, type, onProgress) {
       else reject(new APIError(xhr.status, data && data.code, (data && data.error) || xhr.statusText));
     });
     xhr.addEventListener('error', () => reject(new APIError(0, 'network', 'the node did not answer')));
+    // A request that never settles would leave its caller waiting for good
+    // (the camera scanner sends one frame at a time).
+    xhr.addEventListener('timeout', () => reject(new APIError(0, 'timeout', 'the node took too long to answer')));
+    xhr.addEventListener('abort', () => reject(new APIError(0, 'aborted', 'the upload was cancelled')));
     xhr.send(blob);
   });
 }
@@ -754,8 +759,8 @@ function scanner(onText) {
   };
   cleanup.push(halt);
   const found = text => { halt(); status.textContent = 'Code read.'; onText(text); };
-  async function decode(blob, type) {
-    return upload('/ui/qr/decode', blob, type).then(r => r.text);
+  async function decode(blob, type, timeoutMs) {
+    return upload('/ui/qr/decode', blob, type, null, timeoutMs).then(r => r.text);
   }
   start.addEventListener('click', async () => {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { status.textContent = 'This browser offers no camera here.'; return; }
@@ -771,7 +776,8 @@ function scanner(onText) {
       canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
       busy = true;
       canvas.toBlob(blob => {
-        decode(blob, 'image/jpeg').then(found, () => {}).finally(() => { busy = false; });
+        if (!blob) { busy = false; return; } // no frame this time: try the next
+        decode(blob, 'image/jpeg', 10000).then(found, () => {}).finally(() => { busy = false; });
       }, 'image/jpeg', 0.9);
     }, 350);
   });
