@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/node"
@@ -25,6 +26,9 @@ func withHint(err error) error {
 	}
 	switch reason {
 	case node.ReasonNoRoom:
+		if strings.Contains(err.Error(), "not in channel") {
+			return fmt.Errorf("%w (grapevine channels lists the channels you joined)", err)
+		}
 		return fmt.Errorf("%w (grapevine groups lists your groups and invitations)", err)
 	case node.ReasonNotAdmin:
 		return fmt.Errorf("%w (grapevine groups show GROUP lists its admins)", err)

@@ -54,6 +54,7 @@ func NewStarting(log *slog.Logger) *Server {
 	s.uiRoutes()       // events.go
 	s.settingsRoutes() // settings.go
 	s.groupRoutes()    // groups.go
+	s.channelRoutes()  // channels.go
 	return s
 }
 

@@ -34,7 +34,8 @@ type Core interface {
 	Stats(ctx context.Context) (node.Stats, error)
 	Settings(ctx context.Context) (Settings, error)
 	UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error)
-	Groups // groups.go
+	Groups   // groups.go
+	Channels // channels.go
 	Close() error
 }
 
