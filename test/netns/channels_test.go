@@ -7,6 +7,7 @@ package netns
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -62,5 +63,59 @@ func TestNearbyHopLimit(t *testing.T) {
 				t.Errorf("D carries the envelope %s of the post of hop limit 2", id)
 			}
 		}
+	}
+}
+
+// TestUnstampedSpamStopsAtTheFirstRelay: a neighbour of B floods it with
+// public posts whose stamps are worthless while A's envelopes for strangers
+// cross B to C. B stores none of the spam, C never sees any, and A's
+// envelopes all arrive (SPEC §15.12).
+func TestUnstampedSpamStopsAtTheFirstRelay(t *testing.T) {
+	requireNetns(t)
+	nsA, nsB, nsC, nsH := newNetns(t), newNetns(t), newNetns(t), newNetns(t)
+	veth(t, nsA, "169.254.1.2/24", nsB, "169.254.1.1/24")
+	veth(t, nsB, "169.254.2.1/24", nsC, "169.254.2.2/24")
+	veth(t, nsH, "169.254.5.2/24", nsB, "169.254.5.1/24")
+	a, b, c := newNode(t, nsA, "A"), newNode(t, nsB, "B"), newNode(t, nsC, "C")
+	b.start("--no-discovery")
+	a.start("--no-discovery", "--peer", "169.254.1.1:7342")
+	c.start("--no-discovery", "--peer", "169.254.2.1:7342")
+
+	path := filepath.Join(t.TempDir(), "legit.gvb")
+	legit := writeBundle(t, path, randomEnvelopes(50, 300))
+	spamIDs := map[string]bool{}
+	done := make(chan hostileResult, 1)
+	go func() {
+		done <- hostile(t, nsH, hostileConfig{Mode: modeSpam, Target: "169.254.5.1:7342", Local: "169.254.5.2", Flood: 500, Size: 200})
+	}()
+	a.cli("import", path)
+	r := <-done
+	if !r.Linked || r.Sent != 500 || !(r.Pong || r.Closed) {
+		t.Fatalf("the spam did not all reach B: %+v", r)
+	}
+	eventually(t, waitLong, "C to get A's envelopes across B", func() (bool, string) {
+		held := c.envelopeIDs(false)
+		n := 0
+		for id := range legit {
+			if held[id] {
+				n++
+			}
+		}
+		return n == len(legit), fmt.Sprintf("C holds %d of A's %d", n, len(legit))
+	})
+	// The spam the hostile client sent is made afresh in its own process:
+	// B and C must hold no public post at all.
+	for _, n := range []*gnode{b, c} {
+		for _, e := range n.envelopes() {
+			if !legit[e.ID] && !e.Own {
+				spamIDs[e.ID] = true
+			}
+		}
+	}
+	if len(spamIDs) > 0 {
+		t.Errorf("B and C hold %d envelopes besides A's: the spam got past the first relay", len(spamIDs))
+	}
+	if !b.running() {
+		t.Error("B is not running")
 	}
 }

@@ -30,6 +30,11 @@
 //     none; a removed member holds the later posts' envelopes and opens
 //     none; a member down during two membership changes comes back on the
 //     same member list.
+//   - TestNearbyHopLimit, TestUnstampedSpamStopsAtTheFirstRelay
+//     (channels_test.go): a Nearby post goes as far as its hop limit and no
+//     further; public posts without a valid stamp from a hostile neighbour
+//     are stored neither by the first relay nor beyond it, while honest
+//     envelopes cross that relay.
 //
 // The namespaces (named gvt-XXXXXXXX) carry only IPv4 link-local addresses
 // (169.254.0.0/16) and the kernel's IPv6 link-local ones, and are not

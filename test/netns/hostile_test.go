@@ -29,6 +29,7 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/bundle"
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/link"
+	"github.com/grapevine-mesh/grapevine/internal/room"
 	"github.com/grapevine-mesh/grapevine/internal/session"
 )
 
@@ -45,6 +46,7 @@ const (
 	modeRefused  = "refused"  // connect from a penalised address: expect to be dropped at once
 	modeFlood    = "flood"    // a proper link, then many valid-looking envelopes
 	modeProbe    = "probe"    // a handshake, to learn the target's link key, then close
+	modeSpam     = "spam"     // a proper link, then many public posts without a valid stamp
 )
 
 type hostileConfig struct {
@@ -206,14 +208,18 @@ func hostileRun(cfg hostileConfig) (hostileResult, error) {
 		return err
 	}
 	switch cfg.Mode {
-	case modePing, modeFlood:
+	case modePing, modeFlood, modeSpam:
 		// Read in the background (the target may push envelopes and Pings),
 		// and wait for the Pong, which comes after everything sent before
 		// the Ping was handled.
 		closed := make(chan hostileResult, 1)
 		go func() { closed <- waitClosed(hostileResult{}, time.Now(), readFrames) }()
-		if cfg.Mode == modeFlood {
-			for _, raw := range randomEnvelopes(cfg.Flood, cfg.Size) {
+		if cfg.Mode == modeFlood || cfg.Mode == modeSpam {
+			raws := randomEnvelopes
+			if cfg.Mode == modeSpam {
+				raws = unstampedPosts
+			}
+			for _, raw := range raws(cfg.Flood, cfg.Size) {
 				if err := lc.WriteFrame(byte(session.TypeEnvelope), raw); err != nil {
 					r.Err = err.Error()
 					return r, nil
@@ -270,6 +276,26 @@ func randomEnvelopes(n, size int) [][]byte {
 			panic(err)
 		}
 		out = append(out, e.Marshal())
+	}
+	return out
+}
+
+// unstampedPosts makes n public posts (SPEC §15.11) of size random body bytes
+// whose stamps fall short of even the lowest difficulty a channel may set:
+// what a spammer sends who will not pay for stamps.
+func unstampedPosts(n, size int) [][]byte {
+	expiry := uint32(time.Now().Add(time.Hour).Unix())
+	out := make([][]byte, 0, n)
+	for range n {
+		e := envelope.Envelope{Kind: envelope.KindPublic, Hops: 3, Expiry: expiry, Body: make([]byte, max(size, envelope.Overhead))}
+		rand.Read(e.Nonce[:])
+		rand.Read(e.Tag[:])
+		rand.Read(e.Body)
+		raw := e.Marshal()
+		for room.CheckStamp(raw, room.MinStampBits) == nil {
+			raw[6]++ // the nonce's first byte: this one happened to be a valid stamp
+		}
+		out = append(out, raw)
 	}
 	return out
 }
