@@ -393,7 +393,7 @@ func (s *session) start(now time.Time) {
 func (s *session) step(now time.Time) (wake time.Time) {
 	cfg := &s.d.cfg
 	if !now.Before(s.nextRotate) {
-		s.rotate(now, "period", cfg.RotateGap)
+		s.rotate(now, s.nextRotate, "period", cfg.RotateGap)
 	}
 	if !now.Before(s.nextScan) {
 		s.rescan(now)
@@ -473,8 +473,11 @@ func (s *session) addrKey() string {
 
 // rotate has the caller change its value (and link key), and silences every
 // beacon train for Interval plus a random part of gap, so the new value
-// starts at a phase of its own.
-func (s *session) rotate(now time.Time, why string, gap time.Duration) {
+// starts at a phase of its own. The silence counts from base: the boundary
+// for a periodic rotation, not the moment this node got round to it, so a
+// node that runs late (a busy device) does not start its new value late by
+// as much as it sent its last old one late — a listener would pair the two.
+func (s *session) rotate(now, base time.Time, why string, gap time.Duration) {
 	cfg := &s.d.cfg
 	s.nextRotate = nextBoundary(now, cfg.RotateEvery)
 	if cfg.Rotate == nil {
@@ -484,7 +487,7 @@ func (s *session) rotate(now time.Time, why string, gap time.Duration) {
 	for _, l := range s.links {
 		for f := range l.st {
 			if st := &l.st[f]; st.joined && s.beaconing() {
-				st.due = now.Add(cfg.Interval + s.uniform(gap))
+				st.due = base.Add(cfg.Interval + s.uniform(gap))
 			}
 		}
 	}
@@ -557,7 +560,7 @@ func (s *session) rescan(now time.Time) (rotated bool) {
 	// that just joined a network should be found soon.
 	key := s.addrKey()
 	if s.scanned && key != s.addrs {
-		s.rotate(now, "address change", cfg.Interval)
+		s.rotate(now, now, "address change", cfg.Interval)
 		rotated = true
 	}
 	s.addrs, s.scanned = key, true
@@ -630,7 +633,7 @@ func (s *session) sendDue(now time.Time) {
 	// Listing the interfaces takes a moment: if a boundary passed meanwhile,
 	// the old value must not leave after it.
 	if took := cfg.Clock.Now().Sub(t0); took > 0 && !now.Add(took).Before(s.nextRotate) {
-		s.rotate(now.Add(took), "period", cfg.RotateGap)
+		s.rotate(now.Add(took), s.nextRotate, "period", cfg.RotateGap)
 		return
 	}
 	idxs := make([]int, 0, len(s.links))
