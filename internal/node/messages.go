@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
@@ -150,13 +149,8 @@ func (n *Node) recordSent(tx *store.Tx, c *contactRecord, e *envelope.Envelope, 
 func (n *Node) Send(ref, text string) (Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch {
-	case strings.TrimSpace(text) == "":
-		return Message{}, invalid(ReasonInvalidText, "the message is empty")
-	case len(text) > MaxText:
-		return Message{}, invalid(ReasonInvalidText, "the message is %d bytes, limit %d", len(text), MaxText)
-	case !utf8.ValidString(text):
-		return Message{}, invalid(ReasonInvalidText, "the message is not valid UTF-8")
+	if err := checkText(text); err != nil {
+		return Message{}, err
 	}
 	now := n.now().UTC().Truncate(time.Second)
 	var msg Message

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
@@ -145,6 +144,26 @@ func eachRoom(tx *store.Tx, fn func(id string, r *room.Room)) error {
 
 // resolveRoom finds a room by its ID's hex prefix (at least 4 characters)
 // or its name.
+// allRooms loads every room I am in.
+func allRooms(tx *store.Tx) ([]*room.Room, error) {
+	var rs []*room.Room
+	err := eachRoom(tx, func(_ string, r *room.Room) { rs = append(rs, r) })
+	return rs, err
+}
+
+// adminRoom resolves a room that I administer; what says what only an
+// admin does, for the refusal.
+func (n *Node) adminRoom(tx *store.Tx, ref, what string) (*room.Room, string, error) {
+	r, id, err := resolveRoom(tx, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	if !n.isAdmin(r) {
+		return nil, "", invalid(ReasonNotAdmin, "only an admin of %q %s", r.Head().Name, what)
+	}
+	return r, id, nil
+}
+
 func resolveRoom(tx *store.Tx, ref string) (*room.Room, string, error) {
 	ref = strings.TrimSpace(ref)
 	var matches []*room.Room
@@ -195,12 +214,9 @@ func (n *Node) InviteToRoom(roomRef, contactRef string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.update(func(tx *store.Tx) error {
-		r, id, err := resolveRoom(tx, roomRef)
+		r, id, err := n.adminRoom(tx, roomRef, "invites")
 		if err != nil {
 			return err
-		}
-		if !n.isAdmin(r) {
-			return invalid(ReasonNotAdmin, "only an admin of %q invites", r.Head().Name)
 		}
 		c, err := resolve(tx, contactRef)
 		if err != nil {
@@ -370,12 +386,9 @@ func (n *Node) adminChange(roomRef string, build func(*store.Tx, *room.Room) (*r
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.update(func(tx *store.Tx) error {
-		r, _, err := resolveRoom(tx, roomRef)
+		r, _, err := n.adminRoom(tx, roomRef, "changes it")
 		if err != nil {
 			return err
-		}
-		if !n.isAdmin(r) {
-			return invalid(ReasonNotAdmin, "only an admin of %q changes it", r.Head().Name)
 		}
 		c, err := build(tx, r)
 		if err != nil {
@@ -482,13 +495,8 @@ func (n *Node) unixNow() uint32 { return uint32(n.now().Unix()) }
 func (n *Node) SendRoom(roomRef, text string) (RoomMessage, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch {
-	case strings.TrimSpace(text) == "":
-		return RoomMessage{}, invalid(ReasonInvalidText, "the message is empty")
-	case len(text) > MaxText:
-		return RoomMessage{}, invalid(ReasonInvalidText, "the message is %d bytes, limit %d", len(text), MaxText)
-	case !utf8.ValidString(text):
-		return RoomMessage{}, invalid(ReasonInvalidText, "the message is not valid UTF-8")
+	if err := checkText(text); err != nil {
+		return RoomMessage{}, err
 	}
 	now := n.now().UTC().Truncate(time.Second)
 	var msg RoomMessage
@@ -587,8 +595,8 @@ func (n *Node) Rooms() ([]RoomInfo, error) {
 	defer n.mu.Unlock()
 	var out []RoomInfo
 	err := n.st.View(func(tx *store.Tx) error {
-		var rs []*room.Room
-		if err := eachRoom(tx, func(_ string, r *room.Room) { rs = append(rs, r) }); err != nil {
+		rs, err := allRooms(tx)
+		if err != nil {
 			return err
 		}
 		for _, r := range rs {
@@ -813,8 +821,8 @@ func (n *Node) forgetRoomKeys(oldest keys.Period) error {
 		return err
 	}
 	return n.update(func(tx *store.Tx) error {
-		var rs []*room.Room
-		if err := eachRoom(tx, func(_ string, r *room.Room) { rs = append(rs, r) }); err != nil {
+		rs, err := allRooms(tx)
+		if err != nil {
 			return err
 		}
 		for _, r := range rs {

@@ -46,8 +46,8 @@ func (n *Node) RoomConversations() ([]RoomConversation, error) {
 	defer n.mu.Unlock()
 	var out []RoomConversation
 	err := n.st.View(func(tx *store.Tx) error {
-		var rs []*room.Room
-		if err := eachRoom(tx, func(_ string, r *room.Room) { rs = append(rs, r) }); err != nil {
+		rs, err := allRooms(tx)
+		if err != nil {
 			return err
 		}
 		byID := make(map[string]int, len(rs))
@@ -63,7 +63,7 @@ func (n *Node) RoomConversations() ([]RoomConversation, error) {
 			out = append(out, RoomConversation{RoomInfo: info})
 		}
 		last := make([]*roomMessageRecord, len(rs))
-		err := tx.ForEach(colRoomMessages, func(v []byte, _ time.Time) error {
+		err = tx.ForEach(colRoomMessages, func(v []byte, _ time.Time) error {
 			var rec roomMessageRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
