@@ -30,7 +30,7 @@ func (tn *testNode) reopenWith(o Options) {
 	tn.Close()
 	tn.Node = mustOpenNode(tn.t, tn.home, tn.id.Name, o)
 }
-func mustOpenNode(t *testing.T, home, name string, o Options) *Node {
+func mustOpenNode(t testing.TB, home, name string, o Options) *Node {
 	t.Helper()
 	n, err := Open(home, []byte("pw-"+name), o)
 	if err != nil {

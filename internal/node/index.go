@@ -146,7 +146,7 @@ func (n *Node) rebuildIndex() error {
 		for _, c := range cs {
 			ix.setContact(c, from, to)
 		}
-		if err := eachRoom(tx, func(id string, r *room.Room) { ix.setRoom(id, r) }); err != nil {
+		if err := n.eachRoom(tx, func(id string, r *room.Room) { ix.setRoom(id, r) }); err != nil {
 			return err
 		}
 		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {

@@ -715,7 +715,7 @@ func (in *ingest) flush() error {
 		}
 	}
 	for _, r := range in.rooms {
-		if err := saveRoom(in.tx, r); err != nil {
+		if err := in.n.saveRoom(in.tx, r); err != nil {
 			return err
 		}
 	}

@@ -133,6 +133,7 @@ type Node struct {
 	setFlags []string             // those that up's flags chose for this run
 	recog    *recognitionKeys     // nil when a contact changed since
 	pub      *publicRooms         // channels, Nearby, announcements (channels.go); loaded on first use
+	roomc    *roomCache           // private groups kept decoded (roomcache.go)
 
 	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
 
@@ -287,7 +288,7 @@ func create(st *store.Store, clk *clock, name string, cfg Config, opts Options) 
 		st.Close()
 		return nil, fmt.Errorf("failed to save identity: %w", err)
 	}
-	n := &Node{st: st, id: id, cfg: cfg, clk: clk, rand: opts.Rand, log: opts.Log,
+	n := &Node{st: st, id: id, cfg: cfg, clk: clk, rand: opts.Rand, log: opts.Log, roomc: newRoomCache(),
 		idx: newIndex(), inv: newInventory(opts.RecordCache)}
 	n.applySettings(defaultSettings())
 	return n, nil
@@ -302,7 +303,7 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory(opts.RecordCache)}
+	n := &Node{st: st, clk: clk, rand: opts.Rand, log: opts.Log, inv: newInventory(opts.RecordCache), roomc: newRoomCache()}
 	if err := n.load(); err != nil {
 		st.Close()
 		return nil, err

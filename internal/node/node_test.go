@@ -30,12 +30,12 @@ func newTestClock() *testClock { return &testClock{t: time.Date(2026, 11, 21, 12
 
 type testNode struct {
 	*Node
-	t    *testing.T
+	t    testing.TB
 	home string
 	clk  *testClock
 }
 
-func newTestNode(t *testing.T, name string, clk *testClock) *testNode {
+func newTestNode(t testing.TB, name string, clk *testClock) *testNode {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	n, err := Init(home, []byte("pw-"+name), name, DefaultConfig, Options{Now: clk.Now, KDF: store.TestKDF()})
@@ -68,7 +68,7 @@ func (tn *testNode) link() string {
 }
 
 // carry moves every envelope from one node to another through a bundle file.
-func carry(t *testing.T, from, to *testNode) ImportReport {
+func carry(t testing.TB, from, to *testNode) ImportReport {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "b.gvb")
 	if _, err := from.Export(path); err != nil {
@@ -81,7 +81,7 @@ func carry(t *testing.T, from, to *testNode) ImportReport {
 	return rep
 }
 
-func mustAdd(t *testing.T, n *testNode, link string) Contact {
+func mustAdd(t testing.TB, n *testNode, link string) Contact {
 	t.Helper()
 	c, err := n.AddContact(link, "")
 	if err != nil {
@@ -108,7 +108,7 @@ func messages(t *testing.T, n *testNode) []Message {
 	return ms
 }
 
-func contactState(t *testing.T, n *testNode, name string) string {
+func contactState(t testing.TB, n *testNode, name string) string {
 	t.Helper()
 	cs, err := n.Contacts()
 	if err != nil {
@@ -123,7 +123,7 @@ func contactState(t *testing.T, n *testNode, name string) string {
 }
 
 // befriend makes a and b active contacts through one round trip.
-func befriend(t *testing.T, a, b *testNode) {
+func befriend(t testing.TB, a, b *testNode) {
 	t.Helper()
 	mustAdd(t, a, b.link())
 	carry(t, a, b)

@@ -115,46 +115,10 @@ func inviteKey(group, fp string, out bool) []byte {
 	return []byte("in/" + group)
 }
 
-func loadRoom(tx *store.Tx, id string) (*room.Room, error) {
-	b, _, ok, err := tx.Get(colRooms, []byte(id))
-	if err != nil || !ok {
-		return nil, err
-	}
-	return room.Unmarshal(b)
-}
-
-func saveRoom(tx *store.Tx, r *room.Room) error {
-	b, err := r.Marshal()
-	if err != nil {
-		return err
-	}
-	return tx.Put(colRooms, []byte(hex.EncodeToString(r.Group[:])), b, store.Forever)
-}
-
-func eachRoom(tx *store.Tx, fn func(id string, r *room.Room)) error {
-	return tx.ForEach(colRooms, func(v []byte, _ time.Time) error {
-		r, err := room.Unmarshal(v)
-		if err != nil {
-			return fmt.Errorf("failed to load a room: %w", err)
-		}
-		fn(hex.EncodeToString(r.Group[:]), r)
-		return nil
-	})
-}
-
-// resolveRoom finds a room by its ID's hex prefix (at least 4 characters)
-// or its name.
-// allRooms loads every room I am in.
-func allRooms(tx *store.Tx) ([]*room.Room, error) {
-	var rs []*room.Room
-	err := eachRoom(tx, func(_ string, r *room.Room) { rs = append(rs, r) })
-	return rs, err
-}
-
 // adminRoom resolves a room that I administer; what says what only an
 // admin does, for the refusal.
 func (n *Node) adminRoom(tx *store.Tx, ref, what string) (*room.Room, string, error) {
-	r, id, err := resolveRoom(tx, ref)
+	r, id, err := n.resolveRoom(tx, ref, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -164,10 +128,12 @@ func (n *Node) adminRoom(tx *store.Tx, ref, what string) (*room.Room, string, er
 	return r, id, nil
 }
 
-func resolveRoom(tx *store.Tx, ref string) (*room.Room, string, error) {
+// resolveRoom finds a room by its ID's hex prefix (at least 4 characters)
+// or its name; take says the caller will change it (and save it).
+func (n *Node) resolveRoom(tx *store.Tx, ref string, take bool) (*room.Room, string, error) {
 	ref = strings.TrimSpace(ref)
 	var matches []*room.Room
-	err := eachRoom(tx, func(id string, r *room.Room) {
+	err := n.eachRoom(tx, func(id string, r *room.Room) {
 		if (len(ref) >= 4 && strings.HasPrefix(id, strings.ToLower(ref))) || keys.NameKey(r.Head().Name) == keys.NameKey(ref) {
 			matches = append(matches, r)
 		}
@@ -180,7 +146,11 @@ func resolveRoom(tx *store.Tx, ref string) (*room.Room, string, error) {
 	case len(matches) > 1:
 		return nil, "", invalid(ReasonAmbiguous, "%q matches %d rooms; give more of the ID", ref, len(matches))
 	}
-	return matches[0], hex.EncodeToString(matches[0].Group[:]), nil
+	id := hex.EncodeToString(matches[0].Group[:])
+	if take {
+		n.roomc.drop(id)
+	}
+	return matches[0], id, nil
 }
 
 // CreateRoom starts a private group with me as its only member and admin.
@@ -199,7 +169,7 @@ func (n *Node) CreateRoom(name string) (RoomInfo, error) {
 		}
 		h := r.Head().Hash
 		r.ForgetSecret(h) // nobody to welcome yet
-		if err := saveRoom(tx, r); err != nil {
+		if err := n.saveRoom(tx, r); err != nil {
 			return err
 		}
 		n.idx.setRoom(hex.EncodeToString(r.Group[:]), r)
@@ -334,7 +304,7 @@ func (n *Node) RemoveFromRoom(roomRef, contactRef string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.update(func(tx *store.Tx) error {
-		r, _, err := resolveRoom(tx, roomRef)
+		r, _, err := n.resolveRoom(tx, roomRef, true)
 		if err != nil {
 			return err
 		}
@@ -405,7 +375,7 @@ func (n *Node) LeaveRoom(roomRef string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.update(func(tx *store.Tx) error {
-		r, id, err := resolveRoom(tx, roomRef)
+		r, id, err := n.resolveRoom(tx, roomRef, true)
 		if err != nil {
 			return err
 		}
@@ -468,7 +438,7 @@ func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]
 		}
 	}
 	r.ForgetSecret(h)
-	if err := saveRoom(tx, r); err != nil {
+	if err := n.saveRoom(tx, r); err != nil {
 		return err
 	}
 	n.idx.setRoom(hex.EncodeToString(r.Group[:]), r)
@@ -501,7 +471,7 @@ func (n *Node) SendRoom(roomRef, text string) (RoomMessage, error) {
 	now := n.now().UTC().Truncate(time.Second)
 	var msg RoomMessage
 	err := n.update(func(tx *store.Tx) error {
-		r, id, err := resolveRoom(tx, roomRef)
+		r, id, err := n.resolveRoom(tx, roomRef, true)
 		if err != nil {
 			return err
 		}
@@ -510,7 +480,7 @@ func (n *Node) SendRoom(roomRef, text string) (RoomMessage, error) {
 		if err != nil {
 			return err
 		}
-		if err := saveRoom(tx, r); err != nil { // the chain moved: stored before the envelope can leave
+		if err := n.saveRoom(tx, r); err != nil { // the chain moved: stored before the envelope can leave
 			return err
 		}
 		head := r.Head().Hash
@@ -535,7 +505,7 @@ func (n *Node) RoomMessages(roomRef string) ([]RoomMessage, error) {
 	var out []RoomMessage
 	var seqs []uint64
 	err := n.st.View(func(tx *store.Tx) error {
-		r, id, err := resolveRoom(tx, roomRef)
+		r, id, err := n.resolveRoom(tx, roomRef, false)
 		if err != nil {
 			return err
 		}
@@ -595,7 +565,7 @@ func (n *Node) Rooms() ([]RoomInfo, error) {
 	defer n.mu.Unlock()
 	var out []RoomInfo
 	err := n.st.View(func(tx *store.Tx) error {
-		rs, err := allRooms(tx)
+		rs, err := n.allRooms(tx, false)
 		if err != nil {
 			return err
 		}
@@ -645,7 +615,7 @@ func (in *ingest) roomContent(c *contactRecord, content *Content) error {
 	switch content.Type {
 	case TypeRoomInvite:
 		id := hex.EncodeToString(content.Room[:32])
-		if r, err := loadRoom(in.tx, id); err != nil || r != nil {
+		if r, err := in.n.loadRoom(in.tx, id, false); err != nil || r != nil {
 			return err // already in it
 		}
 		return putJSON(in.tx, colRoomInvites, inviteKey(id, "", false),
@@ -772,7 +742,7 @@ func (in *ingest) room(id string) (*room.Room, error) {
 	if r, ok := in.rooms[id]; ok {
 		return r, nil
 	}
-	r, err := loadRoom(in.tx, id)
+	r, err := in.n.loadRoom(in.tx, id, true)
 	if r != nil {
 		in.rooms[id] = r
 	}
@@ -821,13 +791,13 @@ func (n *Node) forgetRoomKeys(oldest keys.Period) error {
 		return err
 	}
 	return n.update(func(tx *store.Tx) error {
-		rs, err := allRooms(tx)
+		rs, err := n.allRooms(tx, true)
 		if err != nil {
 			return err
 		}
 		for _, r := range rs {
 			r.ForgetBefore(oldest)
-			if err := saveRoom(tx, r); err != nil {
+			if err := n.saveRoom(tx, r); err != nil {
 				return err
 			}
 		}

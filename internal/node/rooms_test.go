@@ -21,7 +21,7 @@ func roomTexts(t *testing.T, n *testNode, ref string) []string {
 
 // everyone carries every node's envelopes to every other node, twice over
 // (answers travel in the second round).
-func everyone(t *testing.T, ns ...*testNode) {
+func everyone(t testing.TB, ns ...*testNode) {
 	t.Helper()
 	for range 2 {
 		for _, a := range ns {

@@ -21,7 +21,7 @@ func (n *Node) Room(ref string) (RoomInfo, error) {
 	defer n.mu.Unlock()
 	var info RoomInfo
 	err := n.st.View(func(tx *store.Tx) error {
-		r, _, err := resolveRoom(tx, ref)
+		r, _, err := n.resolveRoom(tx, ref, false)
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func (n *Node) RoomConversations() ([]RoomConversation, error) {
 	defer n.mu.Unlock()
 	var out []RoomConversation
 	err := n.st.View(func(tx *store.Tx) error {
-		rs, err := allRooms(tx)
+		rs, err := n.allRooms(tx, false)
 		if err != nil {
 			return err
 		}

@@ -232,13 +232,7 @@ func BenchmarkRecognise(b *testing.B) {
 // watch windows. It reports the tags one epoch of such a group adds to the
 // index.
 func BenchmarkEpoch250(b *testing.B) {
-	g := newGroup(b, "epoch 250", "Alice")
-	alice := g.by("Alice")
-	for i := range 249 {
-		p := newPerson(b, fmt.Sprintf("M%d", i))
-		rk, _ := NewRoomKey(g.rand)
-		g.commit(b, alice, &Change{Kind: KindAdd, Member: NewMember(p.id, alice.room.Group, rk.Public().(ed25519.PublicKey))})
-	}
+	alice := alice250(b)
 	s := alice.room.Head()
 	var e *Epoch
 	for b.Loop() {
@@ -246,4 +240,45 @@ func BenchmarkEpoch250(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/epoch")
 	b.ReportMetric(float64(len(e.watch)), "tags/epoch")
+}
+
+// BenchmarkStore250 measures storing (Marshal) and loading (Unmarshal) a
+// 250-member group's record as its creator holds it (4 epochs). The node
+// stores it after every message it seals or opens in the group, and keeps
+// it decoded between messages (internal/node's roomCache), so loading is
+// paid once.
+func BenchmarkStore250(b *testing.B) {
+	alice := alice250(b)
+	rec, err := alice.room.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("marshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := alice.room.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(rec)), "record-bytes")
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Unmarshal(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// alice250 is Alice in a 250-member group she created and filled, one add
+// (one epoch) at a time.
+func alice250(b *testing.B) *person {
+	g := newGroup(b, "250", "Alice")
+	alice := g.by("Alice")
+	for i := range 249 {
+		p := newPerson(b, fmt.Sprintf("M%d", i))
+		rk, _ := NewRoomKey(g.rand)
+		g.commit(b, alice, &Change{Kind: KindAdd, Member: NewMember(p.id, alice.room.Group, rk.Public().(ed25519.PublicKey))})
+	}
+	return alice
 }

@@ -2,6 +2,7 @@ package room
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,16 +38,49 @@ type epochRecord struct {
 }
 
 type senderRecord struct {
-	Key     [32]byte        `json:"key"`
-	Chain   chain           `json:"chain"`
+	Key     key32           `json:"key"`
+	Chain   chainRecord     `json:"chain"`
 	Skipped []skippedRecord `json:"skipped,omitempty"`
+}
+
+// chainRecord is a chain as stored; its field names are those the chain
+// itself had in records written before keys were stored as base64.
+type chainRecord struct {
+	N   uint32
+	Msg key32
+	Tag key32
 }
 
 type skippedRecord struct {
 	N     uint32   `json:"n"`
-	CK    [32]byte `json:"ck"`
+	CK    key32    `json:"ck"`
 	Tag   [16]byte `json:"tag"`
 	Order uint64   `json:"order"`
+}
+
+// key32 is a 32-byte key stored as a base64 string: a record holds one
+// sender chain per member and epoch, and as a JSON array of numbers each
+// took about three times the room, and the time, a string does. Records
+// written before are still read.
+type key32 [32]byte
+
+func (k key32) MarshalText() ([]byte, error) {
+	return base64.StdEncoding.AppendEncode(nil, k[:]), nil
+}
+
+func (k *key32) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, (*[32]byte)(k))
+	}
+	var raw []byte
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if len(raw) != len(k) {
+		return fmt.Errorf("%w: a key of %d bytes", ErrMalformed, len(raw))
+	}
+	copy(k[:], raw)
+	return nil
 }
 
 type heldRecord struct {
@@ -81,7 +115,7 @@ func (r *Room) Marshal() ([]byte, error) {
 			er.Secret = &s
 		}
 		for _, sd := range e.senders {
-			sr := senderRecord{Key: sd.key, Chain: sd.ch}
+			sr := senderRecord{Key: sd.key, Chain: chainRecord{N: sd.ch.N, Msg: sd.ch.Msg, Tag: sd.ch.Tag}}
 			for n, k := range sd.skipped {
 				sr.Skipped = append(sr.Skipped, skippedRecord{N: n, CK: k.ck, Tag: k.tag, Order: k.order})
 			}
@@ -155,7 +189,8 @@ func Unmarshal(b []byte) (*Room, error) {
 			if !ok {
 				return nil, fmt.Errorf("failed to read room: %w: a sender who is not a member", ErrMalformed)
 			}
-			sd := &sender{ed: m.Ed, x: m.X, key: sr.Key, ch: sr.Chain, skipped: map[uint32]skippedKey{}}
+			sd := &sender{ed: m.Ed, x: m.X, key: sr.Key, ch: chain{N: sr.Chain.N, Msg: sr.Chain.Msg, Tag: sr.Chain.Tag},
+				skipped: map[uint32]skippedKey{}}
 			for _, k := range sr.Skipped {
 				sd.skipped[k.N] = skippedKey{ck: k.CK, tag: k.Tag, order: k.Order}
 				e.watch[k.Tag] = slot{s: sd, n: k.N}
