@@ -49,7 +49,7 @@ socket in the home instead, and need no passphrase.`,
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())
 	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
 	root.AddCommand(c.uiCmd(), c.chatCmd()) // ui.go, chat.go
-	root.AddCommand(c.versionCmd(), c.verifyCmd())
+	root.AddCommand(c.versionCmd(), c.verifyCmd(), c.shareCmd())
 	root.AddCommand(c.checkCmd(), c.repairCmd())
 	root.Version = readBuildInfo().String()
 	root.SetVersionTemplate("{{.Version}}\n")

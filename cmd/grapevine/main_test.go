@@ -57,16 +57,18 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget":    cmdJSONGet,
-			"capture":    cmdCapture,
-			"atmost":     cmdAtMost,
-			"nogrep":     cmdNoGrep,
-			"hasprefix":  cmdHasPrefix,
-			"truncate":   cmdTruncate,
-			"flipbyte":   cmdFlipByte,
-			"eventually": cmdEventually,
-			"chown":      cmdChown,
-			"zero":       cmdZero,
+			"jsonget":     cmdJSONGet,
+			"capture":     cmdCapture,
+			"atmost":      cmdAtMost,
+			"nogrep":      cmdNoGrep,
+			"hasprefix":   cmdHasPrefix,
+			"truncate":    cmdTruncate,
+			"flipbyte":    cmdFlipByte,
+			"eventually":  cmdEventually,
+			"chown":       cmdChown,
+			"zero":        cmdZero,
+			"signrelease": cmdSignRelease, // share_test.go
+			"fetch":       cmdFetch,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {

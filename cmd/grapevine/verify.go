@@ -28,20 +28,8 @@ them too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
-			var key release.PublicKey
-			var err error
-			if keyPath != "" {
-				b, rerr := os.ReadFile(keyPath)
-				if rerr != nil {
-					return fmt.Errorf("failed to read the public key: %w", rerr)
-				}
-				if key, err = release.ParsePublicKey(b); err != nil {
-					return fmt.Errorf("%s is not a minisign public key: %w", safe(keyPath), err)
-				}
-			} else if key, err = release.ProjectKey(); err != nil {
-				if errors.Is(err, release.ErrNoProjectKey) {
-					return fmt.Errorf("%w (a development build): give the key to check against with --pubkey FILE", err)
-				}
+			key, err := releaseKey(keyPath)
+			if err != nil {
 				return err
 			}
 			if sigPath == "" {
@@ -95,4 +83,25 @@ them too.`,
 	cmd.Flags().StringVar(&keyPath, "pubkey", "", "check against this minisign public key instead of the project's")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print {file, key, signed_name, version, commit, platform, trusted_comment} as JSON")
 	return cmd
+}
+
+// releaseKey is the key release files are checked against: the one in
+// keyPath if given, else the project's, which this binary carries.
+func releaseKey(keyPath string) (release.PublicKey, error) {
+	if keyPath != "" {
+		b, err := os.ReadFile(keyPath)
+		if err != nil {
+			return release.PublicKey{}, fmt.Errorf("failed to read the public key: %w", err)
+		}
+		key, err := release.ParsePublicKey(b)
+		if err != nil {
+			return release.PublicKey{}, fmt.Errorf("%s is not a minisign public key: %w", safe(keyPath), err)
+		}
+		return key, nil
+	}
+	key, err := release.ProjectKey()
+	if errors.Is(err, release.ErrNoProjectKey) {
+		return release.PublicKey{}, fmt.Errorf("%w (a development build): give the key to check against with --pubkey FILE", err)
+	}
+	return key, err
 }
