@@ -52,6 +52,9 @@ const (
 	TypeRoomWelcome ContentType = 6
 	TypeRoomInvite  ContentType = 7
 	TypeRoomLeave   ContentType = 8
+	// TypeRoomSealed rides in a group message, not a pairwise one: an
+	// epoch's sealed welcomes (room.SealedWelcomes, SPEC §15.4).
+	TypeRoomSealed ContentType = 9
 )
 
 // roomMemberEntry is a member entry's size (SPEC §15.2).
@@ -81,7 +84,7 @@ func (c *Content) Marshal() []byte {
 		}
 	case TypeText:
 		b = append(b, c.Text...)
-	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite, TypeRoomLeave:
+	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite, TypeRoomLeave, TypeRoomSealed:
 		b = append(b, c.Room...)
 	}
 	return b
@@ -132,6 +135,8 @@ func ParseContent(b []byte) (*Content, error) {
 		c.Room = append([]byte(nil), rest...)
 	case TypeRoomWelcome:
 		c.Room = append([]byte(nil), rest...) // room.ParseWelcome checks it
+	case TypeRoomSealed:
+		c.Room = append([]byte(nil), rest...) // room.ParseSealedWelcomes checks it
 	case TypeRoomLeave:
 		if len(rest) != 32+64 {
 			return nil, fmt.Errorf("%w: room leave of %d bytes", errContent, len(rest))
@@ -172,6 +177,8 @@ func (t ContentType) String() string {
 		return "room invite"
 	case TypeRoomLeave:
 		return "room leave"
+	case TypeRoomSealed:
+		return "room sealed welcomes"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }

@@ -405,37 +405,49 @@ func (n *Node) LeaveRoom(roomRef string) error {
 }
 
 // commit makes a change on the room's head and welcomes every member of
-// the new epoch but me (newcomer, if any, with the history). Every member
-// must be an active contact: the secret travels pairwise. contactOf loads
-// a contact the way the caller's transaction does (ingest keeps the ones it
-// loaded and stores them at the end: a second copy loaded here would be
-// overwritten by the first, and its session counter reused).
+// the new epoch but me: an active contact (and the newcomer, if any, who
+// must be one, with the history) pairwise; any other member — one another
+// admin added — by sealed welcomes in a group message of the parent epoch
+// (SPEC §15.4). contactOf loads a contact the way the caller's transaction
+// does (ingest keeps the ones it loaded and stores them at the end: a
+// second copy loaded here would be overwritten by the first, and its
+// session counter reused).
 func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]byte, contactOf func(fp string) (*contactRecord, error)) error {
+	parent := r.Head().Hash
 	h, err := r.Commit(c, keys.PeriodOf(n.now()), n.rand)
 	if err != nil {
 		return err
 	}
 	self := n.selfEd()
+	var sealed [][32]byte
 	for _, m := range r.Head().Members() {
 		if m.Ed == self {
 			continue
 		}
-		w, err := r.Welcome(h, newcomer != nil && m.Ed == *newcomer)
-		if err != nil {
-			return err
-		}
+		isNew := newcomer != nil && m.Ed == *newcomer
 		mc, err := contactOf(fingerprintOf(m))
 		if err != nil {
 			return err
 		}
 		if mc == nil || mc.State != StateActive {
-			return fmt.Errorf("failed to welcome a member who is not an active contact (%s)", fingerprintOf(m)[:8])
+			if isNew {
+				return fmt.Errorf("failed to welcome a newcomer who is not an active contact (%s)", fingerprintOf(m)[:8])
+			}
+			sealed = append(sealed, m.X)
+			continue
+		}
+		w, err := r.Welcome(h, isNew)
+		if err != nil {
+			return err
 		}
 		for _, part := range w.Split(maxWelcome) { // a long history goes in several envelopes
 			if _, _, err := n.sendContent(tx, mc, &Content{Type: TypeRoomWelcome, Time: n.unixNow(), Room: part.Marshal()}, kindRoom); err != nil {
 				return err
 			}
 		}
+	}
+	if err := n.sendSealedWelcomes(tx, r, parent, h, sealed); err != nil {
+		return err
 	}
 	r.ForgetSecret(h)
 	if err := n.saveRoom(tx, r); err != nil {
@@ -557,6 +569,28 @@ func contactNames(tx *store.Tx) (map[string]string, error) {
 		names[c.Fingerprint] = c.Name
 	}
 	return names, err
+}
+
+// sendSealedWelcomes seals epoch h's secret to the members in to, in group
+// messages of the parent epoch of at most room.MaxSealedBoxes boxes each.
+func (n *Node) sendSealedWelcomes(tx *store.Tx, r *room.Room, parent, h room.Hash, to [][32]byte) error {
+	for len(to) > 0 {
+		k := min(len(to), room.MaxSealedBoxes)
+		sw, err := r.SealWelcomes(h, to[:k])
+		if err != nil {
+			return err
+		}
+		to = to[k:]
+		content := &Content{Type: TypeRoomSealed, Time: n.unixNow(), Room: sw.Marshal()}
+		e, err := r.SealIn(parent, keys.PeriodOf(n.now()), content.Marshal(), n.envelopeExpiry(), n.startHops(), n.rand)
+		if err != nil {
+			return fmt.Errorf("failed to send sealed welcomes: %w", err)
+		}
+		if err := n.putEnvelope(tx, e.Marshal(), n.ownFlags()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Rooms lists the rooms I am in.
@@ -769,6 +803,9 @@ func (in *ingest) openRoom(id envelope.ID, e *envelope.Envelope, ref slotRef) er
 	in.n.idx.setRoom(ref.owner, r)
 	in.changed = true
 	content, err := ParseContent(m.Content)
+	if err == nil && content.Type == TypeRoomSealed {
+		return in.roomSealed(r, ref.owner, m, content)
+	}
 	if err != nil || content.Type != TypeText {
 		in.rep.Invalid++
 		return nil
@@ -781,6 +818,25 @@ func (in *ingest) openRoom(id envelope.ID, e *envelope.Envelope, ref slotRef) er
 	in.rep.Messages++
 	in.rep.Opened = append(in.rep.Opened, id)
 	return putJSON(in.tx, colRoomMessages, []byte(rec.ID), rec, in.now.Add(in.n.cfg.History))
+}
+
+// roomSealed takes sealed welcomes from a group message: a box for me gives
+// me the new epoch's keys (room.OpenSealed checks that the message's sender
+// signed the epoch).
+func (in *ingest) roomSealed(r *room.Room, id string, m *room.Message, content *Content) error {
+	sw, err := room.ParseSealedWelcomes(content.Room)
+	if err != nil {
+		in.rep.Invalid++
+		return nil
+	}
+	switch err := r.OpenSealed(sw, m.Sender, in.n.id.DH); {
+	case errors.Is(err, room.ErrNotForMe):
+	case err != nil:
+		in.n.log.Warn("refused sealed room welcomes", "room", id[:8], "err", err)
+	default:
+		in.n.idx.setRoom(id, r)
+	}
+	return nil
 }
 
 // forgetRoomKeys deletes every room's period keys before oldest (SPEC

@@ -267,12 +267,18 @@ func signed(group [32]byte, eh Hash, expiry uint32, tag [16]byte, commit [16]byt
 // draws the 8-byte salt, then the commitment's 16-byte secret, from rand. now is the trusted period; a clock gone
 // back never takes the sending chain back.
 func (r *Room) Seal(now keys.Period, content []byte, expiry uint32, hops uint8, rand io.Reader) (*envelope.Envelope, error) {
-	e := r.epochs[r.head.Hash]
+	return r.SealIn(r.head.Hash, now, content, expiry, hops, rand)
+}
+
+// SealIn seals in epoch h, which need not be the head: sealed welcomes of
+// a new epoch travel in its parent (SealWelcomes).
+func (r *Room) SealIn(h Hash, now keys.Period, content []byte, expiry uint32, hops uint8, rand io.Reader) (*envelope.Envelope, error) {
+	e := r.epochs[h]
 	switch {
 	case e == nil:
-		return nil, fmt.Errorf("failed to seal: %w for epoch %d", ErrNoKey, r.head.Epoch)
+		return nil, fmt.Errorf("failed to seal: %w for epoch %x...", ErrNoKey, h[:4])
 	case e.me == nil:
-		return nil, fmt.Errorf("failed to seal: %w of epoch %d", ErrNotMember, r.head.Epoch)
+		return nil, fmt.Errorf("failed to seal: %w of epoch %d", ErrNotMember, e.Number)
 	}
 	p := max(now, e.sendPeriods.Period)
 	pk, ok := e.sendPeriods.At(p)
