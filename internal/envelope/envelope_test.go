@@ -196,6 +196,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(pub.Marshal())
 	pub.Kind = KindAnnounce
 	f.Add(pub.Marshal())
+	chunk := &Envelope{Kind: KindChunk, Hops: 12, Expiry: 7, Tag: [16]byte{3}, Body: make([]byte, ChunkSize-HeaderSize)}
+	f.Add(chunk.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, kindOK := KindOf(b)
 		e, err := Parse(b)
