@@ -3,6 +3,7 @@ package attach
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 )
@@ -178,7 +179,10 @@ func (a *Assembler) Finish() error {
 	for i := range a.m.Chunks {
 		data := buf[:a.m.ChunkLen(i)]
 		if len(data) > 0 {
-			if _, err := a.st.ReadAt(data, int64(i)*int64(a.m.ChunkSize)); err != nil {
+			if _, err := a.st.ReadAt(data, int64(i)*int64(a.m.ChunkSize)); errors.Is(err, io.EOF) {
+				damaged = append(damaged, i) // the temporary file was cut short
+				continue
+			} else if err != nil {
 				return fmt.Errorf("reading chunk %d back: %w", i, err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -157,10 +158,14 @@ func (s *MemStorage) WriteAt(p []byte, off int64) (int, error) {
 func (s *MemStorage) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if off+int64(len(p)) > int64(len(s.data)) {
-		return 0, fmt.Errorf("read past the end of the data")
+	if off >= int64(len(s.data)) {
+		return 0, io.EOF
 	}
-	return copy(p, s.data[off:]), nil
+	n := copy(p, s.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (s *MemStorage) Sync(st *State) error {
