@@ -17,7 +17,7 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
 
-// Key schedule (SPEC §16.1), from the file key K:
+// Key schedule (SPEC §16.3), from the file key K:
 //
 //	PK       = HKDF(K, "grapevine attach v1 payload")
 //	TK       = HKDF(K, "grapevine attach v1 tags")
@@ -127,7 +127,7 @@ func (ks *Keys) adFor(tag [16]byte, commit [16]byte) []byte {
 	return append(ad, commit[:]...)
 }
 
-// Merkle tree (SPEC §16.1): leaf_i = SHA-256(0x00 || data_i) for the file's
+// Merkle tree (SPEC §16.3): leaf_i = SHA-256(0x00 || data_i) for the file's
 // bytes in chunk i (unpadded), leaves n … 2^d − 1 are 32 zero bytes, and
 // node = SHA-256(0x01 || left || right); the root is the node at depth 0.
 

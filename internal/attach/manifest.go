@@ -13,7 +13,7 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
 
-// Manifest layout (SPEC §16.3), all integers big-endian:
+// Manifest layout (SPEC §16.5), all integers big-endian:
 //
 //	0    1  version (1)
 //	1    1  flags: bit 0 = receipts purge the chunks; other bits zero

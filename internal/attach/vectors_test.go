@@ -14,7 +14,7 @@ import (
 
 const vectorsPath = "../../testdata/vectors/attach.json"
 
-// attachVector is one case of SPEC §16.6: a file (its bytes are
+// attachVector is one case of SPEC §16.8: a file (its bytes are
 // testkit.Stream(ContentLabel, Size): SHA-256(label || be32(0)) ||
 // SHA-256(label || be32(1)) || …, cut to Size), the sender's choices and a
 // fixed file key; then the manifest and, for every chunk sealed with Expiry

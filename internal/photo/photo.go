@@ -1,5 +1,5 @@
 // Package photo re-encodes photos so that nothing but pixels leaves the
-// device (SPEC §16.5).
+// device (SPEC §16.7).
 //
 // Reencode decodes a JPEG, PNG or GIF (its first frame), turns it upright by
 // its EXIF orientation, scales it down so that its longer side is at most
