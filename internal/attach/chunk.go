@@ -236,7 +236,7 @@ func Prepare(r io.ReaderAt, size int64, o Options) (*File, error) {
 	buf := make([]byte, c)
 	for i := range n {
 		data := buf[:m.ChunkLen(i)]
-		if _, err := r.ReadAt(data, int64(i)*int64(c)); err != nil && !(errors.Is(err, io.EOF) && len(data) == 0) {
+		if err := readFull(r, data, int64(i)*int64(c)); err != nil {
 			return nil, fmt.Errorf("reading chunk %d of the file: %w", i, err)
 		}
 		leaves[i] = LeafHash(data)
@@ -245,6 +245,30 @@ func Prepare(r io.ReaderAt, size int64, o Options) (*File, error) {
 	f.m.Root = f.levels[len(f.levels)-1][0]
 	f.ks = NewKeys(&f.m)
 	return f, nil
+}
+
+// readFull reads len(p) bytes at off; io.EOF with all of them is no error
+// (io.ReaderAt allows it at the end), fewer is io.ErrUnexpectedEOF.
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ChunkExpiry is the expiry a writer gives chunks written at now to live for
+// lifetime: rounded up to the hour, so that every chunk written in the same
+// hour, by anyone, carries the same expiry (SPEC §16.9).
+func ChunkExpiry(now time.Time, lifetime time.Duration) uint32 {
+	t := now.Add(lifetime).Unix()
+	return uint32((t + 3599) / 3600 * 3600)
 }
 
 // Manifest returns the file's manifest.
@@ -262,7 +286,7 @@ func (f *File) Seal(i int, expiry uint32, hops uint8) ([]byte, error) {
 		return nil, fmt.Errorf("no chunk %d in a file of %d chunks", i, f.m.Chunks)
 	}
 	data := make([]byte, f.m.ChunkLen(i))
-	if _, err := f.r.ReadAt(data, int64(i)*int64(f.m.ChunkSize)); err != nil && !(errors.Is(err, io.EOF) && len(data) == 0) {
+	if err := readFull(f.r, data, int64(i)*int64(f.m.ChunkSize)); err != nil {
 		return nil, fmt.Errorf("reading chunk %d of the file: %w", i, err)
 	}
 	if LeafHash(data) != f.levels[0][i] {

@@ -2,8 +2,10 @@ package attach
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
@@ -103,5 +105,37 @@ func TestDamagedTemporaryFile(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
 		t.Fatal("file differs")
+	}
+}
+
+func TestChunkExpiry(t *testing.T) {
+	now := time.Unix(1800000001, 0)
+	if got := ChunkExpiry(now, 7*24*time.Hour); got != 1800608400 || got%3600 != 0 || int64(got) < now.Unix()+7*86400 {
+		t.Fatal(got)
+	}
+}
+
+// A reader that says io.EOF with the last bytes (io.ReaderAt allows it).
+type eofAtEnd struct{ b []byte }
+
+func (r eofAtEnd) ReadAt(p []byte, off int64) (int, error) {
+	n := copy(p, r.b[off:])
+	if off+int64(n) == int64(len(r.b)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestReaderAtEOF(t *testing.T) {
+	data := content("eof", plainSize+10)
+	f, err := Prepare(eofAtEnd{data}, int64(len(data)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seal(1, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(eofAtEnd{data[:10]}, int64(len(data)), Options{}); err == nil {
+		t.Fatal("a short file was prepared")
 	}
 }

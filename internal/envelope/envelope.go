@@ -25,6 +25,8 @@ import (
 //	  22    16   receipt commitment       SHA-256("grapevine receipt v1" || secret)[:16]
 //	  38     n   body                     AEAD ciphertext, n = padded size + 16
 //
+//	chunk of an attachment: the sealed layout with 0x24, exactly ChunkSize bytes
+//
 //	receipt:
 //	  0      1   version<<4 | kind        (0x21)
 //	  1      1   hop budget
