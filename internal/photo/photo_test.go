@@ -344,3 +344,26 @@ func FuzzReencode(f *testing.F) {
 		}
 	})
 }
+
+func TestFormats(t *testing.T) {
+	var b bytes.Buffer
+	gray := image.NewGray(image.Rect(0, 0, 40, 30))
+	jpeg.Encode(&b, gray, nil)
+	inputs := map[string][]byte{"gray jpeg": bytes.Clone(b.Bytes())}
+	b.Reset()
+	png.Encode(&b, image.NewNRGBA64(image.Rect(0, 0, 40, 30)))
+	inputs["16-bit png"] = bytes.Clone(b.Bytes())
+	b.Reset()
+	pal := image.NewPaletted(image.Rect(0, 0, 40, 30), color.Palette{color.Black, color.White})
+	gif.Encode(&b, pal, nil)
+	inputs["gif"] = bytes.Clone(b.Bytes())
+	for name, in := range inputs {
+		out, info, err := Reencode(in, Options{MaxSide: 20})
+		if err != nil || info.Width != 20 || info.Height != 15 {
+			t.Fatalf("%s: %+v %v", name, info, err)
+		}
+		if _, err := jpeg.Decode(bytes.NewReader(out)); err != nil {
+			t.Fatal(name, err)
+		}
+	}
+}
