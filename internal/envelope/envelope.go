@@ -25,6 +25,8 @@ import (
 //	  22    16   receipt commitment       SHA-256("grapevine receipt v1" || secret)[:16]
 //	  38     n   body                     AEAD ciphertext, n = padded size + 16
 //
+//	chunk of an attachment: the sealed layout with 0x24, exactly ChunkSize bytes
+//
 //	receipt:
 //	  0      1   version<<4 | kind        (0x21)
 //	  1      1   hop budget
@@ -58,7 +60,15 @@ const (
 	// KindAnnounce is a stamped, owner-signed announcement (SPEC §15.14):
 	// relays check its stamp and its signatures before storing it.
 	KindAnnounce Kind = 3
+	// KindChunk is one chunk of an attachment (SPEC §16): the sealed
+	// layout, always exactly ChunkSize bytes, so relays can rank and count
+	// chunks apart from texts without learning anything else.
+	KindChunk Kind = 4
 )
+
+// ChunkSize is the exact size of every chunk envelope (SPEC §16.2): with the
+// store's 23 bytes of record overhead it fits a 32 KiB store bucket.
+const ChunkSize = 32704
 
 // Stamped envelopes (kinds 2 and 3) carry an 8-byte stamp nonce after the
 // expiry and no receipt commitment:
@@ -87,6 +97,8 @@ func (k Kind) String() string {
 		return "public"
 	case KindAnnounce:
 		return "announce"
+	case KindChunk:
+		return "chunk"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -189,6 +201,13 @@ func Parse(b []byte) (*Envelope, error) {
 	case KindSealed:
 		if len(b) < HeaderSize+Overhead {
 			return nil, fmt.Errorf("%w: sealed envelope of %d bytes, minimum %d", ErrTooShort, len(b), HeaderSize+Overhead)
+		}
+		copy(e.Tag[:], b[6:22])
+		copy(e.Commit[:], b[22:38])
+		e.Body = b[HeaderSize:]
+	case KindChunk:
+		if len(b) != ChunkSize {
+			return nil, fmt.Errorf("invalid chunk envelope: %d bytes, want %d", len(b), ChunkSize)
 		}
 		copy(e.Tag[:], b[6:22])
 		copy(e.Commit[:], b[22:38])

@@ -196,6 +196,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(pub.Marshal())
 	pub.Kind = KindAnnounce
 	f.Add(pub.Marshal())
+	chunk := &Envelope{Kind: KindChunk, Hops: 12, Expiry: 7, Tag: [16]byte{3}, Body: make([]byte, ChunkSize-HeaderSize)}
+	f.Add(chunk.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, kindOK := KindOf(b)
 		e, err := Parse(b)
@@ -262,4 +264,35 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+func TestChunkKind(t *testing.T) {
+	c := &Envelope{Kind: KindChunk, Hops: 12, Expiry: 1800000000, Tag: [16]byte{1}, Body: make([]byte, ChunkSize-HeaderSize)}
+	var secret [SecretSize]byte
+	secret[0] = 9
+	c.Commit = Commitment(secret)
+	raw := c.Marshal()
+	if raw[0] != 0x24 || len(raw) != ChunkSize {
+		t.Fatalf("%#x, %d bytes", raw[0], len(raw))
+	}
+	e, err := Parse(raw)
+	if err != nil || e.Kind != KindChunk || e.Kind.Stamped() || e.Kind.String() != "chunk" {
+		t.Fatal(e, err)
+	}
+	for _, n := range []int{ChunkSize - 1, HeaderSize + Overhead} {
+		if _, err := Parse(raw[:n]); err == nil || !strings.Contains(err.Error(), "chunk") {
+			t.Fatalf("a chunk of %d bytes: %v", n, err)
+		}
+	}
+	if _, err := Parse(append(bytes.Clone(raw), 0)); err == nil {
+		t.Fatal("a longer chunk parsed")
+	}
+	other := bytes.Clone(raw)
+	SetHops(other, 3)
+	if ComputeID(other) != ComputeID(raw) {
+		t.Fatal("the hop budget changes a chunk's ID")
+	}
+	if r := NewReceipt(e.ID(), e.Expiry, secret, 3); !r.Confirms(e.ID(), e) {
+		t.Fatal("a receipt does not confirm a chunk")
+	}
 }

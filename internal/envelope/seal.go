@@ -150,9 +150,10 @@ func NewReceipt(target ID, targetExpiry uint32, secret [SecretSize]byte, hops ui
 
 // Confirms reports whether receipt r proves delivery of the sealed envelope
 // target, whose ID is targetID: r names it and reveals a secret matching its
-// commitment. A forged receipt confirms nothing.
+// commitment. A forged receipt confirms nothing. Chunks (KindChunk) carry a
+// commitment like sealed envelopes (SPEC §16.2).
 func (r *Envelope) Confirms(targetID ID, target *Envelope) bool {
-	if r.Kind != KindReceipt || target.Kind != KindSealed || r.Target != targetID {
+	if r.Kind != KindReceipt || (target.Kind != KindSealed && target.Kind != KindChunk) || r.Target != targetID {
 		return false
 	}
 	c := Commitment(r.Secret)
