@@ -320,7 +320,7 @@ func writeRoomRows(rs []*Result, row func(string, func(*Result) string)) {
 		}
 		row(what, show(func(t *RoomTraffic) string {
 			if t.Rooms > 0 {
-				return fmt.Sprintf("%d to %d of %d members", t.Messages, t.Rooms, t.Members)
+				return fmt.Sprintf("%d to %d groups of %d", t.Messages, t.Rooms, t.Members)
 			}
 			return fmt.Sprintf("%d, %d readers, %d-bit stamps", t.Messages, t.Members, t.StampBits)
 		}))
