@@ -47,6 +47,13 @@ type simOptions struct {
 	latency                   time.Duration
 	loss                      float64
 	seed                      uint64
+	groupSize, groups         int
+	groupMessages             int
+	channelPosts              int
+	channelReaders            int
+	channelBits               int
+	spammers                  int
+	spamRate                  float64
 	json                      bool
 	plot, sweep, scenarioFile string
 }
@@ -68,6 +75,10 @@ one scenario per value of a setting and prints one JSON object per line:
   --sweep range=10:200:10      from 10 to 200 in steps of 10
   --sweep nodes=500,1000,2000  a list
   --sweep routing=epidemic,spray:4,spray:16
+Room traffic: --group-size N sends --group-messages to private groups;
+--channel-posts N posts to a public channel (stamped at --channel-bits,
+low so that a run mints fast); --spam-rate R has --spammers push posts
+without valid stamps to their neighbours.
 Settings may also come from --scenario FILE, a JSON object whose keys are
 flag names ({"nodes": 1000, "area": "2000x2000"}); flags given on the
 command line win. See docs/simulation.md.`,
@@ -106,6 +117,14 @@ command line win. See docs/simulation.md.`,
 	f.DurationVar(&o.latency, "latency", d.Latency, "link latency, one way")
 	f.Float64Var(&o.loss, "loss", d.Loss, "share of frames lost (and sent again)")
 	f.Uint64Var(&o.seed, "seed", d.Seed, "random seed")
+	f.IntVar(&o.groupSize, "group-size", 0, "members of each private group, its admin included (0: no groups)")
+	f.IntVar(&o.groups, "groups", d.Groups, "private groups of --group-size members, set up before the run")
+	f.IntVar(&o.groupMessages, "group-messages", d.GroupMessages, "messages to groups (with --group-size), one envelope each, from random members")
+	f.IntVar(&o.channelPosts, "channel-posts", 0, "posts to one public channel, with real stamps, from random readers (0: no channel)")
+	f.IntVar(&o.channelReaders, "channel-readers", 0, "nodes that read the channel (0: every node)")
+	f.IntVar(&o.channelBits, "channel-bits", d.ChannelBits, "the channel's stamp difficulty, and every node's floor (default 21 in the node; low here so that posts mint fast)")
+	f.Float64Var(&o.spamRate, "spam-rate", 0, "posts without a valid stamp that each spammer pushes to its neighbours per simulated minute")
+	f.IntVar(&o.spammers, "spammers", d.Spammers, "hostile nodes sending --spam-rate")
 	f.BoolVar(&o.json, "json", false, "print JSON (one object per run) instead of a table")
 	f.StringVar(&o.plot, "plot", "", "write charts (SVG and PNG) to this directory")
 	f.StringVar(&o.sweep, "sweep", "", "vary one setting: NAME=FROM:TO:STEP or NAME=V1,V2,...")
@@ -151,7 +170,10 @@ func loadScenarioFile(fs *pflag.FlagSet, path string) error {
 func (o *simOptions) scenario() (sim.Scenario, error) {
 	sc := sim.Scenario{Nodes: o.nodes, Range: o.rangeM, Tick: o.tick, Duration: o.duration,
 		Messages: o.messages, SendUntil: o.until, Size: o.size, TTL: o.ttl, Contacts: o.contacts,
-		Bandwidth: o.bandwidth, Latency: o.latency, Loss: o.loss, Seed: o.seed}
+		Bandwidth: o.bandwidth, Latency: o.latency, Loss: o.loss, Seed: o.seed,
+		GroupSize: o.groupSize, Groups: o.groups, GroupMessages: o.groupMessages,
+		ChannelPosts: o.channelPosts, ChannelReaders: o.channelReaders, ChannelBits: o.channelBits,
+		Spammers: o.spammers, SpamRate: o.spamRate}
 	var err error
 	if sc.Width, sc.Height, err = parseArea(o.area); err != nil {
 		return sc, err

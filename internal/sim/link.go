@@ -49,9 +49,9 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 		var msg *message // a message the simulator follows, for hop counts
 		switch f.Type {
 		case session.TypeEnvelope:
-			msg = e.countTransmission(f.Payload)
+			msg = e.countTransmission(f.Payload, size)
 		case session.TypeSpray:
-			msg = e.countTransmission(f.Payload[1:])
+			msg = e.countTransmission(f.Payload[1:], size)
 		}
 		start := max(e.q.now, d.busyUntil)
 		d.busyUntil = start + e.airtime(size)
@@ -59,6 +59,9 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 		if e.sc.Loss > 0 && e.loss.Float64() < e.sc.Loss {
 			// Lost: sent again once the retransmission timer fires.
 			e.res.LinkBytes += int64(size)
+			if msg != nil && msg.kind != kindPairwise {
+				e.roomTransmission(msg, size, true)
+			}
 			arrive += max(minRetransmit, 4*e.sc.Latency) + e.airtime(size)
 		}
 		arrive = max(arrive, d.lastArrival)
@@ -67,15 +70,22 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 	}
 }
 
-// countTransmission counts an envelope put on the air and returns the
-// message it is, if the simulator follows it (receipts it does not).
-func (e *engine) countTransmission(raw []byte) *message {
-	e.res.Transmissions++
+// countTransmission counts an envelope of size bytes on the wire put on
+// the air and returns the message it is, if the simulator follows it
+// (receipts it does not). Room traffic has counts of its own.
+func (e *engine) countTransmission(raw []byte, size int) *message {
 	if kind, ok := envelope.KindOf(raw); !ok || kind == envelope.KindReceipt {
+		e.res.Transmissions++
 		e.res.ReceiptTransmissions += int64(b2i(ok))
 		return nil
 	}
-	return e.msgs[envelope.ComputeID(raw)]
+	m := e.msgs[envelope.ComputeID(raw)]
+	if m != nil && m.kind != kindPairwise {
+		e.roomTransmission(m, size, false)
+		return m
+	}
+	e.res.Transmissions++
+	return m
 }
 
 func b2i(b bool) int {
@@ -150,6 +160,9 @@ func (e *engine) ingest(l *vlink, k int) {
 	}
 	e.res.Duplicates += int64(rep.Duplicate)
 	e.res.AlreadyDelivered += int64(rep.AlreadyDelivered)
+	if e.rooms != nil {
+		e.noteReport(rep)
+	}
 	e.noteOpened(int(l.ends[k]), rep.Opened)
 	e.fanout(int(l.ends[k]))
 	e.pull(l, k) // acknowledgements of spray copies, if any
@@ -270,6 +283,9 @@ func (e *engine) fanout(i int) {
 	}
 	ids := sn.fresh
 	sn.fresh = nil
+	if e.rooms != nil {
+		e.noteHeld(i, ids)
+	}
 	if b := sn.n.HeldBytes(); b > e.res.PeakStoreBytes {
 		e.res.PeakStoreBytes = b
 	}

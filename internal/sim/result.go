@@ -64,6 +64,11 @@ type Result struct {
 	// path of the first copy their recipient received).
 	DeliveredByHops []int `json:"delivered_by_hops"`
 
+	// Room traffic (rooms.go), present only in runs that have it.
+	Groups  *RoomTraffic `json:"groups,omitempty"`
+	Channel *RoomTraffic `json:"channel,omitempty"`
+	Spam    *SpamResult  `json:"spam,omitempty"`
+
 	// Timeline is the share of all messages delivered within a time of
 	// being sent, from 0 to their TTL, for plots.
 	Timeline []TimePoint `json:"-"`
@@ -74,6 +79,76 @@ type Result struct {
 	latencies    []time.Duration
 	hops         []uint8 // of each delivered message, as latencies
 	contactPairs [][2]int32
+}
+
+// RoomTraffic is what the group messages, or the channel's posts, did. A
+// message is delivered to a reader (a group member, a channel reader) when
+// that reader opens it; its sender is not a reader of it.
+type RoomTraffic struct {
+	Rooms     int `json:"rooms,omitempty"`      // groups
+	Members   int `json:"members"`              // of each group; of the channel, its readers
+	StampBits int `json:"stamp_bits,omitempty"` // the channel's difficulty (and the relays' floor)
+	Messages  int `json:"messages"`             // sent
+	// Recipients is how many deliveries the messages sought: each to each
+	// reader but its sender.
+	Recipients    int     `json:"recipients"`
+	Delivered     int     `json:"delivered"`      // within the TTL
+	DeliveredLate int     `json:"delivered_late"` // after it
+	DeliveryRatio float64 `json:"delivery_ratio"` // Delivered / Recipients
+	// Complete counts the messages every reader opened within the TTL.
+	Complete   int     `json:"complete"`
+	LatencyP50 float64 `json:"latency_p50_s"`
+	LatencyP90 float64 `json:"latency_p90_s"`
+	// Transmissions counts copies put on a link; LinkBytes their frames'
+	// bytes, sent again after a loss included.
+	Transmissions           int64   `json:"transmissions"`
+	TransmissionsPerMessage float64 `json:"transmissions_per_message"`
+	LinkBytes               int64   `json:"link_bytes"`
+	// RateLimited counts stamped envelopes that nodes dropped for a link's
+	// or a pseudonym's rate (channel only).
+	RateLimited int `json:"rate_limited,omitempty"`
+
+	latencies []time.Duration
+}
+
+func (t *RoomTraffic) delivered(latency, ttl time.Duration) {
+	if latency > ttl {
+		t.DeliveredLate++
+		return
+	}
+	t.Delivered++
+	t.latencies = append(t.latencies, latency)
+}
+
+func (t *RoomTraffic) finish() {
+	if t == nil {
+		return
+	}
+	if t.Recipients > 0 {
+		t.DeliveryRatio = round(float64(t.Delivered)/float64(t.Recipients), 4)
+	}
+	if t.Messages > 0 {
+		t.TransmissionsPerMessage = round(float64(t.Transmissions)/float64(t.Messages), 2)
+	}
+	lat := slices.Clone(t.latencies)
+	slices.Sort(lat)
+	t.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
+	t.LatencyP90 = round(percentile(lat, 0.9).Seconds(), 3)
+}
+
+// SpamResult is what spam without stamps cost and where it ended.
+type SpamResult struct {
+	Spammers int     `json:"spammers"`
+	Rate     float64 `json:"rate_per_min"` // posts a simulated minute, each spammer
+	Posts    int     `json:"posts"`        // made
+	Frames   int64   `json:"frames"`       // put on links (by the spammers, each post to every neighbour at the time, and by any node that carried one on)
+	// LinkBytes is the frames' bytes, sent again after a loss included.
+	LinkBytes int64 `json:"link_bytes"`
+	// Dropped counts spam arrivals that nodes dropped at ingest for the
+	// stamp; Stored counts spam posts stored by a node that is not a
+	// spammer (a node and a post each): it should be 0.
+	Dropped int64 `json:"dropped"`
+	Stored  int64 `json:"stored"`
 }
 
 // TimePoint is the share of messages delivered within Seconds of sending.
@@ -125,6 +200,8 @@ func (r *Result) finish(sc Scenario) {
 		r.OverheadRatio = round(float64(copies-int64(r.Delivered))/float64(r.Delivered), 2)
 		r.BytesPerDelivered = round(float64(r.LinkBytes)/float64(r.Delivered), 0)
 	}
+	r.Groups.finish()
+	r.Channel.finish()
 	lat := slices.Clone(r.latencies)
 	slices.Sort(lat)
 	r.LatencyP50 = round(percentile(lat, 0.5).Seconds(), 3)
@@ -206,6 +283,7 @@ func WriteTable(w io.Writer, rs []*Result) error {
 	row("bytes per delivered", func(r *Result) string { return bytesText(r.BytesPerDelivered) })
 	row("peak store (one node)", func(r *Result) string { return bytesText(float64(r.PeakStoreBytes)) })
 	row("links made", func(r *Result) string { return strconv.Itoa(r.Links) })
+	writeRoomRows(rs, row)
 	return tw.Flush()
 }
 
@@ -223,4 +301,59 @@ func bytesText(b float64) string {
 		return fmt.Sprintf("%.1f KiB", b/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", b)
+}
+
+// writeRoomRows adds rows for room traffic, if any result has it ("-"
+// for those without).
+func writeRoomRows(rs []*Result, row func(string, func(*Result) string)) {
+	traffic := func(name, what string, get func(*Result) *RoomTraffic) {
+		if !slices.ContainsFunc(rs, func(r *Result) bool { return get(r) != nil }) {
+			return
+		}
+		show := func(f func(t *RoomTraffic) string) func(*Result) string {
+			return func(r *Result) string {
+				if t := get(r); t != nil {
+					return f(t)
+				}
+				return "-"
+			}
+		}
+		row(what, show(func(t *RoomTraffic) string {
+			if t.Rooms > 0 {
+				return fmt.Sprintf("%d to %d groups of %d", t.Messages, t.Rooms, t.Members)
+			}
+			return fmt.Sprintf("%d, %d readers, %d-bit stamps", t.Messages, t.Members, t.StampBits)
+		}))
+		row(name+" delivered", show(func(t *RoomTraffic) string {
+			return fmt.Sprintf("%d of %d (%s), %d to all", t.Delivered, t.Recipients, pct(t.DeliveryRatio), t.Complete)
+		}))
+		row(name+" latency p50 / p90", show(func(t *RoomTraffic) string { return secs(t.LatencyP50) + " / " + secs(t.LatencyP90) }))
+		row(name+" transmissions each", show(func(t *RoomTraffic) string {
+			s := fmt.Sprintf("%.1f (%s in all)", t.TransmissionsPerMessage, bytesText(float64(t.LinkBytes)))
+			if t.RateLimited > 0 {
+				s += fmt.Sprintf(", %d rate-limited", t.RateLimited)
+			}
+			return s
+		}))
+	}
+	traffic("group", "group messages", func(r *Result) *RoomTraffic { return r.Groups })
+	traffic("channel", "channel posts", func(r *Result) *RoomTraffic { return r.Channel })
+	if !slices.ContainsFunc(rs, func(r *Result) bool { return r.Spam != nil }) {
+		return
+	}
+	spam := func(f func(s *SpamResult) string) func(*Result) string {
+		return func(r *Result) string {
+			if r.Spam != nil {
+				return f(r.Spam)
+			}
+			return "-"
+		}
+	}
+	row("spam", spam(func(s *SpamResult) string {
+		return fmt.Sprintf("%d posts by %d nodes (%g/min each)", s.Posts, s.Spammers, s.Rate)
+	}))
+	row("spam on links", spam(func(s *SpamResult) string {
+		return fmt.Sprintf("%d frames, %s", s.Frames, bytesText(float64(s.LinkBytes)))
+	}))
+	row("spam dropped / stored", spam(func(s *SpamResult) string { return fmt.Sprintf("%d / %d", s.Dropped, s.Stored) }))
 }

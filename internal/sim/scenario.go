@@ -56,6 +56,23 @@ type Scenario struct {
 	Latency   time.Duration // one way
 	Loss      float64       // probability that a frame is lost and sent again
 
+	// Room traffic (rooms.go). Private groups: Groups groups of GroupSize
+	// members each (0: none), set up before the run; GroupMessages posts
+	// to them, each from a random member of a random group.
+	GroupSize     int
+	Groups        int
+	GroupMessages int
+	// A public channel: ChannelPosts posts (0: no channel), each by a
+	// random one of ChannelReaders readers (0: every node), stamped at
+	// ChannelBits, which is also every node's relay floor (StampBits).
+	ChannelPosts   int
+	ChannelReaders int
+	ChannelBits    int
+	// Spam: each of Spammers nodes pushes SpamRate posts a simulated
+	// minute without a valid stamp to the neighbours it has (0: none).
+	Spammers int
+	SpamRate float64
+
 	Seed uint64
 }
 
@@ -68,6 +85,7 @@ var Default = Scenario{
 	Duration: 2 * time.Hour, Messages: 500, Size: 140, TTL: time.Hour, Contacts: 4,
 	Hops: node.DefaultConfig.Hops, RelayQuota: node.DefaultRelayQuota,
 	Bandwidth: 250_000, Latency: 5 * time.Millisecond, Loss: 0.01,
+	Groups: 1, GroupMessages: 100, ChannelBits: SimStampBits, Spammers: 1,
 	Seed: 1,
 }
 
@@ -102,6 +120,9 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("loss: %g, must be in [0, 1)", s.Loss)
 	case s.SendUntil < 0 || s.SendUntil > s.Duration:
 		return fmt.Errorf("send-until: %s, must be within the duration %s", s.SendUntil, s.Duration)
+	}
+	if err := s.validateRooms(); err != nil {
+		return err
 	}
 	if s.pairs() > s.Nodes*(s.Nodes-1)/2 {
 		return fmt.Errorf("contacts: %g per node is more than %d nodes can have", s.Contacts, s.Nodes)

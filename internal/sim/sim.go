@@ -42,12 +42,17 @@ type simNode struct {
 }
 
 type message struct {
-	to   int
+	kind uint8 // kindPairwise, or room traffic (rooms.go)
+	to   int   // pairwise: the recipient
 	sent time.Duration
 	done bool
+	late bool // room traffic: a reader read it after its TTL
 	// hops is, per node, how many links the first copy it received had
-	// crossed (unreached: 255); dropped once delivered.
+	// crossed (unreached: 255); dropped once delivered. Pairwise only.
 	hops []uint8
+	// waiting holds the readers of a group message or channel post that
+	// have not read it yet.
+	waiting map[int32]bool
 }
 
 const unreached = 255
@@ -68,6 +73,8 @@ type engine struct {
 	resyncEvery time.Duration
 	maintain    time.Duration
 	msgs        map[envelope.ID]*message
+	sent        int        // pairwise messages sent so far
+	rooms       *roomState // nil: no room traffic
 	res         Result
 	err         error
 	progress    io.Writer
@@ -172,6 +179,11 @@ func (e *engine) setup() error {
 		}
 		e.res.contactPairs = append(e.res.contactPairs, [2]int32{a, b})
 	}
+	if sc.hasRooms() {
+		if err := e.setupRooms(seen); err != nil {
+			return err
+		}
+	}
 	now = time.Time{} // from here on, virtual time
 	for i, sn := range e.nodes {
 		if err := sn.n.Maintain(); err != nil {
@@ -225,6 +237,14 @@ func handOver(from, to *node.Node) error {
 			ids = append(ids, h.ID)
 		}
 	}
+	return give(from, to, ids)
+}
+
+// give hands envelopes ids of from to to, directly.
+func give(from, to *node.Node, ids []envelope.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	outs, err := from.Forward(ids, func(envelope.ID) bool { return true })
 	if err != nil {
 		return fmt.Errorf("failed to make contacts: %w", err)
@@ -274,6 +294,9 @@ func (e *engine) start() {
 		// Maintenance as the daemon does it, spread out over the interval.
 		offset := time.Duration(int64(e.maintain) * int64(i) / int64(sc.Nodes))
 		e.q.at(offset, func() { e.maintainNode(i) })
+	}
+	if e.rooms != nil {
+		e.startRooms()
 	}
 }
 
@@ -348,13 +371,19 @@ func (e *engine) sendMessage(from, to int) {
 	}
 	hops[from] = 0
 	e.msgs[id] = &message{to: to, sent: e.q.now, hops: hops}
+	e.sent++
 	e.fanout(from)
 }
 
 // noteOpened records deliveries: node i opened these envelopes.
 func (e *engine) noteOpened(i int, ids []envelope.ID) {
 	for _, id := range ids {
-		if m, ok := e.msgs[id]; ok && m.to == i && !m.done {
+		m, ok := e.msgs[id]
+		if ok && m.kind == kindGroup {
+			e.roomRead(i, m, e.res.Groups)
+			continue
+		}
+		if ok && m.to == i && !m.done {
 			m.done = true
 			e.res.delivered(e.q.now-m.sent, e.sc.TTL, m.hops[i])
 			m.hops = nil
@@ -379,7 +408,7 @@ func (e *engine) loop(ctx context.Context) error {
 		if e.progress != nil && time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()
 			fmt.Fprintf(e.progress, "sim: %s of %s simulated, %d of %d messages delivered, %d links up, %s elapsed\n",
-				t, e.sc.Duration, e.res.Delivered, len(e.msgs), len(e.links), time.Since(wall).Round(time.Second))
+				t, e.sc.Duration, e.res.Delivered, e.sent, len(e.links), time.Since(wall).Round(time.Second))
 		}
 	}
 	return nil
