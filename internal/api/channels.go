@@ -28,6 +28,7 @@ type Channels interface {
 	PostNearby(ctx context.Context, text string, hops int, lifetime time.Duration) (node.PublicPost, error)
 	ChannelPosts(ctx context.Context, name string) ([]node.PublicPost, error)
 	MutePoster(ctx context.Context, key, mode string) error
+	Announcements(ctx context.Context) ([]node.AnnouncementChannel, error)
 	CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error)
 	FollowAnnouncements(ctx context.Context, owner, name string) error
 	Announce(ctx context.Context, name, text string) (node.PublicPost, error)
@@ -147,6 +148,7 @@ func (s *Server) channelRoutes() {
 		}
 		return ok(s.n.PostNearby(r.Context(), req.Text, req.Hops, time.Duration(req.Lifetime)*time.Second))
 	})
+	s.handle("GET /v1/announce", func(*http.Request) (any, error) { return list(s.n.Announcements()) })
 	announce := func(path string, fn func(r *http.Request, q AnnounceRequest) (any, error)) {
 		s.handle("POST /v1/announce/"+path, func(r *http.Request) (any, error) {
 			req, err := decode[AnnounceRequest](r)
@@ -247,6 +249,12 @@ func (c *Client) MutePoster(ctx context.Context, key, mode string) error {
 	return c.do(ctx, http.MethodPost, "/v1/channels/mute", nil, MuteRequest{Poster: key, Mode: mode}, nil)
 }
 
+// Announcements lists the announcement channels I own and follow.
+func (c *Client) Announcements(ctx context.Context) ([]node.AnnouncementChannel, error) {
+	var v []node.AnnouncementChannel
+	return v, c.do(ctx, http.MethodGet, "/v1/announce", nil, nil, &v)
+}
+
 // CreateAnnouncements makes my announcement channel name.
 func (c *Client) CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error) {
 	var v node.AnnouncementChannel
@@ -338,6 +346,13 @@ func (l Local) MutePoster(ctx context.Context, key, mode string) error {
 		return l.N.Unmute(key)
 	}
 	return errors.New(`mode ` + mode + `: want mute, block or unmute`)
+}
+
+func (l Local) Announcements(ctx context.Context) ([]node.AnnouncementChannel, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.N.Announcements()
 }
 
 func (l Local) CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error) {

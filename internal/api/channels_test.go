@@ -89,6 +89,11 @@ func TestChannelEndpoints(t *testing.T) {
 	if err := c.FollowAnnouncements(ctx, ac.Owner, "clinic2"); err != nil {
 		t.Error(err)
 	}
+	as := must(c.Announcements(ctx))(t)
+	same(t, "Announcements", as, must(a.Announcements())(t))
+	if len(as) != 2 || as[0] != ac || as[1] != (node.AnnouncementChannel{Name: "clinic2", Owner: ac.Owner}) {
+		t.Errorf("Announcements = %+v", as)
+	}
 	if err := c.LeaveChannel(ctx, "#market"); err != nil {
 		t.Fatal(err)
 	}
