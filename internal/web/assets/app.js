@@ -389,7 +389,7 @@ function roomsSection() {
     }
   });
   const forms = h('details', { class: 'new-room', id: 'new-room' }, h('summary', { text: 'Join a channel or follow announcements' }),
-    h('p', { class: 'muted small', text: 'Anyone who knows a channel’s name (and password) can read it and post. You post under a pseudonym of that channel, new each day, never your name.' }),
+    h('p', { class: 'muted small', text: 'Anyone who knows a channel’s name (and password) can read it and post. You post under a pseudonym of that channel, new each day, never your name. A wrong password joins a different channel, whose posts are not these: nothing can tell you it is wrong.' }),
     joinForm,
     h('p', { class: 'muted small', text: 'Announcements: only the owner and the delegates they sign can post; everyone reads. Follow one with the owner key its owner shares.' }),
     followForm, makeForm);
@@ -550,7 +550,7 @@ async function pageRoom(root, kind, name) {
       const body = kind === 'nearby' ? { text: t } : kind === 'announce' ? { name, text: t } : { channel: ref, text: t };
       await api('POST', path, body);
       clearInterval(timer);
-      progress.textContent = 'Posted: stamped in ' + secs() + '; it spreads with your node’s next links.';
+      progress.textContent = 'Posted: stamped in ' + secs() + ': your node offers it to every neighbour it links to.';
       text.value = '';
       await refresh();
       list.scrollTop = list.scrollHeight;
