@@ -99,7 +99,7 @@ func (it item) activity() time.Time {
 }
 
 // items lists the conversations and groups together, newest activity first
-// (each list keeps its own order among equals).
+// (each list keeps its own order among equals), then the public rooms.
 func items(convs []node.Conversation, groups []node.RoomConversation, rooms ...publicRoom) []item {
 	out := make([]item, 0, len(convs)+len(groups)+len(rooms))
 	for i := range convs {
@@ -108,11 +108,15 @@ func items(convs []node.Conversation, groups []node.RoomConversation, rooms ...p
 	for i := range groups {
 		out = append(out, item{group: &groups[i]})
 	}
-	for i := range rooms {
-		out = append(out, item{room: &rooms[i]})
-	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].activity().After(out[j].activity()) })
-	return out
+	// The public rooms come after, newest post first, as in the web UI:
+	// Nearby is always there and must not push a contact's request down.
+	pub := make([]item, 0, len(rooms))
+	for i := range rooms {
+		pub = append(pub, item{room: &rooms[i]})
+	}
+	sort.SliceStable(pub, func(i, j int) bool { return pub[i].activity().After(pub[j].activity()) })
+	return append(out, pub...)
 }
 
 // history is how many messages of a conversation the chat view keeps.
@@ -137,6 +141,7 @@ type model struct {
 	rooms  []publicRoom
 	items  []item // convs, groups and rooms, as listed
 	sel    int
+	chosen bool   // the user moved the selection: it follows its item
 	open   string // fingerprint of the open chat, groupKey+ID for a group, "" for the list
 	msgs   []node.Message
 	posts  []node.RoomMessage // of the open group
@@ -321,7 +326,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.convs, m.groups, m.rooms, m.items, m.msgs, m.carry, m.posts, m.pub = msg.m.convs, msg.m.groups, msg.m.rooms, msg.m.items, msg.m.msgs, msg.m.carry, msg.m.posts, msg.m.pub
 			m.sel = 0
 			for i, it := range m.items {
-				if it.key() == selKey {
+				// A public room the selection merely started on (Nearby,
+				// when there is nothing else) does not keep it.
+				if it.key() == selKey && (it.room == nil || m.chosen) {
 					m.sel = i
 				}
 			}
@@ -443,10 +450,12 @@ func (m *model) listKey(s string) (tea.Model, tea.Cmd) {
 		if m.sel > 0 {
 			m.sel--
 		}
+		m.chosen = true
 	case "down", "j":
 		if m.sel < len(m.items)-1 {
 			m.sel++
 		}
+		m.chosen = true
 	case "enter", "right", "l":
 		if c := m.current(); c != nil {
 			m.open = c.key()

@@ -207,6 +207,15 @@ func TestRoomsInTheChat(t *testing.T) {
 	if k := m.items[0].key(); k != roomKey+"#rescue" {
 		t.Fatalf("first item %q, want the channel (newest post)", k)
 	}
+	// Contacts and groups come before the rooms, whatever their activity.
+	old := node.Message{ID: "1", Direction: "in", Text: "hi", Time: now.Add(-48 * time.Hour), Status: node.StatusReceived}
+	f.convs = []node.Conversation{{Contact: node.Contact{Name: "Bob", Fingerprint: "bobfp", State: node.StateActive}, Last: &old}}
+	run(m, m.reload())
+	if k := m.items[0].key(); k != "bobfp" || m.sel != 0 {
+		t.Fatalf("first item %q, selected %d: want Bob's conversation, selected", k, m.sel)
+	}
+	f.convs = nil
+	run(m, m.reload())
 	_, cmd := m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
 	run(m, cmd)
 	view := m.View().Content

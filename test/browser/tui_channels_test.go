@@ -29,9 +29,8 @@ func TestTerminalChannel(t *testing.T) {
 		t.Fatalf("Bob's pseudonym in #rescue: %q", pseudonym)
 	}
 	term.wait("Bob's post in the list, live", pseudonym+": water at the school")
-	// The selection stays on what it was on (Nearby); the channel, newest, is
-	// now first.
-	term.keys(false, "Up")
+	// The selection started on Nearby but does not stick to it: the
+	// channel, with the newest post, is first and selected.
 	term.keys(false, "Enter")
 	term.wait("the channel", "Grapevine · Alice · # #rescue", pseudonym, "water at the school", "enter post")
 	term.keys(true, "rope at the bridge")
