@@ -272,11 +272,7 @@ func publicRoom(ctx context.Context, n api.Core, ref string, group bool) (string
 	case group || ref == "":
 		return "", false, nil
 	case strings.HasPrefix(ref, "#"):
-		norm, err := roomName(ref)
-		if err != nil {
-			return "", false, err
-		}
-		room = norm
+		room = ref
 	case lower == "nearby":
 		room = "nearby"
 	case strings.HasPrefix(lower, "announce:"):
@@ -284,25 +280,38 @@ func publicRoom(ctx context.Context, n api.Core, ref string, group bool) (string
 	default:
 		return "", false, nil
 	}
+	norm, nameErr := roomName(room)
+	if room == "nearby" || strings.HasPrefix(room, "announce:") {
+		norm, nameErr = room, nil
+	}
 	cs, err := n.Contacts(ctx)
 	if err != nil {
 		return "", false, err
 	}
 	for _, ct := range cs {
 		if keys.NameKey(ct.Name) == keys.NameKey(ref) {
-			alt := "grapevine channels post " + room
+			if nameErr != nil { // a contact's name, not a channel's
+				return "", false, nil
+			}
+			alt := "grapevine channels post|read " + norm
 			if room == "nearby" {
-				alt = "grapevine nearby post"
+				alt = "grapevine nearby [post]"
 			} else if strings.HasPrefix(room, "announce:") {
-				alt = "grapevine announce post " + strings.TrimPrefix(room, "announce:")
+				alt = "grapevine announce post|read " + strings.TrimPrefix(room, "announce:")
 			}
 			return "", false, fmt.Errorf("%q names a contact too: write to the contact by fingerprint, or use %s", ref, alt)
 		}
 	}
 	if isG, err := isGroup(ctx, n, ref); err == nil && isG {
+		if nameErr != nil {
+			return "", false, nil
+		}
 		return "", false, fmt.Errorf("%q names a group too: use --group for the group", ref)
 	}
-	return room, true, nil
+	if nameErr != nil {
+		return "", false, nameErr
+	}
+	return norm, true, nil
 }
 
 // roomName is a channel's name as the node keeps it (#lowercase), or the
