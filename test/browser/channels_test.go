@@ -20,7 +20,7 @@ func pseudonymShown(key string) string { return key[:4] + " " + key[4:8] + " " +
 // Bob's, and undo shows them again. A Nearby post of Alice's shows up in
 // Bob's chats and on his Nearby page. Alice makes an announcement channel,
 // Bob follows it by its owner key and reads her announcement, with no box
-// to post in.
+// to post in. A hostile post stays text.
 func TestChannelPage(t *testing.T) {
 	alice := startNode(t, "Alice")
 	bob := startNode(t, "Bob", "--peer", alice.listen)
@@ -79,6 +79,13 @@ func TestChannelPage(t *testing.T) {
 	shoot(t, bt, "channel-muted")
 	click(t, bt, "undo", ".notices [data-action=unmute]")
 	waitJS(t, bt, "Alice's post back", `[...document.querySelectorAll('#messages .msg.in .text')].some(e => e.textContent === 'Water at the school')`)
+	// A post is text, whatever it holds.
+	hostile := "<img src=x onerror=alert(1)> boats at the dock"
+	alice.cli(t, "send", "#rescue", hostile)
+	waitJS(t, bt, "the hostile post, as text", `[...document.querySelectorAll('#messages .msg.in .text')].some(e => e.textContent === `+jsString(hostile)+`)`)
+	if n := eval[int](t, bt, `document.querySelectorAll('#messages img').length`); n != 0 {
+		t.Fatalf("the post became %d img elements", n)
+	}
 
 	// Nearby: Alice posts; Bob's chats list it, his Nearby page shows it.
 	show(t, at, "#/nearby")
