@@ -27,6 +27,7 @@ type Channels interface {
 	PostChannel(ctx context.Context, name, text string) (node.PublicPost, error)
 	PostNearby(ctx context.Context, text string, hops int, lifetime time.Duration) (node.PublicPost, error)
 	ChannelPosts(ctx context.Context, name string) ([]node.PublicPost, error)
+	LatestPosts(ctx context.Context) ([]node.RoomLatest, error)
 	MutePoster(ctx context.Context, key, mode string) error
 	Announcements(ctx context.Context) ([]node.AnnouncementChannel, error)
 	CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error)
@@ -120,6 +121,7 @@ func (s *Server) channelRoutes() {
 		}
 		return list(s.n.ChannelMessages(name))
 	})
+	s.handle("GET /v1/channels/latest", func(*http.Request) (any, error) { return list(s.n.LatestPosts()) })
 	s.handle("POST /v1/channels/mute", func(r *http.Request) (any, error) {
 		req, err := decode[MuteRequest](r)
 		if err != nil {
@@ -243,6 +245,13 @@ func (c *Client) ChannelPosts(ctx context.Context, name string) ([]node.PublicPo
 	return v, c.do(ctx, http.MethodGet, "/v1/channels/posts", url.Values{"channel": {name}}, nil, &v)
 }
 
+// LatestPosts is every public room's number of posts and newest post
+// (rooms without posts left out).
+func (c *Client) LatestPosts(ctx context.Context) ([]node.RoomLatest, error) {
+	var v []node.RoomLatest
+	return v, c.do(ctx, http.MethodGet, "/v1/channels/latest", nil, nil, &v)
+}
+
 // MutePoster mutes ("mute"), blocks ("block") or unmutes ("") a poster
 // by key.
 func (c *Client) MutePoster(ctx context.Context, key, mode string) error {
@@ -331,6 +340,13 @@ func (l Local) ChannelPosts(ctx context.Context, name string) ([]node.PublicPost
 		return nil, err
 	}
 	return l.N.ChannelMessages(name)
+}
+
+func (l Local) LatestPosts(ctx context.Context) ([]node.RoomLatest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.N.LatestPosts()
 }
 
 func (l Local) MutePoster(ctx context.Context, key, mode string) error {

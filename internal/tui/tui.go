@@ -40,6 +40,7 @@ type Source interface {
 	Channels(ctx context.Context) ([]node.ChannelInfo, error)
 	Announcements(ctx context.Context) ([]node.AnnouncementChannel, error)
 	ChannelPosts(ctx context.Context, name string) ([]node.PublicPost, error)
+	LatestPosts(ctx context.Context) ([]node.RoomLatest, error)
 	PostChannel(ctx context.Context, name, text string) (node.PublicPost, error)
 	PostNearby(ctx context.Context, text string, hops int, lifetime time.Duration) (node.PublicPost, error)
 	Announce(ctx context.Context, name, text string) (node.PublicPost, error)
@@ -262,13 +263,15 @@ func loadRooms(ctx context.Context, src Source) ([]publicRoom, error) {
 		seen[a.Name] = len(rooms)
 		rooms = append(rooms, publicRoom{Ref: "announce:" + a.Name, Name: a.Name, Kind: "announce", Mine: a.Mine})
 	}
+	latest, err := src.LatestPosts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i := range rooms {
-		posts, err := src.ChannelPosts(ctx, rooms[i].Ref)
-		if err != nil {
-			return nil, err
-		}
-		if len(posts) > 0 {
-			rooms[i].Last = &posts[len(posts)-1]
+		for j := range latest {
+			if latest[j].Room == rooms[i].Ref {
+				rooms[i].Last = &latest[j].Last
+			}
 		}
 	}
 	return rooms, nil

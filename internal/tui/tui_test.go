@@ -77,6 +77,15 @@ func (f *fakeSource) Announcements(context.Context) ([]node.AnnouncementChannel,
 func (f *fakeSource) ChannelPosts(_ context.Context, name string) ([]node.PublicPost, error) {
 	return f.pub[name], nil
 }
+func (f *fakeSource) LatestPosts(context.Context) ([]node.RoomLatest, error) {
+	var out []node.RoomLatest
+	for room, ps := range f.pub {
+		if len(ps) > 0 {
+			out = append(out, node.RoomLatest{Room: room, Posts: len(ps), Last: ps[len(ps)-1]})
+		}
+	}
+	return out, nil
+}
 func (f *fakeSource) PostChannel(_ context.Context, name, text string) (node.PublicPost, error) {
 	f.sent = append(f.sent, name+": "+text)
 	return node.PublicPost{}, nil

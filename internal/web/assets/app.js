@@ -394,15 +394,15 @@ function roomsSection() {
     h('p', { class: 'muted small', text: 'Announcements: only the owner and the delegates they sign can post; everyone reads. Follow one with the owner key its owner shares.' }),
     followForm, makeForm);
   const load = async () => {
-    const [cs, as] = await Promise.all([api('GET', '/v1/channels'), api('GET', '/v1/announce')]);
+    const [cs, as, latest] = await Promise.all([api('GET', '/v1/channels'), api('GET', '/v1/announce'), api('GET', '/v1/channels/latest')]);
     const rooms = cs.map(c => c.name === 'nearby'
       ? { kind: 'nearby', name: 'nearby', label: 'Nearby', note: 'everyone a few hops away', ref: 'nearby' }
       : { kind: 'channel', name: c.name, label: c.name, note: 'channel', ref: c.name });
     for (const a of as) rooms.push({ kind: 'announce', name: a.name, label: a.name, note: a.mine ? 'your announcements' : 'announcements', ref: 'announce:' + a.name });
     const seen = new Set();
     const unique = rooms.filter(r => { const k = r.kind + r.name; if (seen.has(k)) return false; seen.add(k); return true; });
-    const posts = await Promise.all(unique.slice(0, 50).map(r => api('GET', '/v1/channels/posts?channel=' + encodeURIComponent(r.ref)).catch(() => [])));
-    list.replaceChildren(...unique.map((r, i) => roomRow(r, (posts[i] || []).at(-1))));
+    const last = new Map(latest.map(l => [l.room, l.last]));
+    list.replaceChildren(...unique.map(r => roomRow(r, last.get(r.ref))));
   };
   const el = h('section', { id: 'rooms-section' }, h('h2', { text: 'Channels' }), list, out, forms);
   return { el, load: keepFn(load, ['change']) };
