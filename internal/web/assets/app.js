@@ -450,7 +450,7 @@ async function pageRoom(root, kind, name) {
   } else if (kind === 'channel') {
     about = 'Anyone who knows this name (and password) reads and posts here. You post as ' + shortKey(info.pseudonym) + ' today: a pseudonym of this channel only, new each day.';
   } else if (mine) {
-    about = 'Your announcement channel: only you and the delegates you sign can post; everyone who follows it reads.';
+    about = 'Your announcement channel: only you and the delegates you sign can post; everyone who follows it reads. Let someone post too with `grapevine announce delegate` on the command line.';
   } else {
     about = 'Announcements: only the owner and the delegates they sign can post; every relay checks the signature before carrying a post.';
   }
