@@ -43,7 +43,7 @@ socket in the home instead, and need no passphrase.`,
 	}
 	root.PersistentFlags().StringVar(&c.home, "home", "", "home directory (default $GRAPEVINE_HOME, else $XDG_DATA_HOME/grapevine)")
 	root.PersistentFlags().StringVar(&c.passphraseFile, "passphrase-file", "", "read the passphrase from this file (first line)")
-	root.AddCommand(c.initCmd(), c.idCmd(), c.contactsCmd(), c.sendCmd(), c.messagesCmd(), c.groupsCmd(), c.channelsCmd(), c.nearbyCmd(),
+	root.AddCommand(c.initCmd(), c.idCmd(), c.contactsCmd(), c.sendCmd(), c.messagesCmd(), c.groupsCmd(), c.channelsCmd(), c.nearbyCmd(), c.announceCmd(),
 		c.envelopesCmd(), c.exportCmd(), c.importCmd(), c.peersCmd(), c.statusCmd(), c.clockCmd(), c.settingsCmd())
 	// The running node's own commands (up.go, demo.go): add them here.
 	root.AddCommand(c.upCmd(), c.demoCmd(), c.simCmd())

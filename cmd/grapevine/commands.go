@@ -332,8 +332,8 @@ off for more than 30 days, say), --trust accepts it.`,
 func (c *cli) sendCmd() *cobra.Command {
 	var group bool
 	cmd := &cobra.Command{
-		Use:   "send CONTACT|GROUP TEXT|-",
-		Short: "Write to a contact (name or fingerprint prefix) or a group",
+		Use:   "send CONTACT|GROUP|#CHANNEL|nearby TEXT|-",
+		Short: "Write to a contact (name or fingerprint prefix), a group, a channel or Nearby",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
 export, and with every neighbour your node links to: at once if it is running
 (grapevine up). TEXT may be several words; - reads the text from standard
@@ -342,7 +342,11 @@ A text of only spaces is refused.
 
 To a group you are in (grapevine groups), the post is one envelope that every
 member opens. A name that is not a contact's is taken as a group's; --group
-says so outright (a name that is both is refused without it).`,
+says so outright (a name that is both is refused without it).
+
+To a public channel you joined, #NAME; to Nearby, nearby; to an announcement
+channel of yours, announce:NAME. A public post carries a proof-of-work stamp,
+which takes about a second to make, and it leaves like any other envelope.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text := strings.Join(args[1:], " ")
@@ -357,6 +361,11 @@ says so outright (a name that is both is refused without it).`,
 				return errors.New("the message is empty: write some text (or - to read it from standard input)")
 			}
 			return c.withNode(cmd.Context(), func(n api.Core) error {
+				if room, ok, err := publicRoom(cmd.Context(), n, args[0], group); err != nil {
+					return err
+				} else if ok {
+					return c.postRoom(cmd.Context(), n, room, text)
+				}
 				toGroup := group
 				if !toGroup {
 					var err error
@@ -389,8 +398,8 @@ func shortID(id string) string { return id[:min(len(id), 16)] }
 func (c *cli) messagesCmd() *cobra.Command {
 	var asJSON, follow, group bool
 	cmd := &cobra.Command{
-		Use:   "messages [CONTACT|GROUP] [--json]",
-		Short: "Show messages, with one contact, in one group, or all",
+		Use:   "messages [CONTACT|GROUP|#CHANNEL|nearby] [--json]",
+		Short: "Show messages, with one contact, in one group or public room, or all",
 		Long: `Show messages, oldest first. Status of what you wrote: queued (sealed here, no
 neighbour has it yet), carried (handed to at least one neighbour, no receipt yet),
 delivered (their device's receipt came back) or expired (no receipt, and every
@@ -405,7 +414,12 @@ with a bar before each of its lines.
 Given a group (a name that is not a contact's, or --group), its posts with
 their writers: a contact's name, "me", or the start of the fingerprint of a
 member who is not your contact. Without a contact or group, --follow also
-prints new posts in every group.`,
+prints new posts in every group.
+
+Given #NAME (a channel you joined), nearby, or announce:NAME (an announcement
+channel you own or follow), its posts with their posters' pseudonyms (the
+start of the key; "me" for yours), without those of posters you muted or
+blocked. --follow is for contacts and groups only.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
@@ -413,9 +427,17 @@ prints new posts in every group.`,
 				ref = args[0]
 			}
 			if follow {
+				if r := strings.ToLower(ref); !group && (strings.HasPrefix(r, "#") || r == "nearby" || strings.HasPrefix(r, "announce:")) {
+					return fmt.Errorf("--follow is for contacts and groups: read %s without it", safe(ref))
+				}
 				return c.followMessages(cmd.Context(), ref, group, asJSON)
 			}
 			return c.withNode(cmd.Context(), func(n api.Core) error {
+				if room, ok, err := publicRoom(cmd.Context(), n, ref, group); err != nil {
+					return err
+				} else if ok {
+					return c.printPosts(cmd.Context(), n, room, asJSON)
+				}
 				toGroup := group
 				if ref != "" && !toGroup {
 					var err error

@@ -27,7 +27,9 @@ type Channels interface {
 	PostChannel(ctx context.Context, name, text string) (node.PublicPost, error)
 	PostNearby(ctx context.Context, text string, hops int, lifetime time.Duration) (node.PublicPost, error)
 	ChannelPosts(ctx context.Context, name string) ([]node.PublicPost, error)
+	LatestPosts(ctx context.Context) ([]node.RoomLatest, error)
 	MutePoster(ctx context.Context, key, mode string) error
+	Announcements(ctx context.Context) ([]node.AnnouncementChannel, error)
 	CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error)
 	FollowAnnouncements(ctx context.Context, owner, name string) error
 	Announce(ctx context.Context, name, text string) (node.PublicPost, error)
@@ -119,6 +121,7 @@ func (s *Server) channelRoutes() {
 		}
 		return list(s.n.ChannelMessages(name))
 	})
+	s.handle("GET /v1/channels/latest", func(*http.Request) (any, error) { return list(s.n.LatestPosts()) })
 	s.handle("POST /v1/channels/mute", func(r *http.Request) (any, error) {
 		req, err := decode[MuteRequest](r)
 		if err != nil {
@@ -147,6 +150,7 @@ func (s *Server) channelRoutes() {
 		}
 		return ok(s.n.PostNearby(r.Context(), req.Text, req.Hops, time.Duration(req.Lifetime)*time.Second))
 	})
+	s.handle("GET /v1/announce", func(*http.Request) (any, error) { return list(s.n.Announcements()) })
 	announce := func(path string, fn func(r *http.Request, q AnnounceRequest) (any, error)) {
 		s.handle("POST /v1/announce/"+path, func(r *http.Request) (any, error) {
 			req, err := decode[AnnounceRequest](r)
@@ -241,10 +245,23 @@ func (c *Client) ChannelPosts(ctx context.Context, name string) ([]node.PublicPo
 	return v, c.do(ctx, http.MethodGet, "/v1/channels/posts", url.Values{"channel": {name}}, nil, &v)
 }
 
+// LatestPosts is every public room's number of posts and newest post
+// (rooms without posts left out).
+func (c *Client) LatestPosts(ctx context.Context) ([]node.RoomLatest, error) {
+	var v []node.RoomLatest
+	return v, c.do(ctx, http.MethodGet, "/v1/channels/latest", nil, nil, &v)
+}
+
 // MutePoster mutes ("mute"), blocks ("block") or unmutes ("") a poster
 // by key.
 func (c *Client) MutePoster(ctx context.Context, key, mode string) error {
 	return c.do(ctx, http.MethodPost, "/v1/channels/mute", nil, MuteRequest{Poster: key, Mode: mode}, nil)
+}
+
+// Announcements lists the announcement channels I own and follow.
+func (c *Client) Announcements(ctx context.Context) ([]node.AnnouncementChannel, error) {
+	var v []node.AnnouncementChannel
+	return v, c.do(ctx, http.MethodGet, "/v1/announce", nil, nil, &v)
 }
 
 // CreateAnnouncements makes my announcement channel name.
@@ -325,6 +342,13 @@ func (l Local) ChannelPosts(ctx context.Context, name string) ([]node.PublicPost
 	return l.N.ChannelMessages(name)
 }
 
+func (l Local) LatestPosts(ctx context.Context) ([]node.RoomLatest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.N.LatestPosts()
+}
+
 func (l Local) MutePoster(ctx context.Context, key, mode string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -338,6 +362,13 @@ func (l Local) MutePoster(ctx context.Context, key, mode string) error {
 		return l.N.Unmute(key)
 	}
 	return errors.New(`mode ` + mode + `: want mute, block or unmute`)
+}
+
+func (l Local) Announcements(ctx context.Context) ([]node.AnnouncementChannel, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.N.Announcements()
 }
 
 func (l Local) CreateAnnouncements(ctx context.Context, name string) (node.AnnouncementChannel, error) {

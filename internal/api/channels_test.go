@@ -56,11 +56,19 @@ func TestChannelEndpoints(t *testing.T) {
 	if ps := must(c.ChannelPosts(ctx, "#market"))(t); len(ps) != 1 {
 		t.Errorf("after muting Bob: %+v", ps)
 	}
+	if ls := must(c.LatestPosts(ctx))(t); len(ls) != 1 || ls[0].Room != "#market" || ls[0].Posts != 1 || ls[0].Last.ID != mine.ID {
+		t.Errorf("LatestPosts with Bob muted = %+v", ls)
+	}
 	if err := c.MutePoster(ctx, poster, ""); err != nil {
 		t.Fatal(err)
 	}
 	if ps := must(c.ChannelPosts(ctx, "#market"))(t); len(ps) != 2 {
 		t.Errorf("after unmuting Bob: %+v", ps)
+	}
+
+	same(t, "LatestPosts", must(c.LatestPosts(ctx))(t), must(a.LatestPosts())(t))
+	if ls := must(c.LatestPosts(ctx))(t); len(ls) != 1 || ls[0].Posts != 2 || ls[0].Last.ID != posts[1].ID {
+		t.Errorf("LatestPosts = %+v, want Bob's post the newest of 2", ls)
 	}
 
 	// Nearby: joined from the start, a post with a hop limit.
@@ -88,6 +96,11 @@ func TestChannelEndpoints(t *testing.T) {
 	}
 	if err := c.FollowAnnouncements(ctx, ac.Owner, "clinic2"); err != nil {
 		t.Error(err)
+	}
+	as := must(c.Announcements(ctx))(t)
+	same(t, "Announcements", as, must(a.Announcements())(t))
+	if len(as) != 2 || as[0] != ac || as[1] != (node.AnnouncementChannel{Name: "clinic2", Owner: ac.Owner}) {
+		t.Errorf("Announcements = %+v", as)
 	}
 	if err := c.LeaveChannel(ctx, "#market"); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 // Package tui is `grapevine chat`: a full-screen terminal client of the
 // running node (Bubble Tea), with the conversation list, a chat view whose
 // message states change live, a send box, and contact requests to accept or
-// reject; and the private groups (SPEC §15) the node is in, each with its
-// posts and a send box. Everything a contact chose (names, texts) is cleaned of escape
+// reject; the private groups (SPEC §15) the node is in, each with its
+// posts and a send box; and the public rooms: Nearby, the channels joined
+// and the announcement channels owned or followed, with their posters'
+// pseudonyms. Everything a contact chose (names, texts) is cleaned of escape
 // sequences and bidi controls before it reaches the terminal (termtext).
 package tui
 
@@ -35,6 +37,29 @@ type Source interface {
 	Groups(ctx context.Context) ([]node.RoomConversation, error)
 	GroupMessages(ctx context.Context, group string) ([]node.RoomMessage, error)
 	SendGroup(ctx context.Context, group, text string) (node.RoomMessage, error)
+	Channels(ctx context.Context) ([]node.ChannelInfo, error)
+	Announcements(ctx context.Context) ([]node.AnnouncementChannel, error)
+	ChannelPosts(ctx context.Context, name string) ([]node.PublicPost, error)
+	LatestPosts(ctx context.Context) ([]node.RoomLatest, error)
+	PostChannel(ctx context.Context, name, text string) (node.PublicPost, error)
+	PostNearby(ctx context.Context, text string, hops int, lifetime time.Duration) (node.PublicPost, error)
+	Announce(ctx context.Context, name, text string) (node.PublicPost, error)
+}
+
+// roomKey stands for a public room (the open chat, the selection): "room:"
+// and its name as the API has it ("#name", "nearby", "announce:" and a
+// local name).
+const roomKey = "room:"
+
+// publicRoom is a public room as listed: Nearby, a channel, or an
+// announcement channel (mine: I post to it).
+type publicRoom struct {
+	Ref  string // as the API names it
+	Name string // as shown
+	Kind string // "nearby", "channel" or "announce"
+	Mine bool
+	Me   string           // my pseudonym in it (channels and Nearby)
+	Last *node.PublicPost // the newest post, if any
 }
 
 // groupKey is what stands for a group where a contact's fingerprint stands
@@ -45,9 +70,13 @@ const groupKey = "group:"
 type item struct {
 	conv  *node.Conversation
 	group *node.RoomConversation
+	room  *publicRoom
 }
 
 func (it item) key() string {
+	if it.room != nil {
+		return roomKey + it.room.Ref
+	}
 	if it.group != nil {
 		return groupKey + it.group.ID
 	}
@@ -56,6 +85,10 @@ func (it item) key() string {
 
 func (it item) activity() time.Time {
 	switch {
+	case it.room != nil && it.room.Last != nil:
+		return it.room.Last.Time
+	case it.room != nil:
+		return time.Time{}
 	case it.group != nil && it.group.Last != nil:
 		return it.group.Last.Time
 	case it.group != nil:
@@ -67,9 +100,9 @@ func (it item) activity() time.Time {
 }
 
 // items lists the conversations and groups together, newest activity first
-// (each list keeps its own order among equals).
-func items(convs []node.Conversation, groups []node.RoomConversation) []item {
-	out := make([]item, 0, len(convs)+len(groups))
+// (each list keeps its own order among equals), then the public rooms.
+func items(convs []node.Conversation, groups []node.RoomConversation, rooms ...publicRoom) []item {
+	out := make([]item, 0, len(convs)+len(groups)+len(rooms))
 	for i := range convs {
 		out = append(out, item{conv: &convs[i]})
 	}
@@ -77,7 +110,14 @@ func items(convs []node.Conversation, groups []node.RoomConversation) []item {
 		out = append(out, item{group: &groups[i]})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].activity().After(out[j].activity()) })
-	return out
+	// The public rooms come after, newest post first, as in the web UI:
+	// Nearby is always there and must not push a contact's request down.
+	pub := make([]item, 0, len(rooms))
+	for i := range rooms {
+		pub = append(pub, item{room: &rooms[i]})
+	}
+	sort.SliceStable(pub, func(i, j int) bool { return pub[i].activity().After(pub[j].activity()) })
+	return append(out, pub...)
 }
 
 // history is how many messages of a conversation the chat view keeps.
@@ -99,11 +139,14 @@ type model struct {
 	self   node.Self
 	convs  []node.Conversation
 	groups []node.RoomConversation
-	items  []item // convs and groups, as listed
+	rooms  []publicRoom
+	items  []item // convs, groups and rooms, as listed
 	sel    int
+	chosen bool   // the user moved the selection: it follows its item
 	open   string // fingerprint of the open chat, groupKey+ID for a group, "" for the list
 	msgs   []node.Message
 	posts  []node.RoomMessage // of the open group
+	pub    []node.PublicPost  // of the open public room
 	carry  map[string]int     // message ID → links it went out on
 	input  []rune
 	status string
@@ -157,8 +200,17 @@ func (m *model) reload() tea.Cmd {
 		if next.groups, err = src.Groups(ctx); err != nil {
 			return failed{err}
 		}
-		next.items = items(next.convs, next.groups)
-		if id, ok := strings.CutPrefix(open, groupKey); ok {
+		if next.rooms, err = loadRooms(ctx, src); err != nil {
+			return failed{err}
+		}
+		next.items = items(next.convs, next.groups, next.rooms...)
+		if ref, ok := strings.CutPrefix(open, roomKey); ok {
+			posts, err := src.ChannelPosts(ctx, ref)
+			if err != nil {
+				return failed{err}
+			}
+			next.pub = posts[max(0, len(posts)-history):]
+		} else if id, ok := strings.CutPrefix(open, groupKey); ok {
 			posts, err := src.GroupMessages(ctx, id)
 			if err != nil {
 				return failed{err}
@@ -183,6 +235,48 @@ func (m *model) reload() tea.Cmd {
 	}
 }
 
+// loadRooms lists Nearby, the channels joined and the announcement
+// channels, each with its newest post.
+func loadRooms(ctx context.Context, src Source) ([]publicRoom, error) {
+	cs, err := src.Channels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	as, err := src.Announcements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rooms []publicRoom
+	for _, c := range cs {
+		if c.Name == "nearby" {
+			rooms = append(rooms, publicRoom{Ref: "nearby", Name: "Nearby", Kind: "nearby", Me: c.Pseudonym})
+		} else {
+			rooms = append(rooms, publicRoom{Ref: c.Name, Name: c.Name, Kind: "channel", Me: c.Pseudonym})
+		}
+	}
+	seen := map[string]int{}
+	for _, a := range as {
+		if i, ok := seen[a.Name]; ok {
+			rooms[i].Mine = rooms[i].Mine || a.Mine
+			continue
+		}
+		seen[a.Name] = len(rooms)
+		rooms = append(rooms, publicRoom{Ref: "announce:" + a.Name, Name: a.Name, Kind: "announce", Mine: a.Mine})
+	}
+	latest, err := src.LatestPosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rooms {
+		for j := range latest {
+			if latest[j].Room == rooms[i].Ref {
+				rooms[i].Last = &latest[j].Last
+			}
+		}
+	}
+	return rooms, nil
+}
+
 func (m *model) current() *item {
 	if m.sel >= 0 && m.sel < len(m.items) {
 		return &m.items[m.sel]
@@ -195,6 +289,16 @@ func (m *model) openConv() *node.Conversation {
 	for i := range m.convs {
 		if m.convs[i].Contact.Fingerprint == m.open {
 			return &m.convs[i]
+		}
+	}
+	return nil
+}
+
+// openRoom is the open public room (nil for a contact's chat or a group).
+func (m *model) openRoom() *publicRoom {
+	for i := range m.rooms {
+		if roomKey+m.rooms[i].Ref == m.open {
+			return &m.rooms[i]
 		}
 	}
 	return nil
@@ -222,10 +326,12 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if c := m.current(); c != nil {
 				selKey = c.key()
 			}
-			m.convs, m.groups, m.items, m.msgs, m.carry, m.posts = msg.m.convs, msg.m.groups, msg.m.items, msg.m.msgs, msg.m.carry, msg.m.posts
+			m.convs, m.groups, m.rooms, m.items, m.msgs, m.carry, m.posts, m.pub = msg.m.convs, msg.m.groups, msg.m.rooms, msg.m.items, msg.m.msgs, msg.m.carry, msg.m.posts, msg.m.pub
 			m.sel = 0
 			for i, it := range m.items {
-				if it.key() == selKey {
+				// A public room the selection merely started on (Nearby,
+				// when there is nothing else) does not keep it.
+				if it.key() == selKey && (it.room == nil || m.chosen) {
 					m.sel = i
 				}
 			}
@@ -258,10 +364,37 @@ func (m *model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	c := m.openConv()
 	switch s {
 	case "esc":
-		m.open, m.msgs, m.posts, m.input = "", nil, nil, nil
+		m.open, m.msgs, m.posts, m.pub, m.input = "", nil, nil, nil, nil
 		return m, m.reload()
 	case "enter":
 		text := strings.TrimSpace(string(m.input))
+		if r := m.openRoom(); r != nil {
+			if text == "" {
+				return m, nil
+			}
+			if r.Kind == "announce" && !r.Mine {
+				m.status = "only the owner and delegates post here"
+				return m, nil
+			}
+			m.input = nil
+			m.status = "stamping your post (proof of work, about a second)…"
+			ctx, src, room := m.ctx, m.src, *r
+			return m, func() tea.Msg {
+				var err error
+				switch room.Kind {
+				case "nearby":
+					_, err = src.PostNearby(ctx, text, 0, 0)
+				case "announce":
+					_, err = src.Announce(ctx, strings.TrimPrefix(room.Ref, "announce:"), text)
+				default:
+					_, err = src.PostChannel(ctx, room.Ref, text)
+				}
+				if err != nil {
+					return failed{err}
+				}
+				return sent{}
+			}
+		}
 		if g := m.openGroup(); g != nil && text != "" {
 			m.input = nil
 			ctx, src, id := m.ctx, m.src, g.ID
@@ -320,10 +453,12 @@ func (m *model) listKey(s string) (tea.Model, tea.Cmd) {
 		if m.sel > 0 {
 			m.sel--
 		}
+		m.chosen = true
 	case "down", "j":
 		if m.sel < len(m.items)-1 {
 			m.sel++
 		}
+		m.chosen = true
 	case "enter", "right", "l":
 		if c := m.current(); c != nil {
 			m.open = c.key()
@@ -425,7 +560,7 @@ func (m *model) footer(help string) string {
 
 func (m *model) listView() []string {
 	lines := []string{m.header("chats"), strings.Repeat("─", max(m.w, 1))}
-	if len(m.items) == 0 {
+	if len(m.convs) == 0 && len(m.groups) == 0 {
 		lines = append(lines, "No contacts yet: show your invite (grapevine id) or add one (grapevine contacts add).")
 	}
 	room := max(m.h-4, 1)
@@ -435,7 +570,9 @@ func (m *model) listView() []string {
 	}
 	for i := first; i < len(m.items) && i < first+room; i++ {
 		var line string
-		if g := m.items[i].group; g != nil {
+		if r := m.items[i].room; r != nil {
+			line = roomLine(r)
+		} else if g := m.items[i].group; g != nil {
 			line = "# " + clean(g.Name) + dim + fmt.Sprintf(" · %d members", len(g.Members)) + reset
 			if g.Last != nil {
 				line += "  " + dim + g.Last.Time.Local().Format("15:04") + " " + clean(g.Last.Sender) + ": " + clean(g.Last.Text) + reset
@@ -478,6 +615,9 @@ func (m *model) convLine(c node.Conversation) string {
 }
 
 func (m *model) chatView() []string {
+	if r := m.openRoom(); r != nil {
+		return m.roomView(r)
+	}
 	if g := m.openGroup(); g != nil {
 		return m.groupView(g)
 	}
@@ -565,6 +705,73 @@ func (m *model) groupView(g *node.RoomConversation) []string {
 			head += "  " + dim + "(written before the group's last change)" + reset
 		}
 		body = m.wrap(append(body, head), p.Text)
+	}
+	return m.frame(top, body, bottom)
+}
+
+// short is the start of a poster's key, as grapevine messages shows it.
+func short(key string) string { return key[:min(len(key), 12)] }
+
+// roomLine is a public room's line in the list.
+func roomLine(r *publicRoom) string {
+	var line string
+	switch r.Kind {
+	case "nearby":
+		line = "◎ Nearby" + dim + " · everyone a few hops away" + reset
+	case "announce":
+		what := " · announcements"
+		if r.Mine {
+			what = " · your announcements"
+		}
+		line = "! " + clean(r.Name) + dim + what + reset
+	default:
+		line = "# " + clean(r.Name) + dim + " · channel" + reset
+	}
+	if p := r.Last; p != nil {
+		who := short(p.Poster)
+		if p.Poster == "me" {
+			who = "you"
+		}
+		line += "  " + dim + p.Time.Local().Format("15:04") + " " + who + ": " + clean(p.Text) + reset
+	}
+	return line
+}
+
+// roomView is an open public room: its posts with their posters'
+// pseudonyms (the start of the key), and the send box (not for others'
+// announcement channels).
+func (m *model) roomView(r *publicRoom) []string {
+	var title, about, help string
+	switch r.Kind {
+	case "nearby":
+		title, about = "◎ Nearby", "everyone a few hops away: posts go 2 hops and last an hour; you are "+short(r.Me)+" today"
+	case "announce":
+		title = "! " + clean(r.Name)
+		about = "announcements: only the owner and delegates post"
+		if r.Mine {
+			about = "your announcement channel: followers read what you post"
+		}
+	default:
+		title, about = "# "+clean(r.Name), "public channel: you post as "+short(r.Me)+" today (grapevine channels mute to hide a poster)"
+	}
+	help = "enter post (stamped, about a second) · esc back · ctrl+c quit"
+	input := "> " + string(m.input) + "█"
+	if r.Kind == "announce" && !r.Mine {
+		help, input = "esc back · ctrl+c quit", dim+"(read only)"+reset
+	}
+	top := []string{m.header(title), strings.Repeat("─", max(m.w, 1)), dim + about + reset}
+	bottom := []string{strings.Repeat("─", max(m.w, 1)), input, m.footer(help)}
+	var body []string
+	for _, p := range m.pub {
+		who := short(p.Poster)
+		if p.Poster == "me" {
+			who = "you"
+		}
+		head := dim + p.Time.Local().Format("15:04") + reset + " " + bold + who + reset
+		body = m.wrap(append(body, head), p.Text)
+	}
+	if len(body) == 0 {
+		body = []string{dim + "No posts yet." + reset}
 	}
 	return m.frame(top, body, bottom)
 }

@@ -59,7 +59,44 @@ type fakeSource struct {
 	convs  []node.Conversation
 	groups []node.RoomConversation
 	posts  []node.RoomMessage
-	sent   []string // "group ID: text" or "contact: text"
+	sent   []string // "group ID: text" or "contact: text" or "ROOM: text"
+	chans  []node.ChannelInfo
+	anns   []node.AnnouncementChannel
+	pub    map[string][]node.PublicPost
+}
+
+func (f *fakeSource) Channels(context.Context) ([]node.ChannelInfo, error) {
+	if f.chans == nil {
+		return []node.ChannelInfo{{Name: "nearby", Bits: 21, Pseudonym: strings.Repeat("ab", 32)}}, nil
+	}
+	return f.chans, nil
+}
+func (f *fakeSource) Announcements(context.Context) ([]node.AnnouncementChannel, error) {
+	return f.anns, nil
+}
+func (f *fakeSource) ChannelPosts(_ context.Context, name string) ([]node.PublicPost, error) {
+	return f.pub[name], nil
+}
+func (f *fakeSource) LatestPosts(context.Context) ([]node.RoomLatest, error) {
+	var out []node.RoomLatest
+	for room, ps := range f.pub {
+		if len(ps) > 0 {
+			out = append(out, node.RoomLatest{Room: room, Posts: len(ps), Last: ps[len(ps)-1]})
+		}
+	}
+	return out, nil
+}
+func (f *fakeSource) PostChannel(_ context.Context, name, text string) (node.PublicPost, error) {
+	f.sent = append(f.sent, name+": "+text)
+	return node.PublicPost{}, nil
+}
+func (f *fakeSource) PostNearby(_ context.Context, text string, _ int, _ time.Duration) (node.PublicPost, error) {
+	f.sent = append(f.sent, "nearby: "+text)
+	return node.PublicPost{}, nil
+}
+func (f *fakeSource) Announce(_ context.Context, name, text string) (node.PublicPost, error) {
+	f.sent = append(f.sent, "announce:"+name+": "+text)
+	return node.PublicPost{}, nil
 }
 
 func (f *fakeSource) Self(context.Context) (node.Self, error) { return node.Self{Name: "Alice"}, nil }
@@ -147,5 +184,97 @@ func TestGroupsInTheChat(t *testing.T) {
 	m.sel = 0
 	if _, cmd := m.listKey("a"); cmd != nil || m.status == "" {
 		t.Errorf("a on a group: %v, status %q", cmd, m.status)
+	}
+}
+
+// TestRoomsInTheChat: Nearby, a channel and a followed announcement channel
+// are listed beside the contacts; a channel shows its posts under their
+// posters' pseudonyms (hostile text defused) and enter posts to it; Nearby
+// posts to Nearby; another's announcement channel is read-only.
+func TestRoomsInTheChat(t *testing.T) {
+	now := time.Now()
+	poster := strings.Repeat("9f", 32)
+	f := &fakeSource{
+		chans: []node.ChannelInfo{{Name: "nearby", Bits: 21, Pseudonym: strings.Repeat("ab", 32)}, {Name: "#rescue", Bits: 21, Pseudonym: strings.Repeat("cd", 32)}},
+		anns:  []node.AnnouncementChannel{{Name: "clinic", Owner: strings.Repeat("ee", 32)}},
+		pub: map[string][]node.PublicPost{
+			"#rescue":         {{ID: "r1", Room: "#rescue", Poster: poster, Direction: "in", Text: "water\x1b[2J at the school", Time: now}},
+			"announce:clinic": {{ID: "a1", Room: "announce:clinic", Poster: strings.Repeat("ee", 32), Direction: "in", Text: "open at nine", Time: now.Add(-time.Hour)}},
+		},
+	}
+	m := &model{ctx: context.Background(), src: f, w: 100, h: 20, self: node.Self{Name: "Alice"}}
+	run(m, m.Init())
+	list := m.View().Content
+	for _, want := range []string{"# #rescue", "9f9f9f9f9f9f: water", "◎ Nearby", "! clinic", "No contacts yet"} {
+		if !strings.Contains(list, want) {
+			t.Fatalf("list lacks %q:\n%s", want, list)
+		}
+	}
+	if strings.Contains(list, "\x1b[2J") {
+		t.Fatal("the list holds an escape sequence a poster wrote")
+	}
+	if k := m.items[0].key(); k != roomKey+"#rescue" {
+		t.Fatalf("first item %q, want the channel (newest post)", k)
+	}
+	// Contacts and groups come before the rooms, whatever their activity.
+	old := node.Message{ID: "1", Direction: "in", Text: "hi", Time: now.Add(-48 * time.Hour), Status: node.StatusReceived}
+	f.convs = []node.Conversation{{Contact: node.Contact{Name: "Bob", Fingerprint: "bobfp", State: node.StateActive}, Last: &old}}
+	run(m, m.reload())
+	if k := m.items[0].key(); k != "bobfp" || m.sel != 0 {
+		t.Fatalf("first item %q, selected %d: want Bob's conversation, selected", k, m.sel)
+	}
+	f.convs = nil
+	run(m, m.reload())
+	_, cmd := m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	run(m, cmd)
+	view := m.View().Content
+	for _, want := range []string{"# #rescue", "you post as cdcdcdcdcdcd today", "9f9f9f9f9f9f", `water\x1b[2J at the school`, "enter post"} {
+		if !strings.Contains(view, want) {
+			t.Fatalf("channel view lacks %q:\n%s", want, view)
+		}
+	}
+	for _, r := range "rope here" {
+		m.key(tea.KeyPressMsg{Text: string(r), Code: r})
+	}
+	_, cmd = m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	if !strings.Contains(m.status, "stamping") {
+		t.Errorf("status while posting: %q", m.status)
+	}
+	run(m, cmd)
+	if len(f.sent) != 1 || f.sent[0] != "#rescue: rope here" {
+		t.Fatalf("sent %q", f.sent)
+	}
+	// The announcement channel: read only.
+	m.key(tea.KeyPressMsg{Code: tea.KeyEscape})
+	open := func(key string) {
+		t.Helper()
+		for i, it := range m.items {
+			if it.key() == key {
+				m.sel = i
+			}
+		}
+		_, cmd := m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+		run(m, cmd)
+		if m.open != key {
+			t.Fatalf("opened %q, want %q", m.open, key)
+		}
+	}
+	open(roomKey + "announce:clinic")
+	if view := m.View().Content; !strings.Contains(view, "open at nine") || !strings.Contains(view, "(read only)") {
+		t.Fatalf("announcement view:\n%s", view)
+	}
+	m.key(tea.KeyPressMsg{Text: "x", Code: 'x'})
+	if _, cmd := m.key(tea.KeyPressMsg{Code: tea.KeyEnter}); cmd != nil || !strings.Contains(m.status, "only the owner") {
+		t.Errorf("posting to another's announcements: %v, status %q", cmd, m.status)
+	}
+	m.key(tea.KeyPressMsg{Code: tea.KeyEscape})
+	open(roomKey + "nearby")
+	for _, r := range "hi" {
+		m.key(tea.KeyPressMsg{Text: string(r), Code: r})
+	}
+	_, cmd = m.key(tea.KeyPressMsg{Code: tea.KeyEnter})
+	run(m, cmd)
+	if len(f.sent) != 2 || f.sent[1] != "nearby: hi" {
+		t.Fatalf("sent %q", f.sent)
 	}
 }

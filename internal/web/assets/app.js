@@ -179,6 +179,9 @@ const routes = [
   [/^#?\/?$/, 'chats', pageChats],
   [/^#\/chat\/([a-z2-7]+)$/, 'chats', pageChat],
   [/^#\/group\/([0-9a-f]{64})$/, 'chats', pageGroup],
+  [/^#\/channel\/([^/]+)$/, 'chats', (root, name) => pageRoom(root, 'channel', decodeURIComponent(name))],
+  [/^#\/nearby$/, 'chats', root => pageRoom(root, 'nearby', 'nearby')],
+  [/^#\/announce\/([^/]+)$/, 'chats', (root, name) => pageRoom(root, 'announce', decodeURIComponent(name))],
   [/^#\/contacts$/, 'contacts', pageContacts],
   [/^#\/contact\/([a-z2-7]+)$/, 'contacts', pageContact],
   [/^#\/verify\/([a-z2-7]+)$/, 'contacts', pageVerify],
@@ -311,8 +314,260 @@ async function pageChats(root) {
   more.addEventListener('click', () => { shown += PAGE; load(); });
   const newGroup = h('details', { class: 'new-group' }, h('summary', { text: 'New group' }),
     h('p', { class: 'muted small', text: 'You are its admin: invite contacts from its page; each joins on their own device.' }), createForm);
-  append(root, h('h1', { text: 'Chats' }), groupsHead, invitations, groupList, groupOut, empty, list, h('p', {}, more), newGroup);
-  await Promise.all([load(), loadGroups()]);
+  const rooms = roomsSection();
+  append(root, h('h1', { text: 'Chats' }), groupsHead, invitations, groupList, groupOut, empty, list, h('p', {}, more), newGroup, rooms.el);
+  await Promise.all([load(), loadGroups(), rooms.load()]);
+}
+
+// ---- public rooms: channels, Nearby, announcements ---------------------------
+
+// shortKey is the start of a poster's key as the CLI shows it (12 hex
+// digits), in groups of four.
+function shortKey(k) { return groupFP(k.slice(0, 12)); }
+function roomHref(kind, name) {
+  if (kind === 'nearby') return '#/nearby';
+  return '#/' + kind + '/' + encodeURIComponent(kind === 'channel' ? name.replace(/^#/, '') : name);
+}
+
+// roomsSection is the chats page's list of public rooms (Nearby, the
+// channels joined, the announcement channels owned and followed) with the
+// forms that join a channel, follow an announcement channel or make one.
+function roomsSection() {
+  const list = h('ul', { class: 'list', id: 'rooms' });
+  const out = h('div', { id: 'rooms-out' });
+  const busy = (btn, text) => { btn.disabled = true; out.replaceChildren(h('p', { class: 'muted small', text })); };
+  // Join a channel by name, with its password if it has one.
+  const name = h('input', { type: 'text', id: 'join-channel', maxlength: 64, placeholder: '#name', 'aria-label': 'Channel name', autocomplete: 'off' });
+  const pass = h('input', { type: 'password', id: 'join-password', placeholder: 'Password (if it has one)', 'aria-label': 'Channel password', autocomplete: 'off' });
+  const join = h('button', { id: 'join-channel-button', text: 'Join' });
+  const joinForm = h('form', { class: 'row' }, name, pass, join);
+  joinForm.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!name.value.trim()) return;
+    busy(join, 'Joining: your node derives the channel’s keys from its name and password…');
+    try {
+      const ch = await api('POST', '/v1/channels/join', { name: name.value.trim(), password: pass.value });
+      go(roomHref('channel', ch.name));
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+    } finally {
+      join.disabled = false;
+    }
+  });
+  // Follow an announcement channel by its owner key; make one of mine.
+  const owner = h('input', { type: 'text', id: 'follow-owner', maxlength: 64, placeholder: 'Owner key (64 hex digits)', 'aria-label': 'Owner key', autocomplete: 'off' });
+  const local = h('input', { type: 'text', id: 'follow-name', maxlength: 64, placeholder: 'A name for it', 'aria-label': 'Name to show it under' });
+  const follow = h('button', { id: 'follow-button', class: 'secondary', text: 'Follow' });
+  const followForm = h('form', { class: 'row' }, owner, local, follow);
+  followForm.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!owner.value.trim() || !local.value.trim()) return;
+    busy(follow, 'Following…');
+    try {
+      await api('POST', '/v1/announce/follow', { owner: owner.value.trim(), name: local.value.trim() });
+      go(roomHref('announce', local.value.trim()));
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+    } finally {
+      follow.disabled = false;
+    }
+  });
+  const mineName = h('input', { type: 'text', id: 'new-announce', maxlength: 64, placeholder: 'Name of your announcement channel', 'aria-label': 'Name of your announcement channel' });
+  const make = h('button', { id: 'create-announce', class: 'secondary', text: 'Create' });
+  const makeForm = h('form', { class: 'row' }, mineName, make);
+  makeForm.addEventListener('submit', async e => {
+    e.preventDefault();
+    if (!mineName.value.trim()) return;
+    busy(make, 'Creating…');
+    try {
+      const a = await api('POST', '/v1/announce/create', { name: mineName.value.trim() });
+      go(roomHref('announce', a.name));
+    } catch (err) {
+      out.replaceChildren(errorBox(err));
+    } finally {
+      make.disabled = false;
+    }
+  });
+  const forms = h('details', { class: 'new-room', id: 'new-room' }, h('summary', { text: 'Join a channel or follow announcements' }),
+    h('p', { class: 'muted small', text: 'Anyone who knows a channel’s name (and password) can read it and post. You post under a pseudonym of that channel, new each day, never your name. A wrong password joins a different channel, whose posts are not these: nothing can tell you it is wrong.' }),
+    joinForm,
+    h('p', { class: 'muted small', text: 'Announcements: only the owner and the delegates they sign can post; everyone reads. Follow one with the owner key its owner shares.' }),
+    followForm, makeForm);
+  const load = async () => {
+    const [cs, as, latest] = await Promise.all([api('GET', '/v1/channels'), api('GET', '/v1/announce'), api('GET', '/v1/channels/latest')]);
+    const rooms = cs.map(c => c.name === 'nearby'
+      ? { kind: 'nearby', name: 'nearby', label: 'Nearby', note: 'everyone a few hops away', ref: 'nearby' }
+      : { kind: 'channel', name: c.name, label: c.name, note: 'channel', ref: c.name });
+    for (const a of as) rooms.push({ kind: 'announce', name: a.name, label: a.name, note: a.mine ? 'your announcements' : 'announcements', ref: 'announce:' + a.name });
+    const seen = new Set();
+    const unique = rooms.filter(r => { const k = r.kind + r.name; if (seen.has(k)) return false; seen.add(k); return true; });
+    const last = new Map(latest.map(l => [l.room, l.last]));
+    list.replaceChildren(...unique.map(r => roomRow(r, last.get(r.ref))));
+  };
+  const el = h('section', { id: 'rooms-section' }, h('h2', { text: 'Channels' }), list, out, forms);
+  return { el, load: keepFn(load, ['change']) };
+}
+function roomRow(r, last) {
+  const preview = last ? (last.poster === 'me' ? 'You' : shortKey(last.poster)) + ': ' + last.text.slice(0, 200) : 'No posts yet';
+  const avatar = r.kind === 'nearby' ? '◎' : r.kind === 'announce' ? '!' : '#';
+  return h('li', { 'data-room': r.ref },
+    h('a', { href: roomHref(r.kind, r.name) },
+      h('span', { class: 'avatar', 'aria-hidden': 'true', text: avatar }),
+      h('span', { class: 'conv-body' },
+        h('span', { class: 'conv-top' },
+          h('span', { class: 'name', text: r.label }),
+          h('span', { class: 'muted small', text: last ? fmtTime(last.time) : '' })),
+        h('span', { class: 'row' },
+          h('span', { class: 'conv-last', text: preview }),
+          h('span', { class: 'muted small', text: r.note })))));
+}
+
+// pageRoom shows a public room's posts with their posters' pseudonyms,
+// lets the reader mute or block a poster, and posts to it (a stamp first:
+// proof of work, about a second, shown while it runs).
+async function pageRoom(root, kind, name) {
+  let ref = kind === 'nearby' ? 'nearby' : kind === 'announce' ? 'announce:' + name : '#' + name.replace(/^#/, '').toLowerCase();
+  let info = null, anns = [];
+  if (kind === 'announce') {
+    anns = (await api('GET', '/v1/announce')).filter(a => a.name === name);
+    if (!anns.length) throw new Error('You neither own nor follow an announcement channel named “' + name + '”. Follow one from Chats with its owner key.');
+  } else {
+    const cs = await api('GET', '/v1/channels');
+    info = cs.find(c => c.name === ref);
+    if (!info) throw new Error('You are not in ' + ref + ': join it from Chats (with its password, if it has one).');
+  }
+  const mine = anns.some(a => a.mine);
+  const owners = new Set(anns.map(a => a.owner));
+  const q = '?channel=' + encodeURIComponent(ref);
+  const title = kind === 'nearby' ? 'Nearby' : kind === 'announce' ? name : ref;
+  const avatar = kind === 'nearby' ? '◎' : kind === 'announce' ? '!' : '#';
+  const head = h('div', { class: 'chat-head' },
+    h('a', { href: '#/', class: 'button secondary', 'aria-label': 'Back to chats', text: '←' }),
+    h('span', { class: 'avatar', 'aria-hidden': 'true', text: avatar }), h('span', { class: 'name', text: title }));
+  let about;
+  if (kind === 'nearby') {
+    about = 'Everyone a few hops from you, whoever they are: posts travel 2 hops and expire within an hour. You post as ' + shortKey(info.pseudonym) + ' today (a pseudonym that changes daily).';
+  } else if (kind === 'channel') {
+    about = 'Anyone who knows this name (and password) reads and posts here. You post as ' + shortKey(info.pseudonym) + ' today: a pseudonym of this channel only, new each day.';
+  } else if (mine) {
+    about = 'Your announcement channel: only you and the delegates you sign can post; everyone who follows it reads. Let someone post too with `grapevine announce delegate` on the command line.';
+  } else {
+    about = 'Announcements: only the owner and the delegates they sign can post; every relay checks the signature before carrying a post.';
+  }
+  const notices = h('div', { class: 'notices' });
+  const manage = h('details', { class: 'group-manage', id: 'room-manage' }, h('summary', { text: 'About this room' }),
+    h('p', { class: 'muted small', id: 'room-about', text: about }));
+  if (kind === 'announce') {
+    for (const a of anns) {
+      append(manage, h('p', { class: 'small', text: a.mine ? 'Followers need its owner key:' : 'Owner key:' }),
+        h('div', { class: 'link', 'data-owner': a.owner, text: a.owner }));
+    }
+  }
+  if (kind === 'channel') {
+    const leave = h('button', { class: 'secondary', id: 'room-leave', text: 'Leave the channel' });
+    leave.addEventListener('click', async () => {
+      try { await api('POST', '/v1/channels/leave', { name: ref }); go('#/'); } catch (err) { notices.replaceChildren(errorBox(err)); }
+    });
+    append(manage, h('p', { class: 'muted small', text: 'Leaving stops your node reading it; posts already here go when they expire.' }), h('div', { class: 'row' }, leave));
+  }
+  const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
+  const canPost = kind !== 'announce' || mine;
+  const text = h('textarea', { id: 'compose', rows: 1, placeholder: kind === 'nearby' ? 'Write to everyone nearby' : 'Write to ' + title, maxlength: 16384, 'aria-label': 'Post' });
+  const send = h('button', { id: 'send', text: 'Post' });
+  const form = h('form', { class: 'sendbox', hidden: !canPost }, text, send);
+  const progress = h('p', { class: 'muted small', id: 'stamping', 'aria-live': 'polite' });
+  const readOnly = canPost ? null : h('p', { class: 'muted small', text: 'Only the owner and their delegates post here.' });
+  append(root, h('div', { class: 'chat' }, head, manage, notices, list, progress, readOnly, form));
+
+  const posterLabel = p => {
+    if (kind === 'announce') return owners.has(p.poster) ? 'owner' : 'delegate ' + shortKey(p.poster);
+    return shortKey(p.poster);
+  };
+  const setMode = async (poster, mode, label) => {
+    try {
+      await api('POST', '/v1/channels/mute', { poster, mode });
+    } catch (err) {
+      notices.replaceChildren(errorBox(err));
+      return;
+    }
+    if (mode === 'unmute') {
+      notices.replaceChildren(h('p', { class: 'muted small', text: label + '’s posts are shown again.' }));
+    } else {
+      const undo = h('button', { class: 'secondary', 'data-action': 'unmute', text: 'Undo' });
+      undo.addEventListener('click', () => setMode(poster, 'unmute', label));
+      notices.replaceChildren(h('p', { class: 'muted small' }, mode === 'mute'
+        ? 'Muted ' + label + ': their posts are hidden here; your node still carries them for others. '
+        : 'Blocked ' + label + ': their posts are hidden and your node no longer carries them. ', undo));
+    }
+    refresh();
+  };
+  const byID = new Map();
+  function postEl(p) {
+    const out = p.poster === 'me';
+    const label = out ? '' : posterLabel(p);
+    const act = (word, mode) => {
+      const b = h('button', { class: 'secondary', 'data-action': mode, text: word });
+      b.addEventListener('click', () => { b.disabled = true; setMode(p.poster, mode, label); });
+      return b;
+    };
+    const until = kind === 'nearby' ? ' · until ' + fmtTime(p.expires) : '';
+    return h('div', { class: 'msg ' + (out ? 'out' : 'in'), 'data-id': p.id, 'data-poster': p.poster },
+      out ? null : h('div', { class: 'sender small', title: p.poster, text: label }),
+      h('div', { class: 'text', dir: 'auto', text: p.text }),
+      h('div', { class: 'meta' }, fmtTime(p.time) + until,
+        out ? null : h('span', { class: 'post-actions' }, act('Mute', 'mute'), act('Block', 'block'))));
+  }
+  async function refresh() {
+    const posts = (await api('GET', '/v1/channels/posts' + q)).slice(-200);
+    const keepIDs = new Set(posts.map(p => p.id));
+    for (const [id, el] of byID) if (!keepIDs.has(id)) { el.remove(); byID.delete(id); }
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    let prev = null;
+    for (const p of posts) {
+      let el = byID.get(p.id);
+      if (!el) { el = postEl(p); byID.set(p.id, el); }
+      if (prev ? prev.nextSibling !== el : list.firstChild !== el) {
+        if (prev) prev.after(el); else list.prepend(el);
+      }
+      prev = el;
+    }
+    if (atBottom || root.dataset.loaded !== '1') list.scrollTop = list.scrollHeight;
+    root.dataset.loaded = '1';
+    root.dataset.count = String(byID.size);
+  }
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    const t = text.value;
+    if (!t.trim()) return;
+    send.disabled = true;
+    const t0 = performance.now();
+    const secs = () => ((performance.now() - t0) / 1000).toFixed(1) + ' s';
+    const tick = () => { progress.textContent = 'Stamping your post: ' + secs() + ' (proof of work that relays check, about a second)…'; };
+    tick();
+    const timer = setInterval(tick, 100);
+    try {
+      const path = kind === 'nearby' ? '/v1/nearby/post' : kind === 'announce' ? '/v1/announce/post' : '/v1/channels/post';
+      const body = kind === 'nearby' ? { text: t } : kind === 'announce' ? { name, text: t } : { channel: ref, text: t };
+      await api('POST', path, body);
+      clearInterval(timer);
+      progress.textContent = 'Posted: stamped in ' + secs() + ': your node offers it to every neighbour it links to.';
+      text.value = '';
+      await refresh();
+      list.scrollTop = list.scrollHeight;
+    } catch (err) {
+      clearInterval(timer);
+      progress.textContent = '';
+      notices.replaceChildren(errorBox(err));
+    } finally {
+      send.disabled = false;
+      text.focus();
+    }
+  });
+  text.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  await keep(refresh, ['change']);
+  if (canPost) text.focus();
 }
 function groupRow(g) {
   const last = g.last;
