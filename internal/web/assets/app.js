@@ -129,8 +129,15 @@ function startEvents() {
   // not fetched twice while the first page loads.
   const es = new EventSource('/api/v1/events');
   live.source = es;
-  es.addEventListener('open', () => setBanner(null));
-  es.addEventListener('error', () => setBanner('Reconnecting to your node…'));
+  // After a reconnect, changes made while the stream was down were never
+  // announced: every page reads again, as after a change.
+  let lost = false;
+  es.addEventListener('open', () => {
+    setBanner(null);
+    if (lost) for (const fn of Array.from(live.listeners)) fn('change');
+    lost = false;
+  });
+  es.addEventListener('error', () => { lost = true; setBanner('Reconnecting to your node…'); });
   for (const type of ['change', 'mesh']) {
     es.addEventListener(type, () => {
       for (const fn of Array.from(live.listeners)) fn(type);
@@ -626,6 +633,7 @@ async function pageGroup(root, id) {
     try {
       await api('POST', '/v1/groups/' + path, Object.assign({ group: id }, body));
       notices.replaceChildren(h('p', { class: 'muted small', text: done }));
+      reload(); // what this page changed shows at once, event stream or not
     } catch (err) {
       notices.replaceChildren(errorBox(err));
     }
@@ -710,7 +718,8 @@ async function pageGroup(root, id) {
   text.addEventListener('keydown', e => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });
-  await keep(refresh, ['change']);
+  const reload = keepFn(refresh, ['change']);
+  await reload();
   text.focus();
 }
 function convRow(c) {
