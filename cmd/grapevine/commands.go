@@ -331,8 +331,9 @@ off for more than 30 days, say), --trust accepts it.`,
 
 func (c *cli) sendCmd() *cobra.Command {
 	var group bool
+	var file fileFlags
 	cmd := &cobra.Command{
-		Use:   "send CONTACT|GROUP TEXT|-",
+		Use:   "send CONTACT|GROUP TEXT|- | send CONTACT --file PATH [--as-file] [CAPTION]",
 		Short: "Write to a contact (name or fingerprint prefix) or a group",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
 export, and with every neighbour your node links to: at once if it is running
@@ -342,9 +343,22 @@ A text of only spaces is refused.
 
 To a group you are in (grapevine groups), the post is one envelope that every
 member opens. A name that is not a contact's is taken as a group's; --group
-says so outright (a name that is both is refused without it).`,
-		Args: cobra.MinimumNArgs(2),
+says so outright (a name that is both is refused without it).
+
+With --file, the file at PATH goes to the contact, the rest of the words as its
+caption: a message carrying what opens it, and the file in chunks of 32 KiB
+that every neighbour and bundle carries like texts (16 MiB at most). A photo
+(JPEG, PNG or GIF, by its content) is re-encoded first, so that nothing but
+its pixels leaves: no GPS position, camera serial or times. --as-file sends it
+as it is. grapevine messages shows how far it has come.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if file.path != "" {
+				return c.sendFile(cmd.Context(), args[0], strings.Join(args[1:], " "), file)
+			}
+			if len(args) < 2 {
+				return errors.New("missing the text: send CONTACT TEXT (or - to read it from standard input, or --file PATH)")
+			}
 			text := strings.Join(args[1:], " ")
 			if len(args) == 2 && args[1] == "-" {
 				b, err := io.ReadAll(io.LimitReader(c.stdin, node.MaxText+2))
@@ -380,6 +394,8 @@ says so outright (a name that is both is refused without it).`,
 		},
 	}
 	cmd.Flags().BoolVarP(&group, "group", "g", false, "the first argument is a group (its name or the start of its ID)")
+	cmd.Flags().StringVar(&file.path, "file", "", "send the file at `PATH`; the words after the contact are its caption")
+	cmd.Flags().BoolVar(&file.asFile, "as-file", false, "with --file: send a photo as it is, metadata and all, not re-encoded")
 	return cmd
 }
 
@@ -463,8 +479,13 @@ prints new posts in every group.`,
 					if m.Direction == "out" {
 						arrow = "to"
 					}
-					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n%s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safe(m.Contact), safe(m.Status),
-						termtext.Text(m.Text, "    "))
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safe(m.Contact), safe(m.Status))
+					if m.Attachment != nil {
+						c.printAttachment(m)
+					}
+					if m.Text != "" || m.Attachment == nil {
+						fmt.Fprintln(c.stdout, termtext.Text(m.Text, "    "))
+					}
 				}
 				return nil
 			})

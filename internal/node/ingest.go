@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/room"
@@ -31,6 +32,7 @@ type IngestReport struct {
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
 	Clamped          int `json:"clamped"`          // hop budgets above MaxHops (Nearby: room.NearbyMaxHops), taken down to it
+	Chunks           int `json:"chunks"`           // chunks of files for me, new, verified and kept (transfer.go)
 	// Stamped kinds (channels.go) whose stamp is missing or too easy, and
 	// those over a link's or a poster's rate: dropped. Not in the JSON
 	// report yet: cmd/grapevine's import --json help lists its fields.
@@ -71,7 +73,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	var proven []provenEntry
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
-			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
+			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}}
 		defer func() { proven = in.proven }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
@@ -90,6 +92,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		return in.flush()
 	})
 	if err != nil {
+		n.files = nil // assemblers may hold what did not commit: read again from the store
 		n.rebuildIndexQuietly()
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
@@ -111,6 +114,7 @@ type ingest struct {
 	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 	proven   []provenEntry             // held envelopes purged by a receipt checked against them
+	files    map[string]*transfer      // files that got chunks in this batch: synced by flush
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -153,11 +157,20 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 		in.rep.AlreadyDelivered += b2i(delivered)
 		return err
 	}
-	if ref, ok := in.n.idx.lookup(e.Tag); ok && ref.kind == slotRoom {
+	ref, ok := in.n.idx.lookup(e.Tag)
+	if ok && ref.kind == slotChunk && e.Kind == envelope.KindChunk {
+		handled, err := in.chunk(id, e, raw, ref)
+		if err != nil || handled && !in.keepOpened(id) {
+			return err
+		}
+		if handled {
+			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+		}
+	} else if ok && ref.kind == slotRoom {
 		if err := in.openRoom(id, e, ref); err != nil { // then carried like any envelope
 			return err
 		}
-	} else if ok {
+	} else if ok && e.Kind == envelope.KindSealed {
 		handled, err := in.open(id, e, ref)
 		if err != nil || handled && !in.keepOpened(id) {
 			return err
@@ -301,6 +314,11 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	if m.Status == StatusDelivered {
 		return false, nil
 	}
+	if m.Kind == kindChunk {
+		if err := chunkDelivered(in.tx, m.Parent); err != nil {
+			return false, err
+		}
+	}
 	if m.Prefixed {
 		c, err := in.contact(m.Contact)
 		if err != nil {
@@ -355,8 +373,8 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 	if c.State == StatePending {
 		c.State, c.Invite = StateActive, "" // they answered
 	}
-	if content.Type == TypeText {
-		if err := in.storeIncoming(id, c, content, held); err != nil {
+	if content.Type == TypeText || content.Type == TypeAttachment {
+		if err := in.storeMessage(id, c, content, held); err != nil {
 			return true, err
 		}
 	}
@@ -485,7 +503,7 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		c.Prekey = ik.prekey[:]
 	}
 	if content.Text != "" {
-		if err := in.storeIncoming(id, c, content, held); err != nil {
+		if err := in.storeIncoming(id, c, content, held, nil); err != nil {
 			return true, err
 		}
 	}
@@ -604,9 +622,33 @@ func (in *ingest) openRekey(id envelope.ID, e *envelope.Envelope, ref slotRef) (
 	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), true)
 }
 
-func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content, held bool) error {
+// storeMessage stores a text, or a file's message and starts fetching the
+// file — not from someone I have not accepted (nor on a proposal): its
+// chunks' receipts would tell a stranger the device holds them.
+func (in *ingest) storeMessage(id envelope.ID, c *contactRecord, content *Content, held bool) error {
+	if content.Type != TypeAttachment {
+		return in.storeIncoming(id, c, content, held, nil)
+	}
+	var f *fileRecord
+	if c.State == StateRequest || held {
+		m, err := attach.ParseManifest(content.Manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
+		if err != nil {
+			return fmt.Errorf("failed to read a manifest: %w", err)
+		}
+		f = &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks,
+			Refused: "sent before you accepted the contact: ask for it again"}
+	} else {
+		var err error
+		if f, err = in.startTransfer(id, content); err != nil {
+			return err
+		}
+	}
+	return in.storeIncoming(id, c, content, held, f)
+}
+
+func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content, held bool, f *fileRecord) error {
 	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
-		Time: content.When(), Status: StatusReceived, Held: held}
+		Time: content.When(), Status: StatusReceived, Held: held, File: f}
 	if c.State == StateRequest || held {
 		in.rep.RequestMessages++
 	} else {
@@ -678,7 +720,7 @@ func (in *ingest) rescan() error {
 			continue
 		}
 		e, err := envelope.Parse(v[1:])
-		if err != nil || e.Kind != envelope.KindSealed {
+		if err != nil || !taggedKind(e.Kind) {
 			continue
 		}
 		if done, err := in.provenDelivered(id, e); err != nil || done { // opened here before
@@ -691,7 +733,13 @@ func (in *ingest) rescan() error {
 		if !ok {
 			continue
 		}
-		handled, err := in.open(id, e, ref)
+		var handled bool
+		switch {
+		case ref.kind == slotChunk && e.Kind == envelope.KindChunk:
+			handled, err = in.chunk(id, e, v[1:], ref)
+		case ref.kind != slotChunk && e.Kind == envelope.KindSealed:
+			handled, err = in.open(id, e, ref)
+		}
 		if err != nil {
 			return err
 		}
@@ -709,6 +757,9 @@ func (in *ingest) rescan() error {
 }
 
 func (in *ingest) flush() error {
+	if err := in.syncFiles(); err != nil {
+		return err
+	}
 	for _, c := range in.contacts {
 		if err := saveContact(in.tx, c); err != nil {
 			return err

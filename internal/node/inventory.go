@@ -370,13 +370,18 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 		return err
 	}
 	ch := change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v}
-	if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+	if taggedKind(e.Kind) && flags&flagOwn == 0 {
 		ch.tag = &e.Tag
 	}
 	n.journal = append(n.journal, ch)
 	n.noteWritten(id)
 	return nil
 }
+
+// taggedKind says whether a carried envelope's tag may become expected
+// later: a message's (keys learnt later) or a chunk's (a manifest arriving
+// after its chunks, SPEC §16.10).
+func taggedKind(k envelope.Kind) bool { return k == envelope.KindSealed || k == envelope.KindChunk }
 
 func (n *Node) noteWritten(id envelope.ID) {
 	if n.written == nil {
@@ -413,7 +418,7 @@ func (n *Node) loadInventory() error {
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
 		id := envelope.ComputeID(raw)
 		iv.add(id, metaOf(e, len(raw), flags, 0))
-		if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+		if taggedKind(e.Kind) && flags&flagOwn == 0 {
 			iv.tags[e.Tag] = id
 		}
 		return nil

@@ -1,0 +1,360 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// marker is a distinctive 64-byte run put in every test file, to look for
+// in the receiver's home.
+var marker = bytes.Repeat([]byte("GRAPEVINE-PLAINTEXT-MARKER!!"), 3)[:64]
+
+// testFile writes size deterministic bytes (a SHA-256 stream from seed)
+// with the marker in the middle, and returns its path and bytes.
+func testFile(t *testing.T, size int, seed string) (string, []byte) {
+	t.Helper()
+	data := make([]byte, 0, size+sha256.Size)
+	for i := uint32(0); len(data) < size; i++ {
+		h := sha256.Sum256(binary.BigEndian.AppendUint32([]byte(seed), i))
+		data = append(data, h[:]...)
+	}
+	data = data[:size]
+	if size >= 2*len(marker) {
+		copy(data[size/2:], marker)
+	}
+	path := filepath.Join(t.TempDir(), seed+".bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func mustSendFile(t *testing.T, n *testNode, to, path string) Message {
+	t.Helper()
+	m, err := n.SendFile(to, path, SendFileOptions{Caption: "here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Attachment == nil || m.Status != StatusQueued {
+		t.Fatalf("sent file shows as %+v", m)
+	}
+	return m
+}
+
+// outbox splits what a sender holds of its own into the message envelope
+// with id and the chunk envelopes, in the order held.
+func outbox(t *testing.T, n *testNode, id string) (msg []byte, chunks [][]byte) {
+	t.Helper()
+	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
+		switch {
+		case flags&flagOwn == 0:
+		case envelope.ComputeID(raw).String() == id:
+			msg = bytes.Clone(raw)
+		case e.Kind == envelope.KindChunk:
+			chunks = append(chunks, bytes.Clone(raw))
+		}
+		return nil
+	})
+	if err != nil || msg == nil {
+		t.Fatalf("%s's outbox: message %v, %d chunks, %v", n.id.Name, msg != nil, len(chunks), err)
+	}
+	return msg, chunks
+}
+
+// sentFile is a file Alice sent Bob, befriended, and what she holds of it.
+type sentFile struct {
+	alice, bob *testNode
+	sent       Message
+	data       []byte
+	msg        []byte   // the message envelope
+	chunks     [][]byte // the chunk envelopes
+}
+
+func sendTestFile(t *testing.T, size int, seed string) *sentFile {
+	t.Helper()
+	_, alice, bob, _ := friendsAndCarrier(t)
+	path, data := testFile(t, size, seed)
+	f := &sentFile{alice: alice, bob: bob, sent: mustSendFile(t, alice, "Bob", path), data: data}
+	f.msg, f.chunks = outbox(t, alice, f.sent.ID)
+	return f
+}
+
+func ingestFrom(t *testing.T, n *testNode, source string, raws ...[]byte) IngestReport {
+	t.Helper()
+	rep, err := n.IngestFrom(source, raws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// attachmentOf returns how far the file of message id has come at n.
+func attachmentOf(t *testing.T, n *testNode, id string) *Attachment {
+	t.Helper()
+	for _, m := range messages(t, n) {
+		if m.ID == id {
+			if m.Attachment == nil {
+				t.Fatalf("message %s shows no attachment", id)
+			}
+			return m.Attachment
+		}
+	}
+	t.Fatalf("%s has no message %s", n.id.Name, id)
+	return nil
+}
+
+func saveAndCompare(t *testing.T, n *testNode, id string, want []byte) {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "saved")
+	if _, err := n.SaveAttachment(id, dest); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("saved file of %d bytes differs from the %d sent", len(got), len(want))
+	}
+}
+
+func countItems(t *testing.T, n *testNode, col string) int {
+	t.Helper()
+	var c int
+	if err := n.st.View(func(tx *store.Tx) (err error) { c, err = tx.Count(col); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestFileArrivesByteIdentical: a 1 MB file crosses in a bundle, is saved
+// byte-identical, and the receipts that come back mark it delivered and
+// purge the chunks at the sender and at a carrier.
+func TestFileArrivesByteIdentical(t *testing.T) {
+	_, alice, bob, carol := friendsAndCarrier(t)
+	path, data := testFile(t, 1<<20, "one-mb")
+	sent := mustSendFile(t, alice, "Bob", path)
+	if sent.Attachment.Chunks != 33 || sent.Attachment.Size != 1<<20 || sent.Text != "here" {
+		t.Fatalf("sent attachment %+v", sent.Attachment)
+	}
+	carry(t, alice, carol)
+	rep := carry(t, carol, bob)
+	if rep.Messages != 1 || rep.Chunks != 33 {
+		t.Fatalf("Bob's import: %+v", rep.IngestReport)
+	}
+	a := attachmentOf(t, bob, sent.ID)
+	if !a.Complete || a.Have != 33 || a.Name != "one-mb.bin" || a.MediaType != "application/octet-stream" {
+		t.Fatalf("Bob sees %+v", a)
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+
+	if err := bob.ReleaseReceipts(true); err != nil {
+		t.Fatal(err)
+	}
+	carry(t, bob, carol)
+	if n := chunksHeld(t, carol); n != 0 {
+		t.Fatalf("Carol still carries %d chunks after the receipts", n)
+	}
+	carry(t, carol, alice)
+	if n := chunksHeld(t, alice); n != 0 {
+		t.Fatalf("Alice still holds %d of her chunks after the receipts", n)
+	}
+	for _, m := range messages(t, alice) {
+		if m.ID == sent.ID && (m.Status != StatusDelivered || !m.Attachment.Complete || m.Attachment.Have != 33) {
+			t.Fatalf("Alice sees her file as %s, %+v", m.Status, m.Attachment)
+		}
+	}
+}
+
+func chunksHeld(t *testing.T, n *testNode) int {
+	t.Helper()
+	c := 0
+	for _, e := range mustEnvelopes(t, n) {
+		if e.Kind == envelope.KindChunk.String() {
+			c++
+		}
+	}
+	return c
+}
+
+// TestChunksBeforeTheManifest: chunks carried before their manifest arrived
+// are found and used when it comes.
+func TestChunksBeforeTheManifest(t *testing.T) {
+	f := sendTestFile(t, 100_000, "early")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	data := f.data
+	if rep := ingestFrom(t, bob, "carrier", chunks...); rep.New != len(chunks) || rep.Chunks != 0 {
+		t.Fatalf("chunks before the manifest: %+v", rep)
+	}
+	rep := ingestFrom(t, bob, "carrier", msg)
+	if rep.Messages != 1 || rep.Chunks != len(chunks) || rep.New != 0 {
+		t.Fatalf("the manifest after its chunks: %+v", rep)
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// TestTwoCarriers: half the chunks from one carrier and half from another
+// complete the file, and both are counted.
+func TestTwoCarriers(t *testing.T) {
+	f := sendTestFile(t, 300_000, "two")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	data := f.data
+	half := len(chunks) / 2
+	ingestFrom(t, bob, "carrier-1", append([][]byte{msg}, chunks[:half]...)...)
+	if a := attachmentOf(t, bob, sent.ID); a.Have != half || a.Complete || a.Progress() != "5 of 10 chunks from 1 carrier" {
+		t.Fatalf("after the first carrier: %+v, %q", a, a.Progress())
+	}
+	ingestFrom(t, bob, "carrier-2", chunks[half:]...)
+	if a := attachmentOf(t, bob, sent.ID); !a.Complete || a.Sources != 2 {
+		t.Fatalf("after both carriers: %+v", a)
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// TestRestartResumes: a restart mid-transfer keeps the chunks held; they are
+// not taken again, and the rest completes the file.
+func TestRestartResumes(t *testing.T) {
+	f := sendTestFile(t, 300_000, "resume")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	data := f.data
+	ingestFrom(t, bob, "c", append([][]byte{msg}, chunks[:4]...)...)
+	bob.reopen()
+	if a := attachmentOf(t, bob, sent.ID); a.Have != 4 || a.Complete {
+		t.Fatalf("after the restart: %+v", a)
+	}
+	rep := ingestFrom(t, bob, "c", chunks...)
+	if rep.Chunks != len(chunks)-4 || rep.AlreadyDelivered+rep.Duplicate != 4 {
+		t.Fatalf("all chunks again after the restart: %+v", rep)
+	}
+	if a := attachmentOf(t, bob, sent.ID); !a.Complete {
+		t.Fatalf("not complete: %+v", a)
+	}
+	if n := countItems(t, bob, colFileData); n != len(chunks) {
+		t.Fatalf("%d chunks of data stored for a file of %d", n, len(chunks))
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// redate gives a chunk another expiry: another envelope (another ID) that
+// opens as the same chunk (SPEC §16.1).
+func redate(raw []byte, by uint32) []byte {
+	out := bytes.Clone(raw)
+	binary.BigEndian.PutUint32(out[2:6], binary.BigEndian.Uint32(out[2:6])-by)
+	return out
+}
+
+// TestDuplicateChunkNotStoredTwice: a chunk held, arriving again as another
+// envelope, is not stored again.
+func TestDuplicateChunkNotStoredTwice(t *testing.T) {
+	f := sendTestFile(t, 100_000, "dup")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	ingestFrom(t, bob, "c", msg, chunks[0])
+	before := countItems(t, bob, colFileData)
+	rep := ingestFrom(t, bob, "c", redate(chunks[0], 3600))
+	if rep.Chunks != 0 || rep.Duplicate != 1 || countItems(t, bob, colFileData) != before {
+		t.Fatalf("a re-dated copy of a held chunk: %+v, %d items (was %d)", rep, countItems(t, bob, colFileData), before)
+	}
+	if a := attachmentOf(t, bob, sent.ID); a.Have != 1 {
+		t.Fatalf("progress after a duplicate: %+v", a)
+	}
+}
+
+// TestForgedChunkRefused: a chunk with the right tag but other bytes is
+// refused and leaves the transfer as it was; the genuine one still counts.
+func TestForgedChunkRefused(t *testing.T) {
+	f := sendTestFile(t, 100_000, "forged")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	data := f.data
+	ingestFrom(t, bob, "c", msg)
+	forged := bytes.Clone(chunks[1])
+	forged[envelope.HeaderSize+100] ^= 0x40
+	rep := ingestFrom(t, bob, "liar", forged)
+	if rep.Invalid != 1 || rep.Chunks != 0 || rep.New != 0 {
+		t.Fatalf("a forged chunk: %+v", rep)
+	}
+	if a := attachmentOf(t, bob, sent.ID); a.Have != 0 || countItems(t, bob, colFileData) != 0 {
+		t.Fatalf("a forged chunk changed the transfer: %+v", a)
+	}
+	if rep := ingestFrom(t, bob, "c", chunks...); rep.Chunks != len(chunks) {
+		t.Fatalf("the genuine chunks after a forged one: %+v", rep)
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// TestNoPlaintextInTheHome: neither the sender's nor the receiver's home
+// holds the file's bytes in the clear, during the transfer or after it.
+func TestNoPlaintextInTheHome(t *testing.T) {
+	_, alice, bob, _ := friendsAndCarrier(t)
+	path, data := testFile(t, 200_000, "secret")
+	if !bytes.Contains(data, marker) {
+		t.Fatal("the test file lacks the marker")
+	}
+	sent := mustSendFile(t, alice, "Bob", path)
+	msg, chunks := outbox(t, alice, sent.ID)
+	ingestFrom(t, bob, "c", append([][]byte{msg}, chunks[:3]...)...)
+	noMarker(t, bob)
+	ingestFrom(t, bob, "c", chunks[3:]...)
+	if a := attachmentOf(t, bob, sent.ID); !a.Complete {
+		t.Fatalf("not complete: %+v", a)
+	}
+	noMarker(t, bob)
+	noMarker(t, alice)
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// noMarker copies n's home (as someone seizing it would) and looks for the
+// marker in every file.
+func noMarker(t *testing.T, n *testNode) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(n.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if bytes.Contains(b, marker) || bytes.Contains(b, marker[:32]) || bytes.Contains(b, marker[32:]) {
+			return errors.New(p + " holds the file's bytes in the clear")
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("%s's home (%d files): %v", n.id.Name, files, err)
+	}
+}
+
+// TestSaveErrors: saving says what is wrong.
+func TestSaveErrors(t *testing.T) {
+	f := sendTestFile(t, 100_000, "errs")
+	bob, sent, msg, chunks := f.bob, f.sent, f.msg, f.chunks
+	ingestFrom(t, bob, "c", msg, chunks[0])
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, err := bob.SaveAttachment(sent.ID, dest); !errors.Is(err, ErrConflict) || !bytes.Contains([]byte(err.Error()), []byte("1 of 4 chunks")) {
+		t.Fatalf("saving an unfinished file: %v", err)
+	}
+	if _, err := bob.SaveAttachment("nope", dest); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("saving an unknown message: %v", err)
+	}
+	ingestFrom(t, bob, "c", chunks...)
+	if err := os.WriteFile(dest, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SaveAttachment(sent.ID, dest); !errors.Is(err, ErrConflict) {
+		t.Fatalf("saving over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(dest); string(b) != "mine" {
+		t.Fatalf("the file saved over holds %q", b)
+	}
+}
