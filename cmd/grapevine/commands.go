@@ -596,7 +596,7 @@ func (c *cli) importCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, damaged, skipped_bytes, complete}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, chunks, damaged, skipped_bytes, complete}")
 	return cmd
 }
 
@@ -608,6 +608,7 @@ func (c *cli) printImport(path string, r node.ImportReport) {
 		}
 	}
 	line(r.Messages, "new messages for you")
+	line(r.Chunks, "new chunks of files for you")
 	line(r.Requests, "new contact requests (see `grapevine contacts`)")
 	line(r.RequestMessages, "messages waiting in contact requests (accept to read them)")
 	line(r.Delivered, "of your messages now delivered")
