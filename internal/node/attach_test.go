@@ -358,3 +358,40 @@ func TestSaveErrors(t *testing.T) {
 		t.Fatalf("the file saved over holds %q", b)
 	}
 }
+
+// TestEmptyFile: a file of no bytes is one chunk of padding, and saves as an
+// empty file.
+func TestEmptyFile(t *testing.T) {
+	f := sendTestFile(t, 0, "empty")
+	rep := ingestFrom(t, f.bob, "c", append([][]byte{f.msg}, f.chunks...)...)
+	if rep.Chunks != 1 || len(f.chunks) != 1 {
+		t.Fatalf("an empty file: %d chunks sent, %+v", len(f.chunks), rep)
+	}
+	saveAndCompare(t, f.bob, f.sent.ID, nil)
+}
+
+// BenchmarkFile16MiB sends a 16 MiB file (the mesh's limit, 519 chunks),
+// carries it in a bundle and saves it: the node's own cost, store included.
+func BenchmarkFile16MiB(b *testing.B) {
+	clk := newTestClock()
+	alice, bob := newTestNode(b, "Alice", clk), newTestNode(b, "Bob", clk)
+	befriend(b, alice, bob)
+	data := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, (16<<20)/7)
+	path := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		m, err := alice.SendFile("Bob", path, SendFileOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep := carry(b, alice, bob); rep.Chunks != 519 {
+			b.Fatalf("carried %+v", rep.IngestReport)
+		}
+		if _, err := bob.SaveAttachment(m.ID, filepath.Join(b.TempDir(), "saved")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
