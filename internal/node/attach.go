@@ -57,6 +57,9 @@ type fileRecord struct {
 	// back; Refused says why a file sent to me is not fetched.
 	Delivered int    `json:"delivered,omitempty"`
 	Refused   string `json:"refused,omitempty"`
+	// Manifest is kept for a file that waits for its sender to be accepted
+	// (startHeldFiles); once fetching starts, the transfer keeps it.
+	Manifest []byte `json:"manifest,omitempty"`
 }
 
 // Attachment is what callers see of a message's file.

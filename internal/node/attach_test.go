@@ -395,3 +395,47 @@ func BenchmarkFile16MiB(b *testing.B) {
 		}
 	}
 }
+
+// TestFileWithTheRequest: a file sent with a contact request is not fetched
+// (no receipt goes to a stranger) until the request is accepted; then the
+// chunks carried meanwhile complete it.
+func TestFileWithTheRequest(t *testing.T) {
+	clk := newTestClock()
+	alice, bob := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk)
+	mustAdd(t, alice, bob.link())
+	path, data := testFile(t, 100_000, "early-bird")
+	sent := mustSendFile(t, alice, "Bob", path)
+	rep := carry(t, alice, bob)
+	if rep.Requests != 1 || rep.Chunks != 0 || rep.New != 4 {
+		t.Fatalf("a file with a request: %+v", rep.IngestReport)
+	}
+	if n := countItems(t, bob, colDelayed); n != 0 {
+		t.Fatalf("%d receipts wait for a stranger", n)
+	}
+	if _, err := bob.Accept("Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if a := attachmentOf(t, bob, sent.ID); !a.Complete || a.Refused != "" {
+		t.Fatalf("after accepting: %+v", a)
+	}
+	saveAndCompare(t, bob, sent.ID, data)
+}
+
+// TestRemovingTheContactDeletesTheFile: what was held of a file goes with
+// its sender's messages.
+func TestRemovingTheContactDeletesTheFile(t *testing.T) {
+	f := sendTestFile(t, 100_000, "gone")
+	ingestFrom(t, f.bob, "c", f.msg, f.chunks[0])
+	if countItems(t, f.bob, colFileData) != 1 || countItems(t, f.bob, colTransfers) != 1 {
+		t.Fatal("the transfer did not start")
+	}
+	if _, err := f.bob.Remove("Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := countItems(t, f.bob, colFileData), countItems(t, f.bob, colTransfers); n+m != 0 {
+		t.Fatalf("after removing the contact: %d chunks of data, %d transfers", n, m)
+	}
+	if rep := ingestFrom(t, f.bob, "c", f.chunks[1]); rep.Chunks != 0 || rep.New != 1 {
+		t.Fatalf("a chunk after removing the contact: %+v", rep)
+	}
+}

@@ -163,7 +163,7 @@ func (n *Node) rebuildIndex() error {
 		if err := n.eachRoom(tx, func(id string, r *room.Room) { ix.setRoom(id, r) }); err != nil {
 			return err
 		}
-		if err := eachTransfer(tx, func(id string, m *attach.Manifest) { ix.setFile(id, attach.NewKeys(m), m.Chunks) }); err != nil {
+		if err := n.indexFiles(tx, ix); err != nil { // transfer.go
 			return err
 		}
 		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {

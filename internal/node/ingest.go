@@ -66,6 +66,18 @@ func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
 }
 
 func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
+	return n.ingestAll(raws, copies, false)
+}
+
+// lookAgain looks again at what is carried here, as an arrival that taught
+// new keys does (§6 step 5), when keys came otherwise: a file's chunk tags,
+// at an accept.
+func (n *Node) lookAgain() error {
+	_, err := n.ingestAll(nil, nil, true)
+	return err
+}
+
+func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestReport, error) {
 	if copies != nil && len(copies) != len(raws) {
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %d copy budgets for %d envelopes", len(copies), len(raws))
 	}
@@ -73,7 +85,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	var proven []provenEntry
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
-			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}}
+			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}, changed: lookAgain}
 		defer func() { proven = in.proven }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
@@ -623,7 +635,7 @@ func (in *ingest) openRekey(id envelope.ID, e *envelope.Envelope, ref slotRef) (
 }
 
 // storeMessage stores a text, or a file's message and starts fetching the
-// file — not from someone I have not accepted (nor on a proposal): its
+// file — not yet from someone I have not accepted (nor on a proposal): its
 // chunks' receipts would tell a stranger the device holds them.
 func (in *ingest) storeMessage(id envelope.ID, c *contactRecord, content *Content, held bool) error {
 	if content.Type != TypeAttachment {
@@ -636,7 +648,7 @@ func (in *ingest) storeMessage(id envelope.ID, c *contactRecord, content *Conten
 			return fmt.Errorf("failed to read a manifest: %w", err)
 		}
 		f = &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks,
-			Refused: "sent before you accepted the contact: ask for it again"}
+			Refused: heldFileNote, Manifest: content.Manifest} // started by Accept (startHeldFiles)
 	} else {
 		var err error
 		if f, err = in.startTransfer(id, content); err != nil {

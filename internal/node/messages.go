@@ -274,6 +274,9 @@ func deleteMessagesOf(tx *store.Tx, fp string, heldOnly bool) error {
 		if err := tx.Delete(colMessages, []byte(id)); err != nil {
 			return err
 		}
+		if err := deleteFile(tx, id); err != nil { // transfer.go
+			return err
+		}
 	}
 	return err
 }

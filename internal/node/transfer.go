@@ -186,30 +186,69 @@ func (n *Node) transfer(tx *store.Tx, id string) (*transfer, error) {
 // startTransfer begins fetching the file of a message that just opened, or
 // says why it is refused (over this node's limit).
 func (in *ingest) startTransfer(id envelope.ID, content *Content) (*fileRecord, error) {
-	limit, err := in.n.fileLimit(in.tx)
+	f, started, err := in.n.startTransfer(in.tx, id.String(), content.Manifest, in.now)
+	in.changed = in.changed || started // chunks carried here already are looked at again
+	return f, err
+}
+
+// startTransfer records the transfer of a message's file and expects its
+// chunks. started is false when it was refused or had started before.
+func (n *Node) startTransfer(tx *store.Tx, id string, manifest []byte, now time.Time) (f *fileRecord, started bool, err error) {
+	limit, err := n.fileLimit(tx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	m, err := attach.ParseManifest(content.Manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
+	m, err := attach.ParseManifest(manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
 	if err != nil { // ParseContent checked it
-		return nil, fmt.Errorf("failed to read a manifest: %w", err)
+		return nil, false, fmt.Errorf("failed to read a manifest: %w", err)
 	}
-	f := &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
+	f = &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
 	if m.Size > limit {
 		f.Refused = fmt.Sprintf("%d bytes, over this node's limit of %d", m.Size, limit)
-		return f, nil
+		return f, false, nil
 	}
-	key := id.String()
-	if ok, err := in.tx.Has(colTransfers, []byte(key)); err != nil || ok {
-		return f, err
+	if ok, err := tx.Has(colTransfers, []byte(id)); err != nil || ok {
+		return f, false, err
 	}
-	rec := transferRecord{ID: key, Manifest: content.Manifest, Expires: in.now.Add(in.n.cfg.History)}
-	if err := putJSON(in.tx, colTransfers, []byte(key), &rec, rec.Expires); err != nil {
-		return nil, err
+	rec := transferRecord{ID: id, Manifest: manifest, Expires: now.Add(n.cfg.History)}
+	if err := putJSON(tx, colTransfers, []byte(id), &rec, rec.Expires); err != nil {
+		return nil, false, err
 	}
-	in.n.idx.setFile(key, attach.NewKeys(m), m.Chunks)
-	in.changed = true // chunks carried here already are looked at again
-	return f, nil
+	n.idx.setFile(id, attach.NewKeys(m), m.Chunks)
+	return f, true, nil
+}
+
+// heldFileNote says why a file that came before its sender was accepted
+// waits.
+const heldFileNote = "waiting until you accept the contact"
+
+// startHeldFiles starts fetching the files that came from a contact before I
+// accepted it (or on its proposal of new keys), now that receipts may go to
+// it. It reports whether any started: the caller then looks again at what is
+// carried here (lookAgain), where their chunks may be already.
+func (n *Node) startHeldFiles(tx *store.Tx, fp string) (bool, error) {
+	var recs []messageRecord
+	var exps []time.Time
+	err := tx.ForEach(colMessages, func(v []byte, exp time.Time) error {
+		var r messageRecord
+		if err := jsonUnmarshal(v, &r); err == nil && r.Contact == fp && r.File != nil && r.File.Manifest != nil {
+			recs, exps = append(recs, r), append(exps, exp)
+		}
+		return nil
+	})
+	any := false
+	for i := range recs {
+		if err != nil {
+			break
+		}
+		r := &recs[i]
+		var started bool
+		if r.File, started, err = n.startTransfer(tx, r.ID, r.File.Manifest, n.now()); err == nil {
+			any = any || started
+			err = putJSON(tx, colMessages, []byte(r.ID), r, exps[i])
+		}
+	}
+	return any, err
 }
 
 // chunk takes a chunk envelope whose tag is one of a file's I am fetching.
@@ -295,19 +334,39 @@ func (n *Node) fileProgress(tx *store.Tx, id string, a *Attachment) error {
 	return nil
 }
 
-// eachTransfer calls fn for every file being fetched, to index its tags.
-func eachTransfer(tx *store.Tx, fn func(id string, m *attach.Manifest)) error {
+// eachTransfer calls fn for every file being fetched or fetched, to index
+// the tags of the first.
+func eachTransfer(tx *store.Tx, fn func(id string, m *attach.Manifest, done bool)) error {
 	return tx.ForEach(colTransfers, func(v []byte, _ time.Time) error {
 		var rec transferRecord
-		if err := jsonUnmarshal(v, &rec); err != nil || rec.Done {
+		if err := jsonUnmarshal(v, &rec); err != nil {
 			return nil // a damaged record is skipped: its file stays unfinished
 		}
 		m, err := attach.ParseManifest(rec.Manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
 		if err == nil {
-			fn(rec.ID, m)
+			fn(rec.ID, m, rec.Done)
 		}
 		return nil
 	})
+}
+
+// indexFiles expects the chunks of every file being fetched, and forgets
+// the transfers kept in memory whose record is gone (their message was
+// deleted).
+func (n *Node) indexFiles(tx *store.Tx, ix *index) error {
+	live := map[string]bool{}
+	err := eachTransfer(tx, func(id string, m *attach.Manifest, done bool) {
+		live[id] = true
+		if !done {
+			ix.setFile(id, attach.NewKeys(m), m.Chunks)
+		}
+	})
+	for id := range n.files {
+		if !live[id] && err == nil {
+			delete(n.files, id)
+		}
+	}
+	return err
 }
 
 // SaveAttachment writes the file of a message sent to me to dest, which must
@@ -409,4 +468,20 @@ func writeNew(dest string, parts [][]byte) error {
 		return fmt.Errorf("failed to put the file in place: %w", err)
 	}
 	return nil
+}
+
+// deleteFile deletes what is held of the file of a message sent to me, with
+// the message (the caller rebuilds the tag index).
+func deleteFile(tx *store.Tx, id string) error {
+	var rec transferRecord
+	ok, err := getJSON(tx, colTransfers, []byte(id), &rec)
+	if err != nil || !ok {
+		return err
+	}
+	m, err := attach.ParseManifest(rec.Manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
+	if err != nil {
+		return tx.Delete(colTransfers, []byte(id))
+	}
+	st := &storeStorage{id: id, m: m, tx: tx}
+	return st.Discard()
 }
