@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -437,5 +439,46 @@ func TestRemovingTheContactDeletesTheFile(t *testing.T) {
 	}
 	if rep := ingestFrom(t, f.bob, "c", f.chunks[1]); rep.Chunks != 0 || rep.New != 1 {
 		t.Fatalf("a chunk after removing the contact: %+v", rep)
+	}
+}
+
+// strangerChunks makes n chunk envelopes of a file for nobody here.
+func strangerChunks(t *testing.T, clk *testClock, n int) [][]byte {
+	t.Helper()
+	size := int64(n) * 32_000
+	f, err := attach.Prepare(bytes.NewReader(make([]byte, size)), size, attach.Options{Receipts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, f.Manifest().Chunks)
+	for i := range out {
+		if out[i], err = f.Seal(i, expiryFor(clk.Now().Add(time.Hour)), 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestChunksHaveTheirOwnPool: a flood of chunks evicts chunks and never the
+// texts a relay carries (SPEC §16.4).
+func TestChunksHaveTheirOwnPool(t *testing.T) {
+	clk := newTestClock()
+	relay := newTestNode(t, "Relay", clk)
+	relay.SetRelayQuota(200 << 10)
+	texts := strangerEnvelopes(t, clk, 300, time.Hour) // ~190 KB of the quota with ItemOverhead
+	if _, err := relay.IngestFrom("friend", texts, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := relay.IngestFrom("flooder", strangerChunks(t, clk, 40), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range texts {
+		if !relay.Holds(envelope.ComputeID(raw)) {
+			t.Fatal("a flood of chunks evicted a text")
+		}
+	}
+	if held := chunksHeld(t, relay); rep.Evicted == 0 || held == 0 || int64(held)*(envelope.ChunkSize+ItemOverhead) > 200<<10 {
+		t.Fatalf("after 40 chunks over a 200 KiB quota: %d held, %d evicted", held, rep.Evicted)
 	}
 }

@@ -374,15 +374,15 @@ func (n *Node) indexFiles(tx *store.Tx, ix *index) error {
 // directory, synced, then linked to dest). The bytes are read back from the
 // store and their Merkle root checked against the manifest once more.
 func (n *Node) SaveAttachment(messageID, dest string) (*Attachment, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var data [][]byte
 	var att *Attachment
+	n.mu.Lock()
 	err := n.st.View(func(tx *store.Tx) error {
 		var err error
 		att, data, err = n.finishedFile(tx, messageID)
 		return err
 	})
+	n.mu.Unlock() // the node goes on while the file is written
 	if err != nil {
 		return nil, err
 	}
