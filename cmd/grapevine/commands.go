@@ -345,7 +345,7 @@ To a group you are in (grapevine groups), the post is one envelope that every
 member opens. A name that is not a contact's is taken as a group's; --group
 says so outright (a name that is both is refused without it).
 
-With --file, the file at PATH goes to the contact, the rest of the words as its
+With --file, the file at PATH goes to the contact (or group), the rest of the words as its
 caption: a message carrying what opens it, and the file in chunks of 32 KiB
 that every neighbour and bundle carries like texts (16 MiB at most). A photo
 (JPEG, PNG or GIF, by its content) is re-encoded first, so that nothing but
@@ -354,7 +354,7 @@ as it is. grapevine messages shows how far it has come.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file.path != "" {
-				return c.sendFile(cmd.Context(), args[0], strings.Join(args[1:], " "), file)
+				return c.sendFile(cmd.Context(), args[0], strings.Join(args[1:], " "), file, group)
 			}
 			if len(args) < 2 {
 				return errors.New("missing the text: send CONTACT TEXT (or - to read it from standard input, or --file PATH)")

@@ -17,14 +17,32 @@ type fileFlags struct {
 	asFile bool
 }
 
-func (c *cli) sendFile(ctx context.Context, to, caption string, f fileFlags) error {
+func (c *cli) sendFile(ctx context.Context, to, caption string, f fileFlags, group bool) error {
+	o := node.SendFileOptions{AsFile: f.asFile, Caption: caption}
 	return c.withNode(ctx, func(n api.Core) error {
-		m, err := n.SendFile(ctx, to, f.path, node.SendFileOptions{AsFile: f.asFile, Caption: caption})
-		if err != nil {
-			return err
+		toGroup := group
+		if !toGroup {
+			var err error
+			if toGroup, err = isGroup(ctx, n, to); err != nil {
+				return err
+			}
 		}
-		a := m.Attachment
-		fmt.Fprintf(c.stdout, "Queued %s to %s: %s (%s, %s) in %d chunks\n", shortID(m.ID), safe(m.Contact),
+		var id, where string
+		var a *node.Attachment
+		if toGroup {
+			m, err := n.SendGroupFile(ctx, to, f.path, o)
+			if err != nil {
+				return err
+			}
+			id, where, a = m.ID, "group "+safe(to), m.Attachment
+		} else {
+			m, err := n.SendFile(ctx, to, f.path, o)
+			if err != nil {
+				return notAGroup(err)
+			}
+			id, where, a = m.ID, safe(m.Contact), m.Attachment
+		}
+		fmt.Fprintf(c.stdout, "Queued %s to %s: %s (%s, %s) in %d chunks\n", shortID(id), where,
 			safe(a.Name), safe(a.MediaType), byteSize(a.Size), a.Chunks)
 		return nil
 	})
@@ -42,6 +60,8 @@ func (c *cli) printAttachment(m node.Message) {
 	switch {
 	case a.Refused != "":
 		fmt.Fprintf(c.stdout, "    not fetched: %s\n", safe(a.Refused))
+	case m.Direction == "out" && m.Contact == "": // a group's: no receipts
+		fmt.Fprintf(c.stdout, "    in %d chunks, carried until they expire\n", a.Chunks)
 	case m.Direction == "out":
 		fmt.Fprintf(c.stdout, "    %s %d of %d chunks delivered\n", bar(a.Have, a.Chunks), a.Have, a.Chunks)
 	case a.Complete:
@@ -108,9 +128,27 @@ func findAttachment(ctx context.Context, n api.Core, prefix string) (string, err
 		return "", err
 	}
 	var found []string
+	add := func(id, dir string) {
+		if dir == "in" && strings.HasPrefix(id, strings.ToLower(prefix)) {
+			found = append(found, id)
+		}
+	}
 	for _, m := range ms {
-		if m.Direction == "in" && strings.HasPrefix(m.ID, strings.ToLower(prefix)) {
-			found = append(found, m.ID)
+		add(m.ID, m.Direction)
+	}
+	gs, err := n.Groups(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, g := range gs {
+		posts, err := n.GroupMessages(ctx, g.ID)
+		if err != nil {
+			return "", err
+		}
+		for _, p := range posts {
+			if p.Attachment != nil {
+				add(p.ID, p.Direction)
+			}
 		}
 	}
 	switch {

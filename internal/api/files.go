@@ -20,6 +20,7 @@ import (
 // *Client implement it (it is part of Core).
 type Files interface {
 	SendFile(ctx context.Context, ref, path string, o node.SendFileOptions) (node.Message, error)
+	SendGroupFile(ctx context.Context, group, path string, o node.SendFileOptions) (node.RoomMessage, error)
 	Attachments(ctx context.Context, ref string) ([]node.Message, error)
 	SaveAttachment(ctx context.Context, messageID, path string) (*node.Attachment, error)
 }
@@ -33,6 +34,14 @@ type (
 		AsFile  bool   `json:"as_file,omitempty"` // a photo as it is, not re-encoded without its metadata
 		Caption string `json:"caption,omitempty"`
 		Name    string `json:"name,omitempty"` // offered name; default the path's last element
+	}
+	// SendGroupFileRequest is the body of POST /v1/groups/files/send.
+	SendGroupFileRequest struct {
+		Group   string `json:"group"` // name or ID prefix
+		Path    string `json:"path"`  // absolute
+		AsFile  bool   `json:"as_file,omitempty"`
+		Caption string `json:"caption,omitempty"`
+		Name    string `json:"name,omitempty"`
 	}
 	// SaveRequest is the body of POST /v1/files/save.
 	SaveRequest struct {
@@ -56,6 +65,21 @@ func (s *Server) fileRoutes() {
 		}
 		m, err := s.n.SendFile(req.To, path, node.SendFileOptions{AsFile: req.AsFile, Caption: req.Caption, Name: req.Name})
 		return m, fileError(err)
+	})
+	s.handle("POST /v1/groups/files/send", func(r *http.Request) (any, error) {
+		req, err := decode[SendGroupFileRequest](r)
+		if err != nil {
+			return nil, err
+		}
+		if req.Group == "" {
+			return nil, bad(`missing "group": a group's name or the start of its ID`)
+		}
+		path, err := absPath(req.Path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.n.SendRoomFile(req.Group, path, node.SendFileOptions{AsFile: req.AsFile, Caption: req.Caption, Name: req.Name})
+		return m, fileError(roomError(err))
 	})
 	s.handle("GET /v1/files", func(r *http.Request) (any, error) {
 		return list(attachments(s.n.Messages(r.URL.Query().Get("contact"))))
@@ -102,6 +126,20 @@ func (c *Client) SendFile(ctx context.Context, ref, path string, o node.SendFile
 	return v, c.do(ctx, http.MethodPost, "/v1/files/send", nil, req, &v)
 }
 
+// SendGroupFile posts the file at path to a group.
+func (c *Client) SendGroupFile(ctx context.Context, group, path string, o node.SendFileOptions) (node.RoomMessage, error) {
+	var v node.RoomMessage
+	if !utf8.ValidString(o.Caption) {
+		return v, errors.New("the caption is not valid UTF-8")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return v, err
+	}
+	req := SendGroupFileRequest{Group: group, Path: abs, AsFile: o.AsFile, Caption: o.Caption, Name: o.Name}
+	return v, c.do(ctx, http.MethodPost, "/v1/groups/files/send", nil, req, &v)
+}
+
 // Attachments lists the messages that carry a file, with one contact or all.
 func (c *Client) Attachments(ctx context.Context, ref string) ([]node.Message, error) {
 	var q url.Values
@@ -130,6 +168,13 @@ func (l Local) SendFile(ctx context.Context, ref, path string, o node.SendFileOp
 		return node.Message{}, err
 	}
 	return l.N.SendFile(ref, path, o)
+}
+
+func (l Local) SendGroupFile(ctx context.Context, group, path string, o node.SendFileOptions) (node.RoomMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return node.RoomMessage{}, err
+	}
+	return l.N.SendRoomFile(group, path, o)
 }
 
 func (l Local) Attachments(ctx context.Context, ref string) ([]node.Message, error) {

@@ -60,6 +60,16 @@ func TestFileEndpoints(t *testing.T) {
 	if _, err := c.SendFile(ctx, "Alice", filepath.Join(dir, "missing"), node.SendFileOptions{}); !errors.As(err, &ae) || ae.Status != 400 {
 		t.Errorf("sending a missing file: %v", err)
 	}
+	if _, err := c.SendGroupFile(ctx, "Nope", src, node.SendFileOptions{}); !errors.As(err, &ae) || ae.Reason != node.ReasonNoRoom {
+		t.Errorf("sending a file to no group: %v", err)
+	}
+	if _, err := bob.CreateRoom("Team"); err != nil {
+		t.Fatal(err)
+	}
+	post := must(c.SendGroupFile(ctx, "Team", src, node.SendFileOptions{Caption: "all"}))(t)
+	if post.Attachment == nil || post.Attachment.Chunks != 4 || post.Text != "all" || post.Sender != "me" {
+		t.Errorf("SendGroupFile = %+v", post)
+	}
 }
 
 // befriendDirect makes a and b contacts through bundle files.

@@ -181,33 +181,61 @@ func isPhoto(mediaType string) bool {
 // manifest and caption, and its chunks, all queued at once to leave with the
 // next bundle or neighbour.
 func (n *Node) SendFile(ref, path string, o SendFileOptions) (Message, error) {
+	var msg Message
+	err := n.withFile(path, o, true, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+		msg, err = n.sendFile(tx, ref, f, o.Caption, now)
+		return err
+	})
+	return msg, err
+}
+
+// SendRoomFile posts the file at path to a room: one group message for all
+// members, and chunks without receipts (one member's receipt would purge
+// them before the others have them), carried until they expire (SPEC §16.3).
+func (n *Node) SendRoomFile(roomRef, path string, o SendFileOptions) (RoomMessage, error) {
+	var msg RoomMessage
+	err := n.withFile(path, o, false, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+		msg, err = n.sendRoomFile(tx, roomRef, f, o.Caption, now)
+		return err
+	})
+	return msg, err
+}
+
+// withFile reads and prepares the file at path, then calls send in a
+// transaction with the node locked.
+func (n *Node) withFile(path string, o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
 	limit, err := n.FileLimit()
 	if err != nil {
-		return Message{}, err
+		return err
 	}
 	if o.Caption != "" && len(o.Caption) > MaxText {
-		return Message{}, invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
+		return invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
 	}
 	// Read and re-encoded without the lock: a large photo takes a while.
 	data, name, mediaType, err := readAttachment(path, o, limit)
 	if err != nil {
-		return Message{}, err
+		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now().UTC().Truncate(time.Second)
 	f, err := attach.Prepare(bytes.NewReader(data), int64(len(data)), attach.Options{MediaType: mediaType, Name: name,
-		Created: now, Receipts: true, Limits: attach.Limits{MaxFileSize: limit}})
+		Created: now, Receipts: receipts, Limits: attach.Limits{MaxFileSize: limit}})
 	if err != nil {
-		return Message{}, fmt.Errorf("failed to prepare the file: %w", err)
+		return fmt.Errorf("failed to prepare the file: %w", err)
 	}
-	var msg Message
-	err = n.update(func(tx *store.Tx) error {
-		var err error
-		msg, err = n.sendFile(tx, ref, f, o.Caption, now)
-		return err
-	})
-	return msg, err
+	return n.update(func(tx *store.Tx) error { return send(tx, f, now) })
+}
+
+func (n *Node) sendRoomFile(tx *store.Tx, roomRef string, f *attach.File, caption string, now time.Time) (RoomMessage, error) {
+	m := f.Manifest()
+	content := &Content{Type: TypeAttachment, Time: uint32(now.Unix()), Text: caption, Manifest: m.Marshal()}
+	file := &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
+	msg, err := n.postRoom(tx, roomRef, content, file, now) // rooms.go
+	if err != nil {
+		return msg, err
+	}
+	return msg, n.putChunks(tx, f, "", "", now)
 }
 
 func (n *Node) sendFile(tx *store.Tx, ref string, f *attach.File, caption string, now time.Time) (Message, error) {
@@ -235,8 +263,8 @@ func (n *Node) sendFile(tx *store.Tx, ref string, f *attach.File, caption string
 	return msg, putMessage(tx, &rec, now.Add(n.cfg.History))
 }
 
-// putChunks seals every chunk into my outbox with a record to check its
-// receipt. Chunks written in the same hour share their expiry (SPEC §16.9),
+// putChunks seals every chunk into my outbox, with a record to check its
+// receipt when the file has a parent message with receipts (pairwise). Chunks written in the same hour share their expiry (SPEC §16.9),
 // within the protocol's lifetime.
 func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, now time.Time) error {
 	expiry := attach.ChunkExpiry(now, n.cfg.Retention)
@@ -250,6 +278,9 @@ func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, n
 		}
 		if err := n.putEnvelope(tx, raw, n.ownFlags()); err != nil {
 			return err
+		}
+		if parent == "" {
+			continue // a room's file: no receipt to match
 		}
 		e, err := envelope.Parse(raw)
 		if err != nil {

@@ -482,3 +482,45 @@ func TestChunksHaveTheirOwnPool(t *testing.T) {
 		t.Fatalf("after 40 chunks over a 200 KiB quota: %d held, %d evicted", held, rep.Evicted)
 	}
 }
+
+// TestRoomFile: a file posted to a room reaches every member from one set of
+// chunks without receipts; a member carries the chunks on for the others
+// (nobody can purge them), and each saves the file byte-identical.
+func TestRoomFile(t *testing.T) {
+	clk := newTestClock()
+	alice, bob, carol := newTestNode(t, "Alice", clk), newTestNode(t, "Bob", clk), newTestNode(t, "Carol", clk)
+	befriend(t, alice, bob)
+	befriend(t, alice, carol)
+	if _, err := alice.CreateRoom("Team"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{bob, carol} {
+		if err := alice.InviteToRoom("Team", n.id.Name); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, n)
+		if err := n.JoinRoom("Team"); err != nil {
+			t.Fatal(err)
+		}
+		everyone(t, alice, bob, carol)
+	}
+	path, data := testFile(t, 100_000, "room")
+	post, err := alice.SendRoomFile("Team", path, SendFileOptions{Caption: "for all"})
+	if err != nil || post.Attachment == nil || post.Attachment.Chunks != 4 {
+		t.Fatalf("SendRoomFile = %+v, %v", post, err)
+	}
+	carry(t, alice, bob)
+	if rep := carry(t, bob, carol); rep.Chunks != 4 { // Bob carried them on
+		t.Fatalf("Carol's import from Bob: %+v", rep.IngestReport)
+	}
+	for _, n := range []*testNode{bob, carol} {
+		ms, err := n.RoomMessages("Team")
+		if err != nil || len(ms) == 0 || ms[len(ms)-1].Attachment == nil || !ms[len(ms)-1].Attachment.Complete {
+			t.Fatalf("%s's posts: %+v, %v", n.id.Name, ms, err)
+		}
+		if chunksHeld(t, n) != 4 {
+			t.Fatalf("%s carries %d chunks of the room's file, want 4", n.id.Name, chunksHeld(t, n))
+		}
+		saveAndCompare(t, n, post.ID, data)
+	}
+}

@@ -171,11 +171,11 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	}
 	ref, ok := in.n.idx.lookup(e.Tag)
 	if ok && ref.kind == slotChunk && e.Kind == envelope.KindChunk {
-		handled, err := in.chunk(id, e, raw, ref)
-		if err != nil || handled && !in.keepOpened(id) {
+		handled, carry, err := in.chunk(id, e, raw, ref) // transfer.go
+		if err != nil || handled && !carry && !in.keepOpened(id) {
 			return err
 		}
-		if handled {
+		if handled && !carry {
 			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
 		}
 	} else if ok && ref.kind == slotRoom {
@@ -745,15 +745,20 @@ func (in *ingest) rescan() error {
 		if !ok {
 			continue
 		}
-		var handled bool
+		var handled, carry bool
 		switch {
 		case ref.kind == slotChunk && e.Kind == envelope.KindChunk:
-			handled, err = in.chunk(id, e, v[1:], ref)
+			dups := in.rep.Duplicate
+			handled, carry, err = in.chunk(id, e, v[1:], ref)
+			in.rep.Duplicate = dups // a chunk held here looked at again did not arrive again
 		case ref.kind != slotChunk && e.Kind == envelope.KindSealed:
 			handled, err = in.open(id, e, ref)
 		}
 		if err != nil {
 			return err
+		}
+		if carry { // a room's chunk: still carried for the other members
+			continue
 		}
 		if _, fresh := in.carried[id]; handled && fresh {
 			in.rep.New-- // it arrived in this batch: it is not carried for others after all

@@ -254,17 +254,19 @@ func (n *Node) startHeldFiles(tx *store.Tx, fp string) (bool, error) {
 // chunk takes a chunk envelope whose tag is one of a file's I am fetching.
 // A chunk that does not open and verify is dropped (counted invalid) and
 // changes nothing; a chunk already held is not stored again. Either way a
-// good chunk gets its receipt, which purges the copies relays hold.
-func (in *ingest) chunk(id envelope.ID, e *envelope.Envelope, raw []byte, ref slotRef) (bool, error) {
+// good chunk of a pairwise file gets its receipt, which purges the copies
+// relays hold. A room's file has no receipts: its good chunks are carried
+// on for the other members (carry), as a relay would.
+func (in *ingest) chunk(id envelope.ID, e *envelope.Envelope, raw []byte, ref slotRef) (handled, carry bool, err error) {
 	t, err := in.n.transfer(in.tx, ref.owner)
 	if err != nil || t == nil {
-		return false, err
+		return false, false, err
 	}
 	i, err := t.a.Add(raw, in.n.source)
 	dup := errors.Is(err, attach.ErrDuplicate)
 	if err != nil && !dup {
 		in.rep.Invalid++
-		return true, nil
+		return true, false, nil
 	}
 	if dup {
 		in.rep.Duplicate++
@@ -272,15 +274,15 @@ func (in *ingest) chunk(id envelope.ID, e *envelope.Envelope, raw []byte, ref sl
 		in.rep.Chunks++
 		in.files[ref.owner] = t
 	}
-	in.mine[id] = true
 	secret, ok := t.a.Keys().ReceiptSecret(i)
 	if !ok {
-		return true, nil
+		return true, true, nil
 	}
+	in.mine[id] = true
 	if err := in.n.queueReceipt(in.tx, envelope.NewReceipt(id, e.Expiry, secret, in.n.startHops())); err != nil {
-		return true, err
+		return true, false, err
 	}
-	return true, in.rememberSecret(id, secret, e.ExpiresAt())
+	return true, false, in.rememberSecret(id, secret, e.ExpiresAt())
 }
 
 // syncFiles makes the batch's chunks durable with the batch, and finishes
@@ -394,15 +396,11 @@ func (n *Node) SaveAttachment(messageID, dest string) (*Attachment, error) {
 
 // finishedFile reads a finished file's chunks, checked against its root.
 func (n *Node) finishedFile(tx *store.Tx, id string) (*Attachment, [][]byte, error) {
-	var m messageRecord
-	ok, err := getJSON(tx, colMessages, []byte(id), &m)
+	f, err := fileSentTo(tx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !ok || m.File == nil || m.Direction != "in" || m.Held {
-		return nil, nil, invalid(ReasonNoAttachment, "no file was sent to you in message %s", id)
-	}
-	att := m.File.view()
+	att := f.view()
 	if err := n.fileProgress(tx, id, att); err != nil {
 		return nil, nil, err
 	}
@@ -436,6 +434,26 @@ func (n *Node) finishedFile(tx *store.Tx, id string) (*Attachment, [][]byte, err
 		return nil, nil, fmt.Errorf("failed to verify the file %q: its bytes in the store are not the manifest's", att.Name)
 	}
 	return att, data, nil
+}
+
+// fileSentTo finds the file of a message or post sent to me.
+func fileSentTo(tx *store.Tx, id string) (*fileRecord, error) {
+	var m messageRecord
+	ok, err := getJSON(tx, colMessages, []byte(id), &m)
+	if err != nil {
+		return nil, err
+	}
+	if ok && m.File != nil && m.Direction == "in" && !m.Held {
+		return m.File, nil
+	}
+	var r roomMessageRecord
+	if ok, err = getJSON(tx, colRoomMessages, []byte(id), &r); err != nil {
+		return nil, err
+	}
+	if ok && r.File != nil && r.Direction == "in" {
+		return r.File, nil
+	}
+	return nil, invalid(ReasonNoAttachment, "no file was sent to you in message %s", id)
 }
 
 // writeNew writes parts to a new file at dest, atomically, never replacing
