@@ -491,7 +491,7 @@ prints new posts in every group.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}; status is queued, carried, delivered, expired or received")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status, attachment?}; status is queued, carried, delivered, expired or received; attachment, for a message carrying a file, has name, media_type, size, chunks, have, sources, resumed, complete and refused")
 	cmd.Flags().BoolVarP(&group, "group", "g", false, "the argument is a group (its name or the start of its ID); with --json, an array of {id, room, sender, direction, text, time, earlier}")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd

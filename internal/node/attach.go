@@ -30,6 +30,7 @@ const kindChunk = "chunk"
 // Reasons of the errors about files.
 const (
 	ReasonFileTooLarge      = "file_too_large"
+	ReasonInvalidPhoto      = "invalid_photo"      // it looks like a photo but does not decode, or is too large
 	ReasonNoAttachment      = "no_attachment"      // the message is unknown, or holds no file
 	ReasonNotFinished       = "not_finished"       // the file has not all arrived
 	ReasonDestinationExists = "destination_exists" // saving would replace a file
@@ -152,7 +153,9 @@ func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, n
 	mediaType = sniff(data)
 	if isPhoto(mediaType) && !o.AsFile {
 		if data, _, err = photo.Reencode(data, photo.Options{}); err != nil {
-			return nil, "", "", fmt.Errorf("failed to re-encode the photo (send it with --as-file to send it as it is): %w", err)
+			// The caller's file is at fault: a damaged or oversized image.
+			return nil, "", "", &Error{Kind: ErrInvalid, Reason: ReasonInvalidPhoto, Err: err,
+				Msg: fmt.Sprintf("failed to re-encode the photo %s (send it as a file to send it as it is)", path)}
 		}
 		mediaType = photo.MediaType
 		name = strings.TrimSuffix(name, filepath.Ext(name)) + ".jpg"

@@ -524,3 +524,43 @@ func TestRoomFile(t *testing.T) {
 		saveAndCompare(t, n, post.ID, data)
 	}
 }
+
+// TestBrokenPhotoIsRefused: a file that looks like a JPEG but does not
+// decode is refused as the caller's fault; sent as a file, it goes.
+func TestBrokenPhotoIsRefused(t *testing.T) {
+	_, alice, _, _ := friendsAndCarrier(t)
+	path := filepath.Join(t.TempDir(), "broken.jpg")
+	if err := os.WriteFile(path, []byte("\xff\xd8\xff\xe0 not really a photo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ne *Error
+	if _, err := alice.SendFile("Bob", path, SendFileOptions{}); !errors.As(err, &ne) || ne.Reason != ReasonInvalidPhoto {
+		t.Fatalf("a broken photo: %v", err)
+	}
+	if m, err := alice.SendFile("Bob", path, SendFileOptions{AsFile: true}); err != nil || m.Attachment.MediaType != "image/jpeg" {
+		t.Fatalf("a broken photo as a file: %+v, %v", m.Attachment, err)
+	}
+}
+
+// TestFileLimit: a file over the sender's limit is not sent; one whose
+// manifest says more than the receiver's limit is not fetched, and its
+// message says why.
+func TestFileLimit(t *testing.T) {
+	f := sendTestFile(t, 100_000, "big")
+	if err := f.bob.SetFileLimit(50_000); err != nil {
+		t.Fatal(err)
+	}
+	rep := ingestFrom(t, f.bob, "c", append([][]byte{f.msg}, f.chunks...)...)
+	a := attachmentOf(t, f.bob, f.sent.ID)
+	if rep.Chunks != 0 || a.Refused == "" || a.Complete {
+		t.Fatalf("a file over the limit: %+v, %+v", rep, a)
+	}
+	if err := f.alice.SetFileLimit(50_000); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := testFile(t, 60_000, "too-big")
+	var ne *Error
+	if _, err := f.alice.SendFile("Bob", path, SendFileOptions{}); !errors.As(err, &ne) || ne.Reason != ReasonFileTooLarge {
+		t.Fatalf("sending over the limit: %v", err)
+	}
+}
