@@ -19,13 +19,17 @@ import (
 // receipts: a pairwise file), every chunk envelope is stored as one of this
 // node's own envelopes, so links and bundles carry it like a text, and a
 // pairwise message of type TypeAttachment carries the manifest and a
-// caption. Each chunk has a hidden record (kindChunk) in colMessages, as an
-// accept or re-key has, so that its receipt is checked against its
-// commitment and counted for the message's status.
+// caption. Each chunk has a record (kindChunk), as an accept or re-key has
+// in colMessages, so that its receipt is checked against its commitment and
+// counted for the message's status — in a collection of its own, so that
+// listing messages does not read a record for every chunk.
 
 // kindChunk marks the record of a chunk envelope I wrote; Parent names the
 // message whose file it belongs to.
 const kindChunk = "chunk"
+
+// colSentChunks holds the records of the chunks I sent, by envelope ID.
+const colSentChunks = "sentchunks"
 
 // Reasons of the errors about files.
 const (
@@ -291,7 +295,7 @@ func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, n
 		}
 		r := messageRecord{ID: e.ID().String(), Contact: contact, Direction: "out", Kind: kindChunk, Parent: parent,
 			Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry}
-		if err := putJSON(tx, colMessages, []byte(r.ID), &r, e.ExpiresAt()); err != nil {
+		if err := putJSON(tx, colSentChunks, []byte(r.ID), &r, e.ExpiresAt()); err != nil {
 			return err
 		}
 	}

@@ -313,7 +313,12 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	var m messageRecord
 	key := []byte(r.Target.String())
-	exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m)
+	col := colMessages
+	exp, ok, err := getJSONExpiry(in.tx, col, key, &m)
+	if err == nil && !ok { // a chunk of a file I sent (attach.go)
+		col = colSentChunks
+		exp, ok, err = getJSONExpiry(in.tx, col, key, &m)
+	}
 	if err != nil || !ok || m.Direction != "out" {
 		return false, err
 	}
@@ -345,7 +350,7 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	if m.Kind == kindText {
 		in.rep.Delivered++
 	}
-	return false, putJSON(in.tx, colMessages, key, m, exp)
+	return false, putJSON(in.tx, col, key, m, exp)
 }
 
 // open tries an envelope whose tag is in the index. It reports whether the
