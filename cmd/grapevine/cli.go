@@ -50,6 +50,7 @@ socket in the home instead, and need no passphrase.`,
 	root.AddCommand(c.passphraseCmd(), c.wipeCmd())
 	root.AddCommand(c.uiCmd(), c.chatCmd()) // ui.go, chat.go
 	root.AddCommand(c.versionCmd(), c.verifyCmd(), c.shareCmd())
+	root.AddCommand(c.saveCmd()) // files.go
 	root.AddCommand(c.checkCmd(), c.repairCmd())
 	root.Version = readBuildInfo().String()
 	root.SetVersionTemplate("{{.Version}}\n")

@@ -331,9 +331,10 @@ off for more than 30 days, say), --trust accepts it.`,
 
 func (c *cli) sendCmd() *cobra.Command {
 	var group bool
+	var file fileFlags
 	cmd := &cobra.Command{
-		Use:   "send CONTACT|GROUP|#CHANNEL|nearby TEXT|-",
-		Short: "Write to a contact (name or fingerprint prefix), a group, a channel or Nearby",
+		Use:   "send CONTACT|GROUP|#CHANNEL|nearby TEXT|- | send CONTACT|GROUP --file PATH [--as-file] [CAPTION]",
+		Short: "Write to a contact (name or fingerprint prefix), a group, a channel or Nearby; send a file or photo",
 		Long: `Seal a message to a contact and queue it. It leaves with the next bundle you
 export, and with every neighbour your node links to: at once if it is running
 (grapevine up). TEXT may be several words; - reads the text from standard
@@ -346,9 +347,22 @@ says so outright (a name that is both is refused without it).
 
 To a public channel you joined, #NAME; to Nearby, nearby; to an announcement
 channel of yours, announce:NAME. A public post carries a proof-of-work stamp,
-which takes about a second to make, and it leaves like any other envelope.`,
-		Args: cobra.MinimumNArgs(2),
+which takes about a second to make, and it leaves like any other envelope.
+
+With --file, the file at PATH goes to the contact (or group), the rest of the words as its
+caption: a message carrying what opens it, and the file in chunks of 32 KiB
+that every neighbour and bundle carries like texts (16 MiB at most). A photo
+(JPEG, PNG or GIF, by its content) is re-encoded first, so that nothing but
+its pixels leaves: no GPS position, camera serial or times. --as-file sends it
+as it is. grapevine messages shows how far it has come.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if file.path != "" {
+				return c.sendFile(cmd.Context(), args[0], strings.Join(args[1:], " "), file, group)
+			}
+			if len(args) < 2 {
+				return errors.New("missing the text: send CONTACT TEXT (or - to read it from standard input, or --file PATH)")
+			}
 			text := strings.Join(args[1:], " ")
 			if len(args) == 2 && args[1] == "-" {
 				b, err := io.ReadAll(io.LimitReader(c.stdin, node.MaxText+2))
@@ -389,6 +403,8 @@ which takes about a second to make, and it leaves like any other envelope.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&group, "group", "g", false, "the first argument is a group (its name or the start of its ID)")
+	cmd.Flags().StringVar(&file.path, "file", "", "send the file at `PATH`; the words after the contact are its caption")
+	cmd.Flags().BoolVar(&file.asFile, "as-file", false, "with --file: send a photo as it is, metadata and all, not re-encoded")
 	return cmd
 }
 
@@ -485,14 +501,19 @@ blocked. --follow is for contacts and groups only.`,
 					if m.Direction == "out" {
 						arrow = "to"
 					}
-					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n%s\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safe(m.Contact), safe(m.Status),
-						termtext.Text(m.Text, "    "))
+					fmt.Fprintf(c.stdout, "%s  %s %s [%s]\n", m.Time.Local().Format("2006-01-02 15:04"), arrow, safe(m.Contact), safe(m.Status))
+					if m.Attachment != nil {
+						c.printAttachment(m)
+					}
+					if m.Text != "" || m.Attachment == nil {
+						fmt.Fprintln(c.stdout, termtext.Text(m.Text, "    "))
+					}
 				}
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status}; status is queued, carried, delivered, expired or received")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print an array of {id, contact, direction, text, time, status, attachment?}; status is queued, carried, delivered, expired or received; attachment, for a message carrying a file, has name, media_type, size, chunks, have, sources, resumed, complete and refused")
 	cmd.Flags().BoolVarP(&group, "group", "g", false, "the argument is a group (its name or the start of its ID); with --json, an array of {id, room, sender, direction, text, time, earlier}")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep going: print new messages and changes of state as they happen (needs grapevine up; with --json, one object a line)")
 	return cmd
@@ -597,7 +618,7 @@ func (c *cli) importCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, damaged, skipped_bytes, complete}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, chunks, damaged, skipped_bytes, complete}")
 	return cmd
 }
 
@@ -609,6 +630,7 @@ func (c *cli) printImport(path string, r node.ImportReport) {
 		}
 	}
 	line(r.Messages, "new messages for you")
+	line(r.Chunks, "new chunks of files for you")
 	line(r.Requests, "new contact requests (see `grapevine contacts`)")
 	line(r.RequestMessages, "messages waiting in contact requests (accept to read them)")
 	line(r.Delivered, "of your messages now delivered")

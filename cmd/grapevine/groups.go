@@ -270,7 +270,12 @@ func notAGroup(err error) error {
 func (c *cli) printGroupMessages(ms []node.RoomMessage) {
 	for _, m := range ms {
 		fmt.Fprintln(c.stdout, groupMessageHead(m))
-		fmt.Fprintln(c.stdout, termtext.Text(m.Text, "    "))
+		if m.Attachment != nil {
+			c.printAttachment(node.Message{ID: m.ID, Direction: m.Direction, Attachment: m.Attachment}) // files.go
+		}
+		if m.Text != "" || m.Attachment == nil {
+			fmt.Fprintln(c.stdout, termtext.Text(m.Text, "    "))
+		}
 	}
 }
 

@@ -69,6 +69,9 @@ func TestScripts(t *testing.T) {
 			"zero":        cmdZero,
 			"signrelease": cmdSignRelease, // share_test.go
 			"fetch":       cmdFetch,
+			"mkfile":      cmdMkfile,      // files_test.go
+			"mkjpeg":      cmdMkjpeg,      // files_test.go
+			"splitbundle": cmdSplitbundle, // files_test.go
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {

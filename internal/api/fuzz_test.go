@@ -25,13 +25,15 @@ func FuzzRequest(f *testing.F) {
 	defer n.Close()
 	s := NewServer(n, nil, nil)
 	paths := []string{"/v1/contacts", "/v1/contacts/accept", "/v1/contacts/reject", "/v1/send",
-		"/v1/contacts/verify?contact=", "/v1/messages?contact=", "/v1/self", "/v1/invite", "/v1/envelopes", "/v1/settings", "/v1/conversations/page?limit="}
+		"/v1/contacts/verify?contact=", "/v1/messages?contact=", "/v1/self", "/v1/invite", "/v1/envelopes", "/v1/settings", "/v1/conversations/page?limit=",
+		"/v1/files/save", "/v1/files?contact="}
 	for i := range paths {
 		f.Add(uint8(i), []byte(`{"link":"grapevine:abc","name":"x"}`))
 		f.Add(uint8(i), []byte(`{"to":"Bob","text":"hi"}`))
 		f.Add(uint8(i), []byte(`{"contact":"Bob"}`))
 		f.Add(uint8(i), []byte(`{"relay_quota":"1.5GiB","retention":"36h","stealth":true,"relay":false}`))
 		f.Add(uint8(i), []byte(`{"relay_quota":1048576}`))
+		f.Add(uint8(i), []byte(`{"message":"00ff","path":"/nonexistent/x"}`))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		path := paths[int(which)%len(paths)]

@@ -55,6 +55,7 @@ func NewStarting(log *slog.Logger) *Server {
 	s.settingsRoutes() // settings.go
 	s.groupRoutes()    // groups.go
 	s.channelRoutes()  // channels.go
+	s.fileRoutes()     // files.go
 	return s
 }
 

@@ -36,6 +36,7 @@ type Core interface {
 	UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error)
 	Groups   // groups.go
 	Channels // channels.go
+	Files    // files.go
 	Close() error
 }
 

@@ -38,6 +38,10 @@ type State struct {
 	Leaves   [][HashSize]byte
 }
 
+// NewState is a fresh State for m: no chunk held. A Storage other than this
+// package's returns it from Load when it has no record.
+func NewState(m *Manifest) *State { return newState(m) }
+
 func newState(m *Manifest) *State {
 	return &State{manifest: sha256.Sum256(m.Marshal()), Have: make([]bool, m.Chunks),
 		Leaves: make([][HashSize]byte, m.Chunks)}

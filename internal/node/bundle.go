@@ -48,5 +48,6 @@ func (r *IngestReport) add(o IngestReport) {
 	r.Evicted += o.Evicted
 	r.Rekeys += o.Rekeys
 	r.Clamped += o.Clamped
+	r.Chunks += o.Chunks
 	r.Opened = append(r.Opened, o.Opened...)
 }

@@ -458,6 +458,7 @@ func (n *Node) Accept(ref string) (Contact, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out *contactRecord
+	files := false
 	err := n.update(func(tx *store.Tx) error {
 		c, err := resolve(tx, ref)
 		if err != nil {
@@ -467,13 +468,22 @@ func (n *Node) Accept(ref string) (Contact, error) {
 			return conflict(ReasonNotRequest, c.Name, "%s is not a contact request and proposed no new keys (state %s)", c.Name, c.State)
 		}
 		out = c
-		return n.accept(tx, c)
+		if err := n.accept(tx, c); err != nil {
+			return err
+		}
+		files, err = n.startHeldFiles(tx, c.Fingerprint) // attach.go: files that came with the request
+		return err
 	})
 	if err != nil {
 		n.rebuildIndexQuietly()
 		return Contact{}, err
 	}
 	n.reindex(out)
+	if files {
+		if err := n.lookAgain(); err != nil {
+			return out.view(), err
+		}
+	}
 	return out.view(), nil
 }
 

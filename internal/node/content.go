@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 )
 
@@ -28,6 +29,7 @@ import (
 //	room welcome: a welcome (SPEC §15.4)
 //	room invite:  group ID (32) || name length (1) || group name
 //	room leave:   group ID (32) || leave statement (64)
+//	attachment:   manifest length (2) || manifest (SPEC §16.5) || caption (UTF-8, may be empty)
 type Content struct {
 	Type    ContentType
 	Time    uint32
@@ -37,6 +39,9 @@ type Content struct {
 	KEM     []byte      // request, re-key
 	Name    string      // request, room invite
 	Room    []byte      // room join, welcome, invite: the payload after the time
+	// Manifest is an attachment's manifest (attach.ParseManifest checks it
+	// against the node's limit); Text is then its caption.
+	Manifest []byte
 }
 
 // ContentType says what a sealed envelope holds.
@@ -55,6 +60,9 @@ const (
 	// TypeRoomSealed rides in a group message, not a pairwise one: an
 	// epoch's sealed welcomes (room.SealedWelcomes, SPEC §15.4).
 	TypeRoomSealed ContentType = 9
+	// TypeAttachment carries a file's manifest and a caption in a pairwise
+	// message (SPEC §16.10); the file comes in chunk envelopes.
+	TypeAttachment ContentType = 10
 )
 
 // roomMemberEntry is a member entry's size (SPEC §15.2).
@@ -83,6 +91,10 @@ func (c *Content) Marshal() []byte {
 			b = append(b, c.Text...)
 		}
 	case TypeText:
+		b = append(b, c.Text...)
+	case TypeAttachment:
+		b = binary.BigEndian.AppendUint16(b, uint16(len(c.Manifest)))
+		b = append(b, c.Manifest...)
 		b = append(b, c.Text...)
 	case TypeRoomJoin, TypeRoomWelcome, TypeRoomInvite, TypeRoomLeave, TypeRoomSealed:
 		b = append(b, c.Room...)
@@ -123,6 +135,10 @@ func ParseContent(b []byte) (*Content, error) {
 		c.Text = string(rest[1+n:])
 		if err := keys.CheckName(c.Name); err != nil {
 			return nil, fmt.Errorf("%w: %v", errContent, err)
+		}
+	case TypeAttachment:
+		if err := c.parseAttachment(rest); err != nil {
+			return nil, err
 		}
 	case TypeAccept:
 		if len(rest) != 0 {
@@ -179,8 +195,32 @@ func (t ContentType) String() string {
 		return "room leave"
 	case TypeRoomSealed:
 		return "room sealed welcomes"
+	case TypeAttachment:
+		return "attachment"
 	}
 	return fmt.Sprintf("type %d", byte(t))
+}
+
+// parseAttachment reads an attachment's payload: the manifest must parse
+// under the protocol's ceiling (the node applies its own limit when it
+// starts the transfer), and the caption is a text's.
+func (c *Content) parseAttachment(rest []byte) error {
+	if len(rest) < 2 {
+		return fmt.Errorf("%w: attachment of %d bytes", errContent, len(rest))
+	}
+	n := int(binary.BigEndian.Uint16(rest))
+	if n > attach.MaxManifestSize || len(rest)-2 < n {
+		return fmt.Errorf("%w: attachment manifest of %d bytes in %d", errContent, n, len(rest)-2)
+	}
+	if _, err := attach.ParseManifest(rest[2:2+n], attach.Limits{MaxFileSize: attach.MaxFileSize}); err != nil {
+		return fmt.Errorf("%w: %v", errContent, err)
+	}
+	c.Manifest = append([]byte(nil), rest[2:2+n]...)
+	c.Text = string(rest[2+n:])
+	if len(c.Text) > MaxText {
+		return fmt.Errorf("%w: caption of %d bytes, at most %d", errContent, len(c.Text), MaxText)
+	}
+	return nil
 }
 
 func (c *Content) When() time.Time { return time.Unix(int64(c.Time), 0).UTC() }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/room"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -26,6 +27,7 @@ const (
 	slotIntro   = 'p' // a contact request sent to one of my invites
 	slotRekey   = 'r' // a re-key request from a contact
 	slotRoom    = 'g' // a message of a group I am in (owner: the group ID in hex)
+	slotChunk   = 'f' // a chunk of a file I am fetching (owner: the message's ID)
 )
 
 type slotRef struct {
@@ -59,6 +61,16 @@ func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
 }
 
 func ownerRoom(id string) string { return "g" + id }
+func ownerFile(id string) string { return "f" + id }
+
+// setFile expects the chunks of a file I am fetching (SPEC §16.10).
+func (ix *index) setFile(id string, ks *attach.Keys, chunks int) {
+	owner := ownerFile(id)
+	ix.removeOwner(owner)
+	for i := range chunks {
+		ix.add(owner, ks.Tag(i), slotRef{kind: slotChunk, owner: id})
+	}
+}
 
 func (r slotRef) ownerKey() string {
 	switch r.kind {
@@ -66,6 +78,8 @@ func (r slotRef) ownerKey() string {
 		return r.owner
 	case slotRoom:
 		return ownerRoom(r.owner)
+	case slotChunk:
+		return ownerFile(r.owner)
 	}
 	return ownerContact(r.owner)
 }
@@ -147,6 +161,9 @@ func (n *Node) rebuildIndex() error {
 			ix.setContact(c, from, to)
 		}
 		if err := n.eachRoom(tx, func(id string, r *room.Room) { ix.setRoom(id, r) }); err != nil {
+			return err
+		}
+		if err := n.indexFiles(tx, ix); err != nil { // transfer.go
 			return err
 		}
 		return tx.ForEach(colPrekeys, func(v []byte, _ time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 	"github.com/grapevine-mesh/grapevine/internal/room"
@@ -31,6 +32,7 @@ type IngestReport struct {
 	Refused          int `json:"refused"`          // for others, but this node does not relay
 	Evicted          int `json:"evicted"`          // carried envelopes dropped to stay within the relay quota
 	Clamped          int `json:"clamped"`          // hop budgets above MaxHops (Nearby: room.NearbyMaxHops), taken down to it
+	Chunks           int `json:"chunks"`           // chunks of files for me, new, verified and kept (transfer.go)
 	// Stamped kinds (channels.go) whose stamp is missing or too easy, and
 	// those over a link's or a poster's rate: dropped. Not in the JSON
 	// report yet: cmd/grapevine's import --json help lists its fields.
@@ -64,6 +66,18 @@ func (n *Node) Ingest(raws [][]byte) (IngestReport, error) {
 }
 
 func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
+	return n.ingestAll(raws, copies, false)
+}
+
+// lookAgain looks again at what is carried here, as an arrival that taught
+// new keys does (§6 step 5), when keys came otherwise: a file's chunk tags,
+// at an accept.
+func (n *Node) lookAgain() error {
+	_, err := n.ingestAll(nil, nil, true)
+	return err
+}
+
+func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestReport, error) {
 	if copies != nil && len(copies) != len(raws) {
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %d copy budgets for %d envelopes", len(copies), len(raws))
 	}
@@ -71,7 +85,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 	var proven []provenEntry
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
-			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1}
+			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}, changed: lookAgain}
 		defer func() { proven = in.proven }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
@@ -90,6 +104,7 @@ func (n *Node) ingest(raws [][]byte, copies []uint8) (IngestReport, error) {
 		return in.flush()
 	})
 	if err != nil {
+		n.files = nil // assemblers may hold what did not commit: read again from the store
 		n.rebuildIndexQuietly()
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
@@ -111,6 +126,7 @@ type ingest struct {
 	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 	proven   []provenEntry             // held envelopes purged by a receipt checked against them
+	files    map[string]*transfer      // files that got chunks in this batch: synced by flush
 }
 
 func (in *ingest) one(raw []byte) error {
@@ -153,11 +169,20 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 		in.rep.AlreadyDelivered += b2i(delivered)
 		return err
 	}
-	if ref, ok := in.n.idx.lookup(e.Tag); ok && ref.kind == slotRoom {
+	ref, ok := in.n.idx.lookup(e.Tag)
+	if ok && ref.kind == slotChunk && e.Kind == envelope.KindChunk {
+		handled, carry, err := in.chunk(id, e, raw, ref) // transfer.go
+		if err != nil || handled && !carry && !in.keepOpened(id) {
+			return err
+		}
+		if handled && !carry {
+			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+		}
+	} else if ok && ref.kind == slotRoom {
 		if err := in.openRoom(id, e, ref); err != nil { // then carried like any envelope
 			return err
 		}
-	} else if ok {
+	} else if ok && e.Kind == envelope.KindSealed {
 		handled, err := in.open(id, e, ref)
 		if err != nil || handled && !in.keepOpened(id) {
 			return err
@@ -288,7 +313,12 @@ func (in *ingest) purge(r *envelope.Envelope) (forged bool, err error) {
 func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	var m messageRecord
 	key := []byte(r.Target.String())
-	exp, ok, err := getJSONExpiry(in.tx, colMessages, key, &m)
+	col := colMessages
+	exp, ok, err := getJSONExpiry(in.tx, col, key, &m)
+	if err == nil && !ok { // a chunk of a file I sent (attach.go)
+		col = colSentChunks
+		exp, ok, err = getJSONExpiry(in.tx, col, key, &m)
+	}
 	if err != nil || !ok || m.Direction != "out" {
 		return false, err
 	}
@@ -300,6 +330,11 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	}
 	if m.Status == StatusDelivered {
 		return false, nil
+	}
+	if m.Kind == kindChunk {
+		if err := chunkDelivered(in.tx, m.Parent); err != nil {
+			return false, err
+		}
 	}
 	if m.Prefixed {
 		c, err := in.contact(m.Contact)
@@ -315,7 +350,7 @@ func (in *ingest) markDelivered(r *envelope.Envelope) (forged bool, err error) {
 	if m.Kind == kindText {
 		in.rep.Delivered++
 	}
-	return false, putJSON(in.tx, colMessages, key, m, exp)
+	return false, putJSON(in.tx, col, key, m, exp)
 }
 
 // open tries an envelope whose tag is in the index. It reports whether the
@@ -355,8 +390,8 @@ func (in *ingest) open(id envelope.ID, e *envelope.Envelope, ref slotRef) (bool,
 	if c.State == StatePending {
 		c.State, c.Invite = StateActive, "" // they answered
 	}
-	if content.Type == TypeText {
-		if err := in.storeIncoming(id, c, content, held); err != nil {
+	if content.Type == TypeText || content.Type == TypeAttachment {
+		if err := in.storeMessage(id, c, content, held); err != nil {
 			return true, err
 		}
 	}
@@ -485,7 +520,7 @@ func (in *ingest) openRequest(id envelope.ID, e *envelope.Envelope, ref slotRef)
 		c.Prekey = ik.prekey[:]
 	}
 	if content.Text != "" {
-		if err := in.storeIncoming(id, c, content, held); err != nil {
+		if err := in.storeIncoming(id, c, content, held, nil); err != nil {
 			return true, err
 		}
 	}
@@ -604,9 +639,33 @@ func (in *ingest) openRekey(id envelope.ID, e *envelope.Envelope, ref slotRef) (
 	return true, in.opened(id, e, c, keys.IntroReceiptSecret(sk), true)
 }
 
-func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content, held bool) error {
+// storeMessage stores a text, or a file's message and starts fetching the
+// file — not yet from someone I have not accepted (nor on a proposal): its
+// chunks' receipts would tell a stranger the device holds them.
+func (in *ingest) storeMessage(id envelope.ID, c *contactRecord, content *Content, held bool) error {
+	if content.Type != TypeAttachment {
+		return in.storeIncoming(id, c, content, held, nil)
+	}
+	var f *fileRecord
+	if c.State == StateRequest || held {
+		m, err := attach.ParseManifest(content.Manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
+		if err != nil {
+			return fmt.Errorf("failed to read a manifest: %w", err)
+		}
+		f = &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks,
+			Refused: heldFileNote, Manifest: content.Manifest} // started by Accept (startHeldFiles)
+	} else {
+		var err error
+		if f, err = in.startTransfer(id, content); err != nil {
+			return err
+		}
+	}
+	return in.storeIncoming(id, c, content, held, f)
+}
+
+func (in *ingest) storeIncoming(id envelope.ID, c *contactRecord, content *Content, held bool, f *fileRecord) error {
 	rec := messageRecord{ID: id.String(), Contact: c.Fingerprint, Direction: "in", Text: content.Text,
-		Time: content.When(), Status: StatusReceived, Held: held}
+		Time: content.When(), Status: StatusReceived, Held: held, File: f}
 	if c.State == StateRequest || held {
 		in.rep.RequestMessages++
 	} else {
@@ -678,7 +737,7 @@ func (in *ingest) rescan() error {
 			continue
 		}
 		e, err := envelope.Parse(v[1:])
-		if err != nil || e.Kind != envelope.KindSealed {
+		if err != nil || !taggedKind(e.Kind) {
 			continue
 		}
 		if done, err := in.provenDelivered(id, e); err != nil || done { // opened here before
@@ -691,9 +750,20 @@ func (in *ingest) rescan() error {
 		if !ok {
 			continue
 		}
-		handled, err := in.open(id, e, ref)
+		var handled, carry bool
+		switch {
+		case ref.kind == slotChunk && e.Kind == envelope.KindChunk:
+			dups := in.rep.Duplicate
+			handled, carry, err = in.chunk(id, e, v[1:], ref)
+			in.rep.Duplicate = dups // a chunk held here looked at again did not arrive again
+		case ref.kind != slotChunk && e.Kind == envelope.KindSealed:
+			handled, err = in.open(id, e, ref)
+		}
 		if err != nil {
 			return err
+		}
+		if carry { // a room's chunk: still carried for the other members
+			continue
 		}
 		if _, fresh := in.carried[id]; handled && fresh {
 			in.rep.New-- // it arrived in this batch: it is not carried for others after all
@@ -709,6 +779,9 @@ func (in *ingest) rescan() error {
 }
 
 func (in *ingest) flush() error {
+	if err := in.syncFiles(); err != nil {
+		return err
+	}
 	for _, c := range in.contacts {
 		if err := saveContact(in.tx, c); err != nil {
 			return err

@@ -45,6 +45,7 @@ type heldMeta struct {
 	hops    uint8
 	own     bool
 	receipt bool
+	chunk   bool // a chunk envelope (kind 4): charged to the chunk pool
 	copies  uint8
 }
 
@@ -95,6 +96,7 @@ type inventory struct {
 	recent      recentRecords
 	carried     int64 // bytes held for others
 	cost        int64 // what they cost, ItemOverhead each included: what the quota bounds
+	chunkCost   int64 // the part of cost that chunks carried for others make: a pool of its own
 	seq         uint32
 	bytes       int64 // bytes held in all
 	bySource    map[uint32]int64
@@ -140,6 +142,9 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 		iv.carried += int64(hm.size)
 		iv.cost += hm.cost()
 		iv.bySource[hm.source] += hm.cost()
+		if hm.chunk {
+			iv.chunkCost += hm.cost()
+		}
 	}
 	iv.touch(id, hm.expiry)
 	return !ok
@@ -158,6 +163,9 @@ func (iv *inventory) remove(id envelope.ID) {
 		iv.cost -= hm.cost()
 		if iv.bySource[hm.source] -= hm.cost(); iv.bySource[hm.source] <= 0 {
 			delete(iv.bySource, hm.source)
+		}
+		if hm.chunk {
+			iv.chunkCost -= hm.cost()
 		}
 	}
 	iv.touch(id, hm.expiry)
@@ -248,8 +256,16 @@ func compareHeld(a, b Held) int {
 // share loses nothing, however many addresses a flooder uses — and from it
 // the most recently arrived first, so what was held before a flood stays.
 // What was held before a restart (source 0) goes last, oldest expiry first.
-func (iv *inventory) victims(target int64) []envelope.ID {
-	if iv.cost <= target {
+//
+// Chunks and everything else are two pools, each bounded by the quota on its
+// own (SPEC §16.4): chunks chooses the pool, so a flood of chunks evicts
+// chunks and never texts, receipts or posts.
+func (iv *inventory) victims(target int64, chunks bool) []envelope.ID {
+	cost := iv.cost - iv.chunkCost
+	if chunks {
+		cost = iv.chunkCost
+	}
+	if cost <= target {
 		return nil
 	}
 	type item struct {
@@ -260,7 +276,7 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 	}
 	bySrc := map[uint32][]item{}
 	for id, hm := range iv.m {
-		if hm.own {
+		if hm.own || hm.chunk != chunks {
 			continue
 		}
 		o := uint64(hm.seq)
@@ -272,13 +288,15 @@ func (iv *inventory) victims(target int64) []envelope.ID {
 	for _, items := range bySrc {
 		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.order, b.order) })
 	}
-	use := make(map[uint32]int64, len(iv.bySource))
-	for s, c := range iv.bySource {
-		use[s] = c
+	use := make(map[uint32]int64, len(bySrc))
+	for s, items := range bySrc {
+		for _, it := range items {
+			use[s] += it.cost
+		}
 	}
 	share := target / int64(max(1, len(use)))
 	var out []envelope.ID
-	for total := iv.cost; total > target; {
+	for total := cost; total > target; {
 		worst, found := uint32(0), false
 		for s, c := range use {
 			if s != 0 && c > share && (!found || c > use[worst] || c == use[worst] && s < worst) {
@@ -370,13 +388,18 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 		return err
 	}
 	ch := change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v}
-	if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+	if taggedKind(e.Kind) && flags&flagOwn == 0 {
 		ch.tag = &e.Tag
 	}
 	n.journal = append(n.journal, ch)
 	n.noteWritten(id)
 	return nil
 }
+
+// taggedKind says whether a carried envelope's tag may become expected
+// later: a message's (keys learnt later) or a chunk's (a manifest arriving
+// after its chunks, SPEC §16.10).
+func taggedKind(k envelope.Kind) bool { return k == envelope.KindSealed || k == envelope.KindChunk }
 
 func (n *Node) noteWritten(id envelope.ID) {
 	if n.written == nil {
@@ -395,7 +418,7 @@ func (n *Node) mayHold(id envelope.ID) bool {
 
 func metaOf(e *envelope.Envelope, size int, flags byte, source uint32) heldMeta {
 	return heldMeta{expiry: e.Expiry, size: int32(size), hops: e.Hops, own: flags&flagOwn != 0,
-		receipt: e.Kind == envelope.KindReceipt, source: source, copies: copiesOf(flags)}
+		receipt: e.Kind == envelope.KindReceipt, chunk: e.Kind == envelope.KindChunk, source: source, copies: copiesOf(flags)}
 }
 
 func (n *Node) deleteEnvelope(tx *store.Tx, id envelope.ID) error {
@@ -413,7 +436,7 @@ func (n *Node) loadInventory() error {
 	err := n.eachEnvelope(func(flags byte, raw []byte, e *envelope.Envelope) error {
 		id := envelope.ComputeID(raw)
 		iv.add(id, metaOf(e, len(raw), flags, 0))
-		if e.Kind == envelope.KindSealed && flags&flagOwn == 0 {
+		if taggedKind(e.Kind) && flags&flagOwn == 0 {
 			iv.tags[e.Tag] = id
 		}
 		return nil
@@ -680,12 +703,14 @@ func (n *Node) IngestFrom(source string, raws [][]byte, copies []uint8) (IngestR
 }
 
 // enforceQuota evicts down to 95% of the quota, so eviction runs in batches
-// rather than on every arrival.
+// rather than on every arrival: chunks and the rest each within the quota,
+// as two pools (victims).
 func (n *Node) enforceQuota(rep *IngestReport) error {
-	if n.inv.cost <= n.quota {
+	if n.inv.cost-n.inv.chunkCost <= n.quota && n.inv.chunkCost <= n.quota {
 		return nil
 	}
-	victims := n.inv.victims(n.quota - n.quota/20)
+	target := n.quota - n.quota/20
+	victims := append(n.inv.victims(target, false), n.inv.victims(target, true)...)
 	err := n.update(func(tx *store.Tx) error {
 		for _, id := range victims {
 			if err := n.deleteEnvelope(tx, id); err != nil {

@@ -50,6 +50,10 @@ type messageRecord struct {
 	Prefixed bool    `json:"prefixed,omitempty"`
 	// Held: incoming on a proposed session, hidden until it is accepted.
 	Held bool `json:"held,omitempty"`
+	// File: the message's attachment (attach.go); Parent: for a chunk I
+	// sent (kindChunk), the message whose file it is.
+	File   *fileRecord `json:"file,omitempty"`
+	Parent string      `json:"parent,omitempty"`
 }
 
 // nextSeq returns the next local sequence number.
@@ -79,6 +83,9 @@ type Message struct {
 	Text      string    `json:"text"`
 	Time      time.Time `json:"time"`
 	Status    string    `json:"status"`
+	// Attachment is the message's file, if it carries one; Text is then its
+	// caption.
+	Attachment *Attachment `json:"attachment,omitempty"`
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -177,10 +184,20 @@ func (n *Node) Send(ref, text string) (Message, error) {
 
 func (r *messageRecord) view(name string, now time.Time) Message {
 	status := r.Status
+	if r.File != nil && r.Direction == "out" && status == StatusDelivered && r.File.Delivered < r.File.Chunks {
+		status = StatusCarried // the message arrived, not yet all of its file (SPEC §16.10)
+	}
 	if (status == StatusQueued || status == StatusCarried) && r.Expiry != 0 && now.Unix() >= int64(r.Expiry) {
 		status = StatusExpired // every copy has expired: it can no longer arrive
 	}
-	return Message{ID: r.ID, Contact: name, Direction: r.Direction, Text: r.Text, Time: r.Time, Status: status}
+	m := Message{ID: r.ID, Contact: name, Direction: r.Direction, Text: r.Text, Time: r.Time, Status: status}
+	if r.File != nil {
+		m.Attachment = r.File.view()
+		if r.Direction == "out" {
+			m.Attachment.Have, m.Attachment.Complete = r.File.Delivered, r.File.Delivered >= r.File.Chunks
+		}
+	}
+	return m
 }
 
 // Messages lists messages, oldest first, with one contact or all. Messages
@@ -219,7 +236,13 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 			if c == nil || c.State == StateRequest || r.Held || r.Kind != kindText || (only != nil && only.Fingerprint != r.Contact) {
 				return nil
 			}
-			all = append(all, seqMsg{r.view(c.Name, now), r.Seq})
+			m := r.view(c.Name, now)
+			if m.Attachment != nil && r.Direction == "in" {
+				if err := n.fileProgress(tx, r.ID, m.Attachment); err != nil {
+					return err
+				}
+			}
+			all = append(all, seqMsg{m, r.Seq})
 			return nil
 		})
 	})
@@ -249,6 +272,9 @@ func deleteMessagesOf(tx *store.Tx, fp string, heldOnly bool) error {
 	})
 	for _, id := range ids {
 		if err := tx.Delete(colMessages, []byte(id)); err != nil {
+			return err
+		}
+		if err := deleteFile(tx, id); err != nil { // transfer.go
 			return err
 		}
 	}

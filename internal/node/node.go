@@ -134,6 +134,7 @@ type Node struct {
 	recog    *recognitionKeys     // nil when a contact changed since
 	pub      *publicRooms         // channels, Nearby, announcements (channels.go); loaded on first use
 	roomc    *roomCache           // private groups kept decoded (roomcache.go)
+	files    map[string]*transfer // files being fetched, by message ID (transfer.go); loaded on first use
 
 	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
 

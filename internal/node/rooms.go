@@ -71,6 +71,8 @@ type RoomMessage struct {
 	// Earlier says the post was sealed in an epoch before the room's
 	// current one: its sender had not yet seen the later changes.
 	Earlier bool `json:"earlier,omitempty"`
+	// Attachment is the post's file (attach.go), Text its caption.
+	Attachment *Attachment `json:"attachment,omitempty"`
 }
 
 type inviteRecord struct {
@@ -98,14 +100,15 @@ const (
 )
 
 type roomMessageRecord struct {
-	ID        string    `json:"id"`
-	Room      string    `json:"room"`
-	Sender    string    `json:"sender"` // fingerprint
-	Direction string    `json:"direction"`
-	Text      string    `json:"text"`
-	Time      time.Time `json:"time"`
-	Epoch     string    `json:"epoch"` // hex epoch hash
-	Seq       uint64    `json:"seq"`
+	ID        string      `json:"id"`
+	Room      string      `json:"room"`
+	Sender    string      `json:"sender"` // fingerprint
+	Direction string      `json:"direction"`
+	Text      string      `json:"text"`
+	Time      time.Time   `json:"time"`
+	Epoch     string      `json:"epoch"` // hex epoch hash
+	Seq       uint64      `json:"seq"`
+	File      *fileRecord `json:"file,omitempty"` // a post carrying a file (attach.go)
 }
 
 func inviteKey(group, fp string, out bool) []byte {
@@ -482,32 +485,41 @@ func (n *Node) SendRoom(roomRef, text string) (RoomMessage, error) {
 	}
 	now := n.now().UTC().Truncate(time.Second)
 	var msg RoomMessage
-	err := n.update(func(tx *store.Tx) error {
-		r, id, err := n.resolveRoom(tx, roomRef, true)
-		if err != nil {
-			return err
-		}
-		content := &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text}
-		e, err := r.Seal(keys.PeriodOf(now), content.Marshal(), n.envelopeExpiry(), n.startHops(), n.rand)
-		if err != nil {
-			return err
-		}
-		if err := n.saveRoom(tx, r); err != nil { // the chain moved: stored before the envelope can leave
-			return err
-		}
-		head := r.Head().Hash
-		rec := roomMessageRecord{ID: e.ID().String(), Room: id, Sender: n.id.Public().Fingerprint(), Direction: "out",
-			Text: text, Time: now, Epoch: hex.EncodeToString(head[:])}
-		if rec.Seq, err = nextSeq(tx); err != nil {
-			return err
-		}
-		if err := putJSON(tx, colRoomMessages, []byte(rec.ID), rec, now.Add(n.cfg.History)); err != nil {
-			return err
-		}
-		msg = RoomMessage{ID: rec.ID, Room: id, Sender: "me", Direction: "out", Text: text, Time: now}
-		return n.putEnvelope(tx, e.Marshal(), n.ownFlags())
+	err := n.update(func(tx *store.Tx) (err error) {
+		msg, err = n.postRoom(tx, roomRef, &Content{Type: TypeText, Time: uint32(now.Unix()), Text: text}, nil, now)
+		return err
 	})
 	return msg, err
+}
+
+// postRoom seals content as a post to a room and queues it, with its
+// record; file is the file it carries, if any (attach.go).
+func (n *Node) postRoom(tx *store.Tx, roomRef string, content *Content, file *fileRecord, now time.Time) (RoomMessage, error) {
+	r, id, err := n.resolveRoom(tx, roomRef, true)
+	if err != nil {
+		return RoomMessage{}, err
+	}
+	e, err := r.Seal(keys.PeriodOf(now), content.Marshal(), n.envelopeExpiry(), n.startHops(), n.rand)
+	if err != nil {
+		return RoomMessage{}, err
+	}
+	if err := n.saveRoom(tx, r); err != nil { // the chain moved: stored before the envelope can leave
+		return RoomMessage{}, err
+	}
+	head := r.Head().Hash
+	rec := roomMessageRecord{ID: e.ID().String(), Room: id, Sender: n.id.Public().Fingerprint(), Direction: "out",
+		Text: content.Text, Time: now, Epoch: hex.EncodeToString(head[:]), File: file}
+	if rec.Seq, err = nextSeq(tx); err != nil {
+		return RoomMessage{}, err
+	}
+	if err := putJSON(tx, colRoomMessages, []byte(rec.ID), rec, now.Add(n.cfg.History)); err != nil {
+		return RoomMessage{}, err
+	}
+	msg := RoomMessage{ID: rec.ID, Room: id, Sender: "me", Direction: "out", Text: content.Text, Time: now}
+	if file != nil {
+		msg.Attachment = file.view()
+	}
+	return msg, n.putEnvelope(tx, e.Marshal(), n.ownFlags())
 }
 
 // RoomMessages lists a room's posts, oldest first.
@@ -538,8 +550,17 @@ func (n *Node) RoomMessages(roomRef string) ([]RoomMessage, error) {
 			case sender == "":
 				sender = rec.Sender[:8]
 			}
-			out = append(out, RoomMessage{ID: rec.ID, Room: id, Sender: sender, Direction: rec.Direction, Text: rec.Text,
-				Time: rec.Time, Earlier: rec.Epoch != hex.EncodeToString(head[:])})
+			m := RoomMessage{ID: rec.ID, Room: id, Sender: sender, Direction: rec.Direction, Text: rec.Text,
+				Time: rec.Time, Earlier: rec.Epoch != hex.EncodeToString(head[:])}
+			if rec.File != nil {
+				m.Attachment = rec.File.view()
+				if rec.Direction == "in" {
+					if err := n.fileProgress(tx, rec.ID, m.Attachment); err != nil {
+						return err
+					}
+				}
+			}
+			out = append(out, m)
 			seqs = append(seqs, rec.Seq)
 			return nil
 		})
@@ -806,12 +827,17 @@ func (in *ingest) openRoom(id envelope.ID, e *envelope.Envelope, ref slotRef) er
 	if err == nil && content.Type == TypeRoomSealed {
 		return in.roomSealed(r, ref.owner, m, content)
 	}
-	if err != nil || content.Type != TypeText {
+	if err != nil || content.Type != TypeText && content.Type != TypeAttachment {
 		in.rep.Invalid++
 		return nil
 	}
 	rec := roomMessageRecord{ID: id.String(), Room: ref.owner, Sender: keys.Public{Sign: m.Sender[:], DH: m.X}.Fingerprint(), Direction: "in", Text: content.Text,
 		Time: content.When(), Epoch: hex.EncodeToString(m.Epoch[:])}
+	if content.Type == TypeAttachment { // a member's file: fetched like a contact's (transfer.go)
+		if rec.File, err = in.startTransfer(id, content); err != nil {
+			return err
+		}
+	}
 	if rec.Seq, err = nextSeq(in.tx); err != nil {
 		return err
 	}

@@ -1,0 +1,314 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/attach"
+	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/photo"
+	"github.com/grapevine-mesh/grapevine/internal/store"
+)
+
+// Sending a file (SPEC §16.10): the file is prepared (attach.Prepare, with
+// receipts: a pairwise file), every chunk envelope is stored as one of this
+// node's own envelopes, so links and bundles carry it like a text, and a
+// pairwise message of type TypeAttachment carries the manifest and a
+// caption. Each chunk has a record (kindChunk), as an accept or re-key has
+// in colMessages, so that its receipt is checked against its commitment and
+// counted for the message's status — in a collection of its own, so that
+// listing messages does not read a record for every chunk.
+
+// kindChunk marks the record of a chunk envelope I wrote; Parent names the
+// message whose file it belongs to.
+const kindChunk = "chunk"
+
+// colSentChunks holds the records of the chunks I sent, by envelope ID.
+const colSentChunks = "sentchunks"
+
+// Reasons of the errors about files.
+const (
+	ReasonFileTooLarge      = "file_too_large"
+	ReasonInvalidPhoto      = "invalid_photo"      // it looks like a photo but does not decode, or is too large
+	ReasonNoAttachment      = "no_attachment"      // the message is unknown, or holds no file
+	ReasonNotFinished       = "not_finished"       // the file has not all arrived
+	ReasonDestinationExists = "destination_exists" // saving would replace a file
+)
+
+// SendFileOptions are the sender's choices for one file.
+type SendFileOptions struct {
+	// AsFile sends a photo (JPEG, PNG, GIF by its content) as it is. By
+	// default a photo is re-encoded (internal/photo), which strips its
+	// metadata: EXIF (GPS, camera serial, times), XMP, comments.
+	AsFile  bool
+	Caption string
+	// Name is offered as the file's name (default the path's last element);
+	// it is sanitised (attach.SanitiseName).
+	Name string
+}
+
+// fileRecord is what a message record keeps of its attachment.
+type fileRecord struct {
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	Chunks    int    `json:"chunks"`
+	// Delivered counts, for a file I sent, the chunks whose receipt came
+	// back; Refused says why a file sent to me is not fetched.
+	Delivered int    `json:"delivered,omitempty"`
+	Refused   string `json:"refused,omitempty"`
+	// Manifest is kept for a file that waits for its sender to be accepted
+	// (startHeldFiles); once fetching starts, the transfer keeps it.
+	Manifest []byte `json:"manifest,omitempty"`
+}
+
+// Attachment is what callers see of a message's file.
+type Attachment struct {
+	Name      string `json:"name"`
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	Chunks    int    `json:"chunks"`
+	// Have is, for a file sent to me, the chunks held and verified; for a
+	// file I sent, the chunks whose receipt came back.
+	Have int `json:"have"`
+	// Sources is how many carriers gave at least one new chunk since the
+	// node started (kept in memory only); Resumed how many chunks were held
+	// when it started.
+	Sources  int    `json:"sources,omitempty"`
+	Resumed  int    `json:"resumed,omitempty"`
+	Complete bool   `json:"complete"`
+	Refused  string `json:"refused,omitempty"`
+}
+
+// Progress says "k of n chunks from s carriers" (or "delivered").
+func (a *Attachment) Progress() string {
+	if a.Refused != "" {
+		return "refused: " + a.Refused
+	}
+	p := attach.Progress{Have: a.Have, Total: a.Chunks, Sources: a.Sources, Resumed: a.Resumed}
+	return strings.Replace(p.String(), " source", " carrier", 1) // a source here is whoever carried chunks
+}
+
+func (f *fileRecord) view() *Attachment {
+	return &Attachment{Name: f.Name, MediaType: f.MediaType, Size: f.Size, Chunks: f.Chunks, Refused: f.Refused}
+}
+
+// fileLimitKey holds the largest file sent or fetched, in bytes.
+const fileLimitKey = "file_limit"
+
+// FileLimit is the largest file this node sends or fetches: attach's
+// DefaultMaxFileSize (16 MiB, for the mesh) unless SetFileLimit changed it.
+func (n *Node) FileLimit() (int64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var lim int64
+	err := n.st.View(func(tx *store.Tx) (err error) { lim, err = n.fileLimit(tx); return err })
+	return lim, err
+}
+
+func (n *Node) fileLimit(tx *store.Tx) (int64, error) {
+	var lim int64
+	if _, err := getJSON(tx, colSelf, []byte(fileLimitKey), &lim); err != nil {
+		return 0, err
+	}
+	if lim <= 0 {
+		return attach.DefaultMaxFileSize, nil
+	}
+	return lim, nil
+}
+
+// SetFileLimit sets the largest file sent or fetched (0: the default), at
+// most attach.MaxFileSize. Bundles and internet peers can take more than the
+// mesh's 16 MiB (SPEC §16.4).
+func (n *Node) SetFileLimit(bytes int64) error {
+	if bytes < 0 || bytes > attach.MaxFileSize {
+		return invalid(ReasonInvalidSetting, "file limit %d bytes: from 0 (the default) to %d", bytes, int64(attach.MaxFileSize))
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.update(func(tx *store.Tx) error { return putJSON(tx, colSelf, []byte(fileLimitKey), bytes, store.Forever) })
+}
+
+// readAttachment reads the file at path and, for a photo not sent as a
+// file, re-encodes it without its metadata.
+func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, name, mediaType string, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("failed to read the file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, "", "", invalid(ReasonNoAttachment, "%s is not a regular file", path)
+	}
+	if fi.Size() > limit && (o.AsFile || fi.Size() > photo.DefaultMaxInput) {
+		return nil, "", "", invalid(ReasonFileTooLarge, "%s is %d bytes, the limit is %d", path, fi.Size(), limit)
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		return nil, "", "", fmt.Errorf("failed to read the file: %w", err)
+	}
+	name = o.Name
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	mediaType = sniff(data)
+	if isPhoto(mediaType) && !o.AsFile {
+		if data, _, err = photo.Reencode(data, photo.Options{}); err != nil {
+			// The caller's file is at fault: a damaged or oversized image.
+			return nil, "", "", &Error{Kind: ErrInvalid, Reason: ReasonInvalidPhoto, Err: err,
+				Msg: fmt.Sprintf("failed to re-encode the photo %s (send it as a file to send it as it is)", path)}
+		}
+		mediaType = photo.MediaType
+		name = strings.TrimSuffix(name, filepath.Ext(name)) + ".jpg"
+	}
+	if int64(len(data)) > limit {
+		return nil, "", "", invalid(ReasonFileTooLarge, "%s is %d bytes, the limit is %d", path, len(data), limit)
+	}
+	return data, name, mediaType, nil
+}
+
+// sniff names a file's media type by its content (what the receiver sees is
+// a suggestion: it never decides how the file is opened here).
+func sniff(data []byte) string {
+	t, _, _ := strings.Cut(http.DetectContentType(data), ";")
+	if t == "text/plain" || t == "application/octet-stream" || strings.ContainsAny(t, " ,") {
+		return map[bool]string{true: "text/plain", false: "application/octet-stream"}[t == "text/plain"]
+	}
+	return t
+}
+
+func isPhoto(mediaType string) bool {
+	return mediaType == "image/jpeg" || mediaType == "image/png" || mediaType == "image/gif"
+}
+
+// SendFile sends the file at path to a contact: a message carrying its
+// manifest and caption, and its chunks, all queued at once to leave with the
+// next bundle or neighbour.
+func (n *Node) SendFile(ref, path string, o SendFileOptions) (Message, error) {
+	var msg Message
+	err := n.withFile(path, o, true, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+		msg, err = n.sendFile(tx, ref, f, o.Caption, now)
+		return err
+	})
+	return msg, err
+}
+
+// SendRoomFile posts the file at path to a room: one group message for all
+// members, and chunks without receipts (one member's receipt would purge
+// them before the others have them), carried until they expire (SPEC §16.3).
+func (n *Node) SendRoomFile(roomRef, path string, o SendFileOptions) (RoomMessage, error) {
+	var msg RoomMessage
+	err := n.withFile(path, o, false, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+		msg, err = n.sendRoomFile(tx, roomRef, f, o.Caption, now)
+		return err
+	})
+	return msg, err
+}
+
+// withFile reads and prepares the file at path, then calls send in a
+// transaction with the node locked.
+func (n *Node) withFile(path string, o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
+	limit, err := n.FileLimit()
+	if err != nil {
+		return err
+	}
+	if o.Caption != "" && len(o.Caption) > MaxText {
+		return invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
+	}
+	// Read and re-encoded without the lock: a large photo takes a while.
+	data, name, mediaType, err := readAttachment(path, o, limit)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now().UTC().Truncate(time.Second)
+	f, err := attach.Prepare(bytes.NewReader(data), int64(len(data)), attach.Options{MediaType: mediaType, Name: name,
+		Created: now, Receipts: receipts, Limits: attach.Limits{MaxFileSize: limit}})
+	if err != nil {
+		return fmt.Errorf("failed to prepare the file: %w", err)
+	}
+	return n.update(func(tx *store.Tx) error { return send(tx, f, now) })
+}
+
+func (n *Node) sendRoomFile(tx *store.Tx, roomRef string, f *attach.File, caption string, now time.Time) (RoomMessage, error) {
+	m := f.Manifest()
+	content := &Content{Type: TypeAttachment, Time: uint32(now.Unix()), Text: caption, Manifest: m.Marshal()}
+	file := &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
+	msg, err := n.postRoom(tx, roomRef, content, file, now) // rooms.go
+	if err != nil {
+		return msg, err
+	}
+	return msg, n.putChunks(tx, f, "", "", now)
+}
+
+func (n *Node) sendFile(tx *store.Tx, ref string, f *attach.File, caption string, now time.Time) (Message, error) {
+	c, err := resolve(tx, ref)
+	if err != nil {
+		return Message{}, err
+	}
+	if c.State == StateRequest {
+		return Message{}, conflict(ReasonRequestWaiting, c.Name, "%s asked to be your contact: accept the request first", c.Name)
+	}
+	m := f.Manifest()
+	content := &Content{Type: TypeAttachment, Time: uint32(now.Unix()), Text: caption, Manifest: m.Marshal()}
+	e, sent, err := n.sendContent(tx, c, content, kindText)
+	if err != nil {
+		return Message{}, err
+	}
+	rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Text: caption,
+		Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry,
+		Session: c.Sessions[0].S.ID, Epoch: sent.Epoch, Prefixed: sent.Prefixed,
+		File: &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}}
+	if err := n.putChunks(tx, f, rec.ID, c.Fingerprint, now); err != nil {
+		return Message{}, err
+	}
+	msg := rec.view(c.Name, n.now())
+	return msg, putMessage(tx, &rec, now.Add(n.cfg.History))
+}
+
+// putChunks seals every chunk into my outbox, with a record to check its
+// receipt when the file has a parent message with receipts (pairwise). Chunks written in the same hour share their expiry (SPEC §16.9),
+// within the protocol's lifetime.
+func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, now time.Time) error {
+	expiry := attach.ChunkExpiry(now, n.cfg.Retention)
+	if time.Unix(int64(expiry), 0).After(now.Add(MaxLifetime)) {
+		expiry = expiryFor(now.Add(n.cfg.Retention))
+	}
+	for i := range f.Manifest().Chunks {
+		raw, err := f.Seal(i, expiry, n.startHops())
+		if err != nil {
+			return fmt.Errorf("failed to seal chunk %d: %w", i, err)
+		}
+		if err := n.putEnvelope(tx, raw, n.ownFlags()); err != nil {
+			return err
+		}
+		if parent == "" {
+			continue // a room's file: no receipt to match
+		}
+		e, err := envelope.Parse(raw)
+		if err != nil {
+			return err
+		}
+		r := messageRecord{ID: e.ID().String(), Contact: contact, Direction: "out", Kind: kindChunk, Parent: parent,
+			Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry}
+		if err := putJSON(tx, colSentChunks, []byte(r.ID), &r, e.ExpiresAt()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkDelivered counts a chunk's receipt on the message whose file it is.
+func chunkDelivered(tx *store.Tx, parent string) error {
+	var m messageRecord
+	exp, ok, err := getJSONExpiry(tx, colMessages, []byte(parent), &m)
+	if err != nil || !ok || m.File == nil {
+		return err
+	}
+	m.File.Delivered = min(m.File.Delivered+1, m.File.Chunks)
+	return putJSON(tx, colMessages, []byte(parent), &m, exp)
+}
