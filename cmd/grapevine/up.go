@@ -256,7 +256,7 @@ func sizeFlags(set *node.Settings, o upOptions, given func(string) bool, flags [
 	}
 	next, err := u.Apply(*set)
 	if err != nil {
-		return flags, fmt.Errorf("invalid --%s", strings.ReplaceAll(err.Error(), "_", "-"))
+		return flags, fmt.Errorf("invalid --%s", strings.Replace(err.Error(), "_", "-", 1)) // the field, as the flag
 	}
 	*set = next
 	return flags, nil

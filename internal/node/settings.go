@@ -36,7 +36,8 @@ type Settings struct {
 	// the envelopes this node writes live.
 	Retention time.Duration `json:"retention"`
 	// Flags names the settings that `grapevine up`'s flags chose for this
-	// run instead of the saved ones ("stealth", "relay", "relay_quota").
+	// run instead of the saved ones ("stealth", "relay", "relay_quota",
+	// "chunk_quota", "file_limit").
 	// A saved change applies at once all the same; the flag wins again at
 	// the next start.
 	Flags []string `json:"flags,omitempty"`
