@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -588,10 +589,16 @@ func TestFileLimit(t *testing.T) {
 	if err := f.bob.SetFileLimit(MinFileLimit); err != nil {
 		t.Fatal(err)
 	}
+	f.bob.reopen() // the limit is saved
+	var log bytes.Buffer
+	f.bob.log = slog.New(slog.NewTextHandler(&log, nil))
 	rep := ingestFrom(t, f.bob, "c", append([][]byte{f.msg}, f.chunks...)...)
 	a := attachmentOf(t, f.bob, f.sent.ID)
 	if rep.Chunks != 0 || !strings.Contains(a.Refused, "file limit of 1048576 (the file_limit setting)") || a.Complete {
 		t.Fatalf("a file over the limit: %+v, %+v", rep, a)
+	}
+	if !strings.Contains(log.String(), "not fetching a file over the file limit") || !strings.Contains(log.String(), "file_limit=1048576") {
+		t.Errorf("the refusal is not logged: %q", log.String())
 	}
 	if err := f.alice.SetFileLimit(MinFileLimit); err != nil {
 		t.Fatal(err)
