@@ -576,7 +576,9 @@ directory removes).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withNode(cmd.Context(), func(n api.Core) error {
-				res, err := n.ExportFile(cmd.Context(), args[0], node.ExportOptions{Replace: force})
+				show, end := c.progress("Exporting")
+				res, err := n.ExportFile(cmd.Context(), args[0], node.ExportOptions{Replace: force, Progress: show})
+				end()
 				if errors.Is(err, fs.ErrExist) {
 					return fmt.Errorf("%w: export to another name, or to a directory (a new file is made in it); --force replaces a regular file", err)
 				}
@@ -602,7 +604,7 @@ func (c *cli) importCmd() *cobra.Command {
 				return fmt.Errorf("failed to import: %w", err)
 			}
 			return c.withNode(cmd.Context(), func(n api.Core) error {
-				rep, err := n.ImportFile(cmd.Context(), args[0])
+				rep, err := c.importFile(cmd.Context(), n, args[0])
 				if errors.Is(err, context.Canceled) {
 					c.printImport(args[0], rep)
 					return errors.New("import stopped: what was read is kept; import the file again to take the rest")
@@ -620,6 +622,18 @@ func (c *cli) importCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON: {received, new, duplicate, already_delivered, expired, invalid, messages, request_messages, requests, rekeys, receipts, purged, delivered, forged, ignored, refused, evicted, clamped, chunks, damaged, skipped_bytes, complete}")
 	return cmd
+}
+
+// importFile imports path, with a progress bar when the store is opened
+// here. A running node imports in one synchronous API call, which reports
+// no progress (the bar of ExportOptions is not sent either).
+func (c *cli) importFile(ctx context.Context, n api.Core, path string) (node.ImportReport, error) {
+	if l, ok := n.(api.Local); ok {
+		show, end := c.progress("Importing")
+		defer end()
+		return l.N.ImportFileWith(ctx, path, node.ImportOptions{Progress: show})
+	}
+	return n.ImportFile(ctx, path)
 }
 
 func (c *cli) printImport(path string, r node.ImportReport) {

@@ -1,7 +1,8 @@
 package main
 
 // grapevine settings: show and change the settings the web UI's settings
-// page changes (stealth, relaying, the relay quota, retention), through the
+// page changes (stealth, relaying, the relay and chunk quotas, the file
+// limit, retention), through the
 // running node's local API, or in the store when no node runs.
 
 import (
@@ -17,12 +18,13 @@ func (c *cli) settingsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "settings [--json]",
-		Short: "Show your node's settings: stealth, relaying, relay quota, retention",
+		Short: "Show your node's settings: stealth, relaying, quotas, file limit, retention",
 		Long: `Show the settings your node runs with. Change them with
 grapevine settings set (or on the web UI's settings page): a running node
 applies a change at once, and every change is saved in the home, so the node
-starts with it next time. --stealth, --no-relay and --relay-quota given to
-grapevine up win over the saved settings for that run.`,
+starts with it next time. --stealth, --no-relay, --relay-quota, --chunk-quota
+and --file-limit given to grapevine up win over the saved settings for that
+run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withNode(cmd.Context(), func(n api.Core) error {
@@ -43,7 +45,7 @@ func (c *cli) settingsSetCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "set KEY=VALUE...",
-		Short: "Change settings: stealth=on|off relay=on|off quota=SIZE retention=DAYSd",
+		Short: "Change settings: stealth=on|off relay=on|off quota=SIZE chunk-quota=SIZE file-limit=SIZE retention=DAYSd",
 		Long: `Change one or more settings, all or none:
 
   stealth=on|off     on: send nothing unasked on the LAN (no beacons, no
@@ -52,13 +54,22 @@ func (c *cli) settingsSetCmd() *cobra.Command {
   quota=SIZE         most space to carry envelopes for others, as up's
                      --relay-quota: 64MiB, 1G, 1.5GB (K, M, G, T and KiB… are
                      powers of 1024; KB, MB… of 1000)
+  chunk-quota=SIZE   most space for chunks of others' files, a pool apart
+                     from quota's so that files never push texts out: a
+                     size, 0 for none, or relay for as much as quota (the
+                     default)
+  file-limit=SIZE    largest file you send or fetch, from 1MiB to 100MiB
+                     (default 16MiB, right for the mesh; more for bundles
+                     and internet peers); a message whose file is larger
+                     arrives without it, saying why
   retention=DURATION how long keys are kept and your envelopes live: 7d, 36h
                      (from 1d to 31d); a shorter one forgets older keys at once
 
 A running node applies them at once: a lower quota evicts what it carries
 beyond it, relay=off drops what it carries for others.`,
 		Example: `  grapevine settings set quota=64MiB relay=on
-  grapevine settings set stealth=on retention=14d`,
+  grapevine settings set stealth=on retention=14d
+  grapevine settings set file-limit=64MiB chunk-quota=1GiB`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := parseSettingsArgs(args)
@@ -76,6 +87,13 @@ beyond it, relay=off drops what it carries for others.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+const settingKeys = "stealth, relay, quota, chunk-quota, file-limit, retention"
+
+func sizeText(v string) *api.SizeText {
+	s := api.SizeText(v)
+	return &s
 }
 
 // parseSettingsArgs reads KEY=VALUE arguments; values are checked by the
@@ -98,9 +116,10 @@ func parseSettingsArgs(args []string) (api.SettingsUpdate, error) {
 		key, v, ok := strings.Cut(a, "=")
 		key = strings.ToLower(strings.TrimSpace(key))
 		if !ok || v == "" {
-			return u, fmt.Errorf("%q: want KEY=VALUE, e.g. quota=64MiB (keys: stealth, relay, quota, retention)", a)
+			return u, fmt.Errorf("%q: want KEY=VALUE, e.g. quota=64MiB (keys: %s)", a, settingKeys)
 		}
-		if key == "relay-quota" || key == "relay_quota" {
+		key = strings.ReplaceAll(key, "_", "-")
+		if key == "relay-quota" {
 			key = "quota"
 		}
 		if seen[key] {
@@ -114,12 +133,15 @@ func parseSettingsArgs(args []string) (api.SettingsUpdate, error) {
 		case "relay":
 			u.Relay, err = onOff(key, v)
 		case "quota":
-			q := api.SizeText(v)
-			u.RelayQuota = &q
+			u.RelayQuota = sizeText(v)
+		case "chunk-quota":
+			u.ChunkQuota = sizeText(v)
+		case "file-limit":
+			u.FileLimit = sizeText(v)
 		case "retention":
 			u.Retention = &v
 		default:
-			err = fmt.Errorf("unknown setting %q (keys: stealth, relay, quota, retention)", key)
+			err = fmt.Errorf("unknown setting %q (keys: %s)", key, settingKeys)
 		}
 		if err != nil {
 			return u, err
@@ -144,10 +166,19 @@ func (c *cli) printSettings(set api.Settings, n api.Core, asJSON bool) error {
 	if !set.Relay {
 		quota += " (when relay is on)"
 	}
+	chunks := bytesText(set.ChunkQuota) + " for others' file chunks"
+	switch {
+	case set.ChunkQuota == 0:
+		chunks = "none: no chunks carried for others"
+	case set.ChunkQuotaOfRelay:
+		chunks += " (as quota)"
+	}
 	c.table([][]string{
 		{"stealth:", stealth},
 		{"relay:", relay},
 		{"quota:", quota},
+		{"chunk quota:", chunks},
+		{"file limit:", bytesText(set.FileLimit) + " per file sent or fetched"},
 		{"retention:", set.Retention},
 	})
 	if len(set.Flags) > 0 {

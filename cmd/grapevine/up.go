@@ -32,6 +32,8 @@ type upOptions struct {
 	noRelay      bool
 	noDiscovery  bool
 	quota        string
+	chunkQuota   string // a size or "relay": node.Settings.ChunkQuota
+	fileLimit    string
 	verbose      bool
 	quiet        bool // no invite and QR at start (the demo starts many nodes)
 	ui           uiOptions
@@ -51,10 +53,11 @@ finds others on the local network by multicast beacons (unless --stealth or
 each neighbour on what the other lacks, and carries envelopes for everyone
 within the relay quota.
 
-Stealth, relaying and the relay quota are settings saved in the home
-(grapevine settings, or the web UI, change them while the node runs): the
-node starts with the saved ones. --stealth, --no-relay and --relay-quota,
-when given, win over them for this run only.
+Stealth, relaying, the relay and chunk quotas and the file limit are settings
+saved in the home (grapevine settings, or the web UI, change them while the
+node runs): the node starts with the saved ones. --stealth, --no-relay,
+--relay-quota, --chunk-quota and --file-limit, when given, win over them for
+this run only.
 
 While it runs, every other grapevine command talks to it through the local
 API socket in the home directory, and needs no passphrase.
@@ -78,6 +81,8 @@ or a prompt; the passphrase as for every command.`,
 	f.BoolVar(&o.noDiscovery, "no-discovery", false, "no LAN discovery at all (neither beacons nor listening for them)")
 	f.BoolVar(&o.noRelay, "no-relay", false, "carry nothing for others: keep only your own mail")
 	f.StringVar(&o.quota, "relay-quota", "256MiB", "most space used to carry envelopes for others: 64MiB, 1G, 1GB, 1.5GiB, 0 for none (K, M, G, T alone and KiB… are powers of 1024; KB, MB… of 1000)")
+	f.StringVar(&o.chunkQuota, "chunk-quota", "relay", "most space used to carry chunks of others' files, apart from --relay-quota: a size, 0 for none, or relay for as much as the relay quota")
+	f.StringVar(&o.fileLimit, "file-limit", "16MiB", "largest file sent or fetched: 1MiB to 100MiB")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every link event")
 	f.BoolVar(&o.quiet, "quiet", false, "do not print the invite and QR code at start")
 	f.DurationVar(&o.receiptDelay, "receipt-delay", node.DefaultConfig.ReceiptDelay, "when up creates the identity: the longest your receipts wait before they leave (see init --help)")
@@ -226,6 +231,10 @@ func runSettings(n *node.Node, o upOptions, quota int64) (node.Settings, error) 
 	if given("no-relay") || given("relay-quota") && quota == 0 {
 		set.Relay, flags = !o.noRelay && quota != 0, append(flags, "relay")
 	}
+	flags, err := sizeFlags(&set, o, given, flags)
+	if err != nil {
+		return set, err
+	}
 	if len(flags) == 0 {
 		return set, nil
 	}
@@ -233,6 +242,24 @@ func runSettings(n *node.Node, o upOptions, quota int64) (node.Settings, error) 
 		return set, fmt.Errorf("failed to apply up's flags: %w", err)
 	}
 	return n.Settings(), nil
+}
+
+// sizeFlags applies --chunk-quota and --file-limit, when given, to set; the
+// API reads them as it reads the settings' (api.SettingsUpdate).
+func sizeFlags(set *node.Settings, o upOptions, given func(string) bool, flags []string) ([]string, error) {
+	var u api.SettingsUpdate
+	if given("chunk-quota") {
+		u.ChunkQuota, flags = sizeText(o.chunkQuota), append(flags, "chunk_quota")
+	}
+	if given("file-limit") {
+		u.FileLimit, flags = sizeText(o.fileLimit), append(flags, "file_limit")
+	}
+	next, err := u.Apply(*set)
+	if err != nil {
+		return flags, fmt.Errorf("invalid --%s", strings.Replace(err.Error(), "_", "-", 1)) // the field, as the flag
+	}
+	*set = next
+	return flags, nil
 }
 
 // storeCheckInterval is how often a running node checks that its store's

@@ -1,7 +1,8 @@
 package api
 
 // GET and PUT /v1/settings: the settings the owner changes while the node
-// runs (stealth, relaying, the relay quota, retention). The node saves them
+// runs (stealth, relaying, the relay quota, the chunk quota, the file
+// limit, retention). The node saves them
 // and applies them at once (node.SaveSettings); stealth is the mesh's
 // (mesh.SetStealth).
 
@@ -26,6 +27,12 @@ type (
 		Stealth    bool  `json:"stealth"`     // no beacons sent
 		Relay      bool  `json:"relay"`       // carrying for others
 		RelayQuota int64 `json:"relay_quota"` // bytes, kept while relay is off
+		// ChunkQuota is the most bytes of file chunks carried for others
+		// (0: none), a pool apart from the relay quota's;
+		// ChunkQuotaOfRelay says it is the relay quota (the default).
+		ChunkQuota        int64 `json:"chunk_quota"`
+		ChunkQuotaOfRelay bool  `json:"chunk_quota_of_relay,omitempty"`
+		FileLimit         int64 `json:"file_limit"` // bytes: the largest file sent or fetched
 		// Retention is how long keys are kept and the envelopes this node
 		// writes live, as "7d" (whole days) or a Go duration ("36h").
 		Retention      string `json:"retention"`
@@ -44,6 +51,11 @@ type (
 		// RelayQuota is a size as up's --relay-quota takes it: "64MiB",
 		// "1G", "1.5GB", or a number of bytes (a JSON number or string).
 		RelayQuota *SizeText `json:"relay_quota,omitempty"`
+		// ChunkQuota is a size as RelayQuota, 0 for none, or "relay" for
+		// the same as the relay quota.
+		ChunkQuota *SizeText `json:"chunk_quota,omitempty"`
+		// FileLimit is a size as RelayQuota, from 1MiB to 100MiB.
+		FileLimit *SizeText `json:"file_limit,omitempty"`
 		// Retention is "7d" or a Go duration such as "36h", from 24h to 31d.
 		Retention *string `json:"retention,omitempty"`
 	}
@@ -86,8 +98,9 @@ func badField(field, format string, a ...any) error {
 	return &fieldError{field: field, msg: field + ": " + fmt.Sprintf(format, a...)}
 }
 
-// apply returns cur changed as u asks, or the first field refused.
-func (u SettingsUpdate) apply(cur node.Settings) (node.Settings, error) {
+// Apply returns cur changed as u asks, or the first field refused (the
+// node checks the result again when it is saved).
+func (u SettingsUpdate) Apply(cur node.Settings) (node.Settings, error) {
 	if u.RelayQuota != nil {
 		q, err := ParseSize(string(*u.RelayQuota))
 		switch {
@@ -97,6 +110,9 @@ func (u SettingsUpdate) apply(cur node.Settings) (node.Settings, error) {
 			return cur, badField("relay_quota", "0 carries nothing: to carry nothing for others, turn relay off")
 		}
 		cur.RelayQuota = q
+	}
+	if err := u.applySizes(&cur); err != nil {
+		return cur, err
 	}
 	if u.Retention != nil {
 		d, err := ParseRetention(*u.Retention)
@@ -114,13 +130,43 @@ func (u SettingsUpdate) apply(cur node.Settings) (node.Settings, error) {
 	return cur, nil
 }
 
+// applySizes changes the chunk quota and the file limit as u asks.
+func (u SettingsUpdate) applySizes(cur *node.Settings) error {
+	if u.ChunkQuota != nil {
+		q, err := parseChunkQuota(string(*u.ChunkQuota))
+		if err != nil {
+			return badField("chunk_quota", "%q: %v", string(*u.ChunkQuota), err)
+		}
+		cur.ChunkQuota = q
+	}
+	if u.FileLimit != nil {
+		l, err := ParseSize(string(*u.FileLimit))
+		if err == nil && (l < node.MinFileLimit || l > node.MaxFileLimit) {
+			err = errors.New("from 1MiB to 100MiB")
+		}
+		if err != nil {
+			return badField("file_limit", "%q: %v", string(*u.FileLimit), err)
+		}
+		cur.FileLimit = l
+	}
+	return nil
+}
+
+// parseChunkQuota reads a size, or "relay" for node.ChunkQuotaOfRelay.
+func parseChunkQuota(s string) (int64, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "relay") {
+		return node.ChunkQuotaOfRelay, nil
+	}
+	return ParseSize(s)
+}
+
 // Stealther is what of the mesh applies stealth at once (*mesh.Mesh).
 type Stealther interface{ SetStealth(on bool) }
 
 // updateSettings checks u, saves and applies it. m may be nil (no mesh
 // runs: the saved stealth applies when one starts).
 func updateSettings(n *node.Node, m Mesh, u SettingsUpdate) (Settings, error) {
-	next, err := u.apply(n.Settings())
+	next, err := u.Apply(n.Settings())
 	if err != nil {
 		return Settings{}, err
 	}
@@ -135,8 +181,12 @@ func updateSettings(n *node.Node, m Mesh, u SettingsUpdate) (Settings, error) {
 }
 
 func settingsOf(s node.Settings) Settings {
-	return Settings{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota,
-		Retention: FormatRetention(s.Retention), RetentionHours: int(s.Retention / time.Hour), Flags: s.Flags}
+	chunks, ofRelay := s.ChunkQuota, s.ChunkQuota == node.ChunkQuotaOfRelay
+	if ofRelay {
+		chunks = s.RelayQuota
+	}
+	return Settings{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota, ChunkQuota: chunks, ChunkQuotaOfRelay: ofRelay,
+		FileLimit: s.FileLimit, Retention: FormatRetention(s.Retention), RetentionHours: int(s.Retention / time.Hour), Flags: s.Flags}
 }
 
 func (s *Server) settingsRoutes() {

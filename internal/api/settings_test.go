@@ -34,6 +34,9 @@ func TestSettingsRefused(t *testing.T) {
 		{`{"relay_quota": "99999999999GiB"}`, "relay_quota", "more than any disk holds"},
 		{`{"relay_quota": 0, "stealth": true}`, "relay_quota", "0 carries nothing: to carry nothing for others, turn relay off"},
 		{`{"relay_quota": 1e3}`, "relay_quota", "want a size"},
+		{`{"file_limit": "512KiB"}`, "file_limit", `file_limit: "512KiB": from 1MiB to 100MiB`},
+		{`{"file_limit": "101MiB"}`, "file_limit", "from 1MiB to 100MiB"},
+		{`{"chunk_quota": "some"}`, "chunk_quota", `chunk_quota: "some": want a size`},
 		{`{"retention": "12h", "relay": false}`, "retention", "at least 1d"},
 		{`{"retention": "32d"}`, "retention", "at most 31d"},
 		{`{"retention": "744h1s"}`, "retention", "at most 31d"},
@@ -104,7 +107,8 @@ func TestSettingsLive(t *testing.T) {
 	waitFor(t, "Alice's beacons", func() bool { return heard.Load() > 0 })
 
 	set := must(c.Settings(ctx))(t)
-	if set.Stealth || !set.Relay || set.RelayQuota != node.DefaultRelayQuota || set.Retention != "7d" || set.RetentionHours != 168 || len(set.Flags) != 0 {
+	if set.Stealth || !set.Relay || set.RelayQuota != node.DefaultRelayQuota || set.ChunkQuota != set.RelayQuota || !set.ChunkQuotaOfRelay ||
+		set.FileLimit != node.DefaultFileLimit || set.Retention != "7d" || set.RetentionHours != 168 || len(set.Flags) != 0 {
 		t.Fatalf("a new node's settings: %+v", set)
 	}
 
@@ -138,8 +142,9 @@ func TestSettingsLive(t *testing.T) {
 	}
 
 	// Stealth: the beacons stop, and start again once it is off.
-	set = must(c.UpdateSettings(ctx, SettingsUpdate{Stealth: ptr(true), Retention: ptr("3d")}))(t)
-	if !set.Stealth || set.Retention != "3d" || must(c.Status(ctx))(t).Discovery {
+	set = must(c.UpdateSettings(ctx, SettingsUpdate{Stealth: ptr(true), Retention: ptr("3d"),
+		FileLimit: ptr(SizeText("32MiB")), ChunkQuota: ptr(SizeText("0"))}))(t)
+	if !set.Stealth || set.Retention != "3d" || set.FileLimit != 32<<20 || set.ChunkQuota != 0 || set.ChunkQuotaOfRelay || must(c.Status(ctx))(t).Discovery {
 		t.Errorf("after stealth on: %+v", set)
 	}
 	if cfg := n.Config(); cfg.Retention != 72*time.Hour {
@@ -169,7 +174,7 @@ func TestSettingsLive(t *testing.T) {
 	}
 	defer n2.Close()
 	got := settingsOf(n2.Settings())
-	want := Settings{Stealth: true, Relay: true, RelayQuota: quota, Retention: "3d", RetentionHours: 72}
+	want := Settings{Stealth: true, Relay: true, RelayQuota: quota, FileLimit: 32 << 20, Retention: "3d", RetentionHours: 72}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("after a restart: %+v, want %+v", got, want)
 	}

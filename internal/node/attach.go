@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -98,40 +99,21 @@ func (f *fileRecord) view() *Attachment {
 	return &Attachment{Name: f.Name, MediaType: f.MediaType, Size: f.Size, Chunks: f.Chunks, Refused: f.Refused}
 }
 
-// fileLimitKey holds the largest file sent or fetched, in bytes.
-const fileLimitKey = "file_limit"
-
-// FileLimit is the largest file this node sends or fetches: attach's
-// DefaultMaxFileSize (16 MiB, for the mesh) unless SetFileLimit changed it.
-func (n *Node) FileLimit() (int64, error) {
+// FileLimit is the largest file this node sends or fetches: the file_limit
+// setting (Settings.FileLimit), DefaultFileLimit unless changed.
+func (n *Node) FileLimit() int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var lim int64
-	err := n.st.View(func(tx *store.Tx) (err error) { lim, err = n.fileLimit(tx); return err })
-	return lim, err
+	return n.set.FileLimit
 }
 
-func (n *Node) fileLimit(tx *store.Tx) (int64, error) {
-	var lim int64
-	if _, err := getJSON(tx, colSelf, []byte(fileLimitKey), &lim); err != nil {
-		return 0, err
-	}
-	if lim <= 0 {
-		return attach.DefaultMaxFileSize, nil
-	}
-	return lim, nil
-}
-
-// SetFileLimit sets the largest file sent or fetched (0: the default), at
-// most attach.MaxFileSize. Bundles and internet peers can take more than the
-// mesh's 16 MiB (SPEC §16.4).
+// SetFileLimit saves a new file limit (0: DefaultFileLimit), from
+// MinFileLimit to MaxFileLimit: the other settings stay as they are.
 func (n *Node) SetFileLimit(bytes int64) error {
-	if bytes < 0 || bytes > attach.MaxFileSize {
-		return invalid(ReasonInvalidSetting, "file limit %d bytes: from 0 (the default) to %d", bytes, int64(attach.MaxFileSize))
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.update(func(tx *store.Tx) error { return putJSON(tx, colSelf, []byte(fileLimitKey), bytes, store.Forever) })
+	s := n.Settings()
+	s.FileLimit = cmp.Or(bytes, DefaultFileLimit)
+	_, err := n.SaveSettings(s)
+	return err
 }
 
 // readAttachment reads the file at path and, for a photo not sent as a
@@ -145,7 +127,7 @@ func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, n
 		return nil, "", "", invalid(ReasonNoAttachment, "%s is not a regular file", path)
 	}
 	if fi.Size() > limit && (o.AsFile || fi.Size() > photo.DefaultMaxInput) {
-		return nil, "", "", invalid(ReasonFileTooLarge, "%s is %d bytes, the limit is %d", path, fi.Size(), limit)
+		return nil, "", "", tooLarge(path, fi.Size(), limit)
 	}
 	if data, err = os.ReadFile(path); err != nil {
 		return nil, "", "", fmt.Errorf("failed to read the file: %w", err)
@@ -165,9 +147,15 @@ func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, n
 		name = strings.TrimSuffix(name, filepath.Ext(name)) + ".jpg"
 	}
 	if int64(len(data)) > limit {
-		return nil, "", "", invalid(ReasonFileTooLarge, "%s is %d bytes, the limit is %d", path, len(data), limit)
+		return nil, "", "", tooLarge(path, int64(len(data)), limit)
 	}
 	return data, name, mediaType, nil
+}
+
+// tooLarge refuses a file over the limit, naming the setting that raises it.
+func tooLarge(path string, size, limit int64) error {
+	return invalid(ReasonFileTooLarge, "%s is %d bytes, over the file limit of %d bytes (the file_limit setting: grapevine settings set file-limit=SIZE, at most %d)",
+		path, size, limit, int64(MaxFileLimit))
 }
 
 // sniff names a file's media type by its content (what the receiver sees is
@@ -211,10 +199,7 @@ func (n *Node) SendRoomFile(roomRef, path string, o SendFileOptions) (RoomMessag
 // withFile reads and prepares the file at path, then calls send in a
 // transaction with the node locked.
 func (n *Node) withFile(path string, o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
-	limit, err := n.FileLimit()
-	if err != nil {
-		return err
-	}
+	limit := n.FileLimit()
 	if o.Caption != "" && len(o.Caption) > MaxText {
 		return invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
 	}

@@ -2,12 +2,15 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -460,7 +463,7 @@ func strangerChunks(t *testing.T, clk *testClock, n int) [][]byte {
 }
 
 // TestChunksHaveTheirOwnPool: a flood of chunks evicts chunks and never the
-// texts a relay carries (SPEC §16.4).
+// texts a relay carries (SPEC §16.4), within a chunk quota of its own.
 func TestChunksHaveTheirOwnPool(t *testing.T) {
 	clk := newTestClock()
 	relay := newTestNode(t, "Relay", clk)
@@ -469,17 +472,46 @@ func TestChunksHaveTheirOwnPool(t *testing.T) {
 	if _, err := relay.IngestFrom("friend", texts, nil); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := relay.IngestFrom("flooder", strangerChunks(t, clk, 40), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, raw := range texts {
-		if !relay.Holds(envelope.ComputeID(raw)) {
-			t.Fatal("a flood of chunks evicted a text")
+	for _, quota := range []int64{ChunkQuotaOfRelay, 100 << 10} {
+		setChunkQuota(t, relay, quota)
+		rep, err := relay.IngestFrom("flooder", strangerChunks(t, clk, 40), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range texts {
+			if !relay.Holds(envelope.ComputeID(raw)) {
+				t.Fatalf("a flood of chunks evicted a text (chunk quota %d)", quota)
+			}
+		}
+		held, limit := chunksHeld(t, relay), cmp.Or(max(quota, 0), 200<<10)
+		if rep.Evicted == 0 || held == 0 || int64(held)*(envelope.ChunkSize+ItemOverhead) > limit {
+			t.Fatalf("after 40 chunks over a %d-byte chunk quota: %d held, %d evicted", limit, held, rep.Evicted)
 		}
 	}
-	if held := chunksHeld(t, relay); rep.Evicted == 0 || held == 0 || int64(held)*(envelope.ChunkSize+ItemOverhead) > 200<<10 {
-		t.Fatalf("after 40 chunks over a 200 KiB quota: %d held, %d evicted", held, rep.Evicted)
+}
+
+// TestChunkQuotaZero: with a chunk quota of 0 a relay carries no chunks for
+// others, and texts as before.
+func TestChunkQuotaZero(t *testing.T) {
+	clk := newTestClock()
+	relay := newTestNode(t, "Relay", clk)
+	setChunkQuota(t, relay, 0)
+	rep := ingestFrom(t, relay, "flooder", strangerChunks(t, clk, 5)...)
+	if rep.Refused != 5 || rep.New != 0 || chunksHeld(t, relay) != 0 {
+		t.Fatalf("chunks with a chunk quota of 0: %+v, %d held", rep, chunksHeld(t, relay))
+	}
+	texts := strangerEnvelopes(t, clk, 5, time.Hour)
+	if rep := ingestFrom(t, relay, "friend", texts...); rep.New != 5 || rep.Refused != 0 {
+		t.Fatalf("texts with a chunk quota of 0: %+v", rep)
+	}
+}
+
+func setChunkQuota(t *testing.T, n *testNode, q int64) {
+	t.Helper()
+	s := n.Settings()
+	s.ChunkQuota = q
+	if got, err := n.SaveSettings(s); err != nil || got.ChunkQuota != q {
+		t.Fatalf("a chunk quota of %d: %+v, %v", q, got, err)
 	}
 }
 
@@ -542,25 +574,41 @@ func TestBrokenPhotoIsRefused(t *testing.T) {
 	}
 }
 
-// TestFileLimit: a file over the sender's limit is not sent; one whose
-// manifest says more than the receiver's limit is not fetched, and its
-// message says why.
+// TestFileLimit: the file limit is a setting from 1 MiB to 100 MiB; a file
+// over the sender's is not sent, saying which setting raises it; one whose
+// manifest says more than the receiver's is not fetched, and its message
+// says why.
 func TestFileLimit(t *testing.T) {
-	f := sendTestFile(t, 100_000, "big")
-	if err := f.bob.SetFileLimit(50_000); err != nil {
+	f := sendTestFile(t, 1_200_000, "big")
+	var ne *Error
+	for _, bad := range []int64{50_000, MaxFileLimit + 1} {
+		if err := f.bob.SetFileLimit(bad); !errors.As(err, &ne) || ne.Reason != ReasonInvalidSetting {
+			t.Fatalf("a file limit of %d: %v", bad, err)
+		}
+	}
+	if err := f.bob.SetFileLimit(MinFileLimit); err != nil {
 		t.Fatal(err)
 	}
+	f.bob.reopen() // the limit is saved
+	var log bytes.Buffer
+	f.bob.log = slog.New(slog.NewTextHandler(&log, nil))
 	rep := ingestFrom(t, f.bob, "c", append([][]byte{f.msg}, f.chunks...)...)
 	a := attachmentOf(t, f.bob, f.sent.ID)
-	if rep.Chunks != 0 || a.Refused == "" || a.Complete {
+	if rep.Chunks != 0 || !strings.Contains(a.Refused, "file limit of 1048576 (the file_limit setting)") || a.Complete {
 		t.Fatalf("a file over the limit: %+v, %+v", rep, a)
 	}
-	if err := f.alice.SetFileLimit(50_000); err != nil {
+	if !strings.Contains(log.String(), "not fetching a file over the file limit") || !strings.Contains(log.String(), "file_limit=1048576") {
+		t.Errorf("the refusal is not logged: %q", log.String())
+	}
+	if err := f.alice.SetFileLimit(MinFileLimit); err != nil {
 		t.Fatal(err)
 	}
-	path, _ := testFile(t, 60_000, "too-big")
-	var ne *Error
-	if _, err := f.alice.SendFile("Bob", path, SendFileOptions{}); !errors.As(err, &ne) || ne.Reason != ReasonFileTooLarge {
+	path, _ := testFile(t, 1_100_000, "too-big")
+	_, err := f.alice.SendFile("Bob", path, SendFileOptions{})
+	if !errors.As(err, &ne) || ne.Reason != ReasonFileTooLarge || !strings.Contains(err.Error(), "file limit of 1048576 bytes (the file_limit setting") {
 		t.Fatalf("sending over the limit: %v", err)
+	}
+	if got := f.alice.Settings().FileLimit; got != MinFileLimit {
+		t.Fatalf("the file limit in the settings: %d", got)
 	}
 }

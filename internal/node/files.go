@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/grapevine-mesh/grapevine/internal/bundle"
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -12,6 +13,40 @@ import (
 type ExportOptions struct {
 	// Replace lets ExportFile replace a regular file (never anything else).
 	Replace bool
+	// Progress, if set, is called after each envelope written, and once at
+	// the end with Done set (from the exporting goroutine, with the node
+	// locked: it must not call the node). Not sent over the local API.
+	Progress func(Progress) `json:"-"`
+}
+
+// ImportOptions say how ImportFileWith reads.
+type ImportOptions struct {
+	// Progress, if set, is called after each envelope read, and once at the
+	// end with Done set (from the importing goroutine; it must not call the
+	// node).
+	Progress func(Progress)
+}
+
+// Progress is how far an export or import has come. The totals are known
+// before it starts: for an export, every envelope held and their bytes
+// (those with no hops left or expired are not written, so it ends short of
+// them; the final call has the totals written); for an import, the file's
+// size (TotalEnvelopes is 0: a bundle does not say how many it holds
+// before its end; Bytes counts the envelopes' bytes, short of the file's by
+// the framing, until the final call).
+type Progress struct {
+	Envelopes      int   `json:"envelopes"`
+	Bytes          int64 `json:"bytes"`
+	TotalEnvelopes int   `json:"total_envelopes,omitempty"`
+	TotalBytes     int64 `json:"total_bytes"`
+	Done           bool  `json:"done,omitempty"`
+}
+
+// report calls fn, if any, with p.
+func (p Progress) report(fn func(Progress)) {
+	if fn != nil {
+		fn(p)
+	}
 }
 
 // ExportResult is what ExportFile wrote.
@@ -36,6 +71,7 @@ func (n *Node) ExportFile(ctx context.Context, path string, o ExportOptions) (Ex
 	if err := n.releaseReceipts(true); err != nil {
 		return ExportResult{}, fmt.Errorf("failed to export: %w", err)
 	}
+	p := Progress{TotalEnvelopes: len(n.inv.m), TotalBytes: n.inv.bytes}
 	written, count, err := bundle.Create(path, bundle.CreateOptions{Replace: o.Replace, Now: n.now}, func(put func([]byte) error) error {
 		return n.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
 			if err := ctx.Err(); err != nil {
@@ -46,12 +82,19 @@ func (n *Node) ExportFile(ctx context.Context, path string, o ExportOptions) (Ex
 			}
 			cp := append([]byte(nil), raw...)
 			envelope.SetHops(cp, n.nextHops(e.Hops))
-			return put(cp)
+			if err := put(cp); err != nil {
+				return err
+			}
+			p.Envelopes, p.Bytes = p.Envelopes+1, p.Bytes+int64(len(cp))
+			p.report(o.Progress)
+			return nil
 		})
 	})
 	if err != nil {
 		return ExportResult{}, fmt.Errorf("failed to export: %w", err)
 	}
+	p.TotalEnvelopes, p.TotalBytes, p.Done = p.Envelopes, p.Bytes, true // all there was to write
+	p.report(o.Progress)
 	return ExportResult{Path: written, Count: count}, nil
 }
 
@@ -63,6 +106,15 @@ func (n *Node) ExportFile(ctx context.Context, path string, o ExportOptions) (Ex
 // importBatch envelopes or importBatchBytes), not for the whole file, so
 // links and commands go on during a long import, in bounded memory.
 func (n *Node) ImportFile(ctx context.Context, path string) (ImportReport, error) {
+	return n.ImportFileWith(ctx, path, ImportOptions{})
+}
+
+// ImportFileWith is ImportFile, reporting its progress as o asks.
+func (n *Node) ImportFileWith(ctx context.Context, path string, o ImportOptions) (ImportReport, error) {
+	var p Progress
+	if fi, err := os.Stat(path); err == nil {
+		p.TotalBytes = fi.Size()
+	}
 	var rep ImportReport
 	var batch [][]byte
 	size := 0
@@ -82,6 +134,8 @@ func (n *Node) ImportFile(ctx context.Context, path string) (ImportReport, error
 			return err
 		}
 		batch = append(batch, append([]byte(nil), env...))
+		p.Envelopes, p.Bytes = p.Envelopes+1, p.Bytes+int64(len(env))
+		p.report(o.Progress)
 		if size += len(env); len(batch) == importBatch || size >= importBatchBytes {
 			return flush()
 		}
@@ -94,5 +148,8 @@ func (n *Node) ImportFile(ctx context.Context, path string) (ImportReport, error
 	if err != nil {
 		return rep, fmt.Errorf("failed to import %s: %w", path, err)
 	}
+	p.Bytes = max(p.Bytes, p.TotalBytes) // the file was read to its end
+	p.TotalBytes, p.Done = p.Bytes, true
+	p.report(o.Progress)
 	return rep, nil
 }

@@ -191,7 +191,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
 		}
 	}
-	if in.n.quota <= 0 { // not relaying: only my own mail is kept
+	if in.n.quota <= 0 || e.Kind == envelope.KindChunk && in.n.chunkQuota() <= 0 { // not relaying (chunks): only my own is kept
 		in.rep.Refused++
 		return nil
 	}

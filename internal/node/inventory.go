@@ -257,8 +257,8 @@ func compareHeld(a, b Held) int {
 // the most recently arrived first, so what was held before a flood stays.
 // What was held before a restart (source 0) goes last, oldest expiry first.
 //
-// Chunks and everything else are two pools, each bounded by the quota on its
-// own (SPEC §16.4): chunks chooses the pool, so a flood of chunks evicts
+// Chunks and everything else are two pools, each bounded by its own quota
+// (the chunk quota and the relay quota, SPEC §16.4): chunks chooses the pool, so a flood of chunks evicts
 // chunks and never texts, receipts or posts.
 func (iv *inventory) victims(target int64, chunks bool) []envelope.ID {
 	cost := iv.cost - iv.chunkCost
@@ -703,14 +703,15 @@ func (n *Node) IngestFrom(source string, raws [][]byte, copies []uint8) (IngestR
 }
 
 // enforceQuota evicts down to 95% of the quota, so eviction runs in batches
-// rather than on every arrival: chunks and the rest each within the quota,
-// as two pools (victims).
+// rather than on every arrival: chunks within the chunk quota and the rest
+// within the relay quota, as two pools (victims).
 func (n *Node) enforceQuota(rep *IngestReport) error {
-	if n.inv.cost-n.inv.chunkCost <= n.quota && n.inv.chunkCost <= n.quota {
+	chunkQuota := n.chunkQuota()
+	if n.inv.cost-n.inv.chunkCost <= n.quota && n.inv.chunkCost <= chunkQuota {
 		return nil
 	}
-	target := n.quota - n.quota/20
-	victims := append(n.inv.victims(target, false), n.inv.victims(target, true)...)
+	target := func(q int64) int64 { return q - q/20 }
+	victims := append(n.inv.victims(target(n.quota), false), n.inv.victims(target(chunkQuota), true)...)
 	err := n.update(func(tx *store.Tx) error {
 		for _, id := range victims {
 			if err := n.deleteEnvelope(tx, id); err != nil {
@@ -720,7 +721,7 @@ func (n *Node) enforceQuota(rep *IngestReport) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("failed to evict envelopes over the relay quota: %w", err)
+		return fmt.Errorf("failed to evict envelopes over the relay and chunk quotas: %w", err)
 	}
 	rep.Evicted += len(victims)
 	return nil

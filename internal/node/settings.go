@@ -1,7 +1,7 @@
 package node
 
 // Settings the owner changes while the node runs — stealth, relaying, the
-// relay quota, retention — from the web UI, `grapevine settings` or the
+// relay quota, the chunk quota, the file limit, retention — from the web UI, `grapevine settings` or the
 // local API (GET/PUT /v1/settings). They are saved in the store, so a
 // restart keeps them; `grapevine up`'s flags, when given, win for that run.
 
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/grapevine-mesh/grapevine/internal/attach"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
@@ -24,11 +25,19 @@ type Settings struct {
 	// RelayQuota is the most bytes carried for others while Relay is on
 	// (kept while it is off, so turning relaying on again restores it).
 	RelayQuota int64 `json:"relay_quota"`
+	// ChunkQuota is the most bytes of file chunks carried for others, a
+	// pool apart from RelayQuota's so that files never push texts out
+	// (SPEC §16.4); 0 carries no chunks for others, ChunkQuotaOfRelay (the
+	// default) makes it the same as RelayQuota.
+	ChunkQuota int64 `json:"chunk_quota"`
+	// FileLimit is the largest file sent or fetched, in bytes (SPEC §16.10).
+	FileLimit int64 `json:"file_limit"`
 	// Retention is Config.Retention: how long keys are kept and how long
 	// the envelopes this node writes live.
 	Retention time.Duration `json:"retention"`
 	// Flags names the settings that `grapevine up`'s flags chose for this
-	// run instead of the saved ones ("stealth", "relay", "relay_quota").
+	// run instead of the saved ones ("stealth", "relay", "relay_quota",
+	// "chunk_quota", "file_limit").
 	// A saved change applies at once all the same; the flag wins again at
 	// the next start.
 	Flags []string `json:"flags,omitempty"`
@@ -36,9 +45,20 @@ type Settings struct {
 
 // Bounds of the settings. Retention is at least one key period (a day:
 // keys are kept per period) and at most the protocol's envelope lifetime.
+// A file limit is at least a MiB (smaller files are texts' business, and a
+// lower limit would refuse most photos) and at most 100 MiB: a file is read
+// whole into memory to be sent, and a bundle or an internet peer carries
+// that much in reasonable time, the mesh's 16 MiB default far less.
 const (
 	MinRetention = 24 * time.Hour
 	MaxRetention = MaxLifetime
+
+	MinFileLimit     = 1 << 20
+	MaxFileLimit     = 100 << 20
+	DefaultFileLimit = attach.DefaultMaxFileSize
+
+	// ChunkQuotaOfRelay as Settings.ChunkQuota: as much as the relay quota.
+	ChunkQuotaOfRelay = -1
 )
 
 // ReasonInvalidSetting marks an *Error about a setting out of bounds.
@@ -48,20 +68,28 @@ const ReasonInvalidSetting = "invalid_setting"
 // config record with the rest of the policy.
 const settingsKey = "settings"
 
+// settingsRecord is what is saved. Fields a record saved by an older
+// grapevine lacks keep their defaults when it is read.
 type settingsRecord struct {
 	Stealth    bool  `json:"stealth"`
 	Relay      bool  `json:"relay"`
 	RelayQuota int64 `json:"relay_quota"`
+	ChunkQuota int64 `json:"chunk_quota"`
+	FileLimit  int64 `json:"file_limit"`
 }
 
 // defaultSettings is what a node without saved settings runs with.
 func defaultSettings() settingsRecord {
-	return settingsRecord{Relay: true, RelayQuota: DefaultRelayQuota}
+	return settingsRecord{Relay: true, RelayQuota: DefaultRelayQuota, ChunkQuota: ChunkQuotaOfRelay, FileLimit: DefaultFileLimit}
+}
+
+func (s Settings) record() settingsRecord {
+	return settingsRecord{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota, ChunkQuota: s.ChunkQuota, FileLimit: s.FileLimit}
 }
 
 // Check refuses settings out of bounds; the error names the field.
 func (s Settings) Check() error {
-	if err := checkQuota(s.RelayQuota); err != nil {
+	if err := s.record().check(); err != nil {
 		return err
 	}
 	switch {
@@ -73,9 +101,16 @@ func (s Settings) Check() error {
 	return nil
 }
 
-func checkQuota(q int64) error {
-	if q <= 0 {
-		return invalid(ReasonInvalidSetting, "relay_quota %d: must be more than 0 bytes (to carry nothing for others, turn relay off)", q)
+// check refuses the saved settings out of bounds (retention is the
+// config's).
+func (r settingsRecord) check() error {
+	switch {
+	case r.RelayQuota <= 0:
+		return invalid(ReasonInvalidSetting, "relay_quota %d: must be more than 0 bytes (to carry nothing for others, turn relay off)", r.RelayQuota)
+	case r.ChunkQuota < ChunkQuotaOfRelay:
+		return invalid(ReasonInvalidSetting, "chunk_quota %d: must be 0 bytes or more (0 carries no chunks for others)", r.ChunkQuota)
+	case r.FileLimit < MinFileLimit || r.FileLimit > MaxFileLimit:
+		return invalid(ReasonInvalidSetting, "file_limit %d bytes: must be from %d (1 MiB) to %d (100 MiB)", r.FileLimit, MinFileLimit, MaxFileLimit)
 	}
 	return nil
 }
@@ -95,8 +130,8 @@ func (n *Node) Settings() Settings {
 }
 
 func (n *Node) settingsLocked() Settings {
-	return Settings{Stealth: n.set.Stealth, Relay: n.set.Relay, RelayQuota: n.set.RelayQuota,
-		Retention: n.cfg.Retention, Flags: slices.Clone(n.setFlags)}
+	return Settings{Stealth: n.set.Stealth, Relay: n.set.Relay, RelayQuota: n.set.RelayQuota, ChunkQuota: n.set.ChunkQuota,
+		FileLimit: n.set.FileLimit, Retention: n.cfg.Retention, Flags: slices.Clone(n.setFlags)}
 }
 
 // applySettings makes s the live settings (with n.mu held); retention is
@@ -109,16 +144,25 @@ func (n *Node) applySettings(s settingsRecord) {
 	}
 }
 
+// chunkQuota is the most bytes of chunks carried for others now (with n.mu
+// held): none while not relaying.
+func (n *Node) chunkQuota() int64 {
+	if n.quota <= 0 || n.set.ChunkQuota == ChunkQuotaOfRelay {
+		return n.quota
+	}
+	return n.set.ChunkQuota
+}
+
 // RunWith applies settings for this run only, without saving them: what
 // `grapevine up`'s flags chose. flags names the settings they set (see
 // Settings.Flags). Retention is not taken from s: no flag sets it.
 func (n *Node) RunWith(s Settings, flags []string) error {
-	if err := checkQuota(s.RelayQuota); err != nil {
+	if err := s.record().check(); err != nil {
 		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.applySettings(settingsRecord{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota})
+	n.applySettings(s.record())
 	n.setFlags = slices.Clone(flags)
 	return nil
 }
@@ -134,7 +178,7 @@ func (n *Node) SaveSettings(s Settings) (Settings, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	rec := settingsRecord{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota}
+	rec := s.record()
 	cfg := n.cfg
 	cfg.Retention = s.Retention
 	if err := cfg.Validate(); err != nil {

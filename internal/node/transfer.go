@@ -194,17 +194,15 @@ func (in *ingest) startTransfer(id envelope.ID, content *Content) (*fileRecord, 
 // startTransfer records the transfer of a message's file and expects its
 // chunks. started is false when it was refused or had started before.
 func (n *Node) startTransfer(tx *store.Tx, id string, manifest []byte, now time.Time) (f *fileRecord, started bool, err error) {
-	limit, err := n.fileLimit(tx)
-	if err != nil {
-		return nil, false, err
-	}
+	limit := n.set.FileLimit
 	m, err := attach.ParseManifest(manifest, attach.Limits{MaxFileSize: attach.MaxFileSize})
 	if err != nil { // ParseContent checked it
 		return nil, false, fmt.Errorf("failed to read a manifest: %w", err)
 	}
 	f = &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
 	if m.Size > limit {
-		f.Refused = fmt.Sprintf("%d bytes, over this node's limit of %d", m.Size, limit)
+		f.Refused = fmt.Sprintf("%d bytes, over this node's file limit of %d (the file_limit setting)", m.Size, limit)
+		n.log.Info("files: not fetching a file over the file limit", "message", id, "size", m.Size, "file_limit", limit)
 		return f, false, nil
 	}
 	if ok, err := tx.Has(colTransfers, []byte(id)); err != nil || ok {
