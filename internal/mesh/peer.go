@@ -268,6 +268,9 @@ func (p *peer) read(in chan<- session.Frame) error {
 			now := time.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 			p.wasUseful()
+		case session.TypeHave:
+			// Announcements come at the rate of envelopes, one entry each.
+			wait = envs.take(float64(max(1, len(payload)/(envelope.IDSize+1))), time.Now())
 		case session.TypeNegOpen, session.TypeNeg:
 			wait = negs.take(1, time.Now())
 		default:

@@ -224,8 +224,13 @@ type Session struct {
 	// owes the peer for them.
 	announced    idSet
 	expecting    map[envelope.ID]struct{}
-	deferred     []envelope.ID
+	deferred     []deferredID
 	deferStarted bool
+	// armed counts the Release calls the driver was asked for (Receive),
+	// fired those made: every wait is HoldTimeout long, so they come in
+	// the order asked, and a deferred envelope is due at the call its own
+	// frame asked for, not at one asked for earlier.
+	armed, fired int
 	wants        []envelope.ID
 	closed       bool // Close ran: a late Release does nothing
 	// inboxSprays are the IDs of the Spray envelopes in inbox; acks, those
@@ -394,7 +399,7 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	s.enqueue(toIDs(have), queueBacklog)
+	s.enqueue(toIDs(have), queueFound)
 	wanted, later := s.st.Expect(s, s.notSent(toIDs(need)), nil, false)
 	s.expect(wanted)
 	s.deferLater(later)
@@ -570,17 +575,24 @@ func (s *Session) expect(ids []envelope.ID) {
 	}
 }
 
+// deferredID is an announced envelope another link is bringing, and the
+// Release call at which to ask for it (see armed).
+type deferredID struct {
+	id  envelope.ID
+	due int
+}
+
 // deferLater notes envelopes the peer has that another link is bringing:
 // Release asks for them if they have not arrived. Called with s.mu held.
 func (s *Session) deferLater(ids []envelope.ID) {
 	if len(ids) == 0 {
 		return
 	}
-	if len(s.deferred) == 0 {
-		s.deferStarted = true
-	}
+	s.deferStarted = true
 	s.stats.AskedLater += len(ids)
-	s.deferred = append(s.deferred, ids[:min(len(ids), maxHold-len(s.deferred))]...)
+	for _, id := range ids[:min(len(ids), maxHold-len(s.deferred))] {
+		s.deferred = append(s.deferred, deferredID{id, s.armed + 1})
+	}
 }
 
 func (s *Session) want(p []byte) error {
@@ -615,6 +627,7 @@ const (
 	queueBacklog queueMode = iota // reconciliation found the peer lacks it, or the peer wanted it
 	queuePushed                   // it just arrived here (Offer): live push
 	queueAnswer                   // the peer wanted it after this side announced it
+	queueFound                    // reconciliation found the peer lacks it
 )
 
 // enqueue queues envelopes held here that the peer is not known to hold.
@@ -630,7 +643,7 @@ func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 		}
 	}
 	for _, h := range s.st.Describe(fresh) {
-		s.queue.push(h, mode != queueBacklog, mode == queuePushed && h.Copies == 0)
+		s.queue.push(h, mode == queuePushed || mode == queueAnswer, (mode == queuePushed || mode == queueFound) && h.Copies == 0)
 	}
 }
 
