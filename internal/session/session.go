@@ -44,9 +44,10 @@ import (
 //	          copies of a Spray not acknowledged when the link ends go back
 //	          to the node that handed them over (SPEC §12.7)
 //	Have      n × (32-byte envelope ID || 1-byte hop budget), 1 ≤ n ≤
-//	          MaxHave: envelopes that just arrived here, announced to the
-//	          peer instead of pushed whole (live push); the peer Wants those
-//	          it lacks and expects over no other link (SPEC §12.2)
+//	          MaxHave: epidemic envelopes the peer may lack (live push, or
+//	          found by reconciliation), announced instead of sent whole; the
+//	          peer Wants those it lacks and expects over no other link
+//	          (SPEC §12.2)
 const (
 	TypeNegOpen      FrameType = 1
 	TypeNeg          FrameType = 2
@@ -624,7 +625,7 @@ func (s *Session) want(p []byte) error {
 type queueMode int
 
 const (
-	queueBacklog queueMode = iota // reconciliation found the peer lacks it, or the peer wanted it
+	queueBacklog queueMode = iota // the peer wanted it (not after a Have)
 	queuePushed                   // it just arrived here (Offer): live push
 	queueAnswer                   // the peer wanted it after this side announced it
 	queueFound                    // reconciliation found the peer lacks it
@@ -632,9 +633,10 @@ const (
 
 // enqueue queues envelopes held here that the peer is not known to hold.
 // Live pushes (Offer) and answers to a Want after a Have go before the
-// backlog; a live push of an epidemic envelope (not a spray-and-wait copy)
-// is announced by a Have rather than sent whole (SPEC §12.2) — this node's
-// own as well, so that how an envelope leaves does not name its writer.
+// backlog; an epidemic envelope (not a spray-and-wait copy) pushed live or
+// found by reconciliation is announced by a Have rather than sent whole
+// (SPEC §12.2) — this node's own as well, so that how an envelope leaves
+// does not name its writer.
 func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
