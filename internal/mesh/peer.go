@@ -249,7 +249,7 @@ func (p *peer) read(in chan<- session.Frame) error {
 	// A reconciliation message can cost the node a scan of its snapshot;
 	// an honest round needs a handful. Ten a second is plenty.
 	negs := newTokenBucket(10, time.Now())
-	// Every other frame (Ping, Want, Offer, Hello, Done) costs little each,
+	// Every other frame (Ping, Offer, Hello, Done) costs little each,
 	// but a peer could send them without end: a hundred a second is plenty.
 	ctrl := newTokenBucket(100, time.Now())
 	for {
@@ -268,6 +268,16 @@ func (p *peer) read(in chan<- session.Frame) error {
 			now := time.Now()
 			wait = max(envs.take(1, now), volume.take(float64(len(payload)), now))
 			p.wasUseful()
+		case session.TypeHave, session.TypeWant:
+			// Announcements and the Wants that answer them come at the
+			// rate of envelopes, one token an entry: at a hundred frames a
+			// second, a live push (Have, Want, Envelope) would wait up to
+			// 10 ms for its Want.
+			entry := envelope.IDSize
+			if session.FrameType(typ) == session.TypeHave {
+				entry++
+			}
+			wait = envs.take(float64(max(1, len(payload)/entry)), time.Now())
 		case session.TypeNegOpen, session.TypeNeg:
 			wait = negs.take(1, time.Now())
 		default:

@@ -114,6 +114,7 @@ func (o *Options) fill() {
 type Node struct {
 	compactedSize int64 // the store file's size after the last compaction
 	delivered     provenDelivered
+	incoming      map[envelope.ID]any // transfers.go: envelopes on their way here, by the link expecting them
 	mu            sync.Mutex
 	st            *store.Store
 	id            *keys.Identity

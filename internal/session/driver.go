@@ -31,7 +31,12 @@ const (
 	// HoldTimeout bounds how long a side that wanted envelopes in a
 	// reconciliation round holds back its own (see hold).
 	HoldTimeout = 2 * time.Second
-	// maxHold bounds the wanted IDs a hold waits for.
+	// ClaimTimeout is how long a link waits for an envelope its peer
+	// announced (Have) while another link brings it, before it asks for
+	// it anyway: the other link may have died with it in the air.
+	ClaimTimeout = HoldTimeout // the same, so that Release calls come in the order asked
+	// maxHold bounds the wanted IDs a hold waits for, and the announced
+	// envelopes a link waits for (ClaimTimeout).
 	maxHold = 4096
 )
 
@@ -67,9 +72,10 @@ func (s *Session) Receive(f Frame) ([]Frame, Next, error) {
 	pending := s.Pending()
 	next := Next{Pull: s.Queued() > 0, Store: pending > 0}
 	s.mu.Lock()
-	if s.holdStarted {
-		s.holdStarted = false
-		next.Release = HoldTimeout
+	if s.holdStarted || s.deferStarted {
+		s.holdStarted, s.deferStarted = false, false
+		next.Release = HoldTimeout // = ClaimTimeout
+		s.armed++
 	}
 	s.mu.Unlock()
 	next.StoreNow = flush && (pending >= BacklogEnvelopes || s.PendingBytes() >= BacklogBytes)
@@ -119,12 +125,34 @@ func (s *Session) arrived(id envelope.ID, receipt bool) {
 	}
 }
 
-// Release ends a hold (see hold); the driver calls it HoldTimeout after
-// Receive asked, and should then Pull.
+// Release ends a hold (see hold) and asks for the announced envelopes that
+// another link was bringing and that have not arrived (see have); the
+// driver calls it when Receive asked (HoldTimeout, ClaimTimeout), and
+// should then Pull.
 func (s *Session) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.holding = nil
+	s.fired++
+	if len(s.deferred) == 0 || s.closed {
+		return
+	}
+	var due []envelope.ID
+	rest := s.deferred[:0]
+	for _, d := range s.deferred {
+		if d.due <= s.fired {
+			due = append(due, d.id)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	s.deferred = rest
+	if len(due) == 0 {
+		return
+	}
+	want, _ := s.st.Expect(s, due, nil, true)
+	s.expect(want)
+	s.wants = append(s.wants, want...)
 }
 
 // Pull takes the next PullBatch queued envelopes as frames (Next), and

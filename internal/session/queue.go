@@ -25,6 +25,10 @@ type queued struct {
 	expiry  uint32
 	receipt bool
 	pushed  bool
+	// announce: a live push of an epidemic envelope, announced by a Have
+	// (hops is its hop budget here) rather than sent whole.
+	announce bool
+	hops     uint8
 }
 
 type queueHeap []queued
@@ -57,7 +61,7 @@ func newSendQueue() sendQueue { return sendQueue{ids: map[envelope.ID]struct{}{}
 func (q *sendQueue) Len() int                { return len(q.h) }
 func (q *sendQueue) has(id envelope.ID) bool { _, ok := q.ids[id]; return ok }
 
-func (q *sendQueue) push(h node.Held, pushed bool) {
+func (q *sendQueue) push(h node.Held, pushed, announce bool) {
 	if q.has(h.ID) {
 		return
 	}
@@ -65,22 +69,22 @@ func (q *sendQueue) push(h node.Held, pushed bool) {
 	if pushed {
 		q.pushed++
 	}
-	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed})
+	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, announce: announce, hops: h.Hops})
 }
 
 // receiptFirst says whether the next envelope to leave is a receipt.
 func (q *sendQueue) receiptFirst() bool { return len(q.h) > 0 && q.h[0].receipt }
 
-func (q *sendQueue) pop() (envelope.ID, bool) {
+func (q *sendQueue) pop() (queued, bool) {
 	if len(q.h) == 0 {
-		return envelope.ID{}, false
+		return queued{}, false
 	}
 	x := heap.Pop(&q.h).(queued)
 	delete(q.ids, x.id)
 	if x.pushed {
 		q.pushed--
 	}
-	return x.id, true
+	return x, true
 }
 
 // list returns the queued IDs, in no particular order.

@@ -43,6 +43,11 @@ import (
 //	          envelopes whose copies the sender of the ack has stored; the
 //	          copies of a Spray not acknowledged when the link ends go back
 //	          to the node that handed them over (SPEC §12.7)
+//	Have      n × (32-byte envelope ID || 1-byte hop budget), 1 ≤ n ≤
+//	          MaxHave: epidemic envelopes the peer may lack (live push, or
+//	          found by reconciliation), announced instead of sent whole; the
+//	          peer Wants those it lacks and expects over no other link
+//	          (SPEC §12.2)
 const (
 	TypeNegOpen      FrameType = 1
 	TypeNeg          FrameType = 2
@@ -56,7 +61,15 @@ const (
 	TypeOffer        FrameType = 10
 	TypeReceiptOffer FrameType = 11
 	TypeSprayAck     FrameType = 12
+	TypeHave         FrameType = 13
 )
+
+// MaxHave is the most envelopes one Have frame announces.
+const MaxHave = 1800
+
+// haveSize is the size of one announced envelope in a Have frame: its ID
+// and the hop budget it would arrive with.
+const haveSize = envelope.IDSize + 1
 
 // MaxSprayAck is the most envelopes one SprayAck acknowledges.
 const MaxSprayAck = 512
@@ -77,7 +90,7 @@ type FrameType byte
 
 var frameTypeNames = [...]string{TypeNegOpen: "NegOpen", TypeNeg: "Neg", TypeEnvelope: "Envelope", TypeWant: "Want",
 	TypeDone: "Done", TypePing: "Ping", TypePong: "Pong", TypeHello: "Hello", TypeSpray: "Spray", TypeOffer: "Offer",
-	TypeReceiptOffer: "ReceiptOffer", TypeSprayAck: "SprayAck"}
+	TypeReceiptOffer: "ReceiptOffer", TypeSprayAck: "SprayAck", TypeHave: "Have"}
 
 func (t FrameType) String() string {
 	if int(t) < len(frameTypeNames) && frameTypeNames[t] != "" {
@@ -111,6 +124,8 @@ func MaxPayload(typ FrameType) int {
 		return MaxReceiptOffer * receiptOfferSize
 	case TypeSprayAck:
 		return MaxSprayAck * sprayAckSize
+	case TypeHave:
+		return MaxHave * haveSize
 	case TypeWant:
 		return MaxWant * envelope.IDSize
 	case TypeDone, TypePing, TypePong:
@@ -141,6 +156,12 @@ type Store interface {
 	MarkCarried(ids []envelope.ID) error
 	NotDelivered(ids []envelope.ID) []envelope.ID
 	ReturnCopies(ids []envelope.ID, copies []uint8) (int, error)
+	// Expect, Arriving and Unexpect keep the node's record of the
+	// envelopes on their way to it, by link (owner is the session), so
+	// that it asks one neighbour for each (see have).
+	Expect(owner any, ids []envelope.ID, hops []uint8, steal bool) (want, later []envelope.ID)
+	Arriving(owner any, ids []envelope.ID)
+	Unexpect(owner any, ids []envelope.ID)
 }
 
 // Config sets up a session.
@@ -168,6 +189,12 @@ type Stats struct {
 	// CopiesReturned counts spray-and-wait copies handed over on this link,
 	// never acknowledged, and given back to the node when it closed.
 	CopiesReturned int `json:"copies_returned,omitempty"`
+	// Announced counts envelopes announced by a Have rather than sent
+	// whole; AskedLater, envelopes the peer announced that were on their
+	// way here over another link, asked for only if they had not arrived
+	// ClaimTimeout later.
+	Announced  int `json:"announced,omitempty"`
+	AskedLater int `json:"asked_later,omitempty"`
 	// Contact is the name of the contact who recognised us on this link, if
 	// any (SPEC §12.6); strangers stay nameless.
 	Contact string `json:"contact,omitempty"`
@@ -188,6 +215,25 @@ type Session struct {
 	offered, claims idSet
 	inbox           [][]byte
 	inboxCopies     []uint8
+	inboxIDs        []envelope.ID
+	// announced are the envelopes this side announced by a Have (each is
+	// announced once a link; what the peer then wants goes whole).
+	// expecting are those the node expects over this link (Expect,
+	// Arriving): wanted or arriving, not yet stored. deferred are those the
+	// peer announced while another link brought them, to ask for after
+	// ClaimTimeout unless they arrived (Release); wants, the Want this side
+	// owes the peer for them.
+	announced    idSet
+	expecting    map[envelope.ID]struct{}
+	deferred     []deferredID
+	deferStarted bool
+	// armed counts the Release calls the driver was asked for (Receive),
+	// fired those made: every wait is HoldTimeout long, so they come in
+	// the order asked, and a deferred envelope is due at the call its own
+	// frame asked for, not at one asked for earlier.
+	armed, fired int
+	wants        []envelope.ID
+	closed       bool // Close ran: a late Release does nothing
 	// inboxSprays are the IDs of the Spray envelopes in inbox; acks, those
 	// stored since, to acknowledge; handed, the Spray envelopes this side
 	// sent that the peer has not acknowledged yet, with the copies each
@@ -221,7 +267,7 @@ func New(st Store, cfg Config) *Session {
 	// generations of 8,192 IDs each keep them at about 300 KB a link, which
 	// 64 links under a flood of junk multiply (BenchmarkSoak).
 	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 13),
-		offered: newIDSet(1 << 13), claims: newIDSet(1 << 12), claimsLeft: MaxClaims}
+		offered: newIDSet(1 << 13), claims: newIDSet(1 << 12), announced: newIDSet(1 << 13), claimsLeft: MaxClaims}
 }
 
 // Hello returns the frame that opens a link: this node's proofs for its
@@ -304,6 +350,8 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 		out, err = s.receiptOffer(f.Payload)
 	case TypeSprayAck:
 		err = s.sprayAck(f.Payload)
+	case TypeHave:
+		out, err = s.have(f.Payload)
 	case TypeWant:
 		err = s.want(f.Payload)
 	case TypeDone:
@@ -352,8 +400,10 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
-	s.enqueue(toIDs(have))
-	wanted := s.st.NotDelivered(s.notSent(toIDs(need)))
+	s.enqueue(toIDs(have), queueFound)
+	wanted, later := s.st.Expect(s, s.notSent(toIDs(need)), nil, false)
+	s.expect(wanted)
+	s.deferLater(later)
 	s.hold(wanted)
 	out := wantFrames(wanted)
 	if done {
@@ -413,10 +463,20 @@ func (s *Session) envelope(raw []byte, copies uint8) error {
 	s.arrived(id, e.Kind == envelope.KindReceipt)
 	if copies == 0 && s.st.Redundant(id, e.Hops) {
 		s.stats.Redundant++ // another neighbour was quicker
+		if _, ok := s.expecting[id]; ok {
+			delete(s.expecting, id)
+			s.st.Unexpect(s, []envelope.ID{id})
+		}
 		return nil
+	}
+	if _, ok := s.expecting[id]; !ok {
+		// Pushed whole: other links wait for it until it is stored.
+		s.st.Arriving(s, []envelope.ID{id})
+		s.expect([]envelope.ID{id})
 	}
 	s.inbox = append(s.inbox, append([]byte(nil), raw...))
 	s.inboxCopies = append(s.inboxCopies, copies)
+	s.inboxIDs = append(s.inboxIDs, id)
 	if copies > 0 {
 		s.inboxSprays = append(s.inboxSprays, id)
 	}
@@ -472,39 +532,120 @@ func (s *Session) receiptOffer(p []byte) ([]Frame, error) {
 	return wantFrames(s.st.ClaimReceipts(ids, targets)), nil
 }
 
+// have answers a Have with a Want for the announced envelopes that are not
+// held here (with at least the announced hop budget), not proven
+// delivered, and not on their way here over another link; those on their
+// way are asked for after ClaimTimeout if they have not arrived by then
+// (Release), so a link that dies with one in the air loses nothing.
+func (s *Session) have(p []byte) ([]Frame, error) {
+	if len(p) == 0 || len(p)%haveSize != 0 {
+		return nil, fmt.Errorf("%w: have of %d bytes", ErrProtocol, len(p))
+	}
+	n := len(p) / haveSize
+	ids := make([]envelope.ID, n)
+	hops := make([]uint8, n)
+	for i := range n {
+		h := p[i*haveSize:]
+		ids[i] = envelope.ID(h[:envelope.IDSize])
+		hops[i] = h[envelope.IDSize]
+		s.sent.add(ids[i]) // the peer holds it: never push it back
+	}
+	want, later := s.st.Expect(s, ids, hops, false)
+	s.expect(want)
+	s.deferLater(later)
+	return wantFrames(want), nil
+}
+
+// expect records envelopes the node now expects over this link, up to
+// maxHold: past that the node forgets it expects them here (a peer that
+// announces and never sends fills no more than that of the node's
+// record). Called with s.mu held.
+func (s *Session) expect(ids []envelope.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	if s.expecting == nil {
+		s.expecting = make(map[envelope.ID]struct{}, len(ids))
+	}
+	for i, id := range ids {
+		if len(s.expecting) >= maxHold {
+			s.st.Unexpect(s, ids[i:])
+			return
+		}
+		s.expecting[id] = struct{}{}
+	}
+}
+
+// deferredID is an announced envelope another link is bringing, and the
+// Release call at which to ask for it (see armed).
+type deferredID struct {
+	id  envelope.ID
+	due int
+}
+
+// deferLater notes envelopes the peer has that another link is bringing:
+// Release asks for them if they have not arrived. Called with s.mu held.
+func (s *Session) deferLater(ids []envelope.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	s.deferStarted = true
+	s.stats.AskedLater += len(ids)
+	for _, id := range ids[:min(len(ids), maxHold-len(s.deferred))] {
+		s.deferred = append(s.deferred, deferredID{id, s.armed + 1})
+	}
+}
+
 func (s *Session) want(p []byte) error {
 	if len(p) == 0 || len(p)%envelope.IDSize != 0 {
 		return fmt.Errorf("%w: want list of %d bytes", ErrProtocol, len(p))
 	}
-	var ids, claimed []envelope.ID
+	var ids, claimed, answers []envelope.ID
 	for i := 0; i < len(p); i += envelope.IDSize {
 		id := envelope.ID(p[i : i+envelope.IDSize])
-		if s.offered.has(id) && !s.claims.has(id) {
+		switch {
+		case s.offered.has(id) && !s.claims.has(id):
 			s.claims.add(id)
 			claimed = append(claimed, id)
-		} else {
+		case s.announced.has(id):
+			answers = append(answers, id)
+		default:
 			ids = append(ids, id)
 		}
 	}
-	s.enqueue(ids)
+	s.enqueue(answers, queueAnswer) // the peer waits for these: they go first
+	s.enqueue(ids, queueBacklog)
 	for _, h := range s.st.Describe(claimed) { // offered, hence "sent": queue anyway
-		s.queue.push(h, false)
+		s.queue.push(h, false, false)
 	}
 	return nil
 }
 
-// enqueue queues envelopes held here that the peer is not known to hold;
-// pushed says they are live pushes (Offer), which go first.
-func (s *Session) enqueue(ids []envelope.ID, pushed ...bool) {
+// How an envelope came to be queued for the peer.
+type queueMode int
+
+const (
+	queueBacklog queueMode = iota // the peer wanted it (not after a Have)
+	queuePushed                   // it just arrived here (Offer): live push
+	queueAnswer                   // the peer wanted it after this side announced it
+	queueFound                    // reconciliation found the peer lacks it
+)
+
+// enqueue queues envelopes held here that the peer is not known to hold.
+// Live pushes (Offer) and answers to a Want after a Have go before the
+// backlog; an epidemic envelope (not a spray-and-wait copy) pushed live or
+// found by reconciliation is announced by a Have rather than sent whole
+// (SPEC §12.2) — this node's own as well, so that how an envelope leaves
+// does not name its writer.
+func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
 		if !s.sent.has(id) && !s.queue.has(id) {
 			fresh = append(fresh, id)
 		}
 	}
-	live := len(pushed) > 0 && pushed[0]
 	for _, h := range s.st.Describe(fresh) {
-		s.queue.push(h, live)
+		s.queue.push(h, mode == queuePushed || mode == queueAnswer, (mode == queuePushed || mode == queueFound) && h.Copies == 0)
 	}
 }
 
@@ -528,7 +669,7 @@ func (s *Session) Offer(ids []envelope.ID) {
 		s.droppedSincePrune += n
 		ids = ids[:max(room, 0)]
 	}
-	s.enqueue(ids, true)
+	s.enqueue(ids, queuePushed)
 }
 
 // MaxPushQueue bounds the envelopes a link's send queue takes by live push
@@ -553,13 +694,20 @@ func (s *Session) prune() {
 // Flush ingests the envelopes received since the last flush, durably.
 func (s *Session) Flush() (node.IngestReport, error) {
 	s.mu.Lock()
-	inbox, copies, sprays := s.inbox, s.inboxCopies, s.inboxSprays
-	s.inbox, s.inboxCopies, s.inboxSprays = nil, nil, nil
+	inbox, copies, sprays, ids := s.inbox, s.inboxCopies, s.inboxSprays, s.inboxIDs
+	s.inbox, s.inboxCopies, s.inboxSprays, s.inboxIDs = nil, nil, nil, nil
 	s.mu.Unlock()
 	if len(inbox) == 0 {
 		return node.IngestReport{}, nil
 	}
 	rep, err := s.st.IngestFrom(s.cfg.Source, inbox, copies)
+	// Stored (or refused): no longer on their way.
+	s.st.Unexpect(s, ids)
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.expecting, id)
+	}
+	s.mu.Unlock()
 	if err == nil && len(sprays) > 0 {
 		// Stored, copies and all: the peer may now forget them.
 		s.mu.Lock()
@@ -596,7 +744,16 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	handed := s.handed
 	s.handed = nil
+	expecting := make([]envelope.ID, 0, len(s.expecting))
+	for id := range s.expecting {
+		expecting = append(expecting, id)
+	}
+	s.expecting, s.deferred, s.wants = nil, nil, nil
+	s.closed = true
 	s.mu.Unlock()
+	// What was on its way over this link is lost with it: other links ask
+	// for it (see have).
+	s.st.Unexpect(s, expecting)
 	if len(handed) == 0 {
 		return nil
 	}
@@ -638,20 +795,34 @@ func (s *Session) PendingBytes() int {
 // left, are skipped. No frames means nothing is queued.
 func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	s.mu.Lock()
-	acks := s.ackFrames()
+	acks := append(wantFrames(s.wants), s.ackFrames()...)
+	s.wants = nil
 	ids := make([]envelope.ID, 0, max)
+	var haves []byte
 	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
-	for len(ids) < max {
+	for len(ids) < max && len(haves) < MaxHave*haveSize {
 		if s.holding != nil && !s.queue.receiptFirst() {
 			break // holding: only receipts leave (see hold)
 		}
-		id, ok := s.queue.pop()
+		q, ok := s.queue.pop()
 		if !ok {
 			break
 		}
+		id := q.id
 		if s.sent.has(id) && !s.claims.has(id) {
-			// The peer sent it to us while it waited here (two neighbours
-			// who got it at once push it to each other): it holds it.
+			// The peer sent or announced it to us while it waited here
+			// (two neighbours who got it at once): it holds it.
+			continue
+		}
+		if q.announce && !s.announced.has(id) {
+			if q.hops == 0 {
+				continue // no hops left: it would not leave (Forward)
+			}
+			// Announced, not sent: the peer wants it if no other
+			// neighbour is bringing it (SPEC §12.2).
+			s.announced.add(id)
+			haves = append(append(haves, id[:]...), q.hops-1)
+			s.stats.Announced++
 			continue
 		}
 		s.sent.add(id)
@@ -663,6 +834,7 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 			claimed[id] = true
 		}
 	}
+	acks = appendSplit(acks, TypeHave, haves, MaxHave*haveSize)
 	s.mu.Unlock()
 	if len(ids) == 0 {
 		return acks, nil, nil
@@ -735,7 +907,7 @@ func appendSplit(frames []Frame, typ FrameType, p []byte, max int) []Frame {
 func (s *Session) Queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queue.Len() + len(s.acks)
+	return s.queue.Len() + len(s.acks) + len(s.wants)
 }
 
 // Stats returns the session's counters.

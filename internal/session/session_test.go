@@ -190,7 +190,7 @@ func TestReceiptsGoFirst(t *testing.T) {
 	for _, h := range a.Inventory() {
 		all = append(all, h.ID)
 	}
-	s.Offer(all)
+	s.enqueue(all, queueBacklog) // live pushes of relayed envelopes are announced (TestHave)
 	frames, _, err := s.Next(3)
 	if err != nil || len(frames) != 3 {
 		t.Fatalf("Next: %d, %v", len(frames), err)
@@ -250,6 +250,9 @@ func TestProtocolViolations(t *testing.T) {
 		{"empty receipt offer", Config{}, Frame{TypeReceiptOffer, nil}},
 		{"ragged receipt offer", Config{}, Frame{TypeReceiptOffer, make([]byte, 96)}},
 		{"oversized receipt offer", Config{}, Frame{TypeReceiptOffer, make([]byte, (MaxReceiptOffer+1)*64)}},
+		{"empty have", Config{}, Frame{TypeHave, nil}},
+		{"ragged have", Config{}, Frame{TypeHave, make([]byte, 32)}},
+		{"oversized have", Config{}, Frame{TypeHave, make([]byte, (MaxHave+1)*33)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := New(a, tc.cfg).Handle(tc.f)
@@ -506,6 +509,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(byte(TypeOffer), make([]byte, 96))
 	f.Add(byte(TypeReceiptOffer), make([]byte, 128))
 	f.Add(byte(TypePing), []byte{})
+	f.Add(byte(TypeHave), make([]byte, 2*haveSize))
+	f.Add(byte(TypeHave), append(make([]byte, envelope.IDSize), 4))
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
 		for _, cfg := range []Config{{}, {Initiator: true}} {
 			s := New(a, cfg)

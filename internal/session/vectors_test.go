@@ -37,6 +37,19 @@ func (s *memStore) NotDelivered(ids []envelope.ID) []envelope.ID { return ids }
 
 func (s *memStore) ReturnCopies([]envelope.ID, []uint8) (int, error) { return 0, nil }
 
+func (s *memStore) Expect(_ any, ids []envelope.ID, _ []uint8, _ bool) (want, later []envelope.ID) {
+	for _, id := range ids {
+		if _, ok := s.m[id]; !ok {
+			want = append(want, id)
+		}
+	}
+	return want, nil
+}
+
+func (s *memStore) Arriving(any, []envelope.ID) {}
+
+func (s *memStore) Unexpect(any, []envelope.ID) {}
+
 func (s *memStore) Inventory() []node.Held {
 	var out []node.Held
 	for id := range s.m {

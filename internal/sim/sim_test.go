@@ -111,9 +111,10 @@ func TestSprayCostsLessThanEpidemic(t *testing.T) {
 	}
 	// Receipts follow the copies: they go to the few holders of a copy (more
 	// than once when several neighbours offer one at the same moment), not
-	// to every node as under epidemic routing.
+	// to every node as under epidemic routing (about once to each of the
+	// 80 since live pushes are announced, SPEC §12.2).
 	perReceipt := func(r *Result) float64 { return float64(r.ReceiptTransmissions) / float64(r.Delivered) }
-	if perReceipt(spray)*10 > perReceipt(epidemic) {
+	if perReceipt(spray)*5 > perReceipt(epidemic) {
 		t.Errorf("spray:4 sent each receipt %.1f times, epidemic %.1f times", perReceipt(spray), perReceipt(epidemic))
 	}
 	if spray.Routing != "spray:4" || epidemic.Routing != "epidemic" {
