@@ -222,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
 	if err := s.checkOrigin(r); err != nil {
 		s.log.Warn("UI request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "why", err)
 		http.Error(w, "refused: "+err.Error(), http.StatusForbidden)
@@ -351,6 +351,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /ui/qr/decode", s.needAuth(s.qrDecode))
 	mux.HandleFunc("GET /ui/export", s.withNode(s.export))
 	mux.HandleFunc("POST /ui/import", s.withNode(s.importBundle))
+	mux.HandleFunc("GET /ui/files/{id}", s.withNode(s.serveFile))
+	mux.HandleFunc("POST /ui/files/send", s.withNode(s.sendFile))
 }
 
 // proxyAPI answers /api/v1/... with the local API's /v1/..., except the
