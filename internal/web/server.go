@@ -2,8 +2,9 @@
 // (plain JS and CSS embedded in the binary, no third-party request), the
 // local API under /api/ (the same endpoints as the unix socket, see
 // internal/api), and what a browser cannot do through the API: QR codes
-// drawn and read, bundles downloaded and uploaded, the passphrase of a node
-// started locked.
+// drawn and read, bundles downloaded and uploaded, files, photos and voice
+// notes uploaded and served from the sealed store (files.go), the passphrase
+// of a node started locked.
 //
 // The server listens on loopback. Whoever can reach a loopback port is not
 // necessarily the owner (other users of the machine, a web page in the

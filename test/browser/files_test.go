@@ -2,6 +2,7 @@ package browser
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"image"
 	"image/color"
@@ -51,9 +52,7 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	show(t, bt, "#/chat/"+aliceFP)
 
 	// The photo, from the compose area's file button (its input).
-	do(t, at, "choose the photo", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{photoPath}, chromedp.NodeReady))
-	waitJS(t, at, "the photo sent", `[...document.querySelectorAll('#messages .msg.out .file-name')].some(e => e.textContent === 'damage at the bridge.jpg')`)
-	waitJS(t, bt, "the photo at Bob's", `(() => { const i = document.querySelector('#messages .msg.in img.photo'); return i && i.complete && i.naturalWidth === 640 })()`)
+	sendPhoto(t, at, bt, photoPath, "damage at the bridge.jpg")
 	photoID := eval[string](t, bt, `document.querySelector('#messages .msg.in img.photo').closest('.msg').dataset.id`)
 	ck := session(t, bob)
 	resp, served := get(t, bob, ck, "/ui/files/"+photoID)
@@ -66,8 +65,7 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	}
 
 	// A voice note, held for 1.5 s on the push-to-talk button.
-	x := eval[float64](t, at, `(() => { const r = document.getElementById('ptt').getBoundingClientRect(); return r.x + r.width / 2 })()`)
-	y := eval[float64](t, at, `(() => { const r = document.getElementById('ptt').getBoundingClientRect(); return r.y + r.height / 2 })()`)
+	x, y := center(t, at, "#ptt")
 	do(t, at, "press to talk", chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
 	waitJS(t, at, "the recording indicator", `/recording \d:\d\d/.test(document.getElementById('recording')?.textContent || '')`)
 	do(t, at, "talk", chromedp.Sleep(1500*time.Millisecond))
@@ -112,6 +110,22 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	if v := eval[bool](t, bt, `window.__pwned === undefined && document.title === 'Grapevine'`); !v {
 		t.Fatal("the hostile file ran in Bob's page")
 	}
+}
+
+// sendPhoto sends the photo at path from the sender's page (the compose
+// area's file input) and waits until the receiver's page shows it.
+func sendPhoto(t *testing.T, from, to context.Context, path, name string) {
+	t.Helper()
+	do(t, from, "choose the photo", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{path}, chromedp.NodeReady))
+	waitJS(t, from, "the photo sent", `[...document.querySelectorAll('#messages .msg.out .file-name')].some(e => e.textContent === `+jsString(name)+`)`)
+	waitJS(t, to, "the photo received", `(() => { const i = document.querySelector('#messages .msg.in img.photo'); return i && i.complete && i.naturalWidth === 640 })()`)
+}
+
+// center is where the element is on the page, for mouse events.
+func center(t *testing.T, ctx context.Context, selector string) (x, y float64) {
+	t.Helper()
+	r := eval[[]float64](t, ctx, `(() => { const r = document.querySelector(`+jsString(selector)+`).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`)
+	return r[0], r[1]
 }
 
 func writeFile(t *testing.T, path string, b []byte) {
@@ -196,4 +210,50 @@ func hasAPP1(t *testing.T, jpg []byte) bool {
 		i += 2 + int(binary.BigEndian.Uint16(jpg[i+2:]))
 	}
 	return false
+}
+
+// TestGroupFileAndRecordingErrors: a photo sent from a group's page shows
+// inline on the other member's; push-to-talk cancelled with Escape sends
+// nothing; a refused or absent microphone is said plainly.
+func TestGroupFileAndRecordingErrors(t *testing.T) {
+	alice, bob := friends(t)
+	alice.cli(t, "groups", "create", "Team")
+	alice.cli(t, "groups", "add", "Team", "Bob")
+	bob.until(t, "", "groups", "join", "Team") // once the invitation has come
+	alice.until(t, "Bob", "groups", "show", "Team")
+	photoPath := filepath.Join(t.TempDir(), "map.jpg")
+	writeFile(t, photoPath, jpegWithGPS(t))
+
+	b := browser(t, "")
+	at, bt := tab(t, b), tab(t, b)
+	signIn(t, at, alice)
+	signIn(t, bt, bob)
+	waitJS(t, bt, "the group at Bob's", `!!document.querySelector('#groups li')`)
+	group := eval[string](t, bt, `document.querySelector('#groups li').dataset.group`)
+	show(t, at, "#/group/"+group)
+	show(t, bt, "#/group/"+group)
+	sendPhoto(t, at, bt, photoPath, "map.jpg")
+	if s := eval[string](t, bt, `document.querySelector('#messages .msg.in .sender').textContent`); s != "Alice" {
+		t.Fatalf("the photo's sender shows as %q", s)
+	}
+
+	// Push-to-talk held, then Escape: cancelled, nothing sent.
+	posts := eval[int](t, at, `document.querySelectorAll('#messages .msg').length`)
+	x, y := center(t, at, "#ptt")
+	do(t, at, "press to talk", chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	waitJS(t, at, "the recording indicator", `!!document.getElementById('recording')`)
+	do(t, at, "Escape", chromedp.KeyEvent("\x1b"))
+	waitJS(t, at, "cancelled", `document.getElementById('file-status').textContent.includes('cancelled')`)
+	do(t, at, "release", chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	if n := eval[int](t, at, `document.querySelectorAll('#messages .msg').length`); n != posts {
+		t.Fatalf("%d posts after a cancelled recording, %d before", n, posts)
+	}
+
+	// The browser says the microphone is refused, then that there is none.
+	for _, c := range []struct{ name, want string }{{"NotAllowedError", "refused"}, {"NotFoundError", "No microphone"}} {
+		do(t, at, "a microphone that fails", chromedp.Evaluate[chromedp.Void](
+			`navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', `+jsString(c.name)+`))`))
+		click(t, at, "record", "#record")
+		waitJS(t, at, c.name, `document.getElementById('file-status').textContent.includes(`+jsString(c.want)+`)`)
+	}
 }
