@@ -358,7 +358,8 @@ func (s *Server) routes() {
 
 // proxyAPI answers /api/v1/... with the local API's /v1/..., except the
 // endpoints that name files on the node's disk (the browser up- and
-// downloads bundles through /ui/ instead).
+// downloads bundles and attachments through /ui/ instead): a page must not
+// make the node read or write a path of its choosing.
 func (s *Server) proxyAPI(w http.ResponseWriter, r *http.Request) {
 	_, _, h := s.node()
 	if h == nil {
@@ -366,8 +367,12 @@ func (s *Server) proxyAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/api")
-	if p == "/v1/export" || p == "/v1/import" {
+	switch p {
+	case "/v1/export", "/v1/import":
 		writeError(w, http.StatusForbidden, "forbidden", "bundles go through /ui/export and /ui/import")
+		return
+	case "/v1/files/send", "/v1/groups/files/send", "/v1/files/save":
+		writeError(w, http.StatusForbidden, "forbidden", "files go through /ui/files/send and /ui/files/{id}")
 		return
 	}
 	r2 := r.Clone(r.Context())
