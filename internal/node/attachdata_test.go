@@ -31,22 +31,29 @@ func TestFileDataRoundTrip(t *testing.T) {
 	}
 
 	carry(t, alice, carol)
-	// Bob holds the message but none of its chunks: nothing is written.
-	msgRaw, _ := outbox(t, alice, sent.ID)
+	// Bob holds the message and one of its two chunks: a page of the
+	// conversation says so, and nothing is written.
+	msgRaw, chunks := outbox(t, alice, sent.ID)
+	if len(chunks) < 2 {
+		t.Fatalf("%d chunks held by Alice, want the note's 2 and more", len(chunks))
+	}
 	ingestFrom(t, bob, "carol", msgRaw)
+	for _, c := range chunks {
+		if a := pageAttachment(t, bob, sent.ID); a.Have > 0 {
+			break
+		}
+		ingestFrom(t, bob, "carol", c) // the other files' chunks change nothing here
+	}
+	if a := pageAttachment(t, bob, sent.ID); a.Have != 1 || a.Chunks != 2 || a.Complete || a.Sources != 1 {
+		t.Fatalf("the page shows the half-arrived file as %+v", a)
+	}
 	var out bytes.Buffer
 	if _, err := bob.WriteAttachment(sent.ID, &out); !errors.Is(err, ErrConflict) || out.Len() != 0 {
 		t.Fatalf("unfinished file: %v, %d bytes written", err, out.Len())
 	}
 	carry(t, carol, bob)
-	page, err := bob.MessagesPage("Alice", "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range page.Messages {
-		if m.ID == sent.ID && (m.Attachment == nil || !m.Attachment.Complete || m.Attachment.Have != m.Attachment.Chunks) {
-			t.Fatalf("the page shows the file as %+v", m.Attachment)
-		}
+	if a := pageAttachment(t, bob, sent.ID); !a.Complete || a.Have != a.Chunks {
+		t.Fatalf("the page shows the file as %+v", a)
 	}
 	a, err := bob.ReceivedAttachment(sent.ID)
 	if err != nil || !a.Complete || a.MediaType != "audio/webm" {
@@ -58,4 +65,21 @@ func TestFileDataRoundTrip(t *testing.T) {
 	if _, err := alice.ReceivedAttachment(sent.ID); err == nil {
 		t.Fatal("the sender was given the file as if sent to her")
 	}
+}
+
+// pageAttachment is the file of message id on the newest page of n's
+// conversation with Alice (what the web UI shows).
+func pageAttachment(t *testing.T, n *testNode, id string) *Attachment {
+	t.Helper()
+	page, err := n.MessagesPage("Alice", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range page.Messages {
+		if m.ID == id && m.Attachment != nil {
+			return m.Attachment
+		}
+	}
+	t.Fatalf("no file in message %s on %s's page", id, n.id.Name)
+	return nil
 }
