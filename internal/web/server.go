@@ -44,6 +44,7 @@ import (
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/photo"
 )
 
 // DefaultAddr is where `grapevine up` serves the UI unless told otherwise.
@@ -441,7 +442,14 @@ func (s *Server) unlockHandler(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request, n *node.Node, m api.Mesh) {
 	cfg := n.Config()
+	limit, err := n.FileLimit()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("failed to read the file limit: %v", err))
+		return
+	}
 	writeJSON(w, map[string]any{
+		"file_limit":      limit, // the page refuses a larger file before uploading it
+		"photo_limit":     max(limit, photo.DefaultMaxInput),
 		"up":              s.cfg.Settings,
 		"retention":       cfg.Retention.String(),
 		"retention_hours": int(cfg.Retention.Hours()),

@@ -213,8 +213,9 @@ func hasAPP1(t *testing.T, jpg []byte) bool {
 }
 
 // TestGroupFileAndRecordingErrors: a photo sent from a group's page shows
-// inline on the other member's; push-to-talk cancelled with Escape sends
-// nothing; a refused or absent microphone is said plainly.
+// inline on the other member's; a file over the limit is refused before it
+// is uploaded; push-to-talk cancelled with Escape sends nothing; a refused or
+// absent microphone is said plainly.
 func TestGroupFileAndRecordingErrors(t *testing.T) {
 	alice, bob := friends(t)
 	alice.cli(t, "groups", "create", "Team")
@@ -236,6 +237,15 @@ func TestGroupFileAndRecordingErrors(t *testing.T) {
 	if s := eval[string](t, bt, `document.querySelector('#messages .msg.in .sender').textContent`); s != "Alice" {
 		t.Fatalf("the photo's sender shows as %q", s)
 	}
+
+	// A file over the node's limit (16 MiB) is refused before it is uploaded.
+	big := filepath.Join(t.TempDir(), "big.bin")
+	writeFile(t, big, nil)
+	if err := os.Truncate(big, 17<<20); err != nil {
+		t.Fatal(err)
+	}
+	do(t, at, "choose the large file", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{big}, chromedp.NodeReady))
+	waitJS(t, at, "the large file refused", `document.querySelector('.notices').textContent.includes('big.bin was not sent: it is 17 MiB, the limit is 16 MiB')`)
 
 	// Push-to-talk held, then Escape: cancelled, nothing sent.
 	posts := eval[int](t, at, `document.querySelectorAll('#messages .msg').length`)

@@ -858,7 +858,22 @@ function fileTools(target, text, notices, sent) {
   const mic = h('button', { type: 'button', class: 'secondary icon', id: 'record', title: 'Record a voice note (click again to send)', 'aria-label': 'Record a voice note', text: '🎤' });
   const ptt = h('button', { type: 'button', class: 'secondary ptt', id: 'ptt', title: 'Hold to talk: release to send, slide away or press Escape to cancel', text: 'Hold to talk' });
 
+  // The node's limits, asked once: a file over them is refused here, before
+  // its bytes go up for nothing.
+  let limits = null;
+  async function tooLarge(blob, type, asFile) {
+    if (!limits) {
+      try { limits = await api('GET', '/ui/settings'); } catch (err) { return ''; } // the node says it then
+    }
+    const lim = !asFile && PHOTO_TYPES.has(type) ? limits.photo_limit : limits.file_limit;
+    return blob.size > lim ? 'it is ' + fmtBytes(blob.size) + ', the limit is ' + fmtBytes(limits.file_limit) : '';
+  }
   async function sendBlob(blob, name, type, opts) {
+    const big = await tooLarge(blob, type, opts.asFile);
+    if (big) {
+      notices.append(errorBox(new Error(name + ' was not sent: ' + big)));
+      return false;
+    }
     const q = '?' + target + '&name=' + encodeURIComponent(name) + '&type=' + encodeURIComponent(type || '') +
       (opts.asFile ? '&as_file=1' : '') + (opts.caption ? '&caption=' + encodeURIComponent(opts.caption) : '');
     const bar = h('progress', { max: Math.max(1, blob.size), value: 0 });
