@@ -3,7 +3,9 @@ package node
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,6 +53,10 @@ type SendFileOptions struct {
 	// Name is offered as the file's name (default the path's last element);
 	// it is sanitised (attach.SanitiseName).
 	Name string
+	// MediaType is the caller's word for what the content is (a browser's
+	// recording says audio/webm): it only tells audio from video within the
+	// container the content has (refineMediaType), never more.
+	MediaType string
 }
 
 // fileRecord is what a message record keeps of its attachment.
@@ -116,8 +122,7 @@ func (n *Node) SetFileLimit(bytes int64) error {
 	return err
 }
 
-// readAttachment reads the file at path and, for a photo not sent as a
-// file, re-encodes it without its metadata.
+// readAttachment reads the file at path and prepares its bytes (prepareData).
 func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, name, mediaType string, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -126,28 +131,44 @@ func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, n
 	if !fi.Mode().IsRegular() {
 		return nil, "", "", invalid(ReasonNoAttachment, "%s is not a regular file", path)
 	}
-	if fi.Size() > limit && (o.AsFile || fi.Size() > photo.DefaultMaxInput) {
+	if fi.Size() > inputLimit(o, limit) {
 		return nil, "", "", tooLarge(path, fi.Size(), limit)
 	}
 	if data, err = os.ReadFile(path); err != nil {
 		return nil, "", "", fmt.Errorf("failed to read the file: %w", err)
 	}
-	name = o.Name
-	if name == "" {
-		name = filepath.Base(path)
+	if o.Name == "" {
+		o.Name = filepath.Base(path)
 	}
-	mediaType = sniff(data)
+	return prepareData(data, path, o, limit)
+}
+
+// inputLimit is the largest input taken for a file: a photo may be larger
+// than the file limit before it is re-encoded.
+func inputLimit(o SendFileOptions, limit int64) int64 {
+	if o.AsFile {
+		return limit
+	}
+	return max(limit, photo.DefaultMaxInput)
+}
+
+// prepareData names a file's media type by its content and, for a photo
+// not sent as a file, re-encodes it without its metadata. what names the
+// file in errors.
+func prepareData(data []byte, what string, o SendFileOptions, limit int64) (_ []byte, name, mediaType string, err error) {
+	name = o.Name
+	mediaType = refineMediaType(sniff(data), o.MediaType, name)
 	if isPhoto(mediaType) && !o.AsFile {
 		if data, _, err = photo.Reencode(data, photo.Options{}); err != nil {
 			// The caller's file is at fault: a damaged or oversized image.
 			return nil, "", "", &Error{Kind: ErrInvalid, Reason: ReasonInvalidPhoto, Err: err,
-				Msg: fmt.Sprintf("failed to re-encode the photo %s (send it as a file to send it as it is)", path)}
+				Msg: fmt.Sprintf("failed to re-encode the photo %s (send it as a file to send it as it is)", what)}
 		}
 		mediaType = photo.MediaType
 		name = strings.TrimSuffix(name, filepath.Ext(name)) + ".jpg"
 	}
 	if int64(len(data)) > limit {
-		return nil, "", "", tooLarge(path, int64(len(data)), limit)
+		return nil, "", "", tooLarge(what, int64(len(data)), limit)
 	}
 	return data, name, mediaType, nil
 }
@@ -156,6 +177,27 @@ func readAttachment(path string, o SendFileOptions, limit int64) (data []byte, n
 func tooLarge(path string, size, limit int64) error {
 	return invalid(ReasonFileTooLarge, "%s is %d bytes, over the file limit of %d bytes (the file_limit setting: grapevine settings set file-limit=SIZE, at most %d)",
 		path, size, limit, int64(MaxFileLimit))
+}
+
+// refineMediaType names an audio recording as such: the content alone says
+// only its container (WebM, Ogg), which holds video as well. The caller's
+// hint (a browser's recording says audio/webm) or the name's extension
+// (.ogg, .opus, .oga, .weba) decides, and only within the container sniffed:
+// a hint never turns one kind of content into another.
+func refineMediaType(sniffed, hint, name string) string {
+	hint, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(hint)), ";")
+	ext := strings.ToLower(filepath.Ext(name))
+	switch sniffed {
+	case "video/webm":
+		if hint == "audio/webm" || ext == ".weba" {
+			return "audio/webm"
+		}
+	case "application/ogg":
+		if hint == "audio/ogg" || ext == ".ogg" || ext == ".opus" || ext == ".oga" {
+			return "audio/ogg"
+		}
+	}
+	return sniffed
 }
 
 // sniff names a file's media type by its content (what the receiver sees is
@@ -176,8 +218,20 @@ func isPhoto(mediaType string) bool {
 // manifest and caption, and its chunks, all queued at once to leave with the
 // next bundle or neighbour.
 func (n *Node) SendFile(ref, path string, o SendFileOptions) (Message, error) {
+	return n.sendFileWith(ref, o, func(limit int64) ([]byte, string, string, error) { return readAttachment(path, o, limit) })
+}
+
+// SendFileData sends size bytes read from r as a file named o.Name to a
+// contact, as SendFile does with a file on disk: for a caller that holds
+// the bytes (the web UI's upload), so that they never go to disk in the
+// clear on their way into the sealed store.
+func (n *Node) SendFileData(ref string, r io.ReaderAt, size int64, o SendFileOptions) (Message, error) {
+	return n.sendFileWith(ref, o, func(limit int64) ([]byte, string, string, error) { return readData(r, size, o, limit) })
+}
+
+func (n *Node) sendFileWith(ref string, o SendFileOptions, read func(limit int64) ([]byte, string, string, error)) (Message, error) {
 	var msg Message
-	err := n.withFile(path, o, true, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+	err := n.withFile(read, o, true, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
 		msg, err = n.sendFile(tx, ref, f, o.Caption, now)
 		return err
 	})
@@ -188,23 +242,48 @@ func (n *Node) SendFile(ref, path string, o SendFileOptions) (Message, error) {
 // members, and chunks without receipts (one member's receipt would purge
 // them before the others have them), carried until they expire (SPEC §16.3).
 func (n *Node) SendRoomFile(roomRef, path string, o SendFileOptions) (RoomMessage, error) {
+	return n.sendRoomFileWith(roomRef, o, func(limit int64) ([]byte, string, string, error) { return readAttachment(path, o, limit) })
+}
+
+// SendRoomFileData posts size bytes read from r as a file named o.Name to a
+// room, as SendFileData does to a contact.
+func (n *Node) SendRoomFileData(roomRef string, r io.ReaderAt, size int64, o SendFileOptions) (RoomMessage, error) {
+	return n.sendRoomFileWith(roomRef, o, func(limit int64) ([]byte, string, string, error) { return readData(r, size, o, limit) })
+}
+
+func (n *Node) sendRoomFileWith(roomRef string, o SendFileOptions, read func(limit int64) ([]byte, string, string, error)) (RoomMessage, error) {
 	var msg RoomMessage
-	err := n.withFile(path, o, false, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
+	err := n.withFile(read, o, false, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
 		msg, err = n.sendRoomFile(tx, roomRef, f, o.Caption, now)
 		return err
 	})
 	return msg, err
 }
 
-// withFile reads and prepares the file at path, then calls send in a
+// readData reads size bytes from r and prepares them (prepareData).
+func readData(r io.ReaderAt, size int64, o SendFileOptions, limit int64) ([]byte, string, string, error) {
+	if o.Name == "" {
+		return nil, "", "", invalid(ReasonNoAttachment, "the file has no name")
+	}
+	if size < 0 || size > inputLimit(o, limit) {
+		return nil, "", "", tooLarge(o.Name, size, limit)
+	}
+	data := make([]byte, size)
+	if _, err := r.ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
+		return nil, "", "", fmt.Errorf("failed to read the file %s: %w", o.Name, err)
+	}
+	return prepareData(data, o.Name, o, limit)
+}
+
+// withFile reads and prepares the file (read), then calls send in a
 // transaction with the node locked.
-func (n *Node) withFile(path string, o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
+func (n *Node) withFile(read func(limit int64) ([]byte, string, string, error), o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
 	limit := n.FileLimit()
 	if o.Caption != "" && len(o.Caption) > MaxText {
 		return invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
 	}
 	// Read and re-encoded without the lock: a large photo takes a while.
-	data, name, mediaType, err := readAttachment(path, o, limit)
+	data, name, mediaType, err := read(limit)
 	if err != nil {
 		return err
 	}
@@ -296,4 +375,71 @@ func chunkDelivered(tx *store.Tx, parent string) error {
 	}
 	m.File.Delivered = min(m.File.Delivered+1, m.File.Chunks)
 	return putJSON(tx, colMessages, []byte(parent), &m, exp)
+}
+
+// ReceivedAttachment is the file of a message or room post sent to me, with
+// how far it has come (for a caller that decides how to show it before it
+// asks for the bytes).
+func (n *Node) ReceivedAttachment(messageID string) (*Attachment, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var att *Attachment
+	err := n.st.View(func(tx *store.Tx) error {
+		f, err := fileSentTo(tx, messageID)
+		if err != nil {
+			return err
+		}
+		att = f.view()
+		return n.fileProgress(tx, messageID, att)
+	})
+	return att, err
+}
+
+// WriteAttachment writes the finished file of a message sent to me to w,
+// read from the sealed store and checked against its manifest's Merkle root
+// before the first byte is written, as SaveAttachment checks it: for a
+// caller that passes the file on (the web UI serves it to the browser)
+// without it ever being on disk in the clear.
+func (n *Node) WriteAttachment(messageID string, w io.Writer) (*Attachment, error) {
+	var data [][]byte
+	var att *Attachment
+	n.mu.Lock()
+	err := n.st.View(func(tx *store.Tx) error {
+		var err error
+		att, data, err = n.finishedFile(tx, messageID)
+		return err
+	})
+	n.mu.Unlock() // the node goes on while the file is written
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range data {
+		if _, err := w.Write(p); err != nil {
+			return att, fmt.Errorf("failed to write the file %q: %w", att.Name, err)
+		}
+	}
+	return att, nil
+}
+
+// fillFileProgress fills in how far the files sent to me on a page of
+// messages have come (a message record keeps only what a sent file's
+// receipts say).
+func (n *Node) fillFileProgress(ms []Message) error {
+	var in []int
+	for i := range ms {
+		if ms[i].Attachment != nil && ms[i].Direction == "in" {
+			in = append(in, i)
+		}
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	return n.st.View(func(tx *store.Tx) error {
+		for _, i := range in {
+			if err := n.fileProgress(tx, ms[i].ID, ms[i].Attachment); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

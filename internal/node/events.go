@@ -435,7 +435,7 @@ func (n *Node) MessagesPage(ref, before string, limit int) (MessagePage, error) 
 			}
 		}
 	}
-	return page, nil
+	return page, n.fillFileProgress(page.Messages)
 }
 
 // MarkRead records that everything with a contact so far was read: its

@@ -2,8 +2,9 @@
 // (plain JS and CSS embedded in the binary, no third-party request), the
 // local API under /api/ (the same endpoints as the unix socket, see
 // internal/api), and what a browser cannot do through the API: QR codes
-// drawn and read, bundles downloaded and uploaded, the passphrase of a node
-// started locked.
+// drawn and read, bundles downloaded and uploaded, files, photos and voice
+// notes uploaded and served from the sealed store (files.go), the passphrase
+// of a node started locked.
 //
 // The server listens on loopback. Whoever can reach a loopback port is not
 // necessarily the owner (other users of the machine, a web page in the
@@ -43,6 +44,7 @@ import (
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
 	"github.com/grapevine-mesh/grapevine/internal/node"
+	"github.com/grapevine-mesh/grapevine/internal/photo"
 )
 
 // DefaultAddr is where `grapevine up` serves the UI unless told otherwise.
@@ -222,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
 	if err := s.checkOrigin(r); err != nil {
 		s.log.Warn("UI request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "why", err)
 		http.Error(w, "refused: "+err.Error(), http.StatusForbidden)
@@ -351,11 +353,14 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /ui/qr/decode", s.needAuth(s.qrDecode))
 	mux.HandleFunc("GET /ui/export", s.withNode(s.export))
 	mux.HandleFunc("POST /ui/import", s.withNode(s.importBundle))
+	mux.HandleFunc("GET /ui/files/{id}", s.withNode(s.serveFile))
+	mux.HandleFunc("POST /ui/files/send", s.withNode(s.sendFile))
 }
 
 // proxyAPI answers /api/v1/... with the local API's /v1/..., except the
 // endpoints that name files on the node's disk (the browser up- and
-// downloads bundles through /ui/ instead).
+// downloads bundles and attachments through /ui/ instead): a page must not
+// make the node read or write a path of its choosing.
 func (s *Server) proxyAPI(w http.ResponseWriter, r *http.Request) {
 	_, _, h := s.node()
 	if h == nil {
@@ -363,8 +368,12 @@ func (s *Server) proxyAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/api")
-	if p == "/v1/export" || p == "/v1/import" {
+	switch p {
+	case "/v1/export", "/v1/import":
 		writeError(w, http.StatusForbidden, "forbidden", "bundles go through /ui/export and /ui/import")
+		return
+	case "/v1/files/send", "/v1/groups/files/send", "/v1/files/save":
+		writeError(w, http.StatusForbidden, "forbidden", "files go through /ui/files/send and /ui/files/{id}")
 		return
 	}
 	r2 := r.Clone(r.Context())
@@ -433,7 +442,10 @@ func (s *Server) unlockHandler(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request, n *node.Node, m api.Mesh) {
 	cfg := n.Config()
+	limit := n.FileLimit()
 	writeJSON(w, map[string]any{
+		"file_limit":      limit, // the page refuses a larger file before uploading it
+		"photo_limit":     max(limit, photo.DefaultMaxInput),
 		"up":              s.cfg.Settings,
 		"retention":       cfg.Retention.String(),
 		"retention_hours": int(cfg.Retention.Hours()),

@@ -177,6 +177,9 @@ func TestRefusals(t *testing.T) {
 		{"settings signed in", "PUT", "/api/v1/settings", nil, true, 200}, // {} changes nothing
 		{"bundle paths", "POST", "/api/v1/export", nil, true, 403},
 		{"bundle paths", "POST", "/api/v1/import", nil, true, 403},
+		{"file paths", "POST", "/api/v1/files/send", nil, true, 403},
+		{"file paths", "POST", "/api/v1/groups/files/send", nil, true, 403},
+		{"file paths", "POST", "/api/v1/files/save", nil, true, 403},
 		{"wrong secret", "GET", "/open?k=nope", nil, false, 403},
 		{"qr without cookie", "GET", "/ui/qr.svg?text=x", nil, false, 401},
 		{"export without cookie", "GET", "/ui/export", nil, false, 401},

@@ -1,7 +1,6 @@
 package browser
 
 import (
-	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,16 +31,7 @@ func (n *gnode) until(t *testing.T, want string, args ...string) string {
 // its page shows the post with Bob's name (a hostile text as text), and what
 // Alice writes there reaches Bob's node as a group post.
 func TestGroupPage(t *testing.T) {
-	alice := startNode(t, "Alice")
-	bob := startNode(t, "Bob", "--peer", alice.listen)
-	var self struct{ Link string }
-	if err := json.Unmarshal([]byte(alice.cli(t, "id", "--json")), &self); err != nil {
-		t.Fatal(err)
-	}
-	bob.cli(t, "contacts", "add", self.Link)
-	alice.until(t, "request", "contacts")
-	alice.cli(t, "contacts", "accept", "Bob")
-	bob.until(t, "active", "contacts")
+	alice, bob := friends(t)
 
 	b := browser(t, "")
 	at, bt := tab(t, b), tab(t, b)

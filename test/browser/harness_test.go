@@ -9,6 +9,7 @@ package browser
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -394,4 +395,21 @@ func listenLoopback(t *testing.T, addr string) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+// friends starts Alice and Bob (linked to her) and makes them contacts
+// through the CLI.
+func friends(t *testing.T) (*gnode, *gnode) {
+	t.Helper()
+	alice := startNode(t, "Alice")
+	bob := startNode(t, "Bob", "--peer", alice.listen)
+	var self struct{ Link string }
+	if err := json.Unmarshal([]byte(alice.cli(t, "id", "--json")), &self); err != nil {
+		t.Fatal(err)
+	}
+	bob.cli(t, "contacts", "add", self.Link)
+	alice.until(t, "request", "contacts")
+	alice.cli(t, "contacts", "accept", "Bob")
+	bob.until(t, "active", "contacts")
+	return alice, bob
 }

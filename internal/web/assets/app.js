@@ -576,9 +576,15 @@ async function pageRoom(root, kind, name) {
   await keep(refresh, ['change']);
   if (canPost) text.focus();
 }
+// previewText is a message in a list: its text, or what its file is.
+function previewText(m) {
+  if (m.text || !m.attachment) return m.text.slice(0, 200);
+  const t = m.attachment.media_type;
+  return (AUDIO_TYPES.has(t) ? '🎤 Voice note' : PHOTO_TYPES.has(t) ? '🖼 Photo' : '📎 ' + m.attachment.name).slice(0, 200);
+}
 function groupRow(g) {
   const last = g.last;
-  const preview = last ? (last.direction === 'out' ? 'You' : last.sender) + ': ' + last.text.slice(0, 200) : 'No posts yet';
+  const preview = last ? (last.direction === 'out' ? 'You' : last.sender) + ': ' + previewText(last) : 'No posts yet';
   return h('li', { 'data-group': g.id },
     h('a', { href: '#/group/' + g.id },
       h('span', { class: 'avatar', 'aria-hidden': 'true', text: '#' }),
@@ -624,6 +630,7 @@ async function pageGroup(root, id) {
   const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write to the group', maxlength: 16384, 'aria-label': 'Post' });
   const send = h('button', { id: 'send', text: 'Send' });
   const form = h('form', { class: 'sendbox' }, text, send);
+  const tools = fileTools('group=' + encodeURIComponent(id), text, notices, m => { place(m); list.scrollTop = list.scrollHeight; });
   // Members, and for an admin the changes: each makes a new epoch whose keys
   // go to every member (a removed one gets none).
   const memberList = h('ul', { class: 'list', id: 'group-member-list' });
@@ -664,17 +671,19 @@ async function pageGroup(root, id) {
       mine && !m.admin ? act('Make admin', 'admin', () => change('admin', { contact: m.fingerprint }, m.name + ' is an admin now.')) : null,
       mine ? act('Remove', 'remove', () => change('remove', { contact: m.fingerprint }, 'Removed ' + m.name + ': the group has new keys, which ' + m.name + ' never gets.')) : null));
   }
-  append(root, h('div', { class: 'chat' }, head, inviteRow, manage, notices, list, form));
+  append(root, h('div', { class: 'chat' }, head, inviteRow, manage, notices, list, tools.status, tools.bar, form));
   const byID = new Map();
   function place(m) {
-    if (byID.has(m.id)) return;
+    const have = byID.get(m.id);
+    if (have && have.dataset.file === fileKey(m)) return;
     const meta = h('div', { class: 'meta' }, fmtTime(m.time),
       m.earlier ? ' · written before the group\'s last change' : '');
-    const el = h('div', { class: 'msg ' + m.direction, 'data-id': m.id },
+    const el = h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-file': fileKey(m) },
       m.direction === 'in' ? h('div', { class: 'sender small', text: m.sender }) : null,
-      h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
+      m.attachment ? attachmentEl(m) : null,
+      m.text || !m.attachment ? h('div', { class: 'text', dir: 'auto', text: m.text }) : null, meta);
     byID.set(m.id, el);
-    list.appendChild(el);
+    if (have) have.replaceWith(el); else list.appendChild(el);
   }
   async function refresh() {
     const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
@@ -725,7 +734,7 @@ async function pageGroup(root, id) {
 function convRow(c) {
   const last = c.last;
   let preview = '';
-  if (last) preview = (last.direction === 'out' ? 'You: ' : '') + last.text.slice(0, 200);
+  if (last) preview = (last.direction === 'out' ? 'You: ' : '') + previewText(last);
   else if (c.contact.state === 'request') preview = 'Wants to be your contact';
   else if (c.contact.state === 'pending') preview = 'Added — say hello';
   return h('li', { 'data-fp': c.contact.fingerprint },
@@ -738,6 +747,255 @@ function convRow(c) {
         h('span', { class: 'row' },
           h('span', { class: 'conv-last', text: preview }), contactTags(c.contact))),
       c.unread > 0 ? h('span', { class: 'badge unread', text: String(c.unread), title: c.unread + ' unread' }) : null));
+}
+
+// ---- files, photos and voice notes ------------------------------------------
+
+// Media types shown in the page; the node serves only these inline, and only
+// when the content is what it says (internal/web/files.go).
+const PHOTO_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif']);
+const AUDIO_TYPES = new Set(['audio/webm', 'audio/ogg']);
+function fileURL(id, download) { return '/ui/files/' + encodeURIComponent(id) + (download ? '?download=1' : ''); }
+// fileKey changes whenever what a message's file shows changes, so that a
+// page redraws it then and only then (an <img> or <audio> redrawn would load
+// again).
+function fileKey(m) {
+  const a = m.attachment;
+  return a ? [m.status, a.have, a.chunks, a.sources || 0, a.complete, a.refused || ''].join('/') : '';
+}
+// fileState says honestly where a file is: for one I sent, the message's
+// status, delivered only once every chunk's receipt came back; for one sent
+// to me, receiving until every chunk is held and verified.
+function fileState(m) {
+  const a = m.attachment;
+  if (m.direction === 'out') {
+    const word = { queued: 'queued', carried: 'carried', delivered: 'delivered', expired: 'expired' }[m.status] || m.status;
+    return { word, text: a.have + ' of ' + a.chunks + ' chunks delivered' };
+  }
+  if (a.refused) return { word: 'not fetched', text: a.refused };
+  if (a.complete) return { word: 'complete', text: a.chunks + ' of ' + a.chunks + ' chunks' };
+  const from = a.sources ? ' from ' + a.sources + (a.sources === 1 ? ' carrier' : ' carriers') : '';
+  return { word: 'receiving', text: a.have + ' of ' + a.chunks + ' chunks' + from };
+}
+// attachmentEl shows a message's file: name, type, size, how far it has
+// come; once a file sent to me is complete, a photo inline, a voice note in
+// a player, anything else behind a Download button. Its name is text.
+function attachmentEl(m) {
+  const a = m.attachment;
+  const st = fileState(m);
+  const done = m.direction === 'in' && a.complete;
+  const el = h('div', { class: 'attachment', 'data-file-state': st.word, 'data-media-type': a.media_type });
+  if (done && PHOTO_TYPES.has(a.media_type)) {
+    append(el, h('a', { href: fileURL(m.id), target: '_blank', rel: 'noopener' },
+      h('img', { class: 'photo', src: fileURL(m.id), alt: 'Photo: ' + a.name, loading: 'lazy' })));
+  } else if (done && AUDIO_TYPES.has(a.media_type)) {
+    append(el, audioEl(fileURL(m.id), a.name));
+  }
+  append(el, h('div', { class: 'file-head' },
+    h('span', { class: 'file-icon', 'aria-hidden': 'true', text: AUDIO_TYPES.has(a.media_type) ? '🎤' : PHOTO_TYPES.has(a.media_type) ? '🖼' : '📎' }),
+    h('span', { class: 'file-name name', text: a.name || 'file' }),
+    h('span', { class: 'muted small', text: a.media_type + ' · ' + fmtBytes(a.size) })));
+  if (!done || a.refused) {
+    append(el, h('progress', { class: 'file-progress', max: Math.max(1, a.chunks), value: a.chunks ? a.have : 1,
+      'aria-label': st.word + ': ' + st.text }));
+  }
+  append(el, h('div', { class: 'muted small file-status' }, h('span', { class: 'file-word', text: st.word }), ' · ' + st.text));
+  if (done) {
+    const dl = h('a', { class: 'button secondary small download', href: fileURL(m.id, true), download: a.name || 'file', text: 'Download' });
+    append(el, dl);
+  }
+  return el;
+}
+// audioEl is a player. A recording from a browser carries no duration, and
+// the player would say ∞: seeking far ahead once makes it read the whole
+// file and learn it.
+function audioEl(src, name) {
+  const au = h('audio', { controls: true, preload: 'metadata', src, 'aria-label': 'Voice note ' + name });
+  au.addEventListener('loadedmetadata', () => {
+    au.dataset.loaded = '1';
+    if (au.duration === Infinity) {
+      const back = () => { au.removeEventListener('durationchange', back); au.currentTime = 0; };
+      au.addEventListener('durationchange', back);
+      au.currentTime = 1e101;
+    }
+  });
+  au.addEventListener('error', () => { au.dataset.error = au.error ? String(au.error.code) : '1'; });
+  return au;
+}
+
+// recordingType is what MediaRecorder makes here: Opus in WebM (Chromium)
+// or in Ogg (Firefox).
+function recordingType() {
+  for (const t of ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/webm', 'audio/ogg']) {
+    if (MediaRecorder.isTypeSupported(t)) return t;
+  }
+  return '';
+}
+function micError(e) {
+  switch (e && e.name) {
+    case 'NotAllowedError': case 'SecurityError':
+      return 'The microphone was refused: allow it for this page in the browser’s site settings, then try again.';
+    case 'NotFoundError': case 'OverconstrainedError':
+      return 'No microphone found: connect one, or send a recording as a file.';
+    case 'NotReadableError': case 'AbortError':
+      return 'The microphone could not be opened (another program may be using it).';
+    default:
+      return 'The microphone could not be used: ' + (e && e.message || e);
+  }
+}
+// fileTools is the compose area's file button, recorder and push-to-talk
+// button, for a conversation (target 'to=FP') or a group ('group=ID').
+// text is the compose box: what it holds goes with a file as its caption.
+// sent(m) places the message sent.
+function fileTools(target, text, notices, sent) {
+  const status = h('div', { class: 'file-tools-status small', id: 'file-status', role: 'status', 'aria-live': 'polite' });
+  const say = (msg, cls) => status.replaceChildren(msg ? h('span', { class: cls || 'muted', text: msg }) : '');
+  const input = h('input', { type: 'file', id: 'file-input', multiple: true, hidden: true });
+  const pick = h('button', { type: 'button', class: 'secondary icon', id: 'attach', title: 'Send a file or photo', 'aria-label': 'Send a file or photo', text: '📎' });
+  const asFileBox = h('input', { type: 'checkbox', id: 'as-file' });
+  const asFile = h('label', { class: 'row small as-file', for: 'as-file', title: 'A photo is re-encoded without its metadata (GPS position, camera, times) unless sent as a file' },
+    asFileBox, h('span', { text: 'photos as files' }));
+  const mic = h('button', { type: 'button', class: 'secondary icon', id: 'record', title: 'Record a voice note (click again to send)', 'aria-label': 'Record a voice note', text: '🎤' });
+  const ptt = h('button', { type: 'button', class: 'secondary ptt', id: 'ptt', title: 'Hold to talk: release to send, slide away or press Escape to cancel', text: 'Hold to talk' });
+
+  // The node's limits, asked once: a file over them is refused here, before
+  // its bytes go up for nothing.
+  let limits = null;
+  async function tooLarge(blob, type, asFile) {
+    if (!limits) {
+      try { limits = await api('GET', '/ui/settings'); } catch (err) { return ''; } // the node says it then
+    }
+    const lim = !asFile && PHOTO_TYPES.has(type) ? limits.photo_limit : limits.file_limit;
+    return blob.size > lim ? 'it is ' + fmtBytes(blob.size) + ', the limit is ' + fmtBytes(limits.file_limit) : '';
+  }
+  async function sendBlob(blob, name, type, opts) {
+    const big = await tooLarge(blob, type, opts.asFile);
+    if (big) {
+      notices.append(errorBox(new Error(name + ' was not sent: ' + big)));
+      return false;
+    }
+    const q = '?' + target + '&name=' + encodeURIComponent(name) + '&type=' + encodeURIComponent(type || '') +
+      (opts.asFile ? '&as_file=1' : '') + (opts.caption ? '&caption=' + encodeURIComponent(opts.caption) : '');
+    const bar = h('progress', { max: Math.max(1, blob.size), value: 0 });
+    status.replaceChildren(h('span', { class: 'muted', text: 'Sending ' + name + ' (' + fmtBytes(blob.size) + ')… ' }), bar);
+    try {
+      const m = await upload('/ui/files/send' + q, blob, 'application/octet-stream', (n, t) => { bar.max = t; bar.value = n; });
+      say('');
+      sent(m);
+      return true;
+    } catch (err) {
+      say('');
+      notices.append(errorBox(new Error(name + ' was not sent: ' + err.message)));
+      return false;
+    }
+  }
+  pick.addEventListener('click', () => input.click());
+  input.addEventListener('change', async () => {
+    const files = Array.from(input.files);
+    input.value = '';
+    let caption = text.value.trim() ? text.value : '';
+    for (const f of files) {
+      if (await sendBlob(f, f.name, f.type, { asFile: asFileBox.checked, caption }) && caption) { text.value = ''; caption = ''; }
+    }
+  });
+
+  // One recording at a time, by the record button or push-to-talk.
+  let rec = null;
+  const elapsed = () => {
+    const s = Math.floor((performance.now() - rec.t0) / 1000);
+    return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0');
+  };
+  const showRec = () => {
+    if (!rec || !rec.mr) return;
+    const how = rec.cancelArmed ? 'release to cancel' : rec.mode === 'ptt' ? 'release to send, slide away or Esc to cancel' : 'click 🎤 again to send, Esc to cancel';
+    status.replaceChildren(h('span', { class: 'recording', id: 'recording', text: '● recording ' + elapsed() }), h('span', { class: 'muted', text: ' — ' + how }));
+  };
+  async function startRec(mode, btn) {
+    if (rec) return;
+    rec = { mode, btn, chunks: [], stop: null };
+    const r = rec;
+    try {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || typeof MediaRecorder === 'undefined') {
+        throw Object.assign(new Error('this browser cannot record here (recording needs localhost, or the LAN link over https)'), { name: 'Unsupported' });
+      }
+      r.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (e) {
+      rec = null;
+      say(micError(e), 'mismatch');
+      return;
+    }
+    if (rec !== r) { r.stream.getTracks().forEach(t => t.stop()); return; } // cancelled while asking
+    const type = recordingType();
+    r.mr = new MediaRecorder(r.stream, type ? { mimeType: type } : {});
+    r.mr.addEventListener('dataavailable', e => { if (e.data && e.data.size) r.chunks.push(e.data); });
+    r.mr.addEventListener('stop', () => finish(r));
+    r.t0 = performance.now();
+    r.mr.start(250);
+    btn.classList.add('recording-now');
+    btn.setAttribute('aria-pressed', 'true');
+    r.timer = setInterval(showRec, 250);
+    showRec();
+    if (r.stop) stopRec(r.stop); // released while the microphone was opening
+  }
+  function stopRec(how) {
+    if (!rec) return;
+    rec.stop = how;
+    if (!rec.mr) { if (how === 'cancel') rec = null; return; }
+    if (rec.mr.state !== 'inactive') rec.mr.stop();
+  }
+  async function finish(r) {
+    clearInterval(r.timer);
+    r.stream.getTracks().forEach(t => t.stop());
+    r.btn.classList.remove('recording-now');
+    r.btn.removeAttribute('aria-pressed');
+    rec = null;
+    const ms = performance.now() - r.t0;
+    if (r.stop === 'cancel') { say('Recording cancelled: nothing was sent.'); return; }
+    if (ms < 400) { say('Too short: hold the button while you talk.'); return; }
+    const type = (r.mr.mimeType || 'audio/webm').split(';')[0];
+    const ext = type === 'audio/ogg' ? '.ogg' : '.webm';
+    const stamp = new Date().toISOString().replace(/\..*$/, '').replace(/[-:]/g, '').replace('T', '-');
+    await sendBlob(new Blob(r.chunks, { type }), 'voice-note-' + stamp + ext, type, { caption: '' });
+  }
+  mic.addEventListener('click', () => { if (rec && rec.mode === 'mic') stopRec('send'); else if (!rec) startRec('mic', mic); });
+
+  // Push-to-talk: records while held (mouse, touch, pen; Space while
+  // focused), sends on release; sliding well away from the button, or
+  // Escape, cancels.
+  let origin = null;
+  ptt.addEventListener('pointerdown', e => {
+    if (e.button !== 0 || rec) return;
+    e.preventDefault();
+    try { ptt.setPointerCapture(e.pointerId); } catch (err) { /* a synthetic pointer */ }
+    origin = { x: e.clientX, y: e.clientY };
+    startRec('ptt', ptt);
+  });
+  ptt.addEventListener('pointermove', e => {
+    if (!origin || !rec) return;
+    const far = Math.hypot(e.clientX - origin.x, e.clientY - origin.y) > 80;
+    if (far !== !!rec.cancelArmed) { rec.cancelArmed = far; showRec(); }
+  });
+  const release = () => {
+    if (!origin) return;
+    origin = null;
+    if (rec && rec.mode === 'ptt') stopRec(rec.cancelArmed ? 'cancel' : 'send');
+  };
+  ptt.addEventListener('pointerup', release);
+  ptt.addEventListener('pointercancel', () => { origin = null; if (rec && rec.mode === 'ptt') stopRec('cancel'); });
+  ptt.addEventListener('contextmenu', e => e.preventDefault()); // a long press on a phone
+  ptt.addEventListener('keydown', e => {
+    if (e.key === ' ' && !e.repeat && !rec) { e.preventDefault(); startRec('ptt', ptt); }
+  });
+  ptt.addEventListener('keyup', e => {
+    if (e.key === ' ' && rec && rec.mode === 'ptt') { e.preventDefault(); stopRec('send'); }
+  });
+  ptt.addEventListener('click', e => e.preventDefault()); // Space's click would start nothing new
+  const onKey = e => { if (e.key === 'Escape' && rec) { e.preventDefault(); stopRec('cancel'); } };
+  document.addEventListener('keydown', onKey);
+  cleanup.push(() => { document.removeEventListener('keydown', onKey); if (rec) stopRec('cancel'); });
+
+  const bar = h('div', { class: 'file-tools row' }, pick, input, mic, ptt, asFile);
+  return { bar, status, setDisabled(d) { for (const b of [pick, mic, ptt]) b.disabled = d; } };
 }
 
 // ---- pages: chat -----------------------------------------------------------
@@ -762,7 +1020,8 @@ async function pageChat(root, fp) {
   const text = h('textarea', { id: 'compose', rows: 1, placeholder: 'Write a message', maxlength: 16384, 'aria-label': 'Message' });
   const send = h('button', { id: 'send', text: 'Send' });
   const form = h('form', { class: 'sendbox' }, text, send);
-  append(root, h('div', { class: 'chat' }, head, notices, list, form));
+  const tools = fileTools('to=' + encodeURIComponent(fp), text, notices, m => { place(m, false); list.scrollTop = list.scrollHeight; });
+  append(root, h('div', { class: 'chat' }, head, notices, list, tools.status, tools.bar, form));
 
   let carriers = {};
   function labelOf(m) {
@@ -773,13 +1032,14 @@ async function pageChat(root, fp) {
     const label = labelOf(m);
     const meta = h('div', { class: 'meta' }, fmtTime(m.time), ' ',
       h('span', { class: 'state state-' + m.status, 'data-state': m.status, text: label }));
-    return h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-state': m.status, 'data-label': label },
-      h('div', { class: 'text', dir: 'auto', text: m.text }), meta);
+    return h('div', { class: 'msg ' + m.direction, 'data-id': m.id, 'data-state': m.status, 'data-label': label, 'data-file': fileKey(m) },
+      m.attachment ? attachmentEl(m) : null,
+      m.text || !m.attachment ? h('div', { class: 'text', dir: 'auto', text: m.text }) : null, meta);
   }
   function place(m, atTop) {
     const have = byID.get(m.id);
     if (have) {
-      if (have.dataset.state !== m.status || have.dataset.label !== labelOf(m)) {
+      if (have.dataset.state !== m.status || have.dataset.label !== labelOf(m) || have.dataset.file !== fileKey(m)) {
         const el = msgEl(m);
         have.replaceWith(el);
         byID.set(m.id, el);
@@ -811,8 +1071,9 @@ async function pageChat(root, fp) {
     if (contact.state === 'request') notices.append(requestNotice(contact, () => refresh()));
     if (contact.rekey) notices.append(rekeyNotice(contact, () => refresh()));
     if (contact.state === 'pending') notices.append(h('p', { class: 'muted small', text: 'They have not answered yet. What you write waits for them, and is delivered once they accept.' }));
-    if (contact.state === 'request') { text.disabled = send.disabled = true; return; }
+    if (contact.state === 'request') { text.disabled = send.disabled = true; tools.setDisabled(true); return; }
     text.disabled = send.disabled = false;
+    tools.setDisabled(false);
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     if (oldest === null) {
       older.hidden = !page.more;
