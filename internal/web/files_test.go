@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 	"image"
 	"image/png"
 	"io"
@@ -60,7 +61,7 @@ func TestDisposition(t *testing.T) {
 // needs our own Origin, and what is wrong with a request is said.
 func TestFileEndpointsRefuse(t *testing.T) {
 	f := newFixture(t, false)
-	if err := f.n.SetFileLimit(1000); err != nil {
+	if err := f.n.SetFileLimit(node.MinFileLimit); err != nil {
 		t.Fatal(err)
 	}
 	body := func(n int) io.Reader { return bytes.NewReader(bytes.Repeat([]byte("x"), n)) }
@@ -76,7 +77,7 @@ func TestFileEndpointsRefuse(t *testing.T) {
 		{"POST", "/ui/files/send?to=Bob&group=x&name=a.txt", body(10), nil, 400, "whom"},
 		{"POST", "/ui/files/send?to=Bob", body(10), nil, 400, "no name"},
 		{"POST", "/ui/files/send?to=Bob&name=a.txt", body(10), nil, 404, "no_contact"},
-		{"POST", "/ui/files/send?to=Bob&name=a.txt&as_file=1", body(2000), nil, 413, "file_too_large"},
+		{"POST", "/ui/files/send?to=Bob&name=a.txt&as_file=1", body(node.MinFileLimit + 1), nil, 413, "file_too_large"},
 		{"GET", "/ui/files/0123456789abcdef", nil, nil, 404, "no_attachment"},
 	} {
 		resp, got := f.do(t, c.method, c.path, c.body, c.hdr)
