@@ -2,13 +2,14 @@ package web
 
 import (
 	"bytes"
-	"github.com/grapevine-mesh/grapevine/internal/node"
 	"image"
 	"image/png"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
 // TestServedType: only images and audio whose content is what the sender's
