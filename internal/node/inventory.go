@@ -31,6 +31,7 @@ type Held struct {
 	Own     bool // written by this node: its outbox and its receipts
 	Receipt bool
 	Copies  uint8 // spray-and-wait copies this node may still hand out; 0: unlimited
+	Chunk   bool  // a file's chunk (kind 4): it leaves after every other envelope (SPEC §16.4)
 }
 
 // DefaultRelayQuota bounds what a node carries for others, in bytes.
@@ -58,7 +59,7 @@ const ItemOverhead = 512
 func (hm heldMeta) cost() int64 { return int64(hm.size) + ItemOverhead }
 
 func (hm heldMeta) held(id envelope.ID) Held {
-	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies}
+	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies, Chunk: hm.chunk}
 }
 
 type change struct {

@@ -9,11 +9,14 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
-// sendQueue orders what a session sends: envelopes pushed live (they just
-// arrived here) before the backlog that reconciliation and Wants queue, so
-// that new mail does not wait behind a large transfer; within each, receipts
-// first (they are small and purge copies everywhere they pass), then the
-// soonest to expire, then by ID so the order is deterministic.
+// sendQueue orders what a session sends: every other envelope before a
+// file's chunks (SPEC §16.4: a text never waits behind a file, only behind
+// the one chunk frame already on the wire); then envelopes pushed live
+// (they just arrived here) before the backlog that reconciliation and Wants
+// queue, so that new mail does not wait behind a large transfer; within
+// each, receipts first (they are small and purge copies everywhere they
+// pass), then the soonest to expire, then by ID so the order is
+// deterministic.
 type sendQueue struct {
 	h      queueHeap
 	ids    map[envelope.ID]struct{}
@@ -25,6 +28,7 @@ type queued struct {
 	expiry  uint32
 	receipt bool
 	pushed  bool
+	chunk   bool
 	// announce: a live push of an epidemic envelope, announced by a Have
 	// (hops is its hop budget here) rather than sent whole.
 	announce bool
@@ -36,6 +40,9 @@ type queueHeap []queued
 func (h queueHeap) Len() int { return len(h) }
 func (h queueHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
+	if a.chunk != b.chunk {
+		return !a.chunk
+	}
 	if a.pushed != b.pushed {
 		return a.pushed
 	}
@@ -69,7 +76,7 @@ func (q *sendQueue) push(h node.Held, pushed, announce bool) {
 	if pushed {
 		q.pushed++
 	}
-	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, announce: announce, hops: h.Hops})
+	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, chunk: h.Chunk, announce: announce, hops: h.Hops})
 }
 
 // receiptFirst says whether the next envelope to leave is a receipt.
