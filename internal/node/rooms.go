@@ -333,7 +333,10 @@ func (n *Node) RenameRoom(roomRef, name string) error {
 	if err != nil {
 		return badName(err)
 	}
-	return n.adminChange(roomRef, func(*store.Tx, *room.Room) (*room.Change, error) {
+	return n.adminChange(roomRef, func(_ *store.Tx, r *room.Room) (*room.Change, error) {
+		if r.Head().Name == norm { // a new epoch, welcomes to everyone, for nothing
+			return nil, invalid(ReasonInvalidName, "the group is already called %q", norm)
+		}
 		return &room.Change{Kind: room.KindRename, Name: norm}, nil
 	})
 }

@@ -77,6 +77,7 @@ func TestGroupPage(t *testing.T) {
 	shoot(t, at, "group-settings")
 	do(t, at, "new name", chromedp.SetValue(chromedp.CSS("#group-rename"), "Day shift"))
 	do(t, at, "rename", chromedp.Evaluate[chromedp.Void](`document.getElementById('group-rename').form.requestSubmit()`))
+	alice.until(t, "Day shift", "groups") // the node has it: what follows is the page's part
 	waitJS(t, at, "the new name", `document.querySelector('.chat-head .name').textContent === 'Day shift'`)
 	click(t, at, "make Bob an admin", "#group-member-list [data-action=admin]")
 	bob.until(t, "Day shift", "groups")

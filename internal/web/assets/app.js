@@ -230,15 +230,26 @@ function keep(fn, types) { return keepFn(fn, types)(); }
 // keepFn is keep without the first call: it returns the function that runs
 // fn (one run at a time; a call during a run runs it once more after).
 function keepFn(fn, types) {
-  let busy = false, again = false;
+  let busy = false, again = false, failures = 0, gone = false;
   const run = async () => {
+    if (gone) return;
     if (busy) { again = true; return; }
     busy = true;
-    try { await fn(); } catch (e) { console.warn(e); }
+    try {
+      await fn();
+      failures = 0;
+    } catch (e) {
+      // A read that failed (the node busy, a request cut) is tried again:
+      // no other change may come to trigger it, and the page would stay
+      // as it was.
+      console.warn(e);
+      if (++failures <= 6) setTimeout(run, 500 * failures);
+    }
     busy = false;
     if (again) { again = false; run(); }
   };
   cleanup.push(onLive(type => { if (!types || types.includes(type)) run(); }));
+  cleanup.push(() => { gone = true; });
   return run;
 }
 
@@ -685,13 +696,17 @@ async function pageGroup(root, id) {
     byID.set(m.id, el);
     if (have) have.replaceWith(el); else list.appendChild(el);
   }
+  let shownName = null;
   async function refresh() {
     const [g, posts] = await Promise.all([api('GET', '/v1/groups/show' + q), api('GET', '/v1/groups/messages' + q)]);
     title.textContent = g.name;
     members.textContent = g.members.map(m => m.name + (m.admin ? ' (admin)' : '')).join(', ');
     memberList.replaceChildren(...g.members.map(m => memberRow(g, m)));
     renameForm.hidden = !g.admin;
-    if (document.activeElement !== renameInput) renameInput.value = g.name;
+    // The box follows the group's name only when that name changes: a
+    // refresh (any change on the node) must not undo what is typed there.
+    if (g.name !== shownName && document.activeElement !== renameInput) renameInput.value = g.name;
+    shownName = g.name;
     if (g.admin) {
       const inGroup = new Set(g.members.map(m => m.fingerprint));
       const cs = (await api('GET', '/v1/contacts')).filter(c => c.state === 'active' && !inGroup.has(c.fingerprint));
