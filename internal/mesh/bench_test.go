@@ -74,21 +74,26 @@ func BenchmarkOneHopLatency(b *testing.B) {
 	waitLinked(b, a, c)
 	var lat []time.Duration
 	for b.Loop() {
-		env := strangers(1)
-		id := envelope.ComputeID(env[0])
-		start := time.Now()
-		if _, err := a.n.Ingest(env); err != nil {
-			b.Fatal(err)
-		}
-		for !c.n.Holds(id) {
-			time.Sleep(20 * time.Microsecond)
-		}
-		lat = append(lat, time.Since(start))
+		lat = append(lat, hop(b, a, c))
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// hop stores one text at a and returns how long until c holds it.
+func hop(b *testing.B, a, c *tcpNode) time.Duration {
+	env := strangers(1)
+	id := envelope.ComputeID(env[0])
+	start := time.Now()
+	if _, err := a.n.Ingest(env); err != nil {
+		b.Fatal(err)
+	}
+	for !c.n.Holds(id) {
+		time.Sleep(20 * time.Microsecond)
+	}
+	return time.Since(start)
 }
 
 // BenchmarkRelayThroughput measures sustained relay A → B → C over loopback
@@ -194,16 +199,7 @@ func BenchmarkTextWhileFileFlows(b *testing.B) {
 	var lat []time.Duration
 	before := len(c.n.Inventory())
 	for b.Loop() {
-		env := strangers(1)
-		id := envelope.ComputeID(env[0])
-		start := time.Now()
-		if _, err := a.n.Ingest(env); err != nil {
-			b.Fatal(err)
-		}
-		for !c.n.Holds(id) {
-			time.Sleep(20 * time.Microsecond)
-		}
-		lat = append(lat, time.Since(start))
+		lat = append(lat, hop(b, a, c))
 		time.Sleep(5 * time.Millisecond) // texts spread over the transfer
 	}
 	during := len(c.n.Inventory()) - before - len(lat)

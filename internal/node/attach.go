@@ -401,15 +401,7 @@ func (n *Node) ReceivedAttachment(messageID string) (*Attachment, error) {
 // caller that passes the file on (the web UI serves it to the browser)
 // without it ever being on disk in the clear.
 func (n *Node) WriteAttachment(messageID string, w io.Writer) (*Attachment, error) {
-	var data [][]byte
-	var att *Attachment
-	n.mu.Lock()
-	err := n.st.View(func(tx *store.Tx) error {
-		var err error
-		att, data, err = n.finishedFile(tx, messageID)
-		return err
-	})
-	n.mu.Unlock() // the node goes on while the file is written
+	att, data, err := n.readFinished(messageID)
 	if err != nil {
 		return nil, err
 	}

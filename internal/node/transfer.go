@@ -369,20 +369,25 @@ func (n *Node) indexFiles(tx *store.Tx, ix *index) error {
 	return err
 }
 
+// readFinished reads a finished, verified file of a message sent to me
+// (finishedFile) with the node locked only while it reads: the node goes on
+// while the caller writes the file out.
+func (n *Node) readFinished(messageID string) (att *Attachment, data [][]byte, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	err = n.st.View(func(tx *store.Tx) error {
+		att, data, err = n.finishedFile(tx, messageID)
+		return err
+	})
+	return att, data, err
+}
+
 // SaveAttachment writes the file of a message sent to me to dest, which must
 // not exist: whole and verified, or not at all (a temporary file in dest's
 // directory, synced, then linked to dest). The bytes are read back from the
 // store and their Merkle root checked against the manifest once more.
 func (n *Node) SaveAttachment(messageID, dest string) (*Attachment, error) {
-	var data [][]byte
-	var att *Attachment
-	n.mu.Lock()
-	err := n.st.View(func(tx *store.Tx) error {
-		var err error
-		att, data, err = n.finishedFile(tx, messageID)
-		return err
-	})
-	n.mu.Unlock() // the node goes on while the file is written
+	att, data, err := n.readFinished(messageID)
 	if err != nil {
 		return nil, err
 	}

@@ -47,8 +47,10 @@ func Ldflags(version, commit string, epoch int64) string {
 	return fmt.Sprintf("-s -w -buildid= -X main.version=%s -X main.commit=%s -X main.date=%s", version, commit, date)
 }
 
-// validVersion reports whether v can be stamped into a binary and a file name.
-func validVersion(v string) bool {
+// PlainName reports whether v is made of letters, digits and ".-+_" only:
+// a version or commit that can be stamped into a binary and a file name,
+// and the names release files have (grapevine-v0.3.0-linux-arm64).
+func PlainName(v string) bool {
 	return v != "" && !strings.ContainsFunc(v, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-+_", r))
 	})
@@ -62,9 +64,9 @@ func validVersion(v string) bool {
 // machine. It returns the artifacts in target order.
 func Build(ctx context.Context, o BuildOptions) ([]Artifact, error) {
 	switch {
-	case !validVersion(o.Version):
+	case !PlainName(o.Version):
 		return nil, fmt.Errorf("version %q: want letters, digits and .-+_ only, e.g. v0.3.0", o.Version)
-	case !validVersion(o.Commit):
+	case !PlainName(o.Commit):
 		return nil, fmt.Errorf("commit %q: want a commit hash", o.Commit)
 	case o.Epoch <= 0:
 		return nil, errors.New("no SOURCE_DATE_EPOCH: give the commit's time in Unix seconds")

@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"encoding/hex"
 	"errors"
@@ -57,6 +58,13 @@ func TestSealedWelcomeReachesAMemberWithoutASession(t *testing.T) {
 	g := newGroup(t, "sealed", "Alice", "Bob", "Carol", "Dave")
 	alice, carol, dave := g.by("Alice"), g.by("Carol"), g.by("Dave")
 	h, sw := removeWithSealed(t, g)
+	// The boxes name nobody: neither Dave's keys nor his room key appear.
+	daveX, daveEd := dave.id.Public().DH, dave.ed()
+	for _, k := range [][]byte{daveX[:], daveEd[:], dave.rk.Public().(ed25519.PublicKey)} {
+		if bytes.Contains(sw.Marshal(), k) {
+			t.Fatal("the sealed welcomes name their member")
+		}
+	}
 	if err := dave.room.OpenSealed(sw, alice.ed(), dave.id.DH); err != nil {
 		t.Fatalf("Dave: %v", err)
 	}

@@ -184,9 +184,7 @@ func checkName(name string) error {
 		return fmt.Errorf("the signed file name %q is not a release file's name", name)
 	case strings.HasSuffix(name, release.SigSuffix):
 		return fmt.Errorf("the signed file name %q is a signature's", name)
-	case strings.ContainsFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-+_", r))
-	}):
+	case !release.PlainName(name):
 		return fmt.Errorf("the signed file name %q has characters a release file's name does not", name)
 	}
 	return nil

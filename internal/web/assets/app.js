@@ -253,6 +253,14 @@ function keepFn(fn, types) {
   return run;
 }
 
+// sendOnEnter makes Enter in a compose box send (Shift+Enter a new line;
+// not while an input method composes).
+function sendOnEnter(text, form) {
+  text.addEventListener('keydown', e => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+}
+
 // ---- pages: conversations --------------------------------------------------
 
 async function pageChats(root) {
@@ -581,9 +589,7 @@ async function pageRoom(root, kind, name) {
       text.focus();
     }
   });
-  text.addEventListener('keydown', e => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
-  });
+  sendOnEnter(text, form);
   await keep(refresh, ['change']);
   if (canPost) text.focus();
 }
@@ -739,9 +745,7 @@ async function pageGroup(root, id) {
       text.focus();
     }
   });
-  text.addEventListener('keydown', e => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
-  });
+  sendOnEnter(text, form);
   const reload = keepFn(refresh, ['change']);
   await reload();
   text.focus();
@@ -1119,9 +1123,7 @@ async function pageChat(root, fp) {
       text.focus();
     }
   });
-  text.addEventListener('keydown', e => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
-  });
+  sendOnEnter(text, form);
   await keep(refresh, ['change']);
   text.focus();
 }
