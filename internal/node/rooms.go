@@ -418,11 +418,25 @@ func (n *Node) LeaveRoom(roomRef string) error {
 // does (ingest keeps the ones it loaded and stores them at the end: a
 // second copy loaded here would be overwritten by the first, and its
 // session counter reused).
+//
+// A notCommitted error left the room as it was; any other
+// error came after the room took the change, so the caller must abort its
+// transaction (an ingest batch would otherwise store a change whose
+// welcomes were never sent).
 func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]byte, contactOf func(fp string) (*contactRecord, error)) error {
+	if newcomer != nil {
+		nc, err := contactOf(keys.Public{Sign: newcomer[:], DH: c.Member.X}.Fingerprint())
+		if err != nil {
+			return err
+		}
+		if nc == nil || nc.State != StateActive {
+			return notCommitted{errors.New("failed to welcome a newcomer who is not an active contact")}
+		}
+	}
 	parent := r.Head().Hash
 	h, err := r.Commit(c, keys.PeriodOf(n.now()), n.rand)
 	if err != nil {
-		return err
+		return notCommitted{err}
 	}
 	self := n.selfEd()
 	var sealed [][32]byte
@@ -435,10 +449,7 @@ func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]
 		if err != nil {
 			return err
 		}
-		if mc == nil || mc.State != StateActive {
-			if isNew {
-				return fmt.Errorf("failed to welcome a newcomer who is not an active contact (%s)", fingerprintOf(m)[:8])
-			}
+		if mc == nil || mc.State != StateActive { // not the newcomer: checked above
 			sealed = append(sealed, m.X)
 			continue
 		}
@@ -462,6 +473,12 @@ func (n *Node) commit(tx *store.Tx, r *room.Room, c *room.Change, newcomer *[32]
 	n.idx.setRoom(hex.EncodeToString(r.Group[:]), r)
 	return nil
 }
+
+// notCommitted is an error of commit that left the room unchanged.
+type notCommitted struct{ err error }
+
+func (e notCommitted) Error() string { return e.err.Error() }
+func (e notCommitted) Unwrap() error { return e.err }
 
 func fingerprintOf(m room.MemberState) string {
 	return keys.Public{Sign: m.Ed[:], DH: m.X}.Fingerprint()
@@ -701,6 +718,9 @@ func (in *ingest) roomLeave(c *contactRecord, from [32]byte, content *Content) e
 	}
 	change := &room.Change{Kind: room.KindLeave, Target: from, Leave: [64]byte(content.Room[32:])}
 	if err := in.n.commit(in.tx, r, change, nil, in.contactOf); err != nil {
+		if !errors.As(err, new(notCommitted)) {
+			return err // the room took the change: nothing of it may be stored
+		}
 		in.n.log.Warn("failed to record a leave", "room", id[:8], "err", err)
 		return nil
 	}
@@ -726,6 +746,9 @@ func (in *ingest) roomJoin(c *contactRecord, content *Content) error {
 		return nil
 	}
 	if err := in.n.commit(in.tx, r, &room.Change{Kind: room.KindAdd, Member: m}, &m.Ed, in.contactOf); err != nil {
+		if !errors.As(err, new(notCommitted)) {
+			return err // the room took the change: nothing of it may be stored
+		}
 		in.n.log.Warn("failed to add a member who joined", "room", id[:8], "err", err)
 		return nil
 	}

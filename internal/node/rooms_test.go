@@ -1,9 +1,15 @@
 package node
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/grapevine-mesh/grapevine/internal/room"
+	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
 func roomTexts(t *testing.T, n *testNode, ref string) []string {
@@ -268,5 +274,37 @@ func TestOfflineMemberConvergesAtTheNode(t *testing.T) {
 		if !slices.ContainsFunc(texts, func(s string) bool { return strings.HasSuffix(s, ": "+w) }) {
 			t.Fatalf("Carol reads %q, missing %q", texts, w)
 		}
+	}
+}
+
+// TestRefusedChangeLeavesTheRoomAsItWas: a change commit refuses (here, a
+// newcomer who is not a contact) leaves the room as it was, so that an
+// ingest batch that goes on after the refusal stores no half-made epoch.
+func TestRefusedChangeLeavesTheRoomAsItWas(t *testing.T) {
+	clk := newTestClock()
+	alice, stranger := newTestNode(t, "Alice", clk), newTestNode(t, "Stranger", clk)
+	info, err := alice.CreateRoom("Rescue team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := hex.DecodeString(info.ID)
+	m := room.NewMember(stranger.id, [32]byte(g), stranger.id.Sign.Public().(ed25519.PublicKey))
+	err = alice.update(func(tx *store.Tx) error {
+		r, err := alice.loadRoom(tx, info.ID, true)
+		if err != nil {
+			return err
+		}
+		before := r.Head().Hash
+		err = alice.commit(tx, r, &room.Change{Kind: room.KindAdd, Member: m}, &m.Ed, func(fp string) (*contactRecord, error) { return loadContact(tx, fp) })
+		if !errors.As(err, new(notCommitted)) {
+			t.Errorf("adding a stranger: %v, want a refusal", err)
+		}
+		if r.Head().Hash != before {
+			t.Error("the refused change moved the room's head")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -276,16 +276,17 @@ func (r *Room) outlawed(revoked map[[32]byte][]map[Hash]bool, c *Change, h Hash)
 // Welcome(hash, …) to every member of the new epoch but itself (with the
 // history to a member the change adds) and then calls ForgetSecret.
 func (r *Room) Commit(c *Change, start keys.Period, rand io.Reader) (Hash, error) {
+	// The secret is drawn first, so that a failure leaves the room as it was.
+	var gs [32]byte
+	if _, err := io.ReadFull(rand, gs[:]); err != nil {
+		return Hash{}, fmt.Errorf("failed to draw an epoch secret: %w", err)
+	}
 	c.Group, c.Epoch, c.Parent, c.Start = r.Group, r.head.Epoch+1, r.head.Hash, start
 	c.Sign(r.roomKey)
 	if _, err := r.Add(c.Marshal()); err != nil {
 		return Hash{}, fmt.Errorf("failed to commit: %w", err)
 	}
 	h := c.Hash()
-	var gs [32]byte
-	if _, err := io.ReadFull(rand, gs[:]); err != nil {
-		return Hash{}, fmt.Errorf("failed to draw an epoch secret: %w", err)
-	}
 	return h, r.setSecret(h, gs)
 }
 
