@@ -130,10 +130,16 @@ func TestAddData(t *testing.T) {
 	altered := bytes.Clone(data)
 	altered[10] ^= 1
 	for name, try := range map[string]func() error{
-		"altered":    func() error { _, err := shelf.AddData(altered, sig, "grapevine-v0.9.0-linux-amd64"); return err },
-		"misnamed":   func() error { _, err := shelf.AddData(data, sig, "grapevine-v0.9.0-linux-arm64"); return err },
-		"not a sig":  func() error { _, err := shelf.AddData(data, []byte("junk"), "grapevine-v0.9.0-linux-amd64"); return err },
-		"other key":  func() error { _, err := shelf.AddData(data, sigBy(t, newKey(t), data), "grapevine-v0.9.0-linux-amd64"); return err },
+		"altered":  func() error { _, err := shelf.AddData(altered, sig, "grapevine-v0.9.0-linux-amd64"); return err },
+		"misnamed": func() error { _, err := shelf.AddData(data, sig, "grapevine-v0.9.0-linux-arm64"); return err },
+		"not a sig": func() error {
+			_, err := shelf.AddData(data, []byte("junk"), "grapevine-v0.9.0-linux-amd64")
+			return err
+		},
+		"other key": func() error {
+			_, err := shelf.AddData(data, sigBy(t, newKey(t), data), "grapevine-v0.9.0-linux-amd64")
+			return err
+		},
 		"empty file": func() error { _, err := shelf.AddData(nil, sig, "grapevine-v0.9.0-linux-amd64"); return err },
 	} {
 		if err := try(); !errors.Is(err, ErrRefused) {
