@@ -95,8 +95,7 @@ type releases struct {
 	shelf   *share.Shelf
 	work    sync.Mutex // one ShelveFetched at a time
 	wg      sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	closed  bool // the node is closing: nothing more starts in the background
 	started bool // reading posts started a transfer: look again at what is carried
 }
 
@@ -107,17 +106,19 @@ type releases struct {
 func (n *Node) SetShelf(s *share.Shelf) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	n.rel = &releases{shelf: s, ctx: ctx, cancel: cancel}
+	n.rel = &releases{shelf: s}
 }
 
-// stopReleases stops shelving in the background and waits for it: Close
-// calls it before it locks the home.
+// stopReleases lets the shelving in the background finish, and starts no
+// more: Close calls it before it locks the home. It finishes rather than
+// stops, so that a command that imported the last chunk of a release
+// (no daemon) verifies, shelves and offers it on before it exits: the
+// work is bounded (the files whose last chunk came, a stamp each).
 func (n *Node) stopReleases() {
 	n.mu.Lock()
 	r := n.rel
 	if r != nil {
-		r.cancel()
+		r.closed = true
 	}
 	n.mu.Unlock()
 	if r != nil {
@@ -130,13 +131,13 @@ func (n *Node) stopReleases() {
 // second on a phone). n.mu is held.
 func (n *Node) kickReleases() {
 	r := n.rel
-	if r == nil || r.ctx.Err() != nil {
+	if r == nil || r.closed {
 		return
 	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		if err := n.ShelveFetched(r.ctx); err != nil && r.ctx.Err() == nil {
+		if err := n.ShelveFetched(context.Background()); err != nil {
 			n.log.Warn("releases: shelving fetched releases failed", "err", err)
 		}
 	}()
