@@ -180,6 +180,14 @@ func TestReleaseOfferedOn(t *testing.T) {
 		t.Fatalf("A offered %+v", offered)
 	}
 
+	for _, raw := range own(t, a) {
+		if e, _ := envelope.Parse(raw); e.Kind == envelope.KindPublic {
+			t.Logf("an offer post is %d bytes on the wire", len(raw)) // SPEC §16.11
+			if len(raw) > 1024 {
+				t.Errorf("an offer post of %d bytes", len(raw))
+			}
+		}
+	}
 	rep := ingestFrom(t, b, "A", own(t, a)...)
 	if rep.Invalid != 0 {
 		t.Fatalf("B's ingest of A's offers: %+v", rep)
