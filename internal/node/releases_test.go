@@ -433,3 +433,34 @@ func TestReleasesNeedAKey(t *testing.T) {
 		t.Errorf("fetch_releases=sometimes: %v", err)
 	}
 }
+
+// TestReleaseRecordsBounded: offers not fetched (refused or seen) are
+// remembered at most maxReleaseRecords, however many come.
+func TestReleaseRecordsBounded(t *testing.T) {
+	k, other := newReleaseKey(t), newReleaseKey(t)
+	n := releaseNode(t, "B", newTestClock(), k.Public(), FetchReleasesAll)
+	for i := range maxReleaseRecords + 20 {
+		data := []byte(strings.Repeat("x", i+1))
+		sig, err := release.Sign(other, bytes.NewReader(data), release.TrustedComment("grapevine-junk", "v0", "c", "", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, off, err := share.PrepareOffer(data, sig, "grapevine-junk", DefaultFileLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.mu.Lock()
+		var verdict int
+		err = n.update(func(tx *store.Tx) (err error) {
+			verdict, err = n.readOffer(tx, off.Marshal(), n.now())
+			return err
+		})
+		n.mu.Unlock()
+		if err != nil || verdict != pubDrop {
+			t.Fatalf("offer %d: verdict %d, %v", i, verdict, err)
+		}
+	}
+	if got := countItems(t, n, colReleases); got != maxReleaseRecords {
+		t.Errorf("%d release records kept, want %d", got, maxReleaseRecords)
+	}
+}
