@@ -145,6 +145,7 @@ func (c *cli) openNode(home string, pass []byte, lock time.Duration) (*node.Node
 	for _, w := range n.StoreWarnings() {
 		fmt.Fprintf(c.stderr, "WARNING: %s. `grapevine check` says more.\n", w)
 	}
+	c.giveShelf(n, home) // share_mesh.go
 	return n, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grapevine-mesh/grapevine/internal/api"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
 func (c *cli) settingsCmd() *cobra.Command {
@@ -64,12 +65,20 @@ func (c *cli) settingsSetCmd() *cobra.Command {
                      arrives without it, saying why
   retention=DURATION how long keys are kept and your envelopes live: 7d, 36h
                      (from 1d to 31d); a shorter one forgets older keys at once
+  fetch-releases=off|mine|all
+                     fetch Grapevine releases neighbours offer (grapevine
+                     share), verify them against the release key, keep them
+                     on your shelf and offer them on: mine for this device's
+                     platform (and the source), all for every platform; off
+                     (the default) fetches nothing — offers and their chunks
+                     are still carried for others, as any
 
 A running node applies them at once: a lower quota evicts what it carries
 beyond it, relay=off drops what it carries for others.`,
 		Example: `  grapevine settings set quota=64MiB relay=on
   grapevine settings set stealth=on retention=14d
-  grapevine settings set file-limit=64MiB chunk-quota=1GiB`,
+  grapevine settings set file-limit=64MiB chunk-quota=1GiB
+  grapevine settings set fetch-releases=mine`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := parseSettingsArgs(args)
@@ -89,7 +98,7 @@ beyond it, relay=off drops what it carries for others.`,
 	return cmd
 }
 
-const settingKeys = "stealth, relay, quota, chunk-quota, file-limit, retention"
+const settingKeys = "stealth, relay, quota, chunk-quota, file-limit, retention, fetch-releases"
 
 func sizeText(v string) *api.SizeText {
 	s := api.SizeText(v)
@@ -140,6 +149,8 @@ func parseSettingsArgs(args []string) (api.SettingsUpdate, error) {
 			u.FileLimit = sizeText(v)
 		case "retention":
 			u.Retention = &v
+		case "fetch-releases":
+			u.FetchReleases = &v
 		default:
 			err = fmt.Errorf("unknown setting %q (keys: %s)", key, settingKeys)
 		}
@@ -180,6 +191,7 @@ func (c *cli) printSettings(set api.Settings, n api.Core, asJSON bool) error {
 		{"chunk quota:", chunks},
 		{"file limit:", bytesText(set.FileLimit) + " per file sent or fetched"},
 		{"retention:", set.Retention},
+		{"fetch releases:", fetchText(set.FetchReleases)},
 	})
 	if len(set.Flags) > 0 {
 		fmt.Fprintf(c.stdout, "\nFor this run, grapevine up's flags chose: %s (a change applies now and is saved; the flag wins again at the next start).\n",
@@ -189,4 +201,14 @@ func (c *cli) printSettings(set api.Settings, n api.Core, asJSON bool) error {
 		fmt.Fprintln(c.stdout, "\nNo node is running: these are saved in the home, and the node starts with them.")
 	}
 	return nil
+}
+
+func fetchText(mode string) string {
+	switch mode {
+	case node.FetchReleasesMine:
+		return "mine: releases offered for this device's platform are fetched, verified and offered on"
+	case node.FetchReleasesAll:
+		return "all: releases offered for every platform are fetched, verified and offered on"
+	}
+	return "off: offered releases are carried, not fetched"
 }

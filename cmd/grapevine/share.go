@@ -26,18 +26,30 @@ type shareOptions struct {
 	add, sig, keyPath string
 	list, asJSON      bool
 	http, urlFile     string
+	offer, offers     bool
 }
 
 func (c *cli) shareCmd() *cobra.Command {
 	var o shareOptions
 	cmd := &cobra.Command{
-		Use:   "share [--add FILE | --list | --http ADDR]",
-		Short: "Hand Grapevine itself on: keep verified releases, serve them with a download page",
+		Use:   "share [--offer] [NAME...] | --offers | --add FILE | --list | --http ADDR",
+		Short: "Hand Grapevine itself on: offer verified releases over the mesh, serve them with a download page",
 		Long: `During a shutdown the app stores are out of reach: Grapevine travels from
 device to device instead. share keeps release files — each verified against
 Grapevine's release key, with its signature — on a shelf in your home
-(HOME/releases), and serves them to people who do not have Grapevine yet.
+(HOME/releases), offers them to your neighbours over the mesh, and serves
+them to people who do not have Grapevine yet.
 
+  (no flag), --offer [NAME...]
+                 offer the shelf's releases (or those named) over the mesh:
+                 each file goes out as chunks anyone may carry, announced in
+                 the public channel #grapevine-releases with its signature.
+                 Neighbours that fetch releases (grapevine settings set
+                 fetch-releases=mine) verify it against the release key
+                 before it goes on their shelf, and offer it on. Files over
+                 your file limit are not offered (settings file-limit)
+  --offers       list the releases offered by and to this node: fetching (how
+                 far), on the shelf, or REFUSED and why
   --add FILE     verify FILE against FILE.minisig (or --sig) and put both on
                  the shelf; a file that does not verify is refused
   --list         verify the shelf and list what it offers
@@ -48,17 +60,31 @@ Grapevine's release key, with its signature — on a shelf in your home
 
 This grapevine's own binary goes on the shelf too when its signature sits
 beside it (a release you downloaded with its .minisig). The page says nothing
-about you or your node.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+about you or your node; an offer over the mesh is a public post, readable by
+anyone, signed by a pseudonym of yours in that channel.
+
+The mesh trusts only the release key this grapevine carries: --pubkey is
+for --add, --list and --http, never for offers.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			n := 0
-			for _, set := range []bool{o.add != "", o.list, o.http != ""} {
+			for _, set := range []bool{o.add != "", o.list, o.http != "", o.offers} {
 				if set {
 					n++
 				}
 			}
-			if n != 1 {
-				return errors.New("give one of --add FILE, --list or --http ADDR")
+			switch {
+			case n > 1 || n == 1 && o.offer:
+				return errors.New("give one of --offer, --offers, --add FILE, --list or --http ADDR")
+			case n == 1 && len(args) > 0:
+				return errors.New("names are for --offer: the files of the shelf to offer")
+			case n == 0 || o.offers:
+				if o.keyPath != "" {
+					return errors.New("--pubkey is for --add, --list and --http: the mesh trusts only the release key this grapevine carries")
+				}
+				if o.offers {
+					return c.listOffers(cmd.Context(), o.asJSON)
+				}
+				return c.offerReleases(cmd.Context(), args, o.asJSON)
 			}
 			shelf, err := c.openShelf(o.keyPath)
 			if err != nil {
@@ -81,13 +107,15 @@ about you or your node.`,
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.offer, "offer", false, "offer the shelf's releases (or those named) over the mesh (the default)")
+	f.BoolVar(&o.offers, "offers", false, "list the releases offered by and to this node, and what became of each")
 	f.StringVar(&o.add, "add", "", "verify a release file and put it on the shelf")
 	f.StringVar(&o.sig, "sig", "", "with --add: the signature file (default FILE.minisig)")
 	f.BoolVar(&o.list, "list", false, "verify the shelf and list what it offers")
-	f.BoolVar(&o.asJSON, "json", false, "with --list: print [{name, version, platform, commit, size, sha256}] as JSON")
+	f.BoolVar(&o.asJSON, "json", false, "with --list: print [{name, version, platform, commit, size, sha256}] as JSON; with --offer and --offers: the releases' status")
 	f.StringVar(&o.http, "http", "", "serve the download page on this address until Ctrl-C")
 	f.StringVar(&o.urlFile, "url-file", "", "with --http: write the page's address to this file once serving (for scripts)")
-	f.StringVar(&o.keyPath, "pubkey", "", "verify against this minisign public key instead of the project's")
+	f.StringVar(&o.keyPath, "pubkey", "", "with --add, --list, --http: verify against this minisign public key instead of the project's")
 	return cmd
 }
 

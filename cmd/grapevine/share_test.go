@@ -15,6 +15,25 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/release"
 )
 
+// The nodes the testscripts' grapevine opens trust the release key in the
+// file $GRAPEVINE_TEST_RELEASE_KEY (a minisign .pub) instead of the
+// project's. It is read here, in the test binary only (testReleaseKey).
+func init() {
+	path := os.Getenv("GRAPEVINE_TEST_RELEASE_KEY")
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	k, err := release.ParsePublicKey(b)
+	if err != nil {
+		panic(err)
+	}
+	testReleaseKey = &k
+}
+
 // cmdSignRelease: signrelease KEYDIR FILE PLATFORM writes FILE (random
 // bytes) and FILE.minisig, signed as cmd/release signs, by the key in
 // KEYDIR (made on first use; its public half is KEYDIR/key.pub).

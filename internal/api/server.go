@@ -56,6 +56,7 @@ func NewStarting(log *slog.Logger) *Server {
 	s.groupRoutes()    // groups.go
 	s.channelRoutes()  // channels.go
 	s.fileRoutes()     // files.go
+	s.releaseRoutes()  // releases.go
 	return s
 }
 

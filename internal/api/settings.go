@@ -33,6 +33,9 @@ type (
 		ChunkQuota        int64 `json:"chunk_quota"`
 		ChunkQuotaOfRelay bool  `json:"chunk_quota_of_relay,omitempty"`
 		FileLimit         int64 `json:"file_limit"` // bytes: the largest file sent or fetched
+		// FetchReleases is which releases offered over the mesh the node
+		// fetches, verifies and offers on: "off", "mine" or "all".
+		FetchReleases string `json:"fetch_releases"`
 		// Retention is how long keys are kept and the envelopes this node
 		// writes live, as "7d" (whole days) or a Go duration ("36h").
 		Retention      string `json:"retention"`
@@ -58,6 +61,8 @@ type (
 		FileLimit *SizeText `json:"file_limit,omitempty"`
 		// Retention is "7d" or a Go duration such as "36h", from 24h to 31d.
 		Retention *string `json:"retention,omitempty"`
+		// FetchReleases is "off", "mine" or "all" (node.FetchReleasesOff…).
+		FetchReleases *string `json:"fetch_releases,omitempty"`
 	}
 )
 
@@ -127,6 +132,14 @@ func (u SettingsUpdate) Apply(cur node.Settings) (node.Settings, error) {
 	if u.Relay != nil {
 		cur.Relay = *u.Relay
 	}
+	if u.FetchReleases != nil {
+		switch f := strings.ToLower(strings.TrimSpace(*u.FetchReleases)); f {
+		case node.FetchReleasesOff, node.FetchReleasesMine, node.FetchReleasesAll:
+			cur.FetchReleases = f
+		default:
+			return cur, badField("fetch_releases", "%q: off, mine or all", *u.FetchReleases)
+		}
+	}
 	return cur, nil
 }
 
@@ -186,7 +199,7 @@ func settingsOf(s node.Settings) Settings {
 		chunks = s.RelayQuota
 	}
 	return Settings{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota, ChunkQuota: chunks, ChunkQuotaOfRelay: ofRelay,
-		FileLimit: s.FileLimit, Retention: FormatRetention(s.Retention), RetentionHours: int(s.Retention / time.Hour), Flags: s.Flags}
+		FileLimit: s.FileLimit, FetchReleases: s.FetchReleases, Retention: FormatRetention(s.Retention), RetentionHours: int(s.Retention / time.Hour), Flags: s.Flags}
 }
 
 func (s *Server) settingsRoutes() {

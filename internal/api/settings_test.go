@@ -174,7 +174,7 @@ func TestSettingsLive(t *testing.T) {
 	}
 	defer n2.Close()
 	got := settingsOf(n2.Settings())
-	want := Settings{Stealth: true, Relay: true, RelayQuota: quota, FileLimit: 32 << 20, Retention: "3d", RetentionHours: 72}
+	want := Settings{Stealth: true, Relay: true, RelayQuota: quota, FileLimit: 32 << 20, FetchReleases: node.FetchReleasesOff, Retention: "3d", RetentionHours: 72}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("after a restart: %+v, want %+v", got, want)
 	}

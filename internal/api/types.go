@@ -37,6 +37,7 @@ type Core interface {
 	Groups   // groups.go
 	Channels // channels.go
 	Files    // files.go
+	Releases // releases.go
 	Close() error
 }
 

@@ -576,7 +576,7 @@ func (n *Node) readCarried() error {
 	if err != nil || len(raws) == 0 {
 		return err
 	}
-	return n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
+	err = n.publicUpdate(func(tx *store.Tx, pr *publicRooms) error {
 		now := n.now()
 		for _, raw := range raws {
 			e, err := envelope.Parse(raw)
@@ -596,6 +596,10 @@ func (n *Node) readCarried() error {
 		}
 		return nil
 	})
+	if err == nil && n.offerStarted() {
+		err = n.lookAgain() // an offer read now may find its chunks here already
+	}
+	return err
 }
 
 // Verdicts of read.
@@ -650,6 +654,9 @@ func (pr *publicRooms) read(n *Node, tx *store.Tx, id envelope.ID, e *envelope.E
 		}
 		if limit && !pr.posters.allow(string(c.ID[:])+string(post.Pseudonym[:]), now) {
 			return pubLimit, nil
+		}
+		if len(post.Content) > 0 && post.Content[0] == byte(TypeReleaseOffer) && c.Name == ReleaseChannel {
+			return n.readOffer(tx, post.Content[1:], now) // releases.go
 		}
 		if len(post.Content) > 0 && post.Content[0] == byte(TypeText) {
 			rec = &postRecord{PublicPost: PublicPost{Room: c.Name, Poster: hex.EncodeToString(post.Pseudonym[:]), Text: string(post.Content[1:])},
@@ -714,6 +721,7 @@ func (in *ingest) stamped(id envelope.ID, e *envelope.Envelope, raw []byte) erro
 		return nil
 	}
 	verdict, err := pr.read(in.n, in.tx, id, e, raw, in.now, true)
+	in.changed = in.n.offerStarted() || in.changed // a release's chunks may be here already
 	switch {
 	case err != nil:
 		return err

@@ -83,10 +83,11 @@ func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestR
 	}
 	var rep IngestReport
 	var proven []provenEntry
+	var released bool
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
 			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}, changed: lookAgain}
-		defer func() { proven = in.proven }()
+		defer func() { proven, released = in.proven, in.released }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
 				in.copies = min(copies[i], MaxCopies)
@@ -109,6 +110,9 @@ func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestR
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
 	n.delivered.add(proven, uint32(n.now().Unix()))
+	if released {
+		n.kickReleases() // releases.go
+	}
 	return rep, nil
 }
 
@@ -127,6 +131,7 @@ type ingest struct {
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 	proven   []provenEntry             // held envelopes purged by a receipt checked against them
 	files    map[string]*transfer      // files that got chunks in this batch: synced by flush
+	released bool                      // a release's last chunk came (releases.go)
 }
 
 func (in *ingest) one(raw []byte) error {

@@ -136,6 +136,7 @@ type Node struct {
 	pub      *publicRooms         // channels, Nearby, announcements (channels.go); loaded on first use
 	roomc    *roomCache           // private groups kept decoded (roomcache.go)
 	files    map[string]*transfer // files being fetched, by message ID (transfer.go); loaded on first use
+	rel      *releases            // the shelf and releases being shelved (releases.go); nil: none
 
 	nextRelease time.Time // when the first waiting receipt leaves (receipts.go); zero: none
 
@@ -497,6 +498,7 @@ func (n *Node) oldestPeriod() keys.Period {
 
 // Close locks the home again.
 func (n *Node) Close() error {
+	n.stopReleases() // releases.go
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.st.Close()

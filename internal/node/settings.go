@@ -32,6 +32,11 @@ type Settings struct {
 	ChunkQuota int64 `json:"chunk_quota"`
 	// FileLimit is the largest file sent or fetched, in bytes (SPEC §16.10).
 	FileLimit int64 `json:"file_limit"`
+	// FetchReleases says which releases offered over the mesh this node
+	// fetches, verifies and offers on (SPEC §16.11): FetchReleasesOff (the
+	// default: a phone does not spend its battery and data on 16 MiB
+	// unasked; offers and chunks are still carried, as any), Mine or All.
+	FetchReleases string `json:"fetch_releases"`
 	// Retention is Config.Retention: how long keys are kept and how long
 	// the envelopes this node writes live.
 	Retention time.Duration `json:"retention"`
@@ -76,15 +81,23 @@ type settingsRecord struct {
 	RelayQuota int64 `json:"relay_quota"`
 	ChunkQuota int64 `json:"chunk_quota"`
 	FileLimit  int64 `json:"file_limit"`
+	// FetchReleases is Settings.FetchReleases.
+	FetchReleases string `json:"fetch_releases"`
 }
 
 // defaultSettings is what a node without saved settings runs with.
 func defaultSettings() settingsRecord {
-	return settingsRecord{Relay: true, RelayQuota: DefaultRelayQuota, ChunkQuota: ChunkQuotaOfRelay, FileLimit: DefaultFileLimit}
+	return settingsRecord{Relay: true, RelayQuota: DefaultRelayQuota, ChunkQuota: ChunkQuotaOfRelay, FileLimit: DefaultFileLimit,
+		FetchReleases: FetchReleasesOff}
 }
 
 func (s Settings) record() settingsRecord {
-	return settingsRecord{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota, ChunkQuota: s.ChunkQuota, FileLimit: s.FileLimit}
+	fetch := s.FetchReleases
+	if fetch == "" {
+		fetch = FetchReleasesOff
+	}
+	return settingsRecord{Stealth: s.Stealth, Relay: s.Relay, RelayQuota: s.RelayQuota, ChunkQuota: s.ChunkQuota, FileLimit: s.FileLimit,
+		FetchReleases: fetch}
 }
 
 // Check refuses settings out of bounds; the error names the field.
@@ -111,6 +124,8 @@ func (r settingsRecord) check() error {
 		return invalid(ReasonInvalidSetting, "chunk_quota %d: must be 0 bytes or more (0 carries no chunks for others)", r.ChunkQuota)
 	case r.FileLimit < MinFileLimit || r.FileLimit > MaxFileLimit:
 		return invalid(ReasonInvalidSetting, "file_limit %d bytes: must be from %d (1 MiB) to %d (100 MiB)", r.FileLimit, MinFileLimit, MaxFileLimit)
+	case r.FetchReleases != FetchReleasesOff && r.FetchReleases != FetchReleasesMine && r.FetchReleases != FetchReleasesAll:
+		return invalid(ReasonInvalidSetting, "fetch_releases %q: must be off, mine or all", r.FetchReleases)
 	}
 	return nil
 }
@@ -131,7 +146,7 @@ func (n *Node) Settings() Settings {
 
 func (n *Node) settingsLocked() Settings {
 	return Settings{Stealth: n.set.Stealth, Relay: n.set.Relay, RelayQuota: n.set.RelayQuota, ChunkQuota: n.set.ChunkQuota,
-		FileLimit: n.set.FileLimit, Retention: n.cfg.Retention, Flags: slices.Clone(n.setFlags)}
+		FileLimit: n.set.FileLimit, FetchReleases: n.set.FetchReleases, Retention: n.cfg.Retention, Flags: slices.Clone(n.setFlags)}
 }
 
 // applySettings makes s the live settings (with n.mu held); retention is
@@ -169,13 +184,29 @@ func (n *Node) RunWith(s Settings, flags []string) error {
 
 // SaveSettings checks s, saves it and applies it at once: a lower quota
 // evicts what is carried beyond it, relaying off drops everything carried
-// for others (and refuses more), and a shorter retention forgets the keys
-// now outside it. Nothing changes if s is refused. Stealth is the mesh's to
+// for others (and refuses more), a shorter retention forgets the keys
+// now outside it, and fetching releases turned on joins
+// #grapevine-releases and reads the offers carried here. Nothing changes if s is refused. Stealth is the mesh's to
 // apply. It returns the settings now in force.
 func (n *Node) SaveSettings(s Settings) (Settings, error) {
 	if err := s.Check(); err != nil {
 		return Settings{}, err
 	}
+	n.mu.Lock()
+	before, noShelf := n.set.FetchReleases, n.rel == nil
+	n.mu.Unlock()
+	fetch := s.record().FetchReleases
+	if fetch != FetchReleasesOff && noShelf {
+		return Settings{}, n.noReleases()
+	}
+	set, err := n.saveSettings(s)
+	if err == nil && fetch != before {
+		err = n.releasesSettingChanged(fetch) // releases.go
+	}
+	return set, err
+}
+
+func (n *Node) saveSettings(s Settings) (Settings, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rec := s.record()

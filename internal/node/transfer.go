@@ -302,6 +302,7 @@ func (in *ingest) syncFiles() error {
 		// Kept in memory for its progress (how many carriers); no chunk is
 		// expected any more.
 		in.n.idx.removeOwner(ownerFile(id))
+		in.released = in.released || isReleaseTransfer(id) // releases.go verifies it, after the commit
 	}
 	return nil
 }
@@ -421,22 +422,32 @@ func (n *Node) finishedFile(tx *store.Tx, id string) (*Attachment, [][]byte, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to read the manifest of the file of %s: %w", id, err)
 	}
+	data, err := chunksOf(tx, id, man, att.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return att, data, nil
+}
+
+// chunksOf reads the chunks of a finished file from the store, checked
+// against the manifest's root.
+func chunksOf(tx *store.Tx, id string, man *attach.Manifest, name string) ([][]byte, error) {
 	data := make([][]byte, man.Chunks)
 	leaves := make([][attach.HashSize]byte, man.Chunks)
 	for i := range man.Chunks {
 		if man.ChunkLen(i) > 0 {
 			d, _, ok, err := tx.Get(colFileData, fileDataKey(id, i))
 			if err != nil || !ok || len(d) != man.ChunkLen(i) {
-				return nil, nil, errors.Join(err, fmt.Errorf("failed to read chunk %d of the file %q from the store", i, att.Name))
+				return nil, errors.Join(err, fmt.Errorf("failed to read chunk %d of the file %q from the store", i, name))
 			}
 			data[i] = bytes.Clone(d)
 		}
 		leaves[i] = attach.LeafHash(data[i])
 	}
 	if attach.Root(leaves) != man.Root {
-		return nil, nil, fmt.Errorf("failed to verify the file %q: its bytes in the store are not the manifest's", att.Name)
+		return nil, fmt.Errorf("failed to verify the file %q: its bytes in the store are not the manifest's", name)
 	}
-	return att, data, nil
+	return data, nil
 }
 
 // fileSentTo finds the file of a message or post sent to me.

@@ -265,23 +265,12 @@ const MaxLegacySigned = 1 << 30
 // returns its trusted comment. Both the file's signature and the one over
 // the trusted comment must hold.
 func Verify(k PublicKey, r io.Reader, sig []byte) (trusted string, err error) {
-	lines := nonEmptyLines(sig)
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "untrusted comment:") || !strings.HasPrefix(lines[2], "trusted comment: ") {
-		return "", fmt.Errorf("signature: %w: want four lines (untrusted comment, signature, trusted comment, signature)", errNotMinisign)
-	}
-	raw, err := base64.StdEncoding.DecodeString(lines[1])
-	if err != nil || len(raw) != 2+8+ed25519.SignatureSize {
-		return "", fmt.Errorf("signature: %w: its second line is not 74 bytes of base64", errNotMinisign)
-	}
-	global, err := base64.StdEncoding.DecodeString(lines[3])
-	if err != nil || len(global) != ed25519.SignatureSize {
-		return "", fmt.Errorf("signature: %w: its last line is not 64 bytes of base64", errNotMinisign)
-	}
-	if id := KeyID(raw[2:10]); id != k.ID {
-		return "", fmt.Errorf("%w: it was made by key %s, not by key %s", ErrBadSignature, id, k.ID)
+	p, err := parseSig(k, sig)
+	if err != nil {
+		return "", err
 	}
 	var msg []byte
-	switch alg := [2]byte(raw[0:2]); alg {
+	switch p.alg {
 	case algPrehash:
 		if msg, err = hashFile(r); err != nil {
 			return "", err
@@ -293,18 +282,61 @@ func Verify(k PublicKey, r io.Reader, sig []byte) (trusted string, err error) {
 		if len(msg) > MaxLegacySigned {
 			return "", errors.New("the file is too large for a legacy (unhashed) signature")
 		}
-	default:
-		return "", fmt.Errorf("signature: unknown algorithm %q", alg[:])
 	}
-	s := raw[10:]
-	if !ed25519.Verify(k.Key, msg, s) {
+	if !ed25519.Verify(k.Key, msg, p.sig) {
 		return "", fmt.Errorf("%w: the file is not the one that was signed", ErrBadSignature)
 	}
-	trusted = strings.TrimPrefix(lines[2], "trusted comment: ")
-	if !ed25519.Verify(k.Key, append(append([]byte{}, s...), trusted...), global) {
-		return "", fmt.Errorf("%w: the trusted comment was altered", ErrBadSignature)
+	return p.trusted, nil
+}
+
+// VerifyComment checks, without the file, that sig was made by k and that
+// its trusted comment is the one k signed, and returns the comment. It
+// tells a file worth fetching from one that cannot verify (the wrong key,
+// an altered comment) before the file is there; only Verify vouches for the
+// file itself.
+func VerifyComment(k PublicKey, sig []byte) (trusted string, err error) {
+	p, err := parseSig(k, sig)
+	if err != nil {
+		return "", err
 	}
-	return trusted, nil
+	return p.trusted, nil
+}
+
+// parsedSig is a signature whose form, key ID and trusted comment were
+// checked against a key.
+type parsedSig struct {
+	alg     [2]byte
+	sig     []byte // the file's signature
+	trusted string
+}
+
+// parseSig reads a .minisig file and checks what can be checked without
+// the file: its form, that k made it, and the signature over the trusted
+// comment.
+func parseSig(k PublicKey, sig []byte) (parsedSig, error) {
+	lines := nonEmptyLines(sig)
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "untrusted comment:") || !strings.HasPrefix(lines[2], "trusted comment: ") {
+		return parsedSig{}, fmt.Errorf("signature: %w: want four lines (untrusted comment, signature, trusted comment, signature)", errNotMinisign)
+	}
+	raw, err := base64.StdEncoding.DecodeString(lines[1])
+	if err != nil || len(raw) != 2+8+ed25519.SignatureSize {
+		return parsedSig{}, fmt.Errorf("signature: %w: its second line is not 74 bytes of base64", errNotMinisign)
+	}
+	global, err := base64.StdEncoding.DecodeString(lines[3])
+	if err != nil || len(global) != ed25519.SignatureSize {
+		return parsedSig{}, fmt.Errorf("signature: %w: its last line is not 64 bytes of base64", errNotMinisign)
+	}
+	if id := KeyID(raw[2:10]); id != k.ID {
+		return parsedSig{}, fmt.Errorf("%w: it was made by key %s, not by key %s", ErrBadSignature, id, k.ID)
+	}
+	p := parsedSig{alg: [2]byte(raw[0:2]), sig: raw[10:], trusted: strings.TrimPrefix(lines[2], "trusted comment: ")}
+	if p.alg != algPrehash && p.alg != algEd {
+		return parsedSig{}, fmt.Errorf("signature: unknown algorithm %q", p.alg[:])
+	}
+	if !ed25519.Verify(k.Key, append(append([]byte{}, p.sig...), p.trusted...), global) {
+		return parsedSig{}, fmt.Errorf("%w: the trusted comment was altered", ErrBadSignature)
+	}
+	return p, nil
 }
 
 func hashFile(r io.Reader) ([]byte, error) {

@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -115,6 +116,42 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyComment: without the file, a signature by the key with its
+// trusted comment intact is told from one by another key (or one whose ID
+// was rewritten to the key's), an edited comment or an edited file
+// signature; the file itself is vouched for only by Verify.
+func TestVerifyComment(t *testing.T) {
+	sk, _ := GenerateKey(nil)
+	other, _ := GenerateKey(nil)
+	const tc = "timestamp:1\tfile:grapevine\tversion:v1.0.0"
+	sig, err := Sign(sk, strings.NewReader("the binary"), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := VerifyComment(sk.Public(), sig); err != nil || got != tc {
+		t.Fatalf("VerifyComment = %q, %v", got, err)
+	}
+	byOther, _ := Sign(other, strings.NewReader("the binary"), tc)
+	lines := strings.Split(string(byOther), "\n")
+	raw, _ := base64.StdEncoding.DecodeString(lines[1])
+	copy(raw[2:10], sk.ID[:]) // claims to be by sk
+	lines[1] = base64.StdEncoding.EncodeToString(raw)
+	edited := bytes.Replace(sig, []byte("v1.0.0"), []byte("v9.9.9"), 1)
+	lines2 := strings.Split(string(sig), "\n")
+	raw2, _ := base64.StdEncoding.DecodeString(lines2[1])
+	raw2[20] ^= 1 // the file's signature: the global signature covers it
+	lines2[1] = base64.StdEncoding.EncodeToString(raw2)
+	for name, bad := range map[string][]byte{"another key": byOther, "another key, rewritten ID": []byte(strings.Join(lines, "\n")),
+		"edited comment": edited, "edited file signature": []byte(strings.Join(lines2, "\n"))} {
+		if _, err := VerifyComment(sk.Public(), bad); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+	if _, err := VerifyComment(sk.Public(), []byte("junk")); err == nil || errors.Is(err, ErrBadSignature) {
+		t.Errorf("junk: %v", err)
+	}
+}
+
 func TestPrivateKeyFile(t *testing.T) {
 	sk, err := GenerateKey(nil)
 	if err != nil {
@@ -182,6 +219,10 @@ func FuzzVerify(f *testing.F) {
 		trusted, err := Verify(pub, bytes.NewReader(msg), sig)
 		if err == nil && !bytes.Contains(sig, []byte(trusted)) {
 			t.Fatalf("accepted with a trusted comment %q that is not in it", trusted)
+		}
+		comment, cerr := VerifyComment(pub, sig)
+		if err == nil && (cerr != nil || comment != trusted) {
+			t.Fatalf("Verify accepted what VerifyComment refuses: %v", cerr)
 		}
 	})
 }

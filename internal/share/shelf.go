@@ -9,6 +9,7 @@
 package share
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -54,6 +55,9 @@ func Open(dir string, key release.PublicKey) (*Shelf, error) {
 // Dir is the shelf's directory.
 func (s *Shelf) Dir() string { return s.dir }
 
+// Key is the key the shelf's files verify under.
+func (s *Shelf) Key() release.PublicKey { return s.key }
+
 // Add verifies the file at path against its signature (sigPath, or
 // path.minisig when empty) and copies both onto the shelf under the name
 // the signature vouches for. A file that does not verify is refused, and
@@ -71,7 +75,35 @@ func (s *Shelf) Add(path, sigPath string) (Item, error) {
 		return Item{}, fmt.Errorf("failed to open the release file: %w", err)
 	}
 	defer f.Close()
-	it, err := s.verify(f, sig, filepath.Base(path))
+	return s.add(f, sig, filepath.Base(path))
+}
+
+// ErrRefused is wrapped by AddData's errors when the file does not verify
+// (rather than when the shelf failed).
+var ErrRefused = errors.New("refused")
+
+type refusal struct{ err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.err, ErrRefused} }
+
+// AddData is Add for a file held in memory (one fetched over the mesh):
+// data must verify against sig and be the file the signature names, want.
+// A file that does not is refused (ErrRefused) and nothing is written.
+func (s *Shelf) AddData(data, sig []byte, want string) (Item, error) {
+	it, err := s.verify(bytes.NewReader(data), sig, "")
+	if err != nil {
+		return Item{}, refusal{err}
+	}
+	if it.Name != want {
+		return Item{}, refusal{fmt.Errorf("REFUSED: the signature is for %q, not %q", it.Name, want)}
+	}
+	return s.add(bytes.NewReader(data), sig, want)
+}
+
+// add verifies the content of f against sig and writes both onto the shelf.
+func (s *Shelf) add(f io.ReadSeeker, sig []byte, fallback string) (Item, error) {
+	it, err := s.verify(f, sig, fallback)
 	if err != nil {
 		return Item{}, err
 	}
@@ -82,7 +114,7 @@ func (s *Shelf) Add(path, sigPath string) (Item, error) {
 	if err := writeAtomic(dst, f); err != nil {
 		return Item{}, err
 	}
-	if err := writeAtomic(dst+release.SigSuffix, strings.NewReader(string(sig))); err != nil {
+	if err := writeAtomic(dst+release.SigSuffix, bytes.NewReader(sig)); err != nil {
 		return Item{}, err
 	}
 	st, err := os.Stat(dst)
@@ -91,6 +123,38 @@ func (s *Shelf) Add(path, sigPath string) (Item, error) {
 	}
 	it.modTime = st.ModTime()
 	return it, nil
+}
+
+// Has reports whether the shelf holds a file named name (verified or not:
+// a name taken is not fetched again).
+func (s *Shelf) Has(name string) bool {
+	if checkName(name) != nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(s.dir, name))
+	return err == nil
+}
+
+// Load reads a file of the shelf and its signature, verified again as they
+// are read: what is offered is what the key signed now, not at some scan.
+func (s *Shelf) Load(name string) (data, sig []byte, it Item, err error) {
+	if err := checkName(name); err != nil {
+		return nil, nil, Item{}, err
+	}
+	path := filepath.Join(s.dir, name)
+	if sig, err = readSig(path + release.SigSuffix); err != nil {
+		return nil, nil, Item{}, err
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		return nil, nil, Item{}, fmt.Errorf("failed to read %s from the shelf: %w", name, err)
+	}
+	if it, err = s.verify(bytes.NewReader(data), sig, name); err != nil {
+		return nil, nil, Item{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if it.Name != name {
+		return nil, nil, Item{}, fmt.Errorf("%s: the signature is for %q", name, it.Name)
+	}
+	return data, sig, it, nil
 }
 
 // Scan verifies every file on the shelf. It returns the files that verify,
