@@ -112,12 +112,15 @@ func (m *Mesh) run(ctx context.Context, c net.Conn, initiator bool, addr string,
 	defer m.unregister(p)
 	m.log.Info("linked", "addr", addr, "direction", dir)
 	err = p.serve(ctx)
+	// What the link carried, for whoever wonders what a flapping link cost
+	// (and for the tests that count what was sent again after one).
+	st := p.sess.Stats()
 	if se := (*storeError)(nil); errors.As(err, &se) {
 		// Not the neighbour's doing: this node cannot write (a full disk,
 		// a damaged store). Its owner must hear of it.
 		m.log.Error("link closed: failed to store what the neighbour sent", "addr", addr, "err", err)
 	} else {
-		m.log.Info("link closed", "addr", addr, "err", err)
+		m.log.Info("link closed", "addr", addr, "envelopes_sent", st.EnvelopesSent, "envelopes_received", st.EnvelopesReceived, "err", err)
 	}
 	if errors.Is(err, session.ErrProtocol) || errors.Is(err, link.ErrProtocol) {
 		m.penalise(hostOf(remote))

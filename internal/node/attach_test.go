@@ -273,6 +273,30 @@ func TestDuplicateChunkNotStoredTwice(t *testing.T) {
 	}
 }
 
+// TestOpenedIsNotAskedForAgain: once the file's message and chunks opened
+// here and their receipts left (which drops this node's copies), no link
+// asks a neighbour for them again. A relay that has not got the receipts
+// yet (a link died with them in the air) would send them for nothing: on a
+// flapping link, every chunk that came just before each flap
+// (TestFileSurvivesAFlappingLink in test/netns).
+func TestOpenedIsNotAskedForAgain(t *testing.T) {
+	f := sendTestFile(t, 100_000, "again")
+	ingestFrom(t, f.bob, "c", append([][]byte{f.msg}, f.chunks...)...)
+	if err := f.bob.ReleaseReceipts(true); err != nil {
+		t.Fatal(err)
+	}
+	ids := []envelope.ID{envelope.ComputeID(f.msg)}
+	for _, c := range f.chunks {
+		ids = append(ids, envelope.ComputeID(c))
+	}
+	if want, later := f.bob.Expect("a link", ids, nil, false); len(want)+len(later) > 0 {
+		t.Fatalf("after their receipts left, %d of the %d envelopes of the file are asked for again (%d later)", len(want), len(ids), len(later))
+	}
+	if a := attachmentOf(t, f.bob, f.sent.ID); !a.Complete {
+		t.Fatalf("the file is not complete: %+v", a)
+	}
+}
+
 // TestForgedChunkRefused: a chunk with the right tag but other bytes is
 // refused and leaves the transfer as it was; the genuine one still counts.
 func TestForgedChunkRefused(t *testing.T) {

@@ -68,6 +68,11 @@ type change struct {
 	rec     []byte // the stored record written
 	deleted bool
 	tag     *[envelope.TagSize]byte // a sealed envelope carried for others
+	// proven, if not 0, is the expiry of an envelope that id names and
+	// this node opened and receipted (releaseReceipt): nothing is written,
+	// it joins the envelopes proven delivered (n.delivered) once the
+	// transaction commits.
+	proven uint32
 }
 
 // expected lists the carried envelopes whose tags the index expects.
@@ -355,7 +360,12 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		n.clk.wrote(last)
 	}
 	var added []envelope.ID
+	var proven []provenEntry
 	for _, c := range n.journal {
+		if c.proven != 0 {
+			proven = append(proven, provenEntry{c.id, c.proven})
+			continue
+		}
 		if c.deleted {
 			n.inv.remove(c.id)
 			continue
@@ -369,6 +379,7 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 		n.inv.recent.put(c.id, c.rec)
 	}
 	n.journal = n.journal[:0]
+	n.delivered.add(proven, uint32(n.now().Unix()))
 	n.events.notify()
 	if len(added) > 0 && n.watch != nil {
 		n.watch(added)

@@ -48,6 +48,13 @@ func (n *Node) releaseReceipt(tx *store.Tx, r *envelope.Envelope) error {
 	if err := n.putEnvelope(tx, r.Marshal(), n.ownFlags()); err != nil {
 		return err
 	}
+	// Delivered, here: once this commits, no link asks a neighbour for it
+	// again (Expect). A neighbour that has not got the receipt yet — a link
+	// died with it in the air — still offers it, and without this a
+	// flapping link would fetch again every chunk of a file received just
+	// before it went down. Until the receipt leaves, my copy is held and
+	// wanted no more than a relay's (receipts wait as relays carry).
+	n.journal = append(n.journal, change{id: r.Target, proven: r.Expiry})
 	if hm, held := n.inv.m[r.Target]; held && !hm.own || n.written[r.Target] {
 		return n.deleteEnvelope(tx, r.Target)
 	}

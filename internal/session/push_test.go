@@ -57,3 +57,57 @@ func TestPushQueueIsBounded(t *testing.T) {
 		t.Fatalf("reconciliation sent %d of %d", got, n-MaxPushQueue)
 	}
 }
+
+// TestNextSkipsWhatWentAway: envelopes purged while they waited in the
+// queue (their receipt came) leave nothing to send, and Next takes the
+// next batch rather than returning no frames with envelopes still queued:
+// a writer that sees no frames sleeps until something wakes it. A relay's
+// link stalled so for a keepalive (10-20 s) after a flap, when the
+// recipient's receipts purged a batch of chunks queued for it
+// (TestFileSurvivesAFlappingLink in test/netns).
+func TestNextSkipsWhatWentAway(t *testing.T) {
+	const n = 3 * PullBatch
+	raws := make([][]byte, n)
+	ids := make([]envelope.ID, n)
+	for i := range raws {
+		raws[i] = fixedEnvelope(20_000 + i)
+		raws[i][1] = 5 // hop budget
+		ids[i] = envelope.ComputeID(raws[i])
+	}
+	// The order in which they leave, from a session with nothing purged.
+	st := newMemStore(raws)
+	var order []envelope.ID
+	first := New(st, Config{})
+	first.enqueue(ids, queueBacklog)
+	for range 3 {
+		_, sent, err := first.Pull()
+		if err != nil || len(sent) != PullBatch {
+			t.Fatalf("Pull with nothing purged: %d envelopes, %v", len(sent), err)
+		}
+		order = append(order, sent...)
+	}
+	// The first two batches are purged while queued.
+	s := New(st, Config{})
+	s.enqueue(ids, queueBacklog)
+	gone := map[envelope.ID]bool{}
+	for _, id := range order[:2*PullBatch] {
+		delete(st.m, id)
+		gone[id] = true
+	}
+	frames, sent, err := s.Pull()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != PullBatch || len(sent) != PullBatch {
+		t.Fatalf("with %d of %d queued envelopes purged, Pull gave %d frames for %d envelopes, want the %d left",
+			2*PullBatch, n, len(frames), len(sent), PullBatch)
+	}
+	for _, id := range sent {
+		if gone[id] {
+			t.Fatalf("Pull sent %x, which was purged", id[:4])
+		}
+	}
+	if frames, sent, err := s.Pull(); err != nil || len(frames) != 0 || len(sent) != 0 || s.Queued() != 0 {
+		t.Fatalf("after the last batch: %d frames, %d envelopes, %d queued, %v; want nothing", len(frames), len(sent), s.Queued(), err)
+	}
+}

@@ -794,6 +794,24 @@ func (s *Session) PendingBytes() int {
 // envelopes among them. Envelopes that went away meanwhile, or have no hops
 // left, are skipped. No frames means nothing is queued.
 func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
+	for {
+		frames, sent, taken, err := s.next(max)
+		// A batch whose every envelope went away while it waited (purged by
+		// its receipt, as a recipient's receipts purge the chunks queued
+		// for it after a link came back) sends nothing: take the next
+		// batch, or the writer, seeing no frames, waits with envelopes
+		// still queued until something else wakes it (a keepalive, 10-20 s
+		// later).
+		if err != nil || len(frames) > 0 || taken == 0 {
+			return frames, sent, err
+		}
+	}
+}
+
+// next is one batch of Next; taken is how many envelopes it took from the
+// queue to send (each batch takes at least one, or the queue is empty or
+// held back).
+func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error) {
 	s.mu.Lock()
 	acks := append(wantFrames(s.wants), s.ackFrames()...)
 	s.wants = nil
@@ -837,11 +855,11 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	acks = appendSplit(acks, TypeHave, haves, MaxHave*haveSize)
 	s.mu.Unlock()
 	if len(ids) == 0 {
-		return acks, nil, nil
+		return acks, nil, 0, nil
 	}
 	outs, err := s.st.Forward(ids, func(id envelope.ID) bool { return claimed[id] })
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	frames := make([]Frame, 0, len(acks)+len(outs))
 	frames = append(frames, acks...)
@@ -876,7 +894,7 @@ func (s *Session) Next(max int) ([]Frame, []envelope.ID, error) {
 	frames = appendSplit(frames, TypeOffer, offers, MaxOffer*offerSize)
 	frames = appendSplit(frames, TypeReceiptOffer, receiptOffers, MaxReceiptOffer*receiptOfferSize)
 	s.stats.EnvelopesSent += len(sent)
-	return frames, sent, nil
+	return frames, sent, len(ids), nil
 }
 
 // ackFrames takes the acknowledgements waiting to leave, as frames.

@@ -35,6 +35,12 @@
 //     further; public posts without a valid stamp from a hostile neighbour
 //     are stored neither by the first relay nor beyond it, while honest
 //     envelopes cross that relay.
+//   - TestFileSurvivesAFlappingLink, TestFileFromTwoCarriers (files_test.go):
+//     a 20 MB file from A to C over A–B–C whose B–C link goes down (its
+//     connections destroyed, as a phone's OS does when its network goes) and
+//     up three times mid-transfer arrives byte-identical, each chunk crossing
+//     to C once; a file whose chunks two carriers hold half each completes
+//     at C, which shows it came from two carriers.
 //
 // The namespaces (named gvt-XXXXXXXX) carry only IPv4 link-local addresses
 // (169.254.0.0/16) and the kernel's IPv6 link-local ones, and are not
@@ -42,7 +48,7 @@
 // tests create (namespaces, veth pairs, processes, homes) is removed when
 // each test ends, whether it passed or not.
 //
-// The tests need root and iproute2 (`ip`, `tc` with the tbf qdisc); without them they are
+// The tests need root and iproute2 (`ip`, `tc` with the tbf qdisc, `ss` with -K); without them they are
 // skipped, unless the environment variable CI is "true", where they fail
 // instead so they cannot silently stop running. They build the grapevine
 // binary once per run. Run them with:

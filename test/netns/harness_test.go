@@ -69,7 +69,7 @@ func requireNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "network namespaces need root")
 	}
-	for _, tool := range []string{"ip", "tc"} {
+	for _, tool := range []string{"ip", "tc", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			skipOrFail(t, "network namespaces need iproute2's %s: %v", tool, err)
 		}
