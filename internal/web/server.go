@@ -54,8 +54,9 @@ const DefaultAddr = "127.0.0.1:7343"
 const CookieName = "grapevine_session"
 
 // Settings are what `grapevine up` was started with, shown on the settings
-// page (they change with up's flags). Stealth, relaying, the quota and
-// retention change in the page itself (the API's /v1/settings).
+// page (they change with up's flags). Stealth, relaying, the relay and
+// chunk quotas, the file limit and retention change in the page itself (the
+// API's /v1/settings).
 type Settings struct {
 	Listen    string   `json:"listen"`
 	Peers     []string `json:"peers"`

@@ -1500,7 +1500,20 @@ async function pageSettings(root) {
   const stealth = check('set-stealth', 'Stealth: send nothing on the LAN unasked (no beacons: neighbours do not find this node, nor it them; it links with its peers and whoever dials it)', node.stealth);
   const retention = h('input', { type: 'text', id: 'set-retention', value: node.retention, autocomplete: 'off', spellcheck: 'false',
     'aria-describedby': 'set-retention-hint' });
-  const fields = { relay_quota: quota, retention };
+  // Files: the largest one sent or fetched, and the pool for chunks of
+  // others' files (a size, 0, or relay: as much as the relay quota).
+  const fileLimit = h('input', { type: 'text', id: 'set-file-limit', value: sizeText(node.file_limit), autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-file-limit-hint' });
+  const chunkText = now => now.chunk_quota_of_relay ? 'relay' : sizeText(now.chunk_quota);
+  const chunkQuota = h('input', { type: 'text', id: 'set-chunk-quota', value: chunkText(node), autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-chunk-quota-hint' });
+  const chunkNow = h('span', { id: 'chunk-quota-now' });
+  const showChunkNow = now => {
+    chunkNow.textContent = now.chunk_quota === 0 ? 'Now none: no chunks are carried for others. '
+      : 'Now ' + sizeText(now.chunk_quota) + (now.chunk_quota_of_relay ? ' (as the relay quota). ' : '. ');
+  };
+  showChunkNow(node);
+  const fields = { relay_quota: quota, retention, file_limit: fileLimit, chunk_quota: chunkQuota };
   const out = h('div', { id: 'settings-out', role: 'status' });
   const save = h('button', { id: 'save-settings', type: 'submit', text: 'Save' });
   const flagNote = () => node.flags && node.flags.length
@@ -1514,6 +1527,12 @@ async function pageSettings(root) {
     stealth,
     h('label', { for: 'set-retention', text: 'Retention' }), retention,
     h('p', { class: 'muted small', id: 'set-retention-hint', text: 'How long keys are kept and your envelopes live: 1d to 31d (or hours, 36h). A shorter one forgets older keys at once: mail written before it can no longer be opened.' }),
+    h('h2', { text: 'Files' }),
+    h('label', { for: 'set-file-limit', text: 'Largest file sent or fetched (file limit)' }), fileLimit,
+    h('p', { class: 'muted small', id: 'set-file-limit-hint', text: 'From 1MiB to 100MiB; 16MiB suits the mesh, more suits bundles and internet peers. A file over it arrives without its bytes, saying why.' }),
+    h('label', { for: 'set-chunk-quota', text: 'Space for chunks of others\u2019 files (chunk quota)' }), chunkQuota,
+    h('p', { class: 'muted small', id: 'set-chunk-quota-hint' }, chunkNow,
+      'A pool apart from the relay quota, so files never push texts out: a size, 0 for none, or relay for as much as the relay quota.'),
     flags, h('p', { class: 'row' }, save), out);
   form.addEventListener('submit', async e => {
     e.preventDefault();
@@ -1522,10 +1541,14 @@ async function pageSettings(root) {
     out.replaceChildren(h('p', { class: 'muted', text: 'Saving…' }));
     try {
       const now = await api('PUT', '/v1/settings', { relay: relay.querySelector('input').checked, relay_quota: quota.value.trim(),
-        stealth: stealth.querySelector('input').checked, retention: retention.value.trim() });
+        stealth: stealth.querySelector('input').checked, retention: retention.value.trim(),
+        file_limit: fileLimit.value.trim(), chunk_quota: chunkQuota.value.trim() });
       Object.assign(node, now);
       quota.value = sizeText(now.relay_quota);
       retention.value = now.retention;
+      fileLimit.value = sizeText(now.file_limit);
+      chunkQuota.value = chunkText(now);
+      showChunkNow(now);
       out.replaceChildren(h('p', { class: 'match', text: 'Saved. The node runs with it now, and keeps it after a restart.' }));
       root.dataset.saved = String((Number(root.dataset.saved) || 0) + 1);
     } catch (err) {
