@@ -780,42 +780,59 @@ function fileURL(id, download) { return '/ui/files/' + encodeURIComponent(id) + 
 // again).
 function fileKey(m) {
   const a = m.attachment;
-  return a ? [m.status, a.have, a.chunks, a.sources || 0, a.complete, a.refused || ''].join('/') : '';
+  return a ? [m.status, a.have, a.chunks, a.sources || 0, a.carried || 0, a.complete, a.kept || false, a.refused || ''].join('/') : '';
 }
-// fileState says honestly where a file is: for one I sent, the message's
-// status, delivered only once every chunk's receipt came back; for one sent
-// to me, receiving until every chunk is held and verified.
+// fileState says honestly where a file is, and how far it has come (done
+// of total, for the progress bar). One I sent to a contact is queued until
+// a neighbour took one of its chunks, carried while chunks leave and their
+// receipts come back (a chunk delivered was carried, if only in a bundle),
+// delivered only once every chunk's receipt came back. A group's members
+// send no receipts: of a post's file nothing more is known than that it
+// was posted. One sent to me is receiving until every chunk is held and
+// verified.
 function fileState(m) {
   const a = m.attachment;
-  if (m.direction === 'out') {
-    const word = { queued: 'queued', carried: 'carried', delivered: 'delivered', expired: 'expired' }[m.status] || m.status;
-    return { word, text: a.have + ' of ' + a.chunks + ' chunks delivered' };
+  const of = a.chunks === 1 ? ' chunk' : ' chunks';
+  if (m.direction === 'out' && !m.status) {
+    return { word: 'posted', text: a.chunks + of + ', carried until they expire (group members send no receipts)', done: a.chunks };
   }
-  if (a.refused) return { word: 'not fetched', text: a.refused };
-  if (a.complete) return { word: 'complete', text: a.chunks + ' of ' + a.chunks + ' chunks' };
+  if (m.direction === 'out') {
+    const carried = Math.min(a.chunks, Math.max(a.carried || 0, a.have));
+    switch (m.status) {
+      case 'delivered': return { word: 'delivered', text: a.chunks + ' of ' + a.chunks + of + ' delivered', done: a.chunks };
+      case 'expired': return { word: 'expired', text: a.have + ' of ' + a.chunks + of + ' delivered before it expired', done: a.have };
+    }
+    if (!carried) return { word: 'queued', text: '0 of ' + a.chunks + of + ' carried: waiting for a neighbour or a bundle', done: 0 };
+    return { word: 'carried', text: carried + ' of ' + a.chunks + of + ' carried, ' + a.have + ' delivered', done: carried };
+  }
+  if (a.refused) return { word: 'not fetched', text: a.refused, done: 0 };
+  if (a.complete) return { word: 'complete', text: a.chunks + ' of ' + a.chunks + of, done: a.chunks };
   const from = a.sources ? ' from ' + a.sources + (a.sources === 1 ? ' carrier' : ' carriers') : '';
-  return { word: 'receiving', text: a.have + ' of ' + a.chunks + ' chunks' + from };
+  return { word: 'receiving', text: a.have + ' of ' + a.chunks + of + from, done: a.have };
 }
 // attachmentEl shows a message's file: name, type, size, how far it has
 // come; once a file sent to me is complete, a photo inline, a voice note in
-// a player, anything else behind a Download button. Its name is text.
+// a player, anything else behind a Download button. A photo or voice note I
+// sent shows at once, as it was sent (kept by my node: a photo re-encoded,
+// without its metadata). Its name is text.
 function attachmentEl(m) {
   const a = m.attachment;
   const st = fileState(m);
   const done = m.direction === 'in' && a.complete;
+  const shown = done || (m.direction === 'out' && a.kept);
   const el = h('div', { class: 'attachment', 'data-file-state': st.word, 'data-media-type': a.media_type });
-  if (done && PHOTO_TYPES.has(a.media_type)) {
+  if (shown && PHOTO_TYPES.has(a.media_type)) {
     append(el, h('a', { href: fileURL(m.id), target: '_blank', rel: 'noopener' },
-      h('img', { class: 'photo', src: fileURL(m.id), alt: 'Photo: ' + a.name, loading: 'lazy' })));
-  } else if (done && AUDIO_TYPES.has(a.media_type)) {
+      h('img', { class: 'photo', src: fileURL(m.id), alt: (m.direction === 'out' ? 'Photo sent: ' : 'Photo: ') + a.name, loading: 'lazy' })));
+  } else if (shown && AUDIO_TYPES.has(a.media_type)) {
     append(el, audioEl(fileURL(m.id), a.name));
   }
   append(el, h('div', { class: 'file-head' },
     h('span', { class: 'file-icon', 'aria-hidden': 'true', text: AUDIO_TYPES.has(a.media_type) ? '🎤' : PHOTO_TYPES.has(a.media_type) ? '🖼' : '📎' }),
     h('span', { class: 'file-name name', text: a.name || 'file' }),
     h('span', { class: 'muted small', text: a.media_type + ' · ' + fmtBytes(a.size) })));
-  if (!done || a.refused) {
-    append(el, h('progress', { class: 'file-progress', max: Math.max(1, a.chunks), value: a.chunks ? a.have : 1,
+  if ((!done || a.refused) && st.word !== 'posted') {
+    append(el, h('progress', { class: 'file-progress', max: Math.max(1, a.chunks), value: st.done,
       'aria-label': st.word + ': ' + st.text }));
   }
   append(el, h('div', { class: 'muted small file-status' }, h('span', { class: 'file-word', text: st.word }), ' · ' + st.text));
