@@ -85,8 +85,9 @@ type Server struct {
 	mux    *http.ServeMux
 
 	mu       sync.Mutex
-	sessions map[string]bool // cookie values handed out
-	n        *node.Node      // nil while locked
+	sessions map[string]bool   // cookie values handed out
+	exports  map[string]string // bundles written for the page, by download token: their directory (bundles.go)
+	n        *node.Node        // nil while locked
 	m        api.Mesh
 	api      http.Handler
 	unlock   Unlocker // set while locked
@@ -113,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, sessions: map[string]bool{}, unlocked: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log, sessions: map[string]bool{}, exports: map[string]string{}, unlocked: make(chan struct{})}
 	s.secret = s.random()
 	s.routes()
 	return s, nil
@@ -209,6 +210,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for range n {
 		<-errc
 	}
+	s.dropExports()
 	return err
 }
 
@@ -353,6 +355,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /ui/qr.svg", s.needAuth(s.qrSVG))
 	mux.HandleFunc("POST /ui/qr/decode", s.needAuth(s.qrDecode))
 	mux.HandleFunc("GET /ui/export", s.withNode(s.export))
+	mux.HandleFunc("POST /ui/export", s.withNode(s.exportStreamed))
+	mux.HandleFunc("GET /ui/export/{token}", s.withNode(s.exportDownload))
 	mux.HandleFunc("POST /ui/import", s.withNode(s.importBundle))
 	mux.HandleFunc("GET /ui/files/{id}", s.withNode(s.serveFile))
 	mux.HandleFunc("POST /ui/files/send", s.withNode(s.sendFile))

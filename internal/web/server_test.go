@@ -264,6 +264,51 @@ func TestBundleDownloadAndUpload(t *testing.T) {
 	}
 }
 
+// TestBundleProgressStreams: asked for progress, the page's export and
+// import answer with the node's progress events and then the result; the
+// bundle written is downloaded once, then is gone (and its directory with
+// it); an import of garbage ends with the error event.
+func TestBundleProgressStreams(t *testing.T) {
+	f := newFixture(t, false)
+	bob, _ := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
+	defer bob.Close()
+	self, _ := bob.Self()
+	if _, err := f.n.AddContact(self.Link, ""); err != nil {
+		t.Fatal(err)
+	}
+	stream := map[string]string{"Accept": "text/event-stream"}
+	resp, body := f.do(t, "POST", "/ui/export", nil, stream)
+	dl := resp.Header.Get("X-Grapevine-Download")
+	if resp.StatusCode != 200 || !strings.HasPrefix(dl, "/ui/export/") || !strings.Contains(body, "event: progress\n") ||
+		!strings.Contains(body, "event: result\ndata: {\"path\":") || !strings.Contains(body, `"count":1}`) {
+		t.Fatalf("streamed export: %s %v\n%s", resp.Status, resp.Header, body)
+	}
+	resp, bundle := f.do(t, "GET", dl, nil, nil)
+	if resp.StatusCode != 200 || len(bundle) == 0 || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") {
+		t.Fatalf("download: %s %v", resp.Status, resp.Header)
+	}
+	if resp, _ := f.do(t, "GET", dl, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("a second download: %s", resp.Status)
+	}
+	f.s.mu.Lock()
+	left := len(f.s.exports)
+	f.s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d exports left after the download", left)
+	}
+
+	g := newFixture(t, true)
+	g.s.SetNode(bob, nil)
+	resp, body = g.do(t, "POST", "/ui/import", strings.NewReader(bundle), stream)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"done":true`) || !strings.Contains(body, "event: result\n") || !strings.Contains(body, `"requests":1`) {
+		t.Fatalf("streamed import: %s\n%s", resp.Status, body)
+	}
+	resp, body = g.do(t, "POST", "/ui/import", strings.NewReader("garbage"), stream)
+	if resp.StatusCode != 200 || !strings.Contains(body, "event: error\ndata: {\"status\":400,") {
+		t.Fatalf("streamed import of garbage: %s\n%s", resp.Status, body)
+	}
+}
+
 func TestUnlock(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "h")
 	n, err := node.Init(home, []byte("right"), "Dana", node.DefaultConfig, node.Options{KDF: store.TestKDF()})

@@ -50,14 +50,54 @@ async function api(method, path, body) {
   if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText, data && data.field);
   return data;
 }
-async function upload(path, blob, type, onProgress, timeoutMs) {
+// sseReader returns a function that takes a server-sent event stream's
+// text as it comes and calls fn(type, data) for each whole event (data is
+// JSON). What fn throws, the function throws.
+function sseReader(fn) {
+  let buf = '';
+  return text => {
+    buf += text;
+    for (let i; (i = buf.indexOf('\n\n')) >= 0;) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let type = 'message', data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) type = line.slice(6).trim();
+        else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(5).replace(/^ /, '');
+      }
+      if (data) fn(type, JSON.parse(data));
+    }
+  };
+}
+// upload posts blob, calling onProgress(sent, total) as it goes up. With
+// onEvent, the node's answer is a stream of its progress (the API's
+// progress events, internal/api/progress.go): onEvent(type, data) is called
+// with each, and the upload resolves with the result event's data.
+async function upload(path, blob, type, onProgress, timeoutMs, onEvent) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
     if (timeoutMs) xhr.timeout = timeoutMs;
     xhr.setRequestHeader('Content-Type', type || 'application/octet-stream');
     if (onProgress) xhr.upload.addEventListener('progress', e => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
+    let result = null, failure = null, seen = 0;
+    const feed = onEvent && sseReader((t, d) => {
+      if (t === 'result') result = d;
+      else if (t === 'error') failure = new APIError(d.status, d.code, d.error, d.field);
+      else onEvent(t, d);
+    });
+    const more = () => { feed(xhr.responseText.slice(seen)); seen = xhr.responseText.length; };
+    if (feed) {
+      xhr.setRequestHeader('Accept', 'text/event-stream');
+      xhr.addEventListener('progress', more);
+    }
     xhr.addEventListener('load', () => {
+      if (feed && xhr.status === 200) {
+        more();
+        if (failure || !result) reject(failure || new APIError(0, 'cut', 'the node stopped before it answered'));
+        else resolve(result);
+        return;
+      }
       let data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
       if (xhr.status === 200) resolve(data);
@@ -1435,55 +1475,96 @@ function hood(peers) {
 
 // ---- pages: bundles --------------------------------------------------------
 
+// bundleProgress shows the node's progress of an export or import (the
+// API's progress events) on a bar and in words.
+function bundleProgress(bar, status, verb, p) {
+  bar.max = p.total_bytes || 1;
+  bar.value = Math.min(p.bytes, bar.max);
+  const pct = p.total_bytes ? Math.floor(Math.min(p.bytes, p.total_bytes) * 100 / p.total_bytes) : 100;
+  status.textContent = verb + ': ' + pct + ' % · ' + p.envelopes + (p.total_envelopes ? ' of ' + p.total_envelopes : '') +
+    ' envelopes · ' + fmtBytes(p.bytes) + ' of ' + fmtBytes(p.total_bytes);
+  status.dataset.percent = String(pct);
+  status.dataset.steps = String((Number(status.dataset.steps) || 0) + 1);
+}
+
 async function pageBundles(root) {
   const exProg = h('progress', { max: 1, value: 0, hidden: true, id: 'export-progress' });
+  const exStatus = h('p', { class: 'muted small', id: 'export-status', role: 'status' });
   const exOut = h('div');
   const exBtn = h('button', { id: 'export', text: 'Export a bundle' });
   exBtn.addEventListener('click', async () => {
     exBtn.disabled = true; exProg.hidden = false; exProg.removeAttribute('value');
+    exOut.replaceChildren();
+    exStatus.textContent = 'Writing the bundle…';
+    delete exStatus.dataset.steps;
     try {
-      const res = await fetch('/ui/export', { credentials: 'same-origin' });
+      // The node writes the bundle, saying how far it has come; then the
+      // page downloads it.
+      const res = await fetch('/ui/export', { method: 'POST', credentials: 'same-origin', headers: { Accept: 'text/event-stream' } });
       if (!res.ok) throw new Error((await res.json()).error);
-      const total = Number(res.headers.get('Content-Length')) || 0;
-      const count = res.headers.get('X-Grapevine-Envelopes');
-      const name = (res.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
-      const reader = res.body.getReader();
+      let result = null;
+      const feed = sseReader((t, d) => {
+        if (t === 'progress') bundleProgress(exProg, exStatus, 'Writing', d);
+        else if (t === 'result') result = d;
+        else if (t === 'error') throw new APIError(d.status, d.code, d.error);
+      });
+      const events = res.body.getReader(), dec = new TextDecoder();
+      for (;;) {
+        const { done, value } = await events.read();
+        if (done) break;
+        feed(dec.decode(value, { stream: true }));
+      }
+      if (!result) throw new Error('the node stopped before the bundle was written');
+      const dl = await fetch(res.headers.get('X-Grapevine-Download'), { credentials: 'same-origin' });
+      if (!dl.ok) throw new Error((await dl.json()).error);
+      const total = Number(dl.headers.get('Content-Length')) || 0;
+      const name = (dl.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const reader = dl.body.getReader();
       const parts = []; let got = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         parts.push(value); got += value.length;
-        if (total) { exProg.max = total; exProg.value = got; }
+        if (total) { exProg.max = total; exProg.value = got; exStatus.textContent = 'Downloading: ' + fmtBytes(got) + ' of ' + fmtBytes(total); }
       }
       const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
       const a = h('a', { href: '#/bundles', id: 'export-link', download: name ? name[1] : 'grapevine.gvb', text: 'Save the bundle again' });
       a.href = url;
-      exOut.replaceChildren(h('p', { class: 'match', text: count + ' envelopes, ' + fmtBytes(got) + '. ' }), a);
+      exStatus.textContent = '';
+      exOut.replaceChildren(h('p', { class: 'match', text: result.count + ' envelopes, ' + fmtBytes(got) + '. ' }), a);
       a.click();
-    } catch (e) { exOut.replaceChildren(errorBox(e)); } finally { exBtn.disabled = false; }
+    } catch (e) { exStatus.textContent = ''; exOut.replaceChildren(errorBox(e)); } finally { exBtn.disabled = false; }
   });
   const file = h('input', { type: 'file', id: 'import-file', accept: '.gvb,application/octet-stream' });
   const imProg = h('progress', { max: 1, value: 0, hidden: true, id: 'import-progress' });
+  const imStatus = h('p', { class: 'muted small', id: 'import-status', role: 'status' });
   const imOut = h('div', { id: 'import-report' });
   file.addEventListener('change', async () => {
     const f = file.files[0];
     if (!f) return;
     imProg.hidden = false; imProg.max = f.size || 1; imProg.value = 0;
+    imOut.replaceChildren();
+    delete imStatus.dataset.steps;
     try {
-      const rep = await upload('/ui/import', f, 'application/octet-stream', (n, t) => { imProg.max = t; imProg.value = n; });
+      // Up to the node, then into it, each with its progress.
+      const rep = await upload('/ui/import', f, 'application/octet-stream', (n, t) => {
+        imProg.max = t; imProg.value = n;
+        imStatus.textContent = 'Uploading: ' + fmtBytes(n) + ' of ' + fmtBytes(t);
+      }, 0, (t, d) => { if (t === 'progress') bundleProgress(imProg, imStatus, 'Importing', d); });
       const rows = [['envelopes read', rep.received], ['new messages for you', rep.messages], ['contact requests', rep.requests],
         ['waiting in requests', rep.request_messages], ['of yours now delivered', rep.delivered], ['to carry for others', rep.new],
         ['receipts to carry', rep.receipts], ['already held', rep.duplicate], ['expired', rep.expired], ['invalid', rep.invalid]];
-      imOut.replaceChildren(h('p', { class: 'match', text: 'Imported ' + f.name + '.' }),
+      // append, not replaceChildren, which would write a null as "null".
+      append(imOut, h('p', { class: 'match', text: 'Imported ' + f.name + '.' }),
         h('dl', { class: 'kv' }, rows.filter(([, v]) => v).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v) })])),
         rep.complete ? null : h('p', { class: 'mismatch', text: 'The bundle was damaged or cut short; every intact envelope was taken.' }));
-    } catch (e) { imOut.replaceChildren(errorBox(e)); }
+    } catch (e) { imStatus.textContent = ''; imOut.replaceChildren(errorBox(e)); }
     file.value = '';
   });
   append(root, h('h1', { text: 'Bundles' }),
     h('p', { class: 'muted', text: 'Where there is no network, a USB stick carries mail: export a bundle here, import it on the next device. Whoever carries it cannot read it.' }),
-    h('div', { class: 'card' }, h('h2', { text: 'Export' }), h('p', { class: 'small', text: 'Everything this node holds: your mail, receipts, what it carries for others.' }), exBtn, exProg, exOut),
-    h('div', { class: 'card' }, h('h2', { text: 'Import' }), h('label', { for: 'import-file', text: 'Choose a bundle file (.gvb)' }), file, imProg, imOut));
+    h('div', { class: 'card' }, h('h2', { text: 'Export' }), h('p', { class: 'small', text: 'Everything this node holds: your mail, receipts, what it carries for others.' }), exBtn, exProg, exStatus, exOut),
+    h('div', { class: 'card' }, h('h2', { text: 'Import' }), h('label', { for: 'import-file', text: 'Choose a bundle file (.gvb)' }), file, imProg, imStatus, imOut));
 }
 
 // ---- pages: settings -------------------------------------------------------
