@@ -18,23 +18,8 @@ import (
 // reaches 100 %, and still print what they did. (bundles.txtar: no bar when
 // stderr is not a terminal.)
 func TestProgressOnTerminal(t *testing.T) {
-	dir := t.TempDir()
-	alice, bob := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
 	const pass = "progress on a terminal"
-	grapevine(t, pass, "--home", alice, "init", "--name", "Alice")
-	grapevine(t, pass, "--home", bob, "init", "--name", "Bob")
-	var id struct{ Link string }
-	if err := json.Unmarshal([]byte(grapevine(t, pass, "--home", bob, "id", "--json")), &id); err != nil {
-		t.Fatal(err)
-	}
-	grapevine(t, pass, "--home", alice, "contacts", "add", id.Link)
-	file := filepath.Join(dir, "big.bin")
-	data := make([]byte, 3<<20)
-	rand.Read(data)
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	grapevine(t, pass, "--home", alice, "send", "Bob", "--file", file)
+	dir, alice, bob := fileForBob(t, pass)
 
 	bundle := filepath.Join(dir, "a.gvb")
 	s := startOnTerminal(t, "--home", alice, "export", bundle)
@@ -62,6 +47,30 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 }
 
+// fileForBob makes the homes of Alice and Bob in a new directory, Bob a
+// contact of Alice's, and has Alice send him a file of 3 MiB (about a
+// hundred chunks), which waits in her outbox.
+func fileForBob(t *testing.T, pass string) (dir, alice, bob string) {
+	t.Helper()
+	dir = t.TempDir()
+	alice, bob = filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
+	grapevine(t, pass, "--home", alice, "init", "--name", "Alice")
+	grapevine(t, pass, "--home", bob, "init", "--name", "Bob")
+	var id struct{ Link string }
+	if err := json.Unmarshal([]byte(grapevine(t, pass, "--home", bob, "id", "--json")), &id); err != nil {
+		t.Fatal(err)
+	}
+	grapevine(t, pass, "--home", alice, "contacts", "add", id.Link)
+	file := filepath.Join(dir, "big.bin")
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	grapevine(t, pass, "--home", alice, "send", "Bob", "--file", file)
+	return dir, alice, bob
+}
+
 // grapevine runs grapevine with the passphrase in its environment, not on
 // a terminal, and returns its standard output.
 func grapevine(t *testing.T, pass string, args ...string) string {
@@ -81,23 +90,8 @@ func grapevine(t *testing.T, pass string, args ...string) string {
 // bundle of about a hundred chunks, it advances through many percentages
 // in order to 100 %, and the command prints what was done.
 func TestProgressThroughRunningNode(t *testing.T) {
-	dir := t.TempDir()
-	alice, bob := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
 	const pass = "progress through a running node"
-	grapevine(t, pass, "--home", alice, "init", "--name", "Alice")
-	grapevine(t, pass, "--home", bob, "init", "--name", "Bob")
-	var id struct{ Link string }
-	if err := json.Unmarshal([]byte(grapevine(t, pass, "--home", bob, "id", "--json")), &id); err != nil {
-		t.Fatal(err)
-	}
-	grapevine(t, pass, "--home", alice, "contacts", "add", id.Link)
-	file := filepath.Join(dir, "big.bin")
-	data := make([]byte, 3<<20)
-	rand.Read(data)
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	grapevine(t, pass, "--home", alice, "send", "Bob", "--file", file)
+	dir, alice, bob := fileForBob(t, pass)
 	runNode(t, pass, alice)
 	runNode(t, pass, bob)
 

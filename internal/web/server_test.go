@@ -238,14 +238,25 @@ func TestQRRoundTrip(t *testing.T) {
 	}
 }
 
-func TestBundleDownloadAndUpload(t *testing.T) {
-	f := newFixture(t, false)
-	bob, _ := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
-	defer bob.Close()
+// contactBob makes a node, Bob, in memory, and adds him as a contact of
+// f's node: its bundle then holds the request.
+func contactBob(t *testing.T, f *fixture) *node.Node {
+	t.Helper()
+	bob, err := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
 	self, _ := bob.Self()
 	if _, err := f.n.AddContact(self.Link, ""); err != nil {
 		t.Fatal(err)
 	}
+	return bob
+}
+
+func TestBundleDownloadAndUpload(t *testing.T) {
+	f := newFixture(t, false)
+	bob := contactBob(t, f)
 	resp, bundle := f.do(t, "GET", "/ui/export", nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Grapevine-Envelopes") != "1" ||
 		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") {
@@ -270,12 +281,7 @@ func TestBundleDownloadAndUpload(t *testing.T) {
 // it); an import of garbage ends with the error event.
 func TestBundleProgressStreams(t *testing.T) {
 	f := newFixture(t, false)
-	bob, _ := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
-	defer bob.Close()
-	self, _ := bob.Self()
-	if _, err := f.n.AddContact(self.Link, ""); err != nil {
-		t.Fatal(err)
-	}
+	bob := contactBob(t, f)
 	stream := map[string]string{"Accept": "text/event-stream"}
 	resp, body := f.do(t, "POST", "/ui/export", nil, stream)
 	dl := resp.Header.Get("X-Grapevine-Download")
