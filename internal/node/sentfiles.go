@@ -3,11 +3,11 @@ package node
 // The photos and voice notes I sent, kept to be shown (SPEC §16.10). A file
 // I send leaves as chunks of my outbox, which receipts purge as they come
 // back: once delivered, nothing of it would be left to show me. So a photo
-// or voice note — what a user interface shows in the conversation — is kept
-// as it was sent (a photo re-encoded, without its metadata: never the
-// original file), sealed in the store with its message, and goes when the
-// message does. Other files are not kept: the sender has them already, and
-// they may be large.
+// or voice note — what a user interface shows in the conversation — is
+// kept as it was sent (a photo re-encoded, without its metadata: never the
+// original file, unless the user sent it as a file), sealed in the store
+// with its message, and goes when the message does. Other files are not
+// kept: the sender has them already, and they may be large.
 
 import (
 	"fmt"
