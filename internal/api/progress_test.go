@@ -40,6 +40,9 @@ func TestStreamedProgress(t *testing.T) {
 	record := func(p node.Progress) { steps = append(steps, p) }
 	check := func(what string, envelopes int) {
 		t.Helper()
+		if len(steps) == 0 {
+			t.Fatalf("%s: no progress", what)
+		}
 		last := steps[len(steps)-1]
 		if len(steps) < 50 || len(steps) > 102 || !last.Done || last.Envelopes != envelopes || last.Bytes != last.TotalBytes {
 			t.Fatalf("%s: %d progress events, the last %+v (want 50 to 102, Done with %d envelopes)", what, len(steps), last, envelopes)
