@@ -624,16 +624,13 @@ func (c *cli) importCmd() *cobra.Command {
 	return cmd
 }
 
-// importFile imports path, with a progress bar when the store is opened
-// here. A running node imports in one synchronous API call, which reports
-// no progress (the bar of ExportOptions is not sent either).
+// importFile imports path, with a progress bar on a terminal: a running
+// node streams its progress (api.Client.ImportFileWith), as it does an
+// export's.
 func (c *cli) importFile(ctx context.Context, n api.Core, path string) (node.ImportReport, error) {
-	if l, ok := n.(api.Local); ok {
-		show, end := c.progress("Importing")
-		defer end()
-		return l.N.ImportFileWith(ctx, path, node.ImportOptions{Progress: show})
-	}
-	return n.ImportFile(ctx, path)
+	show, end := c.progress("Importing")
+	defer end()
+	return n.ImportFileWith(ctx, path, node.ImportOptions{Progress: show})
 }
 
 func (c *cli) printImport(path string, r node.ImportReport) {

@@ -14,8 +14,9 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
-// redrawEvery bounds how often the bar is redrawn: progress comes per
-// envelope, thousands a second, and a terminal need not show each.
+// redrawEvery bounds how often the bar is redrawn while its percentage
+// stays: progress comes per envelope, thousands a second, and a terminal
+// need not show each. A new percentage is drawn at once (at most 100 times).
 const redrawEvery = 100 * time.Millisecond
 
 // progressBar draws node.Progress as one line, redrawn in place.
@@ -24,6 +25,7 @@ type progressBar struct {
 	verb  string // "Exporting", "Importing"
 	start time.Time
 	drawn time.Time // when it was last drawn
+	pct   int       // the percentage drawn
 	open  bool      // drawn, and not yet at its end
 }
 
@@ -41,10 +43,11 @@ func (c *cli) progress(verb string) (show func(node.Progress), end func()) {
 
 func (b *progressBar) show(p node.Progress) {
 	now := time.Now()
-	if !p.Done && now.Sub(b.drawn) < redrawEvery {
+	pct := p.Percent()
+	if !p.Done && b.open && pct == b.pct && now.Sub(b.drawn) < redrawEvery {
 		return
 	}
-	b.drawn, b.open = now, !p.Done
+	b.drawn, b.pct, b.open = now, pct, !p.Done
 	// \r back to the line's start, \x1b[K clears what a longer line left.
 	fmt.Fprintf(b.w, "\r%s\x1b[K", progressLine(b.verb, p, now.Sub(b.start)))
 	if p.Done {
@@ -63,10 +66,7 @@ func (b *progressBar) end() {
 // the percentage, the envelopes (of how many, when known), the bytes of
 // their total and the rate.
 func progressLine(verb string, p node.Progress, elapsed time.Duration) string {
-	pct := 100
-	if p.TotalBytes > 0 {
-		pct = int(min(p.Bytes, p.TotalBytes) * 100 / p.TotalBytes)
-	}
+	pct := p.Percent()
 	envs := fmt.Sprintf("%d envelopes", p.Envelopes)
 	if p.TotalEnvelopes > 0 {
 		envs = fmt.Sprintf("%d of %d envelopes", p.Envelopes, p.TotalEnvelopes)

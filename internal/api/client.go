@@ -253,17 +253,30 @@ func (c *Client) ExportFile(ctx context.Context, path string, o node.ExportOptio
 	if err != nil {
 		return v, err
 	}
-	return v, c.do(ctx, http.MethodPost, "/v1/export", nil, ExportRequest{Path: abs, Replace: o.Replace}, &v)
+	req := ExportRequest{Path: abs, Replace: o.Replace}
+	if o.Progress != nil {
+		return v, c.streamed(ctx, "/v1/export", req, o.Progress, &v)
+	}
+	return v, c.do(ctx, http.MethodPost, "/v1/export", nil, req, &v)
 }
 
 // ImportFile has the node take in the bundle file at path (relative paths
 // are taken from the caller's working directory). Cancelling ctx stops the
 // import where it is: see node.ImportFile.
 func (c *Client) ImportFile(ctx context.Context, path string) (node.ImportReport, error) {
+	return c.ImportFileWith(ctx, path, node.ImportOptions{})
+}
+
+// ImportFileWith is ImportFile, reporting the node's progress as o asks
+// (progress.go).
+func (c *Client) ImportFileWith(ctx context.Context, path string, o node.ImportOptions) (node.ImportReport, error) {
 	var v node.ImportReport
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return v, err
+	}
+	if o.Progress != nil {
+		return v, c.streamed(ctx, "/v1/import", PathRequest{Path: abs}, o.Progress, &v)
 	}
 	return v, c.do(ctx, http.MethodPost, "/v1/import", nil, PathRequest{Path: abs}, &v)
 }
@@ -315,11 +328,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	r := io.LimitReader(resp.Body, maxResponse)
 	if resp.StatusCode != http.StatusOK {
-		var e ErrorResponse
-		if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
-			return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
-		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact, Field: e.Field}
+		return responseError(resp, r)
 	}
 	if out == nil {
 		return nil
@@ -328,6 +337,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("failed to read the node's answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// responseError reads the JSON error of a response that is not 200 OK from
+// r, its body.
+func responseError(resp *http.Response, r io.Reader) error {
+	var e ErrorResponse
+	if err := json.NewDecoder(r).Decode(&e); err != nil || e.Error == "" {
+		return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: "the node answered " + resp.Status}
+	}
+	return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Reason: e.Reason, Contact: e.Contact, Field: e.Field}
 }
 
 // unwrapURL drops the *url.Error wrapper, whose text repeats the made-up URL.

@@ -87,6 +87,22 @@ const maxEventLine = 64 << 10
 // for each. Comments and unknown fields are skipped; an event whose data is
 // not an Event is an error. It returns nil at the end of r.
 func ReadEvents(r io.Reader, fn func(Event) error) error {
+	return readSSE(r, func(typ string, data []byte) error {
+		var ev Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return fmt.Errorf("failed to decode an event: %w", err)
+		}
+		if typ != "" {
+			ev.Type = typ
+		}
+		return fn(ev)
+	})
+}
+
+// readSSE reads a server-sent event stream from r, calling fn with each
+// event's type ("" when it names none) and data. Comments, unknown fields
+// and events without data are skipped. It returns nil at the end of r.
+func readSSE(r io.Reader, fn func(typ string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxEventLine)
 	var typ string
@@ -99,16 +115,10 @@ func ReadEvents(r io.Reader, fn func(Event) error) error {
 				typ = ""
 				continue
 			}
-			var ev Event
-			if err := json.Unmarshal([]byte(data.String()), &ev); err != nil {
-				return fmt.Errorf("failed to decode an event: %w", err)
-			}
-			if typ != "" {
-				ev.Type = typ
-			}
+			t, d := typ, data.String()
 			typ = ""
 			data.Reset()
-			if err := fn(ev); err != nil {
+			if err := fn(t, []byte(d)); err != nil {
 				return err
 			}
 		case strings.HasPrefix(line, ":"): // comment

@@ -202,7 +202,7 @@ func (s *Server) routes() {
 		return list(s.n.Messages(r.URL.Query().Get("contact")))
 	})
 	s.handle("GET /v1/envelopes", func(*http.Request) (any, error) { return list(s.n.Envelopes()) })
-	s.handle("POST /v1/export", func(r *http.Request) (any, error) {
+	s.handleStreamed("POST /v1/export", func(r *http.Request) (func(func(node.Progress)) (any, error), error) {
 		req, err := decode[ExportRequest](r)
 		if err != nil {
 			return nil, err
@@ -211,10 +211,12 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		res, err := s.n.ExportFile(r.Context(), path, node.ExportOptions{Replace: req.Replace})
-		return res, fileError(err)
+		return func(progress func(node.Progress)) (any, error) {
+			res, err := s.n.ExportFile(r.Context(), path, node.ExportOptions{Replace: req.Replace, Progress: progress})
+			return res, fileError(err)
+		}, nil
 	})
-	s.handle("POST /v1/import", func(r *http.Request) (any, error) {
+	s.handleStreamed("POST /v1/import", func(r *http.Request) (func(func(node.Progress)) (any, error), error) {
 		req, err := decode[PathRequest](r)
 		if err != nil {
 			return nil, err
@@ -223,8 +225,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := s.n.ImportFile(r.Context(), path)
-		return rep, fileError(err)
+		return func(progress func(node.Progress)) (any, error) {
+			rep, err := s.n.ImportFileWith(r.Context(), path, node.ImportOptions{Progress: progress})
+			return rep, fileError(err)
+		}, nil
 	})
 	s.handle("GET /v1/peers", func(*http.Request) (any, error) {
 		var ps []mesh.PeerInfo
@@ -257,6 +261,10 @@ func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 		v, err := fn(r)
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		if st, ok := v.(streamed); ok { // progress.go
+			s.stream(w, r, st.run)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)

@@ -31,6 +31,7 @@ type Core interface {
 	Envelopes(ctx context.Context) ([]node.EnvelopeInfo, error)
 	ExportFile(ctx context.Context, path string, o node.ExportOptions) (node.ExportResult, error)
 	ImportFile(ctx context.Context, path string) (node.ImportReport, error)
+	ImportFileWith(ctx context.Context, path string, o node.ImportOptions) (node.ImportReport, error)
 	Stats(ctx context.Context) (node.Stats, error)
 	Settings(ctx context.Context) (Settings, error)
 	UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error)
@@ -155,6 +156,10 @@ func (l Local) ExportFile(ctx context.Context, path string, o node.ExportOptions
 
 func (l Local) ImportFile(ctx context.Context, path string) (node.ImportReport, error) {
 	return l.N.ImportFile(ctx, path)
+}
+
+func (l Local) ImportFileWith(ctx context.Context, path string, o node.ImportOptions) (node.ImportReport, error) {
+	return l.N.ImportFileWith(ctx, path, o)
 }
 
 func (l Local) Stats(ctx context.Context) (node.Stats, error) {

@@ -69,6 +69,10 @@ type fileRecord struct {
 	// back; Refused says why a file sent to me is not fetched.
 	Delivered int    `json:"delivered,omitempty"`
 	Refused   string `json:"refused,omitempty"`
+	// Kept says, for a file I sent, that its bytes are kept to be shown
+	// (sentfiles.go); Carried counts its chunks handed to a neighbour.
+	Kept    bool `json:"kept,omitempty"`
+	Carried int  `json:"carried,omitempty"`
 	// Manifest is kept for a file that waits for its sender to be accepted
 	// (startHeldFiles); once fetching starts, the transfer keeps it.
 	Manifest []byte `json:"manifest,omitempty"`
@@ -90,6 +94,12 @@ type Attachment struct {
 	Resumed  int    `json:"resumed,omitempty"`
 	Complete bool   `json:"complete"`
 	Refused  string `json:"refused,omitempty"`
+	// Kept says, of a photo or voice note I sent, that it is kept as sent
+	// (re-encoded, without its metadata): WriteAttachment writes it.
+	Kept bool `json:"kept,omitempty"`
+	// Carried is, for a file I sent to a contact, the chunks handed to at
+	// least one neighbour over a link (a room's file is not followed).
+	Carried int `json:"carried,omitempty"`
 }
 
 // Progress says "k of n chunks from s carriers" (or "delivered").
@@ -102,7 +112,7 @@ func (a *Attachment) Progress() string {
 }
 
 func (f *fileRecord) view() *Attachment {
-	return &Attachment{Name: f.Name, MediaType: f.MediaType, Size: f.Size, Chunks: f.Chunks, Refused: f.Refused}
+	return &Attachment{Name: f.Name, MediaType: f.MediaType, Size: f.Size, Chunks: f.Chunks, Refused: f.Refused, Kept: f.Kept}
 }
 
 // FileLimit is the largest file this node sends or fetches: the file_limit
@@ -231,9 +241,11 @@ func (n *Node) SendFileData(ref string, r io.ReaderAt, size int64, o SendFileOpt
 
 func (n *Node) sendFileWith(ref string, o SendFileOptions, read func(limit int64) ([]byte, string, string, error)) (Message, error) {
 	var msg Message
-	err := n.withFile(read, o, true, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
-		msg, err = n.sendFile(tx, ref, f, o.Caption, now)
-		return err
+	err := n.withFile(read, o, true, func(tx *store.Tx, f *attach.File, data []byte, now time.Time) (err error) {
+		if msg, err = n.sendFile(tx, ref, f, o.Caption, now); err != nil {
+			return err
+		}
+		return keepSent(tx, msg.ID, data, f.Manifest(), now.Add(n.cfg.History))
 	})
 	return msg, err
 }
@@ -253,9 +265,11 @@ func (n *Node) SendRoomFileData(roomRef string, r io.ReaderAt, size int64, o Sen
 
 func (n *Node) sendRoomFileWith(roomRef string, o SendFileOptions, read func(limit int64) ([]byte, string, string, error)) (RoomMessage, error) {
 	var msg RoomMessage
-	err := n.withFile(read, o, false, func(tx *store.Tx, f *attach.File, now time.Time) (err error) {
-		msg, err = n.sendRoomFile(tx, roomRef, f, o.Caption, now)
-		return err
+	err := n.withFile(read, o, false, func(tx *store.Tx, f *attach.File, data []byte, now time.Time) (err error) {
+		if msg, err = n.sendRoomFile(tx, roomRef, f, o.Caption, now); err != nil {
+			return err
+		}
+		return keepSent(tx, msg.ID, data, f.Manifest(), now.Add(n.cfg.History))
 	})
 	return msg, err
 }
@@ -276,8 +290,8 @@ func readData(r io.ReaderAt, size int64, o SendFileOptions, limit int64) ([]byte
 }
 
 // withFile reads and prepares the file (read), then calls send in a
-// transaction with the node locked.
-func (n *Node) withFile(read func(limit int64) ([]byte, string, string, error), o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, time.Time) error) error {
+// transaction with the node locked, with the file's bytes as sent.
+func (n *Node) withFile(read func(limit int64) ([]byte, string, string, error), o SendFileOptions, receipts bool, send func(*store.Tx, *attach.File, []byte, time.Time) error) error {
 	limit := n.FileLimit()
 	if o.Caption != "" && len(o.Caption) > MaxText {
 		return invalid(ReasonInvalidText, "the caption is %d bytes, limit %d", len(o.Caption), MaxText)
@@ -295,14 +309,13 @@ func (n *Node) withFile(read func(limit int64) ([]byte, string, string, error), 
 	if err != nil {
 		return fmt.Errorf("failed to prepare the file: %w", err)
 	}
-	return n.update(func(tx *store.Tx) error { return send(tx, f, now) })
+	return n.update(func(tx *store.Tx) error { return send(tx, f, data, now) })
 }
 
 func (n *Node) sendRoomFile(tx *store.Tx, roomRef string, f *attach.File, caption string, now time.Time) (RoomMessage, error) {
 	m := f.Manifest()
 	content := &Content{Type: TypeAttachment, Time: uint32(now.Unix()), Text: caption, Manifest: m.Marshal()}
-	file := &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}
-	msg, err := n.postRoom(tx, roomRef, content, file, now) // rooms.go
+	msg, err := n.postRoom(tx, roomRef, content, sentFileRecord(m), now) // rooms.go
 	if err != nil {
 		return msg, err
 	}
@@ -326,7 +339,7 @@ func (n *Node) sendFile(tx *store.Tx, ref string, f *attach.File, caption string
 	rec := messageRecord{ID: e.ID().String(), Contact: c.Fingerprint, Direction: "out", Text: caption,
 		Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry,
 		Session: c.Sessions[0].S.ID, Epoch: sent.Epoch, Prefixed: sent.Prefixed,
-		File: &fileRecord{Name: m.Name, MediaType: m.MediaType, Size: m.Size, Chunks: m.Chunks}}
+		File: sentFileRecord(m)}
 	if err := n.putChunks(tx, f, rec.ID, c.Fingerprint, now); err != nil {
 		return Message{}, err
 	}
@@ -377,6 +390,42 @@ func chunkDelivered(tx *store.Tx, parent string) error {
 	return putJSON(tx, colMessages, []byte(parent), &m, exp)
 }
 
+// chunksCarried counts, on the messages whose files they are, the chunks
+// of mine among ids (envelope IDs) that left over a link for the first
+// time: MarkCarried's, for a file's progress.
+func chunksCarried(tx *store.Tx, ids [][]byte) error {
+	parents := map[string]int{}
+	for _, key := range ids {
+		var c messageRecord
+		exp, ok, err := getJSONExpiry(tx, colSentChunks, key, &c)
+		if err != nil {
+			return err
+		}
+		if !ok || c.Status != StatusQueued {
+			continue
+		}
+		c.Status = StatusCarried
+		if err := putJSON(tx, colSentChunks, key, &c, exp); err != nil {
+			return err
+		}
+		parents[c.Parent]++
+	}
+	for parent, k := range parents {
+		var m messageRecord
+		exp, ok, err := getJSONExpiry(tx, colMessages, []byte(parent), &m)
+		if err != nil {
+			return err
+		}
+		if ok && m.File != nil {
+			m.File.Carried = min(m.File.Carried+k, m.File.Chunks)
+			if err := putJSON(tx, colMessages, []byte(parent), &m, exp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ReceivedAttachment is the file of a message or room post sent to me, with
 // how far it has come (for a caller that decides how to show it before it
 // asks for the bytes).
@@ -399,9 +448,13 @@ func (n *Node) ReceivedAttachment(messageID string) (*Attachment, error) {
 // read from the sealed store and checked against its manifest's Merkle root
 // before the first byte is written, as SaveAttachment checks it: for a
 // caller that passes the file on (the web UI serves it to the browser)
-// without it ever being on disk in the clear.
+// without it ever being on disk in the clear. Of a message I sent, it
+// writes the photo or voice note kept as it was sent (sentfiles.go).
 func (n *Node) WriteAttachment(messageID string, w io.Writer) (*Attachment, error) {
-	att, data, err := n.readFinished(messageID)
+	att, data, err := n.readSent(messageID) // a photo or voice note I sent
+	if att == nil && err == nil {
+		att, data, err = n.readFinished(messageID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,15 @@ type Progress struct {
 	Done           bool  `json:"done,omitempty"`
 }
 
+// Percent is how far p has come by its bytes, 0 to 100: 100 when there was
+// nothing to do.
+func (p Progress) Percent() int {
+	if p.TotalBytes <= 0 {
+		return 100
+	}
+	return int(min(p.Bytes, p.TotalBytes) * 100 / p.TotalBytes)
+}
+
 // report calls fn, if any, with p.
 func (p Progress) report(fn func(Progress)) {
 	if fn != nil {

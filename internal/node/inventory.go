@@ -819,12 +819,16 @@ func (n *Node) MarkCarried(ids []envelope.ID) error {
 	}
 	n.events.noteCarried(mine) // events.go: how many links took each
 	return n.update(func(tx *store.Tx) error {
+		var chunks [][]byte
 		for _, id := range mine {
 			var m messageRecord
 			key := []byte(id.String())
 			exp, ok, err := getJSONExpiry(tx, colMessages, key, &m)
 			if err != nil {
 				return err
+			}
+			if !ok && n.inv.m[id].chunk {
+				chunks = append(chunks, key)
 			}
 			if ok && m.Direction == "out" && m.Status == StatusQueued {
 				m.Status = StatusCarried
@@ -833,6 +837,6 @@ func (n *Node) MarkCarried(ids []envelope.ID) error {
 				}
 			}
 		}
-		return nil
+		return chunksCarried(tx, chunks) // attach.go: a file's progress
 	})
 }

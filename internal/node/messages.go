@@ -195,6 +195,7 @@ func (r *messageRecord) view(name string, now time.Time) Message {
 		m.Attachment = r.File.view()
 		if r.Direction == "out" {
 			m.Attachment.Have, m.Attachment.Complete = r.File.Delivered, r.File.Delivered >= r.File.Chunks
+			m.Attachment.Carried = r.File.Carried
 		}
 	}
 	return m
@@ -263,10 +264,14 @@ func (n *Node) Messages(ref string) ([]Message, error) {
 // proposed session.
 func deleteMessagesOf(tx *store.Tx, fp string, heldOnly bool) error {
 	var ids []string
+	kept := map[string]int{} // the chunks of the files I sent that are kept
 	err := tx.ForEach(colMessages, func(v []byte, _ time.Time) error {
 		var r messageRecord
 		if err := json.Unmarshal(v, &r); err == nil && r.Contact == fp && (r.Held || !heldOnly) {
 			ids = append(ids, r.ID)
+			if r.File != nil && r.File.Kept {
+				kept[r.ID] = r.File.Chunks
+			}
 		}
 		return nil
 	})
@@ -275,6 +280,9 @@ func deleteMessagesOf(tx *store.Tx, fp string, heldOnly bool) error {
 			return err
 		}
 		if err := deleteFile(tx, id); err != nil { // transfer.go
+			return err
+		}
+		if err := dropSent(tx, id, kept[id]); err != nil { // sentfiles.go
 			return err
 		}
 	}

@@ -80,8 +80,9 @@ func disposition(kind, name string) string {
 }
 
 // serveFile answers GET /ui/files/{id}: the finished file of a message or
-// post sent to me. ?download=1 asks for it as a download even when it
-// could be shown.
+// post sent to me, or the photo or voice note I sent, as it was sent (kept
+// by the node: a photo re-encoded, without its metadata). ?download=1 asks
+// for it as a download even when it could be shown.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, n *node.Node, _ api.Mesh) {
 	id := r.PathValue("id")
 	var buf bytes.Buffer

@@ -54,8 +54,9 @@ const DefaultAddr = "127.0.0.1:7343"
 const CookieName = "grapevine_session"
 
 // Settings are what `grapevine up` was started with, shown on the settings
-// page (they change with up's flags). Stealth, relaying, the quota and
-// retention change in the page itself (the API's /v1/settings).
+// page (they change with up's flags). Stealth, relaying, the relay and
+// chunk quotas, the file limit and retention change in the page itself (the
+// API's /v1/settings).
 type Settings struct {
 	Listen    string   `json:"listen"`
 	Peers     []string `json:"peers"`
@@ -84,8 +85,9 @@ type Server struct {
 	mux    *http.ServeMux
 
 	mu       sync.Mutex
-	sessions map[string]bool // cookie values handed out
-	n        *node.Node      // nil while locked
+	sessions map[string]bool   // cookie values handed out
+	exports  map[string]string // bundles written for the page, by download token: their directory (bundles.go)
+	n        *node.Node        // nil while locked
 	m        api.Mesh
 	api      http.Handler
 	unlock   Unlocker // set while locked
@@ -112,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, sessions: map[string]bool{}, unlocked: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log, sessions: map[string]bool{}, exports: map[string]string{}, unlocked: make(chan struct{})}
 	s.secret = s.random()
 	s.routes()
 	return s, nil
@@ -208,6 +210,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for range n {
 		<-errc
 	}
+	s.dropExports()
 	return err
 }
 
@@ -352,6 +355,8 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /ui/qr.svg", s.needAuth(s.qrSVG))
 	mux.HandleFunc("POST /ui/qr/decode", s.needAuth(s.qrDecode))
 	mux.HandleFunc("GET /ui/export", s.withNode(s.export))
+	mux.HandleFunc("POST /ui/export", s.withNode(s.exportStreamed))
+	mux.HandleFunc("GET /ui/export/{token}", s.withNode(s.exportDownload))
 	mux.HandleFunc("POST /ui/import", s.withNode(s.importBundle))
 	mux.HandleFunc("GET /ui/files/{id}", s.withNode(s.serveFile))
 	mux.HandleFunc("POST /ui/files/send", s.withNode(s.sendFile))

@@ -238,14 +238,25 @@ func TestQRRoundTrip(t *testing.T) {
 	}
 }
 
-func TestBundleDownloadAndUpload(t *testing.T) {
-	f := newFixture(t, false)
-	bob, _ := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
-	defer bob.Close()
+// contactBob makes a node, Bob, in memory, and adds him as a contact of
+// f's node: its bundle then holds the request.
+func contactBob(t *testing.T, f *fixture) *node.Node {
+	t.Helper()
+	bob, err := node.InitMemory("Bob", node.DefaultConfig, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
 	self, _ := bob.Self()
 	if _, err := f.n.AddContact(self.Link, ""); err != nil {
 		t.Fatal(err)
 	}
+	return bob
+}
+
+func TestBundleDownloadAndUpload(t *testing.T) {
+	f := newFixture(t, false)
+	bob := contactBob(t, f)
 	resp, bundle := f.do(t, "GET", "/ui/export", nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Grapevine-Envelopes") != "1" ||
 		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") {
@@ -261,6 +272,46 @@ func TestBundleDownloadAndUpload(t *testing.T) {
 	resp, body = g.do(t, "POST", "/ui/import", strings.NewReader("garbage"), nil)
 	if resp.StatusCode != 400 {
 		t.Fatalf("importing garbage: %s %s", resp.Status, body)
+	}
+}
+
+// TestBundleProgressStreams: asked for progress, the page's export and
+// import answer with the node's progress events and then the result; the
+// bundle written is downloaded once, then is gone (and its directory with
+// it); an import of garbage ends with the error event.
+func TestBundleProgressStreams(t *testing.T) {
+	f := newFixture(t, false)
+	bob := contactBob(t, f)
+	stream := map[string]string{"Accept": "text/event-stream"}
+	resp, body := f.do(t, "POST", "/ui/export", nil, stream)
+	dl := resp.Header.Get("X-Grapevine-Download")
+	if resp.StatusCode != 200 || !strings.HasPrefix(dl, "/ui/export/") || !strings.Contains(body, "event: progress\n") ||
+		!strings.Contains(body, "event: result\ndata: {\"path\":") || !strings.Contains(body, `"count":1}`) {
+		t.Fatalf("streamed export: %s %v\n%s", resp.Status, resp.Header, body)
+	}
+	resp, bundle := f.do(t, "GET", dl, nil, nil)
+	if resp.StatusCode != 200 || len(bundle) == 0 || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") {
+		t.Fatalf("download: %s %v", resp.Status, resp.Header)
+	}
+	if resp, _ := f.do(t, "GET", dl, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("a second download: %s", resp.Status)
+	}
+	f.s.mu.Lock()
+	left := len(f.s.exports)
+	f.s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d exports left after the download", left)
+	}
+
+	g := newFixture(t, true)
+	g.s.SetNode(bob, nil)
+	resp, body = g.do(t, "POST", "/ui/import", strings.NewReader(bundle), stream)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"done":true`) || !strings.Contains(body, "event: result\n") || !strings.Contains(body, `"requests":1`) {
+		t.Fatalf("streamed import: %s\n%s", resp.Status, body)
+	}
+	resp, body = g.do(t, "POST", "/ui/import", strings.NewReader("garbage"), stream)
+	if resp.StatusCode != 200 || !strings.Contains(body, "event: error\ndata: {\"status\":400,") {
+		t.Fatalf("streamed import of garbage: %s\n%s", resp.Status, body)
 	}
 }
 

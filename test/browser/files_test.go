@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,9 @@ import (
 // TestFilesPhotoVoiceNote: Alice and Bob, contacts, exchange files through
 // their web UIs alone. Alice sends a photo with a GPS position in its EXIF
 // from the compose area: Bob's page shows it inline, and the bytes it is
-// served have no APP1 segment. Alice records a voice note with push-to-talk
+// served have no APP1 segment; Alice's page shows it too, as it was sent
+// (the same bytes, not her original), and says it is delivered once every
+// chunk's receipt came back. Alice records a voice note with push-to-talk
 // (a fake microphone): Bob's page plays it (audio/webm, a duration). A text
 // file shows a Download button served as an attachment, and a hostile file
 // (an HTML page named like markup) is neither rendered nor run.
@@ -63,6 +67,17 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	if hasAPP1(t, served) || bytes.Contains(served, []byte("Exif")) {
 		t.Fatal("the photo Bob is served still has EXIF (an APP1 segment)")
 	}
+	// Alice sees what she sent: the photo as Bob got it, not her original.
+	waitJS(t, at, "the photo shown to its sender", `(() => { const i = document.querySelector('#messages .msg.out img.photo'); return i && i.complete && i.naturalWidth === 640 })()`)
+	if id := eval[string](t, at, `document.querySelector('#messages .msg.out img.photo').closest('.msg').dataset.id`); id != photoID {
+		t.Fatalf("Alice's page shows message %s's photo, Bob's %s", id, photoID)
+	}
+	_, kept := get(t, alice, session(t, alice), "/ui/files/"+photoID)
+	if !bytes.Equal(kept, served) || bytes.Equal(kept, withGPS) {
+		t.Fatalf("Alice is shown %d bytes (her original: %v), Bob %d", len(kept), bytes.Equal(kept, withGPS), len(served))
+	}
+	waitJS(t, at, "the photo delivered", `(() => { const a = document.querySelector('#messages .msg.out img.photo').closest('.attachment');
+		return a.dataset.fileState === 'delivered' && /^delivered · (\d+) of \1 chunks? delivered$/.test(a.querySelector('.file-status').textContent) })()`)
 
 	// A voice note, held for 1.5 s on the push-to-talk button.
 	x, y := center(t, at, "#ptt")
@@ -71,6 +86,7 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	do(t, at, "talk", chromedp.Sleep(1500*time.Millisecond))
 	do(t, at, "release", chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
 	waitJS(t, at, "the voice note sent", `[...document.querySelectorAll('#messages .msg.out .attachment')].some(e => e.dataset.mediaType === 'audio/webm')`)
+	waitJS(t, at, "a player of the voice note at Alice's", `document.querySelector('#messages .msg.out audio')?.dataset.loaded === '1'`)
 	waitJS(t, bt, "a player at Bob's", `!!document.querySelector('#messages .msg.in audio')`)
 	waitJS(t, bt, "the voice note's metadata", `document.querySelector('#messages .msg.in audio').dataset.loaded === '1'`)
 	waitJS(t, bt, "the voice note's duration", `document.querySelector('#messages .msg.in audio').duration > 0.5`)
@@ -110,6 +126,46 @@ func TestFilesPhotoVoiceNote(t *testing.T) {
 	if v := eval[bool](t, bt, `window.__pwned === undefined && document.title === 'Grapevine'`); !v {
 		t.Fatal("the hostile file ran in Bob's page")
 	}
+}
+
+// TestSentPhotoStates: a photo Alice sends shows in her conversation at
+// once, as it was sent, and says honestly where it is: queued while no
+// neighbour has taken a chunk, carried (k of n chunks) once a relay took
+// them — though none is delivered to Bob, whom nothing reaches.
+func TestSentPhotoStates(t *testing.T) {
+	alice, bob := startNode(t, "Alice"), startNode(t, "Bob") // not linked
+	var self struct{ Link string }
+	if err := json.Unmarshal([]byte(bob.cli(t, "id", "--json")), &self); err != nil {
+		t.Fatal(err)
+	}
+	alice.cli(t, "contacts", "add", self.Link)
+	photoPath := filepath.Join(t.TempDir(), "flooded road.jpg")
+	writeFile(t, photoPath, jpegWithGPS(t))
+
+	b := browser(t, "")
+	at := tab(t, b)
+	signIn(t, at, alice)
+	bobFP := eval[string](t, at, `document.querySelector('#conversations li').dataset.fp`)
+	show(t, at, "#/chat/"+bobFP)
+	do(t, at, "choose the photo", chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{photoPath}, chromedp.NodeReady))
+	waitJS(t, at, "the photo shown at once", `(() => { const i = document.querySelector('#messages .msg.out img.photo'); return i && i.complete && i.naturalWidth === 640 })()`)
+	state := func() string {
+		return eval[string](t, at, `(() => { const a = document.querySelector('#messages .msg.out .attachment'); return a.dataset.fileState + ' | ' + a.querySelector('.file-status').textContent + ' | ' + a.querySelector('progress').value })()`)
+	}
+	if got := state(); !regexp.MustCompile(`^queued \| queued · 0 of (\d+) chunks? carried: waiting for a neighbour or a bundle \| 0$`).MatchString(got) {
+		t.Fatalf("the photo, with no neighbour, shows as %q", got)
+	}
+	shoot(t, at, "chat-photo-queued")
+
+	// A relay links with Alice and takes every chunk; Bob gets none.
+	startNode(t, "Carol", "--peer", alice.listen)
+	waitJS(t, at, "the photo carried", `(() => { const a = document.querySelector('#messages .msg.out .attachment');
+		const m = /^carried · (\d+) of (\d+) chunks? carried, 0 delivered$/.exec(a.querySelector('.file-status').textContent);
+		return a.dataset.fileState === 'carried' && m && m[1] === m[2] && a.querySelector('progress').value === Number(m[2]) })()`)
+	if n := eval[int](t, at, `document.querySelectorAll('#messages .msg.out img.photo').length`); n != 1 {
+		t.Fatalf("%d photos in Alice's conversation", n)
+	}
+	shoot(t, at, "chat-photo-carried")
 }
 
 // sendPhoto sends the photo at path from the sender's page (the compose
@@ -236,6 +292,12 @@ func TestGroupFileAndRecordingErrors(t *testing.T) {
 	sendPhoto(t, at, bt, photoPath, "map.jpg")
 	if s := eval[string](t, bt, `document.querySelector('#messages .msg.in .sender').textContent`); s != "Alice" {
 		t.Fatalf("the photo's sender shows as %q", s)
+	}
+	// Alice's page shows her post's photo; of its chunks it knows no more
+	// than that they were posted (members send no receipts).
+	waitJS(t, at, "the photo shown to its sender", `(() => { const i = document.querySelector('#messages .msg.out img.photo'); return i && i.complete && i.naturalWidth === 640 })()`)
+	if st := eval[string](t, at, `document.querySelector('#messages .msg.out .file-status').textContent`); !regexp.MustCompile(`^posted · \d+ chunks?, carried until they expire \(group members send no receipts\)$`).MatchString(st) {
+		t.Fatalf("Alice's post's file shows as %q", st)
 	}
 
 	// A file over the node's limit (16 MiB) is refused before it is uploaded.

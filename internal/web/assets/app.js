@@ -50,14 +50,54 @@ async function api(method, path, body) {
   if (!res.ok) throw new APIError(res.status, data && data.code, (data && data.error) || res.statusText, data && data.field);
   return data;
 }
-async function upload(path, blob, type, onProgress, timeoutMs) {
+// sseReader returns a function that takes a server-sent event stream's
+// text as it comes and calls fn(type, data) for each whole event (data is
+// JSON). What fn throws, the function throws.
+function sseReader(fn) {
+  let buf = '';
+  return text => {
+    buf += text;
+    for (let i; (i = buf.indexOf('\n\n')) >= 0;) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let type = 'message', data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) type = line.slice(6).trim();
+        else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(5).replace(/^ /, '');
+      }
+      if (data) fn(type, JSON.parse(data));
+    }
+  };
+}
+// upload posts blob, calling onProgress(sent, total) as it goes up. With
+// onEvent, the node's answer is a stream of its progress (the API's
+// progress events, internal/api/progress.go): onEvent(type, data) is called
+// with each, and the upload resolves with the result event's data.
+async function upload(path, blob, type, onProgress, timeoutMs, onEvent) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
     if (timeoutMs) xhr.timeout = timeoutMs;
     xhr.setRequestHeader('Content-Type', type || 'application/octet-stream');
     if (onProgress) xhr.upload.addEventListener('progress', e => { if (e.lengthComputable) onProgress(e.loaded, e.total); });
+    let result = null, failure = null, seen = 0;
+    const feed = onEvent && sseReader((t, d) => {
+      if (t === 'result') result = d;
+      else if (t === 'error') failure = new APIError(d.status, d.code, d.error, d.field);
+      else onEvent(t, d);
+    });
+    const more = () => { feed(xhr.responseText.slice(seen)); seen = xhr.responseText.length; };
+    if (feed) {
+      xhr.setRequestHeader('Accept', 'text/event-stream');
+      xhr.addEventListener('progress', more);
+    }
     xhr.addEventListener('load', () => {
+      if (feed && xhr.status === 200) {
+        more();
+        if (failure || !result) reject(failure || new APIError(0, 'cut', 'the node stopped before it answered'));
+        else resolve(result);
+        return;
+      }
       let data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
       if (xhr.status === 200) resolve(data);
@@ -780,42 +820,59 @@ function fileURL(id, download) { return '/ui/files/' + encodeURIComponent(id) + 
 // again).
 function fileKey(m) {
   const a = m.attachment;
-  return a ? [m.status, a.have, a.chunks, a.sources || 0, a.complete, a.refused || ''].join('/') : '';
+  return a ? [m.status, a.have, a.chunks, a.sources || 0, a.carried || 0, a.complete, a.kept || false, a.refused || ''].join('/') : '';
 }
-// fileState says honestly where a file is: for one I sent, the message's
-// status, delivered only once every chunk's receipt came back; for one sent
-// to me, receiving until every chunk is held and verified.
+// fileState says honestly where a file is, and how far it has come (done
+// of total, for the progress bar). One I sent to a contact is queued until
+// a neighbour took one of its chunks, carried while chunks leave and their
+// receipts come back (a chunk delivered was carried, if only in a bundle),
+// delivered only once every chunk's receipt came back. A group's members
+// send no receipts: of a post's file nothing more is known than that it
+// was posted. One sent to me is receiving until every chunk is held and
+// verified.
 function fileState(m) {
   const a = m.attachment;
-  if (m.direction === 'out') {
-    const word = { queued: 'queued', carried: 'carried', delivered: 'delivered', expired: 'expired' }[m.status] || m.status;
-    return { word, text: a.have + ' of ' + a.chunks + ' chunks delivered' };
+  const of = a.chunks === 1 ? ' chunk' : ' chunks';
+  if (m.direction === 'out' && !m.status) {
+    return { word: 'posted', text: a.chunks + of + ', carried until they expire (group members send no receipts)', done: a.chunks };
   }
-  if (a.refused) return { word: 'not fetched', text: a.refused };
-  if (a.complete) return { word: 'complete', text: a.chunks + ' of ' + a.chunks + ' chunks' };
+  if (m.direction === 'out') {
+    const carried = Math.min(a.chunks, Math.max(a.carried || 0, a.have));
+    switch (m.status) {
+      case 'delivered': return { word: 'delivered', text: a.chunks + ' of ' + a.chunks + of + ' delivered', done: a.chunks };
+      case 'expired': return { word: 'expired', text: a.have + ' of ' + a.chunks + of + ' delivered before it expired', done: a.have };
+    }
+    if (!carried) return { word: 'queued', text: '0 of ' + a.chunks + of + ' carried: waiting for a neighbour or a bundle', done: 0 };
+    return { word: 'carried', text: carried + ' of ' + a.chunks + of + ' carried, ' + a.have + ' delivered', done: carried };
+  }
+  if (a.refused) return { word: 'not fetched', text: a.refused, done: 0 };
+  if (a.complete) return { word: 'complete', text: a.chunks + ' of ' + a.chunks + of, done: a.chunks };
   const from = a.sources ? ' from ' + a.sources + (a.sources === 1 ? ' carrier' : ' carriers') : '';
-  return { word: 'receiving', text: a.have + ' of ' + a.chunks + ' chunks' + from };
+  return { word: 'receiving', text: a.have + ' of ' + a.chunks + of + from, done: a.have };
 }
 // attachmentEl shows a message's file: name, type, size, how far it has
 // come; once a file sent to me is complete, a photo inline, a voice note in
-// a player, anything else behind a Download button. Its name is text.
+// a player, anything else behind a Download button. A photo or voice note I
+// sent shows at once, as it was sent (kept by my node: a photo re-encoded,
+// without its metadata). Its name is text.
 function attachmentEl(m) {
   const a = m.attachment;
   const st = fileState(m);
   const done = m.direction === 'in' && a.complete;
+  const shown = done || (m.direction === 'out' && a.kept);
   const el = h('div', { class: 'attachment', 'data-file-state': st.word, 'data-media-type': a.media_type });
-  if (done && PHOTO_TYPES.has(a.media_type)) {
+  if (shown && PHOTO_TYPES.has(a.media_type)) {
     append(el, h('a', { href: fileURL(m.id), target: '_blank', rel: 'noopener' },
-      h('img', { class: 'photo', src: fileURL(m.id), alt: 'Photo: ' + a.name, loading: 'lazy' })));
-  } else if (done && AUDIO_TYPES.has(a.media_type)) {
+      h('img', { class: 'photo', src: fileURL(m.id), alt: (m.direction === 'out' ? 'Photo sent: ' : 'Photo: ') + a.name, loading: 'lazy' })));
+  } else if (shown && AUDIO_TYPES.has(a.media_type)) {
     append(el, audioEl(fileURL(m.id), a.name));
   }
   append(el, h('div', { class: 'file-head' },
     h('span', { class: 'file-icon', 'aria-hidden': 'true', text: AUDIO_TYPES.has(a.media_type) ? '🎤' : PHOTO_TYPES.has(a.media_type) ? '🖼' : '📎' }),
     h('span', { class: 'file-name name', text: a.name || 'file' }),
     h('span', { class: 'muted small', text: a.media_type + ' · ' + fmtBytes(a.size) })));
-  if (!done || a.refused) {
-    append(el, h('progress', { class: 'file-progress', max: Math.max(1, a.chunks), value: a.chunks ? a.have : 1,
+  if ((!done || a.refused) && st.word !== 'posted') {
+    append(el, h('progress', { class: 'file-progress', max: Math.max(1, a.chunks), value: st.done,
       'aria-label': st.word + ': ' + st.text }));
   }
   append(el, h('div', { class: 'muted small file-status' }, h('span', { class: 'file-word', text: st.word }), ' · ' + st.text));
@@ -1418,55 +1475,96 @@ function hood(peers) {
 
 // ---- pages: bundles --------------------------------------------------------
 
+// bundleProgress shows the node's progress of an export or import (the
+// API's progress events) on a bar and in words.
+function bundleProgress(bar, status, verb, p) {
+  bar.max = p.total_bytes || 1;
+  bar.value = Math.min(p.bytes, bar.max);
+  const pct = p.total_bytes ? Math.floor(Math.min(p.bytes, p.total_bytes) * 100 / p.total_bytes) : 100;
+  status.textContent = verb + ': ' + pct + ' % · ' + p.envelopes + (p.total_envelopes ? ' of ' + p.total_envelopes : '') +
+    ' envelopes · ' + fmtBytes(p.bytes) + ' of ' + fmtBytes(p.total_bytes);
+  status.dataset.percent = String(pct);
+  status.dataset.steps = String((Number(status.dataset.steps) || 0) + 1);
+}
+
 async function pageBundles(root) {
   const exProg = h('progress', { max: 1, value: 0, hidden: true, id: 'export-progress' });
+  const exStatus = h('p', { class: 'muted small', id: 'export-status', role: 'status' });
   const exOut = h('div');
   const exBtn = h('button', { id: 'export', text: 'Export a bundle' });
   exBtn.addEventListener('click', async () => {
     exBtn.disabled = true; exProg.hidden = false; exProg.removeAttribute('value');
+    exOut.replaceChildren();
+    exStatus.textContent = 'Writing the bundle…';
+    delete exStatus.dataset.steps;
     try {
-      const res = await fetch('/ui/export', { credentials: 'same-origin' });
+      // The node writes the bundle, saying how far it has come; then the
+      // page downloads it.
+      const res = await fetch('/ui/export', { method: 'POST', credentials: 'same-origin', headers: { Accept: 'text/event-stream' } });
       if (!res.ok) throw new Error((await res.json()).error);
-      const total = Number(res.headers.get('Content-Length')) || 0;
-      const count = res.headers.get('X-Grapevine-Envelopes');
-      const name = (res.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
-      const reader = res.body.getReader();
+      let result = null;
+      const feed = sseReader((t, d) => {
+        if (t === 'progress') bundleProgress(exProg, exStatus, 'Writing', d);
+        else if (t === 'result') result = d;
+        else if (t === 'error') throw new APIError(d.status, d.code, d.error);
+      });
+      const events = res.body.getReader(), dec = new TextDecoder();
+      for (;;) {
+        const { done, value } = await events.read();
+        if (done) break;
+        feed(dec.decode(value, { stream: true }));
+      }
+      if (!result) throw new Error('the node stopped before the bundle was written');
+      const dl = await fetch(res.headers.get('X-Grapevine-Download'), { credentials: 'same-origin' });
+      if (!dl.ok) throw new Error((await dl.json()).error);
+      const total = Number(dl.headers.get('Content-Length')) || 0;
+      const name = (dl.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const reader = dl.body.getReader();
       const parts = []; let got = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         parts.push(value); got += value.length;
-        if (total) { exProg.max = total; exProg.value = got; }
+        if (total) { exProg.max = total; exProg.value = got; exStatus.textContent = 'Downloading: ' + fmtBytes(got) + ' of ' + fmtBytes(total); }
       }
       const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
       const a = h('a', { href: '#/bundles', id: 'export-link', download: name ? name[1] : 'grapevine.gvb', text: 'Save the bundle again' });
       a.href = url;
-      exOut.replaceChildren(h('p', { class: 'match', text: count + ' envelopes, ' + fmtBytes(got) + '. ' }), a);
+      exStatus.textContent = '';
+      exOut.replaceChildren(h('p', { class: 'match', text: result.count + ' envelopes, ' + fmtBytes(got) + '. ' }), a);
       a.click();
-    } catch (e) { exOut.replaceChildren(errorBox(e)); } finally { exBtn.disabled = false; }
+    } catch (e) { exStatus.textContent = ''; exOut.replaceChildren(errorBox(e)); } finally { exBtn.disabled = false; }
   });
   const file = h('input', { type: 'file', id: 'import-file', accept: '.gvb,application/octet-stream' });
   const imProg = h('progress', { max: 1, value: 0, hidden: true, id: 'import-progress' });
+  const imStatus = h('p', { class: 'muted small', id: 'import-status', role: 'status' });
   const imOut = h('div', { id: 'import-report' });
   file.addEventListener('change', async () => {
     const f = file.files[0];
     if (!f) return;
     imProg.hidden = false; imProg.max = f.size || 1; imProg.value = 0;
+    imOut.replaceChildren();
+    delete imStatus.dataset.steps;
     try {
-      const rep = await upload('/ui/import', f, 'application/octet-stream', (n, t) => { imProg.max = t; imProg.value = n; });
+      // Up to the node, then into it, each with its progress.
+      const rep = await upload('/ui/import', f, 'application/octet-stream', (n, t) => {
+        imProg.max = t; imProg.value = n;
+        imStatus.textContent = 'Uploading: ' + fmtBytes(n) + ' of ' + fmtBytes(t);
+      }, 0, (t, d) => { if (t === 'progress') bundleProgress(imProg, imStatus, 'Importing', d); });
       const rows = [['envelopes read', rep.received], ['new messages for you', rep.messages], ['contact requests', rep.requests],
         ['waiting in requests', rep.request_messages], ['of yours now delivered', rep.delivered], ['to carry for others', rep.new],
         ['receipts to carry', rep.receipts], ['already held', rep.duplicate], ['expired', rep.expired], ['invalid', rep.invalid]];
-      imOut.replaceChildren(h('p', { class: 'match', text: 'Imported ' + f.name + '.' }),
+      // append, not replaceChildren, which would write a null as "null".
+      append(imOut, h('p', { class: 'match', text: 'Imported ' + f.name + '.' }),
         h('dl', { class: 'kv' }, rows.filter(([, v]) => v).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v) })])),
         rep.complete ? null : h('p', { class: 'mismatch', text: 'The bundle was damaged or cut short; every intact envelope was taken.' }));
-    } catch (e) { imOut.replaceChildren(errorBox(e)); }
+    } catch (e) { imStatus.textContent = ''; imOut.replaceChildren(errorBox(e)); }
     file.value = '';
   });
   append(root, h('h1', { text: 'Bundles' }),
     h('p', { class: 'muted', text: 'Where there is no network, a USB stick carries mail: export a bundle here, import it on the next device. Whoever carries it cannot read it.' }),
-    h('div', { class: 'card' }, h('h2', { text: 'Export' }), h('p', { class: 'small', text: 'Everything this node holds: your mail, receipts, what it carries for others.' }), exBtn, exProg, exOut),
-    h('div', { class: 'card' }, h('h2', { text: 'Import' }), h('label', { for: 'import-file', text: 'Choose a bundle file (.gvb)' }), file, imProg, imOut));
+    h('div', { class: 'card' }, h('h2', { text: 'Export' }), h('p', { class: 'small', text: 'Everything this node holds: your mail, receipts, what it carries for others.' }), exBtn, exProg, exStatus, exOut),
+    h('div', { class: 'card' }, h('h2', { text: 'Import' }), h('label', { for: 'import-file', text: 'Choose a bundle file (.gvb)' }), file, imProg, imStatus, imOut));
 }
 
 // ---- pages: settings -------------------------------------------------------
@@ -1500,7 +1598,20 @@ async function pageSettings(root) {
   const stealth = check('set-stealth', 'Stealth: send nothing on the LAN unasked (no beacons: neighbours do not find this node, nor it them; it links with its peers and whoever dials it)', node.stealth);
   const retention = h('input', { type: 'text', id: 'set-retention', value: node.retention, autocomplete: 'off', spellcheck: 'false',
     'aria-describedby': 'set-retention-hint' });
-  const fields = { relay_quota: quota, retention };
+  // Files: the largest one sent or fetched, and the pool for chunks of
+  // others' files (a size, 0, or relay: as much as the relay quota).
+  const fileLimit = h('input', { type: 'text', id: 'set-file-limit', value: sizeText(node.file_limit), autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-file-limit-hint' });
+  const chunkText = now => now.chunk_quota_of_relay ? 'relay' : sizeText(now.chunk_quota);
+  const chunkQuota = h('input', { type: 'text', id: 'set-chunk-quota', value: chunkText(node), autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'set-chunk-quota-hint' });
+  const chunkNow = h('span', { id: 'chunk-quota-now' });
+  const showChunkNow = now => {
+    chunkNow.textContent = now.chunk_quota === 0 ? 'Now none: no chunks are carried for others. '
+      : 'Now ' + sizeText(now.chunk_quota) + (now.chunk_quota_of_relay ? ' (as the relay quota). ' : '. ');
+  };
+  showChunkNow(node);
+  const fields = { relay_quota: quota, retention, file_limit: fileLimit, chunk_quota: chunkQuota };
   const out = h('div', { id: 'settings-out', role: 'status' });
   const save = h('button', { id: 'save-settings', type: 'submit', text: 'Save' });
   const flagNote = () => node.flags && node.flags.length
@@ -1514,6 +1625,12 @@ async function pageSettings(root) {
     stealth,
     h('label', { for: 'set-retention', text: 'Retention' }), retention,
     h('p', { class: 'muted small', id: 'set-retention-hint', text: 'How long keys are kept and your envelopes live: 1d to 31d (or hours, 36h). A shorter one forgets older keys at once: mail written before it can no longer be opened.' }),
+    h('h2', { text: 'Files' }),
+    h('label', { for: 'set-file-limit', text: 'Largest file sent or fetched (file limit)' }), fileLimit,
+    h('p', { class: 'muted small', id: 'set-file-limit-hint', text: 'From 1MiB to 100MiB; 16MiB suits the mesh, more suits bundles and internet peers. A file over it arrives without its bytes, saying why.' }),
+    h('label', { for: 'set-chunk-quota', text: 'Space for chunks of others\u2019 files (chunk quota)' }), chunkQuota,
+    h('p', { class: 'muted small', id: 'set-chunk-quota-hint' }, chunkNow,
+      'A pool apart from the relay quota, so files never push texts out: a size, 0 for none, or relay for as much as the relay quota.'),
     flags, h('p', { class: 'row' }, save), out);
   form.addEventListener('submit', async e => {
     e.preventDefault();
@@ -1522,10 +1639,14 @@ async function pageSettings(root) {
     out.replaceChildren(h('p', { class: 'muted', text: 'Saving…' }));
     try {
       const now = await api('PUT', '/v1/settings', { relay: relay.querySelector('input').checked, relay_quota: quota.value.trim(),
-        stealth: stealth.querySelector('input').checked, retention: retention.value.trim() });
+        stealth: stealth.querySelector('input').checked, retention: retention.value.trim(),
+        file_limit: fileLimit.value.trim(), chunk_quota: chunkQuota.value.trim() });
       Object.assign(node, now);
       quota.value = sizeText(now.relay_quota);
       retention.value = now.retention;
+      fileLimit.value = sizeText(now.file_limit);
+      chunkQuota.value = chunkText(now);
+      showChunkNow(now);
       out.replaceChildren(h('p', { class: 'match', text: 'Saved. The node runs with it now, and keeps it after a restart.' }));
       root.dataset.saved = String((Number(root.dataset.saved) || 0) + 1);
     } catch (err) {
