@@ -429,7 +429,7 @@ func (n *Node) finishedFile(tx *store.Tx, id string) (*Attachment, [][]byte, err
 			if err != nil || !ok || len(d) != man.ChunkLen(i) {
 				return nil, nil, errors.Join(err, fmt.Errorf("failed to read chunk %d of the file %q from the store", i, att.Name))
 			}
-			data[i] = bytes.Clone(d)
+			data[i] = d // Get's value is a fresh copy
 		}
 		leaves[i] = attach.LeafHash(data[i])
 	}
