@@ -145,6 +145,10 @@ func (c *boltCursor) Next() ([]byte, []byte)  { return (*bolt.Cursor)(c).Next() 
 // buckets of their own. Smaller values stay in the shared leaves.
 const LargeValue = 16 << 10
 
+// largeFrom is LargeValue; BenchmarkLargeValues sets it out of reach to
+// measure the layout before it, side by side.
+var largeFrom = LargeValue
+
 // boltItems is the items bucket: a value of LargeValue bytes or more lives
 // in a nested bucket of its own, under the same key, and is read, replaced,
 // deleted and iterated as if it were stored in place. No value stored in
@@ -164,7 +168,7 @@ func (b *boltItems) Get(key []byte) []byte {
 
 func (b *boltItems) Put(key, value []byte) error {
 	bb := (*bolt.Bucket)(b)
-	if len(value) < LargeValue {
+	if len(value) < largeFrom {
 		err := bb.Put(key, value)
 		if errors.Is(err, berrors.ErrIncompatibleValue) { // a large value was there
 			if err := bb.DeleteBucket(key); err != nil {
