@@ -97,21 +97,22 @@ func nestedItems(t *testing.T, s *Store) int {
 
 // TestLargeValueDamage: Check finds a large item that does not
 // authenticate, and a bucket of a large item that holds anything but its
-// value alone.
+// value alone; Repair keeps every large item that authenticates.
 func TestLargeValueDamage(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		harm func(b *bolt.Bucket, key []byte) error
 		want func(*CheckReport) bool
+		kept int
 	}{
 		{"flipped byte", func(b *bolt.Bucket, key []byte) error {
 			v := bytes.Clone(b.Get(key))
 			v[len(v)/2] ^= 1
 			return b.Put(key, v)
-		}, func(r *CheckReport) bool { return len(r.Damaged) == 1 && len(r.Pages) == 0 }},
+		}, func(r *CheckReport) bool { return len(r.Damaged) == 1 && len(r.Pages) == 0 }, 2},
 		{"second entry", func(b *bolt.Bucket, key []byte) error {
 			return b.Put([]byte("another key of 16"), []byte("x"))
-		}, func(r *CheckReport) bool { return len(r.Pages) == 1 }},
+		}, func(r *CheckReport) bool { return len(r.Pages) == 1 }, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "home")
@@ -136,6 +137,14 @@ func TestLargeValueDamage(t *testing.T) {
 			rep, err := Check(dir, testPass)
 			if err != nil || rep.OK() || !c.want(rep) {
 				t.Fatalf("Check: %v %+v", err, rep)
+			}
+			if _, err := Repair(dir, testPass, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			s = mustOpen(t, dir, testOpts(nil))
+			defer s.Close()
+			if n := count(t, s, "files"); n != c.kept || nestedItems(t, s) != c.kept {
+				t.Errorf("after Repair, %d large items (%d in buckets of their own), want %d", n, nestedItems(t, s), c.kept)
 			}
 		})
 	}
