@@ -252,8 +252,8 @@ func fileChunks(b *testing.B, size int) [][]byte {
 // It reports the MB/s of each and their ratio (attach/tcp); the same ratio
 // for the link alone (carry/tcp: from SendFile's return until B holds the
 // file whole); the MB each moved per second of CPU time this process used
-// (on unix; other load on a shared machine stretches wall time, not this);
-// and the bytes both links carried while the file crossed, per byte of the
+// (on unix; other load on a shared machine stretches wall time, not this)
+// and their ratio (attach/tcp-cpu); and the bytes both links carried while the file crossed, per byte of the
 // file, as overhead in per cent (wire-overhead-%: frames, Noise, chunk
 // headers and Merkle paths, Haves and Wants; the chunks' receipts leave
 // later, delayed by ReceiptDelay, and are not in it — SPEC §16.1 counts
@@ -295,6 +295,7 @@ func BenchmarkAttachmentVsTCP(b *testing.B) {
 	if tcpCPU > 0 && attachCPU > 0 { // measured here (cpuTime)
 		b.ReportMetric(mb/tcpCPU.Seconds(), "tcp-MB/cpu-s")
 		b.ReportMetric(mb/attachCPU.Seconds(), "attach-MB/cpu-s")
+		b.ReportMetric(tcpCPU.Seconds()/attachCPU.Seconds(), "attach/tcp-cpu")
 	}
 	b.ReportMetric(100*(float64(wire)/float64(size*b.N)-1), "wire-overhead-%")
 	b.ReportMetric(0, "ns/op")
