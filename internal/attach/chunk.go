@@ -285,31 +285,47 @@ func (f *File) Seal(i int, expiry uint32, hops uint8) ([]byte, error) {
 	if i < 0 || i >= f.m.Chunks {
 		return nil, fmt.Errorf("no chunk %d in a file of %d chunks", i, f.m.Chunks)
 	}
-	data := make([]byte, f.m.ChunkLen(i))
+	// The plaintext is built where its ciphertext goes, in the envelope,
+	// and sealed in place: one buffer a chunk, not four.
+	raw := make([]byte, envelope.ChunkSize)
+	plain := raw[envelope.HeaderSize : envelope.HeaderSize+plainSize]
+	path := plain[:0]
+	for l := 0; l < f.ks.depth; l++ {
+		sib := f.levels[l][(i>>l)^1]
+		path = append(path, sib[:]...)
+	}
+	data := plain[len(path) : len(path)+f.m.ChunkLen(i)]
 	if err := readFull(f.r, data, int64(i)*int64(f.m.ChunkSize)); err != nil {
 		return nil, fmt.Errorf("reading chunk %d of the file: %w", i, err)
 	}
 	if LeafHash(data) != f.levels[0][i] {
 		return nil, fmt.Errorf("chunk %d of the file changed since it was prepared", i)
 	}
-	path := make([]byte, 0, HashSize*f.ks.depth)
-	for l := 0; l < f.ks.depth; l++ {
-		sib := f.levels[l][(i>>l)^1]
-		path = append(path, sib[:]...)
-	}
-	return SealChunk(f.ks, i, path, data, expiry, hops), nil
+	sealInPlace(f.ks, i, raw, expiry, hops)
+	return raw, nil
 }
 
 // SealChunk seals chunk i holding data (at most the manifest's chunk size)
 // with its Merkle path. Callers other than File.Seal are test vectors and
 // attacks.
 func SealChunk(ks *Keys, i int, path, data []byte, expiry uint32, hops uint8) []byte {
-	plain := make([]byte, plainSize)
+	raw := make([]byte, envelope.ChunkSize)
+	plain := raw[envelope.HeaderSize:]
 	copy(plain, path)
 	copy(plain[len(path):], data)
-	e := envelope.Envelope{Kind: envelope.KindChunk, Hops: hops, Expiry: expiry, Tag: ks.Tag(i), Commit: ks.Commit(i)}
-	e.Body = ks.aead.Seal(make([]byte, 0, bodySize), ks.nonce(i), plain, ks.adFor(e.Tag, e.Commit))
-	return e.Marshal()
+	sealInPlace(ks, i, raw, expiry, hops)
+	return raw
+}
+
+// sealInPlace turns raw, a chunk envelope's length holding the chunk's
+// plaintext (path, data, zeros) where its body goes, into chunk envelope i:
+// the header of §16.2, then the body sealed over the plaintext.
+func sealInPlace(ks *Keys, i int, raw []byte, expiry uint32, hops uint8) {
+	tag, commit := ks.Tag(i), ks.Commit(i)
+	hdr := envelope.Envelope{Kind: envelope.KindChunk, Hops: hops, Expiry: expiry, Tag: tag, Commit: commit}
+	copy(raw, hdr.Marshal())
+	plain := raw[envelope.HeaderSize : envelope.HeaderSize+plainSize]
+	ks.aead.Seal(plain[:0], ks.nonce(i), plain, ks.adFor(tag, commit))
 }
 
 // Opened is a chunk that opened and verified.

@@ -73,7 +73,7 @@ func (tm *testMesh) stop() {
 }
 
 // eventually polls cond in virtual time.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -85,7 +85,7 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 }
 
 // befriend has a add b from b's invite and b accept, over the mesh.
-func befriend(t *testing.T, a, b *node.Node, aName, bName string) {
+func befriend(t testing.TB, a, b *node.Node, aName, bName string) {
 	t.Helper()
 	self, err := b.Self()
 	if err != nil {
@@ -101,7 +101,7 @@ func befriend(t *testing.T, a, b *node.Node, aName, bName string) {
 	eventually(t, aName+" sees the accept", 2*time.Second, func() bool { return contactState(t, a, bName) == node.StateActive })
 }
 
-func contactState(t *testing.T, n *node.Node, name string) string {
+func contactState(t testing.TB, n *node.Node, name string) string {
 	cs, err := n.Contacts()
 	if err != nil {
 		t.Fatal(err)

@@ -360,7 +360,8 @@ func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, n
 		if err != nil {
 			return fmt.Errorf("failed to seal chunk %d: %w", i, err)
 		}
-		if err := n.putEnvelope(tx, raw, n.ownFlags()); err != nil {
+		id := envelope.ComputeID(raw)
+		if err := n.putEnvelopeID(tx, id, raw, n.ownFlags()); err != nil {
 			return err
 		}
 		if parent == "" {
@@ -370,7 +371,7 @@ func (n *Node) putChunks(tx *store.Tx, f *attach.File, parent, contact string, n
 		if err != nil {
 			return err
 		}
-		r := messageRecord{ID: e.ID().String(), Contact: contact, Direction: "out", Kind: kindChunk, Parent: parent,
+		r := messageRecord{ID: id.String(), Contact: contact, Direction: "out", Kind: kindChunk, Parent: parent,
 			Time: now, Status: StatusQueued, Commit: e.Commit[:], Expiry: e.Expiry}
 		if err := putJSON(tx, colSentChunks, []byte(r.ID), &r, e.ExpiresAt()); err != nil {
 			return err

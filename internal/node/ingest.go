@@ -181,7 +181,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 			return err
 		}
 		if handled && !carry {
-			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+			return in.n.putEnvelopeID(in.tx, id, raw, withCopies(0, in.copies))
 		}
 	} else if ok && ref.kind == slotRoom {
 		if err := in.openRoom(id, e, ref); err != nil { // then carried like any envelope
@@ -202,7 +202,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	}
 	in.rep.New++
 	in.carried[id] = e.Tag
-	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+	return in.n.putEnvelopeID(in.tx, id, raw, withCopies(0, in.copies))
 }
 
 // keepOpened says whether an envelope I just opened stays here, carried like

@@ -389,11 +389,16 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 
 // putEnvelope stores an encoded envelope under its ID until it expires.
 func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
+	return n.putEnvelopeID(tx, envelope.ComputeID(raw), raw, flags)
+}
+
+// putEnvelopeID is putEnvelope for a caller that has computed raw's ID: a
+// hash of all its bytes, 32 KB for a chunk.
+func (n *Node) putEnvelopeID(tx *store.Tx, id envelope.ID, raw []byte, flags byte) error {
 	e, err := envelope.Parse(raw)
 	if err != nil {
 		return err
 	}
-	id := envelope.ComputeID(raw)
 	v := make([]byte, 0, 1+len(raw))
 	v = append(append(v, flags), raw...)
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
@@ -804,13 +809,16 @@ func (n *Node) Describe(ids []envelope.ID) []Held {
 
 // MarkCarried records that these envelopes went out on a link: a queued
 // message among them becomes "carried" (a neighbour took it). Envelopes that
-// are not this node's messages are ignored.
+// are not this node's messages are ignored — a file's chunks among them:
+// their message says carried when the message itself goes, and a
+// transaction for each batch of chunks would cost the link a commit (an
+// fsync) every 16 chunks.
 func (n *Node) MarkCarried(ids []envelope.ID) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var mine []envelope.ID
 	for _, id := range ids {
-		if hm, ok := n.inv.m[id]; ok && hm.own && !hm.receipt {
+		if hm, ok := n.inv.m[id]; ok && hm.own && !hm.receipt && !hm.chunk {
 			mine = append(mine, id)
 		}
 	}

@@ -440,7 +440,7 @@ func chunksOf(tx *store.Tx, id string, man *attach.Manifest, name string) ([][]b
 			if err != nil || !ok || len(d) != man.ChunkLen(i) {
 				return nil, errors.Join(err, fmt.Errorf("failed to read chunk %d of the file %q from the store", i, name))
 			}
-			data[i] = bytes.Clone(d)
+			data[i] = d // Get's value is a fresh copy
 		}
 		leaves[i] = attach.LeafHash(data[i])
 	}

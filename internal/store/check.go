@@ -292,9 +292,14 @@ func walkTree(f *rawFile, meta rawMeta, id [storeIDSize]byte, r *CheckReport, it
 	}
 	if itemsRoot != nil && itemsRoot.bucket {
 		if root, inline, found := bucketRoot(itemsRoot.value); found {
-			f.walk(root, inline, seen, func(kv leafPair) {
-				if len(kv.key) != hkeySize || kv.bucket {
+			var each func(kv leafPair)
+			each = func(kv leafPair) {
+				if len(kv.key) != hkeySize {
 					bad(fmt.Sprintf("an item with a key of %d bytes", len(kv.key)))
+					return
+				}
+				if kv.bucket { // a large value, in a bucket of its own (LargeValue)
+					checkLarge(f, kv, seen, bad, each)
 					return
 				}
 				coll, authentic := item(hkey(kv.key), kv.value)
@@ -303,7 +308,8 @@ func walkTree(f *rawFile, meta rawMeta, id [storeIDSize]byte, r *CheckReport, it
 					return
 				}
 				r.Colls[coll]++
-			}, bad)
+			}
+			f.walk(root, inline, seen, each, bad)
 		}
 	}
 	if expiryRoot != nil && expiryRoot.bucket {
@@ -322,6 +328,23 @@ func walkTree(f *rawFile, meta rawMeta, id [storeIDSize]byte, r *CheckReport, it
 		}
 	}
 	return ok, fl
+}
+
+// checkLarge walks the bucket of a large item (LargeValue), which must hold
+// exactly one value, under the item's own key, and hands it to each.
+func checkLarge(f *rawFile, kv leafPair, seen map[uint64]bool, bad func(string), each func(leafPair)) {
+	root, inline, ok := bucketRoot(kv.value)
+	if !ok {
+		bad(fmt.Sprintf("the bucket of item %x is cut short", kv.key))
+		return
+	}
+	var pairs []leafPair
+	f.walk(root, inline, seen, func(in leafPair) { pairs = append(pairs, in) }, bad)
+	if len(pairs) != 1 || pairs[0].bucket || !bytes.Equal(pairs[0].key, kv.key) {
+		bad(fmt.Sprintf("the bucket of item %x holds %d entries, not its value alone", kv.key, len(pairs)))
+		return
+	}
+	each(pairs[0])
 }
 
 // checkMetaRecord checks the meta bucket's record against the key file's id.

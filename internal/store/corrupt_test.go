@@ -39,6 +39,9 @@ func newCorruptFixture(t *testing.T) *corruptFixture {
 	put := func(tx *Tx, coll string, i int) error {
 		key := fmt.Appendf(nil, "%s-%04d", coll, i)
 		val := make([]byte, 40+rng.IntN(400))
+		if coll == "envelopes" && i%100 == 7 { // a file's chunk: in a bucket of its own (LargeValue)
+			val = make([]byte, LargeValue+rng.IntN(LargeValue))
+		}
 		for j := range val {
 			val[j] = byte(rng.Uint32())
 		}
@@ -82,6 +85,19 @@ type layout struct {
 	leafOf   [2]map[hkey]uint64 // per meta
 	branches []uint64           // branch pages of the newest tree
 	freelist uint64
+	// spans says how many pages a leaf takes beyond its first (the
+	// overflow of a large item's own leaf, LargeValue).
+	spans map[uint64]uint64
+}
+
+// intact says whether none of the pages of the leaf at p is lost.
+func (l layout) intact(p uint64, lost map[uint64]bool) bool {
+	for q := p; q <= p+l.spans[p]; q++ {
+		if lost[q] {
+			return false
+		}
+	}
+	return true
 }
 
 func readLayout(t *testing.T, data []byte) layout {
@@ -111,6 +127,9 @@ func readLayout(t *testing.T, data []byte) layout {
 		itemPages := map[uint64]bool{}
 		f.walk(root, inline, itemPages, func(leafPair) {}, fail)
 		l.leafOf[i] = map[hkey]uint64{}
+		if l.spans == nil {
+			l.spans = map[uint64]uint64{}
+		}
 		for p := range itemPages {
 			pg, _ := f.page(p)
 			switch binary.LittleEndian.Uint16(pg[8:]) {
@@ -118,6 +137,14 @@ func readLayout(t *testing.T, data []byte) layout {
 				pairs, _ := leafPairs(pg)
 				for _, kv := range pairs {
 					l.leafOf[i][hkey(kv.key)] = p
+					if !kv.bucket {
+						continue
+					}
+					// A large item: its value is on its own leaf.
+					nested, _, _ := bucketRoot(kv.value)
+					l.leafOf[i][hkey(kv.key)] = nested
+					np, _ := f.page(nested)
+					l.spans[nested] = uint64(binary.LittleEndian.Uint32(np[12:]))
 				}
 			case pageBranch:
 				if i == l.newest {
@@ -365,7 +392,7 @@ func TestCorruption(t *testing.T) {
 						}
 					}
 					_, hasKey := keysNow[hk]
-					if p, onTree := l.leafOf[survivor][hk]; onTree && !lost[p] && (hasKey || coll == "envelopes") {
+					if p, onTree := l.leafOf[survivor][hk]; onTree && l.intact(p, lost) && (hasKey || coll == "envelopes") {
 						want++
 						if !ok {
 							t.Errorf("%s (on intact page %d) was not saved", key, p)

@@ -5,7 +5,8 @@
 // Every value is padded to a size bucket and sealed with XChaCha20-Poly1305
 // under a data key that is itself wrapped, in the key file, under a key
 // derived from the user's passphrase with Argon2id. All items share one
-// bucket under a keyed hash of their collection and key; the collection and
+// bucket under a keyed hash of their collection and key (a value of
+// LargeValue bytes or more in a bucket of its own there); the collection and
 // the exact expiry travel inside the sealed value, and only a day-rounded,
 // jittered expiry is in clear. So a copy of the home taken without the
 // passphrase cannot read values, test whether it holds a given key, count

@@ -153,7 +153,12 @@ func FuzzRawDB(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s.Update(func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte("v"), Forever) })
+	s.Update(func(tx *Tx) error {
+		if err := tx.Put("c", []byte("k"), []byte("v"), Forever); err != nil {
+			return err
+		}
+		return tx.Put("c", []byte("big"), make([]byte, LargeValue), Forever) // in a bucket of its own
+	})
 	s.Close()
 	b, err := os.ReadFile(filepath.Join(dir, FileName))
 	if err != nil {

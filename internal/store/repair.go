@@ -115,7 +115,7 @@ func writeRepaired(path string, sv *salvaged) error {
 			for _, hk := range batch {
 				v := sv.items[hk]
 				coarse, _ := storedCoarse(v)
-				if err := items.Put(bytes16(hk), v); err != nil {
+				if err := (*boltItems)(items).Put(bytes16(hk), v); err != nil { // large values in buckets of their own
 					return err
 				}
 				if err := exp.Put(indexKey(coarse, hk[:]), nil); err != nil {
