@@ -47,6 +47,7 @@ type heldMeta struct {
 	own     bool
 	receipt bool
 	chunk   bool // a chunk envelope (kind 4): charged to the chunk pool
+	carried bool // an own chunk MarkCarried has counted
 	copies  uint8
 }
 
@@ -808,19 +809,25 @@ func (n *Node) Describe(ids []envelope.ID) []Held {
 }
 
 // MarkCarried records that these envelopes went out on a link: a queued
-// message among them becomes "carried" (a neighbour took it). Envelopes that
-// are not this node's messages are ignored — a file's chunks among them:
-// their message says carried when the message itself goes, and a
-// transaction for each batch of chunks would cost the link a commit (an
-// fsync) every 16 chunks.
+// message among them becomes "carried" (a neighbour took it), and an own
+// file's chunk is counted in its message's progress the first time it
+// leaves. Envelopes that are not this node's are ignored, and so is an own
+// chunk counted before: a transaction for each batch of chunks sent again
+// would cost the link a commit (an fsync) every 16 chunks.
 func (n *Node) MarkCarried(ids []envelope.ID) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var mine []envelope.ID
 	for _, id := range ids {
-		if hm, ok := n.inv.m[id]; ok && hm.own && !hm.receipt && !hm.chunk {
-			mine = append(mine, id)
+		hm, ok := n.inv.m[id]
+		if !ok || !hm.own || hm.receipt || hm.chunk && hm.carried {
+			continue
 		}
+		if hm.chunk {
+			hm.carried = true
+			n.inv.m[id] = hm
+		}
+		mine = append(mine, id)
 	}
 	if len(mine) == 0 {
 		return nil
