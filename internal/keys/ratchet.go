@@ -513,6 +513,7 @@ func LinkProofWith(key []byte, dialled, low bool, binding []byte) (proof [16]byt
 	if low {
 		role[1] = 'L'
 	}
-	copy(proof[:], prf(key, role, binding))
+	sum := prfSum(key, role, binding)
+	copy(proof[:], sum[:])
 	return proof
 }
