@@ -41,6 +41,51 @@ type session struct {
 	density float64
 	// saturated is whether density is a lower bound (every range differed).
 	saturated bool
+	// at is the last prefix sum computed (at.i items): the ranges of a
+	// message are consecutive, so each one's lower prefix is the previous
+	// one's upper, and a range's fingerprint costs one prefix, not two.
+	at struct {
+		i   int
+		sum sum256
+		ok  bool
+	}
+	// scanned holds the fingerprints scan computed for the message being
+	// processed, in order, so that process does not compute them again.
+	scanned []rangeFP
+}
+
+// rangeFP is the fingerprint of our items [lo, hi).
+type rangeFP struct {
+	lo, hi int
+	fp     [FingerprintSize]byte
+}
+
+// scannedFP is the fingerprint of [lo, hi) from scan's list, where *k is
+// the next entry not yet used, or computed afresh. The ranges of a message
+// come in order, so the entries are met in order.
+func (s *session) scannedFP(k *int, lo, hi int) [FingerprintSize]byte {
+	if *k < len(s.scanned) && s.scanned[*k].lo == lo && s.scanned[*k].hi == hi {
+		*k++
+		return s.scanned[*k-1].fp
+	}
+	return s.fingerprint(lo, hi)
+}
+
+// fingerprint is s.st.Fingerprint(lo, hi), reusing the prefix of lo when
+// the range before ended there.
+func (s *session) fingerprint(lo, hi int) [FingerprintSize]byte {
+	if lo < 0 || lo > hi || hi > s.st.Len() {
+		return s.st.Fingerprint(lo, hi) // panics, saying why
+	}
+	var below sum256
+	if s.at.ok && s.at.i == lo {
+		below = s.at.sum
+	} else {
+		below = s.st.prefix(lo)
+	}
+	upto := s.st.prefix(hi)
+	s.at.i, s.at.sum, s.at.ok = hi, upto, true
+	return upto.sub(below).fingerprint(uint64(hi - lo))
 }
 
 // observe updates the density estimate from the Fingerprint ranges of a
@@ -240,6 +285,8 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	lower := 0     // index of our first item not below prev
 	hashes := oneExtraBudget
 	s.observe(s.scan(msg))
+	scanned := 0 // the next of s.scanned to use
+	defer func() { s.scanned = nil }() // a session may wait long for the next message: hold nothing
 	// The differences found in the peer's IdLists of this message, and the
 	// items in those ranges (initiator only).
 	listDiffs, listItems := 0, 0
@@ -275,7 +322,7 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				return nil, err
 			}
 			fp := [FingerprintSize]byte(b)
-			if fp == s.st.Fingerprint(lower, upper) {
+			if fp == s.scannedFP(&scanned, lower, upper) {
 				w.skipTo(cur, upper)
 				break
 			}
@@ -352,6 +399,7 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 	r := &reader{msg: msg, pos: 1}
 	n := s.st.Len()
 	lower := 0
+	s.scanned = nil
 	for !r.empty() {
 		b, err := r.bound()
 		if err != nil {
@@ -371,7 +419,9 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			if upper > lower && b.ts != math.MaxUint64 {
 				all++
 				items += upper - lower
-				if [FingerprintSize]byte(fp) != s.st.Fingerprint(lower, upper) {
+				ours := s.fingerprint(lower, upper)
+				s.scanned = append(s.scanned, rangeFP{lower, upper, ours})
+				if [FingerprintSize]byte(fp) != ours {
 					differed++
 				}
 			}
@@ -418,7 +468,7 @@ func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 		if next < hi {
 			nb = minimalBound(s.st.at(next-1), s.st.at(next))
 		}
-		if !w.fingerprint(nb, next, s.st.Fingerprint(cur, next)) {
+		if !w.fingerprint(nb, next, s.fingerprint(cur, next)) {
 			return false
 		}
 		cur = next
