@@ -337,6 +337,19 @@ func openItem(aead cipherAEAD, hkey []byte, stored []byte) (itemPlain, error) {
 	return parsePlain(pt)
 }
 
+// openClear is openItem for a value kept clear (clearAEAD) that returns
+// the value where it lies in stored, not a copy.
+func openClear(stored []byte) (itemPlain, error) {
+	if len(stored) < minStored {
+		return itemPlain{}, fmt.Errorf("%w: %d bytes is too short", errCorruptValue, len(stored))
+	}
+	pt, tag := stored[valuePrefix:len(stored)-tagSize], stored[len(stored)-tagSize:]
+	if [tagSize]byte(tag) != [tagSize]byte{} {
+		return itemPlain{}, errCorruptValue
+	}
+	return parsePlain(pt)
+}
+
 // peekItem decrypts only the header of a stored value (collection and exact
 // expiry), without authenticating it: Open uses it to build the directory
 // of a whole store at a fraction of the cost of opening every value (one

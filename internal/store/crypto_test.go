@@ -100,11 +100,17 @@ func TestClearValuesKeepTheSealedLayout(t *testing.T) {
 		if err != nil || !bytes.Equal(p.value, val) || p.exact != day-7 || string(p.collection) != "coll" {
 			t.Fatalf("value of %d: opened %q %d %x, %v", n, p.collection, p.exact, p.value, err)
 		}
+		if q, err := openClear(kept); err != nil || !bytes.Equal(q.value, val) || q.exact != p.exact {
+			t.Fatalf("value of %d: openClear %x %d, %v", n, q.value, q.exact, err)
+		}
 		for _, i := range []int{len(kept) - 1, len(kept) - tagSize} {
 			bad := bytes.Clone(kept)
 			bad[i] ^= 1
 			if _, err := openItem(clearAEAD{}, hk, bad); err == nil {
 				t.Fatalf("value of %d: a damaged tag (byte %d) opens", n, i)
+			}
+			if _, err := openClear(bad); err == nil {
+				t.Fatalf("value of %d: a damaged tag (byte %d) opens in place", n, i)
 			}
 		}
 		if _, err := openItem(aead, hk, kept); err == nil {

@@ -248,11 +248,22 @@ func (tx *Tx) openFor(hk hkey) (cipherAEAD, error) {
 // open authenticates and decrypts the stored value of hk, which must
 // belong to collection.
 func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error) {
+	return tx.openShared(collection, hk, stored, false)
+}
+
+// openShared is open, but if shared, a memory store's value is returned
+// where it lies rather than copied (see GetShared).
+func (tx *Tx) openShared(collection string, hk hkey, stored []byte, shared bool) (itemPlain, error) {
 	aead, err := tx.openFor(hk)
 	if err != nil {
 		return itemPlain{}, err
 	}
-	p, err := openItem(aead, hk[:], stored)
+	var p itemPlain
+	if _, clear := aead.(clearAEAD); clear && shared {
+		p, err = openClear(stored)
+	} else {
+		p, err = openItem(aead, hk[:], stored)
+	}
 	if err != nil {
 		return itemPlain{}, err
 	}
@@ -265,6 +276,19 @@ func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error)
 // Get returns a fresh copy of the value stored under key and its expiry.
 // ok is false if the item is absent or expired.
 func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Time, ok bool, err error) {
+	return tx.get(collection, key, false)
+}
+
+// GetShared is Get for a caller that only reads the value and never
+// changes it: a memory store returns its stored value itself, which it
+// never changes in place (a Put stores a new one), where Get copies it —
+// most of what a simulated node reads is an envelope it forwards as it is.
+// A file store decrypts into a fresh copy either way.
+func (tx *Tx) GetShared(collection string, key []byte) (value []byte, expires time.Time, ok bool, err error) {
+	return tx.get(collection, key, true)
+}
+
+func (tx *Tx) get(collection string, key []byte, shared bool) (value []byte, expires time.Time, ok bool, err error) {
 	if err := tx.check(collection); err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to get item: %w", err)
 	}
@@ -285,7 +309,7 @@ func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Tim
 	if exp, known := tx.s.dir.colls[collection][hk]; known && exp <= tx.now {
 		return nil, time.Time{}, false, nil // expired: no need to decrypt
 	}
-	p, err := tx.open(collection, hk, stored)
+	p, err := tx.openShared(collection, hk, stored, shared)
 	if err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to read item in collection %q: %w", collection, err)
 	}
