@@ -382,7 +382,12 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	if err != nil {
 		return err
 	}
-	id := envelope.ComputeID(raw)
+	return n.putParsed(tx, envelope.ComputeID(raw), e, raw, flags)
+}
+
+// putParsed is putEnvelope for an envelope ingest has parsed (e, from raw)
+// and identified (id) already: a hash and a parse fewer per envelope.
+func (n *Node) putParsed(tx *store.Tx, id envelope.ID, e *envelope.Envelope, raw []byte, flags byte) error {
 	v := make([]byte, 0, 1+len(raw))
 	v = append(append(v, flags), raw...)
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
@@ -390,7 +395,8 @@ func (n *Node) putEnvelope(tx *store.Tx, raw []byte, flags byte) error {
 	}
 	ch := change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v}
 	if taggedKind(e.Kind) && flags&flagOwn == 0 {
-		ch.tag = &e.Tag
+		tag := e.Tag
+		ch.tag = &tag
 	}
 	n.journal = append(n.journal, ch)
 	n.noteWritten(id)
