@@ -46,3 +46,34 @@ func BenchmarkLinkProof(b *testing.B) {
 		LinkProofWith(key, true, false, binding)
 	}
 }
+
+// A LinkProver gives LinkProofWith's proof for its key, for either role and
+// side, over and over (its HMAC state is reset between proofs).
+func TestLinkProverIsLinkProofWith(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for k := range 4 {
+		key := make([]byte, 32)
+		for i := range key {
+			key[i] = byte(rng.Uint32())
+		}
+		p := NewLinkProver(key)
+		for i := range 20 {
+			binding := make([]byte, 32+k)
+			for j := range binding {
+				binding[j] = byte(rng.Uint32())
+			}
+			dialled, low := i%2 == 0, i%3 == 0
+			if got, want := p.Proof(dialled, low, binding), LinkProofWith(key, dialled, low, binding); got != want {
+				t.Fatalf("key %d, proof %d: %x, want %x", k, i, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkLinkProver(b *testing.B) {
+	p, binding := NewLinkProver(make([]byte, 32)), make([]byte, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Proof(true, false, binding)
+	}
+}
