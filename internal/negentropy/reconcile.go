@@ -286,7 +286,8 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	hashes := oneExtraBudget
 	s.observe(s.scan(msg))
 	scanned := 0 // the next of s.scanned to use
-	defer func() { s.scanned = nil }() // a session may wait long for the next message: hold nothing
+	// A session may wait long for the next message: it holds nothing.
+	defer func() { s.scanned = nil }()
 	// The differences found in the peer's IdLists of this message, and the
 	// items in those ranges (initiator only).
 	listDiffs, listItems := 0, 0

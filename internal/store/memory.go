@@ -241,16 +241,8 @@ func (b *memBucket) Get(key []byte) []byte {
 
 // Put copies key and value, as bbolt does, so the caller may reuse them.
 func (b *memBucket) Put(key, value []byte) error {
-	if err := b.tx.checkWrite(); err != nil {
+	if err := b.checkPut(key, value); err != nil {
 		return err
-	}
-	switch {
-	case len(key) == 0:
-		return bolterrors.ErrKeyRequired
-	case len(key) > bolt.MaxKeySize:
-		return bolterrors.ErrKeyTooLarge
-	case len(value) > bolt.MaxValueSize:
-		return bolterrors.ErrValueTooLarge
 	}
 	// One allocation for both; the value is never nil, so that Get tells
 	// an empty value from an absent key.
@@ -266,21 +258,29 @@ func (b *memBucket) Put(key, value []byte) error {
 // writes: a sealed value is made fresh for each Put). It returns the value
 // it replaced, nil if none.
 func (b *memBucket) putOwned(key, value []byte) (old []byte, err error) {
-	if err := b.tx.checkWrite(); err != nil {
+	if err := b.checkPut(key, value); err != nil {
 		return nil, err
-	}
-	switch {
-	case len(key) == 0:
-		return nil, bolterrors.ErrKeyRequired
-	case len(key) > bolt.MaxKeySize:
-		return nil, bolterrors.ErrKeyTooLarge
-	case len(value) > bolt.MaxValueSize:
-		return nil, bolterrors.ErrValueTooLarge
 	}
 	if value == nil {
 		value = []byte{}
 	}
 	return b.put(key[:len(key):len(key)], value), nil
+}
+
+// checkPut returns the error bbolt gives for a Put it refuses.
+func (b *memBucket) checkPut(key, value []byte) error {
+	if err := b.tx.checkWrite(); err != nil {
+		return err
+	}
+	switch {
+	case len(key) == 0:
+		return bolterrors.ErrKeyRequired
+	case len(key) > bolt.MaxKeySize:
+		return bolterrors.ErrKeyTooLarge
+	case len(value) > bolt.MaxValueSize:
+		return bolterrors.ErrValueTooLarge
+	}
+	return nil
 }
 
 func (b *memBucket) put(key, value []byte) (old []byte) {
