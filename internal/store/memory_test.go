@@ -803,3 +803,32 @@ func testGetShared(t *testing.T, be backend) {
 		t.Fatalf("expired item read: %q", v)
 	}
 }
+
+// compareAt orders keys bytewise, as bbolt does, whatever their lengths:
+// keys that share their zero-padded 16-byte prefix (shorter keys, keys with
+// zero bytes where another ends, 24-byte expiry index keys) included.
+func TestCompareAtIsBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	key := func(base []byte) []byte {
+		k := bytes.Clone(base[:rng.IntN(len(base)+1)])
+		for range rng.IntN(3) {
+			k = append(k, []byte{0x00, 0x01, 0xff}[rng.IntN(3)])
+		}
+		return k
+	}
+	for range 20000 {
+		base := make([]byte, rng.IntN(30))
+		for i := range base {
+			if rng.IntN(3) > 0 {
+				base[i] = byte(rng.IntN(256))
+			}
+		}
+		a, b := key(base), key(base)
+		var n btNode
+		n.setItem(0, b, nil)
+		n.n = 1
+		if got, want := n.compareAt(0, prefixOf(a), a), bytes.Compare(a, b); got != want {
+			t.Fatalf("compareAt(%x, %x) = %d, want %d", a, b, got, want)
+		}
+	}
+}
