@@ -49,26 +49,31 @@ type session struct {
 		sum sum256
 		ok  bool
 	}
-	// scanned holds the fingerprints scan computed for the message being
-	// processed, in order, so that process does not compute them again.
-	scanned []rangeFP
+	// scanned holds what scan found for each range of the message being
+	// processed, in order, so that process does not search and fingerprint
+	// them again.
+	scanned []scannedRange
 }
 
-// rangeFP is the fingerprint of our items [lo, hi).
-type rangeFP struct {
+// scannedRange is a range of a message as scan saw it: from our item lo,
+// up to bound b, which our item hi is the first not below; and, if hasFP,
+// the fingerprint of our items [lo, hi).
+type scannedRange struct {
 	lo, hi int
+	b      bound
 	fp     [FingerprintSize]byte
+	hasFP  bool
 }
 
-// scannedFP is the fingerprint of [lo, hi) from scan's list, where *k is
-// the next entry not yet used, or computed afresh. The ranges of a message
-// come in order, so the entries are met in order.
-func (s *session) scannedFP(k *int, lo, hi int) [FingerprintSize]byte {
-	if *k < len(s.scanned) && s.scanned[*k].lo == lo && s.scanned[*k].hi == hi {
-		*k++
-		return s.scanned[*k-1].fp
+// scannedAt returns scan's entry for the k-th range if it is the range from
+// lo up to b, else nil. The ranges of a message come in order, and process
+// reads the same message scan read, so it always is, but for a message
+// scan gave up on.
+func (s *session) scannedAt(k, lo int, b bound) *scannedRange {
+	if k < len(s.scanned) && s.scanned[k].lo == lo && s.scanned[k].b == b {
+		return &s.scanned[k]
 	}
-	return s.fingerprint(lo, hi)
+	return nil
 }
 
 // fingerprint is s.st.Fingerprint(lo, hi), reusing the prefix of lo when
@@ -285,13 +290,12 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	lower := 0     // index of our first item not below prev
 	hashes := oneExtraBudget
 	s.observe(s.scan(msg))
-	scanned := 0 // the next of s.scanned to use
 	// A session may wait long for the next message: it holds nothing.
 	defer func() { s.scanned = nil }()
 	// The differences found in the peer's IdLists of this message, and the
 	// items in those ranges (initiator only).
 	listDiffs, listItems := 0, 0
-	for !r.empty() {
+	for k := 0; !r.empty(); k++ {
 		start := r.pos
 		cur, err := r.bound()
 		if err != nil {
@@ -305,7 +309,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		upper := s.st.lowerBound(lower, n, cur)
+		seen := s.scannedAt(k, lower, cur)
+		var upper int
+		if seen != nil {
+			upper = seen.hi
+		} else {
+			upper = s.st.lowerBound(lower, n, cur)
+		}
 		// A range whose lower bound is at infinity (timestamp 2^64-1)
 		// holds no item on either side. A frame-limited v1 peer may still
 		// send one: having answered a range up to infinity and gone over
@@ -323,7 +333,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				return nil, err
 			}
 			fp := [FingerprintSize]byte(b)
-			if fp == s.scannedFP(&scanned, lower, upper) {
+			var ours [FingerprintSize]byte
+			if seen != nil && seen.hasFP {
+				ours = seen.fp
+			} else {
+				ours = s.fingerprint(lower, upper)
+			}
+			if fp == ours {
 				w.skipTo(cur, upper)
 				break
 			}
@@ -411,6 +427,7 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			break
 		}
 		upper := s.st.lowerBound(lower, n, b)
+		s.scanned = append(s.scanned, scannedRange{lo: lower, hi: upper, b: b})
 		switch mode {
 		case modeFingerprint:
 			fp, err := r.bytes(FingerprintSize, "fingerprint")
@@ -420,9 +437,9 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			if upper > lower && b.ts != math.MaxUint64 {
 				all++
 				items += upper - lower
-				ours := s.fingerprint(lower, upper)
-				s.scanned = append(s.scanned, rangeFP{lower, upper, ours})
-				if [FingerprintSize]byte(fp) != ours {
+				seen := &s.scanned[len(s.scanned)-1]
+				seen.fp, seen.hasFP = s.fingerprint(lower, upper), true
+				if [FingerprintSize]byte(fp) != seen.fp {
 					differed++
 				}
 			}
