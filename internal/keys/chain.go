@@ -121,8 +121,9 @@ func (c chain) tags(w uint32) [][16]byte {
 	out := make([][16]byte, w)
 	t := c.Tag
 	for i := range out {
-		copy(out[i][:], prf(t[:], []byte("tag")))
-		copy(t[:], prf(t[:], []byte("next")))
+		tag := prfSum(t[:], []byte("tag"))
+		copy(out[i][:], tag[:])
+		t = prfSum(t[:], []byte("next"))
 	}
 	return out
 }

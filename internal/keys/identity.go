@@ -11,6 +11,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -140,9 +141,41 @@ func kdf(secret []byte, info string, n int) []byte {
 
 // prf is HMAC-SHA256.
 func prf(key []byte, msg ...[]byte) []byte {
-	m := hmac.New(sha256.New, key)
+	sum := prfSum(key, msg...)
+	return sum[:]
+}
+
+// prfSum is HMAC-SHA256 (RFC 2104) computed on the stack when the key is
+// at most a block and the message short, as every key and message here
+// are: hmac.New allocates two hash states and two padded keys per call,
+// and a node computes an HMAC per tag, per Hello proof and per chain step,
+// hundreds per link (TestPrfIsHMAC pins it to crypto/hmac).
+func prfSum(key []byte, msg ...[]byte) (sum [sha256.Size]byte) {
+	const block = sha256.BlockSize
+	n := 0
 	for _, b := range msg {
-		m.Write(b)
+		n += len(b)
 	}
-	return m.Sum(nil)
+	var in [block + 2*block]byte // ipad key || message
+	if len(key) > block || n > len(in)-block {
+		m := hmac.New(sha256.New, key)
+		m.Write(bytes.Join(msg, nil)) // a copy: msg stays on the caller's stack
+		return [sha256.Size]byte(m.Sum(nil))
+	}
+	copy(in[:], key)
+	for i := range block {
+		in[i] ^= 0x36
+	}
+	off := block
+	for _, b := range msg {
+		off += copy(in[off:], b)
+	}
+	inner := sha256.Sum256(in[:off])
+	var out [block + sha256.Size]byte // opad key || inner hash
+	copy(out[:], key)
+	for i := range block {
+		out[i] ^= 0x5c
+	}
+	copy(out[block:], inner[:])
+	return sha256.Sum256(out[:])
 }

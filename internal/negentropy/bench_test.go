@@ -142,3 +142,35 @@ func TestAgainstReferenceFigures(t *testing.T) {
 		t.Errorf("50,000 differences at 60,000 bytes: %d bytes in %d round trips; budget 3,500,000 in 60 (the reference: 6,544,848 in 105)", res.wire, res.roundTrips)
 	}
 }
+
+// BenchmarkWith applies what a simulated walker's store sees between two
+// reconciliations to its snapshot of 1,500 items (envelopes and receipts
+// living an hour): 12 new envelopes (the latest expiries), 8 expired (the
+// earliest) and 4 purged by their receipts (anywhere), reporting the bytes
+// allocated for it.
+//
+//	go test ./internal/negentropy -run '^$' -bench With -benchmem
+func BenchmarkWith(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n, hour = 1500, 3600
+	t := uint64(1_800_000_000)
+	st, err := NewStorage(gen(r, n, func(int) uint64 { return t + r.Uint64N(hour) }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		t += 30
+		add := gen(r, 12, func(int) uint64 { return t + hour - r.Uint64N(30) })
+		var remove []Item
+		for i := range 8 {
+			remove = append(remove, st.At(i))
+		}
+		for range 4 {
+			remove = append(remove, st.At(8+r.IntN(st.Len()-8)))
+		}
+		if st, err = st.With(add, remove); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -132,7 +132,7 @@ func (s *session) initiate(b int) []byte {
 			continue
 		}
 		w.buf = appendVarint(w.buf, modeFingerprint)
-		fp := s.st.Fingerprint(r.lo, r.hi)
+		fp := s.fingerprint(r.lo, r.hi)
 		w.buf = append(w.buf, fp[:]...)
 	}
 	return w.buf

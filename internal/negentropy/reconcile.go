@@ -41,6 +41,56 @@ type session struct {
 	density float64
 	// saturated is whether density is a lower bound (every range differed).
 	saturated bool
+	// at is the last prefix sum computed (at.i items): the ranges of a
+	// message are consecutive, so each one's lower prefix is the previous
+	// one's upper, and a range's fingerprint costs one prefix, not two.
+	at struct {
+		i   int
+		sum sum256
+		ok  bool
+	}
+	// scanned holds what scan found for each range of the message being
+	// processed, in order, so that process does not search and fingerprint
+	// them again.
+	scanned []scannedRange
+}
+
+// scannedRange is a range of a message as scan saw it: from our item lo,
+// up to bound b, which our item hi is the first not below; and, if hasFP,
+// the fingerprint of our items [lo, hi).
+type scannedRange struct {
+	lo, hi int
+	b      bound
+	fp     [FingerprintSize]byte
+	hasFP  bool
+}
+
+// scannedAt returns scan's entry for the k-th range if it is the range from
+// lo up to b, else nil. The ranges of a message come in order, and process
+// reads the same message scan read, so it always is, but for a message
+// scan gave up on.
+func (s *session) scannedAt(k, lo int, b bound) *scannedRange {
+	if k < len(s.scanned) && s.scanned[k].lo == lo && s.scanned[k].b == b {
+		return &s.scanned[k]
+	}
+	return nil
+}
+
+// fingerprint is s.st.Fingerprint(lo, hi), reusing the prefix of lo when
+// the range before ended there.
+func (s *session) fingerprint(lo, hi int) [FingerprintSize]byte {
+	if lo < 0 || lo > hi || hi > s.st.Len() {
+		return s.st.Fingerprint(lo, hi) // panics, saying why
+	}
+	var below sum256
+	if s.at.ok && s.at.i == lo {
+		below = s.at.sum
+	} else {
+		below = s.st.prefix(lo)
+	}
+	upto := s.st.prefix(hi)
+	s.at.i, s.at.sum, s.at.ok = hi, upto, true
+	return upto.sub(below).fingerprint(uint64(hi - lo))
 }
 
 // observe updates the density estimate from the Fingerprint ranges of a
@@ -240,10 +290,12 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 	lower := 0     // index of our first item not below prev
 	hashes := oneExtraBudget
 	s.observe(s.scan(msg))
+	// A session may wait long for the next message: it holds nothing.
+	defer func() { s.scanned = nil }()
 	// The differences found in the peer's IdLists of this message, and the
 	// items in those ranges (initiator only).
 	listDiffs, listItems := 0, 0
-	for !r.empty() {
+	for k := 0; !r.empty(); k++ {
 		start := r.pos
 		cur, err := r.bound()
 		if err != nil {
@@ -257,7 +309,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		upper := s.st.lowerBound(lower, n, cur)
+		seen := s.scannedAt(k, lower, cur)
+		var upper int
+		if seen != nil {
+			upper = seen.hi
+		} else {
+			upper = s.st.lowerBound(lower, n, cur)
+		}
 		// A range whose lower bound is at infinity (timestamp 2^64-1)
 		// holds no item on either side. A frame-limited v1 peer may still
 		// send one: having answered a range up to infinity and gone over
@@ -275,7 +333,13 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 				return nil, err
 			}
 			fp := [FingerprintSize]byte(b)
-			if fp == s.st.Fingerprint(lower, upper) {
+			var ours [FingerprintSize]byte
+			if seen != nil && seen.hasFP {
+				ours = seen.fp
+			} else {
+				ours = s.fingerprint(lower, upper)
+			}
+			if fp == ours {
 				w.skipTo(cur, upper)
 				break
 			}
@@ -352,6 +416,7 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 	r := &reader{msg: msg, pos: 1}
 	n := s.st.Len()
 	lower := 0
+	s.scanned = nil
 	for !r.empty() {
 		b, err := r.bound()
 		if err != nil {
@@ -362,6 +427,7 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			break
 		}
 		upper := s.st.lowerBound(lower, n, b)
+		s.scanned = append(s.scanned, scannedRange{lo: lower, hi: upper, b: b})
 		switch mode {
 		case modeFingerprint:
 			fp, err := r.bytes(FingerprintSize, "fingerprint")
@@ -371,7 +437,9 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 			if upper > lower && b.ts != math.MaxUint64 {
 				all++
 				items += upper - lower
-				if [FingerprintSize]byte(fp) != s.st.Fingerprint(lower, upper) {
+				seen := &s.scanned[len(s.scanned)-1]
+				seen.fp, seen.hasFP = s.fingerprint(lower, upper), true
+				if [FingerprintSize]byte(fp) != seen.fp {
 					differed++
 				}
 			}
@@ -418,7 +486,7 @@ func (s *session) splitInto(w *writer, lo, hi int, ub bound, b int) bool {
 		if next < hi {
 			nb = minimalBound(s.st.at(next-1), s.st.at(next))
 		}
-		if !w.fingerprint(nb, next, s.st.Fingerprint(cur, next)) {
+		if !w.fingerprint(nb, next, s.fingerprint(cur, next)) {
 			return false
 		}
 		cur = next

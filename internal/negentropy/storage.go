@@ -137,7 +137,7 @@ func (c *chunk) prefix(j int) sum256 {
 // maxChunk is the most items in a chunk: a change rewrites the chunks it
 // touches, so they are small; a Storage keeps O(n/maxChunk) words apart
 // from its chunks, so they are not tiny.
-const maxChunk = 512
+const maxChunk = 128
 
 func newChunk(items []Item) *chunk {
 	c := &chunk{items: items, sums: make([]sum256, 0, (len(items)+sumEvery-1)/sumEvery+1)}
@@ -230,76 +230,39 @@ func negate(t sum256) sum256 { return sum256{}.sub(t) }
 // deletions pay for. It rejects items whose timestamp is above
 // MaxTimestamp.
 func (s *Storage) With(add, remove []Item) (*Storage, error) {
-	add = slices.Clone(add)
-	slices.SortFunc(add, Item.Compare)
-	add = slices.Compact(add)
+	add = sortedSet(add)
 	if err := checkSorted(add); err != nil {
 		return nil, err
 	}
-	gone := make(map[Item]struct{}, len(remove))
-	for _, it := range remove {
-		gone[it] = struct{}{}
-	}
-	for _, it := range add {
-		delete(gone, it)
-	}
-	// Which chunk each change falls in: the first whose last item is not
-	// below it, else the last chunk.
-	touched := map[int]bool{}
-	where := func(it Item) int {
-		c := sort.Search(len(s.chunks), func(c int) bool {
-			ch := s.chunks[c]
-			return ch.items[len(ch.items)-1].Compare(it) >= 0
-		})
-		return min(c, len(s.chunks)-1)
-	}
+	remove = without(sortedSet(remove), add)
 	if len(s.chunks) == 0 {
 		if len(add) == 0 {
 			return s, nil
 		}
 		return build(add), nil
 	}
-	for it := range gone {
-		c := where(it)
-		items := s.chunks[c].items
-		if j, ok := slices.BinarySearchFunc(items, it, Item.Compare); ok && items[j] == it {
-			touched[c] = true // held: the chunk changes
-		}
-	}
-	addAt := map[int][]Item{}
-	for _, it := range add {
-		c := where(it)
-		touched[c] = true
-		addAt[c] = append(addAt[c], it)
-	}
-	if len(touched) == 0 {
-		return s, nil
-	}
-	chunks := make([]*chunk, 0, len(s.chunks)+len(add)/maxChunk+2)
+	// Both lists are sorted, so the changes of each chunk (those up to its
+	// last item; the last chunk takes the rest) are the next runs of them.
+	var chunks []*chunk // nil until a chunk changes
 	n := 0
 	for c, ch := range s.chunks {
-		if !touched[c] {
-			chunks = append(chunks, ch)
+		na, nr := len(add), len(remove)
+		if c < len(s.chunks)-1 {
+			last := &ch.items[len(ch.items)-1]
+			na, nr = upTo(add, last), upTo(remove, last)
+		}
+		merged, changed := ch.with(add[:na], remove[:nr])
+		add, remove = add[na:], remove[nr:]
+		if !changed {
+			if chunks != nil {
+				chunks = append(chunks, ch)
+			}
 			n += len(ch.items)
 			continue
 		}
-		// Merge: the chunk's items not removed, and the ones added here.
-		adds := addAt[c]
-		merged := make([]Item, 0, len(ch.items)+len(adds))
-		i := 0
-		for _, it := range ch.items {
-			for i < len(adds) && adds[i].Compare(it) < 0 {
-				merged = append(merged, adds[i])
-				i++
-			}
-			if i < len(adds) && adds[i] == it {
-				i++ // held already
-			}
-			if _, ok := gone[it]; !ok {
-				merged = append(merged, it)
-			}
+		if chunks == nil {
+			chunks = append(make([]*chunk, 0, len(s.chunks)+len(merged)/maxChunk+2), s.chunks[:c]...)
 		}
-		merged = append(merged, adds[i:]...)
 		n += len(merged)
 		for len(merged) > maxChunk {
 			k := min(maxChunk/2, len(merged)-maxChunk/2)
@@ -309,6 +272,9 @@ func (s *Storage) With(add, remove []Item) (*Storage, error) {
 		if len(merged) > 0 {
 			chunks = append(chunks, newChunk(merged))
 		}
+	}
+	if chunks == nil {
+		return s, nil
 	}
 	// Deletions thin chunks out: repack when there are more than twice as
 	// many as full ones would need (the O(n) this costs is paid by the
@@ -321,6 +287,77 @@ func (s *Storage) With(add, remove []Item) (*Storage, error) {
 		return build(all), nil
 	}
 	return index(chunks), nil
+}
+
+// sortedSet returns a sorted copy of items without repeats.
+func sortedSet(items []Item) []Item {
+	items = slices.Clone(items)
+	slices.SortFunc(items, Item.Compare)
+	return slices.Compact(items)
+}
+
+// without returns the items of a (sorted) that are not in b (sorted), in
+// a's storage.
+func without(a, b []Item) []Item {
+	out, j := a[:0], 0
+	for _, it := range a {
+		for j < len(b) && b[j].Compare(it) < 0 {
+			j++
+		}
+		if j < len(b) && b[j] == it {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// upTo is the number of items of sorted that do not sort after last.
+func upTo(sorted []Item, last *Item) int {
+	return sort.Search(len(sorted), func(i int) bool { return sorted[i].Compare(*last) > 0 })
+}
+
+// with returns the chunk's items less remove plus add (both sorted, none in
+// both), and whether that changes anything; if not, it allocates nothing.
+func (c *chunk) with(add, remove []Item) ([]Item, bool) {
+	if len(add) == 0 && len(remove) == 0 {
+		return nil, false
+	}
+	changed := false
+	for _, it := range add {
+		if _, held := slices.BinarySearchFunc(c.items, it, Item.Compare); !held {
+			changed = true
+			break
+		}
+	}
+	for _, it := range remove {
+		if changed {
+			break
+		}
+		_, changed = slices.BinarySearchFunc(c.items, it, Item.Compare)
+	}
+	if !changed {
+		return nil, false
+	}
+	merged := make([]Item, 0, len(c.items)+len(add))
+	i, r := 0, 0
+	for _, it := range c.items {
+		for i < len(add) && add[i].Compare(it) < 0 {
+			merged = append(merged, add[i])
+			i++
+		}
+		if i < len(add) && add[i] == it {
+			i++ // held already
+		}
+		for r < len(remove) && remove[r].Compare(it) < 0 {
+			r++
+		}
+		if r < len(remove) && remove[r] == it {
+			continue
+		}
+		merged = append(merged, it)
+	}
+	return append(merged, add[i:]...), true
 }
 
 // Len returns the number of items.

@@ -181,7 +181,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 			return err
 		}
 		if handled && !carry {
-			return in.n.putEnvelopeID(in.tx, id, raw, withCopies(0, in.copies))
+			return in.n.putParsed(in.tx, id, e, raw, withCopies(0, in.copies))
 		}
 	} else if ok && ref.kind == slotRoom {
 		if err := in.openRoom(id, e, ref); err != nil { // then carried like any envelope
@@ -193,7 +193,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 			return err
 		}
 		if handled { // mine: carried like a relay's copy, but not counted as one
-			return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+			return in.n.putParsed(in.tx, id, e, raw, withCopies(0, in.copies))
 		}
 	}
 	if in.n.quota <= 0 || e.Kind == envelope.KindChunk && in.n.chunkQuota() <= 0 { // not relaying (chunks): only my own is kept
@@ -202,7 +202,7 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	}
 	in.rep.New++
 	in.carried[id] = e.Tag
-	return in.n.putEnvelopeID(in.tx, id, raw, withCopies(0, in.copies))
+	return in.n.putParsed(in.tx, id, e, raw, withCopies(0, in.copies))
 }
 
 // keepOpened says whether an envelope I just opened stays here, carried like
@@ -289,7 +289,7 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		return nil
 	}
 	in.rep.Receipts++
-	return in.n.putEnvelope(in.tx, raw, withCopies(0, in.copies))
+	return in.n.putParsed(in.tx, id, r, raw, withCopies(0, in.copies))
 }
 
 // purge drops the envelope a receipt proves delivered, if held here. A

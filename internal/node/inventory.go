@@ -400,6 +400,12 @@ func (n *Node) putEnvelopeID(tx *store.Tx, id envelope.ID, raw []byte, flags byt
 	if err != nil {
 		return err
 	}
+	return n.putParsed(tx, id, e, raw, flags)
+}
+
+// putParsed is putEnvelopeID for an envelope ingest has parsed (e, from
+// raw) already: a parse fewer per envelope.
+func (n *Node) putParsed(tx *store.Tx, id envelope.ID, e *envelope.Envelope, raw []byte, flags byte) error {
 	v := make([]byte, 0, 1+len(raw))
 	v = append(append(v, flags), raw...)
 	if err := tx.Put(colEnvelopes, id[:], v, e.ExpiresAt()); err != nil {
@@ -407,7 +413,8 @@ func (n *Node) putEnvelopeID(tx *store.Tx, id envelope.ID, raw []byte, flags byt
 	}
 	ch := change{id: id, meta: metaOf(e, len(raw), flags, n.inv.sourceIndex(n.source)), rec: v}
 	if taggedKind(e.Kind) && flags&flagOwn == 0 {
-		ch.tag = &e.Tag
+		tag := e.Tag
+		ch.tag = &tag
 	}
 	n.journal = append(n.journal, ch)
 	n.noteWritten(id)

@@ -96,6 +96,6 @@ func (n *Node) record(tx *store.Tx, id envelope.ID) (v []byte, ok bool, err erro
 			return v, true, nil
 		}
 	}
-	v, _, ok, err = tx.Get(colEnvelopes, id[:])
+	v, _, ok, err = tx.GetShared(colEnvelopes, id[:]) // read-only, as the cache's records are
 	return v, ok, err
 }

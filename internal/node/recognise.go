@@ -44,7 +44,7 @@ func (n *Node) LinkProofs(binding []byte, dialled bool) ([]byte, error) {
 	proofs := make([][]byte, 0, LinkProofSlots)
 	low := n.id.Public().Fingerprint()
 	for _, i := range picked {
-		proof := keys.LinkProofWith(rc.send[i], dialled, low < rc.sendTo[i], binding)
+		proof := rc.send[i].Proof(dialled, low < rc.sendTo[i], binding)
 		proofs = append(proofs, proof[:LinkProofSize])
 	}
 	for len(proofs) < LinkProofSlots {
@@ -98,7 +98,7 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 	self := n.id.Public().Fingerprint()
 	for _, r := range rc.recv {
 		c := rc.contacts[r.contact]
-		proof := keys.LinkProofWith(r.key, peerDialled, c.Fingerprint < self, binding)
+		proof := r.key.Proof(peerDialled, c.Fingerprint < self, binding)
 		expect[[LinkProofSize]byte(proof[:LinkProofSize])] = r.contact
 	}
 	for i := 0; i < len(proofs); i += LinkProofSize {
@@ -110,16 +110,16 @@ func (n *Node) RecogniseLink(binding []byte, peerDialled bool, proofs []byte) (C
 }
 
 // recognitionKeys are the recognition keys of the current period, derived
-// once: checking a Hello then costs one HMAC per key, not a read of every
-// contact and a walk down its chains. Any change to a contact drops them
-// (reindex, rebuildIndex, Reject).
+// once, each with its HMAC key schedule: checking a Hello then costs one
+// HMAC per key, not a read of every contact and a walk down its chains.
+// Any change to a contact drops them (reindex, rebuildIndex, Reject).
 type recognitionKeys struct {
 	period   keys.Period
-	send     [][]byte  // for my proofs: one per active contact
-	sendTo   []string  // the contact each is for (its fingerprint)
-	contacts []Contact // active contacts
+	send     []*keys.LinkProver // for my proofs: one per active contact
+	sendTo   []string           // the contact each is for (its fingerprint)
+	contacts []Contact          // active contacts
 	recv     []struct {
-		key     []byte
+		key     *keys.LinkProver
 		contact int // index into contacts
 	}
 }
@@ -139,16 +139,16 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 			continue
 		}
 		if key, ok := c.Sessions[0].S.ProofKey(p); ok {
-			rc.send = append(rc.send, key)
+			rc.send = append(rc.send, keys.NewLinkProver(key))
 			rc.sendTo = append(rc.sendTo, c.Fingerprint)
 		}
 		rc.contacts = append(rc.contacts, c.view())
 		for _, ps := range c.Sessions {
 			for _, key := range ps.S.CheckKeys(p) {
 				rc.recv = append(rc.recv, struct {
-					key     []byte
+					key     *keys.LinkProver
 					contact int
-				}{key, len(rc.contacts) - 1})
+				}{keys.NewLinkProver(key), len(rc.contacts) - 1})
 			}
 		}
 	}

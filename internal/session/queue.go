@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"container/heap"
 	"encoding/binary"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -35,9 +34,11 @@ type queued struct {
 	hops     uint8
 }
 
+// queueHeap is a binary min-heap by less. It is container/heap's
+// algorithm written for queued values, which container/heap would box in
+// an interface on every push and pop: two allocations per envelope sent.
 type queueHeap []queued
 
-func (h queueHeap) Len() int { return len(h) }
 func (h queueHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
 	if a.chunk != b.chunk {
@@ -54,13 +55,57 @@ func (h queueHeap) Less(i, j int) bool {
 	}
 	return bytes.Compare(a.id[:], b.id[:]) < 0
 }
-func (h queueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *queueHeap) Push(x any)   { *h = append(*h, x.(queued)) }
-func (h *queueHeap) Pop() any {
+
+func (h *queueHeap) push(x queued) {
+	*h = append(*h, x)
+	h.up(len(*h) - 1)
+}
+
+// pop removes and returns the least item; the heap must not be empty.
+func (h *queueHeap) pop() queued {
 	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	old.down(0, n)
+	x := old[n]
+	old[n] = queued{}
+	*h = old[:n]
 	return x
+}
+
+// init orders the heap after arbitrary changes.
+func (h queueHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i, len(h))
+	}
+}
+
+func (h queueHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !h.Less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h queueHeap) down(i, n int) {
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 { // j < 0 after int overflow
+			break
+		}
+		if j2 := j + 1; j2 < n && h.Less(j2, j) {
+			j = j2 // the lesser child
+		}
+		if !h.Less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 func newSendQueue() sendQueue { return sendQueue{ids: map[envelope.ID]struct{}{}} }
@@ -76,7 +121,7 @@ func (q *sendQueue) push(h node.Held, pushed, announce bool) {
 	if pushed {
 		q.pushed++
 	}
-	heap.Push(&q.h, queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, chunk: h.Chunk, announce: announce, hops: h.Hops})
+	q.h.push(queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, chunk: h.Chunk, announce: announce, hops: h.Hops})
 }
 
 // receiptFirst says whether the next envelope to leave is a receipt.
@@ -86,7 +131,7 @@ func (q *sendQueue) pop() (queued, bool) {
 	if len(q.h) == 0 {
 		return queued{}, false
 	}
-	x := heap.Pop(&q.h).(queued)
+	x := q.h.pop()
 	delete(q.ids, x.id)
 	if x.pushed {
 		q.pushed--
@@ -118,7 +163,7 @@ func (q *sendQueue) filter(keep func(envelope.ID) bool) {
 	}
 	clear(q.h[len(h):])
 	q.h = h
-	heap.Init(&q.h)
+	q.h.init()
 }
 
 // idSet remembers up to about 2×limit IDs: when the current generation

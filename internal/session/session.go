@@ -815,7 +815,7 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 	s.mu.Lock()
 	acks := append(wantFrames(s.wants), s.ackFrames()...)
 	s.wants = nil
-	ids := make([]envelope.ID, 0, max)
+	ids := make([]envelope.ID, 0, min(max, s.queue.Len())) // max is a batch; the queue is often nearly empty
 	var haves []byte
 	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
 	for len(ids) < max && len(haves) < MaxHave*haveSize {

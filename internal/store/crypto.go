@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -205,6 +206,19 @@ func (s *Store) clearExpiry(exact, now, jitter uint64) uint64 {
 	return coarseExpiry(exact, now, jitter)
 }
 
+// nonceAndJitter fills rnd with a fresh nonce and the jitter of a coarse
+// expiry, in one read. A memory store leaves both zero: it encrypts nothing
+// (clearAEAD) and its expiries are exact.
+func (s *Store) nonceAndJitter(rnd *[nonceSize + 8]byte) error {
+	if s.exactExpiry {
+		return nil
+	}
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return fmt.Errorf("failed to generate nonce: %w", err)
+	}
+	return nil
+}
+
 // valueAD is the additional data of a sealed value: hkey || be64(coarse).
 func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 	var ad [hkeySize + 8]byte
@@ -221,7 +235,8 @@ func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 //	    AD = hkey || be64(coarse))
 //
 // The plaintext is built in place, and the AD after the end of the result,
-// so that sealing costs one allocation.
+// so that sealing costs one allocation; the AD, hkey first, stays within
+// the result's capacity (putItem uses it as the key).
 func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection string, nonce, value []byte) []byte {
 	p := padSize(plainFixed + len(collection) + len(value))
 	n := valuePrefix + p + tagSize
@@ -229,7 +244,7 @@ func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection str
 	ad := buf[n:]
 	copy(ad, hkey)
 	binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
-	out := buf[: valuePrefix+p : n]
+	out := buf[:valuePrefix+p]
 	binary.BigEndian.PutUint64(out, coarse)
 	copy(out[8:], nonce)
 	pt := out[valuePrefix:]
@@ -322,6 +337,19 @@ func openItem(aead cipherAEAD, hkey []byte, stored []byte) (itemPlain, error) {
 	return parsePlain(pt)
 }
 
+// openClear is openItem for a value kept clear (clearAEAD) that returns
+// the value where it lies in stored, not a copy.
+func openClear(stored []byte) (itemPlain, error) {
+	if len(stored) < minStored {
+		return itemPlain{}, fmt.Errorf("%w: %d bytes is too short", errCorruptValue, len(stored))
+	}
+	pt, tag := stored[valuePrefix:len(stored)-tagSize], stored[len(stored)-tagSize:]
+	if [tagSize]byte(tag) != [tagSize]byte{} {
+		return itemPlain{}, errCorruptValue
+	}
+	return parsePlain(pt)
+}
+
 // peekItem decrypts only the header of a stored value (collection and exact
 // expiry), without authenticating it: Open uses it to build the directory
 // of a whole store at a fraction of the cost of opening every value (one
@@ -357,4 +385,30 @@ type peekBuf [1 + 255 + 12]byte
 type cipherAEAD interface {
 	Seal(dst, nonce, plaintext, additionalData []byte) []byte
 	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+}
+
+// clearAEAD is a memory store's "cipher": it keeps the plaintext as it is,
+// followed by a zero tag, so that a stored value keeps the layout and the
+// size of a sealed one (padding, FileSize, the quota's view of it) while a
+// Put or Get costs no encryption. Sealing protects values at rest; a
+// memory store has no rest: its values live in the memory of the process
+// that holds the keys, and vanish with it. Open rejects a value whose tag
+// is not zero, as a real AEAD rejects a damaged one.
+type clearAEAD struct{}
+
+func (clearAEAD) Seal(dst, _, plaintext, _ []byte) []byte {
+	var tag [tagSize]byte
+	dst = append(dst, plaintext...) // plaintext may lie where it goes (sealItem)
+	return append(dst, tag[:]...)
+}
+
+func (clearAEAD) Open(dst, _, ciphertext, _ []byte) ([]byte, error) {
+	if len(ciphertext) < tagSize {
+		return nil, errCorruptValue
+	}
+	pt, tag := ciphertext[:len(ciphertext)-tagSize], ciphertext[len(ciphertext)-tagSize:]
+	if [tagSize]byte(tag) != [tagSize]byte{} {
+		return nil, errCorruptValue
+	}
+	return append(dst, pt...), nil
 }

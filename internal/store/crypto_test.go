@@ -77,3 +77,44 @@ func TestPeekMatchesOpen(t *testing.T) {
 		}
 	}
 }
+
+// A memory store keeps values clear (clearAEAD), laid out exactly as sealed
+// ones: the same length for the same item in either store, and a value
+// whose zero tag is damaged is refused like one that fails to authenticate.
+func TestClearValuesKeepTheSealedLayout(t *testing.T) {
+	key := detBytes("layout key", keySize)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 50, 51, 182, 1000} {
+		hk := hashKey(detBytes("idx", keySize), "coll", []byte("k"))
+		val := detBytes(fmt.Sprint("v", n), n)
+		nonce := make([]byte, nonceSize)
+		sealed := sealItem(aead, hk, day, day-7, "coll", nonce, val)
+		kept := sealItem(clearAEAD{}, hk, day, day-7, "coll", nonce, val)
+		if len(kept) != len(sealed) || !bytes.Equal(kept[:valuePrefix], sealed[:valuePrefix]) {
+			t.Fatalf("value of %d: clear layout %d bytes, sealed %d", n, len(kept), len(sealed))
+		}
+		p, err := openItem(clearAEAD{}, hk, kept)
+		if err != nil || !bytes.Equal(p.value, val) || p.exact != day-7 || string(p.collection) != "coll" {
+			t.Fatalf("value of %d: opened %q %d %x, %v", n, p.collection, p.exact, p.value, err)
+		}
+		if q, err := openClear(kept); err != nil || !bytes.Equal(q.value, val) || q.exact != p.exact {
+			t.Fatalf("value of %d: openClear %x %d, %v", n, q.value, q.exact, err)
+		}
+		for _, i := range []int{len(kept) - 1, len(kept) - tagSize} {
+			bad := bytes.Clone(kept)
+			bad[i] ^= 1
+			if _, err := openItem(clearAEAD{}, hk, bad); err == nil {
+				t.Fatalf("value of %d: a damaged tag (byte %d) opens", n, i)
+			}
+			if _, err := openClear(bad); err == nil {
+				t.Fatalf("value of %d: a damaged tag (byte %d) opens in place", n, i)
+			}
+		}
+		if _, err := openItem(aead, hk, kept); err == nil {
+			t.Fatalf("value of %d: a clear value opens under a real key", n)
+		}
+	}
+}

@@ -743,3 +743,92 @@ func TestMemoryConcurrentViewDuringUpdate(t *testing.T) {
 	close(done)
 	readers.Wait()
 }
+
+// GetShared reads what Get reads on both backends; a value it returned
+// stays as it was while the item is overwritten, deleted or expires (a
+// memory store shares the stored value, and never changes one in place).
+func TestGetShared(t *testing.T) { forBackends(t, testGetShared) }
+
+func testGetShared(t *testing.T, be backend) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	s := be.create(t, testOpts(clock))
+	get := func(key string, shared bool) (string, bool) {
+		t.Helper()
+		var v []byte
+		var ok bool
+		if err := s.View(func(tx *Tx) error {
+			var err error
+			if shared {
+				v, _, ok, err = tx.GetShared("env", []byte(key))
+			} else {
+				v, _, ok, err = tx.Get("env", []byte(key))
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return string(v), ok
+	}
+	mustUpdate(t, s, func(tx *Tx) error {
+		return errors.Join(tx.Put("env", []byte("a"), []byte("first"), t0.Add(time.Hour)),
+			tx.Put("env", []byte("b"), []byte("soon"), t0.Add(time.Minute)))
+	})
+	var held []byte
+	if err := s.View(func(tx *Tx) error {
+		var err error
+		held, _, _, err = tx.GetShared("env", []byte("a"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, s, func(tx *Tx) error { return tx.Put("env", []byte("a"), []byte("second"), t0.Add(time.Hour)) })
+	if v, ok := get("a", true); !ok || v != "second" {
+		t.Fatalf("GetShared after overwrite = %q, %v", v, ok)
+	}
+	mustUpdate(t, s, func(tx *Tx) error { return tx.Delete("env", []byte("a")) })
+	if string(held) != "first" {
+		t.Fatalf("a shared value changed under its reader: %q", held)
+	}
+	for _, shared := range []bool{false, true} {
+		if v, ok := get("a", shared); ok {
+			t.Fatalf("deleted item read (shared %v): %q", shared, v)
+		}
+		if v, ok := get("b", shared); !ok || v != "soon" {
+			t.Fatalf("live item (shared %v) = %q, %v", shared, v, ok)
+		}
+	}
+	clock.Advance(time.Minute)
+	if v, ok := get("b", true); ok {
+		t.Fatalf("expired item read: %q", v)
+	}
+}
+
+// compareAt orders keys bytewise, as bbolt does, whatever their lengths:
+// keys that share their zero-padded 16-byte prefix (shorter keys, keys with
+// zero bytes where another ends, 24-byte expiry index keys) included.
+func TestCompareAtIsBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	key := func(base []byte) []byte {
+		k := bytes.Clone(base[:rng.IntN(len(base)+1)])
+		for range rng.IntN(3) {
+			k = append(k, []byte{0x00, 0x01, 0xff}[rng.IntN(3)])
+		}
+		return k
+	}
+	for range 20000 {
+		base := make([]byte, rng.IntN(30))
+		for i := range base {
+			if rng.IntN(3) > 0 {
+				base[i] = byte(rng.IntN(256))
+			}
+		}
+		a, b := key(base), key(base)
+		var n btNode
+		n.setItem(0, b, nil)
+		n.n = 1
+		if got, want := n.compareAt(0, prefixOf(a), a), bytes.Compare(a, b); got != want {
+			t.Fatalf("compareAt(%x, %x) = %d, want %d", a, b, got, want)
+		}
+	}
+}

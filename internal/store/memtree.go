@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 )
 
@@ -72,7 +73,25 @@ func (n *btNode) compareAt(i int, p keyPrefix, key []byte) int {
 	case p.lo != n.lo[i]:
 		return cmpWord(p.lo, n.lo[i])
 	}
-	return bytes.Compare(key, n.keys[i])
+	return compareTails(key, n.keys[i])
+}
+
+// compareTails orders two keys whose zero-padded 16-byte prefixes are
+// equal, bytewise, without comparing those prefixes again. A key of at most
+// 16 bytes is then a prefix of the other (the other's bytes past its end,
+// within the 16, are zero): the shorter sorts first, and keys of one length
+// are equal — the case of every hashed key found. Past 16 bytes both keys
+// hold real bytes there: their tails decide (an expiry index key's is one
+// word).
+func compareTails(a, b []byte) int {
+	if len(a) <= 16 || len(b) <= 16 {
+		return cmp.Compare(len(a), len(b))
+	}
+	a, b = a[16:], b[16:]
+	if len(a) == 8 && len(b) == 8 {
+		return cmp.Compare(binary.BigEndian.Uint64(a), binary.BigEndian.Uint64(b))
+	}
+	return bytes.Compare(a, b)
 }
 
 func cmpWord(a, b uint64) int {

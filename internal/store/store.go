@@ -92,8 +92,8 @@ type Store struct {
 	hasher  keyHasher
 	// erasable is Options.Erasable; nil on a memory store.
 	erasable map[string]bool
-	// exactExpiry: the expiry index holds exact expiries (a memory store,
-	// which has no disk to hide them from).
+	// exactExpiry: the expiry index holds exact expiries, and values are
+	// kept clear (a memory store, which has no disk to hide them from).
 	exactExpiry bool
 	dir         directory
 	undoBuf     []dirUndo // lent to one write transaction at a time

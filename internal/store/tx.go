@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -29,21 +30,25 @@ type Tx struct {
 	pend map[hkey]pendKey
 	// touched names the collections this transaction put or deleted items
 	// in, so a caller keeping a summary of a collection knows when to
-	// redo it (Touched).
-	touched map[string]bool
+	// redo it (Touched). A transaction touches a few: a list, not a map,
+	// which would cost an allocation per write transaction.
+	touched    []string
+	touchedBuf [4]string
 }
 
 // touch records a write to collection (Touched).
 func (tx *Tx) touch(collection string) {
-	if tx.touched == nil {
-		tx.touched = map[string]bool{}
+	if !tx.Touched(collection) {
+		if tx.touched == nil {
+			tx.touched = tx.touchedBuf[:0]
+		}
+		tx.touched = append(tx.touched, collection)
 	}
-	tx.touched[collection] = true
 }
 
 // Touched reports whether this transaction put or deleted an item of
 // collection so far (whether or not the item existed or changed).
-func (tx *Tx) Touched(collection string) bool { return tx.touched[collection] }
+func (tx *Tx) Touched(collection string) bool { return slices.Contains(tx.touched, collection) }
 
 // pendKey is an item key a transaction gives an item, or (drop) the
 // removal of its key.
@@ -128,33 +133,62 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
 	hk := tx.s.hasher.hash(collection, key)
-	if old := items.Get(hk[:]); old != nil {
-		if c, ok := storedCoarse(old); ok {
-			if err := index.Delete(indexKey(c, hk[:])); err != nil {
-				return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
-			}
-		}
-	}
 	aead, err := tx.sealFor(collection, hk)
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	// One read for the nonce and the jitter.
 	var rnd [nonceSize + 8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return fmt.Errorf("failed to generate nonce: %w", err)
+	if err := tx.s.nonceAndJitter(&rnd); err != nil {
+		return err
 	}
 	coarse := tx.s.clearExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, exact, collection, rnd[:nonceSize], value)
-	if err := items.Put(hk[:], sealed); err != nil {
+	was, replaced, err := putItem(items, hk, sealed)
+	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	if err := index.Put(indexKey(coarse, hk[:]), nil); err != nil {
+	if replaced && was != coarse { // an entry with the same expiry is put again below
+		if err := index.Delete(indexKey(was, hk[:])); err != nil {
+			return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
+		}
+	}
+	if err := putOwned(index, indexKey(coarse, hk[:]), nil); err != nil {
 		return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
 	}
 	d := &tx.s.dir
 	tx.undo = append(tx.undo, d.set(d.coll(collection, true), hk, exact))
 	return nil
+}
+
+// putItem stores the sealed value of hk, which the caller gives up, and
+// returns the clear expiry of the value it replaced, if there was one that
+// shows one. A memory bucket does it in one walk down its tree, keeping
+// sealed rather than copying it.
+func putItem(items kvBucket, hk hkey, sealed []byte) (was uint64, replaced bool, err error) {
+	if mb, ok := items.(*memBucket); ok {
+		// sealItem leaves the AD, hk first, just after the value in the
+		// same allocation: it serves as the key, which costs none then.
+		key := sealed[len(sealed):cap(sealed)]
+		if len(key) < hkeySize || hkey(key[:hkeySize]) != hk {
+			key = bytes.Clone(hk[:])
+		}
+		old, err := mb.putOwned(key[:hkeySize], sealed[:len(sealed):len(sealed)])
+		was, replaced = storedCoarse(old)
+		return was, replaced, err
+	}
+	// bbolt: the old value is read before the Put, which may move it.
+	was, replaced = storedCoarse(items.Get(hk[:]))
+	return was, replaced, items.Put(hk[:], sealed)
+}
+
+// putOwned puts key and value, which the caller gives up: a memory bucket
+// keeps them instead of copying them.
+func putOwned(b kvBucket, key, value []byte) error {
+	if mb, ok := b.(*memBucket); ok {
+		_, err := mb.putOwned(key, value)
+		return err
+	}
+	return b.Put(key, value)
 }
 
 // sealFor returns the cipher for a new value of hk in collection, and
@@ -214,11 +248,22 @@ func (tx *Tx) openFor(hk hkey) (cipherAEAD, error) {
 // open authenticates and decrypts the stored value of hk, which must
 // belong to collection.
 func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error) {
+	return tx.openShared(collection, hk, stored, false)
+}
+
+// openShared is open, but if shared, a memory store's value is returned
+// where it lies rather than copied (see GetShared).
+func (tx *Tx) openShared(collection string, hk hkey, stored []byte, shared bool) (itemPlain, error) {
 	aead, err := tx.openFor(hk)
 	if err != nil {
 		return itemPlain{}, err
 	}
-	p, err := openItem(aead, hk[:], stored)
+	var p itemPlain
+	if _, clear := aead.(clearAEAD); clear && shared {
+		p, err = openClear(stored)
+	} else {
+		p, err = openItem(aead, hk[:], stored)
+	}
 	if err != nil {
 		return itemPlain{}, err
 	}
@@ -231,6 +276,19 @@ func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error)
 // Get returns a fresh copy of the value stored under key and its expiry.
 // ok is false if the item is absent or expired.
 func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Time, ok bool, err error) {
+	return tx.get(collection, key, false)
+}
+
+// GetShared is Get for a caller that only reads the value and never
+// changes it: a memory store returns its stored value itself, which it
+// never changes in place (a Put stores a new one), where Get copies it —
+// most of what a simulated node reads is an envelope it forwards as it is.
+// A file store decrypts into a fresh copy either way.
+func (tx *Tx) GetShared(collection string, key []byte) (value []byte, expires time.Time, ok bool, err error) {
+	return tx.get(collection, key, true)
+}
+
+func (tx *Tx) get(collection string, key []byte, shared bool) (value []byte, expires time.Time, ok bool, err error) {
 	if err := tx.check(collection); err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to get item: %w", err)
 	}
@@ -251,7 +309,7 @@ func (tx *Tx) Get(collection string, key []byte) (value []byte, expires time.Tim
 	if exp, known := tx.s.dir.colls[collection][hk]; known && exp <= tx.now {
 		return nil, time.Time{}, false, nil // expired: no need to decrypt
 	}
-	p, err := tx.open(collection, hk, stored)
+	p, err := tx.openShared(collection, hk, stored, shared)
 	if err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("failed to read item in collection %q: %w", collection, err)
 	}
@@ -468,8 +526,8 @@ func (tx *Tx) renew(items, index kvBucket, cd collDir, hk hkey, stored []byte) e
 		return nil
 	}
 	var rnd [nonceSize + 8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return fmt.Errorf("failed to generate nonce: %w", err)
+	if err := tx.s.nonceAndJitter(&rnd); err != nil {
+		return err
 	}
 	coarse := tx.s.clearExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, p.exact, string(p.collection), rnd[:nonceSize], p.value)
