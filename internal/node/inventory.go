@@ -182,7 +182,7 @@ func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 			// rounds, under a flood): make the next snapshot afresh rather
 			// than keep a record of every change.
 			iv.snap = nil
-			clear(iv.snapTouched)
+			iv.resetTouched()
 		} else {
 			iv.snapTouched[id] = expiry
 		}
@@ -221,7 +221,7 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 			return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
 		}
 		iv.snap = st
-		clear(iv.snapTouched)
+		iv.resetTouched()
 		return st, nil
 	}
 	if len(iv.snapTouched) == 0 {
@@ -239,8 +239,19 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 		return nil, fmt.Errorf("failed to update the envelope snapshot: %w", err)
 	}
 	iv.snap = st
-	clear(iv.snapTouched)
+	iv.resetTouched()
 	return st, nil
+}
+
+// resetTouched empties snapTouched. A Go map keeps the size it grew to, so
+// one that a flood filled is dropped rather than cleared: it would hold
+// tens of kilobytes on every node between floods.
+func (iv *inventory) resetTouched() {
+	if len(iv.snapTouched) > 64 {
+		iv.snapTouched = map[envelope.ID]uint32{}
+		return
+	}
+	clear(iv.snapTouched)
 }
 
 func compareHeld(a, b Held) int {

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -21,6 +24,7 @@ const DefaultRecordCache = 1 << 20
 type recentRecords struct {
 	limit int // bytes; 0: none kept
 	m     map[envelope.ID]recentRecord
+	peak  int         // the most records m held since it was made (a Go map never shrinks)
 	fifo  []recentKey // insertion order; entries whose seq no longer matches are stale
 	head  int         // fifo[:head] is consumed
 	seq   uint64
@@ -44,6 +48,7 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 	r.drop(id)
 	r.seq++
 	r.m[id] = recentRecord{v: v, seq: r.seq}
+	r.peak = max(r.peak, len(r.m))
 	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
 	r.bytes += len(v)
 	for r.bytes > r.limit && r.head < len(r.fifo) {
@@ -70,12 +75,26 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 		clear(r.fifo[len(live):])
 		r.fifo, r.head = live, 0
 	}
+	if cap(r.fifo) > 4*(len(r.fifo)-r.head)+64 {
+		// A burst of small records (a node's setup, a sweep) grew it: give
+		// the room back.
+		r.fifo, r.head = slices.Clone(r.fifo[r.head:]), 0
+	}
 }
 
 func (r *recentRecords) drop(id envelope.ID) {
-	if rec, ok := r.m[id]; ok {
-		r.bytes -= len(rec.v)
-		delete(r.m, id)
+	rec, ok := r.m[id]
+	if !ok {
+		return
+	}
+	r.bytes -= len(rec.v)
+	delete(r.m, id)
+	if r.peak > 64 && len(r.m) < r.peak/4 {
+		// Most records left at once (a sweep, a purge): a map the size of
+		// what remains, rather than one the size of the peak, on every node.
+		m := make(map[envelope.ID]recentRecord, len(r.m)) // not maps.Clone: it keeps the size
+		maps.Copy(m, r.m)
+		r.m, r.peak = m, len(m)
 	}
 }
 

@@ -75,4 +75,7 @@ func (n *Node) Unexpect(owner any, ids []envelope.ID) {
 			delete(n.incoming, id)
 		}
 	}
+	if len(n.incoming) == 0 {
+		n.incoming = nil // a Go map keeps its size: an idle node lets it go
+	}
 }
