@@ -33,7 +33,7 @@ func (n *Node) Expect(owner any, ids []envelope.ID, hops []uint8, steal bool) (w
 		if hm, ok := n.inv.m[id]; ok && (hops == nil || hm.hops >= hops[i]) {
 			continue
 		}
-		if _, ok := n.delivered.m[id]; ok {
+		if n.delivered.has(id) {
 			continue
 		}
 		if o, ok := n.incoming[id]; ok && o != owner && !steal {
