@@ -31,6 +31,12 @@ type recentRecords struct {
 	bytes int
 }
 
+// recentOverhead is what keeping a record costs beyond its bytes (its map
+// slot, about twice filled, and its place in the queue), counted against
+// the limit: the records of receipts are about 100 bytes, and a cache
+// bounded by their bytes alone took twice its limit.
+const recentOverhead = 128
+
 type recentRecord struct {
 	v   []byte
 	seq uint64
@@ -50,7 +56,7 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 	r.m[id] = recentRecord{v: v, seq: r.seq}
 	r.peak = max(r.peak, len(r.m))
 	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
-	r.bytes += len(v)
+	r.bytes += len(v) + recentOverhead
 	for r.bytes > r.limit && r.head < len(r.fifo) {
 		k := r.fifo[r.head]
 		r.head++
@@ -87,7 +93,7 @@ func (r *recentRecords) drop(id envelope.ID) {
 	if !ok {
 		return
 	}
-	r.bytes -= len(rec.v)
+	r.bytes -= len(rec.v) + recentOverhead
 	delete(r.m, id)
 	if r.peak > 64 && len(r.m) < r.peak/4 {
 		// Most records left at once (a sweep, a purge): a map the size of

@@ -23,7 +23,7 @@ func TestRecentRecordsBound(t *testing.T) {
 		switch i {
 		case 5:
 			r.put(id(0), rec(7)) // rewritten: its first place is stale
-		case recentBytes/1000 + 2: // the first places are consumed
+		case recentBytes/(1000+recentOverhead) + 2: // the first places are consumed
 			if _, ok := r.get(id(1)); ok {
 				t.Fatal("oldest record kept past the bound")
 			}
@@ -43,7 +43,7 @@ func TestRecentRecordsBound(t *testing.T) {
 	}
 	total := 0
 	for _, rec := range r.m {
-		total += len(rec.v)
+		total += len(rec.v) + recentOverhead
 	}
 	if total != r.bytes || len(r.fifo)-r.head < len(r.m) {
 		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, len(r.fifo)-r.head, len(r.m))
