@@ -56,6 +56,7 @@ type simOptions struct {
 	spamRate                  float64
 	json                      bool
 	plot, sweep, scenarioFile string
+	memprofile                string
 }
 
 func (c *cli) simCmd() *cobra.Command {
@@ -129,6 +130,7 @@ command line win. See docs/simulation.md.`,
 	f.StringVar(&o.plot, "plot", "", "write charts (SVG and PNG) to this directory")
 	f.StringVar(&o.sweep, "sweep", "", "vary one setting: NAME=FROM:TO:STEP or NAME=V1,V2,...")
 	f.StringVar(&o.scenarioFile, "scenario", "", "read settings from a JSON file")
+	f.StringVar(&o.memprofile, "memprofile", "", "write a heap profile (go tool pprof) taken when the live heap peaked")
 	return cmd
 }
 
@@ -332,6 +334,18 @@ func runSim(ctx context.Context, fs *pflag.FlagSet, o *simOptions, stdout, stder
 			scs = append(scs, sc)
 			labels = append(labels, name+"="+v)
 		}
+	}
+	limitMemory()
+	if o.memprofile != "" {
+		prof := startPeakProfile(o.memprofile)
+		defer func() {
+			peak, err := prof.Stop()
+			if err != nil {
+				fmt.Fprintf(stderr, "sim: %v\n", err)
+				return
+			}
+			fmt.Fprintf(stderr, "sim: heap profile at the peak live heap (%d MB) written to %s\n", peak>>20, o.memprofile)
+		}()
 	}
 	results, err := runAll(ctx, scs, labels, stderr, func(r *sim.Result) error {
 		if !o.json {

@@ -183,12 +183,15 @@ func (iv *inventory) remove(id envelope.ID) {
 // nothing is noted.
 func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 	if _, ok := iv.snapTouched[id]; !ok && iv.snap != nil {
-		if len(iv.snapTouched) > len(iv.m)/2+1024 {
+		if len(iv.snapTouched) > len(iv.m)/2+64 {
 			// No reconciliation for a long while (a node that only answers
 			// rounds, under a flood): make the next snapshot afresh rather
-			// than keep a record of every change.
+			// than keep a record of every change, and the old snapshot.
+			// Making one afresh costs a sort of what is held, little for a
+			// small node: so a small node does not keep a thousand changes
+			// (10,000 static nodes under a flood kept 60 MB of them).
 			iv.snap = nil
-			clear(iv.snapTouched)
+			iv.resetTouched()
 		} else {
 			iv.snapTouched[id] = expiry
 		}
@@ -227,7 +230,7 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 			return nil, fmt.Errorf("failed to snapshot envelopes: %w", err)
 		}
 		iv.snap = st
-		clear(iv.snapTouched)
+		iv.resetTouched()
 		return st, nil
 	}
 	if len(iv.snapTouched) == 0 {
@@ -245,8 +248,19 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 		return nil, fmt.Errorf("failed to update the envelope snapshot: %w", err)
 	}
 	iv.snap = st
-	clear(iv.snapTouched)
+	iv.resetTouched()
 	return st, nil
+}
+
+// resetTouched empties snapTouched. A Go map keeps the size it grew to, so
+// one that a flood filled is dropped rather than cleared: it would hold
+// tens of kilobytes on every node between floods.
+func (iv *inventory) resetTouched() {
+	if len(iv.snapTouched) > 64 {
+		iv.snapTouched = map[envelope.ID]uint32{}
+		return
+	}
+	clear(iv.snapTouched)
 }
 
 func compareHeld(a, b Held) int {

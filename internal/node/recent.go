@@ -1,6 +1,9 @@
 package node
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/store"
 )
@@ -21,11 +24,18 @@ const DefaultRecordCache = 1 << 20
 type recentRecords struct {
 	limit int // bytes; 0: none kept
 	m     map[envelope.ID]recentRecord
+	peak  int         // the most records m held since it was made (a Go map never shrinks)
 	fifo  []recentKey // insertion order; entries whose seq no longer matches are stale
 	head  int         // fifo[:head] is consumed
 	seq   uint64
 	bytes int
 }
+
+// recentOverhead is what keeping a record costs beyond its bytes (its map
+// slot, about twice filled, and its place in the queue), counted against
+// the limit: the records of receipts are about 100 bytes, and a cache
+// bounded by their bytes alone took twice its limit.
+const recentOverhead = 128
 
 type recentRecord struct {
 	v   []byte
@@ -44,8 +54,9 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 	r.drop(id)
 	r.seq++
 	r.m[id] = recentRecord{v: v, seq: r.seq}
+	r.peak = max(r.peak, len(r.m))
 	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
-	r.bytes += len(v)
+	r.bytes += len(v) + recentOverhead
 	for r.bytes > r.limit && r.head < len(r.fifo) {
 		k := r.fifo[r.head]
 		r.head++
@@ -70,12 +81,26 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 		clear(r.fifo[len(live):])
 		r.fifo, r.head = live, 0
 	}
+	if cap(r.fifo) > 4*(len(r.fifo)-r.head)+64 {
+		// A burst of small records (a node's setup, a sweep) grew it: give
+		// the room back.
+		r.fifo, r.head = slices.Clone(r.fifo[r.head:]), 0
+	}
 }
 
 func (r *recentRecords) drop(id envelope.ID) {
-	if rec, ok := r.m[id]; ok {
-		r.bytes -= len(rec.v)
-		delete(r.m, id)
+	rec, ok := r.m[id]
+	if !ok {
+		return
+	}
+	r.bytes -= len(rec.v) + recentOverhead
+	delete(r.m, id)
+	if r.peak > 64 && len(r.m) < r.peak/4 {
+		// Most records left at once (a sweep, a purge): a map the size of
+		// what remains, rather than one the size of the peak, on every node.
+		m := make(map[envelope.ID]recentRecord, len(r.m)) // not maps.Clone: it keeps the size
+		maps.Copy(m, r.m)
+		r.m, r.peak = m, len(m)
 	}
 }
 

@@ -23,7 +23,7 @@ func TestRecentRecordsBound(t *testing.T) {
 		switch i {
 		case 5:
 			r.put(id(0), rec(7)) // rewritten: its first place is stale
-		case recentBytes/1000 + 2: // the first places are consumed
+		case recentBytes/(1000+recentOverhead) + 2: // the first places are consumed
 			if _, ok := r.get(id(1)); ok {
 				t.Fatal("oldest record kept past the bound")
 			}
@@ -43,7 +43,7 @@ func TestRecentRecordsBound(t *testing.T) {
 	}
 	total := 0
 	for _, rec := range r.m {
-		total += len(rec.v)
+		total += len(rec.v) + recentOverhead
 	}
 	if total != r.bytes || len(r.fifo)-r.head < len(r.m) {
 		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, len(r.fifo)-r.head, len(r.m))
@@ -76,6 +76,33 @@ func TestRecentRecordsDroppedDoNotAccumulate(t *testing.T) {
 	}
 }
 
+// TestRecentRecordsGiveBackRoom: after a burst of records that then left
+// (a sweep), the cache holds a map and a queue the size of what remains,
+// not of the burst — a Go map never shrinks by itself.
+func TestRecentRecordsGiveBackRoom(t *testing.T) {
+	r := recentRecords{limit: recentBytes}
+	id := func(i int) envelope.ID { return envelope.ID{byte(i), byte(i >> 8), byte(i >> 16)} }
+	const burst = 5000
+	for i := range burst {
+		r.put(id(i), []byte{byte(i)})
+	}
+	for i := range burst - 10 {
+		r.drop(id(i))
+	}
+	if r.peak > 4*10+64 {
+		t.Errorf("the map was last made for %d records, %d remain", r.peak, len(r.m))
+	}
+	r.put(id(burst), []byte{1})
+	if c := cap(r.fifo); c > 4*(len(r.fifo)-r.head)+64 {
+		t.Errorf("the queue keeps room for %d keys, %d queued", c, len(r.fifo)-r.head)
+	}
+	for i := burst - 10; i <= burst; i++ {
+		if _, ok := r.get(id(i)); !ok {
+			t.Fatalf("record %d lost when the map was remade", i)
+		}
+	}
+}
+
 // TestProvenDeliveredForgetsExpired: the set of envelopes proven delivered
 // keeps what may still circulate, not every message of the node's life.
 func TestProvenDeliveredForgetsExpired(t *testing.T) {
@@ -89,7 +116,7 @@ func TestProvenDeliveredForgetsExpired(t *testing.T) {
 	}
 	id := envelope.ID{1, 2, 3}
 	p.add([]provenEntry{{id, 2_000_000}}, 1_100_000)
-	if _, ok := p.m[id]; !ok {
+	if !p.has(id) {
 		t.Fatal("a live entry was not kept")
 	}
 }

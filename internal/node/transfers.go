@@ -33,7 +33,7 @@ func (n *Node) Expect(owner any, ids []envelope.ID, hops []uint8, steal bool) (w
 		if hm, ok := n.inv.m[id]; ok && (hops == nil || hm.hops >= hops[i]) {
 			continue
 		}
-		if _, ok := n.delivered.m[id]; ok {
+		if n.delivered.has(id) {
 			continue
 		}
 		if o, ok := n.incoming[id]; ok && o != owner && !steal {
@@ -74,5 +74,8 @@ func (n *Node) Unexpect(owner any, ids []envelope.ID) {
 		if o, ok := n.incoming[id]; ok && o == owner {
 			delete(n.incoming, id)
 		}
+	}
+	if len(n.incoming) == 0 {
+		n.incoming = nil // a Go map keeps its size: an idle node lets it go
 	}
 }

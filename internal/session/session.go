@@ -209,21 +209,18 @@ type Session struct {
 	ini   *negentropy.Initiator
 	res   *negentropy.Responder
 	queue sendQueue
-	sent  idSet // the peer holds these: sent to it, received from it, or known from reconciliation
-	// offered are last copies offered to the peer; claims, those of them it
-	// claimed by a Want, which Forward then hands over.
-	offered, claims idSet
-	inbox           [][]byte
-	inboxCopies     []uint8
-	inboxIDs        []envelope.ID
-	// announced are the envelopes this side announced by a Have (each is
-	// announced once a link; what the peer then wants goes whole).
+	// ids remembers what passed this link: which envelopes the peer
+	// holds, which last copies were offered to it and claimed by it, and
+	// which this side announced by a Have.
+	ids         linkIDs
+	inbox       [][]byte
+	inboxCopies []uint8
+	inboxIDs    []envelope.ID
 	// expecting are those the node expects over this link (Expect,
 	// Arriving): wanted or arriving, not yet stored. deferred are those the
 	// peer announced while another link brought them, to ask for after
 	// ClaimTimeout unless they arrived (Release); wants, the Want this side
 	// owes the peer for them.
-	announced    idSet
 	expecting    map[envelope.ID]struct{}
 	deferred     []deferredID
 	deferStarted bool
@@ -261,13 +258,12 @@ func New(st Store, cfg Config) *Session {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
-	// The sent set only saves pushing back what the peer holds, and the
-	// offered set only tells a claim from a plain Want (forgetting one makes
+	// What the peer holds only saves pushing back to it, and an offer
+	// remembered only tells a claim from a plain Want (forgetting one makes
 	// it a plain Want, and the envelope comes back as an offer): two
-	// generations of 8,192 IDs each keep them at about 300 KB a link, which
+	// generations of 16,384 IDs keep them at 512 KB a link at most, which
 	// 64 links under a flood of junk multiply (BenchmarkSoak).
-	return &Session{st: st, cfg: cfg, queue: newSendQueue(), sent: newIDSet(1 << 13),
-		offered: newIDSet(1 << 13), claims: newIDSet(1 << 12), announced: newIDSet(1 << 13), claimsLeft: MaxClaims}
+	return &Session{st: st, cfg: cfg, ids: newLinkIDs(1 << 14), claimsLeft: MaxClaims}
 }
 
 // Hello returns the frame that opens a link: this node's proofs for its
@@ -424,7 +420,7 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 func (s *Session) notSent(ids []envelope.ID) []envelope.ID {
 	out := ids[:0]
 	for _, id := range ids {
-		if !s.sent.has(id) {
+		if !s.ids.has(id, idPeerHolds) {
 			out = append(out, id)
 		}
 	}
@@ -459,7 +455,7 @@ func (s *Session) envelope(raw []byte, copies uint8) error {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	id := envelope.ComputeID(raw)
-	s.sent.add(id)
+	s.ids.add(id, idPeerHolds)
 	s.arrived(id, e.Kind == envelope.KindReceipt)
 	if copies == 0 && s.st.Redundant(id, e.Hops) {
 		s.stats.Redundant++ // another neighbour was quicker
@@ -496,7 +492,7 @@ func (s *Session) offer(p []byte) ([]Frame, error) {
 		o := p[i*offerSize:]
 		ids[i] = envelope.ID(o[:envelope.IDSize])
 		tags[i] = [envelope.TagSize]byte(o[envelope.IDSize:offerSize])
-		s.sent.add(ids[i]) // the peer holds it: never push it back
+		s.ids.add(ids[i], idPeerHolds) // the peer holds it: never push it back
 	}
 	if s.claimsLeft <= 0 {
 		return nil, nil // a link gets MaxClaims answers at most: see below
@@ -527,7 +523,7 @@ func (s *Session) receiptOffer(p []byte) ([]Frame, error) {
 		o := p[i*receiptOfferSize:]
 		ids[i] = envelope.ID(o[:envelope.IDSize])
 		targets[i] = envelope.ID(o[envelope.IDSize:receiptOfferSize])
-		s.sent.add(ids[i]) // the peer holds it: never push it back
+		s.ids.add(ids[i], idPeerHolds) // the peer holds it: never push it back
 	}
 	return wantFrames(s.st.ClaimReceipts(ids, targets)), nil
 }
@@ -548,7 +544,7 @@ func (s *Session) have(p []byte) ([]Frame, error) {
 		h := p[i*haveSize:]
 		ids[i] = envelope.ID(h[:envelope.IDSize])
 		hops[i] = h[envelope.IDSize]
-		s.sent.add(ids[i]) // the peer holds it: never push it back
+		s.ids.add(ids[i], idPeerHolds) // the peer holds it: never push it back
 	}
 	want, later := s.st.Expect(s, ids, hops, false)
 	s.expect(want)
@@ -604,10 +600,10 @@ func (s *Session) want(p []byte) error {
 	for i := 0; i < len(p); i += envelope.IDSize {
 		id := envelope.ID(p[i : i+envelope.IDSize])
 		switch {
-		case s.offered.has(id) && !s.claims.has(id):
-			s.claims.add(id)
+		case s.ids.has(id, idOffered) && !s.ids.has(id, idClaimed):
+			s.ids.add(id, idClaimed)
 			claimed = append(claimed, id)
-		case s.announced.has(id):
+		case s.ids.has(id, idAnnounced):
 			answers = append(answers, id)
 		default:
 			ids = append(ids, id)
@@ -640,7 +636,7 @@ const (
 func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
-		if !s.sent.has(id) && !s.queue.has(id) {
+		if !s.ids.has(id, idPeerHolds) && !s.queue.has(id) {
 			fresh = append(fresh, id)
 		}
 	}
@@ -706,6 +702,9 @@ func (s *Session) Flush() (node.IngestReport, error) {
 	s.mu.Lock()
 	for _, id := range ids {
 		delete(s.expecting, id)
+	}
+	if len(s.expecting) == 0 {
+		s.expecting = nil // a Go map keeps its size: let an idle link's go
 	}
 	s.mu.Unlock()
 	if err == nil && len(sprays) > 0 {
@@ -827,25 +826,25 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			break
 		}
 		id := q.id
-		if s.sent.has(id) && !s.claims.has(id) {
+		if s.ids.has(id, idPeerHolds) && !s.ids.has(id, idClaimed) {
 			// The peer sent or announced it to us while it waited here
 			// (two neighbours who got it at once): it holds it.
 			continue
 		}
-		if q.announce && !s.announced.has(id) {
+		if q.announce && !s.ids.has(id, idAnnounced) {
 			if q.hops == 0 {
 				continue // no hops left: it would not leave (Forward)
 			}
 			// Announced, not sent: the peer wants it if no other
 			// neighbour is bringing it (SPEC §12.2).
-			s.announced.add(id)
+			s.ids.add(id, idAnnounced)
 			haves = append(append(haves, id[:]...), q.hops-1)
 			s.stats.Announced++
 			continue
 		}
-		s.sent.add(id)
+		s.ids.add(id, idPeerHolds)
 		ids = append(ids, id)
-		if s.claims.has(id) {
+		if s.ids.has(id, idClaimed) {
 			if claimed == nil {
 				claimed = map[envelope.ID]bool{}
 			}
@@ -870,11 +869,11 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 	for _, o := range outs {
 		switch {
 		case o.Raw == nil && o.Target != nil:
-			s.offered.add(o.ID)
+			s.ids.add(o.ID, idOffered)
 			receiptOffers = append(append(receiptOffers, o.ID[:]...), o.Target[:]...)
 			s.stats.OffersSent++
 		case o.Raw == nil:
-			s.offered.add(o.ID)
+			s.ids.add(o.ID, idOffered)
 			offers = append(append(offers, o.ID[:]...), o.Tag[:]...)
 			s.stats.OffersSent++
 		case o.Copies == 0:

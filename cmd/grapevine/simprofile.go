@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
+	"time"
+)
+
+// limitMemory sets the collector's soft memory limit to three quarters of
+// the machine's RAM, unless GOMEMLIMIT says otherwise. Below the limit it
+// changes nothing (the collector runs at GOGC as usual); near it, the
+// collector works harder instead of the run being killed for want of
+// memory, which lets the largest scenarios (100,000 static nodes) finish on
+// a machine they nearly fill.
+func limitMemory() {
+	if ram := physicalMemory(); ram > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(ram / 4 * 3))
+	}
+}
+
+// peakProfiler writes a heap profile whenever the live heap reaches a new
+// high, so that the file describes the run at its largest rather than at
+// the end, when the nodes are being closed. It looks every interval.
+type peakProfiler struct {
+	path     string
+	interval time.Duration
+	peak     uint64 // the largest live heap seen
+	written  uint64 // the live heap when the profile was last written
+	stop     chan struct{}
+	done     chan error
+}
+
+// startPeakProfile starts watching the live heap; Stop ends it and says
+// whether the profile could be written.
+func startPeakProfile(path string) *peakProfiler {
+	p := &peakProfiler{path: path, interval: 2 * time.Second, stop: make(chan struct{}), done: make(chan error, 1)}
+	go p.run()
+	return p
+}
+
+func (p *peakProfiler) run() {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			p.done <- p.check()
+			return
+		case <-t.C:
+			if err := p.check(); err != nil {
+				p.done <- err
+				return
+			}
+		}
+	}
+}
+
+// check writes the profile if the heap that survived the last collection
+// is the largest seen, by 2 % at least (writing one costs a pass over
+// every sampled allocation: not every few seconds while a large run grows).
+func (p *peakProfiler) check() error {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	live := s[0].Value.Uint64()
+	p.peak = max(p.peak, live)
+	if live <= p.written+p.written/50 {
+		return nil
+	}
+	p.written = live
+	var b bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
+		return fmt.Errorf("failed to write heap profile: %w", err)
+	}
+	if err := os.WriteFile(p.path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("failed to write heap profile: %w", err)
+	}
+	return nil
+}
+
+// Stop takes a last look and returns the peak live heap seen.
+func (p *peakProfiler) Stop() (uint64, error) {
+	close(p.stop)
+	err := <-p.done
+	return p.peak, err
+}
