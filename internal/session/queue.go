@@ -110,8 +110,6 @@ func (h queueHeap) down(i, n int) {
 	}
 }
 
-func newSendQueue() sendQueue { return sendQueue{ids: map[envelope.ID]struct{}{}} }
-
 func (q *sendQueue) Len() int                { return len(q.h) }
 func (q *sendQueue) has(id envelope.ID) bool { _, ok := q.ids[id]; return ok }
 
