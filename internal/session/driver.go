@@ -138,10 +138,12 @@ func (s *Session) Release() {
 		return
 	}
 	var due []envelope.ID
+	var hops []uint8
 	rest := s.deferred[:0]
 	for _, d := range s.deferred {
 		if d.due <= s.fired {
 			due = append(due, d.id)
+			hops = append(hops, d.hops)
 		} else {
 			rest = append(rest, d)
 		}
@@ -150,7 +152,7 @@ func (s *Session) Release() {
 	if len(due) == 0 {
 		return
 	}
-	want, _ := s.st.Expect(s, due, nil, true)
+	want, _ := s.st.Expect(s, due, hops, true)
 	s.expect(want)
 	s.wants = append(s.wants, want...)
 }

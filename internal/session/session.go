@@ -399,7 +399,7 @@ func (s *Session) neg(msg []byte) ([]Frame, error) {
 	s.enqueue(toIDs(have), queueFound)
 	wanted, later := s.st.Expect(s, s.notSent(toIDs(need)), nil, false)
 	s.expect(wanted)
-	s.deferLater(later)
+	s.deferLater(later, nil, nil)
 	s.hold(wanted)
 	out := wantFrames(wanted)
 	if done {
@@ -548,7 +548,7 @@ func (s *Session) have(p []byte) ([]Frame, error) {
 	}
 	want, later := s.st.Expect(s, ids, hops, false)
 	s.expect(want)
-	s.deferLater(later)
+	s.deferLater(later, ids, hops)
 	return wantFrames(want), nil
 }
 
@@ -572,23 +572,36 @@ func (s *Session) expect(ids []envelope.ID) {
 	}
 }
 
-// deferredID is an announced envelope another link is bringing, and the
-// Release call at which to ask for it (see armed).
+// deferredID is an announced envelope another link is bringing, the hop
+// budget the peer announced it with (0 from a reconciliation: any copy
+// will do), and the Release call at which to ask for it (see armed).
 type deferredID struct {
-	id  envelope.ID
-	due int
+	id   envelope.ID
+	hops uint8
+	due  int
 }
 
 // deferLater notes envelopes the peer has that another link is bringing:
-// Release asks for them if they have not arrived. Called with s.mu held.
-func (s *Session) deferLater(ids []envelope.ID) {
+// Release asks for them if they have not arrived, or arrived with a smaller
+// hop budget than the peer's (its copy would carry the envelope further:
+// hop budgets are blurred, §12.2, so copies differ). hops gives the peer's
+// budget of each ID in announced (nil: none announced). Called with s.mu
+// held.
+func (s *Session) deferLater(ids []envelope.ID, announced []envelope.ID, hops []uint8) {
 	if len(ids) == 0 {
 		return
+	}
+	var budget map[envelope.ID]uint8
+	if hops != nil {
+		budget = make(map[envelope.ID]uint8, len(announced))
+		for i, id := range announced {
+			budget[id] = hops[i]
+		}
 	}
 	s.deferStarted = true
 	s.stats.AskedLater += len(ids)
 	for _, id := range ids[:min(len(ids), maxHold-len(s.deferred))] {
-		s.deferred = append(s.deferred, deferredID{id, s.armed + 1})
+		s.deferred = append(s.deferred, deferredID{id, budget[id], s.armed + 1})
 	}
 }
 
