@@ -32,6 +32,9 @@ type Held struct {
 	Receipt bool
 	Copies  uint8 // spray-and-wait copies this node may still hand out; 0: unlimited
 	Chunk   bool  // a file's chunk (kind 4): it leaves after every other envelope (SPEC §16.4)
+	// Better: a copy with a larger hop budget replaced the first one held,
+	// so neighbours who have the envelope may want this copy (SPEC §12.2).
+	Better bool
 }
 
 // DefaultRelayQuota bounds what a node carries for others, in bytes.
@@ -48,6 +51,7 @@ type heldMeta struct {
 	receipt bool
 	chunk   bool // a chunk envelope (kind 4): charged to the chunk pool
 	carried bool // an own chunk MarkCarried has counted
+	better  bool // a copy with a larger hop budget replaced the first
 	copies  uint8
 }
 
@@ -60,7 +64,7 @@ const ItemOverhead = 512
 func (hm heldMeta) cost() int64 { return int64(hm.size) + ItemOverhead }
 
 func (hm heldMeta) held(id envelope.ID) Held {
-	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies, Chunk: hm.chunk}
+	return Held{ID: id, Expiry: hm.expiry, Size: int(hm.size), Hops: hm.hops, Own: hm.own, Receipt: hm.receipt, Copies: hm.copies, Chunk: hm.chunk, Better: hm.better}
 }
 
 type change struct {
@@ -138,6 +142,7 @@ func (iv *inventory) add(id envelope.ID, hm heldMeta) (isNew bool) {
 	if ok {
 		iv.remove(id)
 		hm.source, hm.seq = old.source, old.seq // a better copy keeps its origin
+		hm.better = old.better || hm.hops > old.hops
 	}
 	if hm.seq == 0 && hm.source != 0 {
 		iv.seq++
@@ -385,8 +390,9 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 			n.inv.remove(c.id)
 			continue
 		}
-		if n.inv.add(c.id, c.meta) {
-			added = append(added, c.id)
+		before, had := n.inv.m[c.id]
+		if n.inv.add(c.id, c.meta) || had && c.meta.hops > before.hops {
+			added = append(added, c.id) // new, or a copy that goes further
 		}
 		if c.tag != nil {
 			n.inv.tags[*c.tag] = c.id

@@ -276,3 +276,39 @@ func TestHaveWaitsForTheBetterCopy(t *testing.T) {
 		t.Fatal("X kept the smaller budget: B's copy was not asked for")
 	}
 }
+
+// X holds an envelope, and Y has announced its own copy to X, so X never
+// pushes it to Y. A copy with a larger budget then reaches X from
+// elsewhere: X announces it to Y again, and Y, whose copy goes less far,
+// takes it. Without it a better copy stopped at the first node that had a
+// worse one: 10,000 static nodes delivered 69 of 100 messages, where
+// pushing every copy whole (before Have) delivered 99.
+func TestHaveAnnouncesABetterCopy(t *testing.T) {
+	x, y := newNode(t, "X"), newNode(t, "Y")
+	env := stranger(t, 1, 5)[0]
+	id := envelope.ComputeID(env)
+	mine := bytes.Clone(env)
+	envelope.SetHops(mine, 6) // leaves with 5: X, holding 5, does not want it
+	ingest(t, x, [][]byte{env})
+	ingest(t, y, [][]byte{mine})
+	h := hop{New(y, Config{Initiator: true}), New(x, Config{})}
+	got := map[FrameType]int{}
+	h.far.Offer([]envelope.ID{id})
+	drain(t, h, got)
+	if got[TypeHave] != 1 || got[TypeWant] != 0 || got[TypeEnvelope] != 0 {
+		t.Fatalf("frames %v; want one Have, nothing wanted", got)
+	}
+	better := bytes.Clone(env)
+	envelope.SetHops(better, 20)
+	ingest(t, x, [][]byte{better})
+	h.near.Offer([]envelope.ID{id}) // what the driver does when X's store says it changed
+	drain(t, h, got)
+	if got[TypeEnvelope] != 1 || !y.Redundant(id, 18) {
+		t.Fatalf("frames %v: Y did not get X's better copy", got)
+	}
+	h.near.Offer([]envelope.ID{id}) // announced again at most: Y holds as good a copy
+	drain(t, h, got)
+	if got[TypeEnvelope] != 1 || got[TypeWant] != 1 {
+		t.Fatalf("frames %v: the same copy crossed twice", got)
+	}
+}

@@ -230,6 +230,16 @@ func (s *linkIDs) add(id envelope.ID, f uint64) {
 	s.cur.insert(k|f, s.mult)
 }
 
+// forget drops facts f about id (the slot stays, with its ID prefix).
+func (s *linkIDs) forget(id envelope.ID, f uint64) {
+	k := idKey(id) &^ factMask
+	for _, t := range []*idTable{&s.cur, &s.old} {
+		if i, ok := t.find(k, s.mult); ok {
+			t.slots[i] &^= f
+		}
+	}
+}
+
 // has says whether fact f is known about id.
 func (s *linkIDs) has(id envelope.ID, f uint64) bool {
 	k := idKey(id) &^ factMask

@@ -649,12 +649,25 @@ const (
 func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
-		if !s.ids.has(id, idPeerHolds) && !s.queue.has(id) {
+		if s.queue.has(id) {
+			continue
+		}
+		if !s.ids.has(id, idPeerHolds) || mode == queuePushed {
 			fresh = append(fresh, id)
 		}
 	}
 	for _, h := range s.st.Describe(fresh) {
-		s.queue.push(h, mode == queuePushed || mode == queueAnswer, (mode == queuePushed || mode == queueFound) && h.Copies == 0)
+		announce := (mode == queuePushed || mode == queueFound) && h.Copies == 0
+		if mode == queuePushed && s.ids.has(h.ID, idPeerHolds|idAnnounced) {
+			// A live push of what the peer holds or was told of: only a
+			// copy that goes further than the first is announced again,
+			// and the peer wants it if its own goes less far.
+			if !h.Better || !announce {
+				continue
+			}
+			s.ids.forget(h.ID, idPeerHolds|idAnnounced)
+		}
+		s.queue.push(h, mode == queuePushed || mode == queueAnswer, announce)
 	}
 }
 
