@@ -22,6 +22,10 @@ import (
 	"github.com/grapevine-mesh/grapevine/internal/share"
 )
 
+// shelfDir is where in the home the verified releases are kept (the shelf);
+// wipe removes it with the store.
+const shelfDir = "releases"
+
 type shareOptions struct {
 	add, sig, keyPath string
 	list, asJSON      bool
@@ -130,7 +134,7 @@ func (c *cli) openShelf(keyPath string) (*share.Shelf, error) {
 	if err != nil {
 		return nil, err
 	}
-	shelf, err := share.Open(filepath.Join(home, "releases"), key)
+	shelf, err := share.Open(filepath.Join(home, shelfDir), key)
 	if err != nil {
 		return nil, err
 	}

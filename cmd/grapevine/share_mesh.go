@@ -41,7 +41,7 @@ func (c *cli) giveShelf(n *node.Node, home string) {
 	if !ok {
 		return
 	}
-	shelf, err := share.Open(filepath.Join(home, "releases"), key)
+	shelf, err := share.Open(filepath.Join(home, shelfDir), key)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "Releases are neither offered nor fetched: %v\n", err)
 		return

@@ -27,7 +27,9 @@ your messages and every envelope it carries. It needs no passphrase and
 takes well under a second.
 
 The key file, which holds the only copy of the key to everything else, is
-overwritten with random bytes and removed; then the database is removed.
+overwritten with random bytes and removed; then the database is removed,
+and the releases the node kept to share (HOME/releases), which would show
+that this device handed Grapevine on.
 What it held cannot be read again, with or without the passphrase, short of
 a forensic lab recovering old blocks from the disk.
 
@@ -66,6 +68,9 @@ the node is running on this home, it is stopped first.`,
 						os.RemoveAll(dir)
 					}
 				}
+			}
+			if err := os.RemoveAll(filepath.Join(home, shelfDir)); err != nil {
+				return fmt.Errorf("failed to remove the shelf of releases: %w", err)
 			}
 			fmt.Fprintf(c.stdout, "Wiped %s.\n", home)
 			if note != "" {
