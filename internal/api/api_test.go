@@ -93,6 +93,19 @@ func serve(t *testing.T, n *node.Node, home string, m Mesh) func() {
 	return stop
 }
 
+// served serves n from home until the test ends and returns a client of
+// it, closed when the test ends.
+func served(t *testing.T, n *node.Node, home string) *Client {
+	t.Helper()
+	serve(t, n, home, nil)
+	c, err := Dial(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	home := shortDir(t)

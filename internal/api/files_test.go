@@ -17,13 +17,7 @@ func TestFileEndpoints(t *testing.T) {
 	dir := shortDir(t)
 	home := filepath.Join(dir, "a")
 	alice, bob := newNode(t, home, "Alice"), newNode(t, filepath.Join(dir, "b"), "Bob")
-	stop := serve(t, bob, filepath.Join(dir, "b"), nil)
-	defer stop()
-	c, err := Dial(filepath.Join(dir, "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := served(t, bob, filepath.Join(dir, "b"))
 	befriendDirect(t, dir, alice, bob)
 
 	data := bytes.Repeat([]byte("a file through the API "), 5000)

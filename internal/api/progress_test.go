@@ -20,13 +20,7 @@ import (
 func TestStreamedProgress(t *testing.T) {
 	dir := shortDir(t)
 	alice, bob := newNode(t, filepath.Join(dir, "a"), "Alice"), newNode(t, filepath.Join(dir, "b"), "Bob")
-	stop := serve(t, alice, filepath.Join(dir, "a"), nil)
-	defer stop()
-	c, err := Dial(filepath.Join(dir, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := served(t, alice, filepath.Join(dir, "a"))
 	befriendDirect(t, dir, alice, bob)
 	data := make([]byte, 2<<20)
 	rand.Read(data)
@@ -80,13 +74,7 @@ func TestStreamedProgress(t *testing.T) {
 
 	// Into a third node, behind the same API shape.
 	carol := newNode(t, filepath.Join(dir, "c"), "Carol")
-	stopC := serve(t, carol, filepath.Join(dir, "c"), nil)
-	defer stopC()
-	cc, err := Dial(filepath.Join(dir, "c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := served(t, carol, filepath.Join(dir, "c"))
 	steps = nil
 	rep := must(cc.ImportFileWith(ctx, path, node.ImportOptions{Progress: record}))(t)
 	if rep.Received != res.Count || !rep.Complete {

@@ -23,13 +23,7 @@ func TestReleaseEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, bob := newNode(t, filepath.Join(dir, "a"), "Alice"), newNode(t, filepath.Join(dir, "b"), "Bob")
-	stop := serve(t, alice, filepath.Join(dir, "a"), nil)
-	defer stop()
-	c, err := Dial(filepath.Join(dir, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := served(t, alice, filepath.Join(dir, "a"))
 	var ae *Error
 	if _, err := c.OfferReleases(ctx, nil); !errors.As(err, &ae) || ae.Status != 400 || ae.Reason != node.ReasonNoReleases {
 		t.Errorf("offer without a key: %v", err)
