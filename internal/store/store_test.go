@@ -402,6 +402,11 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 				return err
 			}
 		}
+		// A large value lives in a bucket of its own (LargeValue): sealed too.
+		big := bytes.Repeat([]byte("LARGE-MARKER "), LargeValue/8)
+		if err := tx.Put("envelopes", []byte("chunk"), big, Forever); err != nil {
+			return err
+		}
 		return tx.Put("contacts", []byte("bob"), []byte("SECRET-MARKER-alice"), Forever)
 	})
 	if err != nil {
@@ -421,7 +426,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		raw = append(raw, b...)
 	}
 	// Collection names travel inside the sealed values: not even they show.
-	for _, secret := range []string{"SECRET-MARKER-alice", "SECRET", "bob", "@example.org", string(testPass), "contacts"} {
+	for _, secret := range []string{"SECRET-MARKER-alice", "SECRET", "bob", "@example.org", string(testPass), "contacts", "LARGE-MARKER", "chunk"} {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("store files contain plaintext %q", secret)
 		}
