@@ -13,13 +13,7 @@ import (
 // peer lacks.
 func TestPushQueueIsBounded(t *testing.T) {
 	const n = 3 * MaxPushQueue
-	raws := make([][]byte, n)
-	ids := make([]envelope.ID, n)
-	for i := range raws {
-		raws[i] = fixedEnvelope(10_000 + i)
-		raws[i][1] = 5 // hop budget
-		ids[i] = envelope.ComputeID(raws[i])
-	}
+	raws, ids := fixedEnvelopes(10_000, n)
 	st := newMemStore(raws)
 	s := New(st, Config{})
 	for i := 0; i < 2*MaxPushQueue; i += 512 {
@@ -67,13 +61,7 @@ func TestPushQueueIsBounded(t *testing.T) {
 // (TestFileSurvivesAFlappingLink in test/netns).
 func TestNextSkipsWhatWentAway(t *testing.T) {
 	const n = 3 * PullBatch
-	raws := make([][]byte, n)
-	ids := make([]envelope.ID, n)
-	for i := range raws {
-		raws[i] = fixedEnvelope(20_000 + i)
-		raws[i][1] = 5 // hop budget
-		ids[i] = envelope.ComputeID(raws[i])
-	}
+	raws, ids := fixedEnvelopes(20_000, n)
 	// The order in which they leave, from a session with nothing purged.
 	st := newMemStore(raws)
 	var order []envelope.ID
@@ -110,4 +98,17 @@ func TestNextSkipsWhatWentAway(t *testing.T) {
 	if frames, sent, err := s.Pull(); err != nil || len(frames) != 0 || len(sent) != 0 || s.Queued() != 0 {
 		t.Fatalf("after the last batch: %d frames, %d envelopes, %d queued, %v; want nothing", len(frames), len(sent), s.Queued(), err)
 	}
+}
+
+// fixedEnvelopes makes n envelopes (fixedEnvelope from first on) with a hop
+// budget of 5, and their IDs.
+func fixedEnvelopes(first, n int) ([][]byte, []envelope.ID) {
+	raws := make([][]byte, n)
+	ids := make([]envelope.ID, n)
+	for i := range raws {
+		raws[i] = fixedEnvelope(first + i)
+		raws[i][1] = 5 // hop budget
+		ids[i] = envelope.ComputeID(raws[i])
+	}
+	return raws, ids
 }
