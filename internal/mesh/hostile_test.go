@@ -105,7 +105,11 @@ func TestOneHostHoldsItsShare(t *testing.T) {
 			if err != nil {
 				continue // turned away
 			}
-			hello(t, lc)
+			proofs := make([]byte, node.LinkHelloSize)
+			rand.Read(proofs)
+			if err := lc.WriteFrame(byte(session.TypeHello), proofs); err != nil {
+				continue // the victim closed it already: over the share, it was turned away
+			}
 			held = append(held, lc)
 		}
 		synctest.Wait()
