@@ -289,7 +289,7 @@ func TestOpenedIsNotAskedForAgain(t *testing.T) {
 	for _, c := range f.chunks {
 		ids = append(ids, envelope.ComputeID(c))
 	}
-	if want, later := f.bob.Expect("a link", ids, nil, false); len(want)+len(later) > 0 {
+	if want, later, _ := f.bob.Expect("a link", ids, nil, false); len(want)+len(later) > 0 {
 		t.Fatalf("after their receipts left, %d of the %d envelopes of the file are asked for again (%d later)", len(want), len(ids), len(later))
 	}
 	if a := attachmentOf(t, f.bob, f.sent.ID); !a.Complete {

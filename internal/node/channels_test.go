@@ -296,6 +296,16 @@ func TestNearbyHopLimit(t *testing.T) {
 			t.Fatalf("a Nearby copy held with %d hops", info.Hops)
 		}
 	}
+	// A neighbour announcing a larger budget for its copy (a Have, SPEC
+	// §12.2) raises the held copy's through the same caps: this one is
+	// held at its cap already. An envelope not held is not raised.
+	id := envelope.ComputeID(raw)
+	if n, err := relay.Raise([]envelope.ID{id, {1}}, []uint8{200, 200}); err != nil || n != 0 {
+		t.Fatalf("raised %d (%v), want none", n, err)
+	}
+	if !relay.Redundant(id, room.NearbyMaxHops) || relay.Redundant(id, room.NearbyMaxHops+1) {
+		t.Fatal("a Nearby post's budget was raised past its cap")
+	}
 }
 
 // TestAnnouncements: followers read the owner's and a delegate's

@@ -145,6 +145,20 @@ const HopBlur = 8
 // startHops is the hop budget of an envelope this node writes.
 func (n *Node) startHops() uint8 { return n.cfg.Hops }
 
+// LeavingHops replaces each hop budget in hops, of envelopes held here,
+// with the one a copy leaves with (nextHops): what a Have announces
+// (SPEC §12.2), so that a neighbour raising its copy's budget to it spends
+// hops as a copy would.
+func (n *Node) LeavingHops(hops []uint8) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, h := range hops {
+		if h > 0 {
+			hops[i] = n.nextHops(h)
+		}
+	}
+}
+
 // nextHops is the hop budget a copy of an envelope held with h leaves with.
 func (n *Node) nextHops(h uint8) uint8 {
 	if h >= HopBlur {

@@ -126,12 +126,21 @@ func (s *Session) arrived(id envelope.ID, receipt bool) {
 }
 
 // Release ends a hold (see hold) and asks for the announced envelopes that
-// another link was bringing and that have not arrived (see have); the
-// driver calls it when Receive asked (HoldTimeout, ClaimTimeout), and
-// should then Pull.
+// another link was bringing and that have not arrived (see have), or
+// raises the hop budget of those that came with less than this peer's (see
+// raiseLater); the driver calls it when Receive asked (HoldTimeout,
+// ClaimTimeout), and should then Pull.
 func (s *Session) Release() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.release()
+	raises := s.raises
+	s.raises = nil
+	s.mu.Unlock()
+	s.raise(raises)
+}
+
+// release is Release but for raising hop budgets. Called with s.mu held.
+func (s *Session) release() {
 	s.holding = nil
 	s.fired++
 	if len(s.deferred) == 0 || s.closed {
@@ -152,9 +161,10 @@ func (s *Session) Release() {
 	if len(due) == 0 {
 		return
 	}
-	want, _ := s.st.Expect(s, due, hops, true)
+	want, _, raise := s.st.Expect(s, due, hops, true)
 	s.expect(want)
 	s.wants = append(s.wants, want...)
+	s.raiseLater(raise, due, hops)
 }
 
 // Pull takes the next PullBatch queued envelopes as frames (Next), and

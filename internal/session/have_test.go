@@ -203,10 +203,26 @@ func TestHaveRules(t *testing.T) {
 	if sx.Queued() != 0 {
 		t.Fatal("X would push back what A announced")
 	}
-	// A higher hop budget than X holds is worth a transfer.
-	p := append(append([]byte(nil), ids[0][:]...), 9)
-	if out, _, err := New(x, Config{}).Handle(Frame{TypeHave, p}); err != nil || len(out) != 1 || out[0].Type != TypeWant {
-		t.Fatalf("X answered %v (%v) to an announcement with more hops than it holds", out, err)
+	// A higher hop budget than X holds raises X's: the number crosses, not
+	// the copy. One above the protocol's cap is taken down to it, as an
+	// envelope carrying it would be.
+	for _, budget := range []uint8{9, 255} {
+		p := append(append([]byte(nil), ids[0][:]...), budget)
+		sy := New(x, Config{})
+		out, next, err := sy.Receive(Frame{TypeHave, p})
+		if err != nil || len(out) != 0 {
+			t.Fatalf("X answered %v (%v) to an announcement with %d hops, more than it holds", out, err, budget)
+		}
+		if sy.Pending() != 1 || !next.Store {
+			t.Fatalf("%d raises pending (Store %v), want 1", sy.Pending(), next.Store)
+		}
+		if _, err := sy.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want := min(budget, node.MaxHops)
+		if !x.Redundant(ids[0], want) || x.Redundant(ids[0], want+1) || sy.Stats().Raised != 1 {
+			t.Fatalf("announced %d: X's budget not raised to %d (raised %d)", budget, want, sy.Stats().Raised)
+		}
 	}
 	// The writer's own message is announced, and goes whole when wanted.
 	befriend(t, a, x, "A", "X")
@@ -239,9 +255,9 @@ func TestHaveViolations(t *testing.T) {
 }
 
 // X asks A for an envelope A and B both announce, B with a larger hop
-// budget. A's copy arrives; when the wait is over, B's link still asks B,
-// whose copy carries the envelope further (hop budgets are blurred, so
-// copies differ). Without it, a flood across more links than the budget
+// budget. A's copy arrives; when the wait is over, X raises its copy's
+// budget to B's, which carries the envelope further (hop budgets are
+// blurred, so copies differ), without B's copy crossing. Without it, a flood across more links than the budget
 // stopped short: 94 of 100 messages delivered among 5,000 static nodes
 // (97 with it; 99 when every copy was pushed whole, before Have).
 func TestHaveWaitsForTheBetterCopy(t *testing.T) {
@@ -273,7 +289,10 @@ func TestHaveWaitsForTheBetterCopy(t *testing.T) {
 	hb.near.Release()
 	drain(t, hb, got)
 	if !x.Redundant(id, 18) {
-		t.Fatal("X kept the smaller budget: B's copy was not asked for")
+		t.Fatal("X kept the smaller budget: B's was not taken")
+	}
+	if got[TypeEnvelope] != 1 {
+		t.Fatalf("frames %v: a copy crossed for a hop budget", got)
 	}
 }
 
@@ -303,12 +322,79 @@ func TestHaveAnnouncesABetterCopy(t *testing.T) {
 	ingest(t, x, [][]byte{better})
 	h.near.Offer([]envelope.ID{id}) // what the driver does when X's store says it changed
 	drain(t, h, got)
-	if got[TypeEnvelope] != 1 || !y.Redundant(id, 18) {
-		t.Fatalf("frames %v: Y did not get X's better copy", got)
+	if got[TypeHave] != 2 || !y.Redundant(id, 18) {
+		t.Fatalf("frames %v: Y's budget was not raised to X's better copy's", got)
 	}
 	h.near.Offer([]envelope.ID{id}) // announced again at most: Y holds as good a copy
 	drain(t, h, got)
+	if got[TypeEnvelope] != 0 || got[TypeWant] != 0 {
+		t.Fatalf("frames %v: a copy crossed for a hop budget", got)
+	}
+}
+
+// As TestHaveWaitsForTheBetterCopy, but the driver tells B's link that A's
+// copy arrived (Offer, as it does for everything newly held): X raises its
+// copy's budget to B's at once, without waiting for Release and without
+// B's copy crossing.
+func TestHaveRaisesOnceTheOtherCame(t *testing.T) {
+	x, a, b := newNode(t, "X"), newNode(t, "A"), newNode(t, "B")
+	env := stranger(t, 1, 5)[0]
+	far := bytes.Clone(env)
+	envelope.SetHops(far, 20)
+	ingest(t, a, [][]byte{env})
+	ingest(t, b, [][]byte{far})
+	id := envelope.ComputeID(env)
+	ha := hop{New(a, Config{Initiator: true}), New(x, Config{})}
+	hb := hop{New(b, Config{Initiator: true}), New(x, Config{})}
+	got := map[FrameType]int{}
+	for _, h := range []hop{ha, hb} {
+		h.far.Offer([]envelope.ID{id})
+		frames, _, err := h.far.Pull()
+		if err != nil {
+			t.Fatal(err)
+		}
+		carryFrames(t, h.far, carryFrames(t, h.near, frames, got), got)
+	}
+	drain(t, ha, got)
+	if !x.Holds(id) || x.Redundant(id, 18) {
+		t.Fatal("X should hold A's copy, with A's small budget")
+	}
+	hb.near.Offer([]envelope.ID{id}) // X's store says it holds id now
+	if !x.Redundant(id, 18) || hb.near.Stats().Raised != 1 {
+		t.Fatal("X kept the smaller budget after A's copy came, until Release")
+	}
+	drain(t, hb, got)
+	hb.near.Release() // nothing is left to ask for
+	drain(t, hb, got)
 	if got[TypeEnvelope] != 1 || got[TypeWant] != 1 {
-		t.Fatalf("frames %v: the same copy crossed twice", got)
+		t.Fatalf("frames %v; want A's copy only, wanted once", got)
+	}
+}
+
+// A deferred envelope that came over another link with at least the
+// announced budget is never asked for: Release finds nothing to do.
+func TestHaveForgetsWhatCameElsewhere(t *testing.T) {
+	x, a, b := newNode(t, "X"), newNode(t, "A"), newNode(t, "B")
+	env := stranger(t, 1, 5)[0]
+	ingest(t, a, [][]byte{env})
+	ingest(t, b, [][]byte{env})
+	id := envelope.ComputeID(env)
+	ha := hop{New(a, Config{Initiator: true}), New(x, Config{})}
+	hb := hop{New(b, Config{Initiator: true}), New(x, Config{})}
+	got := map[FrameType]int{}
+	for _, h := range []hop{ha, hb} {
+		h.far.Offer([]envelope.ID{id})
+		frames, _, err := h.far.Pull()
+		if err != nil {
+			t.Fatal(err)
+		}
+		carryFrames(t, h.far, carryFrames(t, h.near, frames, got), got)
+	}
+	drain(t, ha, got)
+	hb.near.Offer([]envelope.ID{id})
+	hb.near.Release()
+	drain(t, hb, got)
+	if got[TypeEnvelope] != 1 || got[TypeWant] != 1 {
+		t.Fatalf("frames %v; want one Want and one envelope", got)
 	}
 }

@@ -37,13 +37,21 @@ func (s *memStore) NotDelivered(ids []envelope.ID) []envelope.ID { return ids }
 
 func (s *memStore) ReturnCopies([]envelope.ID, []uint8) (int, error) { return 0, nil }
 
-func (s *memStore) Expect(_ any, ids []envelope.ID, _ []uint8, _ bool) (want, later []envelope.ID) {
+func (s *memStore) Expect(_ any, ids []envelope.ID, _ []uint8, _ bool) (want, later, raise []envelope.ID) {
 	for _, id := range ids {
 		if _, ok := s.m[id]; !ok {
 			want = append(want, id)
 		}
 	}
-	return want, nil
+	return want, nil, nil
+}
+
+func (s *memStore) Raise([]envelope.ID, []uint8) (int, error) { return 0, nil }
+
+func (s *memStore) LeavingHops(hops []uint8) {
+	for i := range hops {
+		hops[i]--
+	}
 }
 
 func (s *memStore) Arriving(any, []envelope.ID) {}

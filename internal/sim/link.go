@@ -125,6 +125,7 @@ func (e *engine) deliver(l *vlink, k int, f session.Frame, msg *message) {
 		e.q.after(next.Release, func() {
 			if l.alive {
 				l.sess[k].Release()
+				e.fanout(int(l.ends[k])) // Release may have raised a hop budget
 				e.pull(l, k)
 			}
 		})
@@ -297,6 +298,7 @@ func (e *engine) fanout(i int) {
 		l.sess[k].Offer(ids)
 		e.pull(l, k)
 	}
+	e.fanout(i) // an Offer may have raised a hop budget: a better copy to announce
 }
 
 // watcher records what a node newly holds; it runs under the node's lock.
