@@ -195,13 +195,14 @@ func coarseExpiry(exact, now, jitter uint64) uint64 {
 }
 
 // clearExpiry is the expiry an item shows in clear: the coarse one, but in
-// a memory store the exact one (capped at the horizon all the same). A
-// memory store has no disk for the coarse expiry to hide anything from, and
-// items that stayed up to two days past their expiry would make a simulated
-// day of short-lived envelopes hold every one of them (SPEC §7).
+// a memory store the exact one. A memory store has no disk for the coarse
+// expiry to hide anything from, and items that stayed up to two days past
+// their expiry would make a simulated day of short-lived envelopes hold
+// every one of them (SPEC §7). Nor has it a horizon: its sweep works from
+// the directory's exact expiries (sweepExact), so there is nothing to renew.
 func (s *Store) clearExpiry(exact, now, jitter uint64) uint64 {
 	if s.exactExpiry {
-		return min(exact, min(now, maxExpiry/2)+horizon)
+		return exact
 	}
 	return coarseExpiry(exact, now, jitter)
 }

@@ -832,3 +832,87 @@ func TestCompareAtIsBytewise(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySweepMatchesModel runs random puts, overwrites, deletes, sweeps
+// and rolled-back transactions (some sweeping) on a memory store, which
+// sweeps from its directory, and checks each Sweep against a model: it
+// removes exactly the items whose expiry has passed, no sooner, and
+// nothing is left due after it, rollbacks included.
+func TestMemorySweepMatchesModel(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	s := mustCreateMemory(t, testOpts(clock))
+	rng := rand.New(rand.NewPCG(3, 4))
+	colls := []string{"a", "b", "c"}
+	model := map[string]map[string]time.Time{}
+	for _, c := range colls {
+		model[c] = map[string]time.Time{}
+	}
+	randExp := func() time.Time {
+		if rng.IntN(10) == 0 {
+			return Forever
+		}
+		return clock.Now().Add(time.Duration(rng.IntN(600)-10) * time.Second)
+	}
+	boom := errors.New("boom")
+	for round := range 2000 {
+		clock.Advance(time.Duration(rng.IntN(40)) * time.Second)
+		switch op := rng.IntN(10); {
+		case op < 5:
+			c, k, exp := colls[rng.IntN(3)], fmt.Sprint(rng.IntN(40)), randExp()
+			mustUpdate(t, s, func(tx *Tx) error { return tx.Put(c, []byte(k), []byte("v"), exp) })
+			model[c][k] = exp.Truncate(time.Second)
+		case op < 6:
+			c, k := colls[rng.IntN(3)], fmt.Sprint(rng.IntN(40))
+			mustUpdate(t, s, func(tx *Tx) error { return tx.Delete(c, []byte(k)) })
+			delete(model[c], k)
+		case op < 8:
+			// Changes, a sweep among them, all undone.
+			err := s.Update(func(tx *Tx) error {
+				for range rng.IntN(4) {
+					if err := tx.Put(colls[rng.IntN(3)], []byte(fmt.Sprint(rng.IntN(40))), []byte("w"), randExp()); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.sweep(); err != nil {
+					return err
+				}
+				return errors.Join(boom, tx.Delete(colls[rng.IntN(3)], []byte(fmt.Sprint(rng.IntN(40)))))
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("round %d: rolled-back Update: %v", round, err)
+			}
+		default:
+			want := 0
+			for _, m := range model {
+				for k, exp := range m {
+					if !exp.After(clock.Now()) {
+						want++
+						delete(m, k)
+					}
+				}
+			}
+			if got, err := s.Sweep(); err != nil || got != want {
+				t.Fatalf("round %d: Sweep = %d, %v; want %d", round, got, err, want)
+			}
+			if due, _ := s.dir.due(uint64(clock.Now().Unix())); len(due) != 0 {
+				t.Fatalf("round %d: %d items due after Sweep", round, len(due))
+			}
+		}
+		held := 0
+		for _, c := range colls {
+			held += len(model[c])
+			if len(s.dir.colls[c]) != len(model[c]) {
+				t.Fatalf("round %d: %q holds %d items, want %d", round, c, len(s.dir.colls[c]), len(model[c]))
+			}
+			for k, exp := range model[c] {
+				if got := s.dir.colls[c][s.hasher.hash(c, []byte(k))]; got != uint64(exp.Unix()) || got < s.dir.nextDue {
+					t.Fatalf("round %d: %q %s expires at %d (next due %d), want %d", round, c, k, got, s.dir.nextDue, exp.Unix())
+				}
+			}
+		}
+		if n := indexLen(t, s); n != held {
+			t.Fatalf("round %d: %d items held, want %d", round, n, held)
+		}
+	}
+}
