@@ -388,7 +388,7 @@ func checkTree(t *testing.T, tr *memTree) int {
 		}
 		for i := range btMaxItems {
 			if i >= nd.n {
-				if nd.keys[i] != nil || nd.vals[i] != nil || nd.hi[i] != 0 || nd.lo[i] != 0 || nd.kids[i+1] != nil {
+				if nd.keys[i] != nil || nd.vals[i] != nil || nd.hi[i] != 0 || nd.lo[i] != 0 || nd.kid(i+1) != nil {
 					t.Fatalf("unused slot %d of %d not cleared", i, nd.n)
 				}
 				continue
@@ -404,11 +404,6 @@ func checkTree(t *testing.T, tr *memTree) int {
 			size += int64(len(k) + len(nd.vals[i]))
 		}
 		if nd.leaf() {
-			for _, kid := range nd.kids {
-				if kid != nil {
-					t.Fatal("leaf with a child")
-				}
-			}
 			if leafDepth < 0 {
 				leafDepth = depth
 			} else if depth != leafDepth {
@@ -914,5 +909,33 @@ func TestMemorySweepMatchesModel(t *testing.T) {
 		if n := indexLen(t, s); n != held {
 			t.Fatalf("round %d: %d items held, want %d", round, n, held)
 		}
+	}
+}
+
+// TestMemoryTreeGrowShrink checks the tree after every single put and
+// delete while it grows from empty past three levels and shrinks back to
+// empty, so that each change of shape is seen: the first leaf, a leaf root
+// splitting, inner nodes (the only ones with children) appearing and
+// merging away, and the root becoming a leaf again.
+func TestMemoryTreeGrowShrink(t *testing.T) {
+	var tr memTree
+	const n = 2 * btMaxItems * btMaxItems
+	key := func(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i*2654435761)) }
+	heights := map[int]bool{}
+	for i := range n {
+		tr.put(key(i), []byte{byte(i)})
+		heights[checkTree(t, &tr)] = true
+	}
+	for i := range n {
+		if _, v, ok := tr.delete(key(i)); !ok || v[0] != byte(i) {
+			t.Fatalf("delete %d: %x, %v", i, v, ok)
+		}
+		heights[checkTree(t, &tr)] = true
+		if c := dumpTree(&tr); len(c) != n-i-1 {
+			t.Fatalf("after %d deletes the cursor finds %d keys", i+1, len(c))
+		}
+	}
+	if tr.root != nil || !heights[0] || !heights[1] || !heights[2] || !heights[3] {
+		t.Fatalf("root %v, heights seen %v", tr.root != nil, heights)
 	}
 }
