@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -183,5 +184,73 @@ func FuzzRawDB(f *testing.F) {
 		}
 		rf.scanLeaves(nil, func(leafPair) {})
 		precheckFile(bytes.NewReader(data), int64(len(data)), FileName)
+	})
+}
+
+// FuzzMemTree runs the operations data spells on a memTree and on a sorted
+// slice: puts and deletes of single keys and of runs of 64 (which grow and
+// shrink the tree by levels quickly), and lookups. Every result must agree,
+// the B-tree invariants hold after each change of shape, and the iteration
+// order must agree at the end.
+func FuzzMemTree(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(bytes.Repeat([]byte{2, 1, 2, 9, 3, 1, 0, 5}, 40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var tr memTree
+		var ref []refKV
+		put := func(k []byte, v byte) {
+			j, found := refFind(ref, k)
+			old, existed := tr.put(k, []byte{v})
+			if existed != found || (found && !bytes.Equal(old, ref[j].v)) {
+				t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
+			}
+			if found {
+				ref[j].v = []byte{v}
+			} else {
+				ref = slices.Insert(ref, j, refKV{k, []byte{v}})
+			}
+		}
+		del := func(k []byte) {
+			j, found := refFind(ref, k)
+			dk, dv, ok := tr.delete(k)
+			if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, ref[j].v))) {
+				t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
+			}
+			if found {
+				ref = slices.Delete(ref, j, j+1)
+			}
+		}
+		for len(data) >= 2 {
+			op, k := data[0], []byte{data[1] & 0x3f}
+			data = data[2:]
+			run := func(fn func([]byte)) {
+				for i := range 64 {
+					fn([]byte{k[0], byte(i * int(op>>3|1))})
+				}
+			}
+			switch op % 5 {
+			case 0:
+				put(k, op)
+			case 1:
+				del(k)
+			case 2:
+				run(func(k []byte) { put(k, op) })
+			case 3:
+				run(del)
+			default:
+				v, ok := tr.find(k)
+				if j, want := refFind(ref, k); ok != want || (ok && !bytes.Equal(v, ref[j].v)) {
+					t.Fatalf("find %x = %x, %v; want found=%v", k, v, ok, want)
+				}
+			}
+			if op%5 == 2 || op%5 == 3 || tr.n < 2*btMaxItems {
+				checkTree(t, &tr) // after each change of shape, and in small trees after every step
+			}
+		}
+		checkTree(t, &tr)
+		if got := dumpTree(&tr); !sameKVs(got, ref) {
+			t.Fatal("iteration differs from the sorted reference")
+		}
 	})
 }
