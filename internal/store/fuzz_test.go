@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -197,30 +196,7 @@ func FuzzMemTree(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add(bytes.Repeat([]byte{2, 1, 2, 9, 3, 1, 0, 5}, 40))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var tr memTree
-		var ref []refKV
-		put := func(k []byte, v byte) {
-			j, found := refFind(ref, k)
-			old, existed := tr.put(k, []byte{v})
-			if existed != found || (found && !bytes.Equal(old, ref[j].v)) {
-				t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
-			}
-			if found {
-				ref[j].v = []byte{v}
-			} else {
-				ref = slices.Insert(ref, j, refKV{k, []byte{v}})
-			}
-		}
-		del := func(k []byte) {
-			j, found := refFind(ref, k)
-			dk, dv, ok := tr.delete(k)
-			if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, ref[j].v))) {
-				t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
-			}
-			if found {
-				ref = slices.Delete(ref, j, j+1)
-			}
-		}
+		var m modelTree
 		for len(data) >= 2 {
 			op, k := data[0], []byte{data[1] & 0x3f}
 			data = data[2:]
@@ -231,26 +207,21 @@ func FuzzMemTree(f *testing.F) {
 			}
 			switch op % 5 {
 			case 0:
-				put(k, op)
+				m.put(t, k, []byte{op})
 			case 1:
-				del(k)
+				m.delete(t, k)
 			case 2:
-				run(func(k []byte) { put(k, op) })
+				run(func(k []byte) { m.put(t, k, []byte{op}) })
 			case 3:
-				run(del)
+				run(func(k []byte) { m.delete(t, k) })
 			default:
-				v, ok := tr.find(k)
-				if j, want := refFind(ref, k); ok != want || (ok && !bytes.Equal(v, ref[j].v)) {
-					t.Fatalf("find %x = %x, %v; want found=%v", k, v, ok, want)
-				}
+				m.find(t, k)
 			}
-			if op%5 == 2 || op%5 == 3 || tr.n < 2*btMaxItems {
-				checkTree(t, &tr) // after each change of shape, and in small trees after every step
+			if op%5 == 2 || op%5 == 3 || m.tr.n < 2*btMaxItems {
+				checkTree(t, &m.tr) // after each change of shape, and in small trees after every step
 			}
 		}
-		checkTree(t, &tr)
-		if got := dumpTree(&tr); !sameKVs(got, ref) {
-			t.Fatal("iteration differs from the sorted reference")
-		}
+		checkTree(t, &m.tr)
+		m.check(t)
 	})
 }

@@ -447,55 +447,80 @@ func sameKVs(a, b []refKV) bool {
 	return slices.EqualFunc(a, b, func(x, y refKV) bool { return bytes.Equal(x.k, y.k) && bytes.Equal(x.v, y.v) })
 }
 
-// TestMemoryTreeOrder compares the treap with a sorted slice over random
+// modelTree is a memTree and a sorted slice that its operations are
+// checked against.
+type modelTree struct {
+	tr  memTree
+	ref []refKV
+}
+
+func (m *modelTree) put(t testing.TB, k, v []byte) {
+	t.Helper()
+	j, found := refFind(m.ref, k)
+	old, existed := m.tr.put(k, v)
+	if existed != found || (found && !bytes.Equal(old, m.ref[j].v)) {
+		t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
+	}
+	if found {
+		m.ref[j].v = v
+	} else {
+		m.ref = slices.Insert(m.ref, j, refKV{k, v})
+	}
+}
+
+func (m *modelTree) delete(t testing.TB, k []byte) {
+	t.Helper()
+	j, found := refFind(m.ref, k)
+	dk, dv, ok := m.tr.delete(k)
+	if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, m.ref[j].v))) {
+		t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
+	}
+	if found {
+		m.ref = slices.Delete(m.ref, j, j+1)
+	}
+}
+
+func (m *modelTree) find(t testing.TB, k []byte) {
+	t.Helper()
+	v, ok := m.tr.find(k)
+	if j, want := refFind(m.ref, k); ok != want || (ok && !bytes.Equal(v, m.ref[j].v)) {
+		t.Fatalf("find %x = %x, %v; want found=%v", k, v, ok, want)
+	}
+}
+
+// check compares the iteration with the slice.
+func (m *modelTree) check(t testing.TB) {
+	t.Helper()
+	if got := dumpTree(&m.tr); !sameKVs(got, m.ref) {
+		t.Fatal("iteration differs from the sorted reference")
+	}
+}
+
+// TestMemoryTreeOrder compares the tree with a sorted slice over random
 // puts and deletes.
 func TestMemoryTreeOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var tr memTree
-	var ref []refKV
+	var m modelTree
 	for i := range 50000 {
 		k := randKey(rng)
 		if i > 2000 && i%5000 < 1000 {
 			k = binary.BigEndian.AppendUint32(nil, uint32(i)) // some runs of ascending keys
 		}
-		j, found := refFind(ref, k)
 		if rng.IntN(3) > 0 {
-			v := binary.BigEndian.AppendUint32(nil, rng.Uint32())[:rng.IntN(5)]
-			old, existed := tr.put(k, v)
-			if existed != found || (found && !bytes.Equal(old, ref[j].v)) {
-				t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
-			}
-			if found {
-				ref[j].v = v
-			} else {
-				ref = slices.Insert(ref, j, refKV{k, v})
-			}
+			m.put(t, k, binary.BigEndian.AppendUint32(nil, rng.Uint32())[:rng.IntN(5)])
 		} else {
-			dk, dv, ok := tr.delete(k)
-			if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, ref[j].v))) {
-				t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
-			}
-			if found {
-				ref = slices.Delete(ref, j, j+1)
-			}
+			m.delete(t, k)
 		}
-		q := randKey(rng)
-		v, ok := tr.find(q)
-		if j, want := refFind(ref, q); ok != want || (ok && !bytes.Equal(v, ref[j].v)) {
-			t.Fatalf("find %x = %x, %v; want found=%v", q, v, ok, want)
-		}
+		m.find(t, randKey(rng))
 		if i%997 == 0 {
-			if got := dumpTree(&tr); !sameKVs(got, ref) {
-				t.Fatalf("after %d ops: iteration differs from sorted reference", i)
-			}
-			checkTree(t, &tr)
+			m.check(t)
+			checkTree(t, &m.tr)
 		}
 	}
-	if got := dumpTree(&tr); !sameKVs(got, ref) {
-		t.Fatal("final iteration differs from sorted reference")
-	}
+	m.check(t)
+	tr, ref := &m.tr, m.ref
 	// At least half-full nodes keep the height logarithmic.
-	if h, limit := checkTree(t, &tr), 1+math.Log(float64(tr.n+1))/math.Log(btMinItems+1); float64(h) > limit {
+	if h, limit := checkTree(t, tr), 1+math.Log(float64(tr.n+1))/math.Log(btMinItems+1); float64(h) > limit {
 		t.Fatalf("height %d for %d keys, want <= %.1f", h, tr.n, limit)
 	}
 	// Emptying the tree in random order goes through every kind of repair.
@@ -504,7 +529,7 @@ func TestMemoryTreeOrder(t *testing.T) {
 			t.Fatalf("delete %x: not found", ref[j].k)
 		}
 		if tr.n%101 == 0 {
-			checkTree(t, &tr)
+			checkTree(t, tr)
 		}
 	}
 	if tr.root != nil || tr.n != 0 || tr.bytes != 0 {
