@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -286,4 +287,93 @@ func boltInuse(b *testing.B, s *Store) int {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkMemoryHeapPerItem measures what the simulator pays in live heap
+// for each item of a memory store, everything counted (value, key, tree
+// slots, expiry bookkeeping, directory): heap-B/item over stores of a few
+// sizes, filled the way a node fills its store, one envelope of 182 bytes a
+// transaction with a later expiry each time. value-B/item is the part that
+// is the sealed value itself, the same in every layout.
+func BenchmarkMemoryHeapPerItem(b *testing.B) {
+	for _, size := range []int{12, 300, 20_000} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			stores := max(1, 100_000/size)
+			var perItem, valuePerItem float64
+			for b.Loop() {
+				t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+				before := liveHeap()
+				all := make([]*Store, stores)
+				for i := range all {
+					all[i] = fillMemory(b, size, t0)
+				}
+				perItem = float64(liveHeap()-before) / float64(stores*size)
+				valuePerItem = float64(fileSize(b, all[0])/int64(size)) - 2*hkeySize - 8
+				for _, s := range all {
+					s.Close()
+				}
+			}
+			b.ReportMetric(perItem, "heap-B/item")
+			b.ReportMetric(valuePerItem, "value-B/item")
+		})
+	}
+}
+
+// fillMemory makes a memory store holding n envelopes, put one a
+// transaction, each expiring a second after the one before.
+func fillMemory(b *testing.B, n int, t0 time.Time) *Store {
+	s, err := CreateMemory(Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 182)
+	for i := range n {
+		mustUpdate(b, s, func(tx *Tx) error {
+			return tx.Put("envelopes", binary.BigEndian.AppendUint64(nil, uint64(i)), value, t0.Add(time.Hour+time.Duration(i)*time.Second))
+		})
+	}
+	return s
+}
+
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkMemorySweep measures Sweep on memory stores of 300 and 20,000
+// envelopes expiring a second apart, called once a simulated minute as a
+// node does (every few minutes): each call removes the 60 items that
+// expired since the last. ns/sweep is the time of one call.
+func BenchmarkMemorySweep(b *testing.B) {
+	for _, size := range []int{300, 20_000} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+			var sweeps int
+			var elapsed time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				clock := &fakeClock{t: t0}
+				s := fillMemory(b, size, t0)
+				s.now = clock.Now
+				clock.Advance(time.Hour - time.Second)
+				b.StartTimer()
+				start := time.Now()
+				for range size / 60 {
+					clock.Advance(time.Minute)
+					if n, err := s.Sweep(); err != nil || n != 60 {
+						b.Fatalf("Sweep = %d, %v; want 60", n, err)
+					}
+					sweeps++
+				}
+				elapsed += time.Since(start)
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(sweeps), "ns/sweep")
+		})
+	}
 }

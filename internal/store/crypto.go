@@ -195,13 +195,14 @@ func coarseExpiry(exact, now, jitter uint64) uint64 {
 }
 
 // clearExpiry is the expiry an item shows in clear: the coarse one, but in
-// a memory store the exact one (capped at the horizon all the same). A
-// memory store has no disk for the coarse expiry to hide anything from, and
-// items that stayed up to two days past their expiry would make a simulated
-// day of short-lived envelopes hold every one of them (SPEC §7).
+// a memory store the exact one. A memory store has no disk for the coarse
+// expiry to hide anything from, and items that stayed up to two days past
+// their expiry would make a simulated day of short-lived envelopes hold
+// every one of them (SPEC §7). Nor has it a horizon: its sweep works from
+// the directory's exact expiries (sweepExact), so there is nothing to renew.
 func (s *Store) clearExpiry(exact, now, jitter uint64) uint64 {
 	if s.exactExpiry {
-		return min(exact, min(now, maxExpiry/2)+horizon)
+		return exact
 	}
 	return coarseExpiry(exact, now, jitter)
 }
@@ -236,14 +237,23 @@ func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 //
 // The plaintext is built in place, and the AD after the end of the result,
 // so that sealing costs one allocation; the AD, hkey first, stays within
-// the result's capacity (putItem uses it as the key).
+// the result's capacity (putItem uses it as the key). clearAEAD reads no
+// AD: the hkey alone follows the value, which makes a memory store's
+// allocation a size class of the runtime's for every value of up to 512
+// bytes of plaintext (16 to 64 bytes an item fewer than with the expiry).
 func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection string, nonce, value []byte) []byte {
 	p := padSize(plainFixed + len(collection) + len(value))
 	n := valuePrefix + p + tagSize
-	buf := make([]byte, n+hkeySize+8)
+	adSize := hkeySize + 8
+	if _, clear := aead.(clearAEAD); clear {
+		adSize = hkeySize
+	}
+	buf := make([]byte, n+adSize)
 	ad := buf[n:]
 	copy(ad, hkey)
-	binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
+	if adSize > hkeySize {
+		binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
+	}
 	out := buf[:valuePrefix+p]
 	binary.BigEndian.PutUint64(out, coarse)
 	copy(out[8:], nonce)

@@ -96,6 +96,14 @@ func TestClearValuesKeepTheSealedLayout(t *testing.T) {
 		if len(kept) != len(sealed) || !bytes.Equal(kept[:valuePrefix], sealed[:valuePrefix]) {
 			t.Fatalf("value of %d: clear layout %d bytes, sealed %d", n, len(kept), len(sealed))
 		}
+		// The hkey follows the value in its allocation (putItem keeps it as
+		// the key); a clear value has nothing else there.
+		if tail := kept[len(kept):cap(kept)]; !bytes.Equal(tail, hk) {
+			t.Fatalf("value of %d: %x after a clear value, want the hkey alone", n, tail)
+		}
+		if tail := sealed[len(sealed):cap(sealed)]; !bytes.Equal(tail[:hkeySize], hk) || len(tail) != hkeySize+8 {
+			t.Fatalf("value of %d: %x after a sealed value, want the AD", n, tail)
+		}
 		p, err := openItem(clearAEAD{}, hk, kept)
 		if err != nil || !bytes.Equal(p.value, val) || p.exact != day-7 || string(p.collection) != "coll" {
 			t.Fatalf("value of %d: opened %q %d %x, %v", n, p.collection, p.exact, p.value, err)

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"cmp"
+	"math"
 	"slices"
 )
 
@@ -19,6 +21,11 @@ type directory struct {
 	// never to produce output, so map order cannot leak into anything.
 	colls map[string]collDir
 	total int // items in all collections
+	// nextDue is never after the earliest exact expiry in colls, so that a
+	// memory store's Sweep, which works from the directory, knows when
+	// there is nothing to do without looking (anyDue). set and undo lower
+	// it; only sweepExact, which looks at every expiry, raises it.
+	nextDue uint64
 }
 
 // collDir maps the hkeys of one collection to their exact expiries (Unix
@@ -34,7 +41,7 @@ type dirUndo struct {
 }
 
 func newDirectory() directory {
-	return directory{colls: make(map[string]collDir)}
+	return directory{colls: make(map[string]collDir), nextDue: math.MaxUint64}
 }
 
 // coll returns the collection's map, creating it if asked to.
@@ -54,6 +61,7 @@ func (d *directory) set(cd collDir, hk hkey, exp uint64) dirUndo {
 	if !existed {
 		d.total++
 	}
+	d.nextDue = min(d.nextDue, exp)
 	return dirUndo{cd: cd, hk: hk, exp: old, existed: existed}
 }
 
@@ -90,6 +98,7 @@ func (d *directory) undo(log []dirUndo) {
 			if !present {
 				d.total++
 			}
+			d.nextDue = min(d.nextDue, u.exp)
 		case present:
 			delete(u.cd, u.hk)
 			d.total--
@@ -108,4 +117,34 @@ func (cd collDir) live(now uint64) []hkey {
 	}
 	slices.SortFunc(out, func(a, b hkey) int { return bytes.Compare(a[:], b[:]) })
 	return out
+}
+
+// dueItem is an item whose exact expiry has passed, as sweepExact finds it.
+type dueItem struct {
+	exp uint64
+	hk  hkey
+	cd  collDir
+}
+
+// due returns the items whose exact expiry is at or before now, ordered by
+// expiry and then hkey (the order of a file store's expiry index, and one
+// that map order cannot change), and the earliest expiry of the others.
+func (d *directory) due(now uint64) (due []dueItem, next uint64) {
+	next = math.MaxUint64
+	for _, cd := range d.colls {
+		for hk, exp := range cd {
+			if exp <= now {
+				due = append(due, dueItem{exp, hk, cd})
+			} else {
+				next = min(next, exp)
+			}
+		}
+	}
+	slices.SortFunc(due, func(a, b dueItem) int {
+		if c := cmp.Compare(a.exp, b.exp); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.hk[:], b.hk[:])
+	})
+	return due, next
 }

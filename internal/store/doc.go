@@ -34,7 +34,8 @@
 // CreateMemory makes a store that lives only in memory, for the
 // discrete-event simulator (thousands of nodes in one process) and tests:
 // no file, no passphrase, no fsync, and nothing survives Close, but the same
-// sealing, padding, key hashing, coarse expiry index and transactions as a
-// file store, run by the same code over an in-memory ordered tree instead
-// of bbolt.
+// value layout, padding, key hashing, directory and transactions as a file
+// store, run by the same code over an in-memory ordered tree instead of
+// bbolt. Its expiries are exact, and it sweeps from the directory rather
+// than from an expiry index.
 package store

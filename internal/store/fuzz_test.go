@@ -185,3 +185,43 @@ func FuzzRawDB(f *testing.F) {
 		precheckFile(bytes.NewReader(data), int64(len(data)), FileName)
 	})
 }
+
+// FuzzMemTree runs the operations data spells on a memTree and on a sorted
+// slice: puts and deletes of single keys and of runs of 64 (which grow and
+// shrink the tree by levels quickly), and lookups. Every result must agree,
+// the B-tree invariants hold after each change of shape, and the iteration
+// order must agree at the end.
+func FuzzMemTree(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(bytes.Repeat([]byte{2, 1, 2, 9, 3, 1, 0, 5}, 40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m modelTree
+		for len(data) >= 2 {
+			op, k := data[0], []byte{data[1] & 0x3f}
+			data = data[2:]
+			run := func(fn func([]byte)) {
+				for i := range 64 {
+					fn([]byte{k[0], byte(i * int(op>>3|1))})
+				}
+			}
+			switch op % 5 {
+			case 0:
+				m.put(t, k, []byte{op})
+			case 1:
+				m.delete(t, k)
+			case 2:
+				run(func(k []byte) { m.put(t, k, []byte{op}) })
+			case 3:
+				run(func(k []byte) { m.delete(t, k) })
+			default:
+				m.find(t, k)
+			}
+			if op%5 == 2 || op%5 == 3 || m.tr.n < 2*btMaxItems {
+				checkTree(t, &m.tr) // after each change of shape, and in small trees after every step
+			}
+		}
+		checkTree(t, &m.tr)
+		m.check(t)
+	})
+}

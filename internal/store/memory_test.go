@@ -388,7 +388,7 @@ func checkTree(t *testing.T, tr *memTree) int {
 		}
 		for i := range btMaxItems {
 			if i >= nd.n {
-				if nd.keys[i] != nil || nd.vals[i] != nil || nd.hi[i] != 0 || nd.lo[i] != 0 || nd.kids[i+1] != nil {
+				if nd.keys[i] != nil || nd.vals[i] != nil || nd.hi[i] != 0 || nd.lo[i] != 0 || nd.kid(i+1) != nil {
 					t.Fatalf("unused slot %d of %d not cleared", i, nd.n)
 				}
 				continue
@@ -404,11 +404,6 @@ func checkTree(t *testing.T, tr *memTree) int {
 			size += int64(len(k) + len(nd.vals[i]))
 		}
 		if nd.leaf() {
-			for _, kid := range nd.kids {
-				if kid != nil {
-					t.Fatal("leaf with a child")
-				}
-			}
 			if leafDepth < 0 {
 				leafDepth = depth
 			} else if depth != leafDepth {
@@ -452,55 +447,80 @@ func sameKVs(a, b []refKV) bool {
 	return slices.EqualFunc(a, b, func(x, y refKV) bool { return bytes.Equal(x.k, y.k) && bytes.Equal(x.v, y.v) })
 }
 
-// TestMemoryTreeOrder compares the treap with a sorted slice over random
+// modelTree is a memTree and a sorted slice that its operations are
+// checked against.
+type modelTree struct {
+	tr  memTree
+	ref []refKV
+}
+
+func (m *modelTree) put(t testing.TB, k, v []byte) {
+	t.Helper()
+	j, found := refFind(m.ref, k)
+	old, existed := m.tr.put(k, v)
+	if existed != found || (found && !bytes.Equal(old, m.ref[j].v)) {
+		t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
+	}
+	if found {
+		m.ref[j].v = v
+	} else {
+		m.ref = slices.Insert(m.ref, j, refKV{k, v})
+	}
+}
+
+func (m *modelTree) delete(t testing.TB, k []byte) {
+	t.Helper()
+	j, found := refFind(m.ref, k)
+	dk, dv, ok := m.tr.delete(k)
+	if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, m.ref[j].v))) {
+		t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
+	}
+	if found {
+		m.ref = slices.Delete(m.ref, j, j+1)
+	}
+}
+
+func (m *modelTree) find(t testing.TB, k []byte) {
+	t.Helper()
+	v, ok := m.tr.find(k)
+	if j, want := refFind(m.ref, k); ok != want || (ok && !bytes.Equal(v, m.ref[j].v)) {
+		t.Fatalf("find %x = %x, %v; want found=%v", k, v, ok, want)
+	}
+}
+
+// check compares the iteration with the slice.
+func (m *modelTree) check(t testing.TB) {
+	t.Helper()
+	if got := dumpTree(&m.tr); !sameKVs(got, m.ref) {
+		t.Fatal("iteration differs from the sorted reference")
+	}
+}
+
+// TestMemoryTreeOrder compares the tree with a sorted slice over random
 // puts and deletes.
 func TestMemoryTreeOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var tr memTree
-	var ref []refKV
+	var m modelTree
 	for i := range 50000 {
 		k := randKey(rng)
 		if i > 2000 && i%5000 < 1000 {
 			k = binary.BigEndian.AppendUint32(nil, uint32(i)) // some runs of ascending keys
 		}
-		j, found := refFind(ref, k)
 		if rng.IntN(3) > 0 {
-			v := binary.BigEndian.AppendUint32(nil, rng.Uint32())[:rng.IntN(5)]
-			old, existed := tr.put(k, v)
-			if existed != found || (found && !bytes.Equal(old, ref[j].v)) {
-				t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
-			}
-			if found {
-				ref[j].v = v
-			} else {
-				ref = slices.Insert(ref, j, refKV{k, v})
-			}
+			m.put(t, k, binary.BigEndian.AppendUint32(nil, rng.Uint32())[:rng.IntN(5)])
 		} else {
-			dk, dv, ok := tr.delete(k)
-			if ok != found || (found && (!bytes.Equal(dk, k) || !bytes.Equal(dv, ref[j].v))) {
-				t.Fatalf("delete %x: got %x=%x %v, want found=%v", k, dk, dv, ok, found)
-			}
-			if found {
-				ref = slices.Delete(ref, j, j+1)
-			}
+			m.delete(t, k)
 		}
-		q := randKey(rng)
-		v, ok := tr.find(q)
-		if j, want := refFind(ref, q); ok != want || (ok && !bytes.Equal(v, ref[j].v)) {
-			t.Fatalf("find %x = %x, %v; want found=%v", q, v, ok, want)
-		}
+		m.find(t, randKey(rng))
 		if i%997 == 0 {
-			if got := dumpTree(&tr); !sameKVs(got, ref) {
-				t.Fatalf("after %d ops: iteration differs from sorted reference", i)
-			}
-			checkTree(t, &tr)
+			m.check(t)
+			checkTree(t, &m.tr)
 		}
 	}
-	if got := dumpTree(&tr); !sameKVs(got, ref) {
-		t.Fatal("final iteration differs from sorted reference")
-	}
+	m.check(t)
+	tr, ref := &m.tr, m.ref
 	// At least half-full nodes keep the height logarithmic.
-	if h, limit := checkTree(t, &tr), 1+math.Log(float64(tr.n+1))/math.Log(btMinItems+1); float64(h) > limit {
+	if h, limit := checkTree(t, tr), 1+math.Log(float64(tr.n+1))/math.Log(btMinItems+1); float64(h) > limit {
 		t.Fatalf("height %d for %d keys, want <= %.1f", h, tr.n, limit)
 	}
 	// Emptying the tree in random order goes through every kind of repair.
@@ -509,7 +529,7 @@ func TestMemoryTreeOrder(t *testing.T) {
 			t.Fatalf("delete %x: not found", ref[j].k)
 		}
 		if tr.n%101 == 0 {
-			checkTree(t, &tr)
+			checkTree(t, tr)
 		}
 	}
 	if tr.root != nil || tr.n != 0 || tr.bytes != 0 {
@@ -830,5 +850,117 @@ func TestCompareAtIsBytewise(t *testing.T) {
 		if got, want := n.compareAt(0, prefixOf(a), a), bytes.Compare(a, b); got != want {
 			t.Fatalf("compareAt(%x, %x) = %d, want %d", a, b, got, want)
 		}
+	}
+}
+
+// TestMemorySweepMatchesModel runs random puts, overwrites, deletes, sweeps
+// and rolled-back transactions (some sweeping) on a memory store, which
+// sweeps from its directory, and checks each Sweep against a model: it
+// removes exactly the items whose expiry has passed, no sooner, and
+// nothing is left due after it, rollbacks included.
+func TestMemorySweepMatchesModel(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	s := mustCreateMemory(t, testOpts(clock))
+	rng := rand.New(rand.NewPCG(3, 4))
+	colls := []string{"a", "b", "c"}
+	model := map[string]map[string]time.Time{}
+	for _, c := range colls {
+		model[c] = map[string]time.Time{}
+	}
+	randExp := func() time.Time {
+		if rng.IntN(10) == 0 {
+			return Forever
+		}
+		return clock.Now().Add(time.Duration(rng.IntN(600)-10) * time.Second)
+	}
+	boom := errors.New("boom")
+	for round := range 2000 {
+		clock.Advance(time.Duration(rng.IntN(40)) * time.Second)
+		switch op := rng.IntN(10); {
+		case op < 5:
+			c, k, exp := colls[rng.IntN(3)], fmt.Sprint(rng.IntN(40)), randExp()
+			mustUpdate(t, s, func(tx *Tx) error { return tx.Put(c, []byte(k), []byte("v"), exp) })
+			model[c][k] = exp.Truncate(time.Second)
+		case op < 6:
+			c, k := colls[rng.IntN(3)], fmt.Sprint(rng.IntN(40))
+			mustUpdate(t, s, func(tx *Tx) error { return tx.Delete(c, []byte(k)) })
+			delete(model[c], k)
+		case op < 8:
+			// Changes, a sweep among them, all undone.
+			err := s.Update(func(tx *Tx) error {
+				for range rng.IntN(4) {
+					if err := tx.Put(colls[rng.IntN(3)], []byte(fmt.Sprint(rng.IntN(40))), []byte("w"), randExp()); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.sweep(); err != nil {
+					return err
+				}
+				return errors.Join(boom, tx.Delete(colls[rng.IntN(3)], []byte(fmt.Sprint(rng.IntN(40)))))
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("round %d: rolled-back Update: %v", round, err)
+			}
+		default:
+			want := 0
+			for _, m := range model {
+				for k, exp := range m {
+					if !exp.After(clock.Now()) {
+						want++
+						delete(m, k)
+					}
+				}
+			}
+			if got, err := s.Sweep(); err != nil || got != want {
+				t.Fatalf("round %d: Sweep = %d, %v; want %d", round, got, err, want)
+			}
+			if due, _ := s.dir.due(uint64(clock.Now().Unix())); len(due) != 0 {
+				t.Fatalf("round %d: %d items due after Sweep", round, len(due))
+			}
+		}
+		held := 0
+		for _, c := range colls {
+			held += len(model[c])
+			if len(s.dir.colls[c]) != len(model[c]) {
+				t.Fatalf("round %d: %q holds %d items, want %d", round, c, len(s.dir.colls[c]), len(model[c]))
+			}
+			for k, exp := range model[c] {
+				if got := s.dir.colls[c][s.hasher.hash(c, []byte(k))]; got != uint64(exp.Unix()) || got < s.dir.nextDue {
+					t.Fatalf("round %d: %q %s expires at %d (next due %d), want %d", round, c, k, got, s.dir.nextDue, exp.Unix())
+				}
+			}
+		}
+		if n := indexLen(t, s); n != held {
+			t.Fatalf("round %d: %d items held, want %d", round, n, held)
+		}
+	}
+}
+
+// TestMemoryTreeGrowShrink checks the tree after every single put and
+// delete while it grows from empty past three levels and shrinks back to
+// empty, so that each change of shape is seen: the first leaf, a leaf root
+// splitting, inner nodes (the only ones with children) appearing and
+// merging away, and the root becoming a leaf again.
+func TestMemoryTreeGrowShrink(t *testing.T) {
+	var tr memTree
+	const n = 2 * btMaxItems * btMaxItems
+	key := func(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i*2654435761)) }
+	heights := map[int]bool{}
+	for i := range n {
+		tr.put(key(i), []byte{byte(i)})
+		heights[checkTree(t, &tr)] = true
+	}
+	for i := range n {
+		if _, v, ok := tr.delete(key(i)); !ok || v[0] != byte(i) {
+			t.Fatalf("delete %d: %x, %v", i, v, ok)
+		}
+		heights[checkTree(t, &tr)] = true
+		if c := dumpTree(&tr); len(c) != n-i-1 {
+			t.Fatalf("after %d deletes the cursor finds %d keys", i+1, len(c))
+		}
+	}
+	if tr.root != nil || !heights[0] || !heights[1] || !heights[2] || !heights[3] {
+		t.Fatalf("root %v, heights seen %v", tr.root != nil, heights)
 	}
 }

@@ -34,8 +34,10 @@ const (
 
 // btNode holds n items in key order; an inner node also has n+1 children,
 // kids[i] holding the keys between items i-1 and i. A leaf has no children
-// (kids[0] == nil). Slots from n on are kept zero, so that removed keys and
-// values can be collected.
+// (kids == nil): most nodes are leaves, and the array of children in a
+// separate allocation of inner nodes only spares each leaf a ninth of its
+// size (2 KB instead of 2.25). Slots from n on are kept zero, so that
+// removed keys and values can be collected.
 //
 // The key prefixes (hi, lo) sit in their own arrays, so that a binary
 // search reads a few cache lines of words and follows a key pointer only
@@ -46,8 +48,10 @@ type btNode struct {
 	lo   [btMaxItems]uint64
 	keys [btMaxItems][]byte
 	vals [btMaxItems][]byte
-	kids [btMaxItems + 1]*btNode
+	kids *btKids
 }
+
+type btKids [btMaxItems + 1]*btNode
 
 // keyPrefix is a key's first 16 bytes, zero-padded, as two big-endian
 // words. 16 bytes because expiry index keys share their first 8 (the
@@ -60,7 +64,15 @@ func prefixOf(key []byte) keyPrefix {
 	return keyPrefix{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
-func (n *btNode) leaf() bool { return n.kids[0] == nil }
+func (n *btNode) leaf() bool { return n.kids == nil }
+
+// kid returns child i, nil in a leaf.
+func (n *btNode) kid(i int) *btNode {
+	if n.kids == nil {
+		return nil
+	}
+	return n.kids[i]
+}
 
 // compareAt orders key (whose prefix is p) against item i, bytewise.
 // Zero-padded prefixes that differ order their keys the same way (where a
@@ -141,12 +153,14 @@ func (n *btNode) insertAt(i int, key, val []byte, right *btNode) {
 
 // removeAt takes out item i and the child after it, and returns them.
 func (n *btNode) removeAt(i int) (key, val []byte, right *btNode) {
-	key, val, right = n.keys[i], n.vals[i], n.kids[i+1]
+	key, val, right = n.keys[i], n.vals[i], n.kid(i+1)
 	copy(n.hi[i:], n.hi[i+1:n.n])
 	copy(n.lo[i:], n.lo[i+1:n.n])
 	copy(n.keys[i:], n.keys[i+1:n.n])
 	copy(n.vals[i:], n.vals[i+1:n.n])
-	copy(n.kids[i+1:], n.kids[i+2:n.n+1])
+	if !n.leaf() {
+		copy(n.kids[i+1:], n.kids[i+2:n.n+1])
+	}
 	n.n--
 	n.clearFrom(n.n)
 	return key, val, right
@@ -158,7 +172,9 @@ func (n *btNode) clearFrom(i int) {
 	clear(n.lo[i:])
 	clear(n.keys[i:])
 	clear(n.vals[i:])
-	clear(n.kids[i+1:])
+	if !n.leaf() {
+		clear(n.kids[i+1:])
+	}
 }
 
 // find returns the value stored under key, and whether there is one.
@@ -169,7 +185,7 @@ func (t *memTree) find(key []byte) ([]byte, bool) {
 		if found {
 			return n.vals[i], true
 		}
-		n = n.kids[i]
+		n = n.kid(i)
 	}
 	return nil, false
 }
@@ -185,8 +201,7 @@ func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
 		t.root = &btNode{}
 	}
 	if t.root.n == btMaxItems {
-		r := &btNode{}
-		r.kids[0] = t.root
+		r := &btNode{kids: &btKids{t.root}}
 		r.splitChild(0)
 		t.root = r
 	}
@@ -229,7 +244,10 @@ func (n *btNode) splitChild(i int) {
 	copy(right.lo[:], c.lo[mid+1:c.n])
 	copy(right.keys[:], c.keys[mid+1:c.n])
 	copy(right.vals[:], c.vals[mid+1:c.n])
-	copy(right.kids[:], c.kids[mid+1:c.n+1])
+	if !c.leaf() {
+		right.kids = new(btKids)
+		copy(right.kids[:], c.kids[mid+1:c.n+1])
+	}
 	key, val := c.keys[mid], c.vals[mid]
 	c.n = mid
 	c.clearFrom(mid)
@@ -246,7 +264,7 @@ func (t *memTree) delete(key []byte) (k, v []byte, ok bool) {
 		return nil, nil, false
 	}
 	if t.root.n == 0 {
-		t.root = t.root.kids[0] // the tree shrinks; nil if it was a leaf
+		t.root = t.root.kid(0) // the tree shrinks; nil if it was a leaf
 	}
 	t.n--
 	t.bytes -= int64(len(k) + len(v))
@@ -305,16 +323,20 @@ func (n *btNode) fixChild(i int) {
 		k, v, lastKid := l.removeAt(l.n - 1)
 		// Inserting c's first child after the new item, then putting the
 		// borrowed child in front, shifts c's children by one.
-		c.insertAt(0, n.keys[i-1], n.vals[i-1], c.kids[0])
-		c.kids[0] = lastKid
+		c.insertAt(0, n.keys[i-1], n.vals[i-1], c.kid(0))
+		if !c.leaf() {
+			c.kids[0] = lastKid
+		}
 		n.setItem(i-1, k, v)
 	case i < n.n && n.kids[i+1].n > btMinItems:
 		// Rotate left, the mirror image.
 		r := n.kids[i+1]
-		firstKid := r.kids[0]
+		firstKid := r.kid(0)
 		k, v := r.keys[0], r.vals[0]
-		copy(r.kids[0:], r.kids[1:r.n+1])
-		r.kids[r.n] = nil
+		if !r.leaf() {
+			copy(r.kids[0:], r.kids[1:r.n+1])
+			r.kids[r.n] = nil
+		}
 		r.removeFirstItem()
 		c.insertAt(c.n, n.keys[i], n.vals[i], firstKid)
 		n.setItem(i, k, v)
@@ -346,7 +368,9 @@ func (n *btNode) merge(i int) {
 	copy(l.lo[l.n+1:], r.lo[:r.n])
 	copy(l.keys[l.n+1:], r.keys[:r.n])
 	copy(l.vals[l.n+1:], r.vals[:r.n])
-	copy(l.kids[l.n+1:], r.kids[:r.n+1])
+	if !l.leaf() {
+		copy(l.kids[l.n+1:], r.kids[:r.n+1])
+	}
 	l.n += 1 + r.n
 }
 
@@ -387,7 +411,7 @@ func (c *memCursor) Next() ([]byte, []byte) {
 
 // pushLeftmost pushes the path from n down to its first leaf.
 func (c *memCursor) pushLeftmost(n *btNode) {
-	for ; n != nil; n = n.kids[0] {
+	for ; n != nil; n = n.kid(0) {
 		c.stack = append(c.stack, cursorFrame{n, 0})
 	}
 }
@@ -402,7 +426,7 @@ func (c *memCursor) seekAfter(key []byte) {
 			i++
 		}
 		c.stack = append(c.stack, cursorFrame{n, i})
-		n = n.kids[i]
+		n = n.kid(i)
 	}
 	c.gen = c.tree.gen
 }
@@ -419,7 +443,7 @@ func (c *memCursor) next() ([]byte, []byte) {
 		}
 		n, i := f.n, f.i
 		f.i++
-		c.pushLeftmost(n.kids[i+1])
+		c.pushLeftmost(n.kid(i + 1))
 		c.last = n.keys[i]
 		return n.keys[i], n.vals[i]
 	}

@@ -92,8 +92,9 @@ type Store struct {
 	hasher  keyHasher
 	// erasable is Options.Erasable; nil on a memory store.
 	erasable map[string]bool
-	// exactExpiry: the expiry index holds exact expiries, and values are
-	// kept clear (a memory store, which has no disk to hide them from).
+	// exactExpiry: clear expiries are the exact ones, there is no expiry
+	// index (Sweep works from the directory), and values are kept clear (a
+	// memory store, which has no disk to hide them from).
 	exactExpiry bool
 	dir         directory
 	undoBuf     []dirUndo // lent to one write transaction at a time
@@ -595,7 +596,8 @@ func (s *Store) ReleaseMemory() {
 // Sweep removes every item whose coarse expiry is <= Now() (it has expired:
 // the coarse expiry is never before the exact one), and renews the clear
 // expiry of items kept beyond the horizon, in one durable transaction. It
-// returns how many items it removed.
+// returns how many items it removed. A memory store's expiries are exact:
+// it removes every item that has expired, and has nothing to renew.
 func (s *Store) Sweep() (removed int, err error) {
 	// Look first, so that a store with nothing due is not written to.
 	var due bool

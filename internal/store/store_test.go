@@ -134,11 +134,12 @@ func count(t *testing.T, s *Store, coll string) int {
 	return n
 }
 
-// indexLen counts the expiry index entries through the backend interface,
-// so it works on both backends.
+// indexLen counts the expiry index entries through the backend interface.
+// A memory store has none: its sweep works from the directory, whose
+// entries (one an item held, which it checks) it counts instead.
 func indexLen(t *testing.T, s *Store) int {
 	t.Helper()
-	n := 0
+	n, items := 0, 0
 	if err := s.db.view(func(tx kvTx) error {
 		if b := tx.Bucket(bucketExpiry); b != nil {
 			c := b.Cursor()
@@ -146,9 +147,19 @@ func indexLen(t *testing.T, s *Store) int {
 				n++
 			}
 		}
+		c := tx.Bucket(bucketItems).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			items++
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if s.exactExpiry {
+		if n != 0 || items != s.dir.total {
+			t.Fatalf("memory store: %d expiry index entries, %d items, %d in the directory", n, items, s.dir.total)
+		}
+		return s.dir.total
 	}
 	return n
 }
@@ -553,6 +564,19 @@ func testExpiry(t *testing.T, be backend) {
 	sweep(2) // x, new
 	if got, want := allValues(t, s, "env"), []string{"v-c"}; !slices.Equal(got, want) {
 		t.Fatalf("after final sweep = %q, want %q", got, want)
+	}
+	if exact {
+		// A memory store's clear expiry is the exact one, with no horizon:
+		// Forever is never due.
+		clock.Advance(70 * 24 * time.Hour)
+		sweep(0)
+		if got, want := allValues(t, s, "env"), []string{"v-c"}; !slices.Equal(got, want) {
+			t.Fatalf("70 days on = %q, want %q", got, want)
+		}
+		if v, _ := rawItem(s, "env", []byte("c")); binary.BigEndian.Uint64(v) != uint64(Forever.Unix()) {
+			t.Fatalf("forever item shows clear expiry %d, want %d", binary.BigEndian.Uint64(v), Forever.Unix())
+		}
+		return
 	}
 	// Forever shows as at most the horizon ahead; when that comes, Sweep
 	// renews it instead of removing it.

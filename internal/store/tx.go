@@ -97,12 +97,16 @@ func indexKey(coarse uint64, hk []byte) []byte {
 	return append(k, hk...)
 }
 
-// buckets returns the items and expiry buckets, which Create made. The
-// transaction keeps them: looking a bucket up allocates.
+// buckets returns the items and expiry buckets, which Create made; a memory
+// store has no expiry bucket (index is nil). The transaction keeps them:
+// looking a bucket up allocates.
 func (tx *Tx) buckets() (items, index kvBucket, err error) {
 	if tx.items == nil {
-		tx.items, tx.index = tx.tx.Bucket(bucketItems), tx.tx.Bucket(bucketExpiry)
-		if tx.items == nil || tx.index == nil {
+		tx.items = tx.tx.Bucket(bucketItems)
+		if !tx.s.exactExpiry {
+			tx.index = tx.tx.Bucket(bucketExpiry)
+		}
+		if tx.items == nil || (tx.index == nil && !tx.s.exactExpiry) {
 			tx.items, tx.index = nil, nil
 			return nil, nil, errors.New("corrupt store: a bucket is missing")
 		}
@@ -147,17 +151,26 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
-	if replaced && was != coarse { // an entry with the same expiry is put again below
-		if err := index.Delete(indexKey(was, hk[:])); err != nil {
-			return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
-		}
-	}
-	if err := putOwned(index, indexKey(coarse, hk[:]), nil); err != nil {
+	if err := updateIndex(index, hk, was, replaced, coarse); err != nil {
 		return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
 	}
 	d := &tx.s.dir
 	tx.undo = append(tx.undo, d.set(d.coll(collection, true), hk, exact))
 	return nil
+}
+
+// updateIndex moves the expiry index entry of hk from was (if replaced) to
+// coarse. A memory store has no index (nil).
+func updateIndex(index kvBucket, hk hkey, was uint64, replaced bool, coarse uint64) error {
+	if index == nil {
+		return nil
+	}
+	if replaced && was != coarse { // an entry with the same expiry is put again below
+		if err := index.Delete(indexKey(was, hk[:])); err != nil {
+			return err
+		}
+	}
+	return index.Put(indexKey(coarse, hk[:]), nil)
 }
 
 // putItem stores the sealed value of hk, which the caller gives up, and
@@ -179,16 +192,6 @@ func putItem(items kvBucket, hk hkey, sealed []byte) (was uint64, replaced bool,
 	// bbolt: the old value is read before the Put, which may move it.
 	was, replaced = storedCoarse(items.Get(hk[:]))
 	return was, replaced, items.Put(hk[:], sealed)
-}
-
-// putOwned puts key and value, which the caller gives up: a memory bucket
-// keeps them instead of copying them.
-func putOwned(b kvBucket, key, value []byte) error {
-	if mb, ok := b.(*memBucket); ok {
-		_, err := mb.putOwned(key, value)
-		return err
-	}
-	return b.Put(key, value)
 }
 
 // sealFor returns the cipher for a new value of hk in collection, and
@@ -354,14 +357,15 @@ func (tx *Tx) Delete(collection string, key []byte) error {
 	return nil
 }
 
-// remove deletes the stored value of hk and its index entry, and drops its
-// item key, if it has one. The caller updates the directory.
+// remove deletes the stored value of hk and its index entry (if the store
+// has an index), and drops its item key, if it has one. The caller updates
+// the directory.
 func (tx *Tx) remove(items, index kvBucket, hk hkey) error {
 	stored := items.Get(hk[:])
 	if stored == nil {
 		return nil
 	}
-	if c, ok := storedCoarse(stored); ok {
+	if c, ok := storedCoarse(stored); ok && index != nil {
 		if err := index.Delete(indexKey(c, hk[:])); err != nil {
 			return err
 		}
@@ -449,8 +453,12 @@ func (tx *Tx) Count(collection string) (int, error) {
 }
 
 // anyDue reports whether the expiry index holds an entry due now (or a
-// malformed one, which sweep drops).
+// malformed one, which sweep drops); in a memory store, whether an item may
+// have expired.
 func (tx *Tx) anyDue() bool {
+	if tx.s.exactExpiry {
+		return tx.s.dir.nextDue <= tx.now
+	}
 	ib := tx.tx.Bucket(bucketExpiry)
 	if ib == nil {
 		return false
@@ -467,6 +475,9 @@ func (tx *Tx) sweep() (int, error) {
 	items, index, err := tx.buckets()
 	if err != nil {
 		return 0, err
+	}
+	if tx.s.exactExpiry {
+		return tx.sweepExact(items)
 	}
 	var due [][]byte
 	c := index.Cursor()
@@ -506,6 +517,26 @@ func (tx *Tx) sweep() (int, error) {
 		removed++
 	}
 	return removed, nil
+}
+
+// sweepExact is sweep for a memory store, which has no expiry index: it
+// removes every item whose exact expiry has passed, which the directory
+// holds, in the order of an index of exact expiries. Looking at every
+// expiry costs about what walking the index and deleting its entries did,
+// and anyDue spares a node the look while nothing is due.
+func (tx *Tx) sweepExact(items kvBucket) (int, error) {
+	d := &tx.s.dir
+	due, next := d.due(tx.now)
+	for _, it := range due {
+		if err := tx.remove(items, nil, it.hk); err != nil {
+			return 0, fmt.Errorf("failed to delete expired item: %w", err)
+		}
+		u, _ := d.remove(it.cd, it.hk)
+		tx.undo = append(tx.undo, u)
+	}
+	// Everything at or before now is gone; a rollback lowers it again.
+	d.nextDue = next
+	return len(due), nil
 }
 
 // renew seals a live item again, unchanged but for a new coarse expiry,
