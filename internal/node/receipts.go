@@ -202,10 +202,10 @@ func (k *keptSecrets) add(key keptKey, now uint32) bool {
 	if k.m == nil {
 		k.m = map[keptKey]struct{}{}
 	}
-	if _, ok := k.m[key]; ok {
+	had := len(k.m)
+	if k.m[key] = struct{}{}; len(k.m) == had { // one probe of a map too large for the cache, not two
 		return false
 	}
-	k.m[key] = struct{}{}
 	if len(k.m) >= k.nextPrune {
 		maps.DeleteFunc(k.m, func(key keptKey, _ struct{}) bool { return key.expiry <= now })
 		k.nextPrune = max(2*len(k.m), 1024)

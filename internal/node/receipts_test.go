@@ -164,3 +164,34 @@ func BenchmarkIngestReceipts(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "receipts/s")
 }
+
+// TestKeptSecretsForgetExpired: the index of kept secrets holds what may
+// still prove an arrival delivered, not every receipt of the node's life;
+// an entry is one secret at one expiry.
+func TestKeptSecretsForgetExpired(t *testing.T) {
+	var k keptSecrets
+	const life = 3600
+	for now := uint32(1_000_000); now < 1_000_000+24*3600; now += 5 { // a receipt every 5 s, a day
+		k.add(secretKeyOf([envelope.SecretSize]byte{byte(now), byte(now >> 8), byte(now >> 16)}, now+life), now)
+	}
+	if alive := life / 5; len(k.m) > 2*alive+1024 {
+		t.Fatalf("%d entries kept, %d alive", len(k.m), alive)
+	}
+	secret := [envelope.SecretSize]byte{1, 2, 3}
+	target := &envelope.Envelope{Commit: envelope.Commitment(secret), Expiry: 2_000_000}
+	if !k.add(secretKeyOf(secret, target.Expiry), 1_100_000) || k.add(secretKeyOf(secret, target.Expiry), 1_100_000) {
+		t.Fatal("adding a secret twice did not report new, then not new")
+	}
+	if !k.proves(target) {
+		t.Fatal("a live secret was not kept")
+	}
+	redated := *target
+	redated.Expiry++
+	if k.proves(&redated) {
+		t.Fatal("a secret kept with one expiry proved an envelope with another")
+	}
+	k.remove([]keptKey{secretKeyOf(secret, target.Expiry)})
+	if k.proves(target) {
+		t.Fatal("a removed secret still proves delivery")
+	}
+}
