@@ -326,29 +326,10 @@ func TestJunkBeyondTheProtocolLimits(t *testing.T) {
 		}
 	}
 	// Forged receipts for a target Carol does not hold yet, then the
-	// genuine one: when the target arrives, the genuine receipt drops it.
-	m := mustSend(t, alice, "Bob", "delivered, then late")
-	raw := envelopeOf(t, alice, m.ID)
-	target, _ := envelope.Parse(raw)
-	id := envelope.ComputeID(raw)
-	var forged [][]byte
-	for range 10 {
-		var s [16]byte
-		rand.Read(s[:])
-		forged = append(forged, envelope.NewReceipt(id, target.Expiry, s, 5).Marshal())
-	}
-	carry(t, alice, bob)
-	bob.ReleaseReceipts(true)
-	var genuine *envelope.Envelope
-	bob.eachEnvelope(func(_ byte, raw []byte, e *envelope.Envelope) error {
-		if e.Kind == envelope.KindReceipt && e.Target == id {
-			genuine = e
-		}
-		return nil
-	})
-	if genuine == nil {
-		t.Fatal("control: Bob wrote no receipt")
-	}
+	// genuine one and a copy of it re-dated: when the target arrives, the
+	// genuine receipt drops it.
+	raw, genuine := deliveredElsewhere(t, alice, bob, "delivered, then late")
+	forged := forgedReceipts(t, raw, 10)
 	redated := *genuine
 	redated.Expiry += 3600 * 24 * 20
 	dave := newTestNode(t, "Dave", clk)
@@ -358,11 +339,11 @@ func TestJunkBeyondTheProtocolLimits(t *testing.T) {
 	if rep, _ := dave.Ingest([][]byte{raw}); rep.New != 1 {
 		t.Fatalf("a re-dated receipt proved delivery: %+v", rep)
 	}
-	if _, err := carol.Ingest(append(forged, genuine.Marshal())); err != nil {
+	if _, err := carol.Ingest(append(forged, genuine.Marshal(), redated.Marshal())); err != nil {
 		t.Fatal(err)
 	}
 	if rep, _ := carol.Ingest([][]byte{raw}); rep.AlreadyDelivered != 1 {
-		t.Fatalf("ten forged receipts crowded out the genuine one: %+v", rep)
+		t.Fatalf("ten forged receipts and a re-dated copy crowded out the genuine one: %+v", rep)
 	}
 	if rep, _ := alice.Ingest([][]byte{redated.Marshal()}); rep.Delivered != 0 {
 		t.Fatalf("a re-dated receipt marked the message delivered: %+v", rep)

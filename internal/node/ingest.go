@@ -83,11 +83,12 @@ func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestR
 	}
 	var rep IngestReport
 	var proven []provenEntry
+	var kept []keptKey
 	var released bool
 	err := n.update(func(tx *store.Tx) error {
 		in := &ingest{n: n, tx: tx, rep: &rep, now: n.now(), contacts: map[string]*contactRecord{}, rooms: map[string]*room.Room{}, carried: map[envelope.ID][16]byte{},
 			mine: map[envelope.ID]bool{}, refused: map[envelope.ID]bool{}, requests: -1, files: map[string]*transfer{}, changed: lookAgain}
-		defer func() { proven, released = in.proven, in.released }()
+		defer func() { proven, kept, released = in.proven, in.kept, in.released }()
 		for i, raw := range raws {
 			if in.copies = 0; copies != nil {
 				in.copies = min(copies[i], MaxCopies)
@@ -107,6 +108,7 @@ func (n *Node) ingestAll(raws [][]byte, copies []uint8, lookAgain bool) (IngestR
 	if err != nil {
 		n.files = nil // assemblers may hold what did not commit: read again from the store
 		n.rebuildIndexQuietly()
+		n.kept.remove(kept) // neither their receipts nor they were stored
 		return IngestReport{}, fmt.Errorf("failed to ingest envelopes: %w", err)
 	}
 	n.delivered.add(proven, uint32(n.now().Unix()))
@@ -130,6 +132,7 @@ type ingest struct {
 	requests int                       // contact requests waiting; -1 until counted
 	copies   uint8                     // spray-and-wait copies handed over with the current envelope
 	proven   []provenEntry             // held envelopes purged by a receipt checked against them
+	kept     []keptKey                 // secrets this batch added to n.kept: removed if it fails
 	files    map[string]*transfer      // files that got chunks in this batch: synced by flush
 	released bool                      // a release's last chunk came (releases.go)
 }
@@ -169,10 +172,9 @@ func (in *ingest) sealed(id envelope.ID, e *envelope.Envelope, raw []byte) error
 	if held, err := in.keepMoreHops(id, e); held || err != nil {
 		return err
 	}
-	delivered, err := in.provenDelivered(id, e)
-	if err != nil || delivered {
-		in.rep.AlreadyDelivered += b2i(delivered)
-		return err
+	if in.provenDelivered(e) {
+		in.rep.AlreadyDelivered++
+		return nil
 	}
 	ref, ok := in.n.idx.lookup(e.Tag)
 	if ok && ref.kind == slotChunk && e.Kind == envelope.KindChunk {
@@ -245,24 +247,30 @@ func (in *ingest) keepMoreHops(id envelope.ID, e *envelope.Envelope) (bool, erro
 	return true, nil
 }
 
-// Receipt secrets that could not be checked when they arrived are kept by
-// the commitment they open (with the expiry of the receipt that brought
-// them), not by the envelope they name: any number of forged receipts for
-// an envelope then sit beside the genuine one instead of crowding it out,
-// and a target that arrives later is checked with one lookup (SPEC §6).
-func secretKey(target envelope.ID, commit [envelope.CommitSize]byte) []byte {
-	return append(append(make([]byte, 0, envelope.IDSize+envelope.CommitSize), target[:]...), commit[:]...)
+// provenDelivered reports whether a receipt held here, or a secret kept
+// from one, reveals the secret behind the envelope's commitment, with the
+// envelope's own expiry (receipts.go). Past that expiry the secret is
+// gone, as the store's items are.
+func (in *ingest) provenDelivered(e *envelope.Envelope) bool {
+	return in.n.kept.proves(e) && !e.Expired(in.now)
 }
 
-// provenDelivered reports whether a receipt held here reveals the secret
-// behind the envelope's commitment, with the envelope's own expiry.
-func (in *ingest) provenDelivered(id envelope.ID, e *envelope.Envelope) (bool, error) {
-	_, exp, ok, err := in.tx.Get(colReceipts, secretKey(id, e.Commit))
-	return ok && uint32(exp.Unix()) == e.Expiry, err
-}
-
+// rememberSecret files a secret whose receipt is not carried here.
 func (in *ingest) rememberSecret(target envelope.ID, secret [envelope.SecretSize]byte, expires time.Time) error {
-	return in.tx.Put(colReceipts, secretKey(target, envelope.Commitment(secret)), secret[:], expires)
+	key, err := keepSecret(in.tx, target, secret, expires)
+	if err != nil {
+		return err
+	}
+	in.keep(key)
+	return nil
+}
+
+// keep indexes a secret kept in this batch, noting it to be undone if the
+// batch fails.
+func (in *ingest) keep(key keptKey) {
+	if in.n.kept.add(key, uint32(in.now.Unix())) {
+		in.kept = append(in.kept, key)
+	}
 }
 
 func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) error {
@@ -280,16 +288,19 @@ func (in *ingest) receipt(id envelope.ID, r *envelope.Envelope, raw []byte) erro
 		}
 	}
 	// Otherwise it cannot be checked here: keep it, so the target is dropped
-	// if it arrives later (after checking), and carry it on.
-	if err := in.rememberSecret(r.Target, r.Secret, r.ExpiresAt()); err != nil {
-		return err
-	}
+	// if it arrives later (after checking), and carry it on. Carried, the
+	// receipt is its own record of the secret (n.kept); not carried, the
+	// secret alone is kept.
 	if in.n.quota <= 0 {
 		in.rep.Refused++
-		return nil
+		return in.rememberSecret(r.Target, r.Secret, r.ExpiresAt())
 	}
 	in.rep.Receipts++
-	return in.n.putParsed(in.tx, id, r, raw, withCopies(0, in.copies))
+	if err := in.n.putParsed(in.tx, id, r, raw, withCopies(0, in.copies)); err != nil {
+		return err
+	}
+	in.keep(secretKeyOf(r.Secret, r.Expiry))
+	return nil
 }
 
 // purge drops the envelope a receipt proves delivered, if held here. A
@@ -745,10 +756,7 @@ func (in *ingest) rescan() error {
 		if err != nil || !taggedKind(e.Kind) {
 			continue
 		}
-		if done, err := in.provenDelivered(id, e); err != nil || done { // opened here before
-			if err != nil {
-				return err
-			}
+		if in.provenDelivered(e) { // opened here before
 			continue
 		}
 		ref, ok := in.n.idx.lookup(e.Tag)

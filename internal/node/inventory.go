@@ -484,6 +484,9 @@ func (n *Node) loadInventory() error {
 		if taggedKind(e.Kind) && flags&flagOwn == 0 {
 			iv.tags[e.Tag] = id
 		}
+		if e.Kind == envelope.KindReceipt {
+			n.kept.add(secretKeyOf(e.Secret, e.Expiry), uint32(n.now().Unix())) // receipts.go
+		}
 		return nil
 	})
 	if err != nil {
@@ -759,7 +762,11 @@ func (n *Node) enforceQuota(rep *IngestReport) error {
 	victims := append(n.inv.victims(target(n.quota), false), n.inv.victims(target(chunkQuota), true)...)
 	err := n.update(func(tx *store.Tx) error {
 		for _, id := range victims {
-			if err := n.deleteEnvelope(tx, id); err != nil {
+			del := n.deleteEnvelope
+			if n.inv.m[id].receipt {
+				del = n.evictReceipt // its secret stays (receipts.go)
+			}
+			if err := del(tx, id); err != nil {
 				return err
 			}
 		}

@@ -114,6 +114,7 @@ func (o *Options) fill() {
 type Node struct {
 	compactedSize int64 // the store file's size after the last compaction
 	delivered     provenDelivered
+	kept          keptSecrets         // receipt secrets kept here, by what they prove (receipts.go)
 	incoming      map[envelope.ID]any // transfers.go: envelopes on their way here, by the link expecting them
 	mu            sync.Mutex
 	st            *store.Store
@@ -312,6 +313,10 @@ func Open(home string, passphrase []byte, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.loadInventory(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.loadKeptSecrets(); err != nil {
 		st.Close()
 		return nil, err
 	}

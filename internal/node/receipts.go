@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -168,4 +169,117 @@ func (n *Node) nextHops(h uint8) uint8 {
 		}
 	}
 	return h - 1
+}
+
+// A node keeps the secret of every receipt that is not forged (SPEC §6): a
+// receipt it carries is its own record, held sealed in the store until it
+// expires; a secret whose receipt is not carried here (relaying off, the
+// receipt evicted over the quota, the receipt of what I opened) is filed in
+// colReceipts under the target, the commitment it opens and the receipt's
+// expiry (keepSecret). keptSecrets indexes both in memory by what an
+// arriving envelope is checked against, so that the check is one map
+// lookup, and a receipt carried costs one write, not two. It is made again
+// when the node opens, from the receipts held and the secrets filed.
+//
+// Forged receipts for an envelope open other commitments, and a re-dated
+// copy of the genuine receipt bears another expiry: each has an entry of
+// its own beside the genuine one and never replaces it. The target's ID is
+// not part of the entry: the commitment, 16 bytes of SHA-256 that only the
+// secret opens, is what proves delivery, and an envelope whose commitment a
+// kept secret opens, with the expiry its receipt bore, was delivered
+// whatever ID a receipt names (secrets are drawn afresh for each envelope).
+type keptSecrets struct {
+	m         map[keptKey]struct{}
+	nextPrune int // size at which expired entries are dropped
+}
+
+type keptKey struct {
+	commit [envelope.CommitSize]byte
+	expiry uint32
+}
+
+func secretKeyOf(secret [envelope.SecretSize]byte, expiry uint32) keptKey {
+	return keptKey{commit: envelope.Commitment(secret), expiry: expiry}
+}
+
+// proves says whether a secret kept here opens the commitment of an
+// envelope with this expiry.
+func (k *keptSecrets) proves(e *envelope.Envelope) bool {
+	_, ok := k.m[keptKey{commit: e.Commit, expiry: e.Expiry}]
+	return ok
+}
+
+// add indexes a secret, and reports whether it was new. Entries past their
+// expiry (the store swept their items) are dropped whenever the index has
+// doubled since the last time.
+func (k *keptSecrets) add(key keptKey, now uint32) bool {
+	if k.m == nil {
+		k.m = map[keptKey]struct{}{}
+	}
+	had := len(k.m)
+	if k.m[key] = struct{}{}; len(k.m) == had { // one probe of a map too large for the cache, not two
+		return false
+	}
+	if len(k.m) >= k.nextPrune {
+		maps.DeleteFunc(k.m, func(key keptKey, _ struct{}) bool { return key.expiry <= now })
+		k.nextPrune = max(2*len(k.m), 1024)
+	}
+	return true
+}
+
+func (k *keptSecrets) remove(keys []keptKey) {
+	for _, key := range keys {
+		delete(k.m, key)
+	}
+}
+
+// secretKey is where keepSecret files a secret: by target, commitment and
+// expiry, so that neither forged receipts for an envelope nor a re-dated
+// copy of its receipt replace the genuine one's.
+func secretKey(target envelope.ID, key keptKey) []byte {
+	b := make([]byte, 0, envelope.IDSize+envelope.CommitSize+4)
+	return binary.BigEndian.AppendUint32(append(append(b, target[:]...), key.commit[:]...), key.expiry)
+}
+
+// keepSecret files the secret of a receipt not carried here until expires.
+// The caller indexes it in n.kept (once the transaction is sure to commit,
+// or undoing it if it fails).
+func keepSecret(tx *store.Tx, target envelope.ID, secret [envelope.SecretSize]byte, expires time.Time) (keptKey, error) {
+	key := secretKeyOf(secret, uint32(expires.Unix()))
+	return key, tx.Put(colReceipts, secretKey(target, key), secret[:], expires)
+}
+
+// loadKeptSecrets makes the index at open, from the secrets filed; the
+// receipts held are added by loadInventory. Secrets filed before the
+// expiry was part of the key read the same.
+func (n *Node) loadKeptSecrets() error {
+	now := uint32(n.now().Unix())
+	return n.st.View(func(tx *store.Tx) error {
+		return tx.ForEach(colReceipts, func(v []byte, exp time.Time) error {
+			if len(v) == envelope.SecretSize {
+				n.kept.add(secretKeyOf([envelope.SecretSize]byte(v), uint32(exp.Unix())), now)
+			}
+			return nil
+		})
+	})
+}
+
+// evictReceipt drops a receipt carried for others that the quota evicts,
+// filing its secret first: it outlives the receipt, so a copy of its target
+// that arrives later is still dropped here. Its entry in n.kept stays.
+func (n *Node) evictReceipt(tx *store.Tx, id envelope.ID) error {
+	v, ok, err := n.record(tx, id)
+	if err != nil {
+		return err
+	}
+	if ok && len(v) > 1 {
+		r, err := envelope.Parse(v[1:])
+		if err != nil {
+			return fmt.Errorf("corrupt stored envelope: %w", err)
+		}
+		if _, err := keepSecret(tx, r.Target, r.Secret, r.ExpiresAt()); err != nil {
+			return err
+		}
+	}
+	return n.deleteEnvelope(tx, id)
 }
