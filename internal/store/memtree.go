@@ -20,8 +20,19 @@ import (
 type memTree struct {
 	root  *btNode // nil when empty
 	n     int     // number of keys
-	bytes int64   // sum of len(key)+len(value)
+	bytes int64   // sum of itemBytes
 	gen   uint64  // bumped by every change, so that cursors know to re-seek
+	// valueSize is what a value of n bytes counts for in bytes; nil
+	// counts n.
+	valueSize func(n int) int
+}
+
+// itemBytes is what an item counts for in t.bytes.
+func (t *memTree) itemBytes(key, val []byte) int64 {
+	if t.valueSize == nil {
+		return int64(len(key) + len(val))
+	}
+	return int64(len(key) + t.valueSize(len(val)))
 }
 
 const (
@@ -222,12 +233,12 @@ func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
 		switch {
 		case found:
 			old, n.vals[i] = n.vals[i], val
-			t.bytes += int64(len(val) - len(old))
+			t.bytes += t.itemBytes(key, val) - t.itemBytes(key, old)
 			return old, true
 		case n.leaf():
 			n.insertAt(i, key, val, nil)
 			t.n++
-			t.bytes += int64(len(key) + len(val))
+			t.bytes += t.itemBytes(key, val)
 			return nil, false
 		}
 		n = n.kids[i]
@@ -267,7 +278,7 @@ func (t *memTree) delete(key []byte) (k, v []byte, ok bool) {
 		t.root = t.root.kid(0) // the tree shrinks; nil if it was a leaf
 	}
 	t.n--
-	t.bytes -= int64(len(k) + len(v))
+	t.bytes -= t.itemBytes(k, v)
 	t.gen++
 	return k, v, true
 }
