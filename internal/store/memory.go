@@ -300,8 +300,11 @@ func (b *memBucket) checkPut(key, value []byte) error {
 }
 
 func (b *memBucket) put(key, value []byte) (old []byte) {
-	old, existed := b.tree.put(key, value)
-	b.tx.undo = append(b.tx.undo, memUndo{tree: b.tree, key: key, val: old, existed: existed})
+	oldKey, old, existed := b.tree.put(key, value)
+	if !existed {
+		oldKey = key // what the undo deletes
+	}
+	b.tx.undo = append(b.tx.undo, memUndo{tree: b.tree, key: oldKey, val: old, existed: existed})
 	return old
 }
 

@@ -8,11 +8,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -389,6 +391,33 @@ func TestMemorySizeMatchesFile(t *testing.T) {
 	}
 }
 
+// An item overwritten in a memory store lets its old value go: the key the
+// tree keeps lies in the value's allocation (putKept), so the tree takes
+// the new key along with the new value (memTree.put).
+func TestMemoryOverwriteFreesOldValue(t *testing.T) {
+	s := mustCreateMemory(t, testOpts(nil))
+	put := func(val string) {
+		mustUpdate(t, s, func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte(val), Forever) })
+	}
+	put("first")
+	var old weak.Pointer[byte]
+	hk := s.hasher.hash("c", []byte("k"))
+	if err := s.db.view(func(tx kvTx) error {
+		old = weak.Make(&tx.Bucket(bucketItems).Get(hk[:])[0])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put("second")
+	runtime.GC()
+	if old.Value() != nil {
+		t.Fatal("the overwritten value is still reachable")
+	}
+	if v, ok := getString(t, s, "c", "k"); !ok || v != "second" {
+		t.Fatalf("Get = %q, %v", v, ok)
+	}
+}
+
 func TestMemoryClose(t *testing.T) {
 	s := mustCreateMemory(t, testOpts(nil))
 	mustUpdate(t, s, func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte("v"), Forever) })
@@ -537,6 +566,12 @@ func sameKVs(a, b []refKV) bool {
 	return slices.EqualFunc(a, b, func(x, y refKV) bool { return bytes.Equal(x.k, y.k) && bytes.Equal(x.v, y.v) })
 }
 
+// sameSlice reports whether a and b are the same non-empty slice, not
+// merely equal.
+func sameSlice(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
+}
+
 // modelTree is a memTree and a sorted slice that its operations are
 // checked against.
 type modelTree struct {
@@ -547,12 +582,12 @@ type modelTree struct {
 func (m *modelTree) put(t testing.TB, k, v []byte) {
 	t.Helper()
 	j, found := refFind(m.ref, k)
-	old, existed := m.tr.put(k, v)
-	if existed != found || (found && !bytes.Equal(old, m.ref[j].v)) {
-		t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
+	oldKey, old, existed := m.tr.put(k, v)
+	if existed != found || (found && (!bytes.Equal(old, m.ref[j].v) || !sameSlice(oldKey, m.ref[j].k))) {
+		t.Fatalf("put %x: old %x=%x, %v; want found=%v", k, oldKey, old, existed, found)
 	}
 	if found {
-		m.ref[j].v = v
+		m.ref[j] = refKV{k, v} // the tree keeps the new key (memTree.put)
 	} else {
 		m.ref = slices.Insert(m.ref, j, refKV{k, v})
 	}
@@ -581,8 +616,14 @@ func (m *modelTree) find(t testing.TB, k []byte) {
 // check compares the iteration with the slice.
 func (m *modelTree) check(t testing.TB) {
 	t.Helper()
-	if got := dumpTree(&m.tr); !sameKVs(got, m.ref) {
+	got := dumpTree(&m.tr)
+	if !sameKVs(got, m.ref) {
 		t.Fatal("iteration differs from the sorted reference")
+	}
+	for i := range got {
+		if !sameSlice(got[i].k, m.ref[i].k) {
+			t.Fatalf("the tree holds key %x, but not the slice put last", got[i].k)
+		}
 	}
 }
 
@@ -638,7 +679,7 @@ func TestMemoryCursorSurvivesWrites(t *testing.T) {
 	var ref []refKV
 	for range 2000 {
 		k := randKey(rng)
-		if _, existed := tr.put(k, nil); !existed {
+		if _, _, existed := tr.put(k, nil); !existed {
 			i, _ := refFind(ref, k)
 			ref = slices.Insert(ref, i, refKV{k: k})
 		}
@@ -656,7 +697,7 @@ func TestMemoryCursorSurvivesWrites(t *testing.T) {
 			}
 		}
 		nk := randKey(rng)
-		if _, existed := tr.put(nk, nil); !existed {
+		if _, _, existed := tr.put(nk, nil); !existed {
 			i, _ := refFind(ref, nk)
 			ref = slices.Insert(ref, i, refKV{k: nk})
 		}

@@ -202,11 +202,13 @@ func (t *memTree) find(key []byte) ([]byte, bool) {
 }
 
 // put stores val under key, keeping both slices (the caller gives up
-// ownership). It returns the value it replaced, if any.
+// ownership). It returns the key and the value it replaced, if any: a key
+// replaced too, since a store's key lies in its value's allocation
+// (putKept), which the old key would otherwise keep alive.
 //
 // It splits every full node on its way down, so that there is always room
 // for an item coming up from below: one pass, no walking back up.
-func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
+func (t *memTree) put(key, val []byte) (oldKey, old []byte, existed bool) {
 	t.gen++
 	if t.root == nil {
 		t.root = &btNode{}
@@ -232,14 +234,15 @@ func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
 		}
 		switch {
 		case found:
-			old, n.vals[i] = n.vals[i], val
-			t.bytes += t.itemBytes(key, val) - t.itemBytes(key, old)
-			return old, true
+			oldKey, old = n.keys[i], n.vals[i]
+			n.keys[i], n.vals[i] = key, val // the prefix is the same
+			t.bytes += t.itemBytes(key, val) - t.itemBytes(oldKey, old)
+			return oldKey, old, true
 		case n.leaf():
 			n.insertAt(i, key, val, nil)
 			t.n++
 			t.bytes += t.itemBytes(key, val)
-			return nil, false
+			return nil, nil, false
 		}
 		n = n.kids[i]
 	}
