@@ -194,26 +194,9 @@ func coarseExpiry(exact, now, jitter uint64) uint64 {
 	return ceilDay(e) + jitter%day
 }
 
-// clearExpiry is the expiry an item shows in clear: the coarse one, but in
-// a memory store the exact one. A memory store has no disk for the coarse
-// expiry to hide anything from, and items that stayed up to two days past
-// their expiry would make a simulated day of short-lived envelopes hold
-// every one of them (SPEC §7). Nor has it a horizon: its sweep works from
-// the directory's exact expiries (sweepExact), so there is nothing to renew.
-func (s *Store) clearExpiry(exact, now, jitter uint64) uint64 {
-	if s.exactExpiry {
-		return exact
-	}
-	return coarseExpiry(exact, now, jitter)
-}
-
 // nonceAndJitter fills rnd with a fresh nonce and the jitter of a coarse
-// expiry, in one read. A memory store leaves both zero: it encrypts nothing
-// (clearAEAD) and its expiries are exact.
-func (s *Store) nonceAndJitter(rnd *[nonceSize + 8]byte) error {
-	if s.exactExpiry {
-		return nil
-	}
+// expiry, in one read.
+func nonceAndJitter(rnd *[nonceSize + 8]byte) error {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return fmt.Errorf("failed to generate nonce: %w", err)
 	}
@@ -236,34 +219,70 @@ func valueAD(hkey []byte, coarse uint64) [hkeySize + 8]byte {
 //	    AD = hkey || be64(coarse))
 //
 // The plaintext is built in place, and the AD after the end of the result,
-// so that sealing costs one allocation; the AD, hkey first, stays within
-// the result's capacity (putItem uses it as the key). clearAEAD reads no
-// AD: the hkey alone follows the value, which makes a memory store's
-// allocation a size class of the runtime's for every value of up to 512
-// bytes of plaintext (16 to 64 bytes an item fewer than with the expiry).
+// so that sealing costs one allocation.
 func sealItem(aead cipherAEAD, hkey []byte, coarse, exact uint64, collection string, nonce, value []byte) []byte {
 	p := padSize(plainFixed + len(collection) + len(value))
 	n := valuePrefix + p + tagSize
-	adSize := hkeySize + 8
-	if _, clear := aead.(clearAEAD); clear {
-		adSize = hkeySize
-	}
-	buf := make([]byte, n+adSize)
+	buf := make([]byte, n+hkeySize+8)
 	ad := buf[n:]
 	copy(ad, hkey)
-	if adSize > hkeySize {
-		binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
-	}
+	binary.BigEndian.PutUint64(ad[hkeySize:], coarse)
 	out := buf[:valuePrefix+p]
 	binary.BigEndian.PutUint64(out, coarse)
 	copy(out[8:], nonce)
-	pt := out[valuePrefix:]
+	putPlain(out[valuePrefix:], exact, collection, value) // the padding is already zero
+	return aead.Seal(out[:valuePrefix], out[8:valuePrefix], out[valuePrefix:], ad)
+}
+
+// putPlain writes the plaintext of an item, without its padding, at the
+// start of pt, and returns its length.
+func putPlain(pt []byte, exact uint64, collection string, value []byte) int {
 	pt[0] = byte(len(collection))
 	off := 1 + copy(pt[1:], collection)
 	binary.BigEndian.PutUint64(pt[off:], exact)
 	binary.BigEndian.PutUint32(pt[off+8:], uint32(len(value)))
-	copy(pt[off+12:], value) // the rest is already zero
-	return aead.Seal(out[:valuePrefix], out[8:valuePrefix], pt, ad)
+	return off + 12 + copy(pt[off+12:], value)
+}
+
+// keepItem returns the form a memory store keeps an item in: the plaintext
+// sealItem would seal, without the padding, and without the coarse expiry,
+// nonce and tag around it, which a memory store never reads (it has no
+// expiry index and encrypts nothing):
+//
+//	len(collection) || collection || be64(exact) || be32(len(value)) || value
+//
+// The hkey follows it in the same allocation, within the result's capacity:
+// putItem keeps it as the key, which then costs no allocation of its own.
+// keptSize gives the size the sealed value would have.
+func keepItem(hkey []byte, exact uint64, collection string, value []byte) []byte {
+	n := plainFixed + len(collection) + len(value)
+	buf := make([]byte, n+hkeySize)
+	putPlain(buf, exact, collection, value)
+	copy(buf[n:], hkey)
+	return buf[:n]
+}
+
+// keptSize is the length of the sealed value of an item that a memory
+// store keeps in n bytes (keepItem): what it counts the item's value for,
+// so that its size is what a file store's would be.
+func keptSize(n int) int {
+	return valueOverhead + padSize(n)
+}
+
+// openKept decodes a value keepItem made. Its slices point into kept. It
+// never panics on malformed input.
+func openKept(kept []byte) (itemPlain, error) {
+	// The length parseHeader checks the header against is the one the
+	// sealed value's plaintext would have.
+	coll, exact, n, err := parseHeader(kept, padSize(len(kept)))
+	if err != nil {
+		return itemPlain{}, err
+	}
+	start := 1 + len(coll) + 12
+	if start+n != len(kept) {
+		return itemPlain{}, fmt.Errorf("%w: value length does not match", errCorruptValue)
+	}
+	return itemPlain{collection: coll, exact: exact, value: kept[start:len(kept):len(kept)]}, nil
 }
 
 // storedCoarse reads the clear coarse expiry of a stored value.
@@ -347,19 +366,6 @@ func openItem(aead cipherAEAD, hkey []byte, stored []byte) (itemPlain, error) {
 	return parsePlain(pt)
 }
 
-// openClear is openItem for a value kept clear (clearAEAD) that returns
-// the value where it lies in stored, not a copy.
-func openClear(stored []byte) (itemPlain, error) {
-	if len(stored) < minStored {
-		return itemPlain{}, fmt.Errorf("%w: %d bytes is too short", errCorruptValue, len(stored))
-	}
-	pt, tag := stored[valuePrefix:len(stored)-tagSize], stored[len(stored)-tagSize:]
-	if [tagSize]byte(tag) != [tagSize]byte{} {
-		return itemPlain{}, errCorruptValue
-	}
-	return parsePlain(pt)
-}
-
 // peekItem decrypts only the header of a stored value (collection and exact
 // expiry), without authenticating it: Open uses it to build the directory
 // of a whole store at a fraction of the cost of opening every value (one
@@ -395,30 +401,4 @@ type peekBuf [1 + 255 + 12]byte
 type cipherAEAD interface {
 	Seal(dst, nonce, plaintext, additionalData []byte) []byte
 	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-}
-
-// clearAEAD is a memory store's "cipher": it keeps the plaintext as it is,
-// followed by a zero tag, so that a stored value keeps the layout and the
-// size of a sealed one (padding, FileSize, the quota's view of it) while a
-// Put or Get costs no encryption. Sealing protects values at rest; a
-// memory store has no rest: its values live in the memory of the process
-// that holds the keys, and vanish with it. Open rejects a value whose tag
-// is not zero, as a real AEAD rejects a damaged one.
-type clearAEAD struct{}
-
-func (clearAEAD) Seal(dst, _, plaintext, _ []byte) []byte {
-	var tag [tagSize]byte
-	dst = append(dst, plaintext...) // plaintext may lie where it goes (sealItem)
-	return append(dst, tag[:]...)
-}
-
-func (clearAEAD) Open(dst, _, ciphertext, _ []byte) ([]byte, error) {
-	if len(ciphertext) < tagSize {
-		return nil, errCorruptValue
-	}
-	pt, tag := ciphertext[:len(ciphertext)-tagSize], ciphertext[len(ciphertext)-tagSize:]
-	if [tagSize]byte(tag) != [tagSize]byte{} {
-		return nil, errCorruptValue
-	}
-	return append(dst, pt...), nil
 }

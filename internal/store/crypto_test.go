@@ -78,51 +78,49 @@ func TestPeekMatchesOpen(t *testing.T) {
 	}
 }
 
-// A memory store keeps values clear (clearAEAD), laid out exactly as sealed
-// ones: the same length for the same item in either store, and a value
-// whose zero tag is damaged is refused like one that fails to authenticate.
-func TestClearValuesKeepTheSealedLayout(t *testing.T) {
+// A memory store keeps a value as the plaintext a file store seals, without
+// its padding (keepItem): it opens to the same item, and counts for exactly
+// the length of the sealed value (keptSize), whatever the lengths of value
+// and collection name, size bucket boundaries included.
+func TestKeptValuesMatchSealed(t *testing.T) {
 	key := detBytes("layout key", keySize)
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{0, 1, 50, 51, 182, 1000} {
-		hk := hashKey(detBytes("idx", keySize), "coll", []byte("k"))
-		val := detBytes(fmt.Sprint("v", n), n)
-		nonce := make([]byte, nonceSize)
-		sealed := sealItem(aead, hk, day, day-7, "coll", nonce, val)
-		kept := sealItem(clearAEAD{}, hk, day, day-7, "coll", nonce, val)
-		if len(kept) != len(sealed) || !bytes.Equal(kept[:valuePrefix], sealed[:valuePrefix]) {
-			t.Fatalf("value of %d: clear layout %d bytes, sealed %d", n, len(kept), len(sealed))
-		}
-		// The hkey follows the value in its allocation (putItem keeps it as
-		// the key); a clear value has nothing else there.
-		if tail := kept[len(kept):cap(kept)]; !bytes.Equal(tail, hk) {
-			t.Fatalf("value of %d: %x after a clear value, want the hkey alone", n, tail)
-		}
-		if tail := sealed[len(sealed):cap(sealed)]; !bytes.Equal(tail[:hkeySize], hk) || len(tail) != hkeySize+8 {
-			t.Fatalf("value of %d: %x after a sealed value, want the AD", n, tail)
-		}
-		p, err := openItem(clearAEAD{}, hk, kept)
-		if err != nil || !bytes.Equal(p.value, val) || p.exact != day-7 || string(p.collection) != "coll" {
-			t.Fatalf("value of %d: opened %q %d %x, %v", n, p.collection, p.exact, p.value, err)
-		}
-		if q, err := openClear(kept); err != nil || !bytes.Equal(q.value, val) || q.exact != p.exact {
-			t.Fatalf("value of %d: openClear %x %d, %v", n, q.value, q.exact, err)
-		}
-		for _, i := range []int{len(kept) - 1, len(kept) - tagSize} {
-			bad := bytes.Clone(kept)
-			bad[i] ^= 1
-			if _, err := openItem(clearAEAD{}, hk, bad); err == nil {
-				t.Fatalf("value of %d: a damaged tag (byte %d) opens", n, i)
+	for _, coll := range []string{"c", "envelopes", strings.Repeat("x", 255)} {
+		for _, n := range []int{0, 1, 50, 51, 52, 182, 1000, 4096} {
+			hk := hashKey(detBytes("idx", keySize), coll, []byte("k"))
+			val := detBytes(fmt.Sprint("v", n), n)
+			nonce := detBytes(fmt.Sprint("nonce", n), nonceSize)
+			sealed := sealItem(aead, hk, day, day-7, coll, nonce, val)
+			kept := keepItem(hk, day-7, coll, val)
+			if keptSize(len(kept)) != len(sealed) {
+				t.Fatalf("%q, value of %d: kept %d bytes count for %d, sealed %d", coll, n, len(kept), keptSize(len(kept)), len(sealed))
 			}
-			if _, err := openClear(bad); err == nil {
-				t.Fatalf("value of %d: a damaged tag (byte %d) opens in place", n, i)
+			ad := valueAD(hk, day)
+			pt, err := aead.Open(nil, nonce, sealed[valuePrefix:], ad[:])
+			if err != nil || !bytes.Equal(kept, pt[:len(kept)]) || !bytes.Equal(pt[len(kept):], make([]byte, len(pt)-len(kept))) {
+				t.Fatalf("%q, value of %d: kept %x is not the sealed plaintext %x without its padding (%v)", coll, n, kept, pt, err)
 			}
-		}
-		if _, err := openItem(aead, hk, kept); err == nil {
-			t.Fatalf("value of %d: a clear value opens under a real key", n)
+			// The hkey follows the value in its allocation (putKept keeps
+			// it as the key), and nothing else does.
+			if tail := kept[len(kept):cap(kept)]; !bytes.Equal(tail, hk) {
+				t.Fatalf("%q, value of %d: %x after a kept value, want the hkey alone", coll, n, tail)
+			}
+			want, err := openItem(aead, hk, sealed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := openKept(kept)
+			if err != nil || !bytes.Equal(p.value, want.value) || p.exact != want.exact || !bytes.Equal(p.collection, want.collection) {
+				t.Fatalf("%q, value of %d: opened %q %d %x, %v; sealed opens to %q %d %x", coll, n, p.collection, p.exact, p.value, err, want.collection, want.exact, want.value)
+			}
+			for _, bad := range [][]byte{kept[:len(kept)-1], append(bytes.Clone(kept), 0), kept[:plainFixed+len(coll)-1]} {
+				if _, err := openKept(bad); err == nil {
+					t.Fatalf("%q, value of %d: a kept value of %d bytes instead of %d opens", coll, n, len(bad), len(kept))
+				}
+			}
 		}
 	}
 }

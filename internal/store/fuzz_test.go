@@ -145,6 +145,25 @@ func FuzzParsePlain(f *testing.F) {
 	})
 }
 
+// FuzzOpenKept feeds values as a memory store keeps them: an accepted one is
+// exactly what keepItem would have built.
+func FuzzOpenKept(f *testing.F) {
+	hk := detBytes("hkey", hkeySize)
+	f.Add(keepItem(hk, 1<<40, "contacts", []byte("x")))
+	f.Add(keepItem(hk, 1, "e", make([]byte, 51)))
+	f.Add(keepItem(hk, 1, string(bytes.Repeat([]byte("c"), 255)), nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := openKept(b)
+		if err != nil {
+			return
+		}
+		if out := keepItem(hk, p.exact, string(p.collection), p.value); !bytes.Equal(out, b) {
+			t.Fatalf("kept value does not re-encode to itself:\n in %x\nout %x", b, out)
+		}
+	})
+}
+
 // FuzzRawDB: the reader that Check and Repair use on damaged databases never
 // panics, whatever the file holds.
 func FuzzRawDB(f *testing.F) {

@@ -8,11 +8,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -299,6 +301,123 @@ func TestMemoryFileSize(t *testing.T) {
 	s.ReleaseMemory() // no-op, must not panic
 }
 
+// heldBytes is the length of the keys and values a file store holds: every
+// record of its items and expiry buckets.
+func heldBytes(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.db.view(func(tx kvTx) error {
+		for _, name := range []string{bucketItems, bucketExpiry} {
+			c := tx.Bucket(name).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				n += int64(len(k) + len(v))
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A memory store keeps values unpadded, without nonce or tag, but reports
+// the size a file store's keys and values take for the same items, through
+// random puts (value lengths at the padding's bucket boundaries, collection
+// names of every length class), overwrites, deletes and rolled-back
+// transactions; and both return the same items.
+func TestMemorySizeMatchesFile(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	stores := []*Store{createFile(t, testOpts(clock)), mustCreateMemory(t, testOpts(clock))}
+	colls := []string{"c", "envelopes", strings.Repeat("x", 255)}
+	lengths := []int{0, 1, 50, 51, 52, 115, 116, 182, 499, 500, 3000}
+	errAbort := errors.New("abort")
+	for round := range 150 {
+		for _, s := range stores {
+			rng := rand.New(rand.NewPCG(uint64(round), 7)) // the same choices for both
+			err := s.Update(func(tx *Tx) error {
+				for range 1 + rng.IntN(8) {
+					coll, key := colls[rng.IntN(len(colls))], []byte{byte(rng.IntN(20))}
+					if rng.IntN(4) == 0 {
+						if err := tx.Delete(coll, key); err != nil {
+							return err
+						}
+						continue
+					}
+					val := detBytes(fmt.Sprint(round), lengths[rng.IntN(len(lengths))])
+					exp := Forever
+					if rng.IntN(2) == 0 {
+						exp = t0.Add(time.Duration(1+rng.IntN(300)) * time.Hour)
+					}
+					if err := tx.Put(coll, key, val, exp); err != nil {
+						return err
+					}
+				}
+				if rng.IntN(4) == 0 {
+					return errAbort
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errAbort) {
+				t.Fatal(err)
+			}
+		}
+		if file, mem := heldBytes(t, stores[0]), fileSize(t, stores[1]); file != mem {
+			t.Fatalf("round %d: the memory store reports %d bytes, the file store holds %d", round, mem, file)
+		}
+		clock.Advance(time.Hour)
+		var got [2][]string
+		for i, s := range stores {
+			if err := s.View(func(tx *Tx) error {
+				for _, coll := range colls {
+					got[i] = append(got[i], allValues(t, s, coll)...)
+					for k := range 20 {
+						v, exp, ok, err := tx.Get(coll, []byte{byte(k)})
+						sv, sexp, sok, serr := tx.GetShared(coll, []byte{byte(k)})
+						if err != nil || serr != nil || !bytes.Equal(v, sv) || exp != sexp || ok != sok {
+							return fmt.Errorf("%q %d: Get %x %v %v %v, GetShared %x %v %v %v", coll, k, v, exp, ok, err, sv, sexp, sok, serr)
+						}
+						got[i] = append(got[i], fmt.Sprintf("%q %d: %x %v %v", coll, k, v, exp, ok))
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(got[0], got[1]) {
+			t.Fatalf("round %d: the stores hold different items:\nfile %q\nmemory %q", round, got[0], got[1])
+		}
+	}
+}
+
+// An item overwritten in a memory store lets its old value go: the key the
+// tree keeps lies in the value's allocation (putKept), so the tree takes
+// the new key along with the new value (memTree.put).
+func TestMemoryOverwriteFreesOldValue(t *testing.T) {
+	s := mustCreateMemory(t, testOpts(nil))
+	put := func(val string) {
+		mustUpdate(t, s, func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte(val), Forever) })
+	}
+	put("first")
+	var old weak.Pointer[byte]
+	hk := s.hasher.hash("c", []byte("k"))
+	if err := s.db.view(func(tx kvTx) error {
+		old = weak.Make(&tx.Bucket(bucketItems).Get(hk[:])[0])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put("second")
+	runtime.GC()
+	if old.Value() != nil {
+		t.Fatal("the overwritten value is still reachable")
+	}
+	if v, ok := getString(t, s, "c", "k"); !ok || v != "second" {
+		t.Fatalf("Get = %q, %v", v, ok)
+	}
+}
+
 func TestMemoryClose(t *testing.T) {
 	s := mustCreateMemory(t, testOpts(nil))
 	mustUpdate(t, s, func(tx *Tx) error { return tx.Put("c", []byte("k"), []byte("v"), Forever) })
@@ -401,7 +520,7 @@ func checkTree(t *testing.T, tr *memTree) int {
 				t.Fatalf("key %x has a stale prefix", k)
 			}
 			n++
-			size += int64(len(k) + len(nd.vals[i]))
+			size += tr.itemBytes(k, nd.vals[i])
 		}
 		if nd.leaf() {
 			if leafDepth < 0 {
@@ -447,6 +566,12 @@ func sameKVs(a, b []refKV) bool {
 	return slices.EqualFunc(a, b, func(x, y refKV) bool { return bytes.Equal(x.k, y.k) && bytes.Equal(x.v, y.v) })
 }
 
+// sameSlice reports whether a and b are the same non-empty slice, not
+// merely equal.
+func sameSlice(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
+}
+
 // modelTree is a memTree and a sorted slice that its operations are
 // checked against.
 type modelTree struct {
@@ -457,12 +582,12 @@ type modelTree struct {
 func (m *modelTree) put(t testing.TB, k, v []byte) {
 	t.Helper()
 	j, found := refFind(m.ref, k)
-	old, existed := m.tr.put(k, v)
-	if existed != found || (found && !bytes.Equal(old, m.ref[j].v)) {
-		t.Fatalf("put %x: old %x, %v; want found=%v", k, old, existed, found)
+	oldKey, old, existed := m.tr.put(k, v)
+	if existed != found || (found && (!bytes.Equal(old, m.ref[j].v) || !sameSlice(oldKey, m.ref[j].k))) {
+		t.Fatalf("put %x: old %x=%x, %v; want found=%v", k, oldKey, old, existed, found)
 	}
 	if found {
-		m.ref[j].v = v
+		m.ref[j] = refKV{k, v} // the tree keeps the new key (memTree.put)
 	} else {
 		m.ref = slices.Insert(m.ref, j, refKV{k, v})
 	}
@@ -491,8 +616,14 @@ func (m *modelTree) find(t testing.TB, k []byte) {
 // check compares the iteration with the slice.
 func (m *modelTree) check(t testing.TB) {
 	t.Helper()
-	if got := dumpTree(&m.tr); !sameKVs(got, m.ref) {
+	got := dumpTree(&m.tr)
+	if !sameKVs(got, m.ref) {
 		t.Fatal("iteration differs from the sorted reference")
+	}
+	for i := range got {
+		if !sameSlice(got[i].k, m.ref[i].k) {
+			t.Fatalf("the tree holds key %x, but not the slice put last", got[i].k)
+		}
 	}
 }
 
@@ -501,6 +632,9 @@ func (m *modelTree) check(t testing.TB) {
 func TestMemoryTreeOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var m modelTree
+	// Values count for a size that is not their length, as a store's do
+	// (keptSize), so that replacing one changes the count.
+	m.tr.valueSize = func(n int) int { return n*n + 3 }
 	for i := range 50000 {
 		k := randKey(rng)
 		if i > 2000 && i%5000 < 1000 {
@@ -545,7 +679,7 @@ func TestMemoryCursorSurvivesWrites(t *testing.T) {
 	var ref []refKV
 	for range 2000 {
 		k := randKey(rng)
-		if _, existed := tr.put(k, nil); !existed {
+		if _, _, existed := tr.put(k, nil); !existed {
 			i, _ := refFind(ref, k)
 			ref = slices.Insert(ref, i, refKV{k: k})
 		}
@@ -563,7 +697,7 @@ func TestMemoryCursorSurvivesWrites(t *testing.T) {
 			}
 		}
 		nk := randKey(rng)
-		if _, existed := tr.put(nk, nil); !existed {
+		if _, _, existed := tr.put(nk, nil); !existed {
 			i, _ := refFind(ref, nk)
 			ref = slices.Insert(ref, i, refKV{k: nk})
 		}

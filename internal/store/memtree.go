@@ -20,8 +20,19 @@ import (
 type memTree struct {
 	root  *btNode // nil when empty
 	n     int     // number of keys
-	bytes int64   // sum of len(key)+len(value)
+	bytes int64   // sum of itemBytes
 	gen   uint64  // bumped by every change, so that cursors know to re-seek
+	// valueSize is what a value of n bytes counts for in bytes; nil
+	// counts n.
+	valueSize func(n int) int
+}
+
+// itemBytes is what an item counts for in t.bytes.
+func (t *memTree) itemBytes(key, val []byte) int64 {
+	if t.valueSize == nil {
+		return int64(len(key) + len(val))
+	}
+	return int64(len(key) + t.valueSize(len(val)))
 }
 
 const (
@@ -191,11 +202,13 @@ func (t *memTree) find(key []byte) ([]byte, bool) {
 }
 
 // put stores val under key, keeping both slices (the caller gives up
-// ownership). It returns the value it replaced, if any.
+// ownership). It returns the key and the value it replaced, if any: a key
+// replaced too, since a store's key lies in its value's allocation
+// (putKept), which the old key would otherwise keep alive.
 //
 // It splits every full node on its way down, so that there is always room
 // for an item coming up from below: one pass, no walking back up.
-func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
+func (t *memTree) put(key, val []byte) (oldKey, old []byte, existed bool) {
 	t.gen++
 	if t.root == nil {
 		t.root = &btNode{}
@@ -221,14 +234,15 @@ func (t *memTree) put(key, val []byte) (old []byte, existed bool) {
 		}
 		switch {
 		case found:
-			old, n.vals[i] = n.vals[i], val
-			t.bytes += int64(len(val) - len(old))
-			return old, true
+			oldKey, old = n.keys[i], n.vals[i]
+			n.keys[i], n.vals[i] = key, val // the prefix is the same
+			t.bytes += t.itemBytes(key, val) - t.itemBytes(oldKey, old)
+			return oldKey, old, true
 		case n.leaf():
 			n.insertAt(i, key, val, nil)
 			t.n++
-			t.bytes += int64(len(key) + len(val))
-			return nil, false
+			t.bytes += t.itemBytes(key, val)
+			return nil, nil, false
 		}
 		n = n.kids[i]
 	}
@@ -267,7 +281,7 @@ func (t *memTree) delete(key []byte) (k, v []byte, ok bool) {
 		t.root = t.root.kid(0) // the tree shrinks; nil if it was a leaf
 	}
 	t.n--
-	t.bytes -= int64(len(k) + len(v))
+	t.bytes -= t.itemBytes(k, v)
 	t.gen++
 	return k, v, true
 }

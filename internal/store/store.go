@@ -92,12 +92,13 @@ type Store struct {
 	hasher  keyHasher
 	// erasable is Options.Erasable; nil on a memory store.
 	erasable map[string]bool
-	// exactExpiry: clear expiries are the exact ones, there is no expiry
-	// index (Sweep works from the directory), and values are kept clear (a
-	// memory store, which has no disk to hide them from).
-	exactExpiry bool
-	dir         directory
-	undoBuf     []dirUndo // lent to one write transaction at a time
+	// memory: a memory store, whose values never rest anywhere to be
+	// sealed against: they are kept as their plaintexts, unpadded
+	// (keepItem), and there is no expiry index to hide exact expiries
+	// with: Sweep works from the directory's (sweepExact).
+	memory  bool
+	dir     directory
+	undoBuf []dirUndo // lent to one write transaction at a time
 
 	// File stores only.
 	kf   *keyFile
@@ -570,9 +571,10 @@ func (s *Store) nowSec() uint64 {
 }
 
 // FileSize returns the size of the store's two files in bytes. A memory
-// store has no file: it returns the total length of the keys and values it
-// holds (sealed values, hashed keys and expiry index entries, as they would
-// be stored), which grows and shrinks with its contents.
+// store has no file: it returns the total length of the keys and values a
+// file store would hold for its items (hashed keys, sealed values and
+// expiry index entries; keptSize), which grows and shrinks with its
+// contents.
 func (s *Store) FileSize() (int64, error) {
 	n, err := s.db.size()
 	if err != nil || s.kf == nil {

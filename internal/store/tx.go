@@ -103,10 +103,10 @@ func indexKey(coarse uint64, hk []byte) []byte {
 func (tx *Tx) buckets() (items, index kvBucket, err error) {
 	if tx.items == nil {
 		tx.items = tx.tx.Bucket(bucketItems)
-		if !tx.s.exactExpiry {
+		if !tx.s.memory {
 			tx.index = tx.tx.Bucket(bucketExpiry)
 		}
-		if tx.items == nil || (tx.index == nil && !tx.s.exactExpiry) {
+		if tx.items == nil || (tx.index == nil && !tx.s.memory) {
 			tx.items, tx.index = nil, nil
 			return nil, nil, errors.New("corrupt store: a bucket is missing")
 		}
@@ -137,26 +137,53 @@ func (tx *Tx) Put(collection string, key, value []byte, expires time.Time) error
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
 	hk := tx.s.hasher.hash(collection, key)
+	if tx.s.memory {
+		if err := putKept(items, keepItem(hk[:], exact, collection, value)); err != nil {
+			return fmt.Errorf("failed to put item in %q: %w", collection, err)
+		}
+	} else if err := tx.putSealed(items, index, collection, hk, exact, value); err != nil {
+		return err
+	}
+	d := &tx.s.dir
+	tx.undo = append(tx.undo, d.set(d.coll(collection, true), hk, exact))
+	return nil
+}
+
+// putSealed seals the item hk and stores it, and moves its expiry index
+// entry.
+func (tx *Tx) putSealed(items, index kvBucket, collection string, hk hkey, exact uint64, value []byte) error {
 	aead, err := tx.sealFor(collection, hk)
 	if err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
 	var rnd [nonceSize + 8]byte
-	if err := tx.s.nonceAndJitter(&rnd); err != nil {
+	if err := nonceAndJitter(&rnd); err != nil {
 		return err
 	}
-	coarse := tx.s.clearExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	coarse := coarseExpiry(exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, exact, collection, rnd[:nonceSize], value)
-	was, replaced, err := putItem(items, hk, sealed)
-	if err != nil {
+	// The old value is read before the Put, which may move it.
+	was, replaced := storedCoarse(items.Get(hk[:]))
+	if err := items.Put(hk[:], sealed); err != nil {
 		return fmt.Errorf("failed to put item in %q: %w", collection, err)
 	}
 	if err := updateIndex(index, hk, was, replaced, coarse); err != nil {
 		return fmt.Errorf("failed to update expiry index for %q: %w", collection, err)
 	}
-	d := &tx.s.dir
-	tx.undo = append(tx.undo, d.set(d.coll(collection, true), hk, exact))
 	return nil
+}
+
+// putKept stores the value keepItem made, which the caller gives up, in a
+// memory store's items bucket, keeping the hkey that follows it as its key
+// rather than copying either.
+func putKept(items kvBucket, kept []byte) error {
+	mb, ok := items.(*memBucket)
+	if !ok {
+		return errors.New("values kept in plain outside a memory store")
+	}
+	n := len(kept)
+	_, err := mb.putOwned(kept[n:n+hkeySize], kept[:n:n])
+	return err
 }
 
 // updateIndex moves the expiry index entry of hk from was (if replaced) to
@@ -171,27 +198,6 @@ func updateIndex(index kvBucket, hk hkey, was uint64, replaced bool, coarse uint
 		}
 	}
 	return index.Put(indexKey(coarse, hk[:]), nil)
-}
-
-// putItem stores the sealed value of hk, which the caller gives up, and
-// returns the clear expiry of the value it replaced, if there was one that
-// shows one. A memory bucket does it in one walk down its tree, keeping
-// sealed rather than copying it.
-func putItem(items kvBucket, hk hkey, sealed []byte) (was uint64, replaced bool, err error) {
-	if mb, ok := items.(*memBucket); ok {
-		// sealItem leaves the AD, hk first, just after the value in the
-		// same allocation: it serves as the key, which costs none then.
-		key := sealed[len(sealed):cap(sealed)]
-		if len(key) < hkeySize || hkey(key[:hkeySize]) != hk {
-			key = bytes.Clone(hk[:])
-		}
-		old, err := mb.putOwned(key[:hkeySize], sealed[:len(sealed):len(sealed)])
-		was, replaced = storedCoarse(old)
-		return was, replaced, err
-	}
-	// bbolt: the old value is read before the Put, which may move it.
-	was, replaced = storedCoarse(items.Get(hk[:]))
-	return was, replaced, items.Put(hk[:], sealed)
 }
 
 // sealFor returns the cipher for a new value of hk in collection, and
@@ -257,16 +263,7 @@ func (tx *Tx) open(collection string, hk hkey, stored []byte) (itemPlain, error)
 // openShared is open, but if shared, a memory store's value is returned
 // where it lies rather than copied (see GetShared).
 func (tx *Tx) openShared(collection string, hk hkey, stored []byte, shared bool) (itemPlain, error) {
-	aead, err := tx.openFor(hk)
-	if err != nil {
-		return itemPlain{}, err
-	}
-	var p itemPlain
-	if _, clear := aead.(clearAEAD); clear && shared {
-		p, err = openClear(stored)
-	} else {
-		p, err = openItem(aead, hk[:], stored)
-	}
+	p, err := tx.decode(hk, stored, shared)
 	if err != nil {
 		return itemPlain{}, err
 	}
@@ -274,6 +271,23 @@ func (tx *Tx) openShared(collection string, hk hkey, stored []byte, shared bool)
 		return itemPlain{}, fmt.Errorf("%w: stored for another collection", errCorruptValue)
 	}
 	return p, nil
+}
+
+// decode opens the stored value of hk: a memory store's, kept in plain,
+// is returned where it lies if shared, and copied otherwise.
+func (tx *Tx) decode(hk hkey, stored []byte, shared bool) (itemPlain, error) {
+	if tx.s.memory {
+		p, err := openKept(stored)
+		if err == nil && !shared {
+			p.value = bytes.Clone(p.value)
+		}
+		return p, err
+	}
+	aead, err := tx.openFor(hk)
+	if err != nil {
+		return itemPlain{}, err
+	}
+	return openItem(aead, hk[:], stored)
 }
 
 // Get returns a fresh copy of the value stored under key and its expiry.
@@ -365,7 +379,7 @@ func (tx *Tx) remove(items, index kvBucket, hk hkey) error {
 	if stored == nil {
 		return nil
 	}
-	if c, ok := storedCoarse(stored); ok && index != nil {
+	if c, ok := storedCoarse(stored); index != nil && ok {
 		if err := index.Delete(indexKey(c, hk[:])); err != nil {
 			return err
 		}
@@ -456,7 +470,7 @@ func (tx *Tx) Count(collection string) (int, error) {
 // malformed one, which sweep drops); in a memory store, whether an item may
 // have expired.
 func (tx *Tx) anyDue() bool {
-	if tx.s.exactExpiry {
+	if tx.s.memory {
 		return tx.s.dir.nextDue <= tx.now
 	}
 	ib := tx.tx.Bucket(bucketExpiry)
@@ -476,7 +490,7 @@ func (tx *Tx) sweep() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if tx.s.exactExpiry {
+	if tx.s.memory {
 		return tx.sweepExact(items)
 	}
 	var due [][]byte
@@ -557,10 +571,10 @@ func (tx *Tx) renew(items, index kvBucket, cd collDir, hk hkey, stored []byte) e
 		return nil
 	}
 	var rnd [nonceSize + 8]byte
-	if err := tx.s.nonceAndJitter(&rnd); err != nil {
+	if err := nonceAndJitter(&rnd); err != nil {
 		return err
 	}
-	coarse := tx.s.clearExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
+	coarse := coarseExpiry(p.exact, tx.now, binary.BigEndian.Uint64(rnd[nonceSize:]))
 	sealed := sealItem(aead, hk[:], coarse, p.exact, string(p.collection), rnd[:nonceSize], p.value)
 	if err := items.Put(hk[:], sealed); err != nil {
 		return fmt.Errorf("failed to renew item: %w", err)
