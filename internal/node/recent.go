@@ -31,8 +31,12 @@ type recentRecords struct {
 	limit int              // bytes; 0: none kept
 	at    map[uint64]int32 // ID prefix → place in q
 	peak  int              // the most records at held since it was made (a Go map never shrinks)
-	q     []recentEntry    // arrival order; q[:head] is consumed; q[i] is kept only while at says i
+	// q is a ring of places in arrival order, n of them from head; q[i]
+	// holds a record only while at says i, the others are stale places
+	// of records dropped or rewritten since.
+	q     []recentEntry
 	head  int
+	n     int
 	bytes int
 }
 
@@ -55,8 +59,7 @@ func (r *recentRecords) place(id envelope.ID) (int, bool) {
 	return int(i), ok && r.q[i].id == id
 }
 
-// kept says whether q[i] is a record kept rather than the stale place of
-// one dropped or rewritten since.
+// kept says whether q[i] holds a record rather than a stale place.
 func (r *recentRecords) kept(i int) bool {
 	j, ok := r.at[idPrefix(r.q[i].id)]
 	return ok && int(j) == i
@@ -69,40 +72,45 @@ func (r *recentRecords) put(id envelope.ID, v []byte) {
 	if i, ok := r.at[idPrefix(id)]; ok {
 		r.dropAt(int(i)) // this record's last version, or one whose ID shares its prefix
 	}
-	r.at[idPrefix(id)] = int32(len(r.q))
-	r.q = append(r.q, recentEntry{id: id, v: v})
+	if r.n == len(r.q) {
+		// Full: a ring of the records kept and half as many places more,
+		// which drops the stale places (records purged or rewritten)
+		// eviction would reach only once the bytes pass the limit.
+		r.remake(len(r.at) + len(r.at)/2 + 8)
+	}
+	i := (r.head + r.n) % len(r.q)
+	r.q[i] = recentEntry{id: id, v: v}
+	r.n++
+	r.at[idPrefix(id)] = int32(i)
 	r.peak = max(r.peak, len(r.at))
 	r.bytes += len(v) + recentOverhead
-	for r.bytes > r.limit && r.head < len(r.q) {
+	for r.bytes > r.limit && r.n > 0 {
 		if r.kept(r.head) {
 			r.dropAt(r.head)
 		}
 		r.q[r.head] = recentEntry{}
-		r.head++
+		r.head = (r.head + 1) % len(r.q)
+		r.n--
 	}
-	// Reuse the consumed half; drop the places of records dropped with
-	// their envelopes (purged, evicted), which eviction never reaches
-	// while the bytes stay under the limit; give back the room a burst of
-	// small records (a node's setup, a sweep) grew.
-	if queued := len(r.q) - r.head; r.head > len(r.q)/2 || queued > 2*len(r.at)+64 || cap(r.q) > 4*queued+64 {
-		r.compact()
+	if len(r.q) > 64 && len(r.at) < len(r.q)/4 {
+		// A burst of small records (a node's setup, a sweep) grew it: give
+		// the room back.
+		r.remake(2*len(r.at) + 8)
 	}
 }
 
-// compact moves the records kept to the front of a queue of their size.
-func (r *recentRecords) compact() {
-	q := r.q[:0]
-	if cap(r.q) > 4*len(r.at)+64 {
-		q = make([]recentEntry, 0, 2*len(r.at)+16)
-	}
-	for i := r.head; i < len(r.q); i++ {
-		if r.kept(i) {
-			r.at[idPrefix(r.q[i].id)] = int32(len(q))
-			q = append(q, r.q[i])
+// remake moves the records kept, in order, to a ring of size places.
+func (r *recentRecords) remake(size int) {
+	q := make([]recentEntry, size)
+	n := 0
+	for k := range r.n {
+		if i := (r.head + k) % len(r.q); r.kept(i) {
+			r.at[idPrefix(r.q[i].id)] = int32(n)
+			q[n] = r.q[i]
+			n++
 		}
 	}
-	clear(r.q[len(q):])
-	r.q, r.head = q, 0
+	r.q, r.head, r.n = q, 0, n
 }
 
 func (r *recentRecords) drop(id envelope.ID) {
@@ -115,7 +123,7 @@ func (r *recentRecords) dropAt(i int) {
 	e := r.q[i]
 	r.bytes -= len(e.v) + recentOverhead
 	delete(r.at, idPrefix(e.id))
-	r.q[i].v = nil // the bytes go now, the place at the next compaction
+	r.q[i].v = nil // the bytes go now, the place when the ring is remade or reaches it
 	if r.peak > 64 && len(r.at) < r.peak/4 {
 		// Most records left at once (a sweep, a purge): a map the size of
 		// what remains, rather than one the size of the peak, on every node.

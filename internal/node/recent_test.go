@@ -47,8 +47,8 @@ func TestRecentRecordsBound(t *testing.T) {
 	for _, i := range r.at {
 		total += len(r.q[i].v) + recentOverhead
 	}
-	if total != r.bytes || len(r.q)-r.head < len(r.at) {
-		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, len(r.q)-r.head, len(r.at))
+	if total != r.bytes || r.n < len(r.at) {
+		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, r.n, len(r.at))
 	}
 	r.drop(id(n - 1))
 	if _, ok := r.get(id(n - 1)); ok {
@@ -69,12 +69,12 @@ func TestRecentRecordsDroppedDoNotAccumulate(t *testing.T) {
 		if i >= 10 {
 			r.drop(id(i - 10)) // purged ten arrivals later
 		}
-		if q := len(r.q) - r.head; q > 2*len(r.at)+70 {
+		if q := r.n; q > 2*len(r.at)+70 {
 			t.Fatalf("after %d records: %d places queued for %d records", i+1, q, len(r.at))
 		}
 	}
-	if cap(r.q) > 4096 {
-		t.Errorf("the queue's array grew to %d places for %d records", cap(r.q), len(r.at))
+	if len(r.q) > 4096 {
+		t.Errorf("the queue's array grew to %d places for %d records", len(r.q), len(r.at))
 	}
 }
 
@@ -95,8 +95,8 @@ func TestRecentRecordsGiveBackRoom(t *testing.T) {
 		t.Errorf("the map was last made for %d records, %d remain", r.peak, len(r.at))
 	}
 	r.put(id(burst), []byte{1})
-	if c := cap(r.q); c > 4*(len(r.q)-r.head)+64 {
-		t.Errorf("the queue keeps room for %d places, %d queued", c, len(r.q)-r.head)
+	if c := len(r.q); c > 4*r.n+64 {
+		t.Errorf("the queue keeps room for %d places, %d queued", c, r.n)
 	}
 	for i := burst - 10; i <= burst; i++ {
 		if _, ok := r.get(id(i)); !ok {
