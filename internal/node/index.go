@@ -46,21 +46,56 @@ func makeRef(owner uint32, pos int) tagRef { return tagRef(uint64(owner+1)<<32 |
 func (r tagRef) owner() uint32             { return uint32(r>>32) - 1 }
 func (r tagRef) pos() int                  { return int(uint32(r)) }
 
-// tagOwner is what one owner expects: tags[:len(slots)] are session tags,
-// slots saying which, the rest are of kind.
+// tagOwner is what one owner expects: the tags of runs are session tags,
+// in runs of one session, epoch and consecutive counters (a session
+// expects Window of them in a row), the tags after the last run are of
+// kind.
 type tagOwner struct {
 	key      string
 	kind     byte
 	tags     [][16]byte
-	slots    []sessionSlot
-	sessions [][8]byte // the IDs sessionSlot.session indexes
+	runs     []slotRun
+	sessions [][8]byte // the IDs slotRun.session indexes
 }
 
-type sessionSlot struct {
+// slotRun says what tags[previous run's end:end] are: counters counter,
+// counter+1, ... of an epoch of a session.
+type slotRun struct {
 	epoch   uint64
+	end     uint32
 	counter uint32
 	session uint16 // a contact has a session or two, and perhaps a proposal
 	next    bool
+}
+
+// run returns the run tags[p] belongs to and where it starts, if any.
+func (o *tagOwner) run(p int) (slotRun, int, bool) {
+	start := 0
+	for _, r := range o.runs {
+		if p < int(r.end) {
+			return r, start, true
+		}
+		start = int(r.end)
+	}
+	return slotRun{}, 0, false
+}
+
+// addSlot appends a session tag to o, extending the last run if it can.
+func (o *tagOwner) addSlot(session int, s keys.Slot) {
+	p := len(o.tags)
+	o.tags = append(o.tags, s.Tag)
+	if k := len(o.runs) - 1; k >= 0 {
+		last, start := &o.runs[k], 0
+		if k > 0 {
+			start = int(o.runs[k-1].end)
+		}
+		if last.session == uint16(session) && last.epoch == s.Epoch && last.next == s.Next &&
+			int(last.end) == p && uint64(last.counter)+uint64(p-start) == uint64(s.Counter) {
+			last.end++
+			return
+		}
+	}
+	o.runs = append(o.runs, slotRun{epoch: s.Epoch, end: uint32(p + 1), counter: s.Counter, session: uint16(session), next: s.Next})
 }
 
 // name is the owner a slotRef names: the fingerprint, group or message ID,
@@ -122,9 +157,8 @@ func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
 	ref := ix.table[i]
 	o := &ix.owners[ref.owner()]
 	r := slotRef{kind: o.kind, owner: o.name()}
-	if p := ref.pos(); p < len(o.slots) {
-		s := o.slots[p]
-		r.kind, r.session, r.epoch, r.counter, r.next = slotSession, o.sessions[s.session], s.epoch, s.counter, s.next
+	if s, start, ok := o.run(ref.pos()); ok {
+		r.kind, r.session, r.epoch, r.counter, r.next = slotSession, o.sessions[s.session], s.epoch, s.counter+uint32(ref.pos()-start), s.next
 	}
 	return r, true
 }
@@ -295,12 +329,11 @@ func (ix *index) setContact(c *contactRecord, from, to keys.Period) {
 		rekey = int(to-from+1) * keys.RekeySlots
 	}
 	o := tagOwner{key: ownerContact(c.Fingerprint), kind: slotRekey, tags: make([][16]byte, 0, n+rekey),
-		slots: make([]sessionSlot, 0, n), sessions: make([][8]byte, len(sessions))}
+		sessions: make([][8]byte, len(sessions))}
 	for i, ps := range sessions {
 		o.sessions[i] = ps.S.ID
 		for _, s := range expected[i] {
-			o.tags = append(o.tags, s.Tag)
-			o.slots = append(o.slots, sessionSlot{session: uint16(i), next: s.Next, epoch: s.Epoch, counter: s.Counter})
+			o.addSlot(i, s)
 		}
 	}
 	if rekey > 0 {

@@ -153,3 +153,48 @@ func TestIndexSessionSlots(t *testing.T) {
 		t.Errorf("%d tags, want the session's %d", ix.len(), want)
 	}
 }
+
+// TestIndexSlotRuns: session tags are kept in runs of consecutive counters;
+// whatever the order of the slots — runs broken by a skipped counter, a
+// new epoch, the next epoch, another session — each tag says its own slot.
+func TestIndexSlotRuns(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	o := tagOwner{key: ownerContact("bob"), kind: slotRekey, sessions: [][8]byte{{1}, {2}, {3}}}
+	var want []keys.Slot
+	var sessions []int
+	s := keys.Slot{Epoch: 7, Counter: 100}
+	for i := range 500 {
+		switch rnd.IntN(8) {
+		case 0:
+			s.Counter += uint32(rnd.IntN(3)) // a gap, or the same counter again
+		case 1:
+			s.Epoch++
+		case 2:
+			s.Next = !s.Next
+		case 3:
+			s.Counter = ^uint32(0) - uint32(rnd.IntN(2)) // wraps next
+		default:
+			s.Counter++
+		}
+		binary.LittleEndian.PutUint64(s.Tag[:], uint64(i)+1)
+		session := min(i/200, 2)
+		o.addSlot(session, s)
+		want, sessions = append(want, s), append(sessions, session)
+	}
+	rekey := [16]byte{15: 0xff}
+	o.tags = append(o.tags, rekey)
+	ix := newIndex()
+	ix.set(o)
+	if len(o.runs) > len(want)/2 {
+		t.Errorf("%d runs for %d slots", len(o.runs), len(want))
+	}
+	for i, s := range want {
+		r, ok := ix.lookup(s.Tag)
+		if !ok || r.kind != slotSession || r.owner != "bob" || r.session != o.sessions[sessions[i]] || r.slot(s.Tag) != s {
+			t.Fatalf("slot %d: %+v, %v; want %+v of session %d", i, r, ok, s, sessions[i])
+		}
+	}
+	if r, ok := ix.lookup(rekey); !ok || r.kind != slotRekey {
+		t.Errorf("the tag after the runs: %+v, %v", r, ok)
+	}
+}
