@@ -196,7 +196,8 @@ func (ix *index) find(tag [16]byte) (int, bool) {
 // expects too (two 128-bit tags alike: only by design, never by chance)
 // goes to the owner set last, as it did in a map.
 func (ix *index) set(o tagOwner) {
-	ix.removeOwner(o.key)
+	ix.drop(o.key)
+	defer ix.shrink()
 	if len(o.tags) == 0 {
 		return
 	}
@@ -220,6 +221,20 @@ func (ix *index) set(o tagOwner) {
 }
 
 func (ix *index) removeOwner(key string) {
+	ix.drop(key)
+	ix.shrink()
+}
+
+// shrink gives back the room of tags gone (an invite spent, a contact
+// removed), to load 1/2 at most: the next tag does not grow it back.
+func (ix *index) shrink() {
+	if len(ix.table) > minTable && ix.used < len(ix.table)/4 {
+		ix.rehash(tableSize(ix.used))
+	}
+}
+
+// drop forgets the owner key's tags, leaving the table its size.
+func (ix *index) drop(key string) {
 	delete(ix.prekeys, key)
 	num, ok := ix.byKey[key]
 	if !ok {
@@ -235,9 +250,6 @@ func (ix *index) removeOwner(key string) {
 	ix.free = append(ix.free, num)
 	if len(ix.free) == len(ix.owners) {
 		ix.owners, ix.free = nil, nil
-	}
-	if len(ix.table) > minTable && ix.used < len(ix.table)/8 {
-		ix.rehash(tableSize(ix.used))
 	}
 }
 

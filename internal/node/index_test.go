@@ -86,7 +86,7 @@ func TestIndexAgainstMap(t *testing.T) {
 		if ix.len() != len(want) {
 			t.Fatalf("step %d: the index holds %d tags, want %d", step, ix.len(), len(want))
 		}
-		if 2*ix.len() > len(ix.table) {
+		if 2*ix.len() > len(ix.table) || len(ix.table) > minTable && 4*ix.len() < len(ix.table) {
 			t.Fatalf("step %d: %d tags in a table of %d", step, ix.len(), len(ix.table))
 		}
 		peak = max(peak, len(ix.table))
