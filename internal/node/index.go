@@ -35,7 +35,7 @@ type index struct {
 	table   []tagRef             // power-of-two size; linear probing; 0: empty
 	used    int                  // table entries that are not empty
 	seed    [2]uint64            // secret, so that no one can choose tags that collide in the table
-	prekeys map[string]introKeys // by owner
+	prekeys map[string]introKeys // by owner; nil while there are none (invites are spent within minutes)
 }
 
 // tagRef is an entry of index.table: the owner's number plus one in the
@@ -146,7 +146,7 @@ func ownerRoom(id string) string      { return "g" + id }
 func ownerFile(id string) string      { return "f" + id }
 
 func newIndex() *index {
-	return &index{byKey: map[string]uint32{}, prekeys: map[string]introKeys{}, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	return &index{byKey: map[string]uint32{}, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
 }
 
 func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
@@ -235,7 +235,9 @@ func (ix *index) shrink() {
 
 // drop forgets the owner key's tags, leaving the table its size.
 func (ix *index) drop(key string) {
-	delete(ix.prekeys, key)
+	if delete(ix.prekeys, key); len(ix.prekeys) == 0 {
+		ix.prekeys = nil
+	}
 	num, ok := ix.byKey[key]
 	if !ok {
 		return
@@ -321,6 +323,9 @@ func (ix *index) addPrekey(pub [32]byte, secret [16]byte) {
 		return
 	}
 	ix.set(tagOwner{key: owner, kind: slotIntro, tags: keys.IntroTags(secret)})
+	if ix.prekeys == nil {
+		ix.prekeys = map[string]introKeys{}
+	}
 	ix.prekeys[owner] = introKeys{prekey: pub, secret: secret}
 }
 

@@ -31,8 +31,8 @@ func TestIndexDropsSpentInvites(t *testing.T) {
 	if _, ok := ix.lookup(tags[17]); ok {
 		t.Error("a spent invite's tag is still recognised")
 	}
-	if ix.len() != 0 || len(ix.table) > minTable || len(ix.byKey) != 0 || len(ix.owners) != 0 {
-		t.Errorf("a spent invite left %d tags in a table of %d, %d owners (%d numbered)", ix.len(), len(ix.table), len(ix.byKey), len(ix.owners))
+	if ix.len() != 0 || len(ix.table) > minTable || len(ix.byKey) != 0 || len(ix.owners) != 0 || ix.prekeys != nil {
+		t.Errorf("a spent invite left %d tags in a table of %d, %d owners (%d numbered), keys kept: %v", ix.len(), len(ix.table), len(ix.byKey), len(ix.owners), ix.prekeys != nil)
 	}
 }
 
