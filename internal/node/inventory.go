@@ -102,7 +102,7 @@ func (iv *inventory) expected(ix *index) []envelope.ID {
 func (iv *inventory) noteTag(tag [envelope.TagSize]byte, id envelope.ID) {
 	iv.tags[tag] = id
 	if len(iv.tags) > 2*len(iv.m)+64 {
-		tags := make(map[[envelope.TagSize]byte]envelope.ID, len(iv.m)) // a map never shrinks: a new one
+		tags := map[[envelope.TagSize]byte]envelope.ID{} // a map never shrinks: a new one, of the size it needs
 		for tag, id := range iv.tags {
 			if _, held := iv.m[id]; held {
 				tags[tag] = id
