@@ -68,16 +68,16 @@ type slotRun struct {
 	next    bool
 }
 
-// run returns the run tags[p] belongs to and where it starts, if any.
-func (o *tagOwner) run(p int) (slotRun, int, bool) {
+// run returns the run tags[p] belongs to and where it starts, or nil.
+func (o *tagOwner) run(p int) (*slotRun, int) {
 	start := 0
-	for _, r := range o.runs {
-		if p < int(r.end) {
-			return r, start, true
+	for i := range o.runs {
+		if p < int(o.runs[i].end) {
+			return &o.runs[i], start
 		}
-		start = int(r.end)
+		start = int(o.runs[i].end)
 	}
-	return slotRun{}, 0, false
+	return nil, 0
 }
 
 // addSlot appends a session tag to o, extending the last run if it can.
@@ -157,7 +157,7 @@ func (ix *index) lookup(tag [16]byte) (slotRef, bool) {
 	ref := ix.table[i]
 	o := &ix.owners[ref.owner()]
 	r := slotRef{kind: o.kind, owner: o.name()}
-	if s, start, ok := o.run(ref.pos()); ok {
+	if s, start := o.run(ref.pos()); s != nil {
 		r.kind, r.session, r.epoch, r.counter, r.next = slotSession, o.sessions[s.session], s.epoch, s.counter+uint32(ref.pos()-start), s.next
 	}
 	return r, true
