@@ -23,9 +23,10 @@ import (
 // Every node of a simulated city holds one, so it is laid out for size
 // rather than as a map of tag to slotRef (about 115 bytes a tag, 58 tags a
 // contact): each owner (a contact, a room, a file, an invite) keeps its
-// tags in a dense array, with the session, epoch and counter of its
-// session tags beside them, and an open-addressed table of 8-byte
-// references (owner, position) finds a tag's entry (about 45 bytes a tag).
+// tags in a dense array, with its session tags' sessions, epochs and
+// counters as runs of consecutive counters, and an open-addressed table of
+// 8-byte references (owner, position) finds a tag's entry: about 40 bytes
+// a tag, 2.3 KB a contact in BenchmarkRecognise (8.0 KB as a map).
 // The table shrinks when an owner leaves, so an invite's 256 tags, spent
 // within minutes, leave no table their size behind.
 type index struct {
