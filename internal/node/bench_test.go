@@ -56,7 +56,7 @@ func BenchmarkRecognise(b *testing.B) {
 					b.Fatal("random tag recognised")
 				}
 			}
-			b.ReportMetric(float64(len(ix.slots))/float64(contacts), "tags/contact")
+			b.ReportMetric(float64(ix.len())/float64(contacts), "tags/contact")
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(contacts), "heap-bytes/contact")
 		})
 	}

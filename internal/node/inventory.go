@@ -95,6 +95,23 @@ func (iv *inventory) expected(ix *index) []envelope.ID {
 	return out
 }
 
+// noteTag maps a carried envelope's tag to it. The tags of envelopes gone
+// since go when expected looks (new keys), or here once they outnumber
+// what is held: a relay that is never sent anything would otherwise keep
+// the tag of every envelope it ever carried.
+func (iv *inventory) noteTag(tag [envelope.TagSize]byte, id envelope.ID) {
+	iv.tags[tag] = id
+	if len(iv.tags) > 2*len(iv.m)+64 {
+		tags := map[[envelope.TagSize]byte]envelope.ID{} // a map never shrinks: a new one, of the size it needs
+		for tag, id := range iv.tags {
+			if _, held := iv.m[id]; held {
+				tags[tag] = id
+			}
+		}
+		iv.tags = tags
+	}
+}
+
 type inventory struct {
 	m    map[envelope.ID]heldMeta
 	snap *negentropy.Storage // every envelope held as Negentropy items; nil: not made yet
@@ -120,7 +137,7 @@ type inventory struct {
 
 func newInventory(cache int) *inventory {
 	return &inventory{recent: recentRecords{limit: cache}, m: map[envelope.ID]heldMeta{}, bySource: map[uint32]int64{}, sources: map[string]uint32{"": 0},
-		snapTouched: map[envelope.ID]uint32{}, tags: map[[envelope.TagSize]byte]envelope.ID{}}
+		tags: map[[envelope.TagSize]byte]envelope.ID{}}
 }
 
 // sourceIndex numbers source names; past 65,536 of them (a node up for
@@ -198,6 +215,9 @@ func (iv *inventory) touch(id envelope.ID, expiry uint32) {
 			iv.snap = nil
 			iv.resetTouched()
 		} else {
+			if iv.snapTouched == nil {
+				iv.snapTouched = map[envelope.ID]uint32{}
+			}
 			iv.snapTouched[id] = expiry
 		}
 	}
@@ -258,14 +278,10 @@ func (iv *inventory) snapshot() (*negentropy.Storage, error) {
 }
 
 // resetTouched empties snapTouched. A Go map keeps the size it grew to, so
-// one that a flood filled is dropped rather than cleared: it would hold
-// tens of kilobytes on every node between floods.
+// it is dropped rather than cleared: one that a round's changes filled
+// would hold kilobytes on every node between rounds, tens after a flood.
 func (iv *inventory) resetTouched() {
-	if len(iv.snapTouched) > 64 {
-		iv.snapTouched = map[envelope.ID]uint32{}
-		return
-	}
-	clear(iv.snapTouched)
+	iv.snapTouched = nil
 }
 
 func compareHeld(a, b Held) int {
@@ -395,7 +411,7 @@ func (n *Node) update(fn func(tx *store.Tx) error) error {
 			added = append(added, c.id) // new, or a copy that goes further
 		}
 		if c.tag != nil {
-			n.inv.tags[*c.tag] = c.id
+			n.inv.noteTag(*c.tag, c.id)
 		}
 		n.inv.recent.put(c.id, c.rec)
 	}
@@ -482,7 +498,7 @@ func (n *Node) loadInventory() error {
 		id := envelope.ComputeID(raw)
 		iv.add(id, metaOf(e, len(raw), flags, 0))
 		if taggedKind(e.Kind) && flags&flagOwn == 0 {
-			iv.tags[e.Tag] = id
+			iv.noteTag(e.Tag, id)
 		}
 		if e.Kind == envelope.KindReceipt {
 			n.kept.add(secretKeyOf(e.Secret, e.Expiry), uint32(n.now().Unix())) // receipts.go

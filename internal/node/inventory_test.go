@@ -271,3 +271,38 @@ func TestSnapshotStaysTrueUnderChurn(t *testing.T) {
 	}
 	t.Logf("evicted %d, swept %d", evicted, swept)
 }
+
+// TestCarriedTagsDoNotAccumulate: a relay that is never sent anything (so
+// never looks its carried tags up again) keeps the tags of what it holds,
+// not of every envelope it ever carried.
+func TestCarriedTagsDoNotAccumulate(t *testing.T) {
+	clk, _, _, relay := friendsAndCarrier(t)
+	relay.SetRelayQuota(60 << 10)
+	carried, peak := 0, 0
+	for round := range 30 {
+		raws := strangerEnvelopes(t, clk, 50, time.Hour)
+		carried += len(raws)
+		if _, err := relay.IngestFrom("10.0.0.1", raws, nil); err != nil {
+			t.Fatal(err)
+		}
+		iv := relay.inv
+		if len(iv.tags) > 2*(len(iv.m)+len(raws))+64 { // held before the quota evicted: at most a batch more
+
+			t.Fatalf("round %d: %d tags kept for %d envelopes held, %d carried", round, len(iv.tags), len(iv.m), carried)
+		}
+		peak = max(peak, len(iv.tags))
+		held := 0
+		for _, id := range iv.tags {
+			if _, ok := iv.m[id]; ok {
+				held++
+			}
+		}
+		if held != len(iv.m) {
+			t.Fatalf("round %d: the tags of %d envelopes held are kept, want all %d", round, held, len(iv.m))
+		}
+	}
+	if carried < 4*len(relay.inv.m) {
+		t.Fatalf("%d carried, %d held: the quota must evict most", carried, len(relay.inv.m))
+	}
+	t.Logf("%d carried, %d held, at most %d tags kept", carried, len(relay.inv.m), peak)
+}

@@ -1,8 +1,8 @@
 package node
 
 import (
+	"encoding/binary"
 	"maps"
-	"slices"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 	"github.com/grapevine-mesh/grapevine/internal/store"
@@ -21,92 +21,123 @@ const DefaultRecordCache = 1 << 20
 // both once the transaction has committed. The records are sealed
 // envelopes, which carriers see anyway; the store's sealing protects them
 // at rest, not in a running node's memory.
+//
+// Every simulated node keeps one, so its own bookkeeping is small: the
+// records in arrival order, and a map from the first 8 bytes of an ID to
+// its place. Two IDs alike in those 8 bytes (only by design: IDs are
+// hashes) cannot both be kept; the later evicts the earlier, which is then
+// read from the store like any record not kept.
 type recentRecords struct {
-	limit int // bytes; 0: none kept
-	m     map[envelope.ID]recentRecord
-	peak  int         // the most records m held since it was made (a Go map never shrinks)
-	fifo  []recentKey // insertion order; entries whose seq no longer matches are stale
-	head  int         // fifo[:head] is consumed
-	seq   uint64
+	limit int              // bytes; 0: none kept
+	at    map[uint64]int32 // ID prefix → place in q
+	peak  int              // the most records at held since it was made (a Go map never shrinks)
+	// q is a ring of places in arrival order, n of them from head; q[i]
+	// holds a record only while at says i, the others are stale places
+	// of records dropped or rewritten since.
+	q     []recentEntry
+	head  int
+	n     int
 	bytes int
 }
 
-// recentOverhead is what keeping a record costs beyond its bytes (its map
-// slot, about twice filled, and its place in the queue), counted against
-// the limit: the records of receipts are about 100 bytes, and a cache
-// bounded by their bytes alone took twice its limit.
+// recentOverhead is what keeping a record is counted to cost beyond its
+// bytes (its map slot and its place in the queue), against the limit: the
+// records of receipts are about 100 bytes, and a cache bounded by their
+// bytes alone took twice its limit.
 const recentOverhead = 128
 
-type recentRecord struct {
-	v   []byte
-	seq uint64
+type recentEntry struct {
+	id envelope.ID
+	v  []byte
 }
 
-type recentKey struct {
-	id  envelope.ID
-	seq uint64
+func idPrefix(id envelope.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+
+// place returns where id's record is in q, if it is kept.
+func (r *recentRecords) place(id envelope.ID) (int, bool) {
+	i, ok := r.at[idPrefix(id)]
+	return int(i), ok && r.q[i].id == id
+}
+
+// kept says whether q[i] holds a record rather than a stale place.
+func (r *recentRecords) kept(i int) bool {
+	j, ok := r.at[idPrefix(r.q[i].id)]
+	return ok && int(j) == i
 }
 
 func (r *recentRecords) put(id envelope.ID, v []byte) {
-	if r.m == nil {
-		r.m = map[envelope.ID]recentRecord{}
+	if r.at == nil {
+		r.at = map[uint64]int32{}
 	}
-	r.drop(id)
-	r.seq++
-	r.m[id] = recentRecord{v: v, seq: r.seq}
-	r.peak = max(r.peak, len(r.m))
-	r.fifo = append(r.fifo, recentKey{id: id, seq: r.seq})
+	if i, ok := r.at[idPrefix(id)]; ok {
+		r.dropAt(int(i)) // this record's last version, or one whose ID shares its prefix
+	}
+	if r.n == len(r.q) {
+		// Full: a ring of the records kept and half as many places more,
+		// which drops the stale places (records purged or rewritten)
+		// eviction would reach only once the bytes pass the limit.
+		r.remake(len(r.at) + len(r.at)/2 + 8)
+	}
+	i := (r.head + r.n) % len(r.q)
+	r.q[i] = recentEntry{id: id, v: v}
+	r.n++
+	r.at[idPrefix(id)] = int32(i)
+	r.peak = max(r.peak, len(r.at))
 	r.bytes += len(v) + recentOverhead
-	for r.bytes > r.limit && r.head < len(r.fifo) {
-		k := r.fifo[r.head]
-		r.head++
-		if rec, ok := r.m[k.id]; ok && rec.seq == k.seq {
-			r.drop(k.id)
+	for r.bytes > r.limit && r.n > 0 {
+		if r.kept(r.head) {
+			r.dropAt(r.head)
 		}
+		r.q[r.head] = recentEntry{}
+		r.head = (r.head + 1) % len(r.q)
+		r.n--
 	}
-	if r.head > len(r.fifo)/2 { // reuse the consumed half
-		r.fifo = r.fifo[:copy(r.fifo, r.fifo[r.head:])]
-		r.head = 0
-	}
-	if len(r.fifo)-r.head > 2*len(r.m)+64 {
-		// Records dropped with their envelopes (purged, evicted) leave
-		// stale keys behind that eviction never reaches while the bytes
-		// stay under the limit: keep the live ones only.
-		live := r.fifo[:0]
-		for _, k := range r.fifo[r.head:] {
-			if rec, ok := r.m[k.id]; ok && rec.seq == k.seq {
-				live = append(live, k)
-			}
-		}
-		clear(r.fifo[len(live):])
-		r.fifo, r.head = live, 0
-	}
-	if cap(r.fifo) > 4*(len(r.fifo)-r.head)+64 {
+	if len(r.q) > 64 && len(r.at) < len(r.q)/4 {
 		// A burst of small records (a node's setup, a sweep) grew it: give
 		// the room back.
-		r.fifo, r.head = slices.Clone(r.fifo[r.head:]), 0
+		r.remake(2*len(r.at) + 8)
 	}
 }
 
-func (r *recentRecords) drop(id envelope.ID) {
-	rec, ok := r.m[id]
-	if !ok {
-		return
+// remake moves the records kept, in order, to a ring of size places.
+func (r *recentRecords) remake(size int) {
+	q := make([]recentEntry, size)
+	n := 0
+	for k := range r.n {
+		if i := (r.head + k) % len(r.q); r.kept(i) {
+			r.at[idPrefix(r.q[i].id)] = int32(n)
+			q[n] = r.q[i]
+			n++
+		}
 	}
-	r.bytes -= len(rec.v) + recentOverhead
-	delete(r.m, id)
-	if r.peak > 64 && len(r.m) < r.peak/4 {
+	r.q, r.head, r.n = q, 0, n
+}
+
+func (r *recentRecords) drop(id envelope.ID) {
+	if i, ok := r.place(id); ok {
+		r.dropAt(i)
+	}
+}
+
+func (r *recentRecords) dropAt(i int) {
+	e := r.q[i]
+	r.bytes -= len(e.v) + recentOverhead
+	delete(r.at, idPrefix(e.id))
+	r.q[i].v = nil // the bytes go now, the place when the ring is remade or reaches it
+	if r.peak > 64 && len(r.at) < r.peak/4 {
 		// Most records left at once (a sweep, a purge): a map the size of
 		// what remains, rather than one the size of the peak, on every node.
-		m := make(map[envelope.ID]recentRecord, len(r.m)) // not maps.Clone: it keeps the size
-		maps.Copy(m, r.m)
-		r.m, r.peak = m, len(m)
+		m := make(map[uint64]int32, len(r.at)) // not maps.Clone: it keeps the size
+		maps.Copy(m, r.at)
+		r.at, r.peak = m, len(m)
 	}
 }
 
 func (r *recentRecords) get(id envelope.ID) ([]byte, bool) {
-	rec, ok := r.m[id]
-	return rec.v, ok
+	if i, ok := r.place(id); ok {
+		return r.q[i].v, true
+	}
+	return nil, false
 }
 
 // record returns the stored record of an envelope, or ok = false if it is

@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -42,11 +44,11 @@ func TestRecentRecordsBound(t *testing.T) {
 		t.Error("rewritten record kept long after it")
 	}
 	total := 0
-	for _, rec := range r.m {
-		total += len(rec.v) + recentOverhead
+	for _, i := range r.at {
+		total += len(r.q[i].v) + recentOverhead
 	}
-	if total != r.bytes || len(r.fifo)-r.head < len(r.m) {
-		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, len(r.fifo)-r.head, len(r.m))
+	if total != r.bytes || r.n < len(r.at) {
+		t.Errorf("accounting: %d bytes counted, %d held; %d queued for %d records", r.bytes, total, r.n, len(r.at))
 	}
 	r.drop(id(n - 1))
 	if _, ok := r.get(id(n - 1)); ok {
@@ -67,12 +69,12 @@ func TestRecentRecordsDroppedDoNotAccumulate(t *testing.T) {
 		if i >= 10 {
 			r.drop(id(i - 10)) // purged ten arrivals later
 		}
-		if q := len(r.fifo) - r.head; q > 2*len(r.m)+70 {
-			t.Fatalf("after %d records: %d keys queued for %d records", i+1, q, len(r.m))
+		if q := r.n; q > 2*len(r.at)+70 {
+			t.Fatalf("after %d records: %d places queued for %d records", i+1, q, len(r.at))
 		}
 	}
-	if cap(r.fifo) > 4096 {
-		t.Errorf("the queue's array grew to %d keys for %d records", cap(r.fifo), len(r.m))
+	if len(r.q) > 4096 {
+		t.Errorf("the queue's array grew to %d places for %d records", len(r.q), len(r.at))
 	}
 }
 
@@ -90,15 +92,80 @@ func TestRecentRecordsGiveBackRoom(t *testing.T) {
 		r.drop(id(i))
 	}
 	if r.peak > 4*10+64 {
-		t.Errorf("the map was last made for %d records, %d remain", r.peak, len(r.m))
+		t.Errorf("the map was last made for %d records, %d remain", r.peak, len(r.at))
 	}
 	r.put(id(burst), []byte{1})
-	if c := cap(r.fifo); c > 4*(len(r.fifo)-r.head)+64 {
-		t.Errorf("the queue keeps room for %d keys, %d queued", c, len(r.fifo)-r.head)
+	if c := len(r.q); c > 4*r.n+64 {
+		t.Errorf("the queue keeps room for %d places, %d queued", c, r.n)
 	}
 	for i := burst - 10; i <= burst; i++ {
 		if _, ok := r.get(id(i)); !ok {
 			t.Fatalf("record %d lost when the map was remade", i)
+		}
+	}
+}
+
+// TestRecentRecordsPrefixCollision: two IDs alike in their first 8 bytes
+// are never confused — the later evicts the earlier, which is then not
+// kept (read from the store instead), and dropping either leaves the
+// other's state right.
+func TestRecentRecordsPrefixCollision(t *testing.T) {
+	r := recentRecords{limit: recentBytes}
+	a, b := envelope.ID{1, 2, 3, 4, 5, 6, 7, 8, 'a'}, envelope.ID{1, 2, 3, 4, 5, 6, 7, 8, 'b'}
+	r.put(a, []byte("record a"))
+	if v, ok := r.get(b); ok {
+		t.Fatalf("b found as %q before it was put", v)
+	}
+	r.put(b, []byte("record b"))
+	if v, ok := r.get(a); ok {
+		t.Fatalf("a found as %q after b took its place", v)
+	}
+	if v, ok := r.get(b); !ok || string(v) != "record b" {
+		t.Fatalf("b: %q, %v", v, ok)
+	}
+	r.drop(a) // not kept: must not drop b
+	if _, ok := r.get(b); !ok {
+		t.Fatal("dropping a dropped b")
+	}
+	if r.bytes != len("record b")+recentOverhead || len(r.at) != 1 {
+		t.Errorf("%d bytes counted for %d records", r.bytes, len(r.at))
+	}
+	r.drop(b)
+	if _, ok := r.get(b); ok || r.bytes != 0 {
+		t.Errorf("b dropped: still found %v, %d bytes counted", ok, r.bytes)
+	}
+}
+
+// TestRecentRecordsAgainstMap: thousands of random puts, rewrites and drops
+// under a small bound; what the cache returns is always the last version
+// put, the bytes counted are those kept, and the newest record is kept.
+func TestRecentRecordsAgainstMap(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	r := recentRecords{limit: 16 << 10}
+	last := map[envelope.ID][]byte{}
+	for step := range 20_000 {
+		id := envelope.ID{byte(rnd.IntN(300)), byte(step % 3)} // rewrites, and IDs sharing a prefix
+		if rnd.IntN(4) == 0 {
+			r.drop(id)
+			delete(last, id)
+			continue
+		}
+		v := make([]byte, 4+rnd.IntN(500))
+		binary.LittleEndian.PutUint32(v, uint32(step))
+		r.put(id, v)
+		last[id] = v
+		if got, ok := r.get(id); !ok || &got[0] != &v[0] {
+			t.Fatalf("step %d: the record just put is not returned", step)
+		}
+		total := 0
+		for _, i := range r.at {
+			total += len(r.q[i].v) + recentOverhead
+			if want := last[r.q[i].id]; &want[0] != &r.q[i].v[0] {
+				t.Fatalf("step %d: a stale version of %x kept", step, r.q[i].id)
+			}
+		}
+		if total != r.bytes || r.bytes > r.limit {
+			t.Fatalf("step %d: %d bytes counted, %d kept, bound %d", step, r.bytes, total, r.limit)
 		}
 	}
 }

@@ -134,13 +134,25 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 		return nil, err
 	}
 	rc := &recognitionKeys{period: p}
+	// My proof key for a contact is also one of the keys I check theirs
+	// with (the other role): one prover for both. Each holds an HMAC's
+	// key schedule, about 650 bytes, on every node of a simulated city.
+	provers := map[string]*keys.LinkProver{}
+	prover := func(key []byte) *keys.LinkProver {
+		if lp, ok := provers[string(key)]; ok {
+			return lp
+		}
+		lp := keys.NewLinkProver(key)
+		provers[string(key)] = lp
+		return lp
+	}
 	for _, c := range cs {
 		if len(c.Sessions) == 0 {
 			continue
 		}
+		var send *keys.LinkProver
 		if key, ok := c.Sessions[0].S.ProofKey(p); ok {
-			rc.send = append(rc.send, keys.NewLinkProver(key))
-			rc.sendTo = append(rc.sendTo, c.Fingerprint)
+			send = prover(key)
 		}
 		rc.contacts = append(rc.contacts, c.view())
 		for _, ps := range c.Sessions {
@@ -148,8 +160,12 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 				rc.recv = append(rc.recv, struct {
 					key     *keys.LinkProver
 					contact int
-				}{keys.NewLinkProver(key), len(rc.contacts) - 1})
+				}{prover(key), len(rc.contacts) - 1})
 			}
+		}
+		if send != nil {
+			rc.send = append(rc.send, send)
+			rc.sendTo = append(rc.sendTo, c.Fingerprint)
 		}
 	}
 	n.recog = rc

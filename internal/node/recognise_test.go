@@ -112,3 +112,28 @@ func TestHelloSizeCountsNoContacts(t *testing.T) {
 		t.Fatalf("recognised on %d of %d links; want about %.0f", recognised, links, want)
 	}
 }
+
+// TestRecognitionSharesProvers: my proof key for a contact is one of the
+// keys I check the contact's proofs with, and the two share one prover (an
+// HMAC key schedule each, kept on every node of a simulated city).
+func TestRecognitionSharesProvers(t *testing.T) {
+	_, alice, _, _ := friendsAndCarrier(t)
+	alice.mu.Lock()
+	defer alice.mu.Unlock()
+	rc, err := alice.recognition()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.send) == 0 {
+		t.Fatal("no proof keys")
+	}
+	for i, lp := range rc.send {
+		shared := false
+		for _, r := range rc.recv {
+			shared = shared || r.key == lp && rc.contacts[r.contact].Fingerprint == rc.sendTo[i]
+		}
+		if !shared {
+			t.Errorf("the prover for %s is not among its checking keys", rc.sendTo[i])
+		}
+	}
+}
