@@ -1,14 +1,16 @@
 package keys
 
 import (
-	"crypto/hmac"
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
 )
@@ -528,25 +530,105 @@ func linkRole(dialled, low bool) [2]byte {
 
 // A LinkProver computes LinkProofWith for one recognition key with the
 // HMAC key schedule done once: a node checks every Hello of a period
-// against the same keys, and the schedule is half the cost of a proof. It
-// is not safe for concurrent use.
+// against the same keys, and the schedule is half the cost of a proof.
+//
+// It keeps only what the schedule ends in, the SHA-256 chaining values after
+// the key's inner and outer pad blocks (64 bytes; crypto/hmac keeps two
+// digests and their marshalled copies, ~640), and each proof resumes a
+// digest of its own from them: a node keeps one prover per recognition key
+// of the period, and a simulated city every node's. Proof changes nothing
+// in the prover, so it is safe for concurrent use.
 type LinkProver struct {
-	mac  hash.Hash
-	role [2]byte
-	sum  [sha256.Size]byte
+	inner, outer [sha256.Size]byte
 }
 
 // NewLinkProver returns a LinkProver for key.
 func NewLinkProver(key []byte) *LinkProver {
-	return &LinkProver{mac: hmac.New(sha256.New, key)}
+	var pad [sha256.BlockSize]byte
+	if len(key) > len(pad) {
+		sum := sha256.Sum256(key)
+		key = sum[:]
+	}
+	p := &LinkProver{}
+	copy(pad[:], key)
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	p.inner = chainAfter(pad)
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	p.outer = chainAfter(pad)
+	return p
 }
 
 // Proof is LinkProofWith(key, dialled, low, binding).
 func (p *LinkProver) Proof(dialled, low bool, binding []byte) (proof [16]byte) {
-	p.role = linkRole(dialled, low)
-	p.mac.Reset()
-	p.mac.Write(p.role[:])
-	p.mac.Write(binding)
-	copy(proof[:], p.mac.Sum(p.sum[:0]))
+	r := resumers.Get().(*resumer)
+	r.role = linkRole(dialled, low)
+	r.resume(p.inner)
+	r.d.Write(r.role[:])
+	r.d.Write(binding)
+	inner := r.d.Sum(r.sum[:0])
+	r.resume(p.outer)
+	r.d.Write(inner)
+	copy(proof[:], r.d.Sum(r.sum[:0]))
+	resumers.Put(r)
 	return proof
+}
+
+// A resumer is a SHA-256 digest that Proof resumes from a chaining value,
+// with room for what passes through its interface (which would otherwise
+// go to the heap on every proof). resumers keeps one for each proof under
+// way, not one per prover.
+type resumer struct {
+	d     hash.Hash
+	u     encoding.BinaryUnmarshaler // d
+	state []byte
+	role  [2]byte
+	sum   [sha256.Size]byte
+}
+
+var resumers = sync.Pool{New: func() any {
+	d := sha256.New()
+	return &resumer{d: d, u: d.(encoding.BinaryUnmarshaler), state: bytes.Clone(afterBlock)}
+}}
+
+// resume sets the digest to have hashed one block, ending in chain (state
+// is afterBlock's but for the chaining value).
+func (r *resumer) resume(chain [sha256.Size]byte) {
+	copy(r.state[chainAt:], chain[:])
+	if err := r.u.UnmarshalBinary(r.state); err != nil {
+		panic(fmt.Sprintf("failed to resume SHA-256 state: %v", err))
+	}
+}
+
+// afterBlock is crypto/sha256's marshalled state after one block; the state
+// after any one block differs from it only in the chaining value, at
+// chainAt. chainAfter checks this of every state it reads, so a change of
+// the format stops a prover from being made rather than giving wrong
+// proofs.
+var afterBlock = marshalAfter([sha256.BlockSize]byte{})
+
+const chainAt = len("sha\x03") // after the format's magic
+
+func marshalAfter(block [sha256.BlockSize]byte) []byte {
+	d := sha256.New()
+	d.Write(block[:])
+	state, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(fmt.Sprintf("failed to marshal SHA-256 state: %v", err))
+	}
+	return state
+}
+
+// chainAfter is SHA-256's chaining value after block, the first.
+func chainAfter(block [sha256.BlockSize]byte) (chain [sha256.Size]byte) {
+	state := marshalAfter(block)
+	end := chainAt + len(chain)
+	if len(state) != len(afterBlock) || len(state) < end ||
+		!bytes.Equal(state[:chainAt], afterBlock[:chainAt]) || !bytes.Equal(state[end:], afterBlock[end:]) {
+		panic("crypto/sha256's marshalled state is not laid out as LinkProver expects")
+	}
+	return [sha256.Size]byte(state[chainAt:end])
 }
