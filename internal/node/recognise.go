@@ -136,7 +136,8 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 	rc := &recognitionKeys{period: p}
 	// My proof key for a contact is also one of the keys I check theirs
 	// with (the other role): one prover for both. Each holds an HMAC's
-	// key schedule, about 650 bytes, on every node of a simulated city.
+	// key schedule (its two chaining values, 64 bytes), on every node of
+	// a simulated city.
 	provers := map[string]*keys.LinkProver{}
 	prover := func(key []byte) *keys.LinkProver {
 		if lp, ok := provers[string(key)]; ok {
