@@ -31,6 +31,10 @@ func (c *cli) readSecret(ctx context.Context, f *os.File, prompt string) ([]byte
 	if err != nil {
 		return nil, fmt.Errorf("failed to read from the terminal: %w", err)
 	}
+	read, err := hideInput(f)
+	if err != nil {
+		return nil, fmt.Errorf("failed to switch the terminal's echo off: %w", err)
+	}
 	fmt.Fprint(c.stderr, prompt)
 	type result struct {
 		b   []byte
@@ -38,7 +42,7 @@ func (c *cli) readSecret(ctx context.Context, f *os.File, prompt string) ([]byte
 	}
 	got := make(chan result, 1)
 	go func() {
-		b, err := term.ReadPassword(fd)
+		b, err := read()
 		got <- result{b, err}
 	}()
 	select {
