@@ -78,6 +78,7 @@ type engine struct {
 	res         Result
 	err         error
 	progress    io.Writer
+	lastReport  time.Time // real time of the last progress line
 }
 
 func (e *engine) fail(err error) {
@@ -99,6 +100,7 @@ func Run(ctx context.Context, sc Scenario, progress io.Writer) (*Result, error) 
 	}
 	e := &engine{
 		sc: sc, world: world, progress: progress,
+		lastReport:  time.Now(),
 		workload:    rand.New(rand.NewPCG(sc.Seed, 1)),
 		radio:       rand.New(rand.NewPCG(sc.Seed, 2)),
 		loss:        rand.New(rand.NewPCG(sc.Seed, 3)),
@@ -166,6 +168,7 @@ func (e *engine) setup() error {
 		n.SetRelayQuota(sc.RelayQuota)
 		n.Watch(sn.watcher)
 		e.nodes[i] = sn
+		e.report("sim: setting up, %d of %d nodes created\n", i+1, sc.Nodes)
 	}
 	seen := map[[2]int32]bool{}
 	for len(e.res.contactPairs) < sc.pairs() {
@@ -178,6 +181,7 @@ func (e *engine) setup() error {
 			return err
 		}
 		e.res.contactPairs = append(e.res.contactPairs, [2]int32{a, b})
+		e.report("sim: setting up, %d of %d contact pairs introduced\n", len(e.res.contactPairs), sc.pairs())
 	}
 	if sc.hasRooms() {
 		if err := e.setupRooms(seen); err != nil {
@@ -190,6 +194,7 @@ func (e *engine) setup() error {
 			return fmt.Errorf("failed to start node %d: %w", i, err)
 		}
 		sn.fresh = nil
+		e.report("sim: setting up, %d of %d nodes started\n", i+1, sc.Nodes)
 	}
 	return nil
 }
@@ -393,9 +398,11 @@ func (e *engine) noteOpened(i int, ids []envelope.ID) {
 
 // loop runs the agenda in slices of virtual time, reporting progress.
 func (e *engine) loop(ctx context.Context) error {
-	const slice = time.Minute
+	// A slice of a second keeps progress lines and Ctrl-C timely even when
+	// a large crowd's first seconds take minutes; slicing does not change
+	// the order in which events run.
+	const slice = time.Second
 	wall := time.Now()
-	lastReport := wall
 	for t := time.Duration(0); t < e.sc.Duration; {
 		t = min(t+slice, e.sc.Duration)
 		e.q.run(t)
@@ -405,13 +412,19 @@ func (e *engine) loop(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.progress != nil && time.Since(lastReport) >= 10*time.Second {
-			lastReport = time.Now()
-			fmt.Fprintf(e.progress, "sim: %s of %s simulated, %d of %d messages delivered, %d links up, %s elapsed\n",
-				t, e.sc.Duration, e.res.Delivered, e.sent, len(e.links), time.Since(wall).Round(time.Second))
-		}
+		e.report("sim: %s of %s simulated, %d of %d messages delivered, %d links up, %s elapsed\n",
+			t, e.sc.Duration, e.res.Delivered, e.sent, len(e.links), time.Since(wall).Round(time.Second))
 	}
 	return nil
+}
+
+// report writes a progress line if the last one is ten seconds old.
+func (e *engine) report(format string, args ...any) {
+	if e.progress == nil || time.Since(e.lastReport) < 10*time.Second {
+		return
+	}
+	e.lastReport = time.Now()
+	fmt.Fprintf(e.progress, format, args...)
 }
 
 func (e *engine) finish() {
