@@ -10,16 +10,27 @@ import (
 	"time"
 )
 
-// limitMemory sets the collector's soft memory limit to three quarters of
-// the machine's RAM, unless GOMEMLIMIT says otherwise. Below the limit it
-// changes nothing (the collector runs at GOGC as usual); near it, the
+// limitMemory sets the collector's soft memory limit: to max (--max-memory)
+// if given, else to three quarters of the machine's RAM unless GOMEMLIMIT
+// says otherwise. Below the limit it changes nothing (the collector runs at
+// GOGC as usual, letting the heap grow to twice what is live); near it, the
 // collector works harder instead of the run being killed for want of
-// memory, which lets the largest scenarios (100,000 static nodes) finish on
-// a machine they nearly fill.
-func limitMemory() {
+// memory. That lets the largest scenarios finish on a machine they nearly
+// fill, and a planner trade CPU time for memory: a run whose live heap is
+// two thirds of max stays within max (docs/simulation.md §4).
+func limitMemory(max string) error {
+	if max != "" {
+		n, err := parseSize(max)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid --max-memory %q: want a size such as 2GB", max)
+		}
+		debug.SetMemoryLimit(n)
+		return nil
+	}
 	if ram := physicalMemory(); ram > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(ram / 4 * 3))
 	}
+	return nil
 }
 
 // peakProfiler writes a heap profile whenever the live heap reaches a new
