@@ -3,9 +3,11 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
 func testID(i int) envelope.ID {
@@ -72,5 +74,79 @@ func TestLinkIDs(t *testing.T) {
 	s.add(old, idAnnounced)
 	if !s.has(old, idPeerHolds) || !s.has(old, idAnnounced) {
 		t.Error("an ID lost a fact when another was added")
+	}
+}
+
+// TestSendQueueAgainstModel: a send queue that switches between searching
+// and indexing (and lets go of both when drained) answers has, Len and the
+// order of pops exactly as a plain set and a sort would, through pushes of
+// duplicates, pops and filters that cross the index's thresholds both ways.
+func TestSendQueueAgainstModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var q sendQueue
+	model := map[envelope.ID]queued{}
+	id := func() envelope.ID { return envelope.ID{byte(r.IntN(200)), 7} }
+	indexed := false
+	for step := range 20_000 {
+		switch op := r.IntN(10); {
+		case op < 6: // push, often a duplicate
+			x := id()
+			h := node.Held{ID: x, Expiry: uint32(r.IntN(50)), Receipt: r.IntN(4) == 0}
+			pushed := r.IntN(2) == 0
+			q.push(h, pushed, false)
+			if _, ok := model[x]; !ok {
+				model[x] = queued{id: x, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed}
+			}
+		case op < 9:
+			x, ok := q.pop()
+			if ok != (len(model) > 0) {
+				t.Fatalf("step %d: pop ok=%v with %d in the model", step, ok, len(model))
+			}
+			if !ok {
+				continue
+			}
+			if _, in := model[x.id]; !in {
+				t.Fatalf("step %d: popped %x, not queued", step, x.id[:1])
+			}
+			for _, m := range model { // nothing queued goes before what popped
+				if c := (queueHeap{m, x}); c.Less(0, 1) {
+					t.Fatalf("step %d: popped %v before %v", step, x, m)
+				}
+			}
+			delete(model, x.id)
+		default:
+			cut := byte(r.IntN(256))
+			q.filter(func(x envelope.ID) bool { return x[0] < cut })
+			for x := range model {
+				if x[0] >= cut {
+					delete(model, x)
+				}
+			}
+		}
+		indexed = indexed || q.ids != nil
+		if q.Len() != len(model) {
+			t.Fatalf("step %d: %d queued, model %d", step, q.Len(), len(model))
+		}
+		if q.ids != nil && len(q.ids) != len(model) {
+			t.Fatalf("step %d: index of %d for %d queued", step, len(q.ids), len(model))
+		}
+		if len(model) < indexFrom/4 && q.ids != nil {
+			t.Fatalf("step %d: %d queued keep an index", step, len(model))
+		}
+		for range 3 {
+			x := id()
+			if _, want := model[x]; q.has(x) != want {
+				t.Fatalf("step %d: has(%x) = %v, want %v", step, x[:1], !want, want)
+			}
+		}
+	}
+	if !indexed {
+		t.Fatal("the queue never grew long enough to be indexed")
+	}
+	for q.Len() > 0 {
+		q.pop()
+	}
+	if q.ids != nil || cap(q.h) > keepCap {
+		t.Fatal("a drained queue keeps its index or array")
 	}
 }
