@@ -38,6 +38,19 @@ type direction struct {
 	busyUntil   time.Duration // the radio is free from then on
 	lastArrival time.Duration // frames arrive in order (TCP)
 	pulling     bool          // a pull of queued envelopes is scheduled
+	// inFlight are the frames on the air from inFlight[head] on, in the
+	// order they arrive: each has an event, arrive, which delivers the
+	// first. One func a direction, not a closure a frame: a run puts tens
+	// of millions of frames on the air.
+	inFlight []flight
+	head     int
+	arrive   func()
+}
+
+// flight is a frame on the air, with the message it is (if followed).
+type flight struct {
+	f   session.Frame
+	msg *message
 }
 
 // send puts frames on the air from end k of l, behind what is already queued.
@@ -66,8 +79,25 @@ func (e *engine) send(l *vlink, k int, frames []session.Frame) {
 		}
 		arrive = max(arrive, d.lastArrival)
 		d.lastArrival = arrive
-		e.q.at(arrive, func() { e.deliver(l, 1-k, f, msg) })
+		// Arrival times never go back and events at one time run in the
+		// order scheduled, so the events come in the order of inFlight.
+		d.inFlight = append(d.inFlight, flight{f, msg})
+		if d.arrive == nil {
+			d.arrive = func() { e.land(l, k) }
+		}
+		e.q.at(arrive, d.arrive)
 	}
+}
+
+// land delivers the first frame on the air from end k of l.
+func (e *engine) land(l *vlink, k int) {
+	d := &l.dir[k]
+	fl := d.inFlight[d.head]
+	d.inFlight[d.head] = flight{}
+	if d.head++; d.head == len(d.inFlight) {
+		d.inFlight, d.head = d.inFlight[:0], 0
+	}
+	e.deliver(l, 1-k, fl.f, fl.msg)
 }
 
 // countTransmission counts an envelope of size bytes on the wire put on
