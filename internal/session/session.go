@@ -940,7 +940,10 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 	s.mu.Lock()
 	acks := append(wantFrames(s.wants), s.ackFrames()...)
 	s.wants = nil
-	ids := make([]envelope.ID, 0, min(max, s.queue.Len())) // max is a batch; the queue is often nearly empty
+	// ids and haves are made at their first entry, for what the queue
+	// holds: most batches are all one or the other, and grown by append a
+	// Have took three allocations.
+	var ids []envelope.ID
 	var haves []byte
 	var claimed map[envelope.ID]bool // asked by Forward, which holds the node's lock: no session lock then
 	for len(ids) < max && len(haves) < MaxHave*haveSize {
@@ -964,11 +967,17 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			// Announced, not sent: the peer wants it if no other
 			// neighbour is bringing it (SPEC §12.2).
 			s.ids.add(id, idAnnounced)
+			if haves == nil {
+				haves = make([]byte, 0, haveSize*min(MaxHave, s.queue.Len()+1))
+			}
 			haves = append(append(haves, id[:]...), q.hops) // blurred below
 			s.stats.Announced++
 			continue
 		}
 		s.ids.add(id, idPeerHolds)
+		if ids == nil {
+			ids = make([]envelope.ID, 0, min(max, s.queue.Len()+1))
+		}
 		ids = append(ids, id)
 		if s.ids.has(id, idClaimed) {
 			if claimed == nil {

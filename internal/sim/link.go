@@ -45,6 +45,7 @@ type direction struct {
 	inFlight []flight
 	head     int
 	arrive   func()
+	pullNow  func() // the event of pull, made once
 }
 
 // flight is a frame on the air, with the message it is (if followed).
@@ -206,22 +207,29 @@ func (e *engine) pull(l *vlink, k int) {
 		return
 	}
 	d.pulling = true
-	e.q.at(d.busyUntil, func() {
-		d.pulling = false
-		if !l.alive {
-			return
-		}
-		frames, _, err := l.sess[k].Pull()
-		if err != nil {
-			e.fail(err)
-			return
-		}
-		if len(frames) == 0 {
-			return
-		}
-		e.send(l, k, frames)
-		e.pull(l, k)
-	})
+	if d.pullNow == nil {
+		d.pullNow = func() { e.pulled(l, k) }
+	}
+	e.q.at(d.busyUntil, d.pullNow)
+}
+
+// pulled is the pull scheduled by pull: end k takes what it has queued.
+func (e *engine) pulled(l *vlink, k int) {
+	d := &l.dir[k]
+	d.pulling = false
+	if !l.alive {
+		return
+	}
+	frames, _, err := l.sess[k].Pull()
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	if len(frames) == 0 {
+		return
+	}
+	e.send(l, k, frames)
+	e.pull(l, k)
 }
 
 // linkUp opens a link between nodes a < b: the handshake, then each side's
