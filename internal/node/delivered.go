@@ -42,9 +42,8 @@ type provenEntry struct {
 const maxProven = 1 << 16
 
 // add remembers entries; expired ones are dropped whenever the set has
-// grown by a quarter since the last time (pruneAt), so that it holds about
-// what is still alive (a busy mesh proves thousands of messages delivered a
-// day).
+// doubled since the last time, so that it holds about what is still alive
+// (a busy mesh proves thousands of messages delivered a day).
 func (p *provenDelivered) add(entries []provenEntry, now uint32) {
 	if len(entries) == 0 {
 		return
@@ -57,19 +56,9 @@ func (p *provenDelivered) add(entries []provenEntry, now uint32) {
 	}
 	if len(p.m) >= p.nextPrune {
 		maps.DeleteFunc(p.m, func(_ uint64, expiry uint32) bool { return expiry <= now })
-		p.nextPrune = pruneAt(len(p.m))
+		p.nextPrune = max(2*len(p.m), 1024)
 	}
 }
-
-// pruneAt is the size at which a set of entries that expire (envelopes
-// proven delivered, kept secrets) that has just been pruned to n entries
-// is pruned again. A quarter more, not twice as many: a Go map never
-// shrinks, so the room of the most entries a set held between prunes is
-// held for good, and in a crowd where every message reaches every node
-// these two sets, let double, took a tenth of each node's memory
-// (TestPrunedSetsStaySmall). A prune costs a pass over the set, every n/4
-// entries added.
-func pruneAt(n int) int { return max(n+n/4, 1024) }
 
 // NotDelivered returns the IDs not known here to be delivered: those worth
 // asking a neighbour for.

@@ -211,7 +211,7 @@ func (k *keptSecrets) proves(e *envelope.Envelope) bool {
 
 // add indexes a secret, and reports whether it was new. Entries past their
 // expiry (the store swept their items) are dropped whenever the index has
-// grown by a quarter since the last time (pruneAt).
+// doubled since the last time.
 func (k *keptSecrets) add(key keptKey, now uint32) bool {
 	if k.m == nil {
 		k.m = map[keptKey]struct{}{}
@@ -222,7 +222,7 @@ func (k *keptSecrets) add(key keptKey, now uint32) bool {
 	}
 	if len(k.m) >= k.nextPrune {
 		maps.DeleteFunc(k.m, func(key keptKey, _ struct{}) bool { return key.expiry <= now })
-		k.nextPrune = pruneAt(len(k.m))
+		k.nextPrune = max(2*len(k.m), 1024)
 	}
 	return true
 }

@@ -187,21 +187,3 @@ func TestProvenDeliveredForgetsExpired(t *testing.T) {
 		t.Fatal("a live entry was not kept")
 	}
 }
-
-// TestPrunedSetsStaySmall: the sets of entries that expire (envelopes proven
-// delivered, kept secrets) never hold much more than what is still alive,
-// since a Go map keeps the room of the most it ever held.
-func TestPrunedSetsStaySmall(t *testing.T) {
-	const life, alive = 3600, 3600 // an entry a second, each alive an hour
-	var p provenDelivered
-	var k keptSecrets
-	mostP, mostK := 0, 0
-	for now := uint32(1_000_000); now < 1_000_000+24*3600; now++ {
-		p.add([]provenEntry{{envelope.ID{byte(now), byte(now >> 8), byte(now >> 16)}, now + life}}, now)
-		k.add(keptKey{commit: [envelope.CommitSize]byte{byte(now), byte(now >> 8), byte(now >> 16)}, expiry: now + life}, now)
-		mostP, mostK = max(mostP, len(p.m)), max(mostK, len(k.m))
-	}
-	if most := alive + alive/4 + 2; mostP > most || mostK > most {
-		t.Errorf("with %d entries alive, %d proven delivered and %d secrets kept at most, want at most %d", alive, mostP, mostK, most)
-	}
-}
