@@ -25,6 +25,12 @@ type Initiator struct {
 // directions of the difference. It is not safe for concurrent use.
 type Responder struct {
 	s session
+	// done: our last reply held no Fingerprint, so the initiator has
+	// nothing left to ask and the round is over. s.st is then nil: a
+	// responder may be kept long after its round (until the next one
+	// opens), and the Storage it answered from, which the node has since
+	// moved on from, would stay alive with it.
+	done bool
 }
 
 // session is what both sides share: our items, our frame size limit and the
@@ -241,7 +247,11 @@ func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte
 }
 
 // Reconcile processes a message from the peer's Initiator and returns the
-// reply to send back.
+// reply to send back. A reply without a Fingerprint range ends the round:
+// the initiator's next Reconcile returns done, whatever it holds (an IdList
+// or a Skip leaves it nothing to ask). The Responder then lets go of its
+// Storage, and a later message is an error, as it is for an Initiator
+// that is done.
 //
 // A message in a protocol version other than 1 (a first byte 0x60 to 0x6f
 // other than 0x61) gets the one-byte reply 0x61, the version we speak, as
@@ -258,7 +268,42 @@ func (r *Responder) Reconcile(msg []byte) ([]byte, error) {
 		}
 		return []byte{ProtocolVersion}, nil
 	}
-	return r.s.process(msg, nil)
+	if r.done {
+		return nil, errors.New("negentropy: Reconcile called after reconciliation was done")
+	}
+	reply, err := r.s.process(msg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !hasFingerprint(reply) {
+		r.done, r.s.st = true, nil
+	}
+	return reply, nil
+}
+
+// hasFingerprint says whether a message we wrote holds a Fingerprint range.
+func hasFingerprint(msg []byte) bool {
+	r := &reader{msg: msg, pos: 1}
+	for !r.empty() {
+		if _, err := r.bound(); err != nil {
+			return true // not ours to judge: assume the round goes on
+		}
+		mode, err := r.varint("mode")
+		if err != nil {
+			return true
+		}
+		switch mode {
+		case modeFingerprint:
+			return true
+		case modeIDList:
+			count, err := r.varint("id list length")
+			if err != nil || count > uint64(len(r.msg)-r.pos)/IDSize {
+				return true
+			}
+			r.pos += int(count) * IDSize
+		}
+	}
+	return false
 }
 
 // process reads the ranges of msg, whose version byte has been checked, and

@@ -16,6 +16,9 @@ type result struct {
 	msgs       [][]byte // initiator's messages at even indices, replies at odd
 	roundTrips int
 	wire       int // total bytes both ways
+	// responderDone: the responder's last reply ended the round (it let
+	// go of its Storage).
+	responderDone bool
 }
 
 // reconcile runs a complete reconciliation of a (initiator) against b
@@ -77,10 +80,15 @@ func reconcileStorage(tb testing.TB, sa, sb *Storage, limitA, limitB int, pa, pb
 		}
 		res.have = append(res.have, have...)
 		res.need = append(res.need, need...)
+		if resp.done && !done {
+			// It let go of its Storage, and must not be asked again.
+			tb.Fatalf("round trip %d: the responder took the round for over, the initiator goes on", res.roundTrips)
+		}
 		if done {
 			if next != nil {
 				tb.Fatal("done with a next message")
 			}
+			res.responderDone = resp.done
 			break
 		}
 		msg = next
@@ -420,5 +428,47 @@ func TestOneExtra(t *testing.T) {
 	budget := oneExtraBudget
 	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}, &budget); got != -1 {
 		t.Fatalf("oneExtra of an empty range = %d", got)
+	}
+}
+
+// TestResponderLetsGoWhenDone checks that a responder whose reply ends the
+// round lets go of its Storage (a session keeps its responder until the
+// next round opens, minutes later, while the node's Storage moves on) and
+// refuses a further message; reconcileStorage checks on every round of
+// every test that the initiator is then done too.
+func TestResponderLetsGoWhenDone(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct {
+		n, d, limit int
+	}{{0, 0, 0}, {1000, 0, 0}, {1000, 1, 0}, {1000, 10, 0}, {5000, 300, MinFrameSizeLimit}, {20000, 2000, 0}} {
+		items := gen(r, c.n+c.d, func(int) uint64 { return 1_800_000_000 + r.Uint64N(3600) })
+		sa, err := NewStorage(items[:c.n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := NewStorage(items[c.d:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := NewInitiator(sa, c.limit)
+		resp, _ := NewResponder(sb, c.limit)
+		msg, _ := in.Initiate()
+		var last []byte
+		for done := false; !done; {
+			last = msg
+			reply, err := resp.Reconcile(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg, _, _, done, err = in.Reconcile(reply); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !resp.done || resp.s.st != nil {
+			t.Errorf("%d items, %d differences, limit %d: the responder holds its Storage after the last reply", c.n, c.d, c.limit)
+		}
+		if _, err := resp.Reconcile(last); err == nil {
+			t.Errorf("%d items, %d differences, limit %d: a message after the round was answered", c.n, c.d, c.limit)
+		}
 	}
 }

@@ -274,22 +274,19 @@ func TestSnapshotStaysTrueUnderChurn(t *testing.T) {
 
 // TestCarriedTagsDoNotAccumulate: a relay that is never sent anything (so
 // never looks its carried tags up again) keeps the tags of what it holds,
-// not of every envelope it ever carried.
+// and of at most half as many envelopes gone since, not of every envelope
+// it ever carried.
 func TestCarriedTagsDoNotAccumulate(t *testing.T) {
 	clk, _, _, relay := friendsAndCarrier(t)
-	relay.SetRelayQuota(60 << 10)
+	relay.SetRelayQuota(300 << 10)
 	carried, peak := 0, 0
-	for round := range 30 {
+	for round := range 60 {
 		raws := strangerEnvelopes(t, clk, 50, time.Hour)
 		carried += len(raws)
 		if _, err := relay.IngestFrom("10.0.0.1", raws, nil); err != nil {
 			t.Fatal(err)
 		}
 		iv := relay.inv
-		if len(iv.tags) > 2*(len(iv.m)+len(raws))+64 { // held before the quota evicted: at most a batch more
-
-			t.Fatalf("round %d: %d tags kept for %d envelopes held, %d carried", round, len(iv.tags), len(iv.m), carried)
-		}
 		peak = max(peak, len(iv.tags))
 		held := 0
 		for _, id := range iv.tags {
@@ -297,12 +294,37 @@ func TestCarriedTagsDoNotAccumulate(t *testing.T) {
 				held++
 			}
 		}
-		if held != len(iv.m) {
-			t.Fatalf("round %d: the tags of %d envelopes held are kept, want all %d", round, held, len(iv.m))
+		if held != len(iv.m) || iv.tagged != held {
+			t.Fatalf("round %d: the tags of %d envelopes held are kept, %d counted, want all %d", round, held, iv.tagged, len(iv.m))
+		}
+		// The quota evicts after the batch is noted: at most a batch more
+		// were held when the tags were last counted.
+		if stale, most := len(iv.tags)-held, (held+len(raws))/2+64+len(raws); stale > most {
+			t.Fatalf("round %d: %d tags of envelopes gone kept beside %d held, want at most %d", round, stale, held, most)
 		}
 	}
 	if carried < 4*len(relay.inv.m) {
 		t.Fatalf("%d carried, %d held: the quota must evict most", carried, len(relay.inv.m))
 	}
 	t.Logf("%d carried, %d held, at most %d tags kept", carried, len(relay.inv.m), peak)
+}
+
+// TestJournalLetsGoOfRecords: once a transaction's changes are applied, the
+// journal points to none of the records they wrote, whose memory belongs
+// to the record cache alone, and keeps no room for a large batch.
+func TestJournalLetsGoOfRecords(t *testing.T) {
+	clk, _, _, relay := friendsAndCarrier(t)
+	for _, batch := range []int{10, 200} {
+		if _, err := relay.IngestFrom("10.0.0.1", strangerEnvelopes(t, clk, batch, time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+		if cap(relay.journal) > maxKeptJournal {
+			t.Errorf("after %d envelopes the journal keeps room for %d changes", batch, cap(relay.journal))
+		}
+		for i, c := range relay.journal[:cap(relay.journal)] {
+			if c.rec != nil || c.tag != nil {
+				t.Fatalf("after %d envelopes change %d of the journal still points to its record", batch, i)
+			}
+		}
+	}
 }
