@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
@@ -111,4 +112,21 @@ func fixedEnvelopes(first, n int) ([][]byte, []envelope.ID) {
 		ids[i] = envelope.ComputeID(raws[i])
 	}
 	return raws, ids
+}
+
+// TestRoundLetsGoOfItsSnapshot: once a round of reconciliation is done,
+// the responding side keeps no responder (and so no snapshot of its
+// store) until the next round opens one; a reconciliation message before
+// that is a protocol violation.
+func TestRoundLetsGoOfItsSnapshot(t *testing.T) {
+	raws, _ := fixedEnvelopes(10_000, 300)
+	a := New(newMemStore(raws[:200]), Config{Initiator: true})
+	b := New(newMemStore(raws[100:]), Config{})
+	pump(t, a, b)
+	if !b.Stats().Synced || b.res != nil {
+		t.Fatalf("after a round: synced %v, responder kept %v", b.Stats().Synced, b.res != nil)
+	}
+	if _, _, err := b.Handle(Frame{TypeNeg, []byte{0x61}}); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("a reconciliation message after the round: %v, want a protocol violation", err)
+	}
 }

@@ -364,6 +364,8 @@ func (s *Session) Handle(f Frame) (out []Frame, flush bool, err error) {
 	case TypeDone:
 		s.stats.Synced = true
 		s.stats.Rounds++
+		// The round is over: its snapshot need not live until the next.
+		s.res = nil
 	case TypeHello:
 		err = s.recognise(f.Payload)
 	case TypePing:
