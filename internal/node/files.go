@@ -90,7 +90,7 @@ func (n *Node) ExportFile(ctx context.Context, path string, o ExportOptions) (Ex
 				return nil
 			}
 			cp := append([]byte(nil), raw...)
-			envelope.SetHops(cp, n.nextHops(e.Hops))
+			envelope.SetHops(cp, nextHops(e.Hops))
 			if err := put(cp); err != nil {
 				return err
 			}

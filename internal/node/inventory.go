@@ -659,7 +659,7 @@ func (n *Node) Forward(ids []envelope.ID, claimed func(envelope.ID) bool) ([]Out
 				kept = append(kept, append([]byte{withCopies(v[0], keep)}, v[1:]...))
 			}
 			cp := bytes.Clone(v[1:]) // record's slice is read-only
-			envelope.SetHops(cp, n.nextHops(e.Hops))
+			envelope.SetHops(cp, nextHops(e.Hops))
 			out = append(out, Outgoing{ID: id, Raw: cp, Copies: give})
 		}
 		return nil

@@ -135,38 +135,53 @@ func (n *Node) loadNextRelease() error {
 
 // Hop budgets must not name the writer (SPEC §12.7): a copy that arrives
 // with one hop less than the writers' usual budget would otherwise come
-// straight from its writer, and a receipt from its recipient. So a copy
-// leaves with its budget one lower, except that a budget of HopBlur or more
-// stays as it is with probability 1/2 (as Freenet does with its
-// hops-to-live): a neighbour that hands on a copy at 12 or 11 may have
-// written it or relayed it. The hop limit stays finite: below HopBlur every
-// hop counts, and above it half of them do on average.
-const HopBlur = 8
+// straight from its writer, and a receipt from its recipient. So the writer
+// spends a random 0 to HopBlur hops of its limit before the first hop,
+// drawn once for each envelope it writes: a neighbour that hands on a copy
+// at 11 may have written it with 12 or relayed it from a writer one hop
+// further that drew one less. Every copy then leaves with one hop less than
+// the copy it came from, so the hop limit bounds the path: a node that
+// raises its copy to the best budget a neighbour announces (Raise) takes the
+// shortest path's, never more. Blurring each hop instead (as Freenet does
+// with hops-to-live) did not bound it: a node keeps the best of its
+// neighbours' budgets, and in a crowd one of them has nearly always not
+// counted its hop, so 12 hops reached 41.
+const HopBlur = 3
 
-// startHops is the hop budget of an envelope this node writes.
-func (n *Node) startHops() uint8 { return n.cfg.Hops }
+// startHops is the hop budget of an envelope this node writes: its hop
+// limit less a random 0 to HopBlur, at least 1.
+func (n *Node) startHops() uint8 {
+	h := n.cfg.Hops
+	spread := min(HopBlur, int(h)-1)
+	if spread <= 0 {
+		return h
+	}
+	values := spread + 1
+	var b [1]byte
+	for {
+		if _, err := io.ReadFull(n.rand, b[:]); err != nil {
+			return h - uint8(spread) // no randomness: the least reach, never more
+		}
+		if int(b[0]) < 256-256%values { // uniform: reject the leftover
+			return h - uint8(int(b[0])%values)
+		}
+	}
+}
 
 // LeavingHops replaces each hop budget in hops, of envelopes held here,
 // with the one a copy leaves with (nextHops): what a Have announces
 // (SPEC §12.2), so that a neighbour raising its copy's budget to it spends
 // hops as a copy would.
 func (n *Node) LeavingHops(hops []uint8) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	for i, h := range hops {
-		if h > 0 {
-			hops[i] = n.nextHops(h)
-		}
+		hops[i] = nextHops(h)
 	}
 }
 
 // nextHops is the hop budget a copy of an envelope held with h leaves with.
-func (n *Node) nextHops(h uint8) uint8 {
-	if h >= HopBlur {
-		var b [1]byte
-		if _, err := io.ReadFull(n.rand, b[:]); err == nil && b[0]&1 == 0 {
-			return h
-		}
+func nextHops(h uint8) uint8 {
+	if h == 0 {
+		return 0
 	}
 	return h - 1
 }

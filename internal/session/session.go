@@ -162,7 +162,7 @@ type Store interface {
 	Expect(owner any, ids []envelope.ID, hops []uint8, steal bool) (want, later, raise []envelope.ID)
 	Raise(ids []envelope.ID, hops []uint8) (int, error)
 	// LeavingHops replaces each stored hop budget with the one a copy
-	// leaves with (one less, blurred from HopBlur on).
+	// leaves with (one less).
 	LeavingHops(hops []uint8)
 	Arriving(owner any, ids []envelope.ID)
 	Unexpect(owner any, ids []envelope.ID)
