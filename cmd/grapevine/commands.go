@@ -70,7 +70,7 @@ func (c *cli) initCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "your display name (what contacts see when you add them)")
 	cmd.Flags().DurationVar(&cfg.Retention, "retention", cfg.Retention, "how long keys and envelopes are kept for slow carriers")
-	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop budget of the envelopes you write")
+	cmd.Flags().Uint8Var(&cfg.Hops, "hops", cfg.Hops, "hop limit of the envelopes you write (1 to 32): they travel that many hops at most, less a random 0 to 3 so that a neighbour cannot tell you wrote them")
 	cmd.Flags().DurationVar(&cfg.InviteLifetime, "invite-lifetime", cfg.InviteLifetime, "how long an invite you show works if nobody uses it")
 	cmd.Flags().DurationVar(&cfg.ReceiptDelay, "receipt-delay", cfg.ReceiptDelay, "the longest your receipts wait before they leave, so neighbours cannot tell you are the recipient by timing (0: at once; an export takes them all)")
 	cmd.Flags().StringVar(&routing, "routing", "epidemic", "how your envelopes spread: epidemic, or spray:L (spray-and-wait with L copies; see docs/simulation.md)")
