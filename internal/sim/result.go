@@ -32,6 +32,11 @@ type Result struct {
 	MeanDegree     float64 `json:"mean_degree"`
 	GiantComponent float64 `json:"giant_component"` // share of nodes in the largest connected component
 	PairsConnected float64 `json:"pairs_connected"` // share of messages whose two ends were in one component
+	// PairsWithinHops is the share whose ends were at most the hop limit
+	// apart: in a standing crowd, the most that can be delivered (a writer
+	// draws up to 3 hops off the limit, SPEC §12.7, so pairs within the
+	// limit less 3 are sure to be reached, the others may be).
+	PairsWithinHops float64 `json:"pairs_within_hops"`
 
 	// What happened.
 	Delivered                 int     `json:"delivered"`      // opened by their recipient within their TTL
@@ -191,6 +196,7 @@ func (r *Result) finish(sc Scenario) {
 	r.MeanDegree = round(r.MeanDegree, 4)
 	r.GiantComponent = round(r.GiantComponent, 4)
 	r.PairsConnected = round(r.PairsConnected, 4)
+	r.PairsWithinHops = round(r.PairsWithinHops, 4)
 	if sc.Messages > 0 {
 		r.DeliveryRatio = round(float64(r.Delivered)/float64(sc.Messages), 4)
 	}
@@ -272,6 +278,7 @@ func WriteTable(w io.Writer, rs []*Result) error {
 	row("mean degree", func(r *Result) string { return fmt.Sprintf("%.2f", r.MeanDegree) })
 	row("giant component", func(r *Result) string { return pct(r.GiantComponent) })
 	row("pairs connected", func(r *Result) string { return pct(r.PairsConnected) })
+	row("pairs within the hop limit", func(r *Result) string { return pct(r.PairsWithinHops) })
 	row("delivered", func(r *Result) string {
 		return fmt.Sprintf("%d of %d (%s)", r.Delivered, r.Messages, pct(r.DeliveryRatio))
 	})

@@ -280,7 +280,8 @@ func (e *engine) start() {
 		times[i] = time.Duration(e.workload.Int64N(int64(window)))
 	}
 	slices.Sort(times)
-	connected := 0
+	connected, within := 0, 0
+	var reach *mobility.Reach
 	for _, t := range times {
 		p := e.res.contactPairs[e.workload.IntN(len(e.res.contactPairs))]
 		from, to := int(p[0]), int(p[1])
@@ -289,11 +290,18 @@ func (e *engine) start() {
 		}
 		if labels[from] == labels[to] {
 			connected++
+			if reach == nil {
+				reach = mobility.NewReach(sc.Nodes, e.pairs)
+			}
+			if reach.Within(int32(from), int32(to), int(sc.Hops)) {
+				within++
+			}
 		}
 		e.q.at(t, func() { e.sendMessage(from, to) })
 	}
 	if sc.Messages > 0 {
 		e.res.PairsConnected = float64(connected) / float64(sc.Messages)
+		e.res.PairsWithinHops = float64(within) / float64(sc.Messages)
 	}
 	for i := range e.nodes {
 		// Maintenance as the daemon does it, spread out over the interval.

@@ -79,8 +79,8 @@ func TestPercolation(t *testing.T) {
 		r := run(t, sc)
 		t.Logf("range %g: mean degree %.2f, giant component %.3f, pairs connected %.2f, delivered %.2f",
 			tc.rng, r.MeanDegree, r.GiantComponent, r.PairsConnected, r.DeliveryRatio)
-		if r.DeliveryRatio != r.PairsConnected {
-			t.Errorf("range %g: delivery ratio %.3f, but %.3f of the pairs were connected", tc.rng, r.DeliveryRatio, r.PairsConnected)
+		if r.DeliveryRatio != r.PairsConnected || r.PairsWithinHops != r.PairsConnected {
+			t.Errorf("range %g: delivery ratio %.3f, but %.3f of the pairs were connected (%.3f within the hop limit)", tc.rng, r.DeliveryRatio, r.PairsConnected, r.PairsWithinHops)
 		}
 		if r.DeliveryRatio < tc.min || r.DeliveryRatio > tc.max {
 			t.Errorf("range %g (mean degree %.2f): delivery ratio %.3f, want %g to %g", tc.rng, r.MeanDegree, r.DeliveryRatio, tc.min, tc.max)
@@ -269,5 +269,8 @@ func TestHopLimitHoldsInACrowd(t *testing.T) {
 	}
 	if r.Delivered == 0 || r.Delivered == sc.Messages {
 		t.Fatalf("delivered %d of %d: the crowd should be wider than the limit, and not out of reach", r.Delivered, sc.Messages)
+	}
+	if r.DeliveryRatio > r.PairsWithinHops || r.PairsWithinHops >= r.PairsConnected {
+		t.Fatalf("delivered %.3f, pairs within %d hops %.3f, connected %.3f", r.DeliveryRatio, sc.Hops, r.PairsWithinHops, r.PairsConnected)
 	}
 }
