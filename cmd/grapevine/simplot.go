@@ -21,7 +21,8 @@ const criticalDegree = 4.512
 //     sent (up to their TTL), one line per run
 //     (at most eight: a longer sweep shows every few points);
 //   - for a sweep, sweep: delivery ratio against the swept setting, with
-//     the giant component and the share of pairs connected at the start;
+//     the giant component, the share of pairs connected at the start and
+//     the share within the hop limit;
 //     for nodes and range the x axis is the mean degree they produced,
 //     with the percolation threshold marked;
 //   - for a sweep, cost: transmissions per delivered message.
@@ -57,6 +58,7 @@ func writePlots(dir, sweepName string, labels []string, rs []*sim.Result) ([]str
 		Series: []plot.Series{
 			{Name: "messages delivered", X: x, Y: ratio(func(r *sim.Result) float64 { return r.DeliveryRatio })},
 			{Name: "pairs connected at start", X: x, Y: ratio(func(r *sim.Result) float64 { return r.PairsConnected }), Dashed: true},
+			{Name: "pairs within the hop limit", X: x, Y: ratio(func(r *sim.Result) float64 { return r.PairsWithinHops }), Dashed: true},
 			{Name: "giant component", X: x, Y: ratio(func(r *sim.Result) float64 { return r.GiantComponent }), Dashed: true},
 		},
 	}
