@@ -156,7 +156,9 @@ func TestHopBudgetsDoNotNameTheWriter(t *testing.T) {
 		tv += math.Abs(float64(fromWriter[h])/n-float64(fromRelay[h])/n) / 2
 	}
 	t.Logf("hop budgets from the writer %v, from a relay %v: advantage %.2f", fromWriter, fromRelay, tv)
-	if tv > 0.3 {
+	// A uniform draw of 0 to 3 gives 0.25; 1,000 samples may read up to
+	// about 0.3 (0.28 with these seeds).
+	if tv > 0.33 {
 		t.Fatalf("the hop budget tells the writer from a relay with advantage %.2f", tv)
 	}
 }
