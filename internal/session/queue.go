@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/grapevine-mesh/grapevine/internal/envelope"
+	"github.com/grapevine-mesh/grapevine/internal/minheap"
 	"github.com/grapevine-mesh/grapevine/internal/node"
 )
 
@@ -48,13 +49,11 @@ type queued struct {
 	hops     uint8
 }
 
-// queueHeap is a binary min-heap by less. It is container/heap's
-// algorithm written for queued values, which container/heap would box in
-// an interface on every push and pop: two allocations per envelope sent.
-type queueHeap []queued
+// queueHeap orders what waits to be sent (see queued.Less).
+type queueHeap = minheap.Heap[queued]
 
-func (h queueHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
+// Less is the order sendQueue describes.
+func (a queued) Less(b queued) bool {
 	if a.chunk != b.chunk {
 		return !a.chunk
 	}
@@ -68,58 +67,6 @@ func (h queueHeap) Less(i, j int) bool {
 		return a.expiry < b.expiry
 	}
 	return bytes.Compare(a.id[:], b.id[:]) < 0
-}
-
-func (h *queueHeap) push(x queued) {
-	*h = append(*h, x)
-	h.up(len(*h) - 1)
-}
-
-// pop removes and returns the least item; the heap must not be empty.
-func (h *queueHeap) pop() queued {
-	old := *h
-	n := len(old) - 1
-	old[0], old[n] = old[n], old[0]
-	old.down(0, n)
-	x := old[n]
-	old[n] = queued{}
-	*h = old[:n]
-	return x
-}
-
-// init orders the heap after arbitrary changes.
-func (h queueHeap) init() {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		h.down(i, len(h))
-	}
-}
-
-func (h queueHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2 // parent
-		if !h.Less(j, i) {
-			break
-		}
-		h[i], h[j] = h[j], h[i]
-		j = i
-	}
-}
-
-func (h queueHeap) down(i, n int) {
-	for {
-		j := 2*i + 1
-		if j >= n || j < 0 { // j < 0 after int overflow
-			break
-		}
-		if j2 := j + 1; j2 < n && h.Less(j2, j) {
-			j = j2 // the lesser child
-		}
-		if !h.Less(j, i) {
-			break
-		}
-		h[i], h[j] = h[j], h[i]
-		i = j
-	}
 }
 
 func (q *sendQueue) Len() int { return len(q.h) }
@@ -144,7 +91,7 @@ func (q *sendQueue) push(h node.Held, pushed, announce bool) {
 	if pushed {
 		q.pushed++
 	}
-	q.h.push(queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, chunk: h.Chunk, announce: announce, hops: h.Hops})
+	q.h.Push(queued{id: h.ID, expiry: h.Expiry, receipt: h.Receipt, pushed: pushed, chunk: h.Chunk, announce: announce, hops: h.Hops})
 	switch {
 	case q.ids != nil:
 		q.ids[h.ID] = struct{}{}
@@ -173,7 +120,7 @@ func (q *sendQueue) pop() (queued, bool) {
 	if len(q.h) == 0 {
 		return queued{}, false
 	}
-	x := q.h.pop()
+	x := q.h.Pop()
 	delete(q.ids, x.id)
 	if x.pushed {
 		q.pushed--
@@ -206,7 +153,7 @@ func (q *sendQueue) filter(keep func(envelope.ID) bool) {
 	}
 	clear(q.h[len(h):])
 	q.h = h
-	q.h.init()
+	q.h.Init()
 	q.shrunk()
 }
 

@@ -109,7 +109,7 @@ func TestSendQueueAgainstModel(t *testing.T) {
 				t.Fatalf("step %d: popped %x, not queued", step, x.id[:1])
 			}
 			for _, m := range model { // nothing queued goes before what popped
-				if c := (queueHeap{m, x}); c.Less(0, 1) {
+				if m.Less(x) {
 					t.Fatalf("step %d: popped %v before %v", step, x, m)
 				}
 			}
