@@ -421,5 +421,7 @@ func (n *Node) rebuildIndexQuietly() {
 func (n *Node) reindex(c *contactRecord) {
 	from, to := n.window()
 	n.idx.setContact(c, from, to)
-	n.recog = nil
+	if n.recog != nil && !n.recog.refresh(c) {
+		n.recog = nil
+	}
 }

@@ -118,10 +118,13 @@ type recognitionKeys struct {
 	send     []*keys.LinkProver // for my proofs: one per active contact
 	sendTo   []string           // the contact each is for (its fingerprint)
 	contacts []Contact          // active contacts
-	recv     []struct {
-		key     *keys.LinkProver
-		contact int // index into contacts
-	}
+	recv     []checkKey
+}
+
+// checkKey checks the proofs of contacts[contact].
+type checkKey struct {
+	key     *keys.LinkProver
+	contact int // index into contacts
 }
 
 func (n *Node) recognition() (*recognitionKeys, error) {
@@ -151,19 +154,8 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 		if len(c.Sessions) == 0 {
 			continue
 		}
-		var send *keys.LinkProver
-		if key, ok := c.Sessions[0].S.ProofKey(p); ok {
-			send = prover(key)
-		}
 		rc.contacts = append(rc.contacts, c.view())
-		for _, ps := range c.Sessions {
-			for _, key := range ps.S.CheckKeys(p) {
-				rc.recv = append(rc.recv, struct {
-					key     *keys.LinkProver
-					contact int
-				}{prover(key), len(rc.contacts) - 1})
-			}
-		}
+		send := rc.addKeys(c, len(rc.contacts)-1, prover)
 		if send != nil {
 			rc.send = append(rc.send, send)
 			rc.sendTo = append(rc.sendTo, c.Fingerprint)
@@ -171,6 +163,58 @@ func (n *Node) recognition() (*recognitionKeys, error) {
 	}
 	n.recog = rc
 	return rc, nil
+}
+
+// addKeys appends the keys that check contact k's proofs (c's) to rc.recv
+// and returns the prover of my proofs for c, if I have one this period.
+func (rc *recognitionKeys) addKeys(c *contactRecord, k int, prover func([]byte) *keys.LinkProver) *keys.LinkProver {
+	var send *keys.LinkProver
+	if key, ok := c.Sessions[0].S.ProofKey(rc.period); ok {
+		send = prover(key)
+	}
+	for _, ps := range c.Sessions {
+		for _, key := range ps.S.CheckKeys(rc.period) {
+			rc.recv = append(rc.recv, checkKey{prover(key), k})
+		}
+	}
+	return send
+}
+
+// refresh replaces the keys of c, which changed, where they stand, and
+// says whether it could: not if c was not recognised before or is not now,
+// or gained or lost its proof key, which changes the lists' shape. Every
+// message sent or opened changes its contact's sessions, and a full
+// rebuild reads and decodes every contact; a refresh derives only c's
+// keys, and leaves the keys in the order a rebuild would give them.
+func (rc *recognitionKeys) refresh(c *contactRecord) bool {
+	k := slices.IndexFunc(rc.contacts, func(v Contact) bool { return v.Fingerprint == c.Fingerprint })
+	if k < 0 || c.State != StateActive || len(c.Sessions) == 0 {
+		return false
+	}
+	i := slices.Index(rc.sendTo, c.Fingerprint)
+	_, proves := c.Sessions[0].S.ProofKey(rc.period)
+	if proves != (i >= 0) {
+		return false
+	}
+	// A contact's check keys sit together in recv (addKeys), so they can
+	// be cut out and the new ones put in their place.
+	from := slices.IndexFunc(rc.recv, func(r checkKey) bool { return r.contact == k })
+	if from < 0 {
+		return false // had none: where they go is a rebuild's to say
+	}
+	to := from
+	for to < len(rc.recv) && rc.recv[to].contact == k {
+		to++
+	}
+	rest := slices.Clone(rc.recv[to:])
+	rc.recv = rc.recv[:from]
+	send := rc.addKeys(c, k, keys.NewLinkProver)
+	rc.recv = append(rc.recv, rest...)
+	rc.contacts[k] = c.view()
+	if i >= 0 {
+		rc.send[i] = send
+	}
+	return true
 }
 
 func (n *Node) activeContacts() ([]*contactRecord, error) {

@@ -1,14 +1,15 @@
 package node
 
 import (
-	"fmt"
-
 	"bytes"
 	"crypto/rand"
-	"github.com/grapevine-mesh/grapevine/internal/keys"
-	"github.com/grapevine-mesh/grapevine/internal/store"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/grapevine-mesh/grapevine/internal/keys"
+	"github.com/grapevine-mesh/grapevine/internal/store"
 )
 
 func TestContactsRecogniseEachOtherOnALink(t *testing.T) {
@@ -135,5 +136,64 @@ func TestRecognitionSharesProvers(t *testing.T) {
 		if !shared {
 			t.Errorf("the prover for %s is not among its checking keys", rc.sendTo[i])
 		}
+	}
+}
+
+// TestRecognitionRefreshMatchesRebuild: every message sent or opened
+// changes its contact's sessions, and the node refreshes that contact's
+// recognition keys in place instead of rebuilding all of them from the
+// store. What the refreshed keys prove and check must be exactly what a
+// rebuild gives, in the same order (a Hello's slots are picked by index),
+// and a refresh must really happen (else the test would prove nothing).
+func TestRecognitionRefreshMatchesRebuild(t *testing.T) {
+	clk, alice, bob, carol := friendsAndCarrier(t)
+	befriend(t, alice, carol)
+	binding := make([]byte, 32)
+	rand.Read(binding)
+	for round := range 6 {
+		for _, n := range []*testNode{alice, bob} {
+			n.mu.Lock()
+			_, err := n.recognition()
+			n.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept := alice.recog
+		exchange(t, alice, bob, fmt.Sprintf("round %d", round))
+		if round%2 == 1 {
+			exchange(t, alice, carol, fmt.Sprintf("round %d", round))
+		}
+		alice.mu.Lock()
+		if alice.recog != kept {
+			alice.mu.Unlock()
+			t.Fatalf("round %d: Alice's recognition keys were dropped, not refreshed", round)
+		}
+		refreshed := alice.recog
+		alice.recog = nil
+		rebuilt, err := alice.recognition()
+		alice.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(refreshed.contacts, rebuilt.contacts) || !slices.Equal(refreshed.sendTo, rebuilt.sendTo) {
+			t.Fatalf("round %d: refreshed contacts %v / %v, rebuilt %v / %v", round,
+				refreshed.contacts, refreshed.sendTo, rebuilt.contacts, rebuilt.sendTo)
+		}
+		for i := range rebuilt.send {
+			if a, b := refreshed.send[i].Proof(true, true, binding), rebuilt.send[i].Proof(true, true, binding); a != b {
+				t.Fatalf("round %d: proof %d for %s differs after a refresh", round, i, rebuilt.sendTo[i])
+			}
+		}
+		if len(refreshed.recv) != len(rebuilt.recv) {
+			t.Fatalf("round %d: %d check keys refreshed, %d rebuilt", round, len(refreshed.recv), len(rebuilt.recv))
+		}
+		for i, r := range rebuilt.recv {
+			f := refreshed.recv[i]
+			if f.contact != r.contact || f.key.Proof(false, true, binding) != r.key.Proof(false, true, binding) {
+				t.Fatalf("round %d: check key %d differs after a refresh", round, i)
+			}
+		}
+		clk.Advance(time.Hour)
 	}
 }
