@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/grapevine-mesh/grapevine/internal/keys"
 )
@@ -197,4 +198,53 @@ func TestIndexSlotRuns(t *testing.T) {
 	if r, ok := ix.lookup(rekey); !ok || r.kind != slotRekey {
 		t.Errorf("the tag after the runs: %+v, %v", r, ok)
 	}
+}
+
+// TestExpiredInviteLeavesTheIndex: maintenance leaves the tag index alone
+// while nothing in it can have changed (rebuilding it reads every contact,
+// on every node, every few minutes), but an invite whose prekey has expired
+// must stop being expected: a request through it would otherwise be
+// recognised, though the key to open it is gone.
+func TestExpiredInviteLeavesTheIndex(t *testing.T) {
+	clk := newTestClock()
+	cfg := DefaultConfig
+	cfg.InviteLifetime = 2 * time.Hour
+	n, err := InitMemory("Alice", cfg, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	inv, err := n.Invite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expected := func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		_, ok := n.idx.prekeys[ownerPrekey(inv.Prekey)]
+		return ok
+	}
+	if err := n.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	built := n.idx
+	clk.Advance(time.Hour)
+	if err := n.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if n.idx != built || !expected() {
+		t.Fatalf("the index was rebuilt (%v) or lost the live invite (expected: %v)", n.idx != built, expected())
+	}
+	// Past the prekey's expiry, on the same day: a new period (midnight)
+	// rebuilds the index anyway, and would hide a node that never looks.
+	for range 2 {
+		clk.Advance(time.Hour)
+		if err := n.Maintain(); err != nil {
+			t.Fatal(err)
+		}
+		if !expected() {
+			return
+		}
+	}
+	t.Fatal("an expired invite is still expected an hour on")
 }

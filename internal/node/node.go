@@ -400,6 +400,21 @@ func (n *Node) compactIfWasteful() {
 	n.log.Info("store compacted", "before_bytes", before, "after_bytes", after)
 }
 
+// invitesIndexed says whether the index expects the tags of exactly the
+// invites whose prekeys the store still holds, so that none has expired
+// since it was built. Every prekey stored is indexed at once (invite,
+// rebuildIndex) and every one spent leaves both; one the store let expire
+// leaves only the store, and the counts differ. Counting is cheap; the
+// rebuild it spares reads and decodes every contact.
+func (n *Node) invitesIndexed() bool {
+	live := -1
+	err := n.st.View(func(tx *store.Tx) (err error) {
+		live, err = tx.Count(colPrekeys)
+		return err
+	})
+	return err == nil && live == len(n.idx.prekeys)
+}
+
 func (n *Node) maintain() error {
 	if last, due := n.clk.due(time.Hour); due { // an idle node still keeps its time
 		if err := n.update(func(tx *store.Tx) error { return putClock(tx, last) }); err != nil {
@@ -417,9 +432,9 @@ func (n *Node) maintain() error {
 	n.pruneInventory()
 	n.compactIfWasteful()
 	oldest := n.oldestPeriod()
-	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]keys.Period{from, to} && len(n.idx.prekeys) == 0 {
-		// Nothing left the window since the last time and no invite can
-		// expire: the index is still right (a node calls this every few
+	if from, to := n.window(); oldest == n.keptFrom && n.idxWindow == [2]keys.Period{from, to} && n.invitesIndexed() {
+		// Nothing left the window since the last time and no invite has
+		// expired: the index is still right (a node calls this every few
 		// minutes; the period is a day).
 		return nil
 	}
