@@ -116,7 +116,7 @@ func (s *session) initiate(b int) []byte {
 		r.b.n += k
 		padding -= k
 	}
-	w := newWriter(0)
+	w := newWriter(0, make([]byte, 0, size+padding))
 	for _, r := range ranges {
 		b := r.b
 		if r.inf {

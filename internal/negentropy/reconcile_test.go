@@ -317,6 +317,17 @@ func TestStorage(t *testing.T) {
 			t.Fatalf("LowerBound(item %d) = %d", i, got)
 		}
 	}
+	// Every prefix sum, from whichever of a chunk's kept sums, agrees with
+	// adding the IDs up one by one.
+	var sum sum256
+	for i := range st.Len() + 1 {
+		if got := st.prefix(i); got != sum {
+			t.Fatalf("prefix(%d) = %x, want %x", i, got, sum)
+		}
+		if i < st.Len() {
+			sum = sum.add(&st.at(i).ID)
+		}
+	}
 	// lowerBound agrees with a linear scan for any bound and start.
 	for range 2000 {
 		b := bound{ts: r.Uint64N(8), n: r.IntN(3)}
@@ -418,15 +429,15 @@ func TestOneExtra(t *testing.T) {
 			}
 		}
 		budget := oneExtraBudget
-		if got := st.oneExtra(lo, hi, sum.fingerprint(uint64(hi-lo-1)), &budget); got != x {
+		if got := st.oneExtra(lo, hi, st.sum(lo, hi), sum.fingerprint(uint64(hi-lo-1)), &budget); got != x {
 			t.Fatalf("oneExtra(%d, %d) = %d, want %d", lo, hi, got, x)
 		}
-		if got := st.oneExtra(lo, hi, st.Fingerprint(lo, hi), &budget); got != -1 {
+		if got := st.oneExtra(lo, hi, st.sum(lo, hi), st.Fingerprint(lo, hi), &budget); got != -1 {
 			t.Fatalf("oneExtra of the full range's fingerprint = %d", got)
 		}
 	}
 	budget := oneExtraBudget
-	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}, &budget); got != -1 {
+	if got := st.oneExtra(3, 3, sum256{}, [FingerprintSize]byte{}, &budget); got != -1 {
 		t.Fatalf("oneExtra of an empty range = %d", got)
 	}
 }

@@ -59,6 +59,15 @@ func (s sum256) add(id *[IDSize]byte) sum256 {
 	return s
 }
 
+// less is s minus an ID, modulo 2^256.
+func (s sum256) less(id *[IDSize]byte) sum256 {
+	var b uint64
+	for i := range s {
+		s[i], b = bits.Sub64(s[i], binary.LittleEndian.Uint64(id[8*i:]), b)
+	}
+	return s
+}
+
 func (s sum256) sub(t sum256) sum256 {
 	var b uint64
 	for i := range s {
@@ -121,12 +130,23 @@ const sumEvery = 16
 // total is the sum of the IDs of every item in the chunk.
 func (c *chunk) total() sum256 { return c.sums[len(c.sums)-1] }
 
-// prefix is the sum of the IDs of items[:j], 0 <= j <= len(items).
+// prefix is the sum of the IDs of items[:j], 0 <= j <= len(items): from
+// the nearer of the sums kept before and after j, so that it adds or takes
+// off at most sumEvery/2 IDs.
 func (c *chunk) prefix(j int) sum256 {
-	if j == len(c.items) {
-		return c.total()
-	}
 	k := j / sumEvery
+	if j == len(c.items) || j == k*sumEvery {
+		return c.sums[min(k, len(c.sums)-1)]
+	}
+	// sums[k+1] is the sum up to next: the next multiple of sumEvery, or
+	// the total.
+	if next := min((k+1)*sumEvery, len(c.items)); next-j < j-k*sumEvery {
+		sum := c.sums[k+1]
+		for i := j; i < next; i++ {
+			sum = sum.less(&c.items[i].ID)
+		}
+		return sum
+	}
 	sum := c.sums[k]
 	for i := k * sumEvery; i < j; i++ {
 		sum = sum.add(&c.items[i].ID)
@@ -443,7 +463,8 @@ func (s *Storage) lowerBound(lo, hi int, b bound) int {
 }
 
 // oneExtra returns the index x in [lo, hi) such that fp is the fingerprint
-// of items [lo, hi) without item x, or -1 if there is none. A peer whose
+// of items [lo, hi) without item x, or -1 if there is none; sum is the sum
+// of the IDs of items [lo, hi). A peer whose
 // fingerprint of a range differs from ours often lacks exactly one of our
 // items there; this finds which, at the cost of one SHA-256 per item, so
 // that the difference is settled without splitting the range. It tries
@@ -453,12 +474,11 @@ func (s *Storage) lowerBound(lo, hi int, b bound) int {
 // range is split as any other. It must be given only exact fingerprints:
 // the caller never tries it on a range up to infinity, where a v1 peer's
 // deferral may fingerprint fewer items than the range holds (SPEC.md §11.5).
-func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte, budget *int) int {
+func (s *Storage) oneExtra(lo, hi int, sum sum256, fp [FingerprintSize]byte, budget *int) int {
 	if lo == hi || hi-lo > maxOneExtra || hi-lo > *budget {
 		return -1
 	}
 	*budget -= hi - lo
-	sum := s.sum(lo, hi)
 	var buf [IDSize + maxVarintLen]byte
 	tail := appendVarint(buf[IDSize:IDSize], uint64(hi-lo-1))
 	msg := buf[:IDSize+len(tail)]
