@@ -83,7 +83,7 @@ var scannedPool = sync.Pool{New: func() any { return new([]scannedRange) }}
 // bufPool holds the buffers replies are written in (see process), which
 // are then copied out at their size: grown by append, a reply took several
 // allocations of up to twice that.
-var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // maxPooledBuf is the largest buffer given back to bufPool: a session's
 // frame size limit.
