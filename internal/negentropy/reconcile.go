@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -16,7 +17,8 @@ type Initiator struct {
 	done      bool
 	failed    bool
 	// reported holds every ID returned as have or need so far, so that no ID
-	// is reported twice even if the peer covers a range again.
+	// is reported twice even if the peer covers a range again; nil while
+	// they are only the few of the reply being processed (see report).
 	reported map[[IDSize]byte]struct{}
 	// have and need collect what the message being processed reveals.
 	have, need [][IDSize]byte
@@ -159,10 +161,7 @@ func NewInitiator(st *Storage, frameSizeLimit int) (*Initiator, error) {
 	if err := checkArgs(st, frameSizeLimit); err != nil {
 		return nil, err
 	}
-	return &Initiator{
-		s:        session{st: st, limit: frameSizeLimit, policy: defaultPolicy},
-		reported: make(map[[IDSize]byte]struct{}),
-	}, nil
+	return &Initiator{s: session{st: st, limit: frameSizeLimit, policy: defaultPolicy}}, nil
 }
 
 // NewResponder returns a Responder answering from the items in st. Every
@@ -233,6 +232,9 @@ func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]by
 		in.done = true
 		return nil, have, need, true, nil
 	}
+	if in.reported == nil && len(have)+len(need) > 0 {
+		in.remember(have, need) // for the replies to come
+	}
 	return out, have, need, false, nil
 }
 
@@ -266,12 +268,40 @@ func (in *Initiator) compare(lo, hi int, ids []byte) (diffs, union int) {
 	return diffs, hi - lo + diffs - have
 }
 
+// report appends id to list, in.have or in.need, unless it was reported
+// before. Most rounds are over after one or two replies, reporting a few
+// IDs: those of the reply being processed are looked for in in.have and
+// in.need, and the set of reported IDs is made only once they are more
+// than fewReports or the round goes on (Reconcile); it was 40% of what an
+// Initiator allocated in the simulator.
 func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte {
-	if _, ok := in.reported[id]; ok {
+	if in.reported == nil && len(in.have)+len(in.need) >= fewReports {
+		in.remember(in.have, in.need)
+	}
+	if in.reported != nil {
+		if _, ok := in.reported[id]; ok {
+			return list
+		}
+		in.reported[id] = struct{}{}
+	} else if slices.Contains(in.have, id) || slices.Contains(in.need, id) {
 		return list
 	}
-	in.reported[id] = struct{}{}
 	return append(list, id)
+}
+
+// fewReports is the most IDs reported in one reply that report looks for
+// one by one.
+const fewReports = 16
+
+// remember makes the set of reported IDs, which are have and need.
+func (in *Initiator) remember(have, need [][IDSize]byte) {
+	in.reported = make(map[[IDSize]byte]struct{}, 2*(len(have)+len(need)))
+	for _, id := range have {
+		in.reported[id] = struct{}{}
+	}
+	for _, id := range need {
+		in.reported[id] = struct{}{}
+	}
 }
 
 // Reconcile processes a message from the peer's Initiator and returns the

@@ -483,3 +483,68 @@ func TestResponderLetsGoWhenDone(t *testing.T) {
 		}
 	}
 }
+
+// TestReportedOnce checks that an Initiator reports no ID twice, in one
+// reply or across replies, however a peer repeats itself: an ID listed in
+// two ranges, twice in one list, or again in a later reply, and our items
+// in a range covered again. It does so with few IDs a reply, which report
+// looks for one by one, and with more than fewReports.
+func TestReportedOnce(t *testing.T) {
+	for _, c := range []struct{ listed, ours int }{{3, 4}, {2 * fewReports, 20}} {
+		listed, ours := c.listed, c.ours
+		items := make([]Item, 40)
+		for i := range items {
+			items[i] = Item{Timestamp: uint64(1 + i), ID: [IDSize]byte{byte(i), 0xaa}}
+		}
+		st, err := NewStorage(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := NewInitiator(st, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Initiate(); err != nil {
+			t.Fatal(err)
+		}
+		theirs := make([][IDSize]byte, listed+1)
+		for i := range theirs {
+			theirs[i] = [IDSize]byte{byte(i), 0xbb}
+		}
+		idList := func(w *writer, b bound, ids ...[IDSize]byte) {
+			w.putBound(b)
+			w.buf = appendVarint(w.buf, modeIDList)
+			w.buf = appendVarint(w.buf, uint64(len(ids)))
+			for _, id := range ids {
+				w.buf = append(w.buf, id[:]...)
+			}
+		}
+		// Reply 1: theirs[0] listed in two ranges and twice in one, which
+		// hold our first items; a Fingerprint for the rest, which differs
+		// and keeps the round going.
+		w := newWriter(0, nil)
+		idList(w, bound{ts: 3}, theirs[0])
+		idList(w, bound{ts: uint64(ours + 1)}, append(slices.Clone(theirs[:listed]), theirs[0])...)
+		w.putBound(infinity)
+		w.buf = appendVarint(w.buf, modeFingerprint)
+		w.buf = append(w.buf, make([]byte, FingerprintSize)...)
+		next, have, need, done, err := in.Reconcile(w.buf)
+		if err != nil || done || next == nil {
+			t.Fatalf("listed %d, reply 1: done %v, err %v", listed, done, err)
+		}
+		if len(have) != ours || !slices.Equal(need, theirs[:listed]) {
+			t.Fatalf("listed %d, reply 1: %d have, need %x; want %d and %x", listed, len(have), need, ours, theirs[:listed])
+		}
+		// Reply 2: everything listed again, plus one more, over all of our
+		// items.
+		w = newWriter(0, nil)
+		idList(w, infinity, theirs...)
+		_, have, need, done, err = in.Reconcile(w.buf)
+		if err != nil || !done {
+			t.Fatalf("listed %d, reply 2: done %v, err %v", listed, done, err)
+		}
+		if len(have) != len(items)-ours || have[0] != items[ours].ID || !slices.Equal(need, theirs[listed:]) {
+			t.Fatalf("listed %d, reply 2: %d have from %x, need %x; want items %d on, %x", listed, len(have), have[:1], need, ours, theirs[listed:])
+		}
+	}
+}
