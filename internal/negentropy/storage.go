@@ -359,25 +359,30 @@ func (c *chunk) with(add, remove []Item) ([]Item, bool) {
 	if !changed {
 		return nil, false
 	}
+	// Copy the runs of items between changes whole, each found by halves:
+	// a chunk mostly changes in an item or two.
 	merged := make([]Item, 0, len(c.items)+len(add))
-	i, r := 0, 0
-	for _, it := range c.items {
-		for i < len(add) && add[i].Compare(it) < 0 {
-			merged = append(merged, add[i])
-			i++
-		}
-		if i < len(add) && add[i] == it {
-			i++ // held already
-		}
-		for r < len(remove) && remove[r].Compare(it) < 0 {
-			r++
-		}
-		if r < len(remove) && remove[r] == it {
+	items := c.items
+	for len(add) > 0 || len(remove) > 0 {
+		if len(remove) == 0 || len(add) > 0 && add[0].Compare(remove[0]) < 0 {
+			k, held := slices.BinarySearchFunc(items, add[0], Item.Compare)
+			merged = append(merged, items[:k]...)
+			items = items[k:]
+			if !held {
+				merged = append(merged, add[0])
+			}
+			add = add[1:]
 			continue
 		}
-		merged = append(merged, it)
+		k, held := slices.BinarySearchFunc(items, remove[0], Item.Compare)
+		merged = append(merged, items[:k]...)
+		items = items[k:]
+		if held {
+			items = items[1:]
+		}
+		remove = remove[1:]
 	}
-	return append(merged, add[i:]...), true
+	return append(merged, items...), true
 }
 
 // Len returns the number of items.
@@ -484,11 +489,7 @@ func (s *Storage) oneExtra(lo, hi int, sum sum256, fp [FingerprintSize]byte, bud
 	msg := buf[:IDSize+len(tail)]
 	found := -1
 	s.each(lo, hi, func(x int, it *Item) bool {
-		var id sum256
-		for i := range id {
-			id[i] = binary.LittleEndian.Uint64(it.ID[8*i:])
-		}
-		for i, limb := range sum.sub(id) {
+		for i, limb := range sum.less(&it.ID) {
 			binary.LittleEndian.PutUint64(msg[8*i:], limb)
 		}
 		if h := sha256.Sum256(msg); [FingerprintSize]byte(h[:FingerprintSize]) == fp {
