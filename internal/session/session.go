@@ -627,11 +627,11 @@ func (s *Session) want(p []byte) error {
 	n := len(p) / envelope.IDSize
 	for i := range n {
 		id := envelope.ID(p[i*envelope.IDSize:])
-		switch {
-		case s.ids.has(id, idOffered) && !s.ids.has(id, idClaimed):
+		switch f := s.ids.facts(id); {
+		case f&idOffered != 0 && f&idClaimed == 0:
 			s.ids.add(id, idClaimed)
 			claimed = appendRoom(claimed, id, n-i)
-		case s.ids.has(id, idAnnounced):
+		case f&idAnnounced != 0:
 			answers = appendRoom(answers, id, n-i)
 		default:
 			ids = appendRoom(ids, id, n-i)
@@ -981,12 +981,13 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			break
 		}
 		id := q.id
-		if s.ids.has(id, idPeerHolds) && !s.ids.has(id, idClaimed) {
+		f := s.ids.facts(id)
+		if f&idPeerHolds != 0 && f&idClaimed == 0 {
 			// The peer sent or announced it to us while it waited here
 			// (two neighbours who got it at once): it holds it.
 			continue
 		}
-		if q.announce && !s.ids.has(id, idAnnounced) {
+		if q.announce && f&idAnnounced == 0 {
 			if q.hops == 0 {
 				continue // no hops left: it would not leave (Forward)
 			}
@@ -1005,7 +1006,9 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			ids = make([]envelope.ID, 0, min(max, s.queue.Len()+1))
 		}
 		ids = append(ids, id)
-		if s.ids.has(id, idClaimed) {
+		// Asked again if so: the add above may have let go of the older
+		// generation of facts.
+		if f&idClaimed != 0 && s.ids.has(id, idClaimed) {
 			if claimed == nil {
 				claimed = map[envelope.ID]bool{}
 			}
