@@ -119,8 +119,8 @@ type chunk struct {
 	// the last is the sum of them all. A sum per sumEvery items rather than
 	// per item: a node keeps a Storage of everything it holds, and 32 bytes
 	// per item would nearly double what each costs (40 bytes), while adding
-	// up at most sumEvery-1 IDs on a query is far cheaper than the SHA-256
-	// that follows it.
+	// or taking off at most sumEvery/2 IDs on a query (see prefix) is far
+	// cheaper than the SHA-256 that follows it.
 	sums []sum256
 }
 
@@ -248,7 +248,9 @@ func negate(t sum256) sum256 { return sum256{}.sub(t) }
 // that changes (at most maxChunk items each) and O(n/maxChunk) words for
 // the index; a Storage whose chunks have thinned out is repacked, which
 // deletions pay for. It rejects items whose timestamp is above
-// MaxTimestamp.
+// MaxTimestamp. It sorts add and remove in place and may keep add's array,
+// as NewSortedStorage keeps its items: the caller must not use them
+// afterwards (a snapshot's lists of changes were copied for nothing).
 func (s *Storage) With(add, remove []Item) (*Storage, error) {
 	add = sortedSet(add)
 	if err := checkSorted(add); err != nil {
@@ -309,9 +311,8 @@ func (s *Storage) With(add, remove []Item) (*Storage, error) {
 	return index(chunks), nil
 }
 
-// sortedSet returns a sorted copy of items without repeats.
+// sortedSet sorts items in place and returns them without repeats.
 func sortedSet(items []Item) []Item {
-	items = slices.Clone(items)
 	slices.SortFunc(items, Item.Compare)
 	return slices.Compact(items)
 }
@@ -339,48 +340,36 @@ func upTo(sorted []Item, last *Item) int {
 
 // with returns the chunk's items less remove plus add (both sorted, none in
 // both), and whether that changes anything; if not, it allocates nothing.
+// It finds each change by halves and copies the runs of items between
+// changes whole: a chunk mostly changes in an item or two.
 func (c *chunk) with(add, remove []Item) ([]Item, bool) {
-	if len(add) == 0 && len(remove) == 0 {
-		return nil, false
-	}
-	changed := false
-	for _, it := range add {
-		if _, held := slices.BinarySearchFunc(c.items, it, Item.Compare); !held {
-			changed = true
-			break
-		}
-	}
-	for _, it := range remove {
-		if changed {
-			break
-		}
-		_, changed = slices.BinarySearchFunc(c.items, it, Item.Compare)
-	}
-	if !changed {
-		return nil, false
-	}
-	// Copy the runs of items between changes whole, each found by halves:
-	// a chunk mostly changes in an item or two.
-	merged := make([]Item, 0, len(c.items)+len(add))
-	items := c.items
+	var merged []Item // nil until something changes
+	items := c.items  // those not yet copied to merged
 	for len(add) > 0 || len(remove) > 0 {
-		if len(remove) == 0 || len(add) > 0 && add[0].Compare(remove[0]) < 0 {
-			k, held := slices.BinarySearchFunc(items, add[0], Item.Compare)
-			merged = append(merged, items[:k]...)
-			items = items[k:]
-			if !held {
-				merged = append(merged, add[0])
-			}
-			add = add[1:]
-			continue
+		adding := len(remove) == 0 || len(add) > 0 && add[0].Compare(remove[0]) < 0
+		var it Item
+		if adding {
+			it, add = add[0], add[1:]
+		} else {
+			it, remove = remove[0], remove[1:]
 		}
-		k, held := slices.BinarySearchFunc(items, remove[0], Item.Compare)
+		k, held := slices.BinarySearchFunc(items, it, Item.Compare)
+		if held == adding {
+			continue // held already, or not held
+		}
+		if merged == nil {
+			merged = make([]Item, 0, len(c.items)+len(add)+1)
+		}
 		merged = append(merged, items[:k]...)
 		items = items[k:]
-		if held {
+		if adding {
+			merged = append(merged, it)
+		} else {
 			items = items[1:]
 		}
-		remove = remove[1:]
+	}
+	if merged == nil {
+		return nil, false
 	}
 	return append(merged, items...), true
 }
@@ -453,18 +442,25 @@ func (s *Storage) LowerBound(it Item) int {
 }
 
 // lowerBound returns the index of the first item in [lo, hi) that is not
-// below b, or hi: the chunk by halves, then the item in it by halves.
+// below b, or hi: the chunk by halves from lo's on, then the item in it by
+// halves from lo on. The ranges of a message come in order, each searched
+// from where the one before ended.
 func (s *Storage) lowerBound(lo, hi int, b bound) int {
-	c := sort.Search(len(s.chunks), func(c int) bool {
-		ch := s.chunks[c]
+	if lo >= hi {
+		return lo
+	}
+	c, _ := s.locate(lo)
+	c += sort.Search(len(s.chunks)-c, func(d int) bool {
+		ch := s.chunks[c+d]
 		return !b.above(&ch.items[len(ch.items)-1])
 	})
-	i := s.Len()
-	if c < len(s.chunks) {
-		items := s.chunks[c].items
-		i = s.starts[c] + sort.Search(len(items), func(j int) bool { return !b.above(&items[j]) })
+	if c == len(s.chunks) {
+		return hi
 	}
-	return max(lo, min(i, hi))
+	items := s.chunks[c].items
+	from := max(0, lo-s.starts[c])
+	i := s.starts[c] + from + sort.Search(len(items)-from, func(j int) bool { return !b.above(&items[from+j]) })
+	return min(i, hi)
 }
 
 // oneExtra returns the index x in [lo, hi) such that fp is the fingerprint
