@@ -243,29 +243,58 @@ func (in *Initiator) Reconcile(msg []byte) (next []byte, have, need [][IDSize]by
 // in that range are need. It returns how many differences the range holds
 // and how many items the two sides hold there together.
 func (in *Initiator) compare(lo, hi int, ids []byte) (diffs, union int) {
-	theirs := make(map[[IDSize]byte]bool, len(ids)/IDSize) // ID -> matched one of ours
-	for i := 0; i < len(ids); i += IDSize {
-		theirs[[IDSize]byte(ids[i:])] = false
+	k := len(ids) / IDSize
+	var first map[[IDSize]byte]int32 // index of each listed ID's first place
+	var room [fewListed]bool
+	var matched []bool // matched[j]: the j-th listed ID is one of ours
+	if k <= fewListed {
+		matched = room[:k]
+	} else {
+		first = make(map[[IDSize]byte]int32, k)
+		for j := k - 1; j >= 0; j-- {
+			first[[IDSize]byte(ids[j*IDSize:])] = int32(j)
+		}
+		matched = make([]bool, k)
 	}
 	for i := lo; i < hi; i++ {
-		id := in.s.st.at(i).ID
-		if _, ok := theirs[id]; ok {
-			theirs[id] = true
+		id := &in.s.st.at(i).ID
+		if j := listedAt(ids, first, id); j >= 0 {
+			matched[j] = true
 		} else {
-			in.have = in.report(in.have, id)
+			in.have = in.report(in.have, *id)
 			diffs++
 		}
 	}
 	have := diffs
-	for i := 0; i < len(ids); i += IDSize {
-		id := [IDSize]byte(ids[i:])
-		if !theirs[id] {
+	for j := range k {
+		id := [IDSize]byte(ids[j*IDSize:])
+		if !matched[j] && listedAt(ids, first, &id) == j { // a repeated ID counts once
 			in.need = in.report(in.need, id)
-			theirs[id] = true // a repeated ID counts once
 			diffs++
 		}
 	}
 	return diffs, hi - lo + diffs - have
+}
+
+// fewListed is the longest IdList compare searches one ID at a time: a map
+// would cost a short one more than it saves.
+const fewListed = 8
+
+// listedAt returns the index of the first ID of list equal to id, or -1,
+// from first if it is not nil (see compare).
+func listedAt(list []byte, first map[[IDSize]byte]int32, id *[IDSize]byte) int {
+	if first != nil {
+		if j, ok := first[*id]; ok {
+			return int(j)
+		}
+		return -1
+	}
+	for j := 0; j+IDSize <= len(list); j += IDSize {
+		if [IDSize]byte(list[j:]) == *id {
+			return j / IDSize
+		}
+	}
+	return -1
 }
 
 // report appends id to list, in.have or in.need, unless it was reported
