@@ -66,14 +66,14 @@ type session struct {
 }
 
 // scannedRange is a range of a message as scan saw it: from our item lo,
-// up to bound b, which our item hi is the first not below; and, if hasFP,
-// the sum and fingerprint of our items [lo, hi).
+// up to the bound that ends at offset at of the message, which our item hi
+// is the first not below; and, if hasFP, the sum and fingerprint of our
+// items [lo, hi).
 type scannedRange struct {
-	lo, hi int
-	b      bound
-	sum    sum256
-	fp     [FingerprintSize]byte
-	hasFP  bool
+	lo, hi, at int
+	sum        sum256
+	fp         [FingerprintSize]byte
+	hasFP      bool
 }
 
 // scannedPool holds the scanned slices of messages processed: each message
@@ -96,11 +96,11 @@ const maxPooledBuf = 64 << 10
 const maxPooledScan = 1024
 
 // scannedAt returns scan's entry for the k-th range if it is the range from
-// lo up to b, else nil. The ranges of a message come in order, and process
-// reads the same message scan read, so it always is, but for a message
-// scan gave up on.
-func (s *session) scannedAt(k, lo int, b bound) *scannedRange {
-	if k < len(s.scanned) && s.scanned[k].lo == lo && s.scanned[k].b == b {
+// lo up to the bound that ends at offset at, else nil. The ranges of a
+// message come in order, and process reads the same message scan read, so
+// it always is, but for a message scan gave up on.
+func (s *session) scannedAt(k, lo, at int) *scannedRange {
+	if k < len(s.scanned) && s.scanned[k].lo == lo && s.scanned[k].at == at {
 		return &s.scanned[k]
 	}
 	return nil
@@ -456,7 +456,7 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		seen := s.scannedAt(k, lower, cur)
+		seen := s.scannedAt(k, lower, at)
 		var upper int
 		if seen != nil {
 			upper = seen.hi
@@ -554,6 +554,9 @@ func (s *session) process(msg []byte, in *Initiator) ([]byte, error) {
 		prev, lower = cur, upper
 	}
 	s.level += 2
+	if cap(w.buf) > maxPooledBuf {
+		return w.buf, nil // not going back to the pool: no need to copy
+	}
 	return bytes.Clone(w.buf), nil
 }
 
@@ -571,12 +574,13 @@ func (s *session) scan(msg []byte) (differed, all, items int) {
 		if err != nil {
 			break
 		}
+		at := r.pos
 		mode, err := r.varint("mode")
 		if err != nil {
 			break
 		}
 		upper := s.st.lowerBound(lower, n, b)
-		s.scanned = append(s.scanned, scannedRange{lo: lower, hi: upper, b: b})
+		s.scanned = append(s.scanned, scannedRange{lo: lower, hi: upper, at: at})
 		switch mode {
 		case modeFingerprint:
 			fp, err := r.bytes(FingerprintSize, "fingerprint")
