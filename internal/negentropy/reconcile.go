@@ -301,8 +301,9 @@ func listedAt(list []byte, first map[[IDSize]byte]int32, id *[IDSize]byte) int {
 // before. Most rounds are over after one or two replies, reporting a few
 // IDs: those of the reply being processed are looked for in in.have and
 // in.need, and the set of reported IDs is made only once they are more
-// than fewReports or the round goes on (Reconcile); it was 40% of what an
-// Initiator allocated in the simulator.
+// than fewReports or the round goes on (Reconcile). Made for every
+// Initiator, the set was 2.6% of all the simulator's walkers day allocated
+// (0.48 of 18.6 GB).
 func (in *Initiator) report(list [][IDSize]byte, id [IDSize]byte) [][IDSize]byte {
 	if in.reported == nil && len(in.have)+len(in.need) >= fewReports {
 		in.remember(in.have, in.need)
