@@ -3,6 +3,7 @@ package negentropy
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -172,5 +173,73 @@ func BenchmarkWith(b *testing.B) {
 		if st, err = st.With(add, remove); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkReconcileWalkers reconciles two stores as the simulator's
+// walkers hold them (400 items expiring within the hour, SPEC.md §12's
+// frame size limit) differing in d items, split between the sides, and
+// reports what one whole reconciliation costs: its time, allocations and
+// bytes allocated per op (an op is one reconciliation, both sides).
+//
+//	go test ./internal/negentropy -run '^$' -bench ReconcileWalkers -benchmem
+func BenchmarkReconcileWalkers(b *testing.B) {
+	const n, limit = 400, 60_000
+	for _, d := range []int{0, 2, 20} {
+		b.Run(fmt.Sprintf("n=%d/d=%d", n, d), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(5, uint64(d)))
+			items := gen(r, n+d-d/2, func(int) uint64 { return 1_800_000_000 + r.Uint64N(3600) })
+			sa, err := NewStorage(append(slices.Clone(items[d:]), items[:d/2]...))
+			if err != nil {
+				b.Fatal(err)
+			}
+			sb, err := NewStorage(append(slices.Clone(items[d:]), items[d/2:d]...))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var found, trips int
+			b.ReportAllocs()
+			for b.Loop() {
+				found, trips = reconcileOnce(b, sa, sb, limit)
+			}
+			if found != d {
+				b.Fatalf("%d differences found; want %d", found, d)
+			}
+			b.ReportMetric(float64(trips), "round-trips")
+		})
+	}
+}
+
+// reconcileOnce runs one reconciliation of sa (initiator) against sb and
+// returns the differences found and the round trips it took, allocating
+// nothing of its own.
+func reconcileOnce(tb testing.TB, sa, sb *Storage, limit int) (found, trips int) {
+	in, err := NewInitiator(sa, limit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := NewResponder(sb, limit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	msg, err := in.Initiate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		trips++
+		reply, err := resp.Reconcile(msg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		next, have, need, done, err := in.Reconcile(reply)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		found += len(have) + len(need)
+		if done {
+			return found, trips
+		}
+		msg = next
 	}
 }

@@ -47,7 +47,10 @@ func (s *session) initiate(b int) []byte {
 	if n < b && n > 0 && s.st.at(n-1).Timestamp > MaxTimestamp-uint64(b) {
 		b = n // no room for empty ranges past the last item
 	}
-	ranges := make([]firstRange, 0, b)
+	// On the stack for the usual number of ranges: one made for every
+	// first message was most of what opening a round allocated.
+	var room [minFirstBuckets]firstRange
+	ranges := room[:0]
 	if n >= b {
 		cur := 0
 		for i := range b {
@@ -105,7 +108,8 @@ func (s *session) initiate(b int) []byte {
 			size += 1 + FingerprintSize
 		}
 	}
-	padding := firstSize(size, s.limit) - size
+	total := firstSize(size, s.limit)
+	padding := total - size
 	for i := range ranges {
 		r := &ranges[i]
 		if r.inf || padding == 0 {
@@ -116,7 +120,7 @@ func (s *session) initiate(b int) []byte {
 		r.b.n += k
 		padding -= k
 	}
-	w := newWriter(0)
+	w := newWriter(0, make([]byte, 0, total))
 	for _, r := range ranges {
 		b := r.b
 		if r.inf {

@@ -317,6 +317,17 @@ func TestStorage(t *testing.T) {
 			t.Fatalf("LowerBound(item %d) = %d", i, got)
 		}
 	}
+	// Every prefix sum, from whichever of a chunk's kept sums, agrees with
+	// adding the IDs up one by one.
+	var sum sum256
+	for i := range st.Len() + 1 {
+		if got := st.prefix(i); got != sum {
+			t.Fatalf("prefix(%d) = %x, want %x", i, got, sum)
+		}
+		if i < st.Len() {
+			sum = sum.add(&st.at(i).ID)
+		}
+	}
 	// lowerBound agrees with a linear scan for any bound and start.
 	for range 2000 {
 		b := bound{ts: r.Uint64N(8), n: r.IntN(3)}
@@ -418,15 +429,15 @@ func TestOneExtra(t *testing.T) {
 			}
 		}
 		budget := oneExtraBudget
-		if got := st.oneExtra(lo, hi, sum.fingerprint(uint64(hi-lo-1)), &budget); got != x {
+		if got := st.oneExtra(lo, hi, st.sum(lo, hi), sum.fingerprint(uint64(hi-lo-1)), &budget); got != x {
 			t.Fatalf("oneExtra(%d, %d) = %d, want %d", lo, hi, got, x)
 		}
-		if got := st.oneExtra(lo, hi, st.Fingerprint(lo, hi), &budget); got != -1 {
+		if got := st.oneExtra(lo, hi, st.sum(lo, hi), st.Fingerprint(lo, hi), &budget); got != -1 {
 			t.Fatalf("oneExtra of the full range's fingerprint = %d", got)
 		}
 	}
 	budget := oneExtraBudget
-	if got := st.oneExtra(3, 3, [FingerprintSize]byte{}, &budget); got != -1 {
+	if got := st.oneExtra(3, 3, sum256{}, [FingerprintSize]byte{}, &budget); got != -1 {
 		t.Fatalf("oneExtra of an empty range = %d", got)
 	}
 }
@@ -469,6 +480,71 @@ func TestResponderLetsGoWhenDone(t *testing.T) {
 		}
 		if _, err := resp.Reconcile(last); err == nil {
 			t.Errorf("%d items, %d differences, limit %d: a message after the round was answered", c.n, c.d, c.limit)
+		}
+	}
+}
+
+// TestReportedOnce checks that an Initiator reports no ID twice, in one
+// reply or across replies, however a peer repeats itself: an ID listed in
+// two ranges, twice in one list, or again in a later reply, and our items
+// in a range covered again. It does so with few IDs a reply, which report
+// looks for one by one, and with more than fewReports.
+func TestReportedOnce(t *testing.T) {
+	for _, c := range []struct{ listed, ours int }{{3, 4}, {2 * fewReports, 20}} {
+		listed, ours := c.listed, c.ours
+		items := make([]Item, 40)
+		for i := range items {
+			items[i] = Item{Timestamp: uint64(1 + i), ID: [IDSize]byte{byte(i), 0xaa}}
+		}
+		st, err := NewStorage(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := NewInitiator(st, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Initiate(); err != nil {
+			t.Fatal(err)
+		}
+		theirs := make([][IDSize]byte, listed+1)
+		for i := range theirs {
+			theirs[i] = [IDSize]byte{byte(i), 0xbb}
+		}
+		idList := func(w *writer, b bound, ids ...[IDSize]byte) {
+			w.putBound(b)
+			w.buf = appendVarint(w.buf, modeIDList)
+			w.buf = appendVarint(w.buf, uint64(len(ids)))
+			for _, id := range ids {
+				w.buf = append(w.buf, id[:]...)
+			}
+		}
+		// Reply 1: theirs[0] listed in two ranges and twice in one, which
+		// hold our first items; a Fingerprint for the rest, which differs
+		// and keeps the round going.
+		w := newWriter(0, nil)
+		idList(w, bound{ts: 3}, theirs[0])
+		idList(w, bound{ts: uint64(ours + 1)}, append(slices.Clone(theirs[:listed]), theirs[0])...)
+		w.putBound(infinity)
+		w.buf = appendVarint(w.buf, modeFingerprint)
+		w.buf = append(w.buf, make([]byte, FingerprintSize)...)
+		next, have, need, done, err := in.Reconcile(w.buf)
+		if err != nil || done || next == nil {
+			t.Fatalf("listed %d, reply 1: done %v, err %v", listed, done, err)
+		}
+		if len(have) != ours || !slices.Equal(need, theirs[:listed]) {
+			t.Fatalf("listed %d, reply 1: %d have, need %x; want %d and %x", listed, len(have), need, ours, theirs[:listed])
+		}
+		// Reply 2: everything listed again, plus one more, over all of our
+		// items.
+		w = newWriter(0, nil)
+		idList(w, infinity, theirs...)
+		_, have, need, done, err = in.Reconcile(w.buf)
+		if err != nil || !done {
+			t.Fatalf("listed %d, reply 2: done %v, err %v", listed, done, err)
+		}
+		if len(have) != len(items)-ours || have[0] != items[ours].ID || !slices.Equal(need, theirs[listed:]) {
+			t.Fatalf("listed %d, reply 2: %d have from %x, need %x; want items %d on, %x", listed, len(have), have[:1], need, ours, theirs[listed:])
 		}
 	}
 }

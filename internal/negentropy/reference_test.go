@@ -407,7 +407,7 @@ func TestReferenceIDListThenDeferral(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := append(gen(r, 121, func(i int) uint64 { return 1_700_000_000 + uint64(i) }), a[:20]...)
-	w := newWriter(0)
+	w := newWriter(0, nil)
 	w.putBound(infinity)
 	w.buf = appendVarint(w.buf, modeIDList)
 	w.buf = appendVarint(w.buf, uint64(len(theirs)))

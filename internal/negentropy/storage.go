@@ -59,6 +59,15 @@ func (s sum256) add(id *[IDSize]byte) sum256 {
 	return s
 }
 
+// less is s minus an ID, modulo 2^256.
+func (s sum256) less(id *[IDSize]byte) sum256 {
+	var b uint64
+	for i := range s {
+		s[i], b = bits.Sub64(s[i], binary.LittleEndian.Uint64(id[8*i:]), b)
+	}
+	return s
+}
+
 func (s sum256) sub(t sum256) sum256 {
 	var b uint64
 	for i := range s {
@@ -110,8 +119,8 @@ type chunk struct {
 	// the last is the sum of them all. A sum per sumEvery items rather than
 	// per item: a node keeps a Storage of everything it holds, and 32 bytes
 	// per item would nearly double what each costs (40 bytes), while adding
-	// up at most sumEvery-1 IDs on a query is far cheaper than the SHA-256
-	// that follows it.
+	// or taking off at most sumEvery/2 IDs on a query (see prefix) is far
+	// cheaper than the SHA-256 that follows it.
 	sums []sum256
 }
 
@@ -121,12 +130,23 @@ const sumEvery = 16
 // total is the sum of the IDs of every item in the chunk.
 func (c *chunk) total() sum256 { return c.sums[len(c.sums)-1] }
 
-// prefix is the sum of the IDs of items[:j], 0 <= j <= len(items).
+// prefix is the sum of the IDs of items[:j], 0 <= j <= len(items): from
+// the nearer of the sums kept before and after j, so that it adds or takes
+// off at most sumEvery/2 IDs.
 func (c *chunk) prefix(j int) sum256 {
-	if j == len(c.items) {
-		return c.total()
-	}
 	k := j / sumEvery
+	if j == len(c.items) || j == k*sumEvery {
+		return c.sums[min(k, len(c.sums)-1)]
+	}
+	// sums[k+1] is the sum up to next: the next multiple of sumEvery, or
+	// the total.
+	if next := min((k+1)*sumEvery, len(c.items)); next-j < j-k*sumEvery {
+		sum := c.sums[k+1]
+		for i := j; i < next; i++ {
+			sum = sum.less(&c.items[i].ID)
+		}
+		return sum
+	}
 	sum := c.sums[k]
 	for i := k * sumEvery; i < j; i++ {
 		sum = sum.add(&c.items[i].ID)
@@ -228,7 +248,9 @@ func negate(t sum256) sum256 { return sum256{}.sub(t) }
 // that changes (at most maxChunk items each) and O(n/maxChunk) words for
 // the index; a Storage whose chunks have thinned out is repacked, which
 // deletions pay for. It rejects items whose timestamp is above
-// MaxTimestamp.
+// MaxTimestamp. It sorts add and remove in place and may keep add's array,
+// as NewSortedStorage keeps its items: the caller must not use them
+// afterwards (a snapshot's lists of changes were copied for nothing).
 func (s *Storage) With(add, remove []Item) (*Storage, error) {
 	add = sortedSet(add)
 	if err := checkSorted(add); err != nil {
@@ -289,9 +311,8 @@ func (s *Storage) With(add, remove []Item) (*Storage, error) {
 	return index(chunks), nil
 }
 
-// sortedSet returns a sorted copy of items without repeats.
+// sortedSet sorts items in place and returns them without repeats.
 func sortedSet(items []Item) []Item {
-	items = slices.Clone(items)
 	slices.SortFunc(items, Item.Compare)
 	return slices.Compact(items)
 }
@@ -319,45 +340,38 @@ func upTo(sorted []Item, last *Item) int {
 
 // with returns the chunk's items less remove plus add (both sorted, none in
 // both), and whether that changes anything; if not, it allocates nothing.
+// It finds each change by halves and copies the runs of items between
+// changes whole: a chunk mostly changes in an item or two.
 func (c *chunk) with(add, remove []Item) ([]Item, bool) {
-	if len(add) == 0 && len(remove) == 0 {
+	var merged []Item // nil until something changes
+	items := c.items  // those not yet copied to merged
+	for len(add) > 0 || len(remove) > 0 {
+		adding := len(remove) == 0 || len(add) > 0 && add[0].Compare(remove[0]) < 0
+		var it Item
+		if adding {
+			it, add = add[0], add[1:]
+		} else {
+			it, remove = remove[0], remove[1:]
+		}
+		k, held := slices.BinarySearchFunc(items, it, Item.Compare)
+		if held == adding {
+			continue // held already, or not held
+		}
+		if merged == nil {
+			merged = make([]Item, 0, len(c.items)+len(add)+1)
+		}
+		merged = append(merged, items[:k]...)
+		items = items[k:]
+		if adding {
+			merged = append(merged, it)
+		} else {
+			items = items[1:]
+		}
+	}
+	if merged == nil {
 		return nil, false
 	}
-	changed := false
-	for _, it := range add {
-		if _, held := slices.BinarySearchFunc(c.items, it, Item.Compare); !held {
-			changed = true
-			break
-		}
-	}
-	for _, it := range remove {
-		if changed {
-			break
-		}
-		_, changed = slices.BinarySearchFunc(c.items, it, Item.Compare)
-	}
-	if !changed {
-		return nil, false
-	}
-	merged := make([]Item, 0, len(c.items)+len(add))
-	i, r := 0, 0
-	for _, it := range c.items {
-		for i < len(add) && add[i].Compare(it) < 0 {
-			merged = append(merged, add[i])
-			i++
-		}
-		if i < len(add) && add[i] == it {
-			i++ // held already
-		}
-		for r < len(remove) && remove[r].Compare(it) < 0 {
-			r++
-		}
-		if r < len(remove) && remove[r] == it {
-			continue
-		}
-		merged = append(merged, it)
-	}
-	return append(merged, add[i:]...), true
+	return append(merged, items...), true
 }
 
 // Len returns the number of items.
@@ -428,22 +442,30 @@ func (s *Storage) LowerBound(it Item) int {
 }
 
 // lowerBound returns the index of the first item in [lo, hi) that is not
-// below b, or hi: the chunk by halves, then the item in it by halves.
+// below b, or hi: the chunk by halves from lo's on, then the item in it by
+// halves from lo on. The ranges of a message come in order, each searched
+// from where the one before ended.
 func (s *Storage) lowerBound(lo, hi int, b bound) int {
-	c := sort.Search(len(s.chunks), func(c int) bool {
-		ch := s.chunks[c]
+	if lo >= hi {
+		return lo
+	}
+	c, _ := s.locate(lo)
+	c += sort.Search(len(s.chunks)-c, func(d int) bool {
+		ch := s.chunks[c+d]
 		return !b.above(&ch.items[len(ch.items)-1])
 	})
-	i := s.Len()
-	if c < len(s.chunks) {
-		items := s.chunks[c].items
-		i = s.starts[c] + sort.Search(len(items), func(j int) bool { return !b.above(&items[j]) })
+	if c == len(s.chunks) {
+		return hi
 	}
-	return max(lo, min(i, hi))
+	items := s.chunks[c].items
+	from := max(0, lo-s.starts[c])
+	i := s.starts[c] + from + sort.Search(len(items)-from, func(j int) bool { return !b.above(&items[from+j]) })
+	return min(i, hi)
 }
 
 // oneExtra returns the index x in [lo, hi) such that fp is the fingerprint
-// of items [lo, hi) without item x, or -1 if there is none. A peer whose
+// of items [lo, hi) without item x, or -1 if there is none; sum is the sum
+// of the IDs of items [lo, hi). A peer whose
 // fingerprint of a range differs from ours often lacks exactly one of our
 // items there; this finds which, at the cost of one SHA-256 per item, so
 // that the difference is settled without splitting the range. It tries
@@ -453,22 +475,17 @@ func (s *Storage) lowerBound(lo, hi int, b bound) int {
 // range is split as any other. It must be given only exact fingerprints:
 // the caller never tries it on a range up to infinity, where a v1 peer's
 // deferral may fingerprint fewer items than the range holds (SPEC.md §11.5).
-func (s *Storage) oneExtra(lo, hi int, fp [FingerprintSize]byte, budget *int) int {
+func (s *Storage) oneExtra(lo, hi int, sum sum256, fp [FingerprintSize]byte, budget *int) int {
 	if lo == hi || hi-lo > maxOneExtra || hi-lo > *budget {
 		return -1
 	}
 	*budget -= hi - lo
-	sum := s.sum(lo, hi)
 	var buf [IDSize + maxVarintLen]byte
 	tail := appendVarint(buf[IDSize:IDSize], uint64(hi-lo-1))
 	msg := buf[:IDSize+len(tail)]
 	found := -1
 	s.each(lo, hi, func(x int, it *Item) bool {
-		var id sum256
-		for i := range id {
-			id[i] = binary.LittleEndian.Uint64(it.ID[8*i:])
-		}
-		for i, limb := range sum.sub(id) {
+		for i, limb := range sum.less(&it.ID) {
 			binary.LittleEndian.PutUint64(msg[8*i:], limb)
 		}
 		if h := sha256.Sum256(msg); [FingerprintSize]byte(h[:FingerprintSize]) == fp {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Wire format of protocol version 1. Messages in both directions have the
@@ -210,8 +211,9 @@ type writer struct {
 	end int
 }
 
-func newWriter(frameSizeLimit int) *writer {
-	w := &writer{buf: []byte{ProtocolVersion}}
+// newWriter returns a writer of a message in buf's array (nil: a new one).
+func newWriter(frameSizeLimit int, buf []byte) *writer {
+	w := &writer{buf: append(buf[:0], ProtocolVersion)}
 	if frameSizeLimit > 0 {
 		w.budget = frameSizeLimit - reserve
 	}
@@ -291,6 +293,7 @@ func (w *writer) idList(s *Storage, lo, hi int, b bound) bool {
 		w.buf = appendVarint(w.buf, uint64(j-lo))
 		// Size it before writing it: a range may hold every item we have.
 		if size := len(w.buf) + (j-lo)*IDSize; w.budget == 0 || size <= w.budget {
+			w.buf = slices.Grow(w.buf, (j-lo)*IDSize)
 			s.each(lo, j, func(_ int, it *Item) bool {
 				w.buf = append(w.buf, it.ID[:]...)
 				return true

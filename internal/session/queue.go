@@ -229,9 +229,13 @@ func (s *linkIDs) forget(id envelope.ID, f uint64) {
 }
 
 // has says whether fact f is known about id.
-func (s *linkIDs) has(id envelope.ID, f uint64) bool {
+func (s *linkIDs) has(id envelope.ID, f uint64) bool { return s.facts(id)&f != 0 }
+
+// facts returns every fact known about id, for a caller that asks about
+// several: each question costs a look-up in both generations.
+func (s *linkIDs) facts(id envelope.ID) uint64 {
 	k := idKey(id) &^ factMask
-	return (s.cur.facts(k, s.mult)|s.old.facts(k, s.mult))&f != 0
+	return s.cur.facts(k, s.mult) | s.old.facts(k, s.mult)
 }
 
 func (t *idTable) facts(k, mult uint64) uint64 {

@@ -624,16 +624,17 @@ func (s *Session) want(p []byte) error {
 		return fmt.Errorf("%w: want list of %d bytes", ErrProtocol, len(p))
 	}
 	var ids, claimed, answers []envelope.ID
-	for i := 0; i < len(p); i += envelope.IDSize {
-		id := envelope.ID(p[i : i+envelope.IDSize])
-		switch {
-		case s.ids.has(id, idOffered) && !s.ids.has(id, idClaimed):
+	n := len(p) / envelope.IDSize
+	for i := range n {
+		id := envelope.ID(p[i*envelope.IDSize:])
+		switch f := s.ids.facts(id); {
+		case f&idOffered != 0 && f&idClaimed == 0:
 			s.ids.add(id, idClaimed)
-			claimed = append(claimed, id)
-		case s.ids.has(id, idAnnounced):
-			answers = append(answers, id)
+			claimed = appendRoom(claimed, id, n-i)
+		case f&idAnnounced != 0:
+			answers = appendRoom(answers, id, n-i)
 		default:
-			ids = append(ids, id)
+			ids = appendRoom(ids, id, n-i)
 		}
 	}
 	s.enqueue(answers, queueAnswer) // the peer waits for these: they go first
@@ -642,6 +643,16 @@ func (s *Session) want(p []byte) error {
 		s.queue.push(h, false, false)
 	}
 	return nil
+}
+
+// appendRoom appends id to ids, made first with room for left IDs: a Want
+// mostly goes all to one list, which then takes one allocation, where
+// growing by append took several.
+func appendRoom(ids []envelope.ID, id envelope.ID, left int) []envelope.ID {
+	if ids == nil {
+		ids = make([]envelope.ID, 0, left)
+	}
+	return append(ids, id)
 }
 
 // How an envelope came to be queued for the peer.
@@ -661,15 +672,9 @@ const (
 // (SPEC §12.2) — this node's own as well, so that how an envelope leaves
 // does not name its writer.
 func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
-	fresh := ids[:0:0]
-	for _, id := range ids {
-		if s.queue.has(id) {
-			continue
-		}
-		if !s.ids.has(id, idPeerHolds) || mode == queuePushed {
-			fresh = append(fresh, id)
-		}
-	}
+	fresh := keep(ids, func(id envelope.ID) bool {
+		return !s.queue.has(id) && (mode == queuePushed || !s.ids.has(id, idPeerHolds))
+	})
 	for _, h := range s.st.Describe(fresh) {
 		announce := (mode == queuePushed || mode == queueFound) && h.Copies == 0
 		if mode == queuePushed && s.ids.has(h.ID, idPeerHolds|idAnnounced) {
@@ -683,6 +688,25 @@ func (s *Session) enqueue(ids []envelope.ID, mode queueMode) {
 		}
 		s.queue.push(h, mode == queuePushed || mode == queueAnswer, announce)
 	}
+}
+
+// keep returns the IDs of ids for which ok is true, in order: ids itself
+// if that is all of them (most often: what is queued is mostly new to the
+// link), else a new slice, ids being the caller's.
+func keep(ids []envelope.ID, ok func(envelope.ID) bool) []envelope.ID {
+	for i, id := range ids {
+		if ok(id) {
+			continue
+		}
+		out := append(make([]envelope.ID, 0, len(ids)-1), ids[:i]...)
+		for _, id := range ids[i+1:] {
+			if ok(id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	return ids
 }
 
 // Offer queues envelopes that just arrived here for the peer (live push),
@@ -957,12 +981,13 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			break
 		}
 		id := q.id
-		if s.ids.has(id, idPeerHolds) && !s.ids.has(id, idClaimed) {
+		f := s.ids.facts(id)
+		if f&idPeerHolds != 0 && f&idClaimed == 0 {
 			// The peer sent or announced it to us while it waited here
 			// (two neighbours who got it at once): it holds it.
 			continue
 		}
-		if q.announce && !s.ids.has(id, idAnnounced) {
+		if q.announce && f&idAnnounced == 0 {
 			if q.hops == 0 {
 				continue // no hops left: it would not leave (Forward)
 			}
@@ -981,7 +1006,9 @@ func (s *Session) next(max int) (_ []Frame, _ []envelope.ID, taken int, _ error)
 			ids = make([]envelope.ID, 0, min(max, s.queue.Len()+1))
 		}
 		ids = append(ids, id)
-		if s.ids.has(id, idClaimed) {
+		// Asked again if so: the add above may have let go of the older
+		// generation of facts.
+		if f&idClaimed != 0 && s.ids.has(id, idClaimed) {
 			if claimed == nil {
 				claimed = map[envelope.ID]bool{}
 			}
