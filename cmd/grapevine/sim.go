@@ -132,7 +132,7 @@ command line win. See docs/simulation.md.`,
 	f.StringVar(&o.sweep, "sweep", "", "vary one setting: NAME=FROM:TO:STEP or NAME=V1,V2,...")
 	f.StringVar(&o.scenarioFile, "scenario", "", "read settings from a JSON file")
 	f.StringVar(&o.memprofile, "memprofile", "", "write a heap profile (go tool pprof) taken when the live heap peaked")
-	f.StringVar(&o.maxMemory, "max-memory", "", "hold the run's memory near this size (e.g. 2GB) by collecting garbage more often, for more CPU time (default: three quarters of RAM)")
+	f.StringVar(&o.maxMemory, "max-memory", "", "let the run use up to this much memory (e.g. 2GB): garbage is collected less often below it and more often near it; results do not change (default: three quarters of RAM)")
 	return cmd
 }
 
