@@ -65,3 +65,15 @@ func BenchmarkWalkersDay(b *testing.B) {
 	sc.Duration, sc.TTL, sc.Messages = 2*time.Hour, time.Hour, 750
 	benchRun(b, sc)
 }
+
+// BenchmarkWalkersDayRate: three hours of the documented day at its own
+// rate, a message every 5 s (BenchmarkWalkersDay sends one every 10 s):
+// with twice as much held, the live heap is the day's, and so is the
+// collector's share of the CPU (docs/simulation.md §4).
+func BenchmarkWalkersDayRate(b *testing.B) {
+	sc := Default
+	sc.Nodes, sc.Width, sc.Height = 1000, 2000, 2000
+	sc.PauseMax = 30 * time.Minute
+	sc.Duration, sc.TTL, sc.Messages = 3*time.Hour, time.Hour, 2160
+	benchRun(b, sc)
+}
